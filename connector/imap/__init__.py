@@ -1,0 +1,14 @@
+"""The IMAP connector: handlers for the actions of connector.yaml."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def manifest_path() -> Path:
+    """Where this connector's manifest is: inside the installed package, else the source tree."""
+    from importlib.resources import files
+
+    packaged = Path(str(files(__name__) / "connector.yaml"))
+    if packaged.is_file():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "connector.yaml"  # editable / source checkout

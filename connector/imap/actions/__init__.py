@@ -1,0 +1,1 @@
+"""One module per action (or per family of actions), named in connector.yaml."""

@@ -1,0 +1,29 @@
+"""deleteMessage: expunge exactly one message, never another."""
+from __future__ import annotations
+
+from connector.sdk.errors import NotFound, Unsupported
+
+from .. import commands
+from ..session import ImapSession
+
+
+def delete_message(session: ImapSession, mailbox: str, messageIndex: int) -> dict:  # noqa: N803
+    uid = messageIndex
+    commands.select(session, mailbox, readonly=False)
+    if commands.uid_search(session, [b"UID", b"%d" % uid]) != [uid]:
+        raise NotFound(f"No message with UID {uid} in {mailbox!r}: check Message UID "
+                       "(Search / List Mailbox Messages shows the UIDs).")
+    if session.has("UIDPLUS"):
+        commands.store(session, [uid], b"+FLAGS", ["\\Deleted"])
+        commands.run(session, b"EXPUNGE", [b"%d" % uid])
+    else:
+        # A plain EXPUNGE removes every \Deleted message: only safe when ours is the only one.
+        others = [u for u in commands.uid_search(session, [b"DELETED"]) if u != uid]
+        if others:
+            raise Unsupported(
+                f"The server lacks UIDPLUS, so deleting one message would also expunge "
+                f"{len(others)} other message(s) marked \\Deleted in {mailbox!r}. Nothing was "
+                "changed.")
+        commands.store(session, [uid], b"+FLAGS", ["\\Deleted"])
+        session.client.expunge()
+    return {"mailbox": mailbox, "uid": uid, "deleted": True}

@@ -1,0 +1,60 @@
+"""downloadMessage: one message (parsed or raw) or one body part; never sets \\Seen."""
+from __future__ import annotations
+
+import re
+
+from imapclient.response_parser import parse_fetch_response
+
+from connector.sdk.errors import NotFound
+
+from .. import commands, mime
+from ..envelope import flag_list, iso
+from ..session import ImapSession
+
+_NUMERIC_PART = re.compile(r"[1-9][0-9]*(\.[1-9][0-9]*)*")
+SECTION_TYPES = {"HEADER": "text/rfc822-headers", "MIME": "text/rfc822-headers",
+                 "TEXT": "text/plain"}
+
+
+def download_message(session: ImapSession, mailbox: str, messageIndex: int, by: str,  # noqa: N803
+                     part: str | None, format: str) -> dict:  # noqa: A002
+    part = (part or "").strip().upper()
+    # Numeric parts are cut from the whole message here, so their transfer encoding
+    # and type are known; HEADER/TEXT sections are asked of the server as they are.
+    section = part if part and not _NUMERIC_PART.fullmatch(part) else ""
+    selected = commands.select(session, mailbox, readonly=True)
+    items = b"(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[%s])" % section.encode("ascii")
+    if by == "index":
+        if messageIndex > selected.exists:
+            raise NotFound(f"{mailbox!r} has {selected.exists} message(s); there is no message "
+                           f"number {messageIndex}: check Message Index or ID.")
+        data = commands.run(session, b"FETCH", [b"%d" % messageIndex, items], uid=False)
+        values = next(iter(parse_fetch_response(data, False, False).values()), None)
+    else:
+        values = commands.fetch(session, [messageIndex], items).get(messageIndex)
+    if not values or b"UID" not in values:
+        raise NotFound(f"No message with UID {messageIndex} in {mailbox!r}: check Message Index "
+                       "or ID (Search / List Mailbox Messages shows the UIDs).")
+    body = values.get(b"BODY[%s]" % section.encode("ascii")) or b""
+    out = {"mailbox": mailbox, "uid": int(values[b"UID"]), "uidValidity": selected.uid_validity,
+           "size": int(values.get(b"RFC822.SIZE") or 0), "flags": flag_list(values.get(b"FLAGS")),
+           "internalDate": iso(values.get(b"INTERNALDATE"))}
+    if section:
+        out["part"] = {"partId": part, "contentType": SECTION_TYPES[section.rsplit(".", 1)[-1]],
+                       "filename": None, "size": len(body), "content": mime.content(body)}
+    elif part:
+        out["part"] = numbered_part(body, part)
+    elif format == "raw":
+        out["raw"] = mime.content(body)
+    else:
+        out["message"] = mime.to_json(mime.parse(body))
+    return out
+
+
+def numbered_part(raw: bytes, part: str) -> dict:
+    found = mime.find_part(mime.parse(raw), part)
+    if found is None:
+        raise NotFound(f"The message has no body part {part}: check Part (1 is the first part).")
+    data = mime.part_bytes(found)
+    return {"partId": part, "contentType": found.get_content_type(),
+            "filename": mime.filename(found), "size": len(data), "content": mime.content(data)}

@@ -1,0 +1,94 @@
+"""Mailbox actions: listMailboxes, getStatus, createMailbox, renameMailbox."""
+from __future__ import annotations
+
+import imaplib
+
+from connector.sdk.errors import InvalidInput
+
+from .. import commands, protocol
+from ..commands import is_already_exists, refusals
+from ..session import ImapSession
+
+SPECIAL_USE = {f.lower(): f for f in ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk",
+                                      "\\Sent", "\\Trash", "\\Important")}
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def list_mailboxes(session: ImapSession) -> list[dict]:
+    client = session.client
+    if session.has("LIST-EXTENDED"):
+        # One round trip for mailboxes and subscriptions (RFC 5258).
+        options = b"(SUBSCRIBED SPECIAL-USE)" if session.has("SPECIAL-USE") else b"(SUBSCRIBED)"
+        data = commands.run(session, b"LIST", [b'""', b'"*"', b"RETURN", options], uid=False)
+        folders = client._proc_folder_list(data)
+        subscribed = {name for flags, _, name in folders
+                      if any(_text(f).lower() == "\\subscribed" for f in flags)}
+    else:
+        folders = client.list_folders()
+        subscribed = {name for _, _, name in client.list_sub_folders()}
+    result = []
+    for raw_flags, delimiter, name in folders:
+        flags = [_text(f) for f in raw_flags if _text(f).lower() != "\\subscribed"]
+        special = next((SPECIAL_USE[f.lower()] for f in flags if f.lower() in SPECIAL_USE), None)
+        delim = _text(delimiter) if delimiter else None
+        path = protocol.decode_mailbox(name)
+        result.append({"path": path, "name": path.rsplit(delim, 1)[-1] if delim else path,
+                       "delimiter": delim, "flags": flags, "specialUse": special,
+                       "subscribed": name in subscribed})
+    return result
+
+
+def get_status(session: ImapSession, mailbox: str) -> dict:
+    protocol.check_mailbox(mailbox, "mailbox")
+    items = [b"MESSAGES", b"RECENT", b"UNSEEN", b"UIDNEXT", b"UIDVALIDITY"]
+    if session.has("CONDSTORE"):
+        items.append(b"HIGHESTMODSEQ")
+    with refusals(mailbox, "Mailbox"):
+        status = session.client.folder_status(mailbox, items)
+    modseq = status.get(b"HIGHESTMODSEQ")
+    return {"path": mailbox, "messages": int(status[b"MESSAGES"]),
+            "recent": int(status.get(b"RECENT", 0)), "unseen": int(status.get(b"UNSEEN", 0)),
+            "uidNext": int(status[b"UIDNEXT"]), "uidValidity": int(status[b"UIDVALIDITY"]),
+            "highestModseq": str(modseq) if modseq is not None else None}
+
+
+def create_mailbox(session: ImapSession, path: str) -> dict:
+    protocol.check_mailbox(path, "path")
+    created = True
+    try:
+        session.client.create_folder(path)
+    except imaplib.IMAP4.abort:
+        raise
+    except imaplib.IMAP4.error as exc:
+        if not is_already_exists(exc):
+            with refusals(path, "Path"):
+                raise
+        created = False  # an existing mailbox is what the user wanted: not an error
+    try:
+        session.client.subscribe_folder(path)
+        subscribed = True
+    except imaplib.IMAP4.abort:
+        raise
+    except imaplib.IMAP4.error:
+        subscribed = False
+    return {"path": path, "created": created, "subscribed": subscribed}
+
+
+def rename_mailbox(session: ImapSession, path: str, newPath: str) -> dict:  # noqa: N803 - manifest key
+    protocol.check_mailbox(path, "path")
+    protocol.check_mailbox(newPath, "newPath")
+    if path == newPath:
+        raise InvalidInput("Path and New Path are the same: give the new name in New Path.",
+                           path="inputs.newPath")
+    try:
+        session.client.rename_folder(path, newPath)
+    except imaplib.IMAP4.abort:
+        raise
+    except imaplib.IMAP4.error as exc:
+        target, label = (newPath, "New Path") if is_already_exists(exc) else (path, "Path")
+        with refusals(target, label):
+            raise
+    return {"path": path, "newPath": newPath}

@@ -1,0 +1,177 @@
+"""IMAP commands built from checked arguments: selection, UID resolution, FETCH, STORE.
+
+Arguments come from ``protocol`` already encoded; this module sends them
+(chunked so no command line grows past ``protocol.MAX_LINE``), reads the
+replies and turns the server's refusals into typed errors.
+"""
+from __future__ import annotations
+
+import imaplib
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from imapclient.response_parser import parse_fetch_response
+
+from connector.sdk.errors import AlreadyExists, NotFound, ServerError
+
+from . import protocol
+from .errors import server_text
+from .session import ImapSession
+
+
+@dataclass
+class Selected:
+    mailbox: str
+    uid_validity: int
+    exists: int
+    uid_next: int | None
+
+
+def is_missing_mailbox(exc: Exception) -> bool:
+    text = str(exc).upper()
+    return any(s in text for s in ("NONEXISTENT", "TRYCREATE", "DOESN'T EXIST", "DOES NOT EXIST", "NOT FOUND",
+                                   "UNKNOWN MAILBOX", "NO SUCH MAILBOX"))
+
+
+def is_already_exists(exc: Exception) -> bool:
+    text = str(exc).upper()
+    return "ALREADYEXISTS" in text or "ALREADY EXISTS" in text
+
+
+def mailbox_error(exc: Exception, mailbox: str, input_key: str):
+    """NOT_FOUND / ALREADY_EXISTS / SERVER_ERROR for a refused mailbox command."""
+    if is_missing_mailbox(exc):
+        return NotFound(f"The mailbox {mailbox!r} does not exist: check {input_key} "
+                        "(List Mailboxes shows the existing paths).")
+    if is_already_exists(exc):
+        return AlreadyExists(f"A mailbox named {mailbox!r} already exists: choose another "
+                             f"{input_key}.")
+    return ServerError(f"The server refused the command on {mailbox!r}: {server_text(exc)}")
+
+
+@contextmanager
+def refusals(mailbox: str, input_key: str):
+    """Turn a NO/BAD on a mailbox command into NOT_FOUND / ALREADY_EXISTS / SERVER_ERROR.
+
+    A dropped connection (``abort``) passes through to the error hook.
+    """
+    try:
+        yield
+    except imaplib.IMAP4.abort:
+        raise
+    except imaplib.IMAP4.error as exc:
+        raise mailbox_error(exc, mailbox, input_key) from None
+
+
+def select(session: ImapSession, mailbox: str, *, readonly: bool,
+           input_key: str = "mailbox") -> Selected:
+    """SELECT (or EXAMINE when read-only) a checked mailbox."""
+    protocol.check_mailbox(mailbox, input_key)
+    with refusals(mailbox, input_key):
+        info = session.client.select_folder(mailbox, readonly=readonly)
+    uid_next = info.get(b"UIDNEXT")
+    return Selected(mailbox=mailbox, uid_validity=int(info[b"UIDVALIDITY"]),
+                    exists=int(info.get(b"EXISTS", 0)),
+                    uid_next=int(uid_next) if uid_next is not None else None)
+
+
+def run(session: ImapSession, command: bytes, tokens: list[bytes], *, uid: bool = True,
+        response: str | None = None) -> list:
+    """Send one command built from encoded tokens; return its untagged ``response`` data.
+
+    Tokens are joined by spaces, except inside parentheses ("(" and ")" are
+    tokens of their own); a ``protocol.Literal`` goes as a literal. This is the
+    sender for commands whose grammar IMAPClient cannot express (nested search
+    keys with literals).
+    """
+    client = session.client
+    imap = client._imap
+    literal_plus = session.has("LITERAL+")
+    tag = imap._new_tag()
+    line = tag + (b" UID " if uid else b" ") + command
+    previous = None
+    for token in tokens:
+        if isinstance(token, protocol.Literal):
+            imap.send(line)
+            line = b""
+            client._send_literal(tag, token, literal_plus)  # writes " {n}", then the octets
+        else:
+            line += (b"" if previous == b"(" or token == b")" else b" ") + token
+        previous = token
+    imap.send(line + b"\r\n")
+    name = command.decode("ascii")
+    typ, data = imap._command_complete(name, tag)
+    typ, data = imap._untagged_response(typ, data, response or name)
+    client._checkok(name, typ, data)
+    return data
+
+
+def uid_search(session: ImapSession, criteria: list[bytes], *, charset: bool = False) -> list[int]:
+    """UID SEARCH with criteria tokens from ``protocol``/``search``."""
+    args = ([b"CHARSET", b"UTF-8"] if charset else []) + criteria
+    data = run(session, b"SEARCH", args)
+    uids: list[int] = []
+    for line in data:
+        if line:
+            uids.extend(int(tok) for tok in line.split() if tok.isdigit())
+    return sorted(set(uids))
+
+
+def resolve(session: ImapSession, uid_set: protocol.UidSet) -> list[int]:
+    """The UIDs of existing messages that a ``range`` input names (selected mailbox)."""
+    found: set[int] = set()
+    for chunk in uid_set.search_key():
+        found.update(uid_search(session, [b"UID", chunk]))
+    return sorted(found)
+
+
+def fetch(session: ImapSession, uids: list[int], items: bytes) -> dict[int, dict]:
+    """UID FETCH ``items`` for ``uids`` in compressed, chunked sets -> {uid: {KEY: value}}."""
+    out: dict[int, dict] = {}
+    for chunk in protocol.uid_sets(uids):
+        data = run(session, b"FETCH", [chunk, items])
+        # normalise_times=False keeps the servers' offsets on dates.
+        for uid, values in parse_fetch_response(data, False, True).items():
+            out.setdefault(uid, {}).update(values)
+    return out
+
+
+def store(session: ImapSession, uids: list[int], operation: bytes, flags: list[str]) -> None:
+    """UID STORE <set> (+|-)FLAGS.SILENT (flags): one command per chunk, no per-message replies."""
+    for chunk in protocol.uid_sets(uids):
+        run(session, b"STORE", [chunk, operation + b".SILENT", protocol.flags_arg(flags)],
+            response="FETCH")
+
+
+def pop_response_code(session: ImapSession, name: str) -> list:
+    """Take (and clear) a response code imaplib collected, such as COPYUID or APPENDUID."""
+    return session.client._imap.untagged_responses.pop(name, [])
+
+
+def expand_set(text: bytes | str) -> list[int]:
+    """A server's sequence set (``4:6,9``) -> [4, 5, 6, 9], in the order written."""
+    if isinstance(text, bytes):
+        text = text.decode("ascii")
+    out: list[int] = []
+    for item in text.split(","):
+        low, _, high = item.partition(":")
+        a, b = int(low), int(high or low)
+        out.extend(range(a, b + 1) if a <= b else range(a, b - 1, -1))
+    return out
+
+
+def copy_or_move(session: ImapSession, command: bytes, uids: list[int], destination: bytes,
+                 label_path: str) -> tuple[list[dict], int | None]:
+    """UID COPY/MOVE in chunks; returns ([{uid, destinationUid}], destination UIDVALIDITY)."""
+    mapping: dict[int, int] = {}
+    uid_validity = None
+    for chunk in protocol.uid_sets(uids):
+        pop_response_code(session, "COPYUID")
+        with refusals(label_path, "New Path"):
+            run(session, command, [chunk, destination], response="OK")
+        for code in pop_response_code(session, "COPYUID"):
+            parts = code.split() if isinstance(code, bytes) else code.encode().split()
+            if len(parts) == 3:
+                uid_validity = int(parts[0])
+                mapping.update(zip(expand_set(parts[1]), expand_set(parts[2])))
+    return [{"uid": uid, "destinationUid": mapping.get(uid)} for uid in uids], uid_validity

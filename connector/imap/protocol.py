@@ -1,0 +1,214 @@
+"""The one place where user strings become IMAP protocol text.
+
+Mailbox names, flags, search strings and UID sets are checked here and encoded
+for the wire; nothing else in the connector builds protocol text from user input.
+IMAPClient 4.1 does not reject CR/LF (a search value with CRLF can run a second
+command), sends flags unquoted and never compresses UID lists: these helpers do.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from imapclient.imap_utf7 import decode as decode_utf7, encode as encode_utf7
+
+from connector.sdk.errors import InvalidInput
+
+MAX_UID = 4294967295
+MAX_LINE = 8000  # bytes of sequence set per command; servers allow more, proxies may not
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+# --- mailbox names ---------------------------------------------------------------------
+
+
+def check_mailbox(name: str, path: str) -> str:
+    """A mailbox path as the user wrote it (Unicode), refused if it cannot be sent safely."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(f"The mailbox path ({path}) is empty: give a mailbox such as INBOX.",
+                           path=f"inputs.{path}")
+    if _CONTROL.search(name):
+        raise InvalidInput(f"The mailbox path ({path}) contains a control character (such as a "
+                           "line break, tab or NUL): remove it.", path=f"inputs.{path}")
+    if len(name.encode("utf-8")) > 1000:
+        raise InvalidInput(f"The mailbox path ({path}) is longer than 1000 bytes.",
+                           path=f"inputs.{path}")
+    return name
+
+
+def mailbox_arg(name: str) -> bytes:
+    """A checked mailbox name as a quoted IMAP string in modified UTF-7."""
+    return quote(encode_utf7(name))
+
+
+def decode_mailbox(raw: bytes | str) -> str:
+    return decode_utf7(raw) if isinstance(raw, bytes) else raw
+
+
+# --- strings ---------------------------------------------------------------------------
+
+
+def quote(value: bytes | str) -> bytes:
+    if isinstance(value, str):
+        value = value.encode("ascii")
+    if re.search(rb"[\r\n\0]", value):
+        raise ValueError("CR, LF and NUL cannot be quoted")  # callers checked already
+    return b'"' + value.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+
+
+class Literal(bytes):
+    """Bytes sent as an IMAP literal ({n} then the raw octets): no escaping needed."""
+
+
+def search_string(value: str, path: str) -> tuple[bytes, bool]:
+    """A search term for the wire, and whether it needs CHARSET UTF-8.
+
+    ASCII goes quoted; anything else goes as a UTF-8 literal.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput(f"The search term {path} must be text.", path=f"inputs.{path}")
+    if re.search(r"[\r\n\0]", value):
+        raise InvalidInput(f"The search term {path} contains a line break or NUL: remove it.",
+                           path=f"inputs.{path}")
+    if value.isascii():
+        return quote(value), False
+    return Literal(value.encode("utf-8")), True
+
+
+# --- flags -----------------------------------------------------------------------------
+
+SYSTEM_FLAGS = {f.lower(): f for f in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")}
+# atom-char: any CHAR except atom-specials "(" ")" "{" SP CTL "%" "*" DQUOTE "\" "]"
+_KEYWORD = re.compile(r"[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+")
+
+
+def normalize_flags(flags: list, path: str = "flags") -> list[str]:
+    """System flags in their canonical case, keywords checked against the atom grammar."""
+    out: list[str] = []
+    for index, flag in enumerate(flags):
+        where = f"inputs.{path}.{index}"
+        if not isinstance(flag, str) or not flag:
+            raise InvalidInput(f"Flag {index + 1} is empty or not text.", path=where)
+        if flag.startswith("\\"):
+            canonical = SYSTEM_FLAGS.get(flag.lower())
+            if canonical is None:
+                raise InvalidInput(
+                    f"{_show(flag)} is not a flag you can set: system flags are "
+                    f"{', '.join(SYSTEM_FLAGS.values())}; other flags (keywords) have no backslash.",
+                    path=where)
+            flag = canonical
+        elif not _KEYWORD.fullmatch(flag) or len(flag) > 200:
+            raise InvalidInput(
+                f"{_show(flag)} is not a valid keyword: use printable ASCII letters, digits and "
+                "punctuation, without spaces or any of ( ) { } % * \" \\ ].", path=where)
+        if flag not in out:
+            out.append(flag)
+    return out
+
+
+def flags_arg(flags: list[str]) -> bytes:
+    return b"(" + b" ".join(f.encode("ascii") for f in flags) + b")"
+
+
+def _show(value: str) -> str:
+    text = value if len(value) <= 40 else value[:37] + "..."
+    return repr(text)
+
+
+# --- UID sets --------------------------------------------------------------------------
+
+STAR = None  # the "*" of a range: the highest UID in the mailbox
+
+
+@dataclass(frozen=True)
+class UidSet:
+    """A parsed ``range`` input: items of (low, high), where None stands for ``*``."""
+    items: tuple[tuple[int | None, int | None], ...]
+
+    def search_key(self) -> list[bytes]:
+        """Sequence sets for ``UID SEARCH UID``, with ``n:*`` made safe.
+
+        Plain IMAP lets ``n:*`` match the highest message even when its UID is
+        below n; writing it as ``n:4294967295`` matches only UIDs >= n. A bare
+        ``*`` keeps its meaning: the newest message.
+        """
+        ranges: list[tuple[int, int]] = []
+        star = False
+        for low, high in self.items:
+            if low is STAR and high is STAR:
+                star = True
+            elif low is STAR or high is STAR:
+                ranges.append((low if low is not STAR else high, MAX_UID))
+            else:
+                ranges.append((min(low, high), max(low, high)))
+        sets = chunk_ranges(merge_ranges(ranges))
+        if star:
+            sets = sets or [b""]
+            sets[-1] = (sets[-1] + b",*") if sets[-1] else b"*"
+        return sets
+
+
+_UID_ITEM = re.compile(r"\s*([0-9]+|\*)\s*(?::\s*([0-9]+|\*)\s*)?")
+
+
+def parse_uid_set(text: str, path: str = "range") -> UidSet:
+    """Parse ``7``, ``3:9``, ``1,4,8:10``, ``5:*``, ``*``; anything else is INVALID_INPUT."""
+    hint = "use message UIDs like 7, 3:9, 1,4,8:10, 5:* or *"
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput(f"Range is empty: {hint}.", path=f"inputs.{path}")
+    items = []
+    for part in text.split(","):
+        match = _UID_ITEM.fullmatch(part)
+        if not match:
+            raise InvalidInput(f"Range {_show(text)} is not valid at {_show(part.strip())}: {hint}.",
+                               path=f"inputs.{path}")
+        low, high = (_uid_value(v, text, path) for v in
+                     (match.group(1), match.group(2) or match.group(1)))
+        items.append((low, high))
+    return UidSet(tuple(items))
+
+
+def _uid_value(token: str, text: str, path: str) -> int | None:
+    if token == "*":
+        return STAR
+    value = int(token)
+    if not 1 <= value <= MAX_UID:
+        raise InvalidInput(f"Range {_show(text)}: UID {token} is out of range (1 to {MAX_UID}).",
+                           path=f"inputs.{path}")
+    return value
+
+
+def merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[list[int]] = []
+    for low, high in sorted(ranges):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    return [(a, b) for a, b in merged]
+
+
+def compress(uids) -> list[tuple[int, int]]:
+    """Sorted UIDs -> runs: [1, 2, 3, 7] -> [(1, 3), (7, 7)]."""
+    return merge_ranges([(u, u) for u in uids])
+
+
+def chunk_ranges(ranges: list[tuple[int, int]], limit: int = MAX_LINE) -> list[bytes]:
+    """Runs -> sequence-set strings, each at most ``limit`` bytes."""
+    out: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
+    for low, high in ranges:
+        item = (b"%d" % low) if low == high else (b"%d:%d" % (low, high))
+        if current and size + 1 + len(item) > limit:
+            out.append(b",".join(current))
+            current, size = [], 0
+        current.append(item)
+        size += len(item) + (1 if size else 0)
+    if current:
+        out.append(b",".join(current))
+    return out
+
+
+def uid_sets(uids, limit: int = MAX_LINE) -> list[bytes]:
+    """UIDs -> compressed sequence sets that fit on command lines."""
+    return chunk_ranges(compress(uids), limit)

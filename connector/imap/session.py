@@ -1,0 +1,156 @@
+"""Connection inputs -> TLS -> a logged-in IMAP client, and a clean goodbye.
+
+This is the connection handler of the manifest: the runtime calls
+``open_session(**fields)`` and closes what it returns after the action.
+"""
+from __future__ import annotations
+
+import imaplib
+import socket
+import ssl
+
+from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
+
+from connector.sdk.errors import (AuthFailed, ConnectionFailed, InvalidInput, Timeout,
+                                  TlsError)
+
+from .tls import build_context, explain
+
+
+class ImapSession:
+    """A logged-in IMAP connection, handed to every action handler."""
+
+    def __init__(self, client: IMAPClient, *, host: str, user: str):
+        self.client = client
+        self.host = host
+        self.user = user
+        self._capabilities: frozenset[str] | None = None
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        if self._capabilities is None:
+            self._capabilities = frozenset(
+                c.decode("ascii", "replace").upper() if isinstance(c, bytes) else str(c).upper()
+                for c in self.client.capabilities())
+        return self._capabilities
+
+    def has(self, capability: str) -> bool:
+        return capability.upper() in self.capabilities
+
+    @property
+    def tls(self) -> dict | None:
+        sock = self.client.socket()
+        if isinstance(sock, ssl.SSLSocket):
+            cipher = sock.cipher()
+            return {"version": sock.version(), "cipher": cipher[0] if cipher else None}
+        return None
+
+    def close(self) -> None:
+        """LOGOUT, or drop the socket when the server is gone."""
+        try:
+            self.client.logout()
+        except Exception:  # noqa: BLE001 - the connection may already be dead
+            try:
+                self.client.shutdown()
+            except Exception:  # noqa: BLE001,S110
+                pass
+
+
+def open_session(**fields) -> ImapSession:
+    host, port, timeout = fields["host"], fields["port"], fields["timeout"]
+    context = build_context(min_version=fields["minVersion"], max_version=fields["maxVersion"],
+                            min_dh_size=fields["minDHSize"],
+                            ca_certificate=fields.get("caCertificate"))
+    client = connect(host, port, secure=fields["secure"], context=context, timeout=timeout)
+    session = ImapSession(client, host=host, user=fields["user"])
+    try:
+        if not fields["secure"]:
+            negotiate_starttls(client, fields["startTls"], context, host=host, port=port)
+        login(session, fields["user"], fields["pass"], timeout=timeout)
+    except BaseException:
+        try:  # no LOGOUT: after a failed handshake or login the socket may be unusable
+            client.shutdown()
+        except Exception:  # noqa: BLE001,S110
+            pass
+        raise
+    return session
+
+
+def connect(host: str, port: int, *, secure: bool, context: ssl.SSLContext,
+            timeout: int) -> IMAPClient:
+    """TCP (+ TLS) + the server's greeting, each failure named."""
+    try:
+        return IMAPClient(host, port=port, ssl=secure, ssl_context=context, timeout=timeout)
+    except ssl.SSLError as exc:
+        raise explain(exc, host=host, port=port) from None
+    except (TimeoutError, socket.timeout):
+        raise Timeout(f"{host}:{port} did not answer within {timeout} s: check Host and Port, "
+                      "or raise Timeout (seconds).") from None
+    except socket.gaierror:
+        raise ConnectionFailed(f"The host name {host!r} cannot be resolved: check Host.",
+                               retryable=False) from None
+    except ConnectionRefusedError:
+        raise ConnectionFailed(f"{host}:{port} refused the connection: check Host and Port "
+                               "(993 for TLS, 143 for STARTTLS).") from None
+    except imaplib.IMAP4.error as exc:
+        hint = (" The port may expect TLS: turn Secure on." if not secure else "")
+        raise ConnectionFailed(f"{host}:{port} did not greet like an IMAP server "
+                               f"({_short(exc)}).{hint}") from None
+    except OSError as exc:
+        raise ConnectionFailed(f"Cannot reach {host}:{port}: {exc.strerror or exc}.") from None
+
+
+def negotiate_starttls(client: IMAPClient, mode: str, context: ssl.SSLContext, *,
+                       host: str, port: int) -> None:
+    if mode == "never":
+        return
+    if not client.has_capability("STARTTLS"):
+        if mode == "required":
+            # Nothing secret has been sent: we stop before LOGIN.
+            raise TlsError(f"{host}:{port} does not offer STARTTLS, so the password would travel "
+                           "unencrypted. Turn Secure on (port 993), or set STARTTLS to optional "
+                           "or never if you accept that.")
+        return
+    try:
+        client.starttls(context)
+    except ssl.SSLError as exc:
+        raise explain(exc, host=host, port=port) from None
+    except (TimeoutError, socket.timeout):
+        raise Timeout(f"{host}:{port} stopped answering during STARTTLS.") from None
+    # IMAPClient keeps the capabilities it read before TLS; they may differ now.
+    client._cached_capabilities = None
+
+
+def login(session: ImapSession, user: str, password: str, *, timeout: int) -> None:
+    client = session.client
+    if any(c in user + password for c in "\r\n\0"):
+        raise InvalidInput("Username and Password must not contain line breaks or NUL characters.",
+                           path="connection.user" if any(c in user for c in "\r\n\0")
+                           else "connection.pass")
+    if session.has("LOGINDISABLED"):
+        raise AuthFailed("The server refuses to log in over an unencrypted connection: turn "
+                         "Secure on, or set STARTTLS to required.")
+    try:
+        if (user + password).isascii():
+            client.login(user, password)
+        elif session.has("AUTH=PLAIN"):
+            client.plain_login(user, password)  # LOGIN cannot carry non-ASCII text
+        else:
+            raise InvalidInput("The server cannot take a user name or password with non-ASCII "
+                               "characters (it lacks AUTH=PLAIN).", path="connection.pass")
+    except LoginError as exc:
+        if isinstance(exc.__context__, imaplib.IMAP4.abort) or "socket error" in str(exc):
+            raise ConnectionFailed("The connection was dropped during login: try again.") from None
+        raise AuthFailed(f"Login failed for user {user!r}: check Username and Password "
+                         f"(server said: {_short(exc)}).") from None
+    except (TimeoutError, socket.timeout):
+        raise Timeout(f"The server did not answer the login within {timeout} s.") from None
+    except imaplib.IMAP4.abort:
+        raise ConnectionFailed("The connection was dropped during login: try again.") from None
+    session._capabilities = None  # servers announce more after login
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) <= 200 else text[:197] + "..."

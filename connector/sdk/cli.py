@@ -1,0 +1,176 @@
+"""The generic command line of a connector: actions, describe, invoke, validate, docs.
+
+A connector's console script calls ``main(argv, source=..., prog=...)``; it may
+add commands of its own through ``extra_commands``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def env_name(connection_key: str, field: str) -> str:
+    """imap + minVersion -> IMAP_MIN_VERSION: where a connection field may come from."""
+    def snake(name: str) -> str:
+        return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).upper()
+    return f"{snake(connection_key)}_{snake(field)}"
+
+
+def read_json_arg(value: str, what: str) -> Any:
+    """A JSON value given inline, or as @file (@- for standard input)."""
+    if value.startswith("@"):
+        name = value[1:]
+        try:
+            value = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{what}: cannot read {name}: {exc.strerror}") from None
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise UsageError(f"{what}: not valid JSON ({exc})") from None
+
+
+def build_request(connector, action: str, connection_arg: str | None,
+                  inputs_arg: str | None, input_pairs: list[str],
+                  environ: dict | None = None) -> dict:
+    environ = os.environ if environ is None else environ
+    connection = read_json_arg(connection_arg, "--connection") if connection_arg else {}
+    if not isinstance(connection, dict):
+        raise UsageError("--connection must be a JSON object")
+    conn_op, fields = connector.split_connection(connection)
+    fields = dict(fields)
+    for spec in conn_op.inputs:  # environment variables fill what the flag did not give
+        name = env_name(conn_op.key, spec.key)
+        if spec.key not in fields and name in environ:
+            fields[spec.key] = environ[name]
+    inputs = read_json_arg(inputs_arg, "--inputs") if inputs_arg else {}
+    if not isinstance(inputs, dict):
+        raise UsageError("--inputs must be a JSON object")
+    for pair in input_pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--input {pair!r}: expected key=value")
+        inputs[key] = value  # raw strings, exactly as a platform UI sends them
+    return {"action": action, "connection": {"key": conn_op.key, "fields": fields},
+            "inputs": inputs}
+
+
+def describe(op) -> dict:
+    return {
+        "key": op.key, "label": op.label, "description": op.description,
+        "inputs": [{"key": s.key, "label": s.label, "type": s.type, "required": s.required,
+                    "default": s.default, "comments": s.comments, "example": s.example,
+                    **({"choices": [c["value"] for c in s.choices]} if s.choices else {})}
+                   for s in op.inputs],
+        **({"output": {"schema": op.output_schema, "example": op.output_example}}
+           if op.output_schema is not None else {}),
+    }
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def parser(prog: str, extra: dict) -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog=prog, description="Run this connector's actions from a shell.")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("actions", help="list the actions")
+    p = sub.add_parser("describe", help="an action's inputs and output, as JSON")
+    p.add_argument("action")
+    p = sub.add_parser("invoke", help="run an action and print its envelope")
+    p.add_argument("action")
+    p.add_argument("--connection", metavar="JSON|@FILE",
+                   help="connection fields (flat or {key, fields}); missing fields come from "
+                        "environment variables such as IMAP_HOST")
+    p.add_argument("--inputs", metavar="JSON|@FILE", help="all inputs as one JSON object")
+    p.add_argument("--input", action="append", default=[], metavar="KEY=VALUE",
+                   help="one input as a raw string (repeatable; wins over --inputs)")
+    p = sub.add_parser("validate", help="check a manifest (default: this connector's)")
+    p.add_argument("path", nargs="?")
+    p = sub.add_parser("docs", help="write docs/ from the manifest")
+    p.add_argument("--check", action="store_true", help="fail when docs/ is not up to date")
+    p.add_argument("--out", default="docs", help="folder (default: docs)")
+    for name, (setup, _run) in extra.items():
+        setup(sub.add_parser(name))
+    return top
+
+
+def main(argv: list[str] | None = None, *, source: Any = None, prog: str = "connector",
+         extra_commands: dict[str, tuple[Callable, Callable]] | None = None) -> int:
+    extra = extra_commands or {}
+    args = parser(prog, extra).parse_args(argv)
+    try:
+        if args.command in extra:
+            return extra[args.command][1](args)
+        if args.command == "validate":
+            return _validate(args, source)
+        from .runtime import Connector
+
+        connector = Connector.load(source)
+        if args.command == "actions":
+            width = max((len(k) for k in connector.manifest.actions), default=0)
+            for key, op in connector.manifest.actions.items():
+                print(f"{key.ljust(width)}  {op.label}: {op.description}")
+            return EXIT_OK
+        if args.command == "describe":
+            if args.action not in connector.manifest.actions:
+                raise UsageError(f"unknown action {args.action!r}; known: "
+                                 f"{', '.join(connector.manifest.actions)}")
+            _print_json(describe(connector.manifest.actions[args.action]))
+            return EXIT_OK
+        if args.command == "invoke":
+            from .errors import ConnectorError
+            from .runtime import error_envelope
+            from .scrub import Scrubber
+
+            try:
+                request = build_request(connector, args.action, args.connection, args.inputs,
+                                        args.input)
+            except ConnectorError as exc:
+                envelope = error_envelope(exc, Scrubber())
+            else:
+                envelope = connector.invoke(request)
+            _print_json(envelope)
+            return EXIT_OK if envelope["ok"] else EXIT_ERROR
+        if args.command == "docs":
+            from .docs import check_docs, write_docs
+
+            if args.check:
+                stale = check_docs(connector.manifest, Path(args.out))
+                for name in stale:
+                    print(f"stale: {name} (run '{prog} docs')", file=sys.stderr)
+                return EXIT_ERROR if stale else EXIT_OK
+            for name in write_docs(connector.manifest, Path(args.out)):
+                print(f"wrote {name}")
+            return EXIT_OK
+    except UsageError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    raise AssertionError(args.command)  # argparse allows no other command
+
+
+def _validate(args, source) -> int:
+    from .errors import ManifestError
+    from .manifest import Manifest
+    from .runtime import manifest_path_of
+
+    path = Path(args.path) if args.path else manifest_path_of(source)
+    try:
+        manifest = Manifest.load(path)
+    except ManifestError as exc:
+        print(f"{path}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"{path}: valid ({len(manifest.connections)} connections, "
+          f"{len(manifest.actions)} actions)")
+    return EXIT_OK

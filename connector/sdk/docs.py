@@ -1,0 +1,86 @@
+"""Markdown documentation generated from the manifest, and its freshness check."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .manifest import Manifest, Operation
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _default(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return f"`{json.dumps(value)}`"
+    return _cell(str(value))
+
+
+def input_table(op: Operation, with_connection: bool) -> list[str]:
+    rows = ["| Input | Key | Type | Comments | Default |",
+            "| --- | --- | --- | --- | --- |"]
+    if with_connection:
+        rows.append("| Connection | `connection` | connection | The connection to use. | |")
+    for spec in op.inputs:
+        kind = spec.type + (", required" if spec.required else "")
+        comments = spec.comments
+        if spec.choices:
+            comments += " One of: " + ", ".join(f"`{c['value']}`" for c in spec.choices) + "."
+        rows.append(f"| {_cell(spec.label)} | `{spec.key}` | {kind} | {_cell(comments)} | "
+                    f"{_default(spec.default)} |")
+    return rows
+
+
+def render(manifest: Manifest, icon_name: str) -> str:
+    out = ["---", f"title: {manifest.label} Connector", f"sidebar_label: {manifest.label}",
+           f"description: {manifest.description}", "---", "",
+           "<!-- Generated from connector.yaml by 'docs': edit the manifest, not this file. -->", "",
+           f"![{manifest.label}](./assets/{icon_name}#connector-icon)",
+           manifest.description, "", "## Connections", ""]
+    for conn in manifest.connections.values():
+        out += [f"### {conn.label}", "", f"Key: `{conn.key}`. {conn.description}", ""]
+        if conn.comments:
+            out += [conn.comments.rstrip(), ""]
+        out += input_table(conn, with_connection=False) + [""]
+    out += ["## Actions", ""]
+    for action in sorted(manifest.actions.values(), key=lambda a: a.label.lower()):
+        out += [f"### {action.label}", "", action.description, "",
+                f"Key: `{action.key}`", ""]
+        out += input_table(action, with_connection=True) + [""]
+        if action.output_example is not None:
+            example = json.dumps({"ok": True, "data": action.output_example}, indent=2,
+                                 ensure_ascii=False)
+            out += ["Example output:", "", "```json", example, "```", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def expected_files(manifest: Manifest) -> dict[str, bytes]:
+    icon_name = f"{manifest.key}.png"
+    return {f"{manifest.key}.md": render(manifest, icon_name).encode("utf-8"),
+            f"assets/{icon_name}": manifest.icon_path.read_bytes()}
+
+
+def write_docs(manifest: Manifest, out: Path) -> list[str]:
+    written = []
+    for name, content in expected_files(manifest).items():
+        target = out / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.read_bytes() != content:
+            target.write_bytes(content)
+            written.append(str(target))
+    return written
+
+
+def check_docs(manifest: Manifest, out: Path) -> list[str]:
+    """The files under ``out`` that differ from what the manifest generates."""
+    stale = []
+    for name, content in expected_files(manifest).items():
+        target = out / name
+        if not target.exists() or target.read_bytes() != content:
+            stale.append(str(target))
+    return stale

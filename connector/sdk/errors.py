@@ -1,0 +1,94 @@
+"""The exception hierarchy handlers raise, and the error codes of the envelope.
+
+Every error a caller can see is a ConnectorError with a stable ``code``.
+Handlers raise the subclasses; the runtime turns them into envelopes.
+"""
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base of every error that reaches a caller as an error envelope."""
+
+    code = "INTERNAL_ERROR"
+    retryable = False
+
+    def __init__(self, message: str, *, details: list[dict] | None = None,
+                 retryable: bool | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = list(details or [])
+        if retryable is not None:
+            self.retryable = retryable
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message,
+                "retryable": self.retryable, "details": self.details}
+
+
+class InvalidInput(ConnectorError):
+    """An input is missing, malformed, or not allowed. Names the input."""
+    code = "INVALID_INPUT"
+
+    def __init__(self, message: str, *, path: str | None = None,
+                 details: list[dict] | None = None):
+        if details is None and path is not None:
+            details = [{"path": path, "message": message}]
+        super().__init__(message, details=details)
+
+
+class UnknownAction(ConnectorError):
+    code = "UNKNOWN_ACTION"
+
+
+class AuthFailed(ConnectorError):
+    code = "AUTH_FAILED"
+
+
+class TlsError(ConnectorError):
+    code = "TLS_ERROR"
+
+
+class ConnectionFailed(ConnectorError):
+    code = "CONNECTION_FAILED"
+    retryable = True
+
+
+class Timeout(ConnectorError):
+    code = "TIMEOUT"
+    retryable = True
+
+
+class NotFound(ConnectorError):
+    code = "NOT_FOUND"
+
+
+class AlreadyExists(ConnectorError):
+    code = "ALREADY_EXISTS"
+
+
+class Unsupported(ConnectorError):
+    """The remote side lacks a capability the request needs."""
+    code = "UNSUPPORTED"
+
+
+class ServerError(ConnectorError):
+    """The remote side refused the request for a reason no other code covers."""
+    code = "SERVER_ERROR"
+
+
+class InternalError(ConnectorError):
+    """A bug in the connector: never expected."""
+    code = "INTERNAL_ERROR"
+
+
+ERROR_CODES = tuple(cls.code for cls in (
+    InvalidInput, UnknownAction, AuthFailed, TlsError, ConnectionFailed, Timeout,
+    NotFound, AlreadyExists, Unsupported, ServerError, InternalError))
+
+
+class ManifestError(Exception):
+    """The manifest itself is broken: a developer error, found at load time."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid manifest:\n" + "\n".join(f"  - {p}" for p in problems))

@@ -1,0 +1,210 @@
+"""Raw input values -> typed, validated values, as the contract says.
+
+Order: unknown keys rejected -> "" means "not given" for non-string types ->
+defaults filled -> strict coercion by type -> JSON Schema validation (Draft
+2020-12, format checking on), every error collected with its path.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InvalidInput
+
+STRING_TYPES = ("string", "text", "password")
+JSON_TYPES = {"string": "string", "text": "string", "password": "string",
+              "integer": "integer", "boolean": "boolean", "list": "array",
+              "object": "object"}
+
+_INTEGER = re.compile(r"-?[0-9]+")
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+class CoercionError(ValueError):
+    """A raw value that cannot be read as the input's type."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input of a connection or action, as the manifest declares it."""
+    key: str
+    label: str
+    type: str
+    required: bool = False
+    default: Any = None
+    comments: str = ""
+    example: Any = None
+    choices: tuple = ()
+    schema: dict = field(default_factory=dict)
+    invalid_message: str = ""
+
+    @property
+    def sensitive(self) -> bool:
+        return self.type == "password"
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not None
+
+    def json_schema(self) -> dict:
+        """The JSON Schema a coerced value of this input must satisfy."""
+        schema: dict = {"type": JSON_TYPES[self.type]}
+        if self.type in STRING_TYPES and self.required:
+            schema["minLength"] = 1
+        if self.choices:
+            schema["enum"] = [c["value"] for c in self.choices]
+        schema.update(self.schema)
+        return schema
+
+
+def coerce(spec: InputSpec, raw: Any) -> Any:
+    """Turn a raw value (often a string from a UI) into the input's type."""
+    kind = spec.type
+    if kind in STRING_TYPES:
+        if isinstance(raw, str):
+            return raw
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return str(raw)  # a UID typed as a number into a text field
+        raise CoercionError(f"expected text, got {_json_kind(raw)}")
+    if kind == "integer":
+        if isinstance(raw, bool):
+            raise CoercionError("expected a whole number, got a boolean")
+        if isinstance(raw, int):
+            return raw
+        if isinstance(raw, float) and raw.is_integer():
+            return int(raw)
+        if isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
+            return int(raw.strip())
+        raise CoercionError(f"expected a whole number, got {_show(raw)}")
+    if kind == "boolean":
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, int) and raw in (0, 1):
+            return bool(raw)
+        if isinstance(raw, str):
+            word = raw.strip().lower()
+            if word in _TRUE:
+                return True
+            if word in _FALSE:
+                return False
+        raise CoercionError(
+            f"expected true or false (also yes/no, on/off, 1/0), got {_show(raw)}")
+    if kind == "list":
+        value = _parse_json(raw, list, "a JSON array such as [\"a\", \"b\"]")
+        return value
+    if kind == "object":
+        return _parse_json(raw, dict, "a JSON object such as {\"key\": \"value\"}")
+    raise CoercionError(f"unknown input type {kind!r}")  # the manifest schema forbids this
+
+
+def _parse_json(raw: Any, want: type, what: str) -> Any:
+    if isinstance(raw, want):
+        return raw
+    if isinstance(raw, str):
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            raise CoercionError(f"expected {what}, got {_show(raw)} (not valid JSON)") from None
+        if isinstance(value, want):
+            return value
+    raise CoercionError(f"expected {what}, got {_show(raw)}")
+
+
+def _json_kind(value: Any) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", list: "a list",
+            dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _show(raw: Any) -> str:
+    if isinstance(raw, str):
+        text = raw if len(raw) <= 40 else raw[:37] + "..."
+        return json.dumps(text)
+    return _json_kind(raw)
+
+
+def is_missing(spec: InputSpec, raw: Any) -> bool:
+    if raw is None:
+        return True
+    return raw == "" and spec.type not in STRING_TYPES
+
+
+class InputSet:
+    """The ordered inputs of one connection or action, and their validator."""
+
+    def __init__(self, specs: list[InputSpec]):
+        self.specs = tuple(specs)
+        self.by_key = {s.key: s for s in self.specs}
+        self._validator = None
+
+    def __iter__(self):
+        return iter(self.specs)
+
+    def __len__(self):
+        return len(self.specs)
+
+    def validator(self):
+        if self._validator is None:
+            from jsonschema import Draft202012Validator  # costly import: only when needed
+            schema = {"type": "object",
+                      "properties": {s.key: s.json_schema() for s in self.specs}}
+            self._validator = Draft202012Validator(
+                schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        return self._validator
+
+    def resolve(self, raw: dict | None, prefix: str) -> dict:
+        """Coerce and validate ``raw``; return the typed values.
+
+        Every problem is collected; one InvalidInput carries them all as
+        details with paths like ``inputs.range``. The result has every declared
+        key (None where an optional input without a default was not given).
+        """
+        raw = dict(raw or {})
+        known = self.by_key
+        details: list[dict] = []
+
+        for key in raw:
+            if key not in known:
+                names = ", ".join(known) or "none"
+                details.append({"path": f"{prefix}.{key}",
+                                "message": f"unknown input {key!r}; known inputs: {names}"})
+
+        values: dict = {}
+        for spec in self.specs:
+            value = raw.get(spec.key)
+            if is_missing(spec, value):
+                value = spec.default
+            if value is None:
+                if spec.required:
+                    details.append({"path": f"{prefix}.{spec.key}",
+                                    "message": f"{spec.label} ({spec.key}) is required"})
+                values[spec.key] = None
+                continue
+            try:
+                values[spec.key] = coerce(spec, value)
+            except CoercionError as exc:
+                details.append({"path": f"{prefix}.{spec.key}",
+                                "message": f"{spec.label} ({spec.key}): {exc}"})
+
+        reported = {d["path"] for d in details}
+        given = {k: v for k, v in values.items() if v is not None and f"{prefix}.{k}" not in reported}
+        errors = sorted(self.validator().iter_errors(given), key=lambda e: [str(p) for p in e.absolute_path])
+        for error in errors:
+            items = [str(p) for p in error.absolute_path]
+            spec = known.get(items[0]) if items else None
+            where = f"{spec.label} ({spec.key})" if spec else prefix
+            path = ".".join([prefix, *items])
+            if spec and spec.invalid_message:
+                if any(d["path"].startswith(f"{prefix}.{spec.key}") for d in details):
+                    continue  # one friendly message per input is enough
+                path = f"{prefix}.{spec.key}"
+            details.append({"path": path,
+                            "message": f"{where}: {spec.invalid_message if spec and spec.invalid_message else error.message}"})
+
+        if details:
+            count = len(details)
+            more = f" (and {count - 1} more)" if count > 1 else ""
+            raise InvalidInput(f"Invalid {prefix}: {details[0]['message']}{more}", details=details)
+        return values

@@ -1,0 +1,228 @@
+"""Load a connector manifest, validate it, and give it a typed shape.
+
+The manifest is checked against its own JSON Schema (shipped beside this
+module), then for what a schema cannot say: unique keys, handlers that import,
+defaults and examples that fit their inputs, output examples that fit their
+output schemas, an icon that is a PNG.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import ManifestError
+from .inputs import CoercionError, InputSet, InputSpec, coerce
+
+SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# Handlers get the open connection as their first positional argument.
+RESERVED_INPUT_KEYS = {"session"}
+
+
+def import_object(path: str) -> Callable:
+    module_name, _, attr = path.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr)
+
+
+@dataclass
+class Operation:
+    """A connection or an action: something with inputs and a handler."""
+    kind: str  # "connection" or "action"
+    key: str
+    label: str
+    description: str
+    handler_path: str
+    inputs: InputSet
+    comments: str = ""
+    output_schema: dict | None = None
+    output_example: Any = None
+
+    @cached_property
+    def handler(self) -> Callable:
+        return import_object(self.handler_path)
+
+    @property
+    def secret_keys(self) -> list[str]:
+        return [s.key for s in self.inputs if s.sensitive]
+
+
+class Manifest:
+    def __init__(self, data: dict, base_dir: Path):
+        self.data = data
+        self.base_dir = base_dir
+        self.key: str = data["key"]
+        self.label: str = data["label"]
+        self.description: str = data["description"]
+        self.version: str = data["version"]
+        self.icon: str = data["icon"]
+        self.error_handler_path: str | None = data.get("errorHandler")
+        self.connections = {c["key"]: _operation("connection", c) for c in data["connections"]}
+        self.actions = {a["key"]: _operation("action", a) for a in data["actions"]}
+
+    @property
+    def icon_path(self) -> Path:
+        return self.base_dir / self.icon
+
+    @cached_property
+    def error_handler(self) -> Callable | None:
+        return import_object(self.error_handler_path) if self.error_handler_path else None
+
+    @property
+    def default_connection(self) -> Operation:
+        return next(iter(self.connections.values()))
+
+    @classmethod
+    def load(cls, path: str | Path, *, check_handlers: bool = True) -> "Manifest":
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ManifestError([f"cannot read {path}: {exc.strerror}"]) from None
+        return cls.from_text(text, path.parent, check_handlers=check_handlers)
+
+    @classmethod
+    def from_text(cls, text: str, base_dir: Path, *, check_handlers: bool = True) -> "Manifest":
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ManifestError([f"not valid YAML: {exc}"]) from None
+        return cls.from_data(data, base_dir, check_handlers=check_handlers)
+
+    @classmethod
+    def from_data(cls, data: Any, base_dir: Path, *, check_handlers: bool = True) -> "Manifest":
+        problems = schema_problems(data)
+        if problems:
+            raise ManifestError(problems)
+        manifest = cls(data, Path(base_dir))
+        problems = manifest.semantic_problems(check_handlers=check_handlers)
+        if problems:
+            raise ManifestError(problems)
+        return manifest
+
+    # -- checks a schema cannot express -------------------------------------------------
+
+    def semantic_problems(self, *, check_handlers: bool) -> list[str]:
+        problems: list[str] = []
+        problems += _duplicates("connection", [c["key"] for c in self.data["connections"]])
+        problems += _duplicates("action", [a["key"] for a in self.data["actions"]])
+        icon = self.icon_path
+        try:
+            with open(icon, "rb") as fh:
+                if fh.read(8) != PNG_MAGIC:
+                    problems.append(f"icon {self.icon}: not a PNG file")
+        except OSError:
+            problems.append(f"icon {self.icon}: file not found at {icon}")
+        if check_handlers and self.error_handler_path:
+            problems += _import_problem("errorHandler", self.error_handler_path)
+        for op in [*self.connections.values(), *self.actions.values()]:
+            where = f"{op.kind} {op.key}"
+            raw_inputs = next(o for o in self.data[op.kind + "s"] if o["key"] == op.key)["inputs"]
+            problems += _duplicates(f"{where}: input", [i["key"] for i in raw_inputs])
+            if op.kind == "action":
+                problems += [f"{where}: input key {s.key!r} is reserved"
+                             for s in op.inputs if s.key in RESERVED_INPUT_KEYS]
+            for spec in op.inputs:
+                problems += _input_problems(where, spec)
+            if op.output_schema is not None:
+                problems += _output_problems(where, op.output_schema, op.output_example)
+            if check_handlers:
+                problems += _import_problem(f"{where}: handler", op.handler_path)
+        return problems
+
+
+def _operation(kind: str, raw: dict) -> Operation:
+    specs = [InputSpec(key=i["key"], label=i["label"], type=i["type"],
+                       required=i.get("required", False), default=i.get("default"),
+                       comments=i.get("comments", ""), example=i.get("example"),
+                       choices=tuple(i.get("choices", ())), schema=dict(i.get("schema", {})),
+                       invalid_message=i.get("invalidMessage", ""))
+             for i in raw["inputs"]]
+    output = raw.get("output") or {}
+    return Operation(kind=kind, key=raw["key"], label=raw["label"],
+                     description=raw["description"], handler_path=raw["handler"],
+                     inputs=InputSet(specs), comments=raw.get("comments", ""),
+                     output_schema=output.get("schema"), output_example=output.get("example"))
+
+
+def schema_problems(data: Any) -> list[str]:
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    validator = Draft202012Validator(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        problems.append(f"{where}: {error.message}")
+    return problems
+
+
+def _duplicates(what: str, keys: list[str]) -> list[str]:
+    seen, dupes = set(), []
+    for key in keys:
+        if key in seen and key not in dupes:
+            dupes.append(key)
+        seen.add(key)
+    return [f"{what} key {k!r} is declared more than once" for k in dupes]
+
+
+def _import_problem(where: str, path: str) -> list[str]:
+    try:
+        obj = import_object(path)
+    except ImportError as exc:
+        return [f"{where} {path!r} does not import: {exc}"]
+    except Exception as exc:  # noqa: BLE001 - a broken module is a manifest problem to report
+        return [f"{where} {path!r} fails to import: {type(exc).__name__}: {exc}"]
+    except AttributeError:
+        return [f"{where} {path!r}: the module has no attribute {path.partition(':')[2]!r}"]
+    if not callable(obj):
+        return [f"{where} {path!r} is not callable"]
+    return []
+
+
+def _input_problems(where: str, spec: InputSpec) -> list[str]:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    where = f"{where}: input {spec.key}"
+    try:
+        Draft202012Validator.check_schema(spec.json_schema())
+    except SchemaError as exc:
+        return [f"{where}: its schema is not a valid JSON Schema: {exc.message}"]
+    validator = Draft202012Validator(spec.json_schema(),
+                                     format_checker=Draft202012Validator.FORMAT_CHECKER)
+    problems = []
+    for what, value in (("default", spec.default), ("example", spec.example),
+                        *(("choice", c["value"]) for c in spec.choices)):
+        if value is None:
+            continue
+        try:
+            typed = coerce(spec, value)
+        except CoercionError as exc:
+            problems.append(f"{where}: {what} {value!r} does not fit type {spec.type}: {exc}")
+            continue
+        if what == "choice":
+            continue
+        for error in validator.iter_errors(typed):
+            problems.append(f"{where}: {what} {value!r} does not fit the input: {error.message}")
+    return problems
+
+
+def _output_problems(where: str, schema: dict, example: Any) -> list[str]:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        return [f"{where}: output schema is not a valid JSON Schema: {exc.message}"]
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return [f"{where}: output example does not fit the output schema at "
+            f"{'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"
+            for e in validator.iter_errors(example)]

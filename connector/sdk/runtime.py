@@ -1,0 +1,159 @@
+"""The invocation pipeline: request -> validated inputs -> handler -> envelope."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import ConnectorError, InternalError, InvalidInput, UnknownAction
+from .manifest import Manifest, Operation
+from .scrub import Scrubber
+
+ENTRY_POINT_GROUP = "connectors"
+MAX_MESSAGE = 1000  # characters of one error message; the rest is noise to a user
+
+
+class Connector:
+    """A loaded connector: its manifest and the way to invoke it.
+
+    >>> Connector.load("imap").invoke({"action": "listMailboxes", "connection": {...}})
+    """
+
+    def __init__(self, manifest: Manifest):
+        self.manifest = manifest
+
+    @classmethod
+    def load(cls, source: str | Path | None = None, *, check_handlers: bool = True) -> "Connector":
+        """Load from a manifest path, or by name from the ``connectors`` entry points."""
+        if source is None or (isinstance(source, str) and "/" not in source
+                              and not source.endswith((".yaml", ".yml"))):
+            source = manifest_path_of(source)
+        return cls(Manifest.load(source, check_handlers=check_handlers))
+
+    # -- invocation -----------------------------------------------------------------------
+
+    def invoke(self, request: Any) -> dict:
+        """Run one action request; always return an envelope, never raise."""
+        scrubber = Scrubber()
+        try:
+            data = self._invoke(request, scrubber)
+        except ConnectorError as exc:
+            return error_envelope(exc, scrubber)
+        except Exception as exc:  # noqa: BLE001 - the one place every failure is mapped
+            return error_envelope(self.map_exception(exc), scrubber)
+        return {"ok": True, "data": data}
+
+    def _invoke(self, request: Any, scrubber: Scrubber) -> Any:
+        if not isinstance(request, dict):
+            raise InvalidInput("The request must be a JSON object with action, connection and inputs.",
+                               path="request")
+        unknown = set(request) - {"action", "connection", "inputs"}
+        if unknown:
+            raise InvalidInput(f"Unknown request keys: {', '.join(sorted(unknown))}; "
+                               "expected action, connection, inputs.", path="request")
+        action = self.action(request.get("action"))
+        conn_op, raw_fields = self.split_connection(request.get("connection"))
+        raw_inputs = request.get("inputs") or {}
+        if not isinstance(raw_inputs, dict):
+            raise InvalidInput("inputs must be a JSON object of input key -> value.", path="inputs")
+        for op, raw in ((conn_op, raw_fields), (action, raw_inputs)):
+            for key in op.secret_keys:
+                scrubber.add(raw.get(key))
+
+        fields, inputs, details = None, None, []
+        try:
+            fields = conn_op.inputs.resolve(raw_fields, "connection")
+        except InvalidInput as exc:
+            details += exc.details
+        try:
+            inputs = action.inputs.resolve(raw_inputs, "inputs")
+        except InvalidInput as exc:
+            details += exc.details
+        if details:
+            more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+            raise InvalidInput(f"{details[0]['message']}{more}", details=details)
+        return self.run(action, conn_op, fields, inputs)
+
+    def run(self, action: Operation, conn_op: Operation, fields: dict, inputs: dict) -> Any:
+        """Open the connection, call the handler, check the result, always close."""
+        session = conn_op.handler(**fields)
+        try:
+            data = action.handler(session, **inputs)
+        finally:
+            close_quietly(session)
+        try:
+            json.dumps(data, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InternalError(f"Action {action.key} returned a value that is not JSON: {exc}") from None
+        return data
+
+    def action(self, key: Any) -> Operation:
+        try:
+            return self.manifest.actions[key]
+        except (KeyError, TypeError):
+            known = ", ".join(self.manifest.actions)
+            raise UnknownAction(f"Unknown action {key!r}. Known actions: {known}.") from None
+
+    def split_connection(self, connection: Any) -> tuple[Operation, dict]:
+        """Accept {"key": K, "fields": {...}} or the fields alone (first connection)."""
+        if connection is None:
+            connection = {}
+        if not isinstance(connection, dict):
+            raise InvalidInput("connection must be a JSON object.", path="connection")
+        if "fields" in connection and set(connection) <= {"key", "fields"}:
+            key = connection.get("key") or self.manifest.default_connection.key
+            fields = connection["fields"] or {}
+            if key not in self.manifest.connections:
+                known = ", ".join(self.manifest.connections)
+                raise InvalidInput(f"Unknown connection {key!r}. Known connections: {known}.",
+                                   path="connection.key")
+            if not isinstance(fields, dict):
+                raise InvalidInput("connection.fields must be a JSON object.", path="connection.fields")
+            return self.manifest.connections[key], fields
+        return self.manifest.default_connection, connection
+
+    def map_exception(self, exc: Exception) -> ConnectorError:
+        """Give the connector's error hook a chance; anything left is a bug."""
+        hook = self.manifest.error_handler
+        if hook is not None:
+            try:
+                mapped = hook(exc)
+            except Exception as hook_exc:  # noqa: BLE001 - a broken hook must not escape
+                mapped = InternalError(f"The error hook failed on {type(exc).__name__}: "
+                                       f"{type(hook_exc).__name__}")
+            if isinstance(mapped, ConnectorError):
+                return mapped
+        return InternalError(f"Unexpected {type(exc).__name__}: {exc}")
+
+
+def close_quietly(session: Any) -> None:
+    """Close a session; a failure to say goodbye must not hide the action's outcome."""
+    close = getattr(session, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:  # noqa: BLE001,S110 - the action's result or error matters, not this
+            pass
+
+
+def error_envelope(exc: ConnectorError, scrubber: Scrubber) -> dict:
+    error = scrubber.deep(exc.to_dict())
+    if len(error["message"]) > MAX_MESSAGE:
+        error["message"] = error["message"][:MAX_MESSAGE - 3] + "..."
+    return {"ok": False, "error": error}
+
+
+def manifest_path_of(name: str | None) -> Path:
+    """Find an installed connector's manifest through the ``connectors`` entry points."""
+    from importlib.metadata import entry_points
+
+    found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    if not found:
+        raise LookupError("no connector is installed (no 'connectors' entry points)")
+    if name is None:
+        if len(found) > 1:
+            raise LookupError(f"several connectors are installed ({', '.join(found)}): name one")
+        name = next(iter(found))
+    if name not in found:
+        raise LookupError(f"no installed connector named {name!r}; installed: {', '.join(found)}")
+    return Path(found[name].load()())

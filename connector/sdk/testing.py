@@ -1,0 +1,47 @@
+"""A test harness: the full invocation pipeline, plus checks of the output contract."""
+from __future__ import annotations
+
+from typing import Any
+
+from .runtime import Connector
+
+
+class Harness:
+    """Invoke actions exactly as a platform would, and check outputs against the manifest.
+
+    ``harness.invoke("getStatus", mailbox="INBOX")`` returns the envelope; ``ok``
+    returns its data and fails the test unless the call succeeded and the data
+    fits the action's output schema.
+    """
+
+    def __init__(self, connector: Connector, connection: dict | None = None):
+        self.connector = connector
+        self.connection = connection or {}
+
+    def with_connection(self, **fields: Any) -> "Harness":
+        return Harness(self.connector, {**self.connection, **fields})
+
+    def invoke(self, action: str, **inputs: Any) -> dict:
+        return self.connector.invoke({"action": action, "connection": dict(self.connection),
+                                      "inputs": inputs})
+
+    def ok(self, action: str, **inputs: Any) -> Any:
+        envelope = self.invoke(action, **inputs)
+        assert envelope["ok"], f"{action} failed: {envelope['error']}"
+        self.check_output(action, envelope["data"])
+        return envelope["data"]
+
+    def error(self, action: str, code: str, **inputs: Any) -> dict:
+        envelope = self.invoke(action, **inputs)
+        assert not envelope["ok"], f"{action} succeeded, expected {code}: {envelope['data']}"
+        assert envelope["error"]["code"] == code, f"expected {code}, got {envelope['error']}"
+        return envelope["error"]
+
+    def check_output(self, action: str, data: Any) -> None:
+        from jsonschema import Draft202012Validator
+
+        schema = self.connector.manifest.actions[action].output_schema
+        validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        problems = [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+                    for e in validator.iter_errors(data)]
+        assert not problems, f"{action} output does not fit its schema: {problems}"
