@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from .errors import ManifestError
+
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
@@ -157,15 +159,18 @@ def main(argv: list[str] | None = None, *, source: Any = None, prog: str = "conn
     except UsageError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (ManifestError, LookupError) as exc:  # the installation is broken, not the request
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     raise AssertionError(args.command)  # argparse allows no other command
 
 
 def _validate(args, source) -> int:
     from .errors import ManifestError
     from .manifest import Manifest
-    from .runtime import manifest_path_of
+    from .runtime import resolve_manifest
 
-    path = Path(args.path) if args.path else manifest_path_of(source)
+    path = Path(args.path) if args.path else resolve_manifest(source)
     try:
         manifest = Manifest.load(path)
     except ManifestError as exc:

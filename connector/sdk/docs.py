@@ -8,7 +8,9 @@ from .manifest import Manifest, Operation
 
 
 def _cell(text: str) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """One line of table text: pipes, asterisks and angle brackets would be markup."""
+    text = " ".join(str(text).split())
+    return text.replace("|", "\\|").replace("*", "\\*").replace("<", "&lt;")
 
 
 def _default(value) -> str:

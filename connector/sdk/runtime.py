@@ -25,10 +25,7 @@ class Connector:
     @classmethod
     def load(cls, source: str | Path | None = None, *, check_handlers: bool = True) -> "Connector":
         """Load from a manifest path, or by name from the ``connectors`` entry points."""
-        if source is None or (isinstance(source, str) and "/" not in source
-                              and not source.endswith((".yaml", ".yml"))):
-            source = manifest_path_of(source)
-        return cls(Manifest.load(source, check_handlers=check_handlers))
+        return cls(Manifest.load(resolve_manifest(source), check_handlers=check_handlers))
 
     # -- invocation -----------------------------------------------------------------------
 
@@ -53,7 +50,8 @@ class Connector:
                                "expected action, connection, inputs.", path="request")
         action = self.action(request.get("action"))
         conn_op, raw_fields = self.split_connection(request.get("connection"))
-        raw_inputs = request.get("inputs") or {}
+        raw_inputs = request.get("inputs")
+        raw_inputs = {} if raw_inputs is None else raw_inputs
         if not isinstance(raw_inputs, dict):
             raise InvalidInput("inputs must be a JSON object of input key -> value.", path="inputs")
         for op, raw in ((conn_op, raw_fields), (action, raw_inputs)):
@@ -102,7 +100,8 @@ class Connector:
             raise InvalidInput("connection must be a JSON object.", path="connection")
         if "fields" in connection and set(connection) <= {"key", "fields"}:
             key = connection.get("key") or self.manifest.default_connection.key
-            fields = connection["fields"] or {}
+            fields = connection["fields"]
+            fields = {} if fields is None else fields
             if key not in self.manifest.connections:
                 known = ", ".join(self.manifest.connections)
                 raise InvalidInput(f"Unknown connection {key!r}. Known connections: {known}.",
@@ -137,10 +136,23 @@ def close_quietly(session: Any) -> None:
 
 
 def error_envelope(exc: ConnectorError, scrubber: Scrubber) -> dict:
-    error = scrubber.deep(exc.to_dict())
+    error = exc.to_dict()
+    # Messages can carry server text; codes and paths come from the manifest and stay as they are.
+    error["message"] = scrubber.text(error["message"])
+    error["details"] = [{**d, "message": scrubber.text(str(d.get("message", "")))}
+                        for d in error["details"]]
     if len(error["message"]) > MAX_MESSAGE:
         error["message"] = error["message"][:MAX_MESSAGE - 3] + "..."
     return {"ok": False, "error": error}
+
+
+def resolve_manifest(source: str | Path | None) -> Path:
+    """A manifest path as given, or the one an installed connector of that name declares."""
+    if isinstance(source, Path):
+        return source
+    if source is not None and ("/" in source or source.endswith((".yaml", ".yml"))):
+        return Path(source)
+    return manifest_path_of(source)
 
 
 def manifest_path_of(name: str | None) -> Path:

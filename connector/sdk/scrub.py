@@ -36,13 +36,3 @@ class Scrubber:
             if form in text:
                 text = text.replace(form, MASK)
         return text
-
-    def deep(self, value: Any) -> Any:
-        """Scrub every string inside a JSON-like value."""
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, list):
-            return [self.deep(v) for v in value]
-        if isinstance(value, dict):
-            return {k: self.deep(v) for k, v in value.items()}
-        return value

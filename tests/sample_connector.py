@@ -1,0 +1,89 @@
+"""A tiny connector for the SDK's own tests: the runtime knows nothing of IMAP."""
+from __future__ import annotations
+
+from connector.sdk.errors import NotFound
+
+
+class Session:
+    closed = []
+
+    def __init__(self, **fields):
+        self.fields = fields
+
+    def close(self):
+        Session.closed.append(self.fields.get("user"))
+
+
+class ServerSaidNo(Exception):
+    """A library exception the connector's error hook maps."""
+
+
+def open_session(**fields):
+    if fields.get("token") == "refuse":
+        raise ServerSaidNo(f"token {fields['token']} rejected")
+    return Session(**fields)
+
+
+def echo(session, **inputs):
+    return {"inputs": inputs, "user": session.fields["user"]}
+
+
+def fail(session, kind):
+    if kind == "not-found":
+        raise NotFound("no such thing")
+    if kind == "leak":
+        raise ServerSaidNo(f"server says: wrong secret {session.fields['token']}")
+    if kind == "bug":
+        raise KeyError("oops")
+    if kind == "bytes":
+        return {"data": b"raw"}
+    return None
+
+
+def error_hook(exc):
+    from connector.sdk.errors import AuthFailed
+
+    if isinstance(exc, ServerSaidNo):
+        return AuthFailed(str(exc))
+    return None
+
+
+MANIFEST = """\
+manifestVersion: 1
+key: sample
+label: Sample
+description: A sample connector
+version: 1.2.3
+icon: icon.png
+errorHandler: tests.sample_connector:error_hook
+connections:
+  - key: basic
+    label: Basic
+    description: User and token
+    handler: tests.sample_connector:open_session
+    inputs:
+      - {key: user, label: User, type: string, required: true}
+      - {key: token, label: Token, type: password, required: true}
+      - {key: port, label: Port, type: integer, default: 10, schema: {minimum: 1}}
+actions:
+  - key: echo
+    label: Echo
+    description: Returns its inputs
+    handler: tests.sample_connector:echo
+    inputs:
+      - {key: count, label: Count, type: integer, default: 1}
+      - {key: range, label: Range, type: string, schema: {pattern: "^[0-9:]+$"}}
+      - {key: tags, label: Tags, type: list}
+    output:
+      schema: {type: object}
+      example: {inputs: {count: 1}, user: a}
+  - key: fail
+    label: Fail
+    description: Fails as asked
+    handler: tests.sample_connector:fail
+    inputs:
+      - {key: kind, label: Kind, type: string, required: true}
+    output:
+      schema: {type: "null"}
+      example: null
+"""

@@ -1,0 +1,131 @@
+"""Manifest loading: a valid one, and broken ones each rejected with a message naming the problem."""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from connector.imap import manifest_path
+from connector.sdk.errors import ManifestError
+from connector.sdk.manifest import Manifest
+from tests.sample_connector import MANIFEST
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def base(tmp_path) -> Path:
+    shutil.copy(ROOT / "assets" / "icon.png", tmp_path / "icon.png")
+    return tmp_path
+
+
+def load(base: Path, data) -> Manifest:
+    (base / "m.yaml").write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return Manifest.load(base / "m.yaml")
+
+
+def test_sample_manifest_is_valid(base):
+    manifest = load(base, MANIFEST)
+    assert list(manifest.actions) == ["echo", "fail"]
+    assert manifest.connections["basic"].secret_keys == ["token"]
+
+
+def test_the_imap_manifest_is_valid_and_versioned_like_pyproject():
+    import tomllib
+
+    manifest = Manifest.load(manifest_path())
+    assert len(manifest.actions) == 12
+    assert len(manifest.connections["imap"].inputs) == 11
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert manifest.version == project["version"]
+
+
+def broken(mutate):
+    def make():
+        data = yaml.safe_load(MANIFEST)
+        mutate(data)
+        return data
+    return make
+
+
+def _set(path, value):
+    def mutate(data):
+        node = data
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    return mutate
+
+
+def _delete(path):
+    def mutate(data):
+        node = data
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+    return mutate
+
+
+def _append(path, value):
+    def mutate(data):
+        node = data
+        for key in path:
+            node = node[key]
+        node.append(value)
+    return mutate
+
+
+BROKEN = {
+    "unknown top-level key": (_set(["colour"], "blue"), r"Additional properties.*colour"),
+    "unknown input key": (_set(["actions", 0, "inputs", 0, "hint"], "x"), r"hint"),
+    "missing label": (_delete(["actions", 0, "label"]), r"actions/0: 'label' is a required"),
+    "bad type": (_set(["actions", 0, "inputs", 0, "type"], "float"), r"float"),
+    "duplicate action": (lambda d: d["actions"].append(dict(d["actions"][0])),
+                         r"action key 'echo' is declared more than once"),
+    "duplicate input": (_append(["actions", 0, "inputs"], {"key": "count", "label": "C", "type": "integer"}),
+                        r"input key 'count' is declared more than once"),
+    "handler does not import": (_set(["actions", 0, "handler"], "tests.nowhere:echo"),
+                                r"handler 'tests.nowhere:echo' does not import"),
+    "handler attribute missing": (_set(["actions", 0, "handler"], "tests.sample_connector:nope"),
+                                  r"no attribute 'nope'"),
+    "handler path malformed": (_set(["actions", 0, "handler"], "not a path"), r"does not match"),
+    "default does not fit type": (_set(["actions", 0, "inputs", 0, "default"], "many"),
+                                  r"input count: default 'many' does not fit type integer"),
+    "default breaks schema": (_set(["connections", 0, "inputs", 2, "default"], 0),
+                              r"input port: default 0 does not fit.*minimum"),
+    "output example breaks schema": (_set(["actions", 0, "output", "example"], [1]),
+                                     r"output example does not fit"),
+    "icon not png": (_set(["icon"], "m.yaml"), r"icon: .m.yaml. does not match"),
+    "icon missing": (_set(["icon"], "missing.png"), r"icon missing.png: file not found"),
+    "reserved input key": (_append(["actions", 0, "inputs"], {"key": "session", "label": "S", "type": "string"}),
+                           r"input key 'session' is reserved"),
+    "no connections": (_set(["connections"], []), r"should be non-empty|too short"),
+    "bad output schema": (_set(["actions", 0, "output", "schema"], {"type": "thing"}),
+                          r"output schema is not a valid JSON Schema"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_broken_manifest_is_rejected_with_a_reason(base, name):
+    mutate, pattern = BROKEN[name]
+    data = yaml.safe_load(MANIFEST)
+    mutate(data)
+    with pytest.raises(ManifestError) as info:
+        load(base, data)
+    assert re.search(pattern, str(info.value)), str(info.value)
+
+
+def test_icon_with_png_name_but_other_bytes(base):
+    (base / "fake.png").write_text("not an image")
+    data = yaml.safe_load(MANIFEST)
+    data["icon"] = "fake.png"
+    with pytest.raises(ManifestError, match="not a PNG"):
+        load(base, data)
+
+
+def test_yaml_syntax_error(base):
+    with pytest.raises(ManifestError, match="not valid YAML"):
+        load(base, "key: [unclosed")

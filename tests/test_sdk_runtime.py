@@ -1,0 +1,101 @@
+"""The invocation pipeline: envelopes, error mapping, secret scrubbing, connection closing."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from connector.sdk import Connector
+from connector.sdk.scrub import Scrubber
+from tests import sample_connector
+from tests.sample_connector import MANIFEST
+
+ROOT = Path(__file__).resolve().parents[1]
+CONN = {"user": "ann", "token": "s3cr3t-T0ken"}
+
+
+@pytest.fixture
+def sample(tmp_path) -> Connector:
+    shutil.copy(ROOT / "assets" / "icon.png", tmp_path / "icon.png")
+    (tmp_path / "m.yaml").write_text(MANIFEST)
+    return Connector.load(tmp_path / "m.yaml")
+
+
+def test_ok_envelope_with_coerced_inputs_and_defaults(sample):
+    envelope = sample.invoke({"action": "echo", "connection": CONN,
+                              "inputs": {"count": " 3 ", "tags": '["a"]'}})
+    assert envelope == {"ok": True, "data": {"inputs": {"count": 3, "range": None, "tags": ["a"]},
+                                             "user": "ann"}}
+
+
+def test_structured_connection_and_unknown_connection_key(sample):
+    ok = sample.invoke({"action": "echo", "connection": {"key": "basic", "fields": CONN}})
+    assert ok["ok"]
+    bad = sample.invoke({"action": "echo", "connection": {"key": "other", "fields": CONN}})
+    assert bad["error"]["code"] == "INVALID_INPUT"
+    assert bad["error"]["details"][0]["path"] == "connection.key"
+
+
+def test_unknown_action_lists_the_known_ones(sample):
+    error = sample.invoke({"action": "nope", "connection": CONN})["error"]
+    assert error["code"] == "UNKNOWN_ACTION"
+    assert "echo" in error["message"] and "fail" in error["message"]
+
+
+def test_connection_and_input_errors_come_together(sample):
+    error = sample.invoke({"action": "echo", "connection": {},
+                           "inputs": {"count": "x", "range": "junk"}})["error"]
+    assert error["code"] == "INVALID_INPUT"
+    assert {d["path"] for d in error["details"]} == {
+        "connection.user", "connection.token", "inputs.count", "inputs.range"}
+    assert error["retryable"] is False
+
+
+def test_typed_error_passes_through(sample):
+    error = sample.invoke({"action": "fail", "connection": CONN, "inputs": {"kind": "not-found"}})["error"]
+    assert error == {"code": "NOT_FOUND", "message": "no such thing", "retryable": False, "details": []}
+
+
+def test_error_hook_maps_library_exceptions_and_secrets_are_scrubbed(sample):
+    envelope = sample.invoke({"action": "fail", "connection": CONN, "inputs": {"kind": "leak"}})
+    assert envelope["error"]["code"] == "AUTH_FAILED"
+    assert "s3cr3t-T0ken" not in str(envelope)
+    assert "***" in envelope["error"]["message"]
+
+
+def test_secret_in_a_connection_failure_is_scrubbed(sample):
+    envelope = sample.invoke({"action": "echo", "connection": {"user": "a", "token": "refuse"}})
+    assert envelope["error"]["code"] == "AUTH_FAILED"
+    assert "refuse" not in envelope["error"]["message"]
+
+
+def test_unknown_exception_is_internal_error_without_traceback(sample):
+    error = sample.invoke({"action": "fail", "connection": CONN, "inputs": {"kind": "bug"}})["error"]
+    assert error["code"] == "INTERNAL_ERROR"
+    assert "Traceback" not in error["message"] and "KeyError" in error["message"]
+
+
+def test_non_json_result_is_internal_error(sample):
+    error = sample.invoke({"action": "fail", "connection": CONN, "inputs": {"kind": "bytes"}})["error"]
+    assert error["code"] == "INTERNAL_ERROR" and "not JSON" in error["message"]
+
+
+def test_connection_is_closed_after_success_and_failure(sample):
+    sample_connector.Session.closed.clear()
+    sample.invoke({"action": "echo", "connection": {**CONN, "user": "u1"}})
+    sample.invoke({"action": "fail", "connection": {**CONN, "user": "u2"}, "inputs": {"kind": "bug"}})
+    assert sample_connector.Session.closed == ["u1", "u2"]
+
+
+@pytest.mark.parametrize("request_", [None, [], "x", {"action": "echo", "extra": 1},
+                                      {"action": "echo", "connection": CONN, "inputs": []}])
+def test_malformed_requests_are_invalid_input(sample, request_):
+    assert sample.invoke(request_)["error"]["code"] == "INVALID_INPUT"
+
+
+def test_scrubber_masks_escaped_and_encoded_forms():
+    scrub = Scrubber(['pa"ss\\word'])
+    for leak in ['pa"ss\\word', 'pa\\"ss\\\\word', "cGEic3Ncd29yZA=="]:
+        assert "***" in scrub.text(f"server said {leak}!")
+        assert "ss" not in scrub.text(leak)
