@@ -126,9 +126,11 @@ def _show(raw: Any) -> str:
 
 
 def is_missing(spec: InputSpec, raw: Any) -> bool:
+    """None, or "" where "" cannot be a value: non-text types, and optional text
+    (a platform UI sends "" for a field the user left empty)."""
     if raw is None:
         return True
-    return raw == "" and spec.type not in STRING_TYPES
+    return raw == "" and (spec.type not in STRING_TYPES or not spec.required)
 
 
 class InputSet:

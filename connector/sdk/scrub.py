@@ -8,14 +8,24 @@ from typing import Any, Iterable
 MASK = "***"
 
 
+def _escapes():
+    """How text gets escaped on its way into an error message."""
+    return (
+        lambda t: t,
+        lambda t: json.dumps(t)[1:-1],                                   # JSON
+        lambda t: repr(t)[1:-1],                                         # Python str repr
+        lambda t: t.replace("\\", "\\\\").replace('"', '\\"'),   # quoted string (IMAP, C)
+        lambda t: repr(t.encode("utf-8", "surrogatepass"))[2:-1],        # Python bytes repr
+    )
+
+
 def _variants(secret: str) -> set[str]:
-    """The forms a secret can take in an error text: raw, escaped, quoted, encoded."""
-    forms = {secret,
-             json.dumps(secret)[1:-1],
-             repr(secret)[1:-1],
-             secret.replace("\\", "\\\\").replace('"', '\\"')}
+    """The forms a secret can take in an error text: raw, escaped (twice over), base64."""
+    forms = set()
+    for outer in _escapes():
+        for inner in _escapes():
+            forms.add(outer(inner(secret)))
     raw = secret.encode("utf-8", "surrogatepass")
-    forms.add(repr(raw)[2:-1])
     forms.add(base64.b64encode(raw).decode("ascii"))
     return {f for f in forms if f}
 

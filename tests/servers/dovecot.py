@@ -26,8 +26,9 @@ def available() -> bool:
 
 class Dovecot:
     def __init__(self, ca, *, extra_conf: str = "", key_type=None, ssl_conf: str = "",
-                 tokens: dict[str, str] | None = None):
+                 tokens: dict[str, str] | None = None, ssl: bool = True):
         self.ca = ca
+        self.ssl = ssl
         self.extra_conf = extra_conf
         self.ssl_conf = ssl_conf
         self.key_type = key_type
@@ -52,7 +53,7 @@ class Dovecot:
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}\n{self.log()}") from None
         return ServerInfo(name="dovecot", host="127.0.0.1", ca_pem=self.ca.cert_pem.bytes().decode(),
-                          users=dict(USERS), tls_port=self.tls_port,
+                          users=dict(USERS), tls_port=self.tls_port if self.ssl else None,
                           starttls_port=self.starttls_port,
                           capabilities={"SPECIAL-USE", "KEYWORDS", "CONDSTORE", "UIDPLUS", "MOVE"})
 
@@ -120,7 +121,7 @@ log_path = {d}/dovecot.log
 info_log_path = {d}/dovecot.log
 listen = 127.0.0.1
 protocols = imap
-ssl = yes
+ssl = {"yes" if self.ssl else "no"}
 ssl_cert = <{d}/cert.pem
 ssl_key = <{d}/key.pem
 {self.ssl_conf}
@@ -170,8 +171,8 @@ service imap-login {{
     port = {self.starttls_port}
   }}
   inet_listener imaps {{
-    port = {self.tls_port}
-    ssl = yes
+    port = {self.tls_port if self.ssl else 0}
+    ssl = {"yes" if self.ssl else "no"}
   }}
 }}
 {services}

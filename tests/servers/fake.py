@@ -1,0 +1,143 @@
+"""Small hostile or broken servers on loopback, for failures real servers will not produce.
+
+These are real sockets the connector talks to (not mocks of our code): a
+listener that never greets, a server that drops the line at LOGIN or echoes
+the password back, a TLS endpoint with chosen limits, a capturing proxy.
+"""
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+
+
+class Listener:
+    """Accepts connections on 127.0.0.1 and hands each to ``handle`` in a thread."""
+
+    def __init__(self, handle, context: ssl.SSLContext | None = None):
+        self.handle = handle
+        self.context = context
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.received = bytearray()
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
+
+    def _run(self, conn):
+        try:
+            if self.context is not None:
+                conn.settimeout(10)
+                conn = self.context.wrap_socket(conn, server_side=True)
+            self.handle(conn, self)
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self._stop = True
+        self.sock.close()
+
+
+def silent(conn, listener):
+    """Accept and never say a word."""
+    conn.settimeout(30)
+    try:
+        while conn.recv(4096):  # swallow whatever comes (a TLS hello too) until the peer leaves
+            pass
+    except OSError:
+        pass
+
+
+def read_line(conn, listener) -> bytes:
+    data = b""
+    while not data.endswith(b"\r\n"):
+        chunk = conn.recv(1)
+        if not chunk:
+            break
+        data += chunk
+    listener.received += data
+    return data
+
+
+def scripted(on_login):
+    """Greets, answers CAPABILITY, and lets ``on_login(conn, tag, line)`` handle LOGIN."""
+    def handle(conn, listener):
+        conn.sendall(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n")
+        while True:
+            line = read_line(conn, listener)
+            if not line:
+                return
+            tag, _, rest = line.partition(b" ")
+            command = rest.split(b" ", 1)[0].upper().strip()
+            if command == b"CAPABILITY":
+                conn.sendall(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n" + tag + b" OK done\r\n")
+            elif command == b"LOGIN":
+                if on_login(conn, tag, line) is False:
+                    return
+            elif command == b"LOGOUT":
+                conn.sendall(b"* BYE\r\n" + tag + b" OK bye\r\n")
+                return
+            else:
+                conn.sendall(tag + b" BAD unknown\r\n")
+    return handle
+
+
+def drop_at_login(conn, tag, line):
+    conn.shutdown(socket.SHUT_RDWR)
+    return False
+
+
+def echo_password(conn, tag, line):
+    conn.sendall(tag + b" NO [AUTHENTICATIONFAILED] rejected credentials: " + line.strip() + b"\r\n")
+
+
+def accept_login(conn, tag, line):
+    conn.sendall(tag + b" OK logged in\r\n")
+
+
+class Proxy(Listener):
+    """Forwards to a real server, keeping what the client sent."""
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        super().__init__(self._forward)
+
+    def _forward(self, conn, listener):
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        def pump(src, dst, keep):
+            try:
+                while True:
+                    data = src.recv(65536)
+                    if not data:
+                        break
+                    if keep:
+                        self.received += data
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (src, dst):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+        back = threading.Thread(target=pump, args=(upstream, conn, False), daemon=True)
+        back.start()
+        pump(conn, upstream, True)
+        back.join(5)
+        upstream.close()
