@@ -118,3 +118,18 @@ def append(imap, mailbox: str, message: bytes | None = None, flags=()) -> int:
     match = re.search(rb"APPENDUID \d+ (\d+)", reply)
     assert match, reply
     return int(match.group(1))
+
+
+def bulk_append(imap, mailbox: str, messages: list[bytes], flags: bytes = b"") -> None:
+    """MULTIAPPEND with LITERAL+: thousands of messages in a few round trips."""
+    from connector.imap.protocol import mailbox_arg
+
+    raw = imap._imap
+    for start in range(0, len(messages), 500):
+        tag = raw._new_tag()
+        parts = [tag + b" APPEND " + mailbox_arg(mailbox)]
+        for message in messages[start:start + 500]:
+            parts.append(b" (" + flags + b") {%d+}\r\n" % len(message) + message)
+        raw.send(b"".join(parts) + b"\r\n")
+        typ, data = raw._command_complete("APPEND", tag)
+        assert typ == "OK", data
