@@ -30,13 +30,15 @@ def download_message(session: ImapSession, mailbox: str, messageIndex: int, by: 
                            f"number {messageIndex}: check Message Index or ID.")
         data = commands.run(session, b"FETCH", [b"%d" % messageIndex, items], uid=False)
         values = next(iter(parse_fetch_response(data, False, False).values()), None)
+        uid = int(values[b"UID"]) if values and b"UID" in values else None
     else:
         values = commands.fetch(session, [messageIndex], items).get(messageIndex)
-    if not values or b"UID" not in values:
+        uid = messageIndex
+    if not values or uid is None:
         raise NotFound(f"No message with UID {messageIndex} in {mailbox!r}: check Message Index "
                        "or ID (Search / List Mailbox Messages shows the UIDs).")
     body = values.get(b"BODY[%s]" % section.encode("ascii")) or b""
-    out = {"mailbox": mailbox, "uid": int(values[b"UID"]), "uidValidity": selected.uid_validity,
+    out = {"mailbox": mailbox, "uid": uid, "uidValidity": selected.uid_validity,
            "size": int(values.get(b"RFC822.SIZE") or 0), "flags": flag_list(values.get(b"FLAGS")),
            "internalDate": iso(values.get(b"INTERNALDATE"))}
     if section:
