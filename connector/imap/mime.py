@@ -142,8 +142,6 @@ def to_json(msg: Message) -> dict:
         if is_body and ctype == "text/html" and html is None:
             html = part_text(part)
             continue
-        if part.is_multipart():
-            continue
         data = part_bytes(part)
         attachments.append({"partId": number, "filename": name, "contentType": ctype,
                             "size": len(data), "contentId": part.get("Content-ID"),
