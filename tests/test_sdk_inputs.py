@@ -9,16 +9,17 @@ from connector.sdk.inputs import CoercionError, InputSet, InputSpec, coerce
 RAW = ["993", " 993 ", "9.5", "abc", "", "TRUE", "yes", "2", '["a"]', "a,b", '{"x":1}', "{bad"]
 BAD = CoercionError
 
-# Expected result of coerce() for each type and raw value ("" is handled before
-# coercion: it means "not given" for every type but the text types).
+# Expected value for each type and raw value. "" is handled before coercion: it
+# means "not given" for every optional input (these are optional), text included.
+TEXT = [None if raw == "" else raw for raw in RAW]
 TABLE = {
     "integer": [993, 993, BAD, BAD, None, BAD, BAD, 2, BAD, BAD, BAD, BAD],
     "boolean": [BAD, BAD, BAD, BAD, None, True, True, BAD, BAD, BAD, BAD, BAD],
     "list": [BAD, BAD, BAD, BAD, None, BAD, BAD, BAD, ["a"], BAD, BAD, BAD],
     "object": [BAD, BAD, BAD, BAD, None, BAD, BAD, BAD, BAD, BAD, {"x": 1}, BAD],
-    "string": RAW,
-    "text": RAW,
-    "password": RAW,
+    "string": TEXT,
+    "text": TEXT,
+    "password": TEXT,
 }
 
 
