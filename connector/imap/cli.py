@@ -9,7 +9,20 @@ from connector.sdk.cli import main as sdk_main
 def main(argv: list[str] | None = None) -> int:
     from . import manifest_path
 
-    return sdk_main(argv, source=manifest_path(), prog="imap-connector")
+    return sdk_main(argv, source=manifest_path(), prog="imap-connector",
+                    extra_commands={"demo": (_demo_parser, _demo)})
+
+
+def _demo_parser(parser) -> None:
+    parser.add_argument("--json", action="store_true", help="also print each full envelope")
+    parser.add_argument("--serve", action="store_true",
+                        help="keep the seeded server running and print a connection to use")
+
+
+def _demo(args) -> int:
+    from .demo import command  # only this command pays for the demo's imports
+
+    return command(args)
 
 
 if __name__ == "__main__":

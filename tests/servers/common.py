@@ -1,33 +1,9 @@
-"""What every test server shares: free ports, waiting for the greeting, a certificate."""
+"""What every test server shares: how tests reach it and what it can do."""
 from __future__ import annotations
 
-import socket
-import time
 from dataclasses import dataclass, field
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_greeting(port: int, process, *, timeout: float = 15.0, tls=None) -> None:
-    """Until the port greets with ``* OK`` (over TLS when ``tls`` is an SSLContext)."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before greeting")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as raw:
-                sock = tls.wrap_socket(raw, server_hostname="localhost") if tls else raw
-                if sock.recv(100).startswith(b"* OK"):
-                    return
-        except OSError as exc:
-            last = exc
-        time.sleep(0.02)
-    raise RuntimeError(f"no IMAP greeting on port {port} within {timeout} s ({last})")
+from connector.imap.localserver import free_port, wait_for_greeting  # noqa: F401 - shared
 
 
 @dataclass
