@@ -67,7 +67,7 @@ def test_usage_errors_exit_2(args):
 def test_actions_and_describe():
     run = cli("actions")
     assert run.returncode == 0
-    assert len(run.stdout.strip().splitlines()) == 12
+    assert len(run.stdout.strip().splitlines()) == 14
     described = json.loads(cli("describe", "searchMailbox").stdout)
     assert described["key"] == "searchMailbox"
     keys = [i["key"] for i in described["inputs"]]
@@ -77,7 +77,7 @@ def test_actions_and_describe():
 
 def test_validate():
     run = cli("validate")
-    assert run.returncode == 0 and "12 actions" in run.stdout
+    assert run.returncode == 0 and "14 actions" in run.stdout
 
 
 def test_docs_are_fresh_and_staleness_is_detected(tmp_path):

@@ -46,7 +46,7 @@ def test_installed_wheel_runs_outside_the_source_tree(wheel, tmp_path):
 
     actions = subprocess.run([cli, "actions"], cwd=work, capture_output=True, text=True, timeout=60)
     assert actions.returncode == 0, actions.stderr
-    assert len(actions.stdout.strip().splitlines()) == 12
+    assert len(actions.stdout.strip().splitlines()) == 14
 
     described = subprocess.run([cli, "describe", "searchMailbox"], cwd=work, capture_output=True,
                                text=True, timeout=60)
@@ -59,4 +59,4 @@ def test_installed_wheel_runs_outside_the_source_tree(wheel, tmp_path):
                            capture_output=True, text=True, timeout=60)
     assert found.returncode == 0, found.stderr
     count, path = found.stdout.split()
-    assert count == "12" and str(ROOT) not in path and "site-packages" in path
+    assert count == "14" and str(ROOT) not in path and "site-packages" in path

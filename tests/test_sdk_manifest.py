@@ -37,8 +37,9 @@ def test_the_imap_manifest_is_valid_and_versioned_like_pyproject():
     import tomllib
 
     manifest = Manifest.load(manifest_path())
-    assert len(manifest.actions) == 12
+    assert len(manifest.actions) == 14
     assert len(manifest.connections["imap"].inputs) == 11
+    assert len(manifest.connections["imapOAuth"].inputs) == 12
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert manifest.version == project["version"]
 

@@ -13,7 +13,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
 from connector.sdk.errors import (AuthFailed, ConnectionFailed, InvalidInput, Timeout,
-                                  TlsError)
+                                  TlsError, Unsupported)
 
 from .tls import build_context, explain
 
@@ -58,6 +58,19 @@ class ImapSession:
 
 
 def open_session(**fields) -> ImapSession:
+    """The ``imap`` connection: user name and password."""
+    return _open(fields, lambda session: login(session, fields["user"], fields["pass"],
+                                               timeout=fields["timeout"]))
+
+
+def open_oauth_session(**fields) -> ImapSession:
+    """The ``imapOAuth`` connection: an OAuth 2.0 access token (XOAUTH2 or OAUTHBEARER)."""
+    return _open(fields, lambda session: oauth_login(session, fields["user"],
+                                                     fields["accessToken"], fields["mechanism"],
+                                                     timeout=fields["timeout"]))
+
+
+def _open(fields: dict, authenticate) -> ImapSession:
     host, port, timeout = fields["host"], fields["port"], fields["timeout"]
     context = build_context(min_version=fields["minVersion"], max_version=fields["maxVersion"],
                             min_dh_size=fields["minDHSize"],
@@ -67,7 +80,7 @@ def open_session(**fields) -> ImapSession:
     try:
         if not fields["secure"]:
             negotiate_starttls(client, fields["startTls"], context, host=host, port=port)
-        login(session, fields["user"], fields["pass"], timeout=timeout)
+        authenticate(session)
     except BaseException:
         try:  # no LOGOUT: after a failed handshake or login the socket may be unusable
             client.shutdown()
@@ -149,6 +162,43 @@ def login(session: ImapSession, user: str, password: str, *, timeout: int) -> No
     except imaplib.IMAP4.abort:
         raise ConnectionFailed("The connection was dropped during login: try again.") from None
     session._capabilities = None  # servers announce more after login
+
+
+def oauth_login(session: ImapSession, user: str, token: str, mechanism: str, *,
+                timeout: int) -> None:
+    """SASL XOAUTH2 / OAUTHBEARER (RFC 7628) with an access token the platform obtained."""
+    if any(c in user + token for c in "\r\n\0\x01"):
+        raise InvalidInput("Username and Access Token must not contain line breaks or control "
+                           "characters.", path="connection.accessToken")
+    if not session.has(f"AUTH={mechanism}"):
+        offered = sorted(c[5:] for c in session.capabilities if c.startswith("AUTH="))
+        raise Unsupported(f"The server does not offer {mechanism} (it offers "
+                          f"{', '.join(offered) or 'no SASL mechanism'}): choose another Mechanism.")
+    if mechanism == "XOAUTH2":
+        initial = f"user={user}\x01auth=Bearer {token}\x01\x01"
+        after_error = b""  # XOAUTH2: an empty reply ends the exchange after an error challenge
+    else:
+        authzid = user.replace("=", "=3D").replace(",", "=2C")
+        initial = f"n,a={authzid},\x01auth=Bearer {token}\x01\x01"
+        after_error = b"\x01"  # OAUTHBEARER: a lone kvsep acknowledges the error (RFC 7628 3.2.3)
+    sent = []
+
+    def respond(challenge: bytes) -> bytes:
+        reply = initial.encode("utf-8") if not sent else after_error
+        sent.append(reply)
+        return reply
+
+    try:
+        session.client._imap.authenticate(mechanism, respond)
+    except imaplib.IMAP4.abort:
+        raise ConnectionFailed("The connection was dropped during login: try again.") from None
+    except imaplib.IMAP4.error as exc:
+        raise AuthFailed(f"The access token for {user!r} was rejected: it is invalid or expired. "
+                         "Refresh the OAuth connection (or check Username) and try again "
+                         f"(server said: {_short(exc)}).") from None
+    except (TimeoutError, socket.timeout):
+        raise Timeout(f"The server did not answer the login within {timeout} s.") from None
+    session._capabilities = None
 
 
 def _short(exc: Exception) -> str:

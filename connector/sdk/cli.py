@@ -43,9 +43,9 @@ def read_json_arg(value: str, what: str) -> Any:
         raise UsageError(f"{what}: not valid JSON ({exc})") from None
 
 
-def build_request(connector, action: str, connection_arg: str | None,
-                  inputs_arg: str | None, input_pairs: list[str],
-                  environ: dict | None = None) -> dict:
+def connection_from_args(connector, connection_arg: str | None,
+                         environ: dict | None = None) -> dict:
+    """--connection (flat or {key, fields}), completed from environment variables."""
     environ = os.environ if environ is None else environ
     connection = read_json_arg(connection_arg, "--connection") if connection_arg else {}
     if not isinstance(connection, dict):
@@ -56,6 +56,13 @@ def build_request(connector, action: str, connection_arg: str | None,
         name = env_name(conn_op.key, spec.key)
         if spec.key not in fields and name in environ:
             fields[spec.key] = environ[name]
+    return {"key": conn_op.key, "fields": fields}
+
+
+def build_request(connector, action: str, connection_arg: str | None,
+                  inputs_arg: str | None, input_pairs: list[str],
+                  environ: dict | None = None) -> dict:
+    connection = connection_from_args(connector, connection_arg, environ)
     inputs = read_json_arg(inputs_arg, "--inputs") if inputs_arg else {}
     if not isinstance(inputs, dict):
         raise UsageError("--inputs must be a JSON object")
@@ -64,8 +71,7 @@ def build_request(connector, action: str, connection_arg: str | None,
         if not sep or not key:
             raise UsageError(f"--input {pair!r}: expected key=value")
         inputs[key] = value  # raw strings, exactly as a platform UI sends them
-    return {"action": action, "connection": {"key": conn_op.key, "fields": fields},
-            "inputs": inputs}
+    return {"action": action, "connection": connection, "inputs": inputs}
 
 
 def describe(op) -> dict:
@@ -98,6 +104,9 @@ def parser(prog: str, extra: dict) -> argparse.ArgumentParser:
     p.add_argument("--inputs", metavar="JSON|@FILE", help="all inputs as one JSON object")
     p.add_argument("--input", action="append", default=[], metavar="KEY=VALUE",
                    help="one input as a raw string (repeatable; wins over --inputs)")
+    p = sub.add_parser("test-connection", help="log in and report TLS and capabilities")
+    p.add_argument("--connection", metavar="JSON|@FILE",
+                   help="connection fields, as for invoke (environment variables fill the rest)")
     p = sub.add_parser("validate", help="check a manifest (default: this connector's)")
     p.add_argument("path", nargs="?")
     p = sub.add_parser("docs", help="write docs/ from the manifest")
@@ -131,14 +140,18 @@ def main(argv: list[str] | None = None, *, source: Any = None, prog: str = "conn
                                  f"{', '.join(connector.manifest.actions)}")
             _print_json(describe(connector.manifest.actions[args.action]))
             return EXIT_OK
-        if args.command == "invoke":
+        if args.command in ("invoke", "test-connection"):
             from .errors import ConnectorError
             from .runtime import error_envelope
             from .scrub import Scrubber
 
             try:
-                request = build_request(connector, args.action, args.connection, args.inputs,
-                                        args.input)
+                if args.command == "invoke":
+                    request = build_request(connector, args.action, args.connection,
+                                            args.inputs, args.input)
+                else:
+                    request = {"testConnection": True,
+                               "connection": connection_from_args(connector, args.connection)}
             except ConnectorError as exc:
                 envelope = error_envelope(exc, Scrubber())
             else:

@@ -49,6 +49,12 @@ def render(manifest: Manifest, icon_name: str) -> str:
         if conn.comments:
             out += [conn.comments.rstrip(), ""]
         out += input_table(conn, with_connection=False) + [""]
+        if conn.test is not None:
+            example = json.dumps({"ok": True, "data": conn.test.output_example}, indent=2,
+                                 ensure_ascii=False)
+            out += ["Testing this connection (`test-connection`, or a request "
+                    '`{"testConnection": true, "connection": ...}`) logs in and returns:', "",
+                    "```json", example, "```", ""]
     out += ["## Actions", ""]
     for action in sorted(manifest.actions.values(), key=lambda a: a.label.lower()):
         out += [f"### {action.label}", "", action.description, "",

@@ -41,6 +41,7 @@ class Operation:
     comments: str = ""
     output_schema: dict | None = None
     output_example: Any = None
+    test: "Operation | None" = None  # a connection's test: handler and output
 
     @cached_property
     def handler(self) -> Callable:
@@ -130,10 +131,13 @@ class Manifest:
                              for s in op.inputs if s.key in RESERVED_INPUT_KEYS]
             for spec in op.inputs:
                 problems += _input_problems(where, spec)
-            if op.output_schema is not None:
-                problems += _output_problems(where, op.output_schema, op.output_example)
-            if check_handlers:
-                problems += _import_problem(f"{where}: handler", op.handler_path)
+            checked = [op] if op.test is None else [op, op.test]
+            for part in checked:
+                label = where if part is op else f"{where}: test"
+                if part.output_schema is not None:
+                    problems += _output_problems(label, part.output_schema, part.output_example)
+                if check_handlers:
+                    problems += _import_problem(f"{label}: handler", part.handler_path)
         return problems
 
 
@@ -145,10 +149,17 @@ def _operation(kind: str, raw: dict) -> Operation:
                        invalid_message=i.get("invalidMessage", ""))
              for i in raw["inputs"]]
     output = raw.get("output") or {}
+    test = raw.get("test")
     return Operation(kind=kind, key=raw["key"], label=raw["label"],
                      description=raw["description"], handler_path=raw["handler"],
                      inputs=InputSet(specs), comments=raw.get("comments", ""),
-                     output_schema=output.get("schema"), output_example=output.get("example"))
+                     output_schema=output.get("schema"), output_example=output.get("example"),
+                     test=None if test is None else Operation(
+                         kind="test", key=raw["key"], label=f"Test {raw['label']}",
+                         description=f"Tests the {raw['label']} connection",
+                         handler_path=test["handler"], inputs=InputSet([]),
+                         output_schema=test["output"]["schema"],
+                         output_example=test["output"]["example"]))
 
 
 def schema_problems(data: Any) -> list[str]:

@@ -44,6 +44,8 @@ class Connector:
         if not isinstance(request, dict):
             raise InvalidInput("The request must be a JSON object with action, connection and inputs.",
                                path="request")
+        if request.get("testConnection") is True:
+            return self._test(request, scrubber)
         unknown = set(request) - {"action", "connection", "inputs"}
         if unknown:
             raise InvalidInput(f"Unknown request keys: {', '.join(sorted(unknown))}; "
@@ -71,6 +73,24 @@ class Connector:
             more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
             raise InvalidInput(f"{details[0]['message']}{more}", details=details)
         return self.run(action, conn_op, fields, inputs)
+
+    def _test(self, request: dict, scrubber: Scrubber) -> Any:
+        """{"testConnection": true, "connection": ...}: open it and run its test handler."""
+        unknown = set(request) - {"testConnection", "connection"}
+        if unknown:
+            raise InvalidInput(f"Unknown request keys: {', '.join(sorted(unknown))}; "
+                               "expected testConnection, connection.", path="request")
+        conn_op, raw_fields = self.split_connection(request.get("connection"))
+        for key in conn_op.secret_keys:
+            scrubber.add(raw_fields.get(key))
+        if conn_op.test is None:
+            raise InvalidInput(f"The connection {conn_op.key!r} declares no test.", path="connection.key")
+        fields = conn_op.inputs.resolve(raw_fields, "connection")
+        return self.run(conn_op.test, conn_op, fields, {})
+
+    def test_connection(self, connection: Any) -> dict:
+        """Open a connection, run its test handler, close it; an envelope as from invoke."""
+        return self.invoke({"testConnection": True, "connection": connection})
 
     def run(self, action: Operation, conn_op: Operation, fields: dict, inputs: dict) -> Any:
         """Open the connection, call the handler, check the result, always close."""

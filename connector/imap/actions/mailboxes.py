@@ -92,3 +92,26 @@ def rename_mailbox(session: ImapSession, path: str, newPath: str) -> dict:  # no
         with refusals(target, label):
             raise
     return {"path": path, "newPath": newPath}
+
+
+def delete_mailbox(session: ImapSession, path: str) -> dict:
+    protocol.check_mailbox(path, "path")
+    if path.upper() == "INBOX":
+        raise InvalidInput("INBOX cannot be deleted: give another Path.", path="inputs.path")
+    with refusals(path, "Path"):
+        session.client.delete_folder(path)
+    try:  # a subscription to a deleted mailbox is only clutter in mail clients
+        session.client.unsubscribe_folder(path)
+    except imaplib.IMAP4.abort:
+        raise
+    except imaplib.IMAP4.error:
+        pass
+    return {"path": path, "deleted": True}
+
+
+def find_special_use(session: ImapSession, role: str) -> str | None:
+    """The path of the mailbox the server marks with ``role`` (\\Trash...), if any."""
+    for mailbox in list_mailboxes(session):
+        if mailbox["specialUse"] == role:
+            return mailbox["path"]
+    return None

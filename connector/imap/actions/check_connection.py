@@ -1,0 +1,9 @@
+"""The connections' test: who we are logged in as, over what TLS, with which capabilities."""
+from __future__ import annotations
+
+from ..session import ImapSession
+
+
+def check_connection(session: ImapSession) -> dict:
+    return {"host": session.host, "tls": session.tls,
+            "capabilities": sorted(session.capabilities), "authenticatedAs": session.user}
