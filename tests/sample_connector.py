@@ -40,6 +40,16 @@ def fail(session, kind):
     return None
 
 
+def counter(session, state, step):
+    start = state.get("next", 0)
+    return {"records": list(range(start, start + step)), "state": {"next": start + step},
+            "hasMore": start + step < 5}
+
+
+def choices(session):
+    return [{"key": "a", "label": "A"}]
+
+
 def error_hook(exc):
     from connector.sdk.errors import AuthFailed
 
@@ -86,4 +96,23 @@ actions:
     output:
       schema: {type: "null"}
       example: null
+triggers:
+  - key: counter
+    label: Counter
+    description: Counts on from its state
+    handler: tests.sample_connector:counter
+    inputs:
+      - {key: step, label: Step, type: integer, default: 2}
+    output:
+      schema: {type: array, items: {type: integer}}
+      example: [0, 1]
+dataSources:
+  - key: choices
+    label: Choices
+    description: A picklist
+    handler: tests.sample_connector:choices
+    inputs: []
+    output:
+      schema: {type: array}
+      example: [{key: a, label: A}]
 """

@@ -72,6 +72,18 @@ def test_rejected_token_is_auth_failed(connector, oauth_server, mechanism, token
     assert token not in json.dumps(error)
 
 
+def test_trigger_and_picklist_with_the_oauth_connection(connector, oauth_server):
+    harness = Harness(connector, oauth_connection(oauth_server))
+    first = harness.poll("newEmailsPollingTrigger", {}, mailbox="INBOX")
+    assert first["ok"] and first["data"] == []
+    imap = raw_client(oauth_server)
+    uid = append(imap, "INBOX")
+    imap.logout()
+    second = harness.poll("newEmailsPollingTrigger", first["state"], mailbox="INBOX")
+    assert [r["uid"] for r in second["data"]] == [uid]
+    assert {"key": "INBOX", "label": "INBOX"} in harness.data_source("listMailboxes")
+
+
 def test_password_connection_cannot_use_the_token(connector, oauth_server):
     harness = Harness(connector, oauth_server.connection(**{"pass": TOKEN}))
     error = harness.error("getStatus", "AUTH_FAILED", mailbox="INBOX")

@@ -94,6 +94,25 @@ def test_malformed_requests_are_invalid_input(sample, request_):
     assert sample.invoke(request_)["error"]["code"] == "INVALID_INPUT"
 
 
+def test_poll_returns_records_state_and_has_more(sample):
+    first = sample.poll("counter", CONN, {"step": "3"})
+    assert first == {"ok": True, "data": [0, 1, 2], "state": {"next": 3}, "hasMore": True}
+    second = sample.poll("counter", CONN, {"step": 3}, first["state"])
+    assert second == {"ok": True, "data": [3, 4, 5], "state": {"next": 6}, "hasMore": False}
+
+
+def test_poll_state_must_be_an_object(sample):
+    envelope = sample.invoke({"trigger": "counter", "connection": CONN, "state": [1]})
+    assert envelope["error"]["code"] == "INVALID_INPUT"
+    assert envelope["error"]["details"][0]["path"] == "state"
+
+
+def test_unknown_trigger_and_data_source(sample):
+    assert sample.invoke({"trigger": "nope", "connection": CONN})["error"]["code"] == "UNKNOWN_ACTION"
+    assert sample.invoke({"dataSource": "choices", "connection": CONN}) == {
+        "ok": True, "data": [{"key": "a", "label": "A"}]}
+
+
 def test_scrubber_masks_escaped_and_encoded_forms():
     scrub = Scrubber(['pa"ss\\word'])
     for leak in ['pa"ss\\word', 'pa\\"ss\\\\word', "cGEic3Ncd29yZA=="]:

@@ -61,7 +61,7 @@ def connection_from_args(connector, connection_arg: str | None,
 
 def build_request(connector, action: str, connection_arg: str | None,
                   inputs_arg: str | None, input_pairs: list[str],
-                  environ: dict | None = None) -> dict:
+                  environ: dict | None = None, kind: str = "action") -> dict:
     connection = connection_from_args(connector, connection_arg, environ)
     inputs = read_json_arg(inputs_arg, "--inputs") if inputs_arg else {}
     if not isinstance(inputs, dict):
@@ -71,7 +71,7 @@ def build_request(connector, action: str, connection_arg: str | None,
         if not sep or not key:
             raise UsageError(f"--input {pair!r}: expected key=value")
         inputs[key] = value  # raw strings, exactly as a platform UI sends them
-    return {"action": action, "connection": connection, "inputs": inputs}
+    return {kind: action, "connection": connection, "inputs": inputs}
 
 
 def describe(op) -> dict:
@@ -98,12 +98,16 @@ def parser(prog: str, extra: dict) -> argparse.ArgumentParser:
     p.add_argument("action")
     p = sub.add_parser("invoke", help="run an action and print its envelope")
     p.add_argument("action")
-    p.add_argument("--connection", metavar="JSON|@FILE",
-                   help="connection fields (flat or {key, fields}); missing fields come from "
-                        "environment variables such as IMAP_HOST")
-    p.add_argument("--inputs", metavar="JSON|@FILE", help="all inputs as one JSON object")
-    p.add_argument("--input", action="append", default=[], metavar="KEY=VALUE",
-                   help="one input as a raw string (repeatable; wins over --inputs)")
+    _request_arguments(p)
+    p = sub.add_parser("poll", help="poll a trigger once, keeping its state in a file")
+    p.add_argument("trigger")
+    p.add_argument("--state-file", required=True, metavar="FILE",
+                   help="the trigger's state: read before the poll (missing = first poll), "
+                        "replaced atomically only after a successful poll")
+    _request_arguments(p)
+    p = sub.add_parser("data-source", help="run a data source (such as a picklist)")
+    p.add_argument("data_source", metavar="DATA_SOURCE")
+    _request_arguments(p)
     p = sub.add_parser("test-connection", help="log in and report TLS and capabilities")
     p.add_argument("--connection", metavar="JSON|@FILE",
                    help="connection fields, as for invoke (environment variables fill the rest)")
@@ -115,6 +119,43 @@ def parser(prog: str, extra: dict) -> argparse.ArgumentParser:
     for name, (setup, _run) in extra.items():
         setup(sub.add_parser(name))
     return top
+
+
+def _request_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--connection", metavar="JSON|@FILE",
+                   help="connection fields (flat or {key, fields}); missing fields come from "
+                        "environment variables such as IMAP_HOST")
+    p.add_argument("--inputs", metavar="JSON|@FILE", help="all inputs as one JSON object")
+    p.add_argument("--input", action="append", default=[], metavar="KEY=VALUE",
+                   help="one input as a raw string (repeatable; wins over --inputs)")
+
+
+def read_state(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        state = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--state-file {path}: not readable JSON ({exc})") from None
+    if not isinstance(state, dict):
+        raise UsageError(f"--state-file {path}: must hold a JSON object")
+    return state
+
+
+def write_state(path: Path, state: dict) -> None:
+    """Replace the state file in one step: a crash leaves the old state or the new, never half."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def main(argv: list[str] | None = None, *, source: Any = None, prog: str = "connector",
@@ -140,23 +181,35 @@ def main(argv: list[str] | None = None, *, source: Any = None, prog: str = "conn
                                  f"{', '.join(connector.manifest.actions)}")
             _print_json(describe(connector.manifest.actions[args.action]))
             return EXIT_OK
-        if args.command in ("invoke", "test-connection"):
+        if args.command in ("invoke", "test-connection", "poll", "data-source"):
             from .errors import ConnectorError
             from .runtime import error_envelope
             from .scrub import Scrubber
 
+            state_file = Path(args.state_file) if args.command == "poll" else None
             try:
-                if args.command == "invoke":
-                    request = build_request(connector, args.action, args.connection,
-                                            args.inputs, args.input)
-                else:
+                if args.command == "test-connection":
                     request = {"testConnection": True,
                                "connection": connection_from_args(connector, args.connection)}
+                else:
+                    kind, key = {"invoke": ("action", getattr(args, "action", None)),
+                                 "poll": ("trigger", getattr(args, "trigger", None)),
+                                 "data-source": ("dataSource", getattr(args, "data_source", None)),
+                                 }[args.command]
+                    request = build_request(connector, key, args.connection, args.inputs,
+                                            args.input, kind=kind)
+                    if state_file is not None:
+                        request["state"] = read_state(state_file)
             except ConnectorError as exc:
                 envelope = error_envelope(exc, Scrubber())
             else:
                 envelope = connector.invoke(request)
             _print_json(envelope)
+            sys.stdout.flush()
+            if state_file is not None and envelope["ok"]:
+                # Only after a successful poll whose records are out: a crash before this
+                # line repeats the poll (at least once), it never skips mail.
+                write_state(state_file, envelope["state"])
             return EXIT_OK if envelope["ok"] else EXIT_ERROR
         if args.command == "docs":
             from .docs import check_docs, write_docs

@@ -55,15 +55,21 @@ def render(manifest: Manifest, icon_name: str) -> str:
             out += ["Testing this connection (`test-connection`, or a request "
                     '`{"testConnection": true, "connection": ...}`) logs in and returns:', "",
                     "```json", example, "```", ""]
-    out += ["## Actions", ""]
-    for action in sorted(manifest.actions.values(), key=lambda a: a.label.lower()):
-        out += [f"### {action.label}", "", action.description, "",
-                f"Key: `{action.key}`", ""]
-        out += input_table(action, with_connection=True) + [""]
-        if action.output_example is not None:
-            example = json.dumps({"ok": True, "data": action.output_example}, indent=2,
-                                 ensure_ascii=False)
-            out += ["Example output:", "", "```json", example, "```", ""]
+    for title, table in (("Actions", manifest.actions), ("Triggers", manifest.triggers),
+                         ("Data Sources", manifest.data_sources)):
+        if not table:
+            continue
+        out += [f"## {title}", ""]
+        for op in sorted(table.values(), key=lambda a: a.label.lower()):
+            out += [f"### {op.label}", "", op.description, "", f"Key: `{op.key}`", ""]
+            out += input_table(op, with_connection=True) + [""]
+            if op.output_example is not None:
+                envelope = {"ok": True, "data": op.output_example}
+                if op.kind == "trigger":
+                    envelope.update(state={"...": "kept by the platform for the next poll"},
+                                    hasMore=False)
+                example = json.dumps(envelope, indent=2, ensure_ascii=False)
+                out += ["Example output:", "", "```json", example, "```", ""]
     return "\n".join(out).rstrip() + "\n"
 
 

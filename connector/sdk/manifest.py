@@ -19,8 +19,10 @@ from .inputs import CoercionError, InputSet, InputSpec, coerce
 
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-# Handlers get the open connection as their first positional argument.
-RESERVED_INPUT_KEYS = {"session"}
+# Handlers get the open connection as their first positional argument, triggers the state too.
+RESERVED_INPUT_KEYS = {"session", "state"}
+KINDS = {"connection": "connections", "action": "actions", "trigger": "triggers",
+         "dataSource": "dataSources"}
 
 
 def import_object(path: str) -> Callable:
@@ -32,7 +34,7 @@ def import_object(path: str) -> Callable:
 @dataclass
 class Operation:
     """A connection or an action: something with inputs and a handler."""
-    kind: str  # "connection" or "action"
+    kind: str  # "connection", "action", "trigger", "dataSource" or "test"
     key: str
     label: str
     description: str
@@ -64,6 +66,9 @@ class Manifest:
         self.error_handler_path: str | None = data.get("errorHandler")
         self.connections = {c["key"]: _operation("connection", c) for c in data["connections"]}
         self.actions = {a["key"]: _operation("action", a) for a in data["actions"]}
+        self.triggers = {t["key"]: _operation("trigger", t) for t in data.get("triggers", [])}
+        self.data_sources = {d["key"]: _operation("dataSource", d)
+                             for d in data.get("dataSources", [])}
 
     @property
     def icon_path(self) -> Path:
@@ -111,8 +116,8 @@ class Manifest:
 
     def semantic_problems(self, *, check_handlers: bool) -> list[str]:
         problems: list[str] = []
-        problems += _duplicates("connection", [c["key"] for c in self.data["connections"]])
-        problems += _duplicates("action", [a["key"] for a in self.data["actions"]])
+        for kind, section in KINDS.items():
+            problems += _duplicates(kind, [o["key"] for o in self.data.get(section, [])])
         icon = self.icon_path
         try:
             with open(icon, "rb") as fh:
@@ -122,11 +127,12 @@ class Manifest:
             problems.append(f"icon {self.icon}: file not found at {icon}")
         if check_handlers and self.error_handler_path:
             problems += _import_problem("errorHandler", self.error_handler_path)
-        for op in [*self.connections.values(), *self.actions.values()]:
+        for op in [*self.connections.values(), *self.actions.values(), *self.triggers.values(),
+                   *self.data_sources.values()]:
             where = f"{op.kind} {op.key}"
-            raw_inputs = next(o for o in self.data[op.kind + "s"] if o["key"] == op.key)["inputs"]
+            raw_inputs = next(o for o in self.data[KINDS[op.kind]] if o["key"] == op.key)["inputs"]
             problems += _duplicates(f"{where}: input", [i["key"] for i in raw_inputs])
-            if op.kind == "action":
+            if op.kind != "connection":
                 problems += [f"{where}: input key {s.key!r} is reserved"
                              for s in op.inputs if s.key in RESERVED_INPUT_KEYS]
             for spec in op.inputs:

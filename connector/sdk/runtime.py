@@ -10,6 +10,13 @@ from .manifest import Manifest, Operation
 from .scrub import Scrubber
 
 ENTRY_POINT_GROUP = "connectors"
+# What each kind of request may contain.
+REQUEST_KINDS = {
+    "action": {"action", "connection", "inputs"},
+    "trigger": {"trigger", "connection", "inputs", "state"},
+    "dataSource": {"dataSource", "connection", "inputs"},
+    "testConnection": {"testConnection", "connection"},
+}
 MAX_MESSAGE = 1000  # characters of one error message; the rest is noise to a user
 
 
@@ -30,33 +37,45 @@ class Connector:
     # -- invocation -----------------------------------------------------------------------
 
     def invoke(self, request: Any) -> dict:
-        """Run one action request; always return an envelope, never raise."""
+        """Run one request; always return an envelope, never raise.
+
+        Requests: {"action": K, "connection", "inputs"} -> {"ok", "data"};
+        {"trigger": K, "connection", "inputs", "state"} -> {"ok", "data": records,
+        "state", "hasMore"}; {"dataSource": K, "connection", "inputs"} -> {"ok", "data"};
+        {"testConnection": true, "connection"} -> {"ok", "data"}.
+        """
         scrubber = Scrubber()
         try:
-            data = self._invoke(request, scrubber)
+            return self._invoke(request, scrubber)
         except ConnectorError as exc:
             return error_envelope(exc, scrubber)
         except Exception as exc:  # noqa: BLE001 - the one place every failure is mapped
             return error_envelope(self.map_exception(exc), scrubber)
-        return {"ok": True, "data": data}
 
-    def _invoke(self, request: Any, scrubber: Scrubber) -> Any:
+    def _invoke(self, request: Any, scrubber: Scrubber) -> dict:
         if not isinstance(request, dict):
             raise InvalidInput("The request must be a JSON object with action, connection and inputs.",
                                path="request")
-        if request.get("testConnection") is True:
-            return self._test(request, scrubber)
-        unknown = set(request) - {"action", "connection", "inputs"}
+        kinds = [k for k in REQUEST_KINDS if k in request]
+        kind = kinds[0] if len(kinds) == 1 else "action"
+        allowed = REQUEST_KINDS[kind]
+        unknown = set(request) - allowed
         if unknown:
             raise InvalidInput(f"Unknown request keys: {', '.join(sorted(unknown))}; "
-                               "expected action, connection, inputs.", path="request")
-        action = self.action(request.get("action"))
+                               f"expected {', '.join(sorted(allowed))}.", path="request")
         conn_op, raw_fields = self.split_connection(request.get("connection"))
+        if kind == "testConnection":
+            if conn_op.test is None:
+                raise InvalidInput(f"The connection {conn_op.key!r} declares no test.",
+                                   path="connection.key")
+            operation = conn_op.test
+        else:
+            operation = self.operation(kind, request.get(kind))
         raw_inputs = request.get("inputs")
         raw_inputs = {} if raw_inputs is None else raw_inputs
         if not isinstance(raw_inputs, dict):
             raise InvalidInput("inputs must be a JSON object of input key -> value.", path="inputs")
-        for op, raw in ((conn_op, raw_fields), (action, raw_inputs)):
+        for op, raw in ((conn_op, raw_fields), (operation, raw_inputs)):
             for key in op.secret_keys:
                 scrubber.add(raw.get(key))
 
@@ -66,31 +85,36 @@ class Connector:
         except InvalidInput as exc:
             details += exc.details
         try:
-            inputs = action.inputs.resolve(raw_inputs, "inputs")
+            inputs = operation.inputs.resolve(raw_inputs, "inputs")
         except InvalidInput as exc:
             details += exc.details
         if details:
             more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
             raise InvalidInput(f"{details[0]['message']}{more}", details=details)
-        return self.run(action, conn_op, fields, inputs)
 
-    def _test(self, request: dict, scrubber: Scrubber) -> Any:
-        """{"testConnection": true, "connection": ...}: open it and run its test handler."""
-        unknown = set(request) - {"testConnection", "connection"}
-        if unknown:
-            raise InvalidInput(f"Unknown request keys: {', '.join(sorted(unknown))}; "
-                               "expected testConnection, connection.", path="request")
-        conn_op, raw_fields = self.split_connection(request.get("connection"))
-        for key in conn_op.secret_keys:
-            scrubber.add(raw_fields.get(key))
-        if conn_op.test is None:
-            raise InvalidInput(f"The connection {conn_op.key!r} declares no test.", path="connection.key")
-        fields = conn_op.inputs.resolve(raw_fields, "connection")
-        return self.run(conn_op.test, conn_op, fields, {})
+        if kind != "trigger":
+            return {"ok": True, "data": self.run(operation, conn_op, fields, inputs)}
+        state = request.get("state")
+        state = {} if state is None else state
+        if not isinstance(state, dict):
+            raise InvalidInput("state must be the JSON object the previous poll returned "
+                               "(or {} for the first poll).", path="state")
+        result = self.run(operation, conn_op, fields, {"state": state, **inputs})
+        if not (isinstance(result, dict) and isinstance(result.get("records"), list)
+                and isinstance(result.get("state"), dict)):
+            raise InternalError(f"Trigger {operation.key} must return records, state and hasMore.")
+        return {"ok": True, "data": result["records"], "state": result["state"],
+                "hasMore": bool(result.get("hasMore"))}
 
     def test_connection(self, connection: Any) -> dict:
         """Open a connection, run its test handler, close it; an envelope as from invoke."""
         return self.invoke({"testConnection": True, "connection": connection})
+
+    def poll(self, trigger: str, connection: Any, inputs: dict | None = None,
+             state: dict | None = None) -> dict:
+        """One poll of a trigger. The caller keeps the returned state for the next poll."""
+        return self.invoke({"trigger": trigger, "connection": connection, "inputs": inputs or {},
+                            "state": state or {}})
 
     def run(self, action: Operation, conn_op: Operation, fields: dict, inputs: dict) -> Any:
         """Open the connection, call the handler, check the result, always close."""
@@ -102,15 +126,21 @@ class Connector:
         try:
             json.dumps(data, allow_nan=False)
         except (TypeError, ValueError) as exc:
-            raise InternalError(f"Action {action.key} returned a value that is not JSON: {exc}") from None
+            raise InternalError(f"{action.label} returned a value that is not JSON: {exc}") from None
         return data
 
-    def action(self, key: Any) -> Operation:
+    def operation(self, kind: str, key: Any) -> Operation:
+        table = {"action": self.manifest.actions, "trigger": self.manifest.triggers,
+                 "dataSource": self.manifest.data_sources}[kind]
         try:
-            return self.manifest.actions[key]
+            return table[key]
         except (KeyError, TypeError):
-            known = ", ".join(self.manifest.actions)
-            raise UnknownAction(f"Unknown action {key!r}. Known actions: {known}.") from None
+            known = ", ".join(table) or "none"
+            what = {"action": "action", "trigger": "trigger", "dataSource": "data source"}[kind]
+            raise UnknownAction(f"Unknown {what} {key!r}. Known: {known}.") from None
+
+    def action(self, key: Any) -> Operation:
+        return self.operation("action", key)
 
     def split_connection(self, connection: Any) -> tuple[Operation, dict]:
         """Accept {"key": K, "fields": {...}} or the fields alone (first connection)."""

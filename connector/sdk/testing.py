@@ -37,10 +37,29 @@ class Harness:
         assert envelope["error"]["code"] == code, f"expected {code}, got {envelope['error']}"
         return envelope["error"]
 
-    def check_output(self, action: str, data: Any) -> None:
+    def poll(self, trigger: str, state: dict | None = None, **inputs: Any) -> dict:
+        """One poll; on success the records are checked against the trigger's output schema."""
+        envelope = self.connector.invoke({"trigger": trigger, "connection": dict(self.connection),
+                                          "inputs": inputs, "state": state or {}})
+        if envelope["ok"]:
+            self.check_output(trigger, envelope["data"], kind="trigger")
+        return envelope
+
+    def data_source(self, key: str, **inputs: Any) -> Any:
+        envelope = self.connector.invoke({"dataSource": key, "connection": dict(self.connection),
+                                          "inputs": inputs})
+        assert envelope["ok"], f"{key} failed: {envelope['error']}"
+        self.check_output(key, envelope["data"], kind="dataSource")
+        return envelope["data"]
+
+    def check_output(self, key: str, data: Any, kind: str = "action") -> None:
         from jsonschema import Draft202012Validator
 
-        schema = self.connector.manifest.actions[action].output_schema
+        manifest = self.connector.manifest
+        table = {"action": manifest.actions, "trigger": manifest.triggers,
+                 "dataSource": manifest.data_sources}[kind]
+        action = key
+        schema = table[key].output_schema
         validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
         problems = [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
                     for e in validator.iter_errors(data)]

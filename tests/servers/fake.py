@@ -113,8 +113,9 @@ def accept_login(conn, tag, line):
 class Proxy(Listener):
     """Forwards to a real server, keeping what the client sent."""
 
-    def __init__(self, target_port: int):
+    def __init__(self, target_port: int, cut_on: bytes | None = None):
         self.target_port = target_port
+        self.cut_on = cut_on  # drop both sides when the client sends this (a server gone mid-command)
         super().__init__(self._forward)
 
     def _forward(self, conn, listener):
@@ -127,6 +128,8 @@ class Proxy(Listener):
                         break
                     if keep:
                         self.received += data
+                    if keep and self.cut_on and self.cut_on in bytes(self.received):
+                        break
                     dst.sendall(data)
             except OSError:
                 pass

@@ -115,3 +115,8 @@ def find_special_use(session: ImapSession, role: str) -> str | None:
         if mailbox["specialUse"] == role:
             return mailbox["path"]
     return None
+
+
+def mailbox_picklist(session: ImapSession) -> list[dict]:
+    """The listMailboxes data source: a picklist for the mailbox inputs."""
+    return [{"key": m["path"], "label": m["path"]} for m in list_mailboxes(session)]

@@ -1,0 +1,1 @@
+"""Polling triggers named in connector.yaml."""

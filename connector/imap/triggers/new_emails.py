@@ -1,0 +1,154 @@
+"""newEmailsPollingTrigger: each new message exactly once, oldest first, never the * trap.
+
+State (plain JSON the platform keeps between polls):
+  uidValidity       the mailbox's UIDVALIDITY when the cursor was set
+  lastUid           every message with a UID above this is new
+  lastInternalDate  the newest INTERNALDATE the cursor has covered (for a resync)
+  recentIds         Message-IDs the previous poll emitted (deduplication after a resync)
+  since             while catching up (look-back or resync): skip messages received before this
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+from connector.sdk.errors import InvalidInput
+
+from .. import commands, mime, protocol
+from ..envelope import iso, summary
+from ..search import imap_date
+from ..session import ImapSession
+
+# Messages received this long before the newest one we had seen are re-examined after a
+# UIDVALIDITY change: clocks and delivery order are not exact.
+RESYNC_OVERLAP = timedelta(minutes=10)
+SUMMARY_ITEMS = b"UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE"
+
+
+def new_emails(session: ImapSession, state: dict, mailbox: str, fetchContent: bool,  # noqa: N803
+               markAsRead: bool, maxPerPoll: int, lookBackDate: str | None) -> dict:  # noqa: N803
+    state = checked_state(state)
+    selected = commands.select(session, mailbox, readonly=not markAsRead)
+    poll = Poll(session, selected, fetch_content=fetchContent, mark_as_read=markAsRead,
+                limit=maxPerPoll)
+    if not state:
+        if lookBackDate:
+            since = datetime.combine(date.fromisoformat(lookBackDate), datetime.min.time(),
+                                     tzinfo=timezone.utc)
+            return poll.emit(poll.search_since(since), since=since, previous={})
+        return poll.baseline()
+    if state["uidValidity"] != selected.uid_validity:
+        # The mailbox was recreated or renumbered: old UIDs mean nothing. Take what was
+        # received since the last poll (with an overlap), minus what that poll emitted.
+        newest = _parse_time(state.get("lastInternalDate")) or datetime.now(timezone.utc)
+        since = newest - RESYNC_OVERLAP
+        return poll.emit(poll.search_since(since), since=since, previous=state, resync=True,
+                         exclude=set(state.get("recentIds", [])))
+    since = _parse_time(state.get("since"))
+    keys = [b"UID", b"%d:%d" % (state["lastUid"] + 1, protocol.MAX_UID)]
+    if since is not None:
+        keys += [b"SINCE", imap_date(since.date().isoformat(), "since")]
+    return poll.emit(commands.uid_search(session, keys), since=since, previous=state)
+
+
+class Poll:
+    def __init__(self, session, selected, *, fetch_content, mark_as_read, limit):
+        self.session, self.selected = session, selected
+        self.fetch_content, self.mark_as_read, self.limit = fetch_content, mark_as_read, limit
+
+    def search_since(self, since: datetime) -> list[int]:
+        return commands.uid_search(self.session, [b"SINCE", imap_date(since.date().isoformat(),
+                                                                      "lookBackDate")])
+
+    def baseline(self) -> dict:
+        """First poll: remember where the mailbox is; emit nothing."""
+        highest = commands.uid_search(self.session, [b"UID", b"*"]) if self.selected.exists else []
+        newest = None
+        if highest:
+            values = commands.fetch(self.session, highest, b"(UID INTERNALDATE)").get(highest[0], {})
+            newest = iso(values.get(b"INTERNALDATE"))
+        last = max(highest + [(self.selected.uid_next or 1) - 1])
+        return {"records": [], "hasMore": False,
+                "state": self.state(last, newest or _now_iso(), [], None)}
+
+    def emit(self, candidates: list[int], *, since: datetime | None, previous: dict,
+             resync: bool = False, exclude: set | None = None) -> dict:
+        page, more = candidates[:self.limit], len(candidates) > self.limit
+        items = b"(" + SUMMARY_ITEMS + (b" BODY.PEEK[]" if self.fetch_content else b"") + b")"
+        fetched = commands.fetch(self.session, page, items) if page else {}
+        records, newest = [], _parse_time(previous.get("lastInternalDate"))
+        for uid in page:
+            values = fetched.get(uid)
+            if values is None:  # expunged between SEARCH and FETCH
+                continue
+            received = values.get(b"INTERNALDATE")
+            if isinstance(received, datetime):
+                newest = max(filter(None, [newest, _aware(received)]))
+                if since is not None and _aware(received) < since:
+                    continue  # catching up: received before the look-back / resync point
+            record = summary(uid, values)
+            if exclude and record["envelope"]["messageId"] in exclude:
+                continue  # the previous poll emitted it before the mailbox was renumbered
+            if self.fetch_content:
+                record["message"] = mime.to_json(mime.parse(values.get(b"BODY[]") or b""))
+            if resync:
+                record["resync"] = True
+            records.append(record)
+        if self.mark_as_read and records:
+            # Exactly the emitted UIDs: a range could catch a message that arrived meanwhile.
+            commands.store(self.session, [r["uid"] for r in records], b"+FLAGS", ["\\Seen"])
+            for record in records:
+                if "\\Seen" not in record["flags"]:
+                    record["flags"].append("\\Seen")
+        last = page[-1] if page else previous.get("lastUid", 0)
+        if (resync or not previous) and not more:
+            last = max(last, (self.selected.uid_next or 1) - 1)
+        keep_since = since if more else None
+        return {"records": records, "hasMore": more,
+                "state": self.state(last, newest.isoformat() if newest else
+                                    previous.get("lastInternalDate") or _now_iso(),
+                                    [r["envelope"]["messageId"] for r in records
+                                     if r["envelope"]["messageId"]], keep_since)}
+
+    def state(self, last_uid, newest, recent_ids, since) -> dict:
+        state = {"uidValidity": self.selected.uid_validity, "lastUid": last_uid,
+                 "lastInternalDate": newest, "recentIds": recent_ids}
+        if since is not None:
+            state["since"] = since.isoformat()
+        return state
+
+
+def checked_state(state: dict) -> dict:
+    """The previous poll's state, or {} for a first poll; anything else is refused."""
+    if not state:
+        return {}
+    problems = []
+    if not isinstance(state.get("uidValidity"), int):
+        problems.append("uidValidity must be a number")
+    if not isinstance(state.get("lastUid"), int) or state.get("lastUid", -1) < 0:
+        problems.append("lastUid must be a number >= 0")
+    if not isinstance(state.get("recentIds", []), list):
+        problems.append("recentIds must be a list")
+    for key in ("lastInternalDate", "since"):
+        if state.get(key) is not None and _parse_time(state[key]) is None:
+            problems.append(f"{key} must be an ISO date-time")
+    if problems:
+        raise InvalidInput("The trigger state is not one this trigger wrote: "
+                           + "; ".join(problems) + ". Pass {} to start over.", path="state")
+    return state
+
+
+def _parse_time(value) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return _aware(datetime.fromisoformat(value))
+    except ValueError:
+        return None
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
