@@ -15,6 +15,7 @@ from connector.imap import manifest_path
 from connector.sdk import Connector
 from connector.sdk.testing import Harness
 from tests.servers import dovecot, pymap
+from tests.servers.common import bulk_append  # noqa: F401 - a fixture helper for the tests
 
 SERVERS = {"dovecot": (dovecot.available, lambda ca: dovecot.Dovecot(ca)),
            "pymap": (pymap.available, lambda ca: pymap.Pymap(ca))}
@@ -119,17 +120,3 @@ def append(imap, mailbox: str, message: bytes | None = None, flags=()) -> int:
     assert match, reply
     return int(match.group(1))
 
-
-def bulk_append(imap, mailbox: str, messages: list[bytes], flags: bytes = b"") -> None:
-    """MULTIAPPEND with LITERAL+: thousands of messages in a few round trips."""
-    from connector.imap.protocol import mailbox_arg
-
-    raw = imap._imap
-    for start in range(0, len(messages), 500):
-        tag = raw._new_tag()
-        parts = [tag + b" APPEND " + mailbox_arg(mailbox)]
-        for message in messages[start:start + 500]:
-            parts.append(b" (" + flags + b") {%d+}\r\n" % len(message) + message)
-        raw.send(b"".join(parts) + b"\r\n")
-        typ, data = raw._command_complete("APPEND", tag)
-        assert typ == "OK", data

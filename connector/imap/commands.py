@@ -10,11 +10,9 @@ import imaplib
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from imapclient.response_parser import parse_fetch_response
-
 from connector.sdk.errors import AlreadyExists, NotFound, ServerError
 
-from . import protocol
+from . import fetch_response, protocol
 from .errors import server_text
 from .session import ImapSession
 
@@ -130,8 +128,7 @@ def fetch(session: ImapSession, uids: list[int], items: bytes) -> dict[int, dict
     out: dict[int, dict] = {}
     for chunk in protocol.uid_sets(uids):
         data = run(session, b"FETCH", [chunk, items])
-        # normalise_times=False keeps the servers' offsets on dates.
-        for uid, values in parse_fetch_response(data, False, True).items():
+        for uid, values in fetch_response.parse(data).items():
             out.setdefault(uid, {}).update(values)
     return out
 

@@ -1,41 +1,63 @@
-"""FETCH results (ENVELOPE, FLAGS, INTERNALDATE...) -> the JSON of a message summary."""
+"""FETCH results (ENVELOPE, FLAGS, INTERNALDATE...) -> the JSON of a message summary.
+
+Works on what ``fetch_response.parse`` returns: ENVELOPE as the list RFC 3501
+defines (date, subject, from, sender, reply-to, to, cc, bcc, in-reply-to,
+message-id), each address as (name, adl, mailbox, host).
+"""
 from __future__ import annotations
 
 from datetime import datetime
 
-from .mime import decode_words
+from .fetch_response import internal_date
+from .mime import decode_words, header_date
+
 
 def _text(value) -> str | None:
     if value is None:
         return None
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
+
 def address_list(addresses) -> list[dict]:
     out = []
-    for address in addresses or ():
-        if address.host is None:  # the start or end of an RFC 2822 group
+    if not isinstance(addresses, list):
+        return out
+    for address in addresses:
+        if not isinstance(address, list) or len(address) < 4:
             continue
-        mailbox, host = _text(address.mailbox) or "", _text(address.host) or ""
-        out.append({"name": decode_words(_text(address.name)) or "",
+        name, _adl, mailbox, host = address[:4]
+        if host is None:  # the start or end of an RFC 2822 group
+            continue
+        mailbox, host = _text(mailbox) or "", _text(host) or ""
+        out.append({"name": decode_words(_text(name)) or "",
                     "address": f"{mailbox}@{host}" if host else mailbox})
     return out
 
+
 def iso(value) -> str | None:
+    if isinstance(value, bytes):
+        value = internal_date(value)
     if not isinstance(value, datetime):
         return None
     if value.tzinfo is None:
         value = value.astimezone()
     return value.isoformat()
 
+
+EMPTY_ENVELOPE = {"date": None, "subject": None, "from": [], "sender": [], "replyTo": [], "to": [],
+                  "cc": [], "bcc": [], "inReplyTo": None, "messageId": None}
+
+
 def envelope_json(env) -> dict:
-    if env is None:
-        return {"date": None, "subject": None, "from": [], "sender": [], "replyTo": [], "to": [],
-                "cc": [], "bcc": [], "inReplyTo": None, "messageId": None}
-    return {"date": iso(env.date), "subject": decode_words(_text(env.subject)),
-            "from": address_list(env.from_), "sender": address_list(env.sender),
-            "replyTo": address_list(env.reply_to), "to": address_list(env.to),
-            "cc": address_list(env.cc), "bcc": address_list(env.bcc),
-            "inReplyTo": _text(env.in_reply_to), "messageId": _text(env.message_id)}
+    if not isinstance(env, list) or len(env) < 10:
+        return dict(EMPTY_ENVELOPE)
+    date, subject, from_, sender, reply_to, to, cc, bcc, in_reply_to, message_id = env[:10]
+    return {"date": header_date(date), "subject": decode_words(_text(subject)),
+            "from": address_list(from_), "sender": address_list(sender),
+            "replyTo": address_list(reply_to), "to": address_list(to),
+            "cc": address_list(cc), "bcc": address_list(bcc),
+            "inReplyTo": _text(in_reply_to), "messageId": _text(message_id)}
+
 
 def flag_list(raw) -> list[str]:
     """Flags as strings, without \\Recent (a per-session flag nobody can set)."""
@@ -45,6 +67,7 @@ def flag_list(raw) -> list[str]:
         if text.lower() != "\\recent":
             out.append(text)
     return out
+
 
 def summary(uid: int, values: dict) -> dict:
     return {"uid": uid, "flags": flag_list(values.get(b"FLAGS")),

@@ -6,9 +6,11 @@ to a lossy decode, broken encoded words are kept as they came.
 from __future__ import annotations
 
 import base64
+import binascii
 import email
 import email.policy
-from email.header import decode_header, make_header
+import re
+from datetime import datetime, timedelta, timezone
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -27,31 +29,47 @@ def content(data: bytes) -> dict:
         return {"encoding": "base64", "content": base64.b64encode(data).decode("ascii")}
 
 
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+_BETWEEN_WORDS = re.compile(r"(\?=)[ \t\r\n]+(?==\?)")
+_Q_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
+
+
 def decode_words(value) -> str | None:
-    """A header value with RFC 2047 encoded words decoded, whatever their charset."""
+    """A header value with RFC 2047 encoded words decoded, whatever their charset.
+
+    A small decoder of our own: email.header costs ~25 us a value, and search
+    summaries decode thousands. Unknown charsets and broken words degrade to a
+    lossy decode instead of an exception.
+    """
     if value is None:
         return None
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
-    value = str(value)
     if "=?" not in value:
         return value
+    # Whitespace between two adjacent encoded words is not part of the text (RFC 2047 6.2).
+    value = _BETWEEN_WORDS.sub(r"\1", value)
+    return _ENCODED_WORD.sub(_decode_word, value)
+
+
+def _decode_word(match: re.Match) -> str:
+    charset, encoding, text = match.groups()
+    charset = charset.split("*", 1)[0]  # RFC 2231 language suffix
+    raw = text.encode("ascii", "replace")
     try:
-        return str(make_header(decode_header(value)))
-    except (LookupError, UnicodeError, ValueError, AssertionError):
-        out = []
-        for chunk, charset in decode_header(value):
-            if isinstance(chunk, bytes):
-                out.append(_lossy(chunk, charset))
-            else:
-                out.append(chunk)
-        return "".join(out)
+        if encoding in "bB":
+            data = base64.b64decode(raw + b"=" * (-len(raw) % 4), validate=True)
+        else:
+            data = _Q_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), raw.replace(b"_", b" "))
+    except (ValueError, binascii.Error):
+        return match.group(0)
+    return _lossy(data, charset)
 
 
 def _lossy(data: bytes, charset: str | None) -> str:
     try:
         return data.decode(charset or "utf-8", "replace")
-    except LookupError:
+    except (LookupError, ValueError):
         return data.decode("utf-8", "replace")
 
 
@@ -74,14 +92,32 @@ def addresses(msg: Message, name: str) -> list[dict]:
     return out
 
 
-def iso_date(value: str | None) -> str | None:
-    if not value:
+_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug",
+                                       "sep", "oct", "nov", "dec"), start=1)}
+_RFC2822 = re.compile(r"(?:\w{3}, )?(\d{1,2}) (\w{3}) (\d{4}) (\d\d):(\d\d)(?::(\d\d))? ([+-])(\d\d)(\d\d)")
+
+
+def header_date(value) -> str | None:
+    """An RFC 2822 Date header -> ISO 8601 (None when it cannot be read)."""
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    if not text:
         return None
+    match = _RFC2822.match(text.strip())
+    if match:  # the common form, without email.utils' general (slower) parser
+        day, month, year, hh, mm, ss, sign, oh, om = match.groups()
+        offset = timedelta(hours=int(oh), minutes=int(om))
+        try:
+            return datetime(int(year), _MONTHS[month.lower()], int(day), int(hh), int(mm),
+                            int(ss or 0), tzinfo=timezone(-offset if sign == "-" else offset)
+                            ).isoformat()
+        except (KeyError, ValueError):
+            pass
     try:
-        parsed = parsedate_to_datetime(value)
+        parsed = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None
     return parsed.isoformat() if parsed.tzinfo else None
+
 
 
 def part_bytes(part: Message) -> bytes:
@@ -151,7 +187,7 @@ def to_json(msg: Message) -> dict:
         "from": addresses(msg, "From"), "sender": addresses(msg, "Sender"),
         "replyTo": addresses(msg, "Reply-To"), "to": addresses(msg, "To"),
         "cc": addresses(msg, "Cc"), "bcc": addresses(msg, "Bcc"),
-        "date": iso_date(header(msg, "Date")),
+        "date": header_date(header(msg, "Date")),
         "messageId": header(msg, "Message-ID"),
         "inReplyTo": header(msg, "In-Reply-To"),
         "references": (header(msg, "References") or "").split(),

@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import re
 
-from imapclient.response_parser import parse_fetch_response
-
 from connector.sdk.errors import NotFound
 
-from .. import commands, mime
+from .. import commands, fetch_response, mime
 from ..envelope import flag_list, iso
 from ..session import ImapSession
 
@@ -29,7 +27,7 @@ def download_message(session: ImapSession, mailbox: str, messageIndex: int, by: 
             raise NotFound(f"{mailbox!r} has {selected.exists} message(s); there is no message "
                            f"number {messageIndex}: check Message Index or ID.")
         data = commands.run(session, b"FETCH", [b"%d" % messageIndex, items], uid=False)
-        values = next(iter(parse_fetch_response(data, False, False).values()), None)
+        values = next(iter(fetch_response.parse(data).values()), None)
         uid = int(values[b"UID"]) if values and b"UID" in values else None
     else:
         values = commands.fetch(session, [messageIndex], items).get(messageIndex)

@@ -15,6 +15,7 @@ from connector.sdk.errors import InvalidInput
 
 from .. import commands, mime, protocol
 from ..envelope import iso, summary
+from ..fetch_response import internal_date
 from ..search import imap_date
 from ..session import ImapSession
 
@@ -80,8 +81,8 @@ class Poll:
             values = fetched.get(uid)
             if values is None:  # expunged between SEARCH and FETCH
                 continue
-            received = values.get(b"INTERNALDATE")
-            if isinstance(received, datetime):
+            received = internal_date(values.get(b"INTERNALDATE"))
+            if received is not None:
                 newest = max(filter(None, [newest, _aware(received)]))
                 if since is not None and _aware(received) < since:
                     continue  # catching up: received before the look-back / resync point

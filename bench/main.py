@@ -1,0 +1,335 @@
+"""Benchmarks: our connector against peers and a floor, side by side in one run.
+
+Starts a private Dovecot, seeds it, runs each workload several times with the
+contenders interleaved, prints medians and ratios, and writes them as JSON.
+Run it with ``bench/run`` (which installs the peers first).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import seed  # noqa: E402
+from connector.imap import manifest_path  # noqa: E402
+from connector.imap.protocol import uid_sets  # noqa: E402
+from connector.sdk import Connector  # noqa: E402
+from tests.servers.common import bulk_append  # noqa: E402
+from tests.servers.dovecot import Dovecot  # noqa: E402
+
+NODE_DIR = ROOT / "bench" / "node"
+SUMMARY_ITEMS = "(UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE)"
+
+
+class Bench:
+    def __init__(self, info, workdir: Path, repeats: int):
+        self.info = info
+        self.workdir = workdir
+        self.repeats = repeats
+        self.connector = Connector.load(manifest_path())
+        self.connection = info.connection(timeout=60)
+        self.ca_file = workdir / "ca.pem"
+        self.ca_file.write_text(info.ca_pem)
+        self.conn_file = workdir / "connection.json"
+        self.conn_file.write_text(json.dumps(self.connection))
+        self.context = ssl.create_default_context(cafile=str(self.ca_file))
+        self.results: dict[str, dict[str, list[float]]] = {}
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def imaplib_session(self):
+        import imaplib
+
+        imap = imaplib.IMAP4_SSL("127.0.0.1", self.info.tls_port, ssl_context=self.context)
+        imap.login("alice", self.info.users["alice"])
+        return imap
+
+    def invoke(self, action: str, **inputs):
+        envelope = self.connector.invoke({"action": action, "connection": self.connection,
+                                          "inputs": inputs})
+        assert envelope["ok"], envelope
+        return envelope["data"]
+
+    def run(self, workload: str, contenders: dict, *, reset=None) -> None:
+        """Each contender once as warm-up, then ``repeats`` interleaved rounds."""
+        times = {name: [] for name in contenders}
+        for round_ in range(self.repeats + 1):
+            for name, fn in contenders.items():
+                if reset:
+                    reset()
+                started = time.perf_counter()
+                reported = fn()
+                elapsed = (time.perf_counter() - started) * 1000
+                if round_:  # round 0 warms caches on both sides
+                    times[name].append(reported if isinstance(reported, float) else elapsed)
+        self.results[workload] = times
+
+    # -- W1: 1000 newest summaries ----------------------------------------------------------
+
+    def w1(self, newest: list[int]) -> None:
+        uid_range = ",".join(s.decode() for s in uid_sets(newest))
+
+        def ours():
+            data = self.invoke("searchMailbox", mailbox="INBOX", limit=1000)
+            assert len(data["messages"]) == 1000
+
+        def floor():
+            imap = self.imaplib_session()
+            imap.select("INBOX", readonly=True)
+            typ, data = imap.uid("SEARCH", "ALL")
+            last = [int(u) for u in data[0].split()][-1000:]
+            typ, data = imap.uid("FETCH", ",".join(s.decode() for s in uid_sets(last)), SUMMARY_ITEMS)
+            assert typ == "OK" and len(data) >= 1000
+            imap.logout()
+
+        def imap_tools():
+            from imap_tools import AND, MailBox
+
+            with MailBox("127.0.0.1", self.info.tls_port, ssl_context=self.context).login(
+                    "alice", self.info.users["alice"], initial_folder="INBOX") as box:
+                messages = list(box.fetch(AND(uid=uid_range), headers_only=True, mark_seen=False,
+                                          bulk=True))
+                for m in messages:  # what a summary holds, parsed
+                    (m.uid, m.subject, m.from_values, m.to_values, m.cc_values, m.date, m.flags,
+                     m.size_rfc822)
+                assert len(messages) == 1000
+
+        def imapflow():
+            run = subprocess.run(["node", str(NODE_DIR / "w1.mjs"), "127.0.0.1",
+                                  str(self.info.tls_port), "alice", self.info.users["alice"],
+                                  str(self.ca_file), uid_range],
+                                 capture_output=True, text=True, timeout=120, check=True)
+            report = json.loads(run.stdout)
+            assert report["count"] == 1000, report
+            return float(report["ms"])  # its own work time: Node's start is not counted
+
+        contenders = {"ours": ours, "floor (imaplib, unparsed)": floor, "imap-tools": imap_tools}
+        if (NODE_DIR / "node_modules" / "imapflow").exists():
+            contenders["imapflow (in-process time)"] = imapflow
+        self.run("W1 1000 newest summaries", contenders)
+
+    # -- W2: one action, cold and warm ------------------------------------------------------
+
+    def w2(self) -> None:
+        cli = Path(sys.executable).with_name("imap-connector")
+        floor_script = textwrap.dedent(f"""\
+            import imaplib, ssl
+            ctx = ssl.create_default_context(cafile={str(self.ca_file)!r})
+            imap = imaplib.IMAP4_SSL("127.0.0.1", {self.info.tls_port}, ssl_context=ctx)
+            imap.login("alice", {self.info.users['alice']!r})
+            typ, data = imap.status("INBOX", "(MESSAGES UNSEEN UIDNEXT UIDVALIDITY)")
+            assert typ == "OK"
+            imap.logout()
+            """)
+
+        def cold_cli():
+            run = subprocess.run([str(cli), "invoke", "getStatus", "--connection",
+                                  f"@{self.conn_file}", "--input", "mailbox=INBOX"],
+                                 capture_output=True, text=True, timeout=60)
+            assert run.returncode == 0, run.stdout + run.stderr
+
+        def floor_process():
+            subprocess.run([sys.executable, "-c", floor_script], check=True, timeout=60)
+
+        self.run("W2 cold process: getStatus", {"ours (imap-connector invoke)": cold_cli,
+                                                 "floor (python + imaplib STATUS)": floor_process})
+
+        def warm_ours():
+            self.invoke("getStatus", mailbox="INBOX")
+
+        def warm_imapclient():
+            from imapclient import IMAPClient
+
+            client = IMAPClient("127.0.0.1", self.info.tls_port, ssl_context=self.context)
+            client.login("alice", self.info.users["alice"])
+            client.folder_status("INBOX", [b"MESSAGES", b"RECENT", b"UNSEEN", b"UIDNEXT",
+                                           b"UIDVALIDITY", b"HIGHESTMODSEQ"])
+            client.logout()
+
+        self.run("W2 in-process: getStatus", {"ours (Connector.invoke)": warm_ours,
+                                               "floor (raw imapclient)": warm_imapclient})
+
+    # -- W3: flag all 10,000 ----------------------------------------------------------------
+
+    def w3(self, all_uids: list[int]) -> None:
+        def reset():
+            imap = self.imaplib_session()
+            imap.select("INBOX")
+            imap.uid("STORE", "1:*", "-FLAGS.SILENT", r"(\Flagged)")
+            imap.logout()
+
+        def ours():
+            data = self.invoke("addFlags", mailbox="INBOX", range="1:*", flags=["\\Flagged"])
+            assert len(data["messages"]) == len(all_uids)
+
+        def floor():
+            imap = self.imaplib_session()
+            imap.select("INBOX")
+            typ, _ = imap.uid("STORE", "1:*", "+FLAGS.SILENT", r"(\Flagged)")
+            assert typ == "OK"
+            imap.logout()
+
+        def imap_tools():
+            from imap_tools import MailBox, MailMessageFlags
+
+            with MailBox("127.0.0.1", self.info.tls_port, ssl_context=self.context).login(
+                    "alice", self.info.users["alice"], initial_folder="INBOX") as box:
+                box.flag([str(u) for u in all_uids], MailMessageFlags.FLAGGED, True)
+
+        self.run("W3 flag all messages", {"ours": ours, "floor (raw UID STORE 1:* silent)": floor,
+                                          "imap-tools flag()": imap_tools}, reset=reset)
+
+    # -- W4: one big message ----------------------------------------------------------------
+
+    def w4(self, uid: int, size: int) -> dict:
+        prelude = textwrap.dedent(f"""\
+            import json, resource, sys, time
+            sys.path.insert(0, {str(ROOT)!r})
+            def rss_kb():
+                with open("/proc/self/statm") as fh:
+                    return int(fh.read().split()[1]) * resource.getpagesize() // 1024
+            """)
+        ours = prelude + textwrap.dedent(f"""\
+            from connector.imap import manifest_path
+            from connector.sdk import Connector
+            connector = Connector.load(manifest_path())
+            connection = json.load(open({str(self.conn_file)!r}))
+            connector.invoke({{"action": "getStatus", "connection": connection}})  # imports done
+            before = rss_kb(); started = time.perf_counter()
+            envelope = connector.invoke({{"action": "downloadMessage", "connection": connection,
+                "inputs": {{"mailbox": "Big", "messageIndex": {uid}, "format": "raw"}}}})
+            elapsed = (time.perf_counter() - started) * 1000
+            assert envelope["ok"], envelope
+            print(json.dumps({{"ms": elapsed, "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before}}))
+            """)
+        floor = prelude + textwrap.dedent(f"""\
+            import imaplib, ssl
+            ctx = ssl.create_default_context(cafile={str(self.ca_file)!r})
+            imap = imaplib.IMAP4_SSL("127.0.0.1", {self.info.tls_port}, ssl_context=ctx)
+            imap.login("alice", {self.info.users['alice']!r}); imap.logout()
+            before = rss_kb(); started = time.perf_counter()
+            imap = imaplib.IMAP4_SSL("127.0.0.1", {self.info.tls_port}, ssl_context=ctx)
+            imap.login("alice", {self.info.users['alice']!r})
+            imap.select("Big", readonly=True)
+            typ, data = imap.uid("FETCH", "{uid}", "(BODY.PEEK[])")
+            assert typ == "OK" and len(data[0][1]) >= {size}
+            imap.logout()
+            elapsed = (time.perf_counter() - started) * 1000
+            print(json.dumps({{"ms": elapsed, "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before}}))
+            """)
+        memory: dict[str, list[float]] = {"ours": [], "floor (imaplib fetch)": []}
+
+        def contender(name, script):
+            def fn():
+                run = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                                     text=True, timeout=300)
+                assert run.returncode == 0, run.stderr
+                report = json.loads(run.stdout)
+                memory[name].append(report["peak_kb"] / 1024)
+                return float(report["ms"])
+            return fn
+
+        self.run(f"W4 download {size // 2**20} MB raw", {"ours": contender("ours", ours),
+                                                        "floor (imaplib fetch)": contender("floor (imaplib fetch)", floor)})
+        return {name: statistics.median(values[1:]) for name, values in memory.items()}
+
+
+def seed_server(info, count: int, big_size: int) -> tuple[list[int], int]:
+    from imapclient import IMAPClient
+
+    context = ssl.create_default_context(cadata=info.ca_pem)
+    client = IMAPClient("127.0.0.1", info.tls_port, ssl_context=context, timeout=120)
+    client.login("alice", info.users["alice"])
+    bulk_append(client, "INBOX", seed.messages(count))
+    client.create_folder("Big")
+    client.append("Big", seed.big_message(big_size))
+    client.select_folder("INBOX", readonly=True)
+    uids = client.search(["ALL"])
+    client.select_folder("Big", readonly=True)
+    big_uid = client.search(["ALL"])[0]
+    client.logout()
+    return uids, big_uid
+
+
+def report(results: dict, memory: dict, big_size: int) -> dict:
+    table = {}
+    print()
+    for workload, times in results.items():
+        medians = {name: statistics.median(values) for name, values in times.items()}
+        floor_name = next((n for n in medians if n.startswith("floor")), None)
+        floor = medians.get(floor_name)
+        print(workload)
+        rows = {}
+        for name, median in medians.items():
+            ratio = median / floor if floor else None
+            rows[name] = {"median_ms": round(median, 1), "vs_floor": round(ratio, 2) if ratio else None,
+                          "runs_ms": [round(v, 1) for v in times[name]]}
+            print(f"  {name:38s} {median:9.1f} ms   {ratio:5.2f}x floor" if ratio else
+                  f"  {name:38s} {median:9.1f} ms")
+        if "ours" in medians:
+            for name, median in medians.items():
+                if name != "ours" and not name.startswith("floor"):
+                    print(f"  {'':38s} ours is {median / medians['ours']:.2f}x faster than {name}")
+        table[workload] = rows
+    if memory:
+        print(f"W4 peak memory above the process's resting size, message {big_size / 2**20:.0f} MB:")
+        for name, mb in memory.items():
+            print(f"  {name:38s} {mb:9.1f} MB   {mb * 2**20 / big_size:5.2f}x the message")
+        table["W4 peak memory MB"] = {n: round(m, 1) for n, m in memory.items()}
+    return table
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=10000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--big-mb", type=int, default=20)
+    parser.add_argument("--only", default="W1,W2,W3,W4", help="comma-separated workloads")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"))
+    args = parser.parse_args(argv)
+    import trustme
+
+    only = {w.strip().upper() for w in args.only.split(",")}
+    server = Dovecot(trustme.CA())
+    info = server.start()
+    try:
+        started = time.perf_counter()
+        big_size = args.big_mb * 2**20
+        uids, big_uid = seed_server(info, args.messages, big_size)
+        print(f"seeded {len(uids)} messages + one of {args.big_mb} MB in "
+              f"{time.perf_counter() - started:.1f} s; {args.repeats} runs per contender, interleaved")
+        with tempfile.TemporaryDirectory() as tmp:
+            bench = Bench(info, Path(tmp), args.repeats)
+            memory = {}
+            if "W1" in only:
+                bench.w1(uids[-1000:])
+            if "W2" in only:
+                bench.w2()
+            if "W3" in only:
+                bench.w3(uids)
+            if "W4" in only:
+                memory = bench.w4(big_uid, big_size)
+            table = report(bench.results, memory, big_size)
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"messages": args.messages, "repeats": args.repeats,
+                                   "results": table}, indent=2))
+        print(f"\nwritten to {out}")
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The fast FETCH reader and header decoders, against IMAPClient's parser and the email package."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from email.header import decode_header, make_header
+
+import pytest
+from imapclient.response_parser import parse_fetch_response
+
+from connector.imap import fetch_response
+from connector.imap.envelope import envelope_json
+from connector.imap.mime import decode_words, header_date
+
+DATA = [
+    (b'1 (UID 7 FLAGS (\\Seen $Work) RFC822.SIZE 1234 INTERNALDATE "01-May-2024 09:30:00 +0200" '
+     b'ENVELOPE ("Wed, 01 May 2024 09:29:41 +0200" {12}', b'Subject "q" '),
+    (b' (("Andr\\"e" NIL "andre" "example.com")) NIL NIL ((NIL NIL "team" NIL)("Bob" NIL "bob" '
+     b'"example.org")(NIL NIL NIL NIL)) NIL NIL "<r@x>" "<m@x>") BODY[HEADER.FIELDS (FROM TO)]<0> {5}',
+     b'ab)cd'),
+    b')',
+    b'2 (UID 9 FLAGS () RFC822.SIZE 10 INTERNALDATE " 2-Jan-2024 00:00:01 -0130" ENVELOPE '
+    b'(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL))',
+    b'3 (FLAGS (\\Deleted))',  # an unsolicited update: no UID
+]
+
+
+def test_parse_matches_the_grammar():
+    out = fetch_response.parse(DATA)
+    first = out[7]
+    assert first[b"FLAGS"] == (b"\\Seen", b"$Work") and first[b"RFC822.SIZE"] == 1234
+    env = first[b"ENVELOPE"]
+    assert env[1] == b'Subject "q" ' and env[2] == [[b'Andr"e', None, b"andre", b"example.com"]]
+    assert first[b"BODY[HEADER.FIELDS (FROM TO)]<0>"] == b"ab)cd"
+    assert out[9][b"FLAGS"] == () and out[9][b"ENVELOPE"] == [None] * 10
+    assert out[3] == {b"FLAGS": (b"\\Deleted",), b"SEQ": 3}
+
+
+def test_parse_agrees_with_imapclient():
+    ours = fetch_response.parse(DATA)
+    theirs = parse_fetch_response(DATA, False, True)
+    for uid in (7, 9):
+        assert set(ours[uid][b"FLAGS"]) == set(theirs[uid][b"FLAGS"])
+        assert ours[uid][b"RFC822.SIZE"] == theirs[uid][b"RFC822.SIZE"]
+        assert fetch_response.internal_date(ours[uid][b"INTERNALDATE"]) == theirs[uid][b"INTERNALDATE"]
+    env = theirs[7][b"ENVELOPE"]
+    assert env.subject == ours[7][b"ENVELOPE"][1]
+    assert env.message_id == ours[7][b"ENVELOPE"][9]
+
+
+def test_envelope_json_skips_group_markers():
+    env = envelope_json(fetch_response.parse(DATA)[7][b"ENVELOPE"])
+    assert env["from"] == [{"name": 'Andr"e', "address": "andre@example.com"}]
+    assert env["to"] == [{"name": "Bob", "address": "bob@example.org"}]
+    assert env["date"] == "2024-05-01T09:29:41+02:00" and env["messageId"] == "<m@x>"
+
+
+def test_internal_date():
+    assert fetch_response.internal_date(b" 2-Jan-2024 00:00:01 -0130") == datetime(
+        2024, 1, 2, 0, 0, 1, tzinfo=timezone(-timedelta(hours=1, minutes=30)))
+    assert fetch_response.internal_date(b"garbage") is None
+
+
+@pytest.mark.parametrize("value", [
+    "=?utf-8?q?R=C3=A9sum=C3=A9_and_report?=", "=?utf-8?b?0JjQstCw0L0=?= <x@y>",
+    "a =?utf-8?q?b?= =?utf-8?q?c?= d", "=?iso-8859-1?q?Jos=E9?=", "plain text",
+    "=?UTF-8?B?w6k=?==?UTF-8?B?w6k=?=", "=?utf-8?q?broken=ZZ?=", "=?windows-1252?q?=93quoted=94?="])
+def test_decode_words_agrees_with_the_email_package(value):
+    assert decode_words(value) == str(make_header(decode_header(value)))
+
+
+def test_decode_words_survives_unknown_charsets_and_bad_base64():
+    assert decode_words("=?x-unknown?q?Bad=E9?=").startswith("Bad")
+    assert decode_words("=?utf-8?b?!!!?=") == "=?utf-8?b?!!!?="  # kept as it came
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("Wed, 01 May 2024 09:29:41 +0200", "2024-05-01T09:29:41+02:00"),
+    ("1 May 2024 09:29 -0000", "2024-05-01T09:29:00+00:00"),
+    ("Wed, 1 May 2024 09:29:41 GMT", "2024-05-01T09:29:41+00:00"),
+    ("not a date", None), ("", None)])
+def test_header_date(value, expected):
+    assert header_date(value) == expected
