@@ -15,8 +15,8 @@ WORDS = ("invoice meeting report quarterly update project budget review draft fi
 def message(rng: random.Random, index: int) -> bytes:
     msg = EmailMessage()
     sender, to = rng.choice(NAMES), rng.choice(NAMES)
-    msg["From"] = f"{sender} <{sender.split()[0].lower()}.{index}@example.com>"
-    msg["To"] = f"{to} <{to.split()[0].lower()}@example.org>"
+    msg["From"] = f"{sender} <user{NAMES.index(sender)}.{index}@example.com>"
+    msg["To"] = f"{to} <user{NAMES.index(to)}@example.org>"
     if rng.random() < 0.3:
         msg["Cc"] = ", ".join(f"{n} <cc{i}@example.net>" for i, n in enumerate(rng.sample(NAMES, 2)))
     msg["Subject"] = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8))).capitalize()

@@ -8,7 +8,7 @@ import pytest
 from imapclient.response_parser import parse_fetch_response
 
 from connector.imap import fetch_response
-from connector.imap.envelope import envelope_json
+from connector.imap.envelope import envelope_json, summary
 from connector.imap.mime import decode_words, header_date
 
 DATA = [
@@ -45,6 +45,26 @@ def test_parse_agrees_with_imapclient():
     env = theirs[7][b"ENVELOPE"]
     assert env.subject == ours[7][b"ENVELOPE"][1]
     assert env.message_id == ours[7][b"ENVELOPE"][9]
+
+
+LINES = [
+    b'5 (UID 9 FLAGS (\\Seen $X) RFC822.SIZE 10 INTERNALDATE " 2-Jan-2024 00:00:01 -0130" ENVELOPE '
+    b'("Wed, 01 May 2024" "S \\"q\\" \\\\" (("A" NIL "a" "x.com")) NIL NIL ((NIL NIL "team" NIL)'
+    b'("Bob" NIL "bob" "example.org")(NIL NIL NIL NIL)) NIL NIL NIL "<m@x>"))',
+    b'6 (UID 10 FLAGS () RFC822.SIZE 1)',
+    b'7 (UID 11 FLAGS (\\Seen) MODSEQ (12))',  # not in the fast path's vocabulary
+]
+
+
+def test_fast_path_and_general_reader_agree():
+    fast, general = fetch_response._parse_lines(LINES[:2]), fetch_response.parse_tokens(LINES[:2])
+    assert fast.keys() == general.keys()
+    for uid in fast:  # address lists may be tuples on one side, lists on the other
+        assert summary(uid, fast[uid]) == summary(uid, general[uid])
+        assert fast[uid][b"FLAGS"] == general[uid][b"FLAGS"]
+    assert fetch_response._parse_lines(LINES) is None  # MODSEQ: the general reader takes over
+    assert fetch_response.parse(LINES)[11][b"MODSEQ"] == 12
+    assert fetch_response.parse(LINES)[9][b"ENVELOPE"][1] == b'S "q" \\'
 
 
 def test_envelope_json_skips_group_markers():

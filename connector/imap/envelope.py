@@ -7,6 +7,7 @@ message-id), each address as (name, adl, mailbox, host).
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from .fetch_response import internal_date
 from .mime import decode_words, header_date
@@ -19,11 +20,22 @@ def _text(value) -> str | None:
 
 
 def address_list(addresses) -> list[dict]:
+    if not isinstance(addresses, (list, tuple)):
+        return []
+    key = addresses if isinstance(addresses, tuple) else _frozen(addresses)
+    # Fresh dicts each time: callers may change what they get.
+    return [dict(a) for a in _address_list(key)]
+
+
+def _frozen(value):
+    return tuple(_frozen(v) for v in value) if isinstance(value, list) else value
+
+
+@lru_cache(maxsize=4096)
+def _address_list(addresses: tuple) -> tuple:
     out = []
-    if not isinstance(addresses, list):
-        return out
     for address in addresses:
-        if not isinstance(address, list) or len(address) < 4:
+        if not isinstance(address, tuple) or len(address) < 4:
             continue
         name, _adl, mailbox, host = address[:4]
         if host is None:  # the start or end of an RFC 2822 group
@@ -31,7 +43,7 @@ def address_list(addresses) -> list[dict]:
         mailbox, host = _text(mailbox) or "", _text(host) or ""
         out.append({"name": decode_words(_text(name)) or "",
                     "address": f"{mailbox}@{host}" if host else mailbox})
-    return out
+    return tuple(out)
 
 
 def iso(value) -> str | None:
