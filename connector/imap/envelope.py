@@ -23,8 +23,8 @@ def address_list(addresses) -> list[dict]:
     if not isinstance(addresses, (list, tuple)):
         return []
     key = addresses if isinstance(addresses, tuple) else _frozen(addresses)
-    # Fresh dicts each time: callers may change what they get.
-    return [dict(a) for a in _address_list(key)]
+    # Fresh dicts each time (callers may change what they get) from cached decoded pairs.
+    return [{"name": name, "address": address} for name, address in _address_list(key)]
 
 
 def _frozen(value):
@@ -41,8 +41,7 @@ def _address_list(addresses: tuple) -> tuple:
         if host is None:  # the start or end of an RFC 2822 group
             continue
         mailbox, host = _text(mailbox) or "", _text(host) or ""
-        out.append({"name": decode_words(_text(name)) or "",
-                    "address": f"{mailbox}@{host}" if host else mailbox})
+        out.append((decode_words(_text(name)) or "", f"{mailbox}@{host}" if host else mailbox))
     return tuple(out)
 
 
