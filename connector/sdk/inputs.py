@@ -125,6 +125,12 @@ def _show(raw: Any) -> str:
     return _json_kind(raw)
 
 
+def _jsonschema_validator(schema: dict):
+    from jsonschema import Draft202012Validator  # costly import: only for unusual schemas
+
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
 def is_missing(spec: InputSpec, raw: Any) -> bool:
     """None, or "" where "" cannot be a value: non-text types, and optional text
     (a platform UI sends "" for a field the user left empty)."""
@@ -147,14 +153,24 @@ class InputSet:
     def __len__(self):
         return len(self.specs)
 
-    def validator(self):
+    def schema(self) -> dict:
+        return {"type": "object", "properties": {s.key: s.json_schema() for s in self.specs}}
+
+    def errors(self, values: dict):
+        """(path items, message) for each schema violation among the given values."""
+        from . import checks
+
         if self._validator is None:
-            from jsonschema import Draft202012Validator  # costly import: only when needed
-            schema = {"type": "object",
-                      "properties": {s.key: s.json_schema() for s in self.specs}}
-            self._validator = Draft202012Validator(
-                schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-        return self._validator
+            simple = all(checks.handles(s.json_schema()) for s in self.specs)
+            self._validator = "simple" if simple else _jsonschema_validator(self.schema())
+        if self._validator == "simple":
+            for spec in self.specs:
+                if spec.key in values:
+                    yield from checks.errors(spec.json_schema(), values[spec.key], (spec.key,))
+            return
+        for error in sorted(self._validator.iter_errors(values),
+                            key=lambda e: [str(p) for p in e.absolute_path]):
+            yield tuple(error.absolute_path), error.message
 
     def resolve(self, raw: dict | None, prefix: str) -> dict:
         """Coerce and validate ``raw``; return the typed values.
@@ -192,9 +208,8 @@ class InputSet:
 
         reported = {d["path"] for d in details}
         given = {k: v for k, v in values.items() if v is not None and f"{prefix}.{k}" not in reported}
-        errors = sorted(self.validator().iter_errors(given), key=lambda e: [str(p) for p in e.absolute_path])
-        for error in errors:
-            items = [str(p) for p in error.absolute_path]
+        for error_path, error_message in self.errors(given):
+            items = [str(p) for p in error_path]
             spec = known.get(items[0]) if items else None
             where = f"{spec.label} ({spec.key})" if spec else prefix
             path = ".".join([prefix, *items])
@@ -203,7 +218,7 @@ class InputSet:
                     continue  # one friendly message per input is enough
                 path = f"{prefix}.{spec.key}"
             details.append({"path": path,
-                            "message": f"{where}: {spec.invalid_message if spec and spec.invalid_message else error.message}"})
+                            "message": f"{where}: {spec.invalid_message if spec and spec.invalid_message else error_message}"})
 
         if details:
             count = len(details)

@@ -83,22 +83,33 @@ class Manifest:
         return next(iter(self.connections.values()))
 
     @classmethod
-    def load(cls, path: str | Path, *, check_handlers: bool = True) -> "Manifest":
+    def load(cls, path: str | Path, *, check_handlers: bool = True,
+             validate: bool = True) -> "Manifest":
+        """Read and check a manifest.
+
+        ``validate=False`` skips the checks (~0.2 s: the schema, every handler import,
+        every example) and only builds the model: for a process that runs one request
+        from a manifest the test suite and ``validate`` already checked.
+        """
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ManifestError([f"cannot read {path}: {exc.strerror}"]) from None
-        return cls.from_text(text, path.parent, check_handlers=check_handlers)
+        return cls.from_text(text, path.parent, check_handlers=check_handlers, validate=validate)
 
     @classmethod
-    def from_text(cls, text: str, base_dir: Path, *, check_handlers: bool = True) -> "Manifest":
+    def from_text(cls, text: str, base_dir: Path, *, check_handlers: bool = True,
+                  validate: bool = True) -> "Manifest":
         import yaml
 
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 7x faster
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
         except yaml.YAMLError as exc:
             raise ManifestError([f"not valid YAML: {exc}"]) from None
+        if not validate:
+            return cls(data, Path(base_dir))
         return cls.from_data(data, base_dir, check_handlers=check_handlers)
 
     @classmethod

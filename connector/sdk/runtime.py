@@ -30,9 +30,14 @@ class Connector:
         self.manifest = manifest
 
     @classmethod
-    def load(cls, source: str | Path | None = None, *, check_handlers: bool = True) -> "Connector":
-        """Load from a manifest path, or by name from the ``connectors`` entry points."""
-        return cls(Manifest.load(resolve_manifest(source), check_handlers=check_handlers))
+    def load(cls, source: str | Path | None = None, *, check_handlers: bool = True,
+             validate: bool = True) -> "Connector":
+        """Load from a manifest path, or by name from the ``connectors`` entry points.
+
+        ``validate=False`` trusts a manifest already validated (see Manifest.load).
+        """
+        return cls(Manifest.load(resolve_manifest(source), check_handlers=check_handlers,
+                                 validate=validate))
 
     # -- invocation -----------------------------------------------------------------------
 

@@ -1,0 +1,92 @@
+"""A small JSON Schema checker for the keywords input definitions use.
+
+Importing jsonschema costs ~40 ms, most of a one-request process's start; input
+schemas need only a handful of keywords. Anything beyond them goes to jsonschema
+(``SUPPORTED`` says what stays here).
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any, Iterator
+
+SUPPORTED = {"type", "enum", "const", "minLength", "maxLength", "pattern", "minimum", "maximum",
+             "items", "minItems", "maxItems", "format", "description", "title", "examples"}
+FORMATS = {"date", "date-time"}
+_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list, "object": dict,
+          "number": (int, float), "null": type(None)}
+_DATE_TIME = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
+_patterns: dict[str, re.Pattern] = {}
+
+
+def handles(schema: Any) -> bool:
+    """Whether every keyword (recursively through items) is one this module checks."""
+    if not isinstance(schema, dict) or not set(schema) <= SUPPORTED:
+        return False
+    if "format" in schema and schema["format"] not in FORMATS:
+        return False
+    return "items" not in schema or handles(schema["items"])
+
+
+def errors(schema: dict, value: Any, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
+    """(path, message) for each way ``value`` breaks ``schema``; messages read like jsonschema's."""
+    kind = schema.get("type")
+    if kind is not None and not _is_type(value, kind):
+        yield path, f"{value!r} is not of type {kind!r}"
+        return
+    if "const" in schema and value != schema["const"]:
+        yield path, f"{schema['const']!r} was expected"
+    if "enum" in schema and value not in schema["enum"]:
+        yield path, f"{value!r} is not one of {schema['enum']!r}"
+    if isinstance(value, str):
+        if len(value) < schema.get("minLength", 0):
+            yield path, f"{value!r} should be non-empty" if schema["minLength"] == 1 else \
+                f"{value!r} is too short"
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            yield path, f"{value[:40]!r}... is too long (at most {schema['maxLength']} characters)"
+        if "pattern" in schema:
+            pattern = _patterns.get(schema["pattern"])
+            if pattern is None:
+                pattern = _patterns[schema["pattern"]] = re.compile(schema["pattern"])
+            if not pattern.search(value):
+                yield path, f"{value!r} does not match {schema['pattern']!r}"
+        fmt = schema.get("format")
+        if fmt and not _format_ok(fmt, value):
+            yield path, f"{value!r} is not a {fmt!r}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            yield path, f"{value!r} is less than the minimum of {schema['minimum']!r}"
+        if "maximum" in schema and value > schema["maximum"]:
+            yield path, f"{value!r} is greater than the maximum of {schema['maximum']!r}"
+    if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0):
+            yield path, f"{value!r} should be non-empty" if schema["minItems"] == 1 else \
+                f"{value!r} is too short"
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            yield path, f"{value!r} is too long"
+        if "items" in schema:
+            for index, item in enumerate(value):
+                yield from errors(schema["items"], item, (*path, index))
+
+
+def _is_type(value: Any, kind) -> bool:
+    if isinstance(kind, list):
+        return any(_is_type(value, k) for k in kind)
+    if kind in ("integer", "number") and isinstance(value, bool):
+        return False
+    if kind == "integer" and isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, _TYPES[kind])
+
+
+def _format_ok(fmt: str, value: str) -> bool:
+    try:
+        if fmt == "date":
+            date.fromisoformat(value)
+            return len(value) == 10
+        if not _DATE_TIME.fullmatch(value):
+            return False
+        datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        return True
+    except ValueError:
+        return False
