@@ -6,9 +6,7 @@ from pathlib import Path
 
 def manifest_path() -> Path:
     """Where this connector's manifest is: inside the installed package, else the source tree."""
-    from importlib.resources import files
-
-    packaged = Path(str(files(__name__) / "connector.yaml"))
+    packaged = Path(__file__).with_name("connector.yaml")  # the wheel puts it beside this file
     if packaged.is_file():
         return packaged
     return Path(__file__).resolve().parents[2] / "connector.yaml"  # editable / source checkout

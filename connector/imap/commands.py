@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import imaplib
 from contextlib import contextmanager
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from connector.sdk.errors import AlreadyExists, NotFound, ServerError
 
@@ -17,8 +17,7 @@ from .errors import server_text
 from .session import ImapSession
 
 
-@dataclass
-class Selected:
+class Selected(NamedTuple):
     mailbox: str
     uid_validity: int
     exists: int

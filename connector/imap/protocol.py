@@ -8,7 +8,7 @@ command), sends flags unquoted and never compresses UID lists: these helpers do.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from imapclient.imap_utf7 import decode as decode_utf7, encode as encode_utf7
 
@@ -119,8 +119,7 @@ def _show(value: str) -> str:
 STAR = None  # the "*" of a range: the highest UID in the mailbox
 
 
-@dataclass(frozen=True)
-class UidSet:
+class UidSet(NamedTuple):
     """A parsed ``range`` input: items of (low, high), where None stands for ``*``."""
     items: tuple[tuple[int | None, int | None], ...]
 

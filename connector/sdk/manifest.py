@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
@@ -31,19 +30,19 @@ def import_object(path: str) -> Callable:
     return getattr(module, attr)
 
 
-@dataclass
 class Operation:
-    """A connection or an action: something with inputs and a handler."""
-    kind: str  # "connection", "action", "trigger", "dataSource" or "test"
-    key: str
-    label: str
-    description: str
-    handler_path: str
-    inputs: InputSet
-    comments: str = ""
-    output_schema: dict | None = None
-    output_example: Any = None
-    test: "Operation | None" = None  # a connection's test: handler and output
+    """A connection, action, trigger, data source or connection test: inputs and a handler."""
+
+    def __init__(self, *, kind: str, key: str, label: str, description: str, handler_path: str,
+                 inputs: InputSet, comments: str = "", output_schema: dict | None = None,
+                 output_example: Any = None, test: "Operation | None" = None):
+        self.kind = kind  # "connection", "action", "trigger", "dataSource" or "test"
+        self.key, self.label, self.description = key, label, description
+        self.handler_path = handler_path
+        self.inputs = inputs
+        self.comments = comments
+        self.output_schema, self.output_example = output_schema, output_example
+        self.test = test  # a connection's test: handler and output
 
     @cached_property
     def handler(self) -> Callable:
@@ -101,16 +100,9 @@ class Manifest:
     @classmethod
     def from_text(cls, text: str, base_dir: Path, *, check_handlers: bool = True,
                   validate: bool = True) -> "Manifest":
-        import yaml
-
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 7x faster
-        try:
-            data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
-        except yaml.YAMLError as exc:
-            raise ManifestError([f"not valid YAML: {exc}"]) from None
         if not validate:
-            return cls(data, Path(base_dir))
-        return cls.from_data(data, base_dir, check_handlers=check_handlers)
+            return cls(parse_yaml_cached(text), Path(base_dir))
+        return cls.from_data(parse_yaml(text), base_dir, check_handlers=check_handlers)
 
     @classmethod
     def from_data(cls, data: Any, base_dir: Path, *, check_handlers: bool = True) -> "Manifest":
@@ -156,6 +148,43 @@ class Manifest:
                 if check_handlers:
                     problems += _import_problem(f"{label}: handler", part.handler_path)
         return problems
+
+
+def parse_yaml(text: str) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 7x faster
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        raise ManifestError([f"not valid YAML: {exc}"]) from None
+
+
+def parse_yaml_cached(text: str) -> Any:
+    """The parsed manifest, from a JSON copy in the user's cache when the text is unchanged.
+
+    A one-request process then skips importing and running the YAML parser (~15 ms).
+    The copy is keyed by the text's hash; any failure to read or write it is ignored.
+    """
+    import hashlib
+    import os
+
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    cached = Path(base) / "connector-sdk" / f"manifest-{digest}.json"
+    try:
+        return json.loads(cached.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    data = parse_yaml(text)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(partial, cached)
+    except (OSError, TypeError, ValueError):
+        pass
+    return data
 
 
 def _operation(kind: str, raw: dict) -> Operation:
