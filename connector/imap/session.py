@@ -94,7 +94,7 @@ def connect(host: str, port: int, *, secure: bool, context: ssl.SSLContext,
             timeout: int) -> IMAPClient:
     """TCP (+ TLS) + the server's greeting, each failure named."""
     try:
-        return IMAPClient(host, port=port, ssl=secure, ssl_context=context, timeout=timeout)
+        client = IMAPClient(host, port=port, ssl=secure, ssl_context=context, timeout=timeout)
     except ssl.SSLError as exc:
         raise explain(exc, host=host, port=port) from None
     except (TimeoutError, socket.timeout):
@@ -112,6 +112,10 @@ def connect(host: str, port: int, *, secure: bool, context: ssl.SSLContext,
                                f"({_short(exc)}).{hint}") from None
     except OSError as exc:
         raise ConnectionFailed(f"Cannot reach {host}:{port}: {exc.strerror or exc}.") from None
+    # IMAPClient turns on imaplib's per-line debug logging: message contents and search
+    # terms would reach the "imapclient" logger, and a 10,000-line reply pays ~30k log calls.
+    client._imap.debug = 0
+    return client
 
 
 def negotiate_starttls(client: IMAPClient, mode: str, context: ssl.SSLContext, *,

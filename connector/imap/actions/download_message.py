@@ -26,7 +26,7 @@ def download_message(session: ImapSession, mailbox: str, messageIndex: int, by: 
         if messageIndex > selected.exists:
             raise NotFound(f"{mailbox!r} has {selected.exists} message(s); there is no message "
                            f"number {messageIndex}: check Message Index or ID.")
-        data = commands.run(session, b"FETCH", [b"%d" % messageIndex, items], uid=False)
+        data = commands.read_fetch(session, [b"%d" % messageIndex, items], uid=False)
         values = next(iter(fetch_response.parse(data).values()), None)
         uid = int(values[b"UID"]) if values and b"UID" in values else None
     else:
