@@ -118,3 +118,12 @@ def test_scrubber_masks_escaped_and_encoded_forms():
     for leak in ['pa"ss\\word', 'pa\\"ss\\\\word', "cGEic3Ncd29yZA=="]:
         assert "***" in scrub.text(f"server said {leak}!")
         assert "ss" not in scrub.text(leak)
+
+
+def test_json_problem_names_the_place():
+    from connector.sdk.runtime import json_problem
+
+    assert json_problem({"a": [1, "x", None, True, 2.5, {"b": []}]}) is None
+    assert json_problem({"a": [1, {"b": b"x"}]}) == "$.a[1].b is a bytes"
+    assert json_problem({1: 2}) == "$ has a key that is not text: 1"
+    assert json_problem([float("nan")]) == "$[0] is nan"

@@ -1,7 +1,6 @@
 """The invocation pipeline: request -> validated inputs -> handler -> envelope."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -128,10 +127,9 @@ class Connector:
             data = action.handler(session, **inputs)
         finally:
             close_quietly(session)
-        try:
-            json.dumps(data, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise InternalError(f"{action.label} returned a value that is not JSON: {exc}") from None
+        problem = json_problem(data)
+        if problem:
+            raise InternalError(f"{action.label} returned a value that is not JSON: {problem}")
         return data
 
     def operation(self, kind: str, key: Any) -> Operation:
@@ -178,6 +176,50 @@ class Connector:
             if isinstance(mapped, ConnectorError):
                 return mapped
         return InternalError(f"Unexpected {type(exc).__name__}: {exc}")
+
+
+_SCALARS = {str, int, bool, type(None)}
+
+
+def json_problem(value: Any) -> str | None:
+    """Where ``value`` is not plain JSON, or None.
+
+    A walk, not json.dumps: serialising a 20 MB download only to check it would hold a
+    third copy of the message in memory. The fast loop only says yes; the slow one says where.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is dict:
+            if any(type(key) is not str for key in item):
+                return _where(value)
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is not float or item != item or item in (float("inf"), float("-inf")):
+            return _where(value)
+    return None
+
+
+def _where(value: Any, path: str = "$") -> str | None:
+    if value is None or isinstance(value, (str, bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if value == value and abs(value) != float("inf") else f"{path} is {value}"
+    if isinstance(value, list):
+        return next(filter(None, (_where(v, f"{path}[{i}]") for i, v in enumerate(value))), None)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path} has a key that is not text: {key!r}"
+            found = _where(item, f"{path}.{key}")
+            if found:
+                return found
+        return None
+    return f"{path} is a {type(value).__name__}"
 
 
 def close_quietly(session: Any) -> None:
