@@ -67,6 +67,14 @@ def test_fast_path_and_general_reader_agree():
     assert fetch_response.parse(LINES)[9][b"ENVELOPE"][1] == b'S "q" \\'
 
 
+def test_flag_read_back_fast_path():
+    lines = [b"1 (UID 4 FLAGS (\\Seen \\Flagged))", b"2 (FLAGS () UID 9)"]
+    assert fetch_response._flags_only(lines) == fetch_response.parse_tokens(lines) == {
+        4: {b"SEQ": 1, b"UID": 4, b"FLAGS": (b"\\Seen", b"\\Flagged")},
+        9: {b"SEQ": 2, b"UID": 9, b"FLAGS": ()}}
+    assert fetch_response._flags_only(lines + [b"3 (UID 5 FLAGS () RFC822.SIZE 3)"]) is None
+
+
 def test_envelope_json_skips_group_markers():
     env = envelope_json(fetch_response.parse(DATA)[7][b"ENVELOPE"])
     assert env["from"] == [{"name": 'Andr"e', "address": "andre@example.com"}]

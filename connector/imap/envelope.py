@@ -72,12 +72,13 @@ def envelope_json(env) -> dict:
 
 def flag_list(raw) -> list[str]:
     """Flags as strings, without \\Recent (a per-session flag nobody can set)."""
-    out = []
-    for flag in raw or ():
-        text = _text(flag)
-        if text.lower() != "\\recent":
-            out.append(text)
-    return out
+    return list(_flags(tuple(raw or ())))
+
+
+@lru_cache(maxsize=1024)
+def _flags(raw: tuple) -> tuple[str, ...]:
+    # A mailbox has few distinct flag sets: decode each once.
+    return tuple(text for text in map(_text, raw) if text.lower() != "\\recent")
 
 
 def summary(uid: int, values: dict) -> dict:

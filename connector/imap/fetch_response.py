@@ -46,8 +46,27 @@ def parse(data: list) -> dict[int, dict[bytes, object]]:
     lists (or tuples) with None for NIL. A FETCH without the UID item is keyed by its
     sequence number under ``b"SEQ"`` too.
     """
-    fast = _parse_lines(data)
+    fast = _flags_only(data)
+    if fast is None:
+        fast = _parse_lines(data)
     return fast if fast is not None else parse_tokens(data)
+
+
+_FLAGS_LINE = re.compile(rb"(\d+) \((?:UID (\d+) FLAGS \(([^()]*)\)|FLAGS \(([^()]*)\) UID (\d+))\)")
+
+
+def _flags_only(data: list) -> dict | None:
+    """A reply of nothing but ``(UID FLAGS)`` (a flag read-back): one regex pass over it all."""
+    if not data or not all(type(entry) is bytes for entry in data):
+        return None
+    found = _FLAGS_LINE.findall(b"\n".join(data))
+    if len(found) != len(data):
+        return None
+    out: dict[int, dict] = {}
+    for seq, uid_a, flags_a, flags_b, uid_b in found:
+        uid = int(uid_a or uid_b)
+        out[uid] = {b"SEQ": int(seq), b"UID": uid, b"FLAGS": tuple((flags_a or flags_b).split())}
+    return out
 
 
 def parse_tokens(data: list) -> dict[int, dict[bytes, object]]:
