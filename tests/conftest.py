@@ -15,7 +15,6 @@ from connector.imap import manifest_path
 from connector.sdk import Connector
 from connector.sdk.testing import Harness
 from tests.servers import dovecot, pymap
-from tests.servers.common import bulk_append  # noqa: F401 - a fixture helper for the tests
 
 SERVERS = {"dovecot": (dovecot.available, lambda ca: dovecot.Dovecot(ca)),
            "pymap": (pymap.available, lambda ca: pymap.Pymap(ca))}

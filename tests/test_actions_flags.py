@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import append, bulk_append, make_message
+from tests.conftest import append, make_message
+from tests.servers.common import bulk_append
 
 
 def server_flags(imap, mailbox, uids):

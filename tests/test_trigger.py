@@ -6,7 +6,8 @@ import subprocess
 import sys
 import uuid
 
-from tests.conftest import append, bulk_append, make_message, raw_client
+from tests.conftest import append, make_message, raw_client
+from tests.servers.common import bulk_append
 from tests.servers import fake
 
 TRIGGER = "newEmailsPollingTrigger"

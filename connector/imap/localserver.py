@@ -39,6 +39,19 @@ def wait_for_greeting(port: int, process: subprocess.Popen, *, timeout: float = 
     raise RuntimeError(f"no IMAP greeting on port {port} within {timeout} s ({last})")
 
 
+def stop_server(process: subprocess.Popen | None, folder: Path | None) -> None:
+    """SIGTERM (then SIGKILL after 10 s) and remove the server's folder."""
+    if process and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 class PymapServer:
     """pymap (STARTTLS on one port, one user) with a certificate from a fresh private CA."""
 
@@ -52,7 +65,7 @@ class PymapServer:
     @staticmethod
     def available() -> bool:
         try:
-            import pymap  # noqa: F401
+            import pymap  # noqa: F401 - only whether it is installed
             import trustme  # noqa: F401
         except ImportError:
             return False
@@ -93,12 +106,4 @@ class PymapServer:
                 "timeout": 10}
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
+        stop_server(self.process, self.dir)

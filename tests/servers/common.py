@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from connector.imap.localserver import free_port, wait_for_greeting  # noqa: F401 - shared
-
 
 @dataclass
 class ServerInfo:

@@ -9,12 +9,13 @@ import grp
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import tempfile
 from pathlib import Path
 
-from .common import ServerInfo, free_port, wait_for_greeting
+from connector.imap.localserver import free_port, stop_server, wait_for_greeting
+
+from .common import ServerInfo
 
 USERS = {"alice": "alicepw", "bob": "bobpw"}
 BINARY = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -58,15 +59,7 @@ class Dovecot:
                           capabilities={"SPECIAL-USE", "KEYWORDS", "CONDSTORE", "UIDPLUS", "MOVE"})
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
+        stop_server(self.process, self.dir)
 
     def log(self) -> str:
         parts = []
