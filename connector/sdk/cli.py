@@ -171,66 +171,75 @@ def main(argv: list[str] | None = None, *, source: Any = None, prog: str = "conn
 
         # One request per process: the manifest was validated by the test suite and the
         # validate/docs commands; re-checking it here would triple the start-up time.
-        connector = Connector.load(source, validate=args.command in ("docs",))
-        if args.command == "actions":
-            width = max((len(k) for k in connector.manifest.actions), default=0)
-            for key, op in connector.manifest.actions.items():
-                print(f"{key.ljust(width)}  {op.label}: {op.description}")
-            return EXIT_OK
-        if args.command == "describe":
-            if args.action not in connector.manifest.actions:
-                raise UsageError(f"unknown action {args.action!r}; known: "
-                                 f"{', '.join(connector.manifest.actions)}")
-            _print_json(describe(connector.manifest.actions[args.action]))
-            return EXIT_OK
-        if args.command in ("invoke", "test-connection", "poll", "data-source"):
-            from .errors import ConnectorError
-            from .runtime import error_envelope
-            from .scrub import Scrubber
-
-            state_file = Path(args.state_file) if args.command == "poll" else None
-            try:
-                if args.command == "test-connection":
-                    request = {"testConnection": True,
-                               "connection": connection_from_args(connector, args.connection)}
-                else:
-                    kind, key = {"invoke": ("action", getattr(args, "action", None)),
-                                 "poll": ("trigger", getattr(args, "trigger", None)),
-                                 "data-source": ("dataSource", getattr(args, "data_source", None)),
-                                 }[args.command]
-                    request = build_request(connector, key, args.connection, args.inputs,
-                                            args.input, kind=kind)
-                    if state_file is not None:
-                        request["state"] = read_state(state_file)
-            except ConnectorError as exc:
-                envelope = error_envelope(exc, Scrubber())
-            else:
-                envelope = connector.invoke(request)
-            _print_json(envelope)
-            sys.stdout.flush()
-            if state_file is not None and envelope["ok"]:
-                # Only after a successful poll whose records are out: a crash before this
-                # line repeats the poll (at least once), it never skips mail.
-                write_state(state_file, envelope["state"])
-            return EXIT_OK if envelope["ok"] else EXIT_ERROR
-        if args.command == "docs":
-            from .docs import check_docs, write_docs
-
-            if args.check:
-                stale = check_docs(connector.manifest, Path(args.out))
-                for name in stale:
-                    print(f"stale: {name} (run '{prog} docs')", file=sys.stderr)
-                return EXIT_ERROR if stale else EXIT_OK
-            for name in write_docs(connector.manifest, Path(args.out)):
-                print(f"wrote {name}")
-            return EXIT_OK
+        connector = Connector.load(source, validate=args.command == "docs")
+        command = {"actions": _actions, "describe": _describe, "docs": _docs}.get(
+            args.command, _request)
+        return command(connector, args, prog)
     except UsageError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (ManifestError, LookupError) as exc:  # the installation is broken, not the request
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    raise AssertionError(args.command)  # argparse allows no other command
+
+
+def _actions(connector, args, prog) -> int:
+    width = max((len(k) for k in connector.manifest.actions), default=0)
+    for key, op in connector.manifest.actions.items():
+        print(f"{key.ljust(width)}  {op.label}: {op.description}")
+    return EXIT_OK
+
+
+def _describe(connector, args, prog) -> int:
+    if args.action not in connector.manifest.actions:
+        raise UsageError(f"unknown action {args.action!r}; known: "
+                         f"{', '.join(connector.manifest.actions)}")
+    _print_json(describe(connector.manifest.actions[args.action]))
+    return EXIT_OK
+
+
+def _request(connector, args, prog) -> int:
+    """invoke, poll, data-source, test-connection: one request, its envelope on stdout."""
+    from .errors import ConnectorError
+    from .runtime import error_envelope
+    from .scrub import Scrubber
+
+    state_file = Path(args.state_file) if args.command == "poll" else None
+    try:
+        if args.command == "test-connection":
+            request = {"testConnection": True,
+                       "connection": connection_from_args(connector, args.connection)}
+        else:
+            kind, key = {"invoke": ("action", "action"), "poll": ("trigger", "trigger"),
+                         "data-source": ("dataSource", "data_source")}[args.command]
+            request = build_request(connector, getattr(args, key), args.connection, args.inputs,
+                                    args.input, kind=kind)
+            if state_file is not None:
+                request["state"] = read_state(state_file)
+    except ConnectorError as exc:
+        envelope = error_envelope(exc, Scrubber())
+    else:
+        envelope = connector.invoke(request)
+    _print_json(envelope)
+    sys.stdout.flush()
+    if state_file is not None and envelope["ok"]:
+        # Only after a successful poll whose records are out: a crash before this line
+        # repeats the poll (at least once), it never skips mail.
+        write_state(state_file, envelope["state"])
+    return EXIT_OK if envelope["ok"] else EXIT_ERROR
+
+
+def _docs(connector, args, prog) -> int:
+    from .docs import check_docs, write_docs
+
+    if args.check:
+        stale = check_docs(connector.manifest, Path(args.out))
+        for name in stale:
+            print(f"stale: {name} (run '{prog} docs')", file=sys.stderr)
+        return EXIT_ERROR if stale else EXIT_OK
+    for name in write_docs(connector.manifest, Path(args.out)):
+        print(f"wrote {name}")
+    return EXIT_OK
 
 
 def _validate(args, source) -> int:
