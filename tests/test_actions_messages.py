@@ -93,6 +93,15 @@ def test_copy_maps_uids_to_the_destination(harness, imap, mailbox):
     assert imap.search(["ALL"]) == uids  # the source keeps its messages
 
 
+def test_copy_to_a_non_ascii_mailbox(harness, imap, mailbox):
+    mid = f"<{uuid.uuid4().hex}@example.com>"
+    uid = append(imap, mailbox, make_message(message_id=mid))
+    destination = f"Données/Été {uuid.uuid4().hex[:4]}"
+    harness.ok("createMailbox", path=destination)
+    data = harness.ok("copyMessage", mailbox=mailbox, range=str(uid), path=destination)
+    assert find_by_message_id(imap, destination, mid) == [data["uidMap"][0]["destinationUid"]]
+
+
 def test_copy_to_missing_destination_is_not_found(harness, imap, mailbox):
     uid = append(imap, mailbox)
     error = harness.error("copyMessage", "NOT_FOUND", mailbox=mailbox, range=str(uid),

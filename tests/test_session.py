@@ -219,6 +219,13 @@ def test_tls_on_a_plain_port_is_connection_failed_with_a_hint(connector, dovecot
     assert "Secure" in error["message"]
 
 
+def test_plain_on_a_tls_port_times_out_with_a_hint(connector, dovecot_server):
+    harness = Harness(connector, dovecot_server.connection(secure=False, startTls="never",
+                                                           timeout=1))
+    error = harness.error("getStatus", "TIMEOUT")
+    assert "turn Secure on" in error["message"]
+
+
 def test_dropped_socket_during_login_is_connection_failed(connector, dovecot_server):
     listener = fake.Listener(fake.scripted(fake.drop_at_login))
     try:

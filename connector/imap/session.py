@@ -98,8 +98,9 @@ def connect(host: str, port: int, *, secure: bool, context: ssl.SSLContext,
     except ssl.SSLError as exc:
         raise explain(exc, host=host, port=port) from None
     except (TimeoutError, socket.timeout):
+        hint = "" if secure else " If this port expects TLS from the start (usually 993), turn Secure on."
         raise Timeout(f"{host}:{port} did not answer within {timeout} s: check Host and Port, "
-                      "or raise Timeout (seconds).") from None
+                      f"or raise Timeout (seconds).{hint}") from None
     except socket.gaierror:
         raise ConnectionFailed(f"The host name {host!r} cannot be resolved: check Host.",
                                retryable=False) from None
