@@ -220,8 +220,8 @@ def test_tls_on_a_plain_port_is_connection_failed_with_a_hint(connector, dovecot
 
 
 def test_plain_on_a_tls_port_times_out_with_a_hint(connector, dovecot_server):
-    harness = Harness(connector, dovecot_server.connection(secure=False, startTls="never",
-                                                           timeout=1))
+    harness = Harness(connector, dovecot_server.connection(
+        port=dovecot_server.tls_port, secure=False, startTls="never", timeout=1))
     error = harness.error("getStatus", "TIMEOUT")
     assert "turn Secure on" in error["message"]
 
