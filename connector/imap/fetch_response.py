@@ -16,7 +16,7 @@ _TOKEN = re.compile(
     rb'[ \t\r\n]*(?:'
     rb'(\()'                                   # 1 open list
     rb'|(\))'                                  # 2 close list
-    rb'|"((?:[^"\\]|\\.)*)"'                   # 3 quoted string
+    rb'|"([^"\\]*(?:\\.[^"\\]*)*)"'              # 3 quoted string
     rb'|\{(\d+)\+?\}[ \t\r\n]*$'               # 4 literal marker (its bytes come separately)
     rb'|((?:[^\s()"\[]|\[[^\]]*\])+)'          # 5 atom, incl. BODY[HEADER.FIELDS (A B)]<0>
     rb')')
@@ -25,7 +25,9 @@ NUMERIC = {b"UID", b"RFC822.SIZE", b"MODSEQ"}
 
 # The fast path: a whole FETCH line of the usual items, matched by the regex engine in
 # one pass (a summary is ~60 tokens; a Python loop per token would dominate a search).
-_STRING = rb'(?:"(?:[^"\\\r\n]|\\.)*"|NIL|\x00\d+\x00)'  # \0k\0: the k-th literal
+# Quoted strings as an "unrolled loop" (runs of plain bytes, then escapes): several times
+# faster in Python's re than an alternation per byte.
+_STRING = rb'(?:"[^"\\\r\n]*(?:\\.[^"\\\r\n]*)*"|NIL|\x00\d+\x00)'  # \0k\0: the k-th literal
 _ADDRESS = rb"\((" + _STRING + rb") (" + _STRING + rb") (" + _STRING + rb") (" + _STRING + rb")\)"
 _ADDRESSES = (rb"(NIL|\((?:\(" + _STRING + rb" " + _STRING + rb" " + _STRING + rb" " + _STRING
               + rb"\))+\))")
