@@ -105,11 +105,22 @@ def run(session: ImapSession, command: bytes, tokens: list[bytes], *, uid: bool 
 
 
 def uid_search(session: ImapSession, criteria: list[bytes], *, charset: bool = False) -> list[int]:
-    """UID SEARCH with criteria tokens from ``protocol``/``search``."""
+    """UID SEARCH with criteria tokens from ``protocol``/``search``; sorted UIDs.
+
+    With ESEARCH (RFC 4731) the server answers in ranges (``1:10000``), not one number
+    per message: a big mailbox's reply shrinks from ~6 bytes a message to a few bytes.
+    """
     args = ([b"CHARSET", b"UTF-8"] if charset else []) + criteria
-    data = run(session, b"SEARCH", args)
-    uids: list[int] = []
-    for line in data:
+    if session.has("ESEARCH"):
+        uids: list[int] = []
+        for line in run(session, b"SEARCH", [b"RETURN", b"(ALL)", *args], response="ESEARCH"):
+            tokens = (line or b"").split()
+            for i, token in enumerate(tokens[:-1]):
+                if token.upper() == b"ALL":
+                    uids.extend(expand_set(tokens[i + 1]))
+        return sorted(set(uids))
+    uids = []
+    for line in run(session, b"SEARCH", args):
         if line:
             uids.extend(int(tok) for tok in line.split() if tok.isdigit())
     return sorted(set(uids))
