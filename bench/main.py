@@ -286,7 +286,9 @@ def report(results: dict, memory: dict, big_size: int) -> dict:
         if "ours" in medians:
             for name, median in medians.items():
                 if name != "ours" and not name.startswith("floor"):
-                    print(f"  {'':38s} ours is {median / medians['ours']:.2f}x faster than {name}")
+                    speed = median / medians["ours"]
+                    print(f"  {'':38s} {name} takes {speed:.2f}x our time"
+                          f" ({'ours is faster' if speed > 1 else 'ours is slower'})")
         table[workload] = rows
     if memory:
         print(f"W4 peak memory above the process's resting size, message {big_size / 2**20:.0f} MB:")

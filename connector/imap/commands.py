@@ -27,8 +27,8 @@ class Selected(NamedTuple):
 
 def is_missing_mailbox(exc: Exception) -> bool:
     text = str(exc).upper()
-    return any(s in text for s in ("NONEXISTENT", "TRYCREATE", "DOESN'T EXIST", "DOES NOT EXIST", "NOT FOUND",
-                                   "UNKNOWN MAILBOX", "NO SUCH MAILBOX"))
+    return any(s in text for s in ("NONEXISTENT", "TRYCREATE", "DOESN'T EXIST", "DOES NOT EXIST",
+                                   "NOT FOUND", "UNKNOWN MAILBOX", "NO SUCH MAILBOX"))
 
 
 def is_already_exists(exc: Exception) -> bool:
@@ -61,11 +61,10 @@ def refusals(mailbox: str, input_key: str):
         raise mailbox_error(exc, mailbox, input_key) from None
 
 
-def select(session: ImapSession, mailbox: str, *, readonly: bool,
-           input_key: str = "mailbox") -> Selected:
-    """SELECT (or EXAMINE when read-only) a checked mailbox."""
-    protocol.check_mailbox(mailbox, input_key)
-    with refusals(mailbox, input_key):
+def select(session: ImapSession, mailbox: str, *, readonly: bool) -> Selected:
+    """SELECT (or EXAMINE when read-only) the mailbox of a ``mailbox`` input."""
+    protocol.check_mailbox(mailbox, "mailbox")
+    with refusals(mailbox, "Mailbox"):
         info = session.client.select_folder(mailbox, readonly=readonly)
     uid_next = info.get(b"UIDNEXT")
     return Selected(mailbox=mailbox, uid_validity=int(info[b"UIDVALIDITY"]),
@@ -216,13 +215,16 @@ def expand_set(text: bytes | str) -> list[int]:
 
 
 def copy_or_move(session: ImapSession, command: bytes, uids: list[int], destination: bytes,
-                 label_path: str) -> tuple[list[dict], int | None]:
-    """UID COPY/MOVE in chunks; returns ([{uid, destinationUid}], destination UIDVALIDITY)."""
+                 path: str, label: str) -> tuple[list[dict], int | None]:
+    """UID COPY/MOVE in chunks; returns ([{uid, destinationUid}], destination UIDVALIDITY).
+
+    ``path`` and ``label`` name the destination and its input in error messages.
+    """
     mapping: dict[int, int] = {}
     uid_validity = None
     for chunk in protocol.uid_sets(uids):
         pop_response_code(session, "COPYUID")
-        with refusals(label_path, "New Path"):
+        with refusals(path, label):
             run(session, command, [chunk, destination], response="OK")
         for code in pop_response_code(session, "COPYUID"):
             parts = code.split() if isinstance(code, bytes) else code.encode().split()

@@ -26,14 +26,12 @@ def move_message(session: ImapSession, mailbox: str, range: str, path: str | Non
     destination = protocol.mailbox_arg(protocol.check_mailbox(path, "path"))
     commands.select(session, mailbox, readonly=False)
     uids = commands.resolve(session, uid_set)
-    if session.has("MOVE"):
-        uid_map, uid_validity = commands.copy_or_move(session, b"MOVE", uids, destination, path)
-    else:
-        uid_map, uid_validity = commands.copy_or_move(session, b"COPY", uids, destination, path)
-        if uids:
-            # UIDPLUS: UID EXPUNGE removes exactly these, never another \Deleted message.
-            commands.store(session, uids, b"+FLAGS", ["\\Deleted"])
-            for chunk in protocol.uid_sets(uids):
-                commands.run(session, b"EXPUNGE", [chunk])
+    command = b"MOVE" if session.has("MOVE") else b"COPY"
+    uid_map, uid_validity = commands.copy_or_move(session, command, uids, destination, path, "Path")
+    if command == b"COPY" and uids:
+        # UIDPLUS: UID EXPUNGE removes exactly these, never another \Deleted message.
+        commands.store(session, uids, b"+FLAGS", ["\\Deleted"])
+        for chunk in protocol.uid_sets(uids):
+            commands.run(session, b"EXPUNGE", [chunk])
     return {"mailbox": mailbox, "destination": path, "uidValidity": uid_validity,
             "uidMap": uid_map}
