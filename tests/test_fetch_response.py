@@ -86,6 +86,9 @@ def test_internal_date():
     assert fetch_response.internal_date(b" 2-Jan-2024 00:00:01 -0130") == datetime(
         2024, 1, 2, 0, 0, 1, tzinfo=timezone(-timedelta(hours=1, minutes=30)))
     assert fetch_response.internal_date(b"garbage") is None
+    assert fetch_response.internal_date_iso(b" 2-Jan-2024 00:00:01 -0130") == \
+        "2024-01-02T00:00:01-01:30"
+    assert fetch_response.internal_date_iso(b"31-Foo-2024 00:00:01 +0000") is None
 
 
 @pytest.mark.parametrize("value", [

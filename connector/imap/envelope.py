@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import lru_cache
 
-from .fetch_response import internal_date
+from .fetch_response import internal_date_iso
 from .mime import decode_words, header_date
 
 
@@ -46,8 +46,9 @@ def _address_list(addresses: tuple) -> tuple:
 
 
 def iso(value) -> str | None:
+    """An INTERNALDATE (bytes as FETCH gave it, or a datetime) as ISO 8601."""
     if isinstance(value, bytes):
-        value = internal_date(value)
+        return internal_date_iso(value)
     if not isinstance(value, datetime):
         return None
     if value.tzinfo is None:
