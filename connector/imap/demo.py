@@ -54,13 +54,12 @@ def seed_messages() -> list[tuple[str, EmailMessage, list[str]]]:
     reply2 = _message("Re: Project kickoff on Thursday", "Bob Stone <bob@demo.example>", me,
                       "Great, see you there.\n", when=at[2], reply_to=reply)
     return [
+        ("INBOX", _message("Welcome to the demo", "imap-connector <demo@demo.example>", me,
+                           "This mailbox lives in memory and disappears when the demo stops.\n",
+                           when=at[0] - timedelta(days=1)), []),
         ("INBOX", kickoff, ["\\Seen"]),
         ("INBOX", reply, ["\\Seen", "\\Answered"]),
         ("INBOX", reply2, []),
-        ("INBOX", _message("Quarterly report (draft)", "Chloé Durand <chloe@demo.example>", me,
-                           "Hi Alice,\n\nthe draft report is attached. Comments welcome.\n\nChloé\n",
-                           when=at[3], attachment=("q2-report.pdf", "application/pdf",
-                                                   b"%PDF-1.4\n% demo report\n%%EOF\n")), []),
         ("INBOX", _message("Rappel : réunion d'équipe à 14 h", "Élodie Faure <elodie@demo.example>",
                            me, "Bonjour à tous,\n\nn'oubliez pas la réunion de 14 h.\n", when=at[4]),
          []),
@@ -79,9 +78,10 @@ def seed_messages() -> list[tuple[str, EmailMessage, list[str]]]:
                               when=at[9]), ["\\Seen"]),
         ("Receipts", _message("Receipt for your order", "Shop <orders@shop.demo.example>", me,
                               "Thanks for your order.\n", when=at[10]), ["\\Seen"]),
-        ("INBOX", _message("Welcome to the demo", "imap-connector <demo@demo.example>", me,
-                           "This mailbox lives in memory and disappears when the demo stops.\n",
-                           when=at[11]), []),
+        ("INBOX", _message("Quarterly report (draft)", "Chloé Durand <chloe@demo.example>", me,
+                           "Hi Alice,\n\nthe draft report is attached. Comments welcome.\n\nChloé\n",
+                           when=at[11], attachment=("q2-report.pdf", "application/pdf",
+                                                   b"%PDF-1.4\n% demo report\n%%EOF\n")), []),
     ]
 
 
@@ -128,7 +128,8 @@ def run_workflow(connector: Connector, connection: dict, *, as_json: bool) -> No
     uid = found["messages"][0]["uid"]
     flow.run("downloadMessage", lambda d: f"UID {d['uid']}: {d['message']['subject']!r}, "
              f"{len(d['message']['text'] or '')} characters of text, "
-             f"{len(d['message']['attachments'])} attachment(s)", mailbox="INBOX", messageIndex=uid)
+             f"attachments: {', '.join(a['filename'] or a['contentType'] for a in d['message']['attachments']) or 'none'}",
+             mailbox="INBOX", messageIndex=uid)
     flow.run("addFlags", lambda d: f"UID {uid} now has flags {', '.join(d['messages'][0]['flags'])}",
              mailbox="INBOX", range=str(uid), flags=["\\Seen"])
     created = flow.call("createMailbox", path="Archive")["data"]
