@@ -35,6 +35,16 @@ class ImapSession:
                 for c in self.client.capabilities())
         return self._capabilities
 
+    def refresh_capabilities(self) -> None:
+        """Re-read the capabilities after login, which may add some.
+
+        Read at once: servers announce them in the login reply, and IMAPClient keeps that
+        only until the next SELECT (after which asking costs a CAPABILITY round trip).
+        """
+        self._capabilities = None
+        self.client._cached_capabilities = None
+        _ = self.capabilities
+
     def has(self, capability: str) -> bool:
         return capability.upper() in self.capabilities
 
@@ -166,7 +176,7 @@ def login(session: ImapSession, user: str, password: str, *, timeout: int) -> No
         raise Timeout(f"The server did not answer the login within {timeout} s.") from None
     except imaplib.IMAP4.abort:
         raise ConnectionFailed("The connection was dropped during login: try again.") from None
-    session._capabilities = None  # servers announce more after login
+    session.refresh_capabilities()
 
 
 def oauth_login(session: ImapSession, user: str, token: str, mechanism: str, *,
@@ -203,7 +213,7 @@ def oauth_login(session: ImapSession, user: str, token: str, mechanism: str, *,
                          f"(server said: {_short(exc)}).") from None
     except (TimeoutError, socket.timeout):
         raise Timeout(f"The server did not answer the login within {timeout} s.") from None
-    session._capabilities = None
+    session.refresh_capabilities()
 
 
 def _short(exc: Exception) -> str:
