@@ -111,3 +111,26 @@ def test_decode_words_survives_unknown_charsets_and_bad_base64():
     ("not a date", None), ("", None)])
 def test_header_date(value, expected):
     assert header_date(value) == expected
+
+
+def test_mangled_replies_never_raise_anything_unexpected():
+    """Hostile or broken servers: any mutation of a reply parses or fails as a ValueError-ish error."""
+    import random
+
+    rng = random.Random(5)
+    samples = [DATA, LINES]
+    for _ in range(3000):
+        data = list(rng.choice(samples))
+        i = rng.randrange(len(data))
+        entry = data[i]
+        text = entry[0] if isinstance(entry, tuple) else entry
+        cut = rng.randrange(len(text) + 1)
+        noise = bytes(rng.choice(b'()"\\{}[] NIL0123456789\x00') for _ in range(rng.randrange(4)))
+        text = text[:cut] + noise + text[cut + rng.randrange(3):]
+        data[i] = (text, entry[1]) if isinstance(entry, tuple) else text
+        try:
+            parsed = fetch_response.parse(data)
+        except (IndexError, ValueError, TypeError):
+            continue  # commands.parse_fetch reports these as SERVER_ERROR
+        for uid, values in parsed.items():
+            summary(uid, values)  # whatever came, the summary is built without an exception

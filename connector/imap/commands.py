@@ -135,17 +135,26 @@ def resolve(session: ImapSession, uid_set: protocol.UidSet) -> list[int]:
 
 def fetch(session: ImapSession, uids: list[int], items: bytes) -> dict[int, dict]:
     """UID FETCH ``items`` for ``uids`` in compressed, chunked sets -> {uid: {KEY: value}}."""
-    from . import fetch_response  # its regexes take ~5 ms to compile: only when fetching
-
     out: dict[int, dict] = {}
     for chunk in protocol.uid_sets(uids):
-        for uid, values in fetch_response.parse(read_fetch(session, [chunk, items])).items():
+        for uid, values in parse_fetch(read_fetch(session, [chunk, items])).items():
             out.setdefault(uid, {}).update(values)
     return out
 
 
+def parse_fetch(data: list) -> dict[int, dict]:
+    """fetch_response.parse, with a reply it cannot read reported as the server's fault."""
+    from . import fetch_response  # its regexes take ~5 ms to compile: only when fetching
+
+    try:
+        return fetch_response.parse(data)
+    except (IndexError, ValueError, TypeError) as exc:
+        raise ServerError(f"The server sent a FETCH reply that is not valid IMAP ({exc}).") from None
+
+
 _LITERAL_AT_END = re.compile(rb"\{(\d+)\+?\}\r\n$")
 MAX_LINE = 1_000_000  # bytes of one response line, as imaplib allows
+MAX_LITERAL = 1 << 30  # a server announcing more is not sending a mail message
 
 
 def read_fetch(session: ImapSession, tokens: list[bytes], *, uid: bool = True) -> list:
@@ -183,7 +192,12 @@ def read_fetch(session: ImapSession, tokens: list[bytes], *, uid: bool = True) -
             text = line  # the rest of a response after a literal
         literal = _LITERAL_AT_END.search(line)
         if literal is not None:
-            blob = read(int(literal.group(1)))
+            size = int(literal.group(1))
+            if size > MAX_LITERAL:
+                raise imaplib.IMAP4.abort(f"the server announced a literal of {size} bytes")
+            blob = read(size)
+            if len(blob) < size:
+                raise imaplib.IMAP4.abort("socket error: EOF in a literal")
             if in_fetch:
                 data.append((text.rstrip(b"\r\n"), blob))
         elif in_fetch:

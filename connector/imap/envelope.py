@@ -73,7 +73,9 @@ def envelope_json(env) -> dict:
 
 def flag_list(raw) -> list[str]:
     """Flags as strings, without \\Recent (a per-session flag nobody can set)."""
-    return list(_flags(tuple(raw or ())))
+    if not isinstance(raw, (tuple, list)):
+        return []
+    return list(_flags(tuple(f for f in raw if isinstance(f, (bytes, str)))))
 
 
 @lru_cache(maxsize=1024)
@@ -83,7 +85,8 @@ def _flags(raw: tuple) -> tuple[str, ...]:
 
 
 def summary(uid: int, values: dict) -> dict:
+    size = values.get(b"RFC822.SIZE")
     return {"uid": uid, "flags": flag_list(values.get(b"FLAGS")),
-            "size": int(values.get(b"RFC822.SIZE") or 0),
+            "size": size if isinstance(size, int) else 0,
             "internalDate": iso(values.get(b"INTERNALDATE")),
             "envelope": envelope_json(values.get(b"ENVELOPE"))}

@@ -100,7 +100,7 @@ _RFC2822 = re.compile(r"(?:\w{3}, )?(\d{1,2}) (\w{3}) (\d{4}) (\d\d):(\d\d)(?::(
 def header_date(value) -> str | None:
     """An RFC 2822 Date header -> ISO 8601 (None when it cannot be read)."""
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-    if not text:
+    if not text or not isinstance(text, str):
         return None
     match = _RFC2822.match(text.strip())
     if match:  # the common form, without email.utils' general (slower) parser

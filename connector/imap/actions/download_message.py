@@ -5,7 +5,7 @@ import re
 
 from connector.sdk.errors import NotFound
 
-from .. import commands, fetch_response, mime
+from .. import commands, mime
 from ..envelope import flag_list, iso
 from ..session import ImapSession
 
@@ -27,7 +27,7 @@ def download_message(session: ImapSession, mailbox: str, messageIndex: int, by: 
             raise NotFound(f"{mailbox!r} has {selected.exists} message(s); there is no message "
                            f"number {messageIndex}: check Message Index or ID.")
         data = commands.read_fetch(session, [b"%d" % messageIndex, items], uid=False)
-        values = next(iter(fetch_response.parse(data).values()), None)
+        values = next(iter(commands.parse_fetch(data).values()), None)
         uid = int(values[b"UID"]) if values and b"UID" in values else None
     else:
         values = commands.fetch(session, [messageIndex], items).get(messageIndex)
