@@ -100,3 +100,14 @@ def test_five_thousand_uids_with_gaps_in_one_action(harness, server, imap, mailb
     imap.select_folder(mailbox, readonly=True)
     assert imap.search(["UNFLAGGED"]) == []
     assert len(imap.search(["FLAGGED"])) == len(kept)
+
+
+def test_messages_whose_flags_do_not_change_are_reported_too(harness, imap, mailbox):
+    # Dovecot's STORE replies leave out unchanged messages; the output must not.
+    uids = [append(imap, mailbox) for _ in range(3)]
+    imap.select_folder(mailbox)
+    imap.add_flags([uids[1]], [b"\\Flagged"])
+    data = harness.ok("addFlags", mailbox=mailbox, range=f"{uids[0]}:{uids[2]}", flags=["\\Flagged"])
+    assert [(m["uid"], m["flags"]) for m in data["messages"]] == [(u, ["\\Flagged"]) for u in uids]
+    data = harness.ok("removeFlags", mailbox=mailbox, range=str(uids[0]), flags=["\\Seen"])
+    assert data["messages"] == [{"uid": uids[0], "flags": ["\\Flagged"]}]

@@ -157,8 +157,9 @@ MAX_LINE = 1_000_000  # bytes of one response line, as imaplib allows
 MAX_LITERAL = 1 << 30  # a server announcing more is not sending a mail message
 
 
-def read_fetch(session: ImapSession, tokens: list[bytes], *, uid: bool = True) -> list:
-    """Send a FETCH and read its replies without imaplib's per-line machinery.
+def read_fetch(session: ImapSession, tokens: list[bytes], *, uid: bool = True,
+               command: bytes = b"FETCH") -> list:
+    """Send a FETCH (or a STORE) and read its FETCH replies without imaplib's per-line machinery.
 
     imaplib costs ~8 us a line (regexes, bookkeeping); a 10,000-message flag read-back
     paid more for that than for the server's work. This reader keeps only the FETCH
@@ -169,7 +170,7 @@ def read_fetch(session: ImapSession, tokens: list[bytes], *, uid: bool = True) -
     imap = session.client._imap
     tag = imap._new_tag()
     imap.tagged_commands.pop(tag, None)  # we read the completion ourselves
-    imap.send(tag + (b" UID FETCH " if uid else b" FETCH ") + b" ".join(tokens) + b"\r\n")
+    imap.send(tag + (b" UID " if uid else b" ") + command + b" " + b" ".join(tokens) + b"\r\n")
     readline, read = imap.file.readline, imap.file.read
     done = tag + b" "
     data: list = []
@@ -181,8 +182,8 @@ def read_fetch(session: ImapSession, tokens: list[bytes], *, uid: bool = True) -
         if line.startswith(done):
             status, _, text = line[len(done):].rstrip(b"\r\n").partition(b" ")
             if status != b"OK":
-                raise imaplib.IMAP4.error(f"FETCH command error: {status.decode('ascii', 'replace')} "
-                                          f"[{text!r}]")
+                raise imaplib.IMAP4.error(f"{command.decode()} command error: "
+                                          f"{status.decode('ascii', 'replace')} [{text!r}]")
             return data
         if line.startswith(b"* "):
             head, _, rest = line[2:].partition(b" ")
@@ -209,6 +210,27 @@ def store(session: ImapSession, uids: list[int], operation: bytes, flags: list[s
     for chunk in protocol.uid_sets(uids):
         run(session, b"STORE", [chunk, operation + b".SILENT", protocol.flags_arg(flags)],
             response="FETCH")
+
+
+def store_and_read(session: ImapSession, uids: list[int], operation: bytes,
+                   flags: list[str]) -> dict[int, tuple]:
+    """UID STORE (not silent), then each message's flags afterwards: {uid: FLAGS}.
+
+    The server reports the messages whose flags changed in the STORE's own replies;
+    Dovecot leaves out those that did not change, so only those are fetched after.
+    """
+    after: dict[int, tuple] = {}
+    for chunk in protocol.uid_sets(uids):
+        replies = parse_fetch(read_fetch(session, [chunk, operation, protocol.flags_arg(flags)],
+                                         command=b"STORE"))
+        # Only replies that name their UID: a bare sequence number is not one of our keys.
+        after.update((uid, v[b"FLAGS"]) for uid, v in replies.items()
+                     if b"UID" in v and b"FLAGS" in v)
+    missing = [uid for uid in uids if uid not in after]
+    if missing:
+        after.update((uid, v[b"FLAGS"]) for uid, v in fetch(session, missing, b"(UID FLAGS)").items()
+                     if b"FLAGS" in v)
+    return after
 
 
 def pop_response_code(session: ImapSession, name: str) -> list:

@@ -1,4 +1,4 @@
-"""addFlags, removeFlags, setFlags: one silent STORE per chunk, then the flags read back."""
+"""addFlags, removeFlags, setFlags: one STORE per chunk, whose replies carry the new flags."""
 from __future__ import annotations
 
 from .. import commands, protocol
@@ -13,18 +13,10 @@ def change_flags(session: ImapSession, mailbox: str, range: str, flags: list,  #
     uid_set = protocol.parse_uid_set(range)
     selected = commands.select(session, mailbox, readonly=False)
     uids = commands.resolve(session, uid_set)
-    if uids:
-        commands.store(session, uids, operation, wanted)
+    after = commands.store_and_read(session, uids, operation, wanted) if uids else {}
     return {"mailbox": mailbox, "uidValidity": selected.uid_validity,
-            "messages": read_flags(session, uids)}
-
-
-def read_flags(session: ImapSession, uids: list[int]) -> list[dict]:
-    if not uids:
-        return []
-    fetched = commands.fetch(session, uids, b"(UID FLAGS)")
-    return [{"uid": uid, "flags": flag_list(fetched[uid].get(b"FLAGS", ()))}
-            for uid in uids if uid in fetched]
+            "messages": [{"uid": uid, "flags": flag_list(after[uid])}
+                         for uid in uids if uid in after]}
 
 
 def add_flags(session: ImapSession, mailbox: str, range: str, flags: list) -> dict:  # noqa: A002
