@@ -94,7 +94,8 @@ def parser(prog: str, extra: dict) -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog=prog, description="Run this connector's actions from a shell.")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("actions", help="list the actions")
-    p = sub.add_parser("describe", help="an action's inputs and output, as JSON")
+    p = sub.add_parser("describe", help="an action's (or trigger's, data source's) inputs and "
+                                        "output, as JSON")
     p.add_argument("action")
     p = sub.add_parser("invoke", help="run an action and print its envelope")
     p.add_argument("action")
@@ -191,10 +192,13 @@ def _actions(connector, args, prog) -> int:
 
 
 def _describe(connector, args, prog) -> int:
-    if args.action not in connector.manifest.actions:
-        raise UsageError(f"unknown action {args.action!r}; known: "
-                         f"{', '.join(connector.manifest.actions)}")
-    _print_json(describe(connector.manifest.actions[args.action]))
+    manifest = connector.manifest
+    tables = (manifest.actions, manifest.triggers, manifest.data_sources)
+    found = next((table[args.action] for table in tables if args.action in table), None)
+    if found is None:
+        known = [key for table in tables for key in table]
+        raise UsageError(f"unknown action {args.action!r}; known: {', '.join(known)}")
+    _print_json(describe(found))
     return EXIT_OK
 
 

@@ -64,3 +64,29 @@ class Harness:
         problems = [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
                     for e in validator.iter_errors(data)]
         assert not problems, f"{action} output does not fit its schema: {problems}"
+
+
+def required_inputs_are_enforced(connector: Connector) -> list[str]:
+    """The standard check every connector gets from its manifest.
+
+    For each action, trigger and data source: a request without any connection field
+    or input must fail with INVALID_INPUT, before any connection is opened, naming
+    every required field and input by its path. Returns the problems found.
+    """
+    manifest = connector.manifest
+    problems = []
+    for kind, table in (("action", manifest.actions), ("trigger", manifest.triggers),
+                        ("dataSource", manifest.data_sources)):
+        for key, op in table.items():
+            envelope = connector.invoke({kind: key, "connection": {}})
+            error = envelope.get("error") or {}
+            if error.get("code") != "INVALID_INPUT":
+                problems.append(f"{kind} {key}: expected INVALID_INPUT, got {envelope}")
+                continue
+            paths = {d["path"] for d in error.get("details", [])}
+            wanted = {f"connection.{s.key}" for s in manifest.default_connection.inputs
+                      if s.required and s.default is None}
+            wanted |= {f"inputs.{s.key}" for s in op.inputs if s.required and s.default is None}
+            if wanted - paths:
+                problems.append(f"{kind} {key}: {sorted(wanted - paths)} not named in {paths}")
+    return problems

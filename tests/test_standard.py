@@ -1,0 +1,28 @@
+"""The standard checks every connector gets from its manifest (connector.sdk.testing)."""
+from __future__ import annotations
+
+from connector.sdk.testing import required_inputs_are_enforced
+
+
+def test_every_operation_names_its_missing_required_inputs(connector):
+    assert required_inputs_are_enforced(connector) == []
+
+
+def test_the_check_reports_an_operation_that_does_not_fail(tmp_path):
+    # The sample connector's trigger has no required input and its connection fields are
+    # all given: the request succeeds, and the check says so.
+    import shutil
+    from pathlib import Path
+
+    from connector.sdk import Connector
+    from tests.sample_connector import MANIFEST
+
+    shutil.copy(Path(__file__).resolve().parents[1] / "assets" / "icon.png", tmp_path / "icon.png")
+    manifest = MANIFEST.replace("{key: user, label: User, type: string, required: true}",
+                                "{key: user, label: User, type: string, default: u}")
+    manifest = manifest.replace("{key: token, label: Token, type: password, required: true}",
+                                "{key: token, label: Token, type: password, default: t}")
+    (tmp_path / "m.yaml").write_text(manifest)
+    problems = required_inputs_are_enforced(Connector.load(tmp_path / "m.yaml"))
+    assert any(p.startswith("trigger counter: expected INVALID_INPUT") for p in problems)
+    assert any(p.startswith("action echo: expected INVALID_INPUT") for p in problems)
