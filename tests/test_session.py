@@ -11,6 +11,7 @@ import pytest
 from connector.imap.session import open_session
 from connector.sdk.errors import ConnectorError
 from connector.sdk.testing import Harness
+from tests.conftest import append, raw_client
 from tests.servers import fake
 from tests.servers.dovecot import Dovecot
 
@@ -224,6 +225,23 @@ def test_plain_on_a_tls_port_times_out_with_a_hint(connector, dovecot_server):
         port=dovecot_server.tls_port, secure=False, startTls="never", timeout=1))
     error = harness.error("getStatus", "TIMEOUT")
     assert "turn Secure on" in error["message"]
+
+
+def test_server_hanging_mid_command_costs_one_timeout_not_two(connector, dovecot_server):
+    imap = raw_client(dovecot_server)
+    imap.select_folder("INBOX")
+    uid = append(imap, "INBOX")
+    imap.logout()
+    proxy = fake.Proxy(dovecot_server.starttls_port, stall_on=b"FETCH")
+    try:
+        harness = Harness(connector, dovecot_server.connection(
+            port=proxy.port, secure=False, startTls="never", timeout=4))
+        started = time.monotonic()
+        harness.error("downloadMessage", "TIMEOUT", mailbox="INBOX", messageIndex=uid)
+        # 4 s for the reply that never came, at most ~2 s for the goodbye, not 4 more.
+        assert time.monotonic() - started < 7
+    finally:
+        proxy.close()
 
 
 def test_dropped_socket_during_login_is_connection_failed(connector, dovecot_server):

@@ -113,9 +113,11 @@ def accept_login(conn, tag, line):
 class Proxy(Listener):
     """Forwards to a real server, keeping what the client sent."""
 
-    def __init__(self, target_port: int, cut_on: bytes | None = None):
+    def __init__(self, target_port: int, cut_on: bytes | None = None,
+                 stall_on: bytes | None = None):
         self.target_port = target_port
         self.cut_on = cut_on  # drop both sides when the client sends this (a server gone mid-command)
+        self.stall_on = stall_on  # from then on forward nothing, keep the line open (a hung server)
         super().__init__(self._forward)
 
     def _forward(self, conn, listener):
@@ -130,6 +132,8 @@ class Proxy(Listener):
                         self.received += data
                     if keep and self.cut_on and self.cut_on in bytes(self.received):
                         break
+                    if self.stall_on and self.stall_on in bytes(self.received):
+                        continue  # swallow: the client waits for a reply that never comes
                     dst.sendall(data)
             except OSError:
                 pass
