@@ -34,6 +34,7 @@ class Criteria:
     def __init__(self, capabilities=frozenset()):
         self.capabilities = capabilities
         self.utf8 = False
+        self.keys: list[bytes] = []
 
     def string(self, value, path: str) -> bytes:
         encoded, utf8 = protocol.search_string(value, path)

@@ -47,7 +47,7 @@ def new_emails(session: ImapSession, state: dict, mailbox: str, fetchContent: bo
     since = _parse_time(state.get("since"))
     keys = [b"UID", b"%d:%d" % (state["lastUid"] + 1, protocol.MAX_UID)]
     if since is not None:
-        keys += [b"SINCE", imap_date(since.date().isoformat(), "since")]
+        keys += [b"SINCE", _search_day(since)]
     return poll.emit(commands.uid_search(session, keys), since=since, previous=state)
 
 
@@ -57,8 +57,7 @@ class Poll:
         self.fetch_content, self.mark_as_read, self.limit = fetch_content, mark_as_read, limit
 
     def search_since(self, since: datetime) -> list[int]:
-        return commands.uid_search(self.session, [b"SINCE", imap_date(since.date().isoformat(),
-                                                                      "lookBackDate")])
+        return commands.uid_search(self.session, [b"SINCE", _search_day(since)])
 
     def baseline(self) -> dict:
         """First poll: remember where the mailbox is; emit nothing."""
@@ -116,6 +115,12 @@ class Poll:
         if since is not None:
             state["since"] = since.isoformat()
         return state
+
+
+def _search_day(since: datetime) -> bytes:
+    """SEARCH SINCE compares dates in the server's time zone: start a day early, so no
+    message is missed; the exact INTERNALDATE filter in ``emit`` does the rest."""
+    return imap_date((since - timedelta(days=1)).date().isoformat(), "since")
 
 
 def checked_state(state: dict) -> dict:
