@@ -193,6 +193,12 @@ def test_closed_port_is_connection_failed(connector, dovecot_server):
     assert envelope["error"]["retryable"] is True
 
 
+def test_host_with_a_trailing_newline_is_invalid_input(connector, dovecot_server):
+    harness = Harness(connector, dovecot_server.connection(host="127.0.0.1\n"))
+    error = harness.error("getStatus", "INVALID_INPUT")
+    assert error["details"][0]["path"] == "connection.host"
+
+
 def test_unresolvable_host_is_connection_failed(connector, dovecot_server):
     harness = Harness(connector, dovecot_server.connection(host="no-such-host.invalid"))
     error = harness.error("getStatus", "CONNECTION_FAILED")
