@@ -85,7 +85,7 @@ def test_copy_maps_uids_to_the_destination(harness, imap, mailbox):
     data = harness.ok("copyMessage", mailbox=mailbox, range=f"{uids[0]},{uids[2]}", path=destination)
     assert data["mailbox"] == mailbox and data["destination"] == destination
     assert [m["uid"] for m in data["uidMap"]] == [uids[0], uids[2]]
-    for entry, mid in zip(data["uidMap"], [ids[0], ids[2]]):
+    for entry, mid in zip(data["uidMap"], [ids[0], ids[2]], strict=True):
         assert find_by_message_id(imap, destination, mid) == [entry["destinationUid"]]
     assert find_by_message_id(imap, destination, ids[1]) == []
     assert data["uidValidity"] == imap.folder_status(destination, [b"UIDVALIDITY"])[b"UIDVALIDITY"]

@@ -266,5 +266,5 @@ def copy_or_move(session: ImapSession, command: bytes, uids: list[int], destinat
             parts = code.split() if isinstance(code, bytes) else code.encode().split()
             if len(parts) == 3:
                 uid_validity = int(parts[0])
-                mapping.update(zip(expand_set(parts[1]), expand_set(parts[2])))
+                mapping.update(zip(expand_set(parts[1]), expand_set(parts[2]), strict=False))
     return [{"uid": uid, "destinationUid": mapping.get(uid)} for uid in uids], uid_validity

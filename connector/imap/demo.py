@@ -128,7 +128,7 @@ def run_workflow(connector: Connector, connection: dict, *, as_json: bool) -> No
     uid = found["messages"][0]["uid"]
     flow.run("downloadMessage", lambda d: f"UID {d['uid']}: {d['message']['subject']!r}, "
              f"{len(d['message']['text'] or '')} characters of text, "
-             f"attachments: {', '.join(a['filename'] or a['contentType'] for a in d['message']['attachments']) or 'none'}",
+             f"attachments: {_attachment_names(d['message'])}",
              mailbox="INBOX", messageIndex=uid)
     flow.run("addFlags", lambda d: f"UID {uid} now has flags {', '.join(d['messages'][0]['flags'])}",
              mailbox="INBOX", range=str(uid), flags=["\\Seen"])
@@ -137,6 +137,10 @@ def run_workflow(connector: Connector, connection: dict, *, as_json: bool) -> No
              f"copied UID {uid} to Archive as UID {d['uidMap'][0]['destinationUid']}",
              mailbox="INBOX", range=str(uid), path="Archive")
     flow.run("getStatus", _status, mailbox="INBOX")
+
+
+def _attachment_names(message: dict) -> str:
+    return ", ".join(a["filename"] or a["contentType"] for a in message["attachments"]) or "none"
 
 
 def _status(d: dict) -> str:

@@ -75,7 +75,7 @@ class PymapServer:
     def ca_pem(self) -> str:
         return self.ca.cert_pem.bytes().decode("ascii")
 
-    def start(self) -> "PymapServer":
+    def start(self) -> PymapServer:
         import trustme
 
         self.ca = self.ca or trustme.CA()

@@ -117,7 +117,7 @@ def connect(host: str, port: int, *, secure: bool, context: ssl.SSLContext,
         client = IMAPClient(host, port=port, ssl=secure, ssl_context=context, timeout=timeout)
     except ssl.SSLError as exc:
         raise explain(exc, host=host, port=port) from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         hint = "" if secure else " If this port expects TLS from the start (usually 993), turn Secure on."
         raise Timeout(f"{host}:{port} did not answer within {timeout} s: check Host and Port, "
                       f"or raise Timeout (seconds).{hint}") from None
@@ -154,7 +154,7 @@ def negotiate_starttls(client: IMAPClient, mode: str, context: ssl.SSLContext, *
         client.starttls(context)
     except ssl.SSLError as exc:
         raise explain(exc, host=host, port=port) from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise Timeout(f"{host}:{port} stopped answering during STARTTLS.") from None
     # IMAPClient keeps the capabilities it read before TLS; they may differ now.
     client._cached_capabilities = None
@@ -182,7 +182,7 @@ def login(session: ImapSession, user: str, password: str, *, timeout: int) -> No
             raise ConnectionFailed("The connection was dropped during login: try again.") from None
         raise AuthFailed(f"Login failed for user {user!r}: check Username and Password "
                          f"(server said: {_short(exc)}).") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise Timeout(f"The server did not answer the login within {timeout} s.") from None
     except imaplib.IMAP4.abort:
         raise ConnectionFailed("The connection was dropped during login: try again.") from None
@@ -221,7 +221,7 @@ def oauth_login(session: ImapSession, user: str, token: str, mechanism: str, *,
         raise AuthFailed(f"The access token for {user!r} was rejected: it is invalid or expired. "
                          "Refresh the OAuth connection (or check Username) and try again "
                          f"(server said: {_short(exc)}).") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise Timeout(f"The server did not answer the login within {timeout} s.") from None
     session.refresh_capabilities()
 

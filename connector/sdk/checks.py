@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 SUPPORTED = {"type", "enum", "const", "minLength", "maxLength", "pattern", "minimum", "maximum",
              "items", "minItems", "maxItems", "format", "description", "title", "examples"}

@@ -218,8 +218,8 @@ class InputSet:
                 if any(d["path"].startswith(f"{prefix}.{spec.key}") for d in details):
                     continue  # one friendly message per input is enough
                 path = f"{prefix}.{spec.key}"
-            details.append({"path": path,
-                            "message": f"{where}: {spec.invalid_message if spec and spec.invalid_message else error_message}"})
+            message = spec.invalid_message if spec and spec.invalid_message else error_message
+            details.append({"path": path, "message": f"{where}: {message}"})
 
         if details:
             count = len(details)

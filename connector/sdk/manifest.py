@@ -11,7 +11,8 @@ import importlib
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from .errors import ManifestError
 from .inputs import CoercionError, InputSet, InputSpec, coerce
@@ -35,7 +36,7 @@ class Operation:
 
     def __init__(self, *, kind: str, key: str, label: str, description: str, handler_path: str,
                  inputs: InputSet, comments: str = "", output_schema: dict | None = None,
-                 output_example: Any = None, test: "Operation | None" = None):
+                 output_example: Any = None, test: Operation | None = None):
         self.kind = kind  # "connection", "action", "trigger", "dataSource" or "test"
         self.key, self.label, self.description = key, label, description
         self.handler_path = handler_path
@@ -83,7 +84,7 @@ class Manifest:
 
     @classmethod
     def load(cls, path: str | Path, *, check_handlers: bool = True,
-             validate: bool = True) -> "Manifest":
+             validate: bool = True) -> Manifest:
         """Read and check a manifest.
 
         ``validate=False`` skips the checks (~0.2 s: the schema, every handler import,
@@ -99,13 +100,13 @@ class Manifest:
 
     @classmethod
     def from_text(cls, text: str, base_dir: Path, *, check_handlers: bool = True,
-                  validate: bool = True) -> "Manifest":
+                  validate: bool = True) -> Manifest:
         if not validate:
             return cls(parse_yaml_cached(text), Path(base_dir))
         return cls.from_data(parse_yaml(text), base_dir, check_handlers=check_handlers)
 
     @classmethod
-    def from_data(cls, data: Any, base_dir: Path, *, check_handlers: bool = True) -> "Manifest":
+    def from_data(cls, data: Any, base_dir: Path, *, check_handlers: bool = True) -> Manifest:
         problems = schema_problems(data)
         if problems:
             raise ManifestError(problems)

@@ -30,7 +30,7 @@ class Connector:
 
     @classmethod
     def load(cls, source: str | Path | None = None, *, check_handlers: bool = True,
-             validate: bool = True) -> "Connector":
+             validate: bool = True) -> Connector:
         """Load from a manifest path, or by name from the ``connectors`` entry points.
 
         ``validate=False`` trusts a manifest already validated (see Manifest.load).

@@ -18,7 +18,7 @@ class Harness:
         self.connector = connector
         self.connection = connection or {}
 
-    def with_connection(self, **fields: Any) -> "Harness":
+    def with_connection(self, **fields: Any) -> Harness:
         return Harness(self.connector, {**self.connection, **fields})
 
     def invoke(self, action: str, **inputs: Any) -> dict:

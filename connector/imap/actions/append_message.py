@@ -5,7 +5,6 @@ import base64
 import binascii
 import imaplib
 import re
-import socket
 from datetime import datetime
 
 from connector.sdk.errors import ConnectionFailed, InvalidInput
@@ -59,7 +58,7 @@ def append_message(session: ImapSession, path: str | None, mailbox: str | None, 
     try:
         with commands.refusals(target, "Path"):
             reply = session.client.append(target, data, flags=wanted, msg_time=when)
-    except (imaplib.IMAP4.abort, OSError, socket.timeout):
+    except (TimeoutError, imaplib.IMAP4.abort, OSError):
         # The message may be stored already: a blind retry would store it twice.
         raise ConnectionFailed(
             "The connection was lost during APPEND: the message may or may not have been stored. "
