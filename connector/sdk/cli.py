@@ -24,7 +24,7 @@ class UsageError(Exception):
 
 
 def env_name(connection_key: str, field: str) -> str:
-    """imap + minVersion -> IMAP_MIN_VERSION: where a connection field may come from."""
+    """crm + apiKey -> CRM_API_KEY: the environment variable a connection field may come from."""
     def snake(name: str) -> str:
         return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).upper()
     return f"{snake(connection_key)}_{snake(field)}"
@@ -126,7 +126,8 @@ def parser(prog: str, extra: dict) -> argparse.ArgumentParser:
 def _request_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--connection", metavar="JSON|@FILE",
                    help="connection fields (flat or {key, fields}); missing fields come from "
-                        "environment variables such as IMAP_HOST")
+                        "environment variables <CONNECTION>_<FIELD> (host of connection "
+                        "'crm' -> CRM_HOST)")
     p.add_argument("--inputs", metavar="JSON|@FILE", help="all inputs as one JSON object")
     p.add_argument("--input", action="append", default=[], metavar="KEY=VALUE",
                    help="one input as a raw string (repeatable; wins over --inputs)")

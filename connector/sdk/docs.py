@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .errors import ERROR_TYPES, ServerError
 from .manifest import Manifest, Operation
 
 
@@ -70,6 +71,16 @@ def render(manifest: Manifest, icon_name: str) -> str:
                                     hasMore=False)
                 example = json.dumps(envelope, indent=2, ensure_ascii=False)
                 out += ["Example output:", "", "```json", example, "```", ""]
+    out += ["## Errors", "",
+            "A failed step returns `{\"ok\": false, \"error\": {\"code\", \"message\", "
+            "\"retryable\", \"details\": [{\"path\", \"message\"}]}}`. The message names "
+            "the input to change and never contains a password or token.", "",
+            "| Code | Meaning | Retryable |", "| --- | --- | --- |"]
+    for error in ERROR_TYPES:
+        retry = "yes" if error.retryable else "no"
+        if error is ServerError:
+            retry = "when the server says the fault is passing"
+        out.append(f"| `{error.code}` | {_cell(error.__doc__ or '')} | {retry} |")
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -37,32 +37,39 @@ class InvalidInput(ConnectorError):
 
 
 class UnknownAction(ConnectorError):
+    """The request names an action, trigger or data source the connector does not have."""
     code = "UNKNOWN_ACTION"
 
 
 class AuthFailed(ConnectorError):
+    """The credentials (password or token) were refused."""
     code = "AUTH_FAILED"
 
 
 class TlsError(ConnectorError):
+    """The secure connection could not be set up: certificate, TLS version or key sizes."""
     code = "TLS_ERROR"
 
 
 class ConnectionFailed(ConnectorError):
+    """The server could not be reached, or the connection was lost."""
     code = "CONNECTION_FAILED"
     retryable = True
 
 
 class Timeout(ConnectorError):
+    """The server did not answer in time."""
     code = "TIMEOUT"
     retryable = True
 
 
 class NotFound(ConnectorError):
+    """What the request names (a folder, a record, a part...) does not exist."""
     code = "NOT_FOUND"
 
 
 class AlreadyExists(ConnectorError):
+    """The name is taken."""
     code = "ALREADY_EXISTS"
 
 
@@ -81,9 +88,9 @@ class InternalError(ConnectorError):
     code = "INTERNAL_ERROR"
 
 
-ERROR_CODES = tuple(cls.code for cls in (
-    InvalidInput, UnknownAction, AuthFailed, TlsError, ConnectionFailed, Timeout,
-    NotFound, AlreadyExists, Unsupported, ServerError, InternalError))
+ERROR_TYPES = (InvalidInput, UnknownAction, AuthFailed, TlsError, ConnectionFailed, Timeout,
+               NotFound, AlreadyExists, Unsupported, ServerError, InternalError)
+ERROR_CODES = tuple(cls.code for cls in ERROR_TYPES)
 
 
 class ManifestError(Exception):

@@ -22,7 +22,7 @@ MAX_MESSAGE = 1000  # characters of one error message; the rest is noise to a us
 class Connector:
     """A loaded connector: its manifest and the way to invoke it.
 
-    >>> Connector.load("imap").invoke({"action": "listMailboxes", "connection": {...}})
+    >>> Connector.load("crm").invoke({"action": "listContacts", "connection": {...}})
     """
 
     def __init__(self, manifest: Manifest):

@@ -9,7 +9,7 @@ from .runtime import Connector
 class Harness:
     """Invoke actions exactly as a platform would, and check outputs against the manifest.
 
-    ``harness.invoke("getStatus", mailbox="INBOX")`` returns the envelope; ``ok``
+    ``harness.invoke("getContact", id="42")`` returns the envelope; ``ok``
     returns its data and fails the test unless the call succeeded and the data
     fits the action's output schema.
     """
