@@ -15,7 +15,7 @@ def _escapes():
         lambda t: t,
         lambda t: json.dumps(t)[1:-1],                                   # JSON
         lambda t: repr(t)[1:-1],                                         # Python str repr
-        lambda t: t.replace("\\", "\\\\").replace('"', '\\"'),   # quoted string (IMAP, C)
+        lambda t: t.replace("\\", "\\\\").replace('"', '\\"'),   # a quoted string (protocols, C)
         lambda t: repr(t.encode("utf-8", "surrogatepass"))[2:-1],        # Python bytes repr
     )
 
