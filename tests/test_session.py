@@ -250,6 +250,18 @@ def test_server_hanging_mid_command_costs_one_timeout_not_two(connector, dovecot
         proxy.close()
 
 
+def test_server_refusing_utf8_search_is_unsupported(connector, dovecot_server):
+    listener = fake.Listener(fake.scripted(fake.accept_login, fake.ascii_only_search))
+    try:
+        harness = Harness(connector, dovecot_server.connection(port=listener.port, secure=False,
+                                                               startTls="never", timeout=5))
+        assert harness.ok("searchMailbox", filterOptions={"subject": "invoice"})["total"] == 0
+        error = harness.error("searchMailbox", "UNSUPPORTED", filterOptions={"subject": "facture été"})
+        assert "ASCII" in error["message"]
+    finally:
+        listener.close()
+
+
 def test_dropped_socket_during_login_is_connection_failed(connector, dovecot_server):
     listener = fake.Listener(fake.scripted(fake.drop_at_login))
     try:

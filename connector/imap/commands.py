@@ -11,7 +11,7 @@ import re
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from connector.sdk.errors import AlreadyExists, NotFound, ServerError
+from connector.sdk.errors import AlreadyExists, NotFound, ServerError, Unsupported
 
 from . import protocol
 from .errors import server_text
@@ -91,7 +91,18 @@ def run(session: ImapSession, command: bytes, tokens: list[bytes], *, uid: bool 
         if isinstance(token, protocol.Literal):
             imap.send(line)
             line = b""
-            client._send_literal(tag, token, literal_plus)  # writes " {n}", then the octets
+            try:
+                client._send_literal(tag, token, literal_plus)  # writes " {n}", then the octets
+            except imaplib.IMAP4.abort:
+                answered = imap.tagged_commands.pop(tag, None)
+                if not answered:
+                    raise
+                # The server refused the command before taking its literal (as Office 365
+                # does with CHARSET UTF-8): a NO/BAD on a healthy connection, not a lost line.
+                typ, data = answered
+                text = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
+                raise imaplib.IMAP4.error(f"{command.decode()} command error: {typ} [{text}]") \
+                    from None
         else:
             line += (b"" if previous == b"(" or token == b")" else b" ") + token
         previous = token
@@ -110,6 +121,18 @@ def uid_search(session: ImapSession, criteria: list[bytes], *, charset: bool = F
     per message: a big mailbox's reply shrinks from ~6 bytes a message to a few bytes.
     """
     args = ([b"CHARSET", b"UTF-8"] if charset else []) + criteria
+    try:
+        return _uid_search(session, args)
+    except imaplib.IMAP4.abort:
+        raise
+    except imaplib.IMAP4.error as exc:
+        if charset and "BADCHARSET" in str(exc).upper():  # e.g. Office 365: US-ASCII only
+            raise Unsupported("This server cannot search for non-ASCII text (it refuses CHARSET "
+                              "UTF-8): search with ASCII terms only.") from None
+        raise
+
+
+def _uid_search(session: ImapSession, args: list[bytes]) -> list[int]:
     if session.has("ESEARCH"):
         uids: list[int] = []
         for line in run(session, b"SEARCH", [b"RETURN", b"(ALL)", *args], response="ESEARCH"):

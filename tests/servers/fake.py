@@ -74,8 +74,9 @@ def read_line(conn, listener) -> bytes:
     return data
 
 
-def scripted(on_login):
-    """Greets, answers CAPABILITY, and lets ``on_login(conn, tag, line)`` handle LOGIN."""
+def scripted(on_login, on_other=None):
+    """Greets, answers CAPABILITY, lets ``on_login(conn, tag, line)`` handle LOGIN and
+    ``on_other(conn, tag, command, line)`` anything else (BAD when not given)."""
     def handle(conn, listener):
         conn.sendall(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n")
         while True:
@@ -92,6 +93,8 @@ def scripted(on_login):
             elif command == b"LOGOUT":
                 conn.sendall(b"* BYE\r\n" + tag + b" OK bye\r\n")
                 return
+            elif on_other is not None:
+                on_other(conn, tag, command, line)
             else:
                 conn.sendall(tag + b" BAD unknown\r\n")
     return handle
@@ -104,6 +107,19 @@ def drop_at_login(conn, tag, line):
 
 def echo_password(conn, tag, line):
     conn.sendall(tag + b" NO [AUTHENTICATIONFAILED] rejected credentials: " + line.strip() + b"\r\n")
+
+
+def ascii_only_search(conn, tag, command, line):
+    """A mailbox that can be opened, and a SEARCH that refuses CHARSET UTF-8 (as Office 365)."""
+    if command in (b"SELECT", b"EXAMINE"):
+        conn.sendall(b"* 0 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 1] ok\r\n"
+                     + tag + b" OK [READ-ONLY] done\r\n")
+    elif command == b"UID" and b"CHARSET" in line.upper():
+        conn.sendall(tag + b" NO [BADCHARSET (US-ASCII)] The specified charset is not supported\r\n")
+    elif command == b"UID":
+        conn.sendall(b"* SEARCH\r\n" + tag + b" OK done\r\n")
+    else:
+        conn.sendall(tag + b" BAD unknown\r\n")
 
 
 def accept_login(conn, tag, line):
