@@ -63,10 +63,25 @@ def test_raw_download_of_8bit_message_round_trips_byte_identical(harness, imap, 
     raw = harness.ok("downloadMessage", mailbox=mailbox, messageIndex=uid, format="raw")["raw"]
     assert raw["encoding"] == "base64"
     assert base64.b64decode(raw["content"]) == latin1
-    copy = harness.ok("appendMessage", path=mailbox, content=raw["content"], contentEncoding="base64")
-    imap.select_folder(mailbox, readonly=True)
+    other = mailbox + "-copy"
+    imap.create_folder(other)
+    copy = harness.ok("appendMessage", path=other, content=raw["content"], contentEncoding="base64")
+    assert copy["alreadyPresent"] is False
+    imap.select_folder(other, readonly=True)
     stored = imap.fetch([copy["uid"]], ["BODY.PEEK[]"])[copy["uid"]][b"BODY[]"]
     assert stored == latin1
+
+
+def test_append_again_with_the_same_message_id_stores_it_once(harness, imap, mailbox):
+    message = make_message("Retried step").decode()
+    first = harness.ok("appendMessage", path=mailbox, content=message)
+    again = harness.ok("appendMessage", path=mailbox, content=message)  # the platform retried
+    assert first["alreadyPresent"] is False and again["alreadyPresent"] is True
+    assert again["uid"] == first["uid"] and again["uidValidity"] == first["uidValidity"]
+    imap.select_folder(mailbox, readonly=True)
+    assert imap.search(["ALL"]) == [first["uid"]]
+    other = harness.ok("appendMessage", path=mailbox, content=make_message("Another").decode())
+    assert other["alreadyPresent"] is False and other["uid"] != first["uid"]
 
 
 def test_append_bad_base64_is_invalid_input(harness, mailbox):

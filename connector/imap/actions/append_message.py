@@ -54,16 +54,39 @@ def append_message(session: ImapSession, path: str | None, mailbox: str | None, 
             raise InvalidInput("Internal Date must be an ISO 8601 date and time with an offset, "
                                "such as 2024-05-01T09:30:00+02:00.",
                                path="inputs.internalDate")
+    message_id = find_message_id(data)
+    if message_id:
+        # A retried step (the reply to an earlier APPEND was lost) must not store it twice.
+        selected = commands.select(session, target, readonly=True)
+        criteria = [b"HEADER", b'"Message-ID"', protocol.search_string(message_id, "content")[0]]
+        present = commands.uid_search(session, criteria)
+        if present:
+            return {"mailbox": target, "uid": present[-1], "uidValidity": selected.uid_validity,
+                    "alreadyPresent": True}
     commands.pop_response_code(session, "APPENDUID")
     try:
         with commands.refusals(target, "Path"):
             reply = session.client.append(target, data, flags=wanted, msg_time=when)
     except (TimeoutError, imaplib.IMAP4.abort, OSError):
-        # The message may be stored already: a blind retry would store it twice.
+        # The message may be stored already. With a Message-ID, a retry finds it (above);
+        # without one, a blind retry would store it twice.
         raise ConnectionFailed(
-            "The connection was lost during APPEND: the message may or may not have been stored. "
-            "Search the mailbox for its Message-ID before trying again.", retryable=False) from None
+            "The connection was lost during APPEND: the message may or may not have been stored."
+            + (" Trying again is safe: a stored copy is found by its Message-ID." if message_id
+               else " It has no Message-ID: check the mailbox before trying again."),
+            retryable=bool(message_id)) from None
     match = re.search(rb"\[APPENDUID (\d+) (\d+)\]", reply or b"")
     if match:
-        return {"mailbox": target, "uid": int(match.group(2)), "uidValidity": int(match.group(1))}
-    return {"mailbox": target, "uid": None, "uidValidity": None}
+        return {"mailbox": target, "uid": int(match.group(2)), "uidValidity": int(match.group(1)),
+                "alreadyPresent": False}
+    return {"mailbox": target, "uid": None, "uidValidity": None, "alreadyPresent": False}
+
+
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(?:\r\n[ \t]+)?(<[^<>\s\"]+>)", re.I | re.M)
+
+
+def find_message_id(data: bytes) -> str | None:
+    """The Message-ID of a raw message (header section only), if it has a plain one."""
+    head = data.split(b"\r\n\r\n", 1)[0]
+    match = _MESSAGE_ID.search(head)
+    return match.group(1).decode("ascii", "replace") if match else None
