@@ -46,10 +46,6 @@ class InputSpec(NamedTuple):
     def sensitive(self) -> bool:
         return self.type == "password"
 
-    @property
-    def has_default(self) -> bool:
-        return self.default is not None
-
     def json_schema(self) -> dict:
         """The JSON Schema a coerced value of this input must satisfy."""
         schema: dict = {"type": JSON_TYPES[self.type]}
