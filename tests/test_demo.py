@@ -8,14 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
-from connector.imap.localserver import PymapServer
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "connector.imap.cli"]
 
-pytestmark = pytest.mark.skipif(not PymapServer.available(), reason="the demo extra is not installed")
 
 
 def test_demo_runs_the_seven_steps():

@@ -101,3 +101,11 @@ def test_nested_errors_have_nested_paths():
     with pytest.raises(InvalidInput) as info:
         inputs.resolve({"flags": '["a", 3]'}, "inputs")
     assert info.value.details[0]["path"] == "inputs.flags.1"
+
+
+def test_a_huge_bad_value_does_not_come_back_whole():
+    inputs = InputSet([InputSpec(key="code", label="Code", type="string",
+                                 schema={"pattern": "^[0-9]+$"})])
+    with pytest.raises(InvalidInput) as info:
+        inputs.resolve({"code": "x" * 100_000}, "inputs")
+    assert len(info.value.details[0]["message"]) < 200

@@ -1,6 +1,7 @@
 """Each connection input does what its label says, against Dovecot and hostile sockets."""
 from __future__ import annotations
 
+import base64
 import socket
 import ssl
 import subprocess
@@ -33,7 +34,8 @@ def failure(connector, **given) -> ConnectorError:
 @pytest.fixture(scope="module")
 def dh1024_server(ca, tmp_path_factory, request, dovecot_server):
     """RSA certificate, DHE-only TLS 1.2 with a 1024-bit group (see the field notes)."""
-    trustme = pytest.importorskip("trustme")
+    import trustme
+
     dh = tmp_path_factory.mktemp("dh") / "dh1024.pem"
     subprocess.run(["openssl", "dhparam", "-out", str(dh), "1024"], check=True,
                    capture_output=True, timeout=120)
@@ -258,6 +260,22 @@ def test_server_refusing_utf8_search_is_unsupported(connector, dovecot_server):
         assert harness.ok("searchMailbox", filterOptions={"subject": "invoice"})["total"] == 0
         error = harness.error("searchMailbox", "UNSUPPORTED", filterOptions={"subject": "facture été"})
         assert "ASCII" in error["message"]
+    finally:
+        listener.close()
+
+
+def test_sasl_message_echoed_by_a_server_never_reaches_the_envelope(connector, dovecot_server):
+    listener = fake.Listener(fake.oauth_echo)
+    try:
+        fields = dovecot_server.connection(port=listener.port, secure=False, startTls="never",
+                                           timeout=5)
+        fields.pop("pass")
+        token = "ya29.secret-token-value"
+        harness = Harness(connector, {"key": "imapOAuth", "fields": {**fields, "accessToken": token}})
+        error = harness.error("getStatus", "AUTH_FAILED")
+        assert "bad credentials ***" in error["message"]  # the server's words, its echo masked
+        blob = base64.b64encode(f"user=alice\x01auth=Bearer {token}\x01\x01".encode()).decode()
+        assert blob not in str(error) and token not in str(error)
     finally:
         listener.close()
 

@@ -5,6 +5,7 @@ This is the connection handler of the manifest: the runtime calls
 """
 from __future__ import annotations
 
+import base64
 import imaplib
 import socket
 import ssl
@@ -169,6 +170,8 @@ def login(session: ImapSession, user: str, password: str, *, timeout: int) -> No
     if session.has("LOGINDISABLED"):
         raise AuthFailed("The server refuses to log in over an unencrypted connection: turn "
                          "Secure on, or set STARTTLS to required.")
+    # What AUTHENTICATE PLAIN sends; hidden from an error should a server echo it.
+    plain = base64.b64encode(f"\0{user}\0{password}".encode()).decode("ascii")
     try:
         if (user + password).isascii():
             client.login(user, password)
@@ -181,7 +184,7 @@ def login(session: ImapSession, user: str, password: str, *, timeout: int) -> No
         if isinstance(exc.__context__, imaplib.IMAP4.abort) or "socket error" in str(exc):
             raise ConnectionFailed("The connection was dropped during login: try again.") from None
         raise AuthFailed(f"Login failed for user {user!r}: check Username and Password "
-                         f"(server said: {_short(exc)}).") from None
+                         f"(server said: {_short(exc, hide=plain)}).") from None
     except TimeoutError:
         raise Timeout(f"The server did not answer the login within {timeout} s.") from None
     except imaplib.IMAP4.abort:
@@ -218,14 +221,19 @@ def oauth_login(session: ImapSession, user: str, token: str, mechanism: str, *,
     except imaplib.IMAP4.abort:
         raise ConnectionFailed("The connection was dropped during login: try again.") from None
     except imaplib.IMAP4.error as exc:
+        # The runtime masks the token itself; a server echoing the whole SASL message
+        # would show it base64-encoded with the user name, which only we can recognise.
+        said = _short(exc, hide=base64.b64encode(initial.encode("utf-8")).decode("ascii"))
         raise AuthFailed(f"The access token for {user!r} was rejected: it is invalid or expired. "
                          "Refresh the OAuth connection (or check Username) and try again "
-                         f"(server said: {_short(exc)}).") from None
+                         f"(server said: {said}).") from None
     except TimeoutError:
         raise Timeout(f"The server did not answer the login within {timeout} s.") from None
     session.refresh_capabilities()
 
 
-def _short(exc: Exception) -> str:
+def _short(exc: Exception, hide: str | None = None) -> str:
     text = str(exc)
+    if hide:
+        text = text.replace(hide, "***")
     return text if len(text) <= 200 else text[:197] + "..."

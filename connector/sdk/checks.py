@@ -31,43 +31,46 @@ def handles(schema: Any) -> bool:
 
 def errors(schema: dict, value: Any, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
     """(path, message) for each way ``value`` breaks ``schema``; messages read like jsonschema's."""
+    shown = _show(value)
     kind = schema.get("type")
     if kind is not None and not _is_type(value, kind):
-        yield path, f"{value!r} is not of type {kind!r}"
+        yield path, f"{shown} is not of type {kind!r}"
         return
     if "const" in schema and value != schema["const"]:
         yield path, f"{schema['const']!r} was expected"
     if "enum" in schema and value not in schema["enum"]:
-        yield path, f"{value!r} is not one of {schema['enum']!r}"
+        yield path, f"{shown} is not one of {schema['enum']!r}"
+    if isinstance(value, (str, list)):
+        low, high = ("minLength", "maxLength") if isinstance(value, str) else ("minItems", "maxItems")
+        if len(value) < schema.get(low, 0):
+            yield path, f"{shown} should be non-empty" if schema[low] == 1 else f"{shown} is too short"
+        if high in schema and len(value) > schema[high]:
+            yield path, f"{shown} is too long (at most {schema[high]})"
     if isinstance(value, str):
-        if len(value) < schema.get("minLength", 0):
-            yield path, f"{value!r} should be non-empty" if schema["minLength"] == 1 else \
-                f"{value!r} is too short"
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            yield path, f"{value[:40]!r}... is too long (at most {schema['maxLength']} characters)"
         if "pattern" in schema:
             pattern = _patterns.get(schema["pattern"])
             if pattern is None:
                 pattern = _patterns[schema["pattern"]] = re.compile(schema["pattern"])
             if not pattern.search(value):
-                yield path, f"{value!r} does not match {schema['pattern']!r}"
+                yield path, f"{shown} does not match {schema['pattern']!r}"
         fmt = schema.get("format")
         if fmt and not _format_ok(fmt, value):
-            yield path, f"{value!r} is not a {fmt!r}"
+            yield path, f"{shown} is not a {fmt!r}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
-            yield path, f"{value!r} is less than the minimum of {schema['minimum']!r}"
+            yield path, f"{shown} is less than the minimum of {schema['minimum']!r}"
         if "maximum" in schema and value > schema["maximum"]:
-            yield path, f"{value!r} is greater than the maximum of {schema['maximum']!r}"
+            yield path, f"{shown} is greater than the maximum of {schema['maximum']!r}"
     if isinstance(value, list):
-        if len(value) < schema.get("minItems", 0):
-            yield path, f"{value!r} should be non-empty" if schema["minItems"] == 1 else \
-                f"{value!r} is too short"
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            yield path, f"{value!r} is too long"
         if "items" in schema:
             for index, item in enumerate(value):
                 yield from errors(schema["items"], item, (*path, index))
+
+
+def _show(value: Any) -> str:
+    """A value for a message: a 20 MB input must not come back inside its own error."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _is_type(value: Any, kind) -> bool:

@@ -235,12 +235,14 @@ def close_quietly(session: Any) -> None:
 def error_envelope(exc: ConnectorError, scrubber: Scrubber) -> dict:
     error = exc.to_dict()
     # Messages can carry server text; codes and paths come from the manifest and stay as they are.
-    error["message"] = scrubber.text(error["message"])
-    error["details"] = [{**d, "message": scrubber.text(str(d.get("message", "")))}
+    error["message"] = _short(scrubber.text(error["message"]))
+    error["details"] = [{**d, "message": _short(scrubber.text(str(d.get("message", ""))))}
                         for d in error["details"]]
-    if len(error["message"]) > MAX_MESSAGE:
-        error["message"] = error["message"][:MAX_MESSAGE - 3] + "..."
     return {"ok": False, "error": error}
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE - 3] + "..."
 
 
 def resolve_manifest(source: str | Path | None) -> Path:

@@ -122,6 +122,26 @@ def ascii_only_search(conn, tag, command, line):
         conn.sendall(tag + b" BAD unknown\r\n")
 
 
+def oauth_echo(conn, listener):
+    """Offers XOAUTH2, then refuses the AUTHENTICATE, quoting the client's whole SASL message."""
+    conn.sendall(b"* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2 SASL-IR] ready\r\n")
+    while True:
+        line = read_line(conn, listener)
+        if not line:
+            return
+        tag, _, rest = line.partition(b" ")
+        words = rest.split()
+        if words[:1] == [b"CAPABILITY"]:
+            conn.sendall(b"* CAPABILITY IMAP4rev1 AUTH=XOAUTH2\r\n" + tag + b" OK done\r\n")
+        elif words[:1] == [b"AUTHENTICATE"]:
+            conn.sendall(b"+ \r\n")
+            blob = read_line(conn, listener).strip()
+            conn.sendall(tag + b" NO [AUTHENTICATIONFAILED] bad credentials " + blob + b"\r\n")
+        else:
+            conn.sendall(tag + b" OK bye\r\n")
+            return
+
+
 def accept_login(conn, tag, line):
     conn.sendall(tag + b" OK logged in\r\n")
 
