@@ -109,3 +109,14 @@ def test_a_huge_bad_value_does_not_come_back_whole():
     with pytest.raises(InvalidInput) as info:
         inputs.resolve({"code": "x" * 100_000}, "inputs")
     assert len(info.value.details[0]["message"]) < 200
+
+
+def test_patterns_anchor_like_json_schema():
+    from connector.sdk.checks import ecma_anchors
+
+    assert ecma_anchors(r"^[a-z$]+$|^\$x$") == r"^[a-z$]+\Z|^\$x\Z"
+    inputs = InputSet([InputSpec(key="host", label="Host", type="string",
+                                 schema={"pattern": "^[a-z.]+$"})])
+    assert inputs.resolve({"host": "mail.example"}, "inputs")["host"] == "mail.example"
+    with pytest.raises(InvalidInput):
+        inputs.resolve({"host": "mail.example\n"}, "inputs")  # Python's "$" alone would pass it

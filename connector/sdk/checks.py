@@ -50,7 +50,7 @@ def errors(schema: dict, value: Any, path: tuple = ()) -> Iterator[tuple[tuple, 
         if "pattern" in schema:
             pattern = _patterns.get(schema["pattern"])
             if pattern is None:
-                pattern = _patterns[schema["pattern"]] = re.compile(schema["pattern"])
+                pattern = _patterns[schema["pattern"]] = re.compile(ecma_anchors(schema["pattern"]))
             if not pattern.search(value):
                 yield path, f"{shown} does not match {schema['pattern']!r}"
         fmt = schema.get("format")
@@ -65,6 +65,25 @@ def errors(schema: dict, value: Any, path: tuple = ()) -> Iterator[tuple[tuple, 
         if "items" in schema:
             for index, item in enumerate(value):
                 yield from errors(schema["items"], item, (*path, index))
+
+
+def ecma_anchors(pattern: str) -> str:
+    """JSON Schema patterns are ECMA-262: ``$`` ends the input. Python's ``$`` also matches
+    before a final newline, so "www.example.com\\n" would pass ``^[a-z.]+$``; ``\\Z`` does not."""
+    out, in_class, escaped = [], False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            char = r"\Z"
+        out.append(char)
+    return "".join(out)
 
 
 def _show(value: Any) -> str:
