@@ -128,6 +128,7 @@ def test_search_filter_options(harness, populated):
     assert found({"uid": f"{uids[3]}:*"}) == [uids[3], uids[4]]
     assert found({"since": "2000-01-01"}) == uids
     assert found({"header": {"Message-ID": "example.com"}}) == uids
+    assert found({"seq": "1:2"}) == uids[:2]  # positions, not UIDs
 
 
 def test_search_utf8_subject(harness, populated):

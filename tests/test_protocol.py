@@ -78,6 +78,7 @@ def test_search_translation():
     assert keys({"header": {"X-Priority": "1"}}) == [b"HEADER", b'"X-Priority"', b'"1"']
     assert keys({"uid": "5:*"}) == [b"UID", b"5:4294967295"]
     assert keys({"new": False}) == [b"NOT", b"NEW"]
+    assert keys({"seq": "1:3, 5:*"}) == [b"1:3,5:*"]
     assert keys({"or": [{"seen": True}, {"from": "a", "to": "b"}, {"draft": True}]}) == [
         b"OR", b"(", b"SEEN", b")", b"OR", b"(", b"FROM", b'"a"', b"TO", b'"b"', b")",
         b"(", b"DRAFT", b")"]

@@ -123,6 +123,13 @@ class UidSet(NamedTuple):
     """A parsed ``range`` input: items of (low, high), where None stands for ``*``."""
     items: tuple[tuple[int | None, int | None], ...]
 
+    def as_written(self) -> bytes:
+        """The set with IMAP's own meaning of ``*`` (for sequence numbers, where it is right)."""
+        def bound(value):
+            return b"*" if value is STAR else b"%d" % value
+        return b",".join(bound(low) if low == high else bound(low) + b":" + bound(high)
+                         for low, high in self.items)
+
     def search_key(self) -> list[bytes]:
         """Sequence sets for ``UID SEARCH UID``, with ``n:*`` made safe.
 

@@ -86,7 +86,7 @@ def translate(filters, criteria: Criteria, path: str) -> list[bytes]:
         elif key in SIZE_KEYS:
             keys += [SIZE_KEYS[key], b"%d" % _int(value, where)]
         elif key == "seq":
-            keys.append(_sequence_set(value, where))
+            keys.append(protocol.parse_uid_set(_str(value, where), where).as_written())
         elif key == "uid":
             sets = protocol.parse_uid_set(_str(value, where), where).search_key()
             keys += [b"UID", b",".join(sets)]
@@ -154,16 +154,6 @@ def _object_id(key: str, value, criteria: Criteria, where: str) -> list[bytes]:
     if not text.replace("-", "").replace("_", "").isalnum() or not text.isascii():
         raise InvalidInput(f"{where} is not an object id.", path=f"inputs.{where}")
     return [b"EMAILID" if key == "emailId" else b"THREADID", text.encode("ascii")]
-
-
-def _sequence_set(value, where: str) -> bytes:
-    sets = protocol.parse_uid_set(_str(value, where), where)
-    parts = []
-    for low, high in sets.items:
-        a = b"*" if low is None else b"%d" % low
-        b = b"*" if high is None else b"%d" % high
-        parts.append(a if a == b else a + b":" + b)
-    return b",".join(parts)
 
 
 def imap_date(value, where: str) -> bytes:
