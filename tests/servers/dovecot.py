@@ -56,7 +56,8 @@ class Dovecot:
         return ServerInfo(name="dovecot", host="127.0.0.1", ca_pem=self.ca.cert_pem.bytes().decode(),
                           users=dict(USERS), tls_port=self.tls_port if self.ssl else None,
                           starttls_port=self.starttls_port,
-                          capabilities={"SPECIAL-USE", "KEYWORDS", "CONDSTORE", "UIDPLUS", "MOVE"})
+                          capabilities={"SPECIAL-USE", "KEYWORDS", "CONDSTORE", "UIDPLUS", "MOVE",
+                                        "SEQUENCE-SEARCH"})
 
     def stop(self) -> None:
         stop_server(self.process, self.dir)

@@ -19,7 +19,8 @@ class Pymap:
         return ServerInfo(name="pymap", host="127.0.0.1", ca_pem=self.server.ca_pem,
                           users={self.server.user: self.server.password}, tls_port=None,
                           starttls_port=self.server.port,
-                          # Known gaps: no SPECIAL-USE, CONDSTORE or NAMESPACE; keywords dropped.
+                          # Known gaps: no SPECIAL-USE, CONDSTORE or NAMESPACE; keywords dropped;
+                          # UID SEARCH reads a sequence-set key as UIDs (no SEQUENCE-SEARCH).
                           capabilities={"UIDPLUS", "MOVE"}, first_uid=101)
 
     def stop(self) -> None:
