@@ -119,3 +119,11 @@ def test_capability_dependent_filters_are_unsupported():
         with pytest.raises(Unsupported):
             keys(filters)
     assert keys({"modseq": 5}, frozenset({"CONDSTORE"})) == [b"MODSEQ", b"5"]
+
+
+def test_body_sections():
+    assert [protocol.body_section(p) for p in ["", None, " 2 ", "1.2", "2.header", "text"]] == [
+        "", "", "2", "1.2", "2.HEADER", "TEXT"]
+    for bad in ["0", "1.", "1]<>", "BODY", "1 2", "2.MIME.1"]:
+        with pytest.raises(InvalidInput):
+            protocol.body_section(bad)

@@ -74,6 +74,21 @@ def search_string(value: str, path: str) -> tuple[bytes, bool]:
     return Literal(value.encode("utf-8")), True
 
 
+# --- body sections ---------------------------------------------------------------------
+
+_SECTION = re.compile(r"(?:[1-9][0-9]*(?:\.[1-9][0-9]*)*(?:\.(?:HEADER|TEXT|MIME))?|HEADER|TEXT)")
+NUMERIC_PART = re.compile(r"[1-9][0-9]*(?:\.[1-9][0-9]*)*")
+
+
+def body_section(part: str | None, path: str = "part") -> str:
+    """A ``part`` input as a BODY[] section (``2``, ``1.2``, ``2.HEADER``, ``TEXT``); "" is all."""
+    section = (part or "").strip().upper()
+    if section and not _SECTION.fullmatch(section):
+        raise InvalidInput(f"Part {_show(part)} is not a body part: give 1, 1.2, 2.HEADER, TEXT "
+                           "or HEADER, or leave it empty.", path=f"inputs.{path}")
+    return section
+
+
 # --- flags -----------------------------------------------------------------------------
 
 SYSTEM_FLAGS = {f.lower(): f for f in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")}

@@ -1,25 +1,23 @@
 """downloadMessage: one message (parsed or raw) or one body part; never sets \\Seen."""
 from __future__ import annotations
 
-import re
 
 from connector.sdk.errors import NotFound
 
-from .. import commands, mime
+from .. import commands, mime, protocol
 from ..envelope import flag_list, iso
 from ..session import ImapSession
 
-_NUMERIC_PART = re.compile(r"[1-9][0-9]*(\.[1-9][0-9]*)*")
 SECTION_TYPES = {"HEADER": "text/rfc822-headers", "MIME": "text/rfc822-headers",
                  "TEXT": "text/plain"}
 
 
 def download_message(session: ImapSession, mailbox: str, messageIndex: int, by: str,  # noqa: N803
                      part: str | None, format: str) -> dict:  # noqa: A002
-    part = (part or "").strip().upper()
+    part = protocol.body_section(part)
     # Numeric parts are cut from the whole message here, so their transfer encoding
     # and type are known; HEADER/TEXT sections are asked of the server as they are.
-    section = part if part and not _NUMERIC_PART.fullmatch(part) else ""
+    section = part if part and not protocol.NUMERIC_PART.fullmatch(part) else ""
     selected = commands.select(session, mailbox, readonly=True)
     items = b"(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[%s])" % section.encode("ascii")
     if by == "index":
