@@ -265,7 +265,8 @@ def test_server_refusing_utf8_search_is_unsupported(connector, dovecot_server):
 
 
 def test_sasl_message_echoed_by_a_server_never_reaches_the_envelope(connector, dovecot_server):
-    listener = fake.Listener(fake.oauth_echo)
+    listener = fake.Listener(fake.scripted(fake.accept_login, fake.echo_sasl,
+                                           capabilities=b"IMAP4rev1 AUTH=XOAUTH2"))
     try:
         fields = dovecot_server.connection(port=listener.port, secure=False, startTls="never",
                                            timeout=5)

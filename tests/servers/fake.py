@@ -74,11 +74,11 @@ def read_line(conn, listener) -> bytes:
     return data
 
 
-def scripted(on_login, on_other=None):
+def scripted(on_login, on_other=None, capabilities=b"IMAP4rev1 AUTH=PLAIN"):
     """Greets, answers CAPABILITY, lets ``on_login(conn, tag, line)`` handle LOGIN and
-    ``on_other(conn, tag, command, line)`` anything else (BAD when not given)."""
+    ``on_other(conn, tag, command, line, listener)`` anything else (BAD when not given)."""
     def handle(conn, listener):
-        conn.sendall(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n")
+        conn.sendall(b"* OK [CAPABILITY " + capabilities + b"] ready\r\n")
         while True:
             line = read_line(conn, listener)
             if not line:
@@ -86,7 +86,7 @@ def scripted(on_login, on_other=None):
             tag, _, rest = line.partition(b" ")
             command = rest.split(b" ", 1)[0].upper().strip()
             if command == b"CAPABILITY":
-                conn.sendall(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n" + tag + b" OK done\r\n")
+                conn.sendall(b"* CAPABILITY " + capabilities + b"\r\n" + tag + b" OK done\r\n")
             elif command == b"LOGIN":
                 if on_login(conn, tag, line) is False:
                     return
@@ -94,7 +94,7 @@ def scripted(on_login, on_other=None):
                 conn.sendall(b"* BYE\r\n" + tag + b" OK bye\r\n")
                 return
             elif on_other is not None:
-                on_other(conn, tag, command, line)
+                on_other(conn, tag, command, line, listener)
             else:
                 conn.sendall(tag + b" BAD unknown\r\n")
     return handle
@@ -109,7 +109,7 @@ def echo_password(conn, tag, line):
     conn.sendall(tag + b" NO [AUTHENTICATIONFAILED] rejected credentials: " + line.strip() + b"\r\n")
 
 
-def ascii_only_search(conn, tag, command, line):
+def ascii_only_search(conn, tag, command, line, listener):
     """A mailbox that can be opened, and a SEARCH that refuses CHARSET UTF-8 (as Office 365)."""
     if command in (b"SELECT", b"EXAMINE"):
         conn.sendall(b"* 0 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 1] ok\r\n"
@@ -122,24 +122,14 @@ def ascii_only_search(conn, tag, command, line):
         conn.sendall(tag + b" BAD unknown\r\n")
 
 
-def oauth_echo(conn, listener):
-    """Offers XOAUTH2, then refuses the AUTHENTICATE, quoting the client's whole SASL message."""
-    conn.sendall(b"* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2 SASL-IR] ready\r\n")
-    while True:
-        line = read_line(conn, listener)
-        if not line:
-            return
-        tag, _, rest = line.partition(b" ")
-        words = rest.split()
-        if words[:1] == [b"CAPABILITY"]:
-            conn.sendall(b"* CAPABILITY IMAP4rev1 AUTH=XOAUTH2\r\n" + tag + b" OK done\r\n")
-        elif words[:1] == [b"AUTHENTICATE"]:
-            conn.sendall(b"+ \r\n")
-            blob = read_line(conn, listener).strip()
-            conn.sendall(tag + b" NO [AUTHENTICATIONFAILED] bad credentials " + blob + b"\r\n")
-        else:
-            conn.sendall(tag + b" OK bye\r\n")
-            return
+def echo_sasl(conn, tag, command, line, listener):
+    """Refuses AUTHENTICATE, quoting the client's whole SASL message back."""
+    if command != b"AUTHENTICATE":
+        conn.sendall(tag + b" BAD unknown\r\n")
+        return
+    conn.sendall(b"+ \r\n")
+    blob = read_line(conn, listener).strip()
+    conn.sendall(tag + b" NO [AUTHENTICATIONFAILED] bad credentials " + blob + b"\r\n")
 
 
 def accept_login(conn, tag, line):
