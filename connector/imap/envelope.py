@@ -9,14 +9,18 @@ from __future__ import annotations
 from datetime import datetime
 from functools import lru_cache
 
+from . import charsets
 from .fetch_response import internal_date_iso
 from .mime import decode_words, header_date
 
 
 def _text(value) -> str | None:
+    """A server string (8-bit bytes included) as text, by the rules of ``charsets``."""
     if value is None:
         return None
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    if isinstance(value, bytes):
+        return value.decode("ascii") if value.isascii() else charsets.decode(value)
+    return charsets.surrogates_to_text(str(value))
 
 
 def address_list(addresses) -> list[dict]:
@@ -41,7 +45,9 @@ def _address_list(addresses: tuple) -> tuple:
         if host is None:  # the start or end of an RFC 2822 group
             continue
         mailbox, host = _text(mailbox) or "", _text(host) or ""
-        out.append((decode_words(_text(name)) or "", f"{mailbox}@{host}" if host else mailbox))
+        out.append((" ".join((decode_words(name) or "").split()) if isinstance(name, bytes)
+                    else decode_words(_text(name)) or "",
+                    f"{mailbox}@{host}" if host else mailbox))
     return tuple(out)
 
 
@@ -64,7 +70,8 @@ def envelope_json(env) -> dict:
     if not isinstance(env, list) or len(env) < 10:
         return dict(EMPTY_ENVELOPE)
     date, subject, from_, sender, reply_to, to, cc, bcc, in_reply_to, message_id = env[:10]
-    return {"date": header_date(date), "subject": decode_words(_text(subject)),
+    return {"date": header_date(date),
+            "subject": decode_words(subject if isinstance(subject, bytes) else _text(subject)),
             "from": address_list(from_), "sender": address_list(sender),
             "replyTo": address_list(reply_to), "to": address_list(to),
             "cc": address_list(cc), "bcc": address_list(bcc),

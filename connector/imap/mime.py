@@ -1,7 +1,12 @@
 """MIME -> JSON with the standard library's email package (policy.default).
 
-Hostile input must not crash the parse: unknown or broken charsets fall back
-to a lossy decode, broken encoded words are kept as they came.
+Hostile input must not crash the parse, and every string that comes out is real
+text: raw 8-bit header bytes, encoded words and parameters are decoded by the
+rules of ``charsets`` (declared charset, UTF-8, the message's charset, then
+windows-1252), addresses by ``addresses`` (RFC 5322, leniently). Where the standard
+library is strict and mail clients are not (unquoted parameter values with spaces
+or ``=``, such as ``name=This is a test.txt`` or ``boundary=a=b``), we read them as
+the clients do.
 """
 from __future__ import annotations
 
@@ -11,10 +16,24 @@ import email
 import email.policy
 import re
 from datetime import datetime, timedelta, timezone
-from email.message import Message
-from email.utils import getaddresses, parsedate_to_datetime
+from email.message import EmailMessage, Message
+from email.utils import parsedate_to_datetime
 
-POLICY = email.policy.default
+from . import addresses as address_parser
+from . import charsets
+
+
+class LenientMessage(EmailMessage):
+    """An EmailMessage whose boundary is read like mail clients read it (``boundary=a=b``)."""
+
+    def get_boundary(self, failobj=None):
+        value = raw_value(self, "Content-Type")
+        boundary = _raw_params(value).get("boundary") if value else None
+        return boundary.rstrip() if boundary else failobj
+
+
+POLICY = email.policy.default.clone(message_factory=LenientMessage)
+_WIRE_POLICY = POLICY.clone(linesep="\r\n")
 
 
 def parse(raw: bytes) -> Message:
@@ -29,80 +48,202 @@ def content(data: bytes) -> dict:
         return {"encoding": "base64", "content": base64.b64encode(data).decode("ascii")}
 
 
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
-_BETWEEN_WORDS = re.compile(r"(\?=)[ \t\r\n]+(?==\?)")
+# --- header text -----------------------------------------------------------------------
+
+_ENCODED_WORD = re.compile(rb"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+_BETWEEN_WORDS = re.compile(rb"(\?=)[ \t\r\n]+(?==\?)")
 _Q_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
 
 
-def decode_words(value) -> str | None:
-    """A header value with RFC 2047 encoded words decoded, whatever their charset.
+def decode_words(value, fallback: str | None = None) -> str | None:
+    """A header value (bytes, or str as the email package keeps 8-bit bytes) -> text.
 
-    A small decoder of our own: email.header costs ~25 us a value, and search
-    summaries decode thousands. Unknown charsets and broken words degrade to a
-    lossy decode instead of an exception.
+    RFC 2047 encoded words are decoded in their charset, even with raw 8-bit bytes
+    inside them (``=?iso-8859-1?Q?Fr\xf6sche?=``); the text around them by
+    ``charsets.decode`` (UTF-8, then ``fallback``, then windows-1252). A small decoder
+    of our own: email.header costs ~25 us a value, and search summaries decode thousands.
     """
     if value is None:
         return None
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    if "=?" not in value:
-        return value
+    if isinstance(value, str):
+        if value.isascii() and "=?" not in value:
+            return value
+        try:
+            data = value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate that stands for no byte
+            return charsets.surrogates_to_text(value)
+    else:
+        data = bytes(value)
+    if b"=?" not in data:
+        return charsets.decode(data, None, fallback)
     # Whitespace between two adjacent encoded words is not part of the text (RFC 2047 6.2).
-    value = _BETWEEN_WORDS.sub(r"\1", value)
-    return _ENCODED_WORD.sub(_decode_word, value)
+    data = _BETWEEN_WORDS.sub(rb"\1", data)
+    out, position = [], 0
+    for match in _ENCODED_WORD.finditer(data):
+        if match.start() > position:
+            out.append(charsets.decode(data[position:match.start()], None, fallback))
+        out.append(_decode_word(match, fallback))
+        position = match.end()
+    if position < len(data):
+        out.append(charsets.decode(data[position:], None, fallback))
+    return "".join(out)
 
 
-def _decode_word(match: re.Match) -> str:
+def _decode_word(match: re.Match, fallback: str | None) -> str:
     charset, encoding, text = match.groups()
-    charset = charset.split("*", 1)[0]  # RFC 2231 language suffix
-    raw = text.encode("ascii", "replace")
     try:
-        if encoding in "bB":
-            data = base64.b64decode(raw + b"=" * (-len(raw) % 4), validate=True)
+        if encoding in b"bB":
+            data = base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
         else:
-            data = _Q_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), raw.replace(b"_", b" "))
+            data = _Q_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), text.replace(b"_", b" "))
     except (ValueError, binascii.Error):
-        return match.group(0)
-    return _lossy(data, charset)
-
-
-def _lossy(data: bytes, charset: str | None) -> str:
-    try:
-        return data.decode(charset or "utf-8", "replace")
-    except (LookupError, ValueError):
-        return data.decode("utf-8", "replace")
+        return charsets.decode(match.group(0), None, fallback)
+    return charsets.decode(data, charset.decode("ascii", "replace"), fallback)
 
 
 def raw_header(msg: Message, name: str) -> list[str]:
-    """A header's values as they came (encoded words not decoded)."""
+    """A header's values as they came (encoded words not decoded, 8-bit bytes as escapes)."""
     return [str(v) for k, v in msg.raw_items() if k.lower() == name.lower()]
 
 
-def header(msg: Message, name: str) -> str | None:
+def raw_value(msg: Message, name: str) -> str | None:
+    """The first value of a header as it came, unfolded."""
+    for key, value in msg.raw_items():
+        if key.lower() == name.lower():
+            return _unfold(str(value))
+    return None
+
+
+def _unfold(value: str) -> str:
+    return value.replace("\r\n", "").replace("\n", "") if "\n" in value else value
+
+
+def header(msg: Message, name: str, fallback: str | None = None) -> str | None:
     values = raw_header(msg, name)
-    return decode_words(" ".join(values[0].split())) if values else None
+    return decode_words(" ".join(values[0].split()), fallback) if values else None
 
 
-def addresses(msg: Message, name: str) -> list[dict]:
-    # Split first, decode after: a decoded name may contain commas.
+def addresses(msg: Message, name: str, fallback: str | None = None) -> list[dict]:
+    """Every address of every ``name`` header, parsed by RFC 5322 (see ``addresses``)."""
     out = []
-    for display, address in getaddresses(raw_header(msg, name)):
-        if display or address:
-            out.append({"name": decode_words(display) or "", "address": address})
+    for value in raw_header(msg, name):
+        for display, address in address_parser.parse(
+                _unfold(value), lambda text: decode_words(text, fallback)):
+            if display or address:
+                out.append({"name": display,
+                            "address": charsets.surrogates_to_text(address, fallback)})
     return out
 
 
+def message_charset(msg: Message) -> str | None:
+    """The charset a message declares (its own, or its first text part's): the header fallback."""
+    for part in (msg, *(p for p in msg.walk() if p.get_content_maintype() == "text")):
+        charset = params(part, "Content-Type").get("charset")
+        if charset and charsets.codec(charset) not in (None, "utf_8"):
+            return charset
+    return None
+
+
+# --- parameters (Content-Type, Content-Disposition) ---------------------------------------
+
+_PARAM_NAME = re.compile(r"\s*([^\s=;]+)\s*=\s*")
+_SECTION_NAME = re.compile(r"(.+?)\*([0-9]+)?(\*)?$")
+
+
+def _raw_params(value: str) -> dict[str, str]:
+    """``type/sub; a=1; b="x y"; c=This is a test.txt`` -> {a: 1, b: x y, c: This is...}.
+
+    Lenient where RFC 2045 is strict, as mail clients are: an unquoted value runs to
+    the next ``;`` (spaces and ``=`` included). Names are lower case; RFC 2231 section
+    names (``name*0*``) are kept for ``params`` to join.
+    """
+    out: dict[str, str] = {}
+    i = value.find(";")
+    end = len(value)
+    while 0 <= i < end:
+        match = _PARAM_NAME.match(value, i + 1)
+        if not match:
+            i = value.find(";", i + 1)
+            continue
+        name, i = match.group(1).lower(), match.end()
+        if i < end and value[i] == '"':
+            chars = []
+            i += 1
+            while i < end and value[i] != '"':
+                if value[i] == "\\" and i + 1 < end:
+                    i += 1
+                chars.append(value[i])
+                i += 1
+            text = "".join(chars)
+            i = value.find(";", i)
+        else:
+            stop = value.find(";", i)
+            text = value[i:stop if stop >= 0 else end].strip()
+            i = stop
+        out.setdefault(name, text)
+    return out
+
+
+def params(part: Message, name: str, fallback: str | None = None) -> dict[str, str]:
+    """A header's parameters, decoded: RFC 2231 sections and charsets, encoded words, 8-bit."""
+    value = raw_value(part, name)
+    if not value:
+        return {}
+    joined: dict[str, list] = {}
+    plain: dict[str, str] = {}
+    for key, text in _raw_params(value).items():
+        match = _SECTION_NAME.match(key) if "*" in key else None
+        if match:
+            base, number, encoded = match.groups()
+            # "name*=" (no section number) is encoded; "name*0=" is not, "name*0*=" is.
+            joined.setdefault(base, []).append((int(number or 0), bool(encoded) or number is None,
+                                                text))
+        else:
+            plain[key] = text
+    out = {key: decode_words(text, fallback) or "" for key, text in plain.items()}
+    for base, sections in joined.items():
+        out[base] = _rfc2231(sorted(sections, key=lambda s: s[0]), fallback)
+    return out
+
+
+def _rfc2231(sections: list, fallback: str | None) -> str:
+    """RFC 2231 ``name*0*=utf-8''a%20b; name*1*=c`` -> the joined, decoded value."""
+    charset = None
+    data = bytearray()
+    for index, (_number, encoded, text) in enumerate(sections):
+        raw = text.encode("utf-8", "surrogateescape")
+        if encoded:
+            if index == 0 and raw.count(b"'") >= 2:
+                charset_bytes, _language, raw = raw.split(b"'", 2)
+                charset = charset_bytes.decode("ascii", "replace") or None
+            raw = re.sub(rb"%([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), raw)
+        data += raw
+    return charsets.decode(bytes(data), charset, fallback)
+
+
+_COMMENT = re.compile(r"\([^()]*\)")
 _MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug",
                                        "sep", "oct", "nov", "dec"), start=1)}
 _RFC2822 = re.compile(r"(?:\w{3}, )?(\d{1,2}) (\w{3}) (\d{4}) (\d\d):(\d\d)(?::(\d\d))? ([+-])(\d\d)(\d\d)")
 
 
 def header_date(value) -> str | None:
-    """An RFC 2822 Date header -> ISO 8601 (None when it cannot be read)."""
-    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    """An RFC 2822 Date header -> ISO 8601 (None when it cannot be read).
+
+    Comments are dropped (``00:19:00 (EDT) -0400``); obsolete zone names count
+    (EDT is -0400); an unknown zone or ``-0000`` (RFC 5322: "no zone information")
+    reads as UTC.
+    """
+    text = decode_words(value) if isinstance(value, bytes) else value
     if not text or not isinstance(text, str):
         return None
-    match = _RFC2822.match(text.strip())
+    text = text.strip()
+    match = _RFC2822.match(text)
+    if not match and "(" in text:
+        while "(" in text and _COMMENT.search(text):
+            text = _COMMENT.sub(" ", text)
+        text = " ".join(text.split())
+        match = _RFC2822.match(text)
     if match:  # the common form, without email.utils' general (slower) parser
         day, month, year, hh, mm, ss, sign, oh, om = match.groups()
         offset = timedelta(hours=int(oh), minutes=int(om))
@@ -110,14 +251,15 @@ def header_date(value) -> str | None:
             return datetime(int(year), _MONTHS[month.lower()], int(day), int(hh), int(mm),
                             int(ss or 0), tzinfo=timezone(-offset if sign == "-" else offset)
                             ).isoformat()
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, OverflowError):
             pass
     try:
         parsed = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return parsed.isoformat() if parsed.tzinfo else None
-
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.isoformat()
 
 
 def part_bytes(part: Message) -> bytes:
@@ -126,14 +268,15 @@ def part_bytes(part: Message) -> bytes:
         payload = part.get_payload()
         inner = payload[0] if isinstance(payload, list) and payload else payload
         if isinstance(inner, Message):
-            return inner.as_bytes(policy=POLICY.clone(linesep="\r\n"))
+            return inner.as_bytes(policy=_WIRE_POLICY)
     data = part.get_payload(decode=True)
     return data if data is not None else b""
 
 
-def part_text(part: Message) -> str:
-    data = part_bytes(part)
-    return _lossy(data, part.get_content_charset() or "utf-8")
+def part_text(part: Message, fallback: str | None = None) -> str:
+    """A text part's body as text: its declared charset, else UTF-8, else ``fallback``..."""
+    return charsets.decode(part_bytes(part), params(part, "Content-Type").get("charset"),
+                           fallback)
 
 
 def find_part(msg: Message, spec: str) -> Message | None:
@@ -156,42 +299,56 @@ def find_part(msg: Message, spec: str) -> Message | None:
     return node
 
 
-def filename(part: Message) -> str | None:
-    try:
-        name = part.get_filename()
-    except Exception:  # noqa: BLE001
-        name = None
-    return decode_words(name) if name else None
+def filename(part: Message, fallback: str | None = None) -> str | None:
+    """Content-Disposition's filename, else Content-Type's name, read leniently."""
+    name = (params(part, "Content-Disposition", fallback).get("filename")
+            or params(part, "Content-Type", fallback).get("name"))
+    return " ".join(name.split()) if name and name.strip() else None
+
+
+def disposition(part: Message) -> str | None:
+    value = raw_value(part, "Content-Disposition")
+    kind = value.split(";", 1)[0].strip().lower() if value else ""
+    return kind or None
 
 
 def to_json(msg: Message) -> dict:
+    """A parsed message as JSON.
+
+    Body rule (as mail clients show it): the first text/plain and the first text/html
+    part not marked ``attachment`` are ``text`` and ``html``, even when they carry a
+    file name; every other leaf is an attachment.
+    """
+    fallback = message_charset(msg)
     text = html = None
     attachments = []
     for number, part in _leaves(msg):
         ctype = part.get_content_type()
-        disposition = part.get_content_disposition()
-        name = filename(part)
-        is_body = disposition != "attachment" and name is None
-        if is_body and ctype == "text/plain" and text is None:
-            text = part_text(part)
-            continue
-        if is_body and ctype == "text/html" and html is None:
-            html = part_text(part)
-            continue
+        kind = disposition(part)
+        if kind != "attachment":
+            if ctype == "text/plain" and text is None:
+                text = part_text(part, fallback)
+                continue
+            if ctype == "text/html" and html is None:
+                html = part_text(part, fallback)
+                continue
         data = part_bytes(part)
-        attachments.append({"partId": number, "filename": name, "contentType": ctype,
-                            "size": len(data), "contentId": part.get("Content-ID"),
-                            "disposition": disposition, "content": content(data)})
+        content_id = raw_value(part, "Content-ID")
+        attachments.append({"partId": number, "filename": filename(part, fallback),
+                            "contentType": ctype, "size": len(data),
+                            "contentId": decode_words(content_id.strip()) if content_id else None,
+                            "disposition": kind, "content": content(data)})
     return {
-        "subject": header(msg, "Subject"),
-        "from": addresses(msg, "From"), "sender": addresses(msg, "Sender"),
-        "replyTo": addresses(msg, "Reply-To"), "to": addresses(msg, "To"),
-        "cc": addresses(msg, "Cc"), "bcc": addresses(msg, "Bcc"),
-        "date": header_date(header(msg, "Date")),
-        "messageId": header(msg, "Message-ID"),
-        "inReplyTo": header(msg, "In-Reply-To"),
-        "references": (header(msg, "References") or "").split(),
-        "headers": [{"name": k, "value": decode_words(str(v)) or ""} for k, v in msg.raw_items()],
+        "subject": header(msg, "Subject", fallback),
+        "from": addresses(msg, "From", fallback), "sender": addresses(msg, "Sender", fallback),
+        "replyTo": addresses(msg, "Reply-To", fallback), "to": addresses(msg, "To", fallback),
+        "cc": addresses(msg, "Cc", fallback), "bcc": addresses(msg, "Bcc", fallback),
+        "date": header_date(header(msg, "Date", fallback)),
+        "messageId": header(msg, "Message-ID", fallback),
+        "inReplyTo": header(msg, "In-Reply-To", fallback),
+        "references": (header(msg, "References", fallback) or "").split(),
+        "headers": [{"name": decode_words(k) or "", "value": decode_words(str(v), fallback) or ""}
+                    for k, v in msg.raw_items()],
         "text": text, "html": html, "attachments": attachments,
     }
 

@@ -88,7 +88,11 @@ def describe(op) -> dict:
 
 
 def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    """JSON as UTF-8 bytes, whatever the locale's encoding (the envelope's text is valid)."""
+    text = json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+    data = text.encode("utf-8", "replace")  # "replace": a last guard, never reached
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
 
 
 def parser(prog: str, extra: dict) -> argparse.ArgumentParser:

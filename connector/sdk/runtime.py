@@ -1,6 +1,8 @@
 """The invocation pipeline: request -> validated inputs -> handler -> envelope."""
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ REQUEST_KINDS = {
     "testConnection": {"testConnection", "connection"},
 }
 MAX_MESSAGE = 1000  # characters of one error message; the rest is noise to a user
+log = logging.getLogger("connector.sdk")
 
 
 class Connector:
@@ -27,6 +30,9 @@ class Connector:
 
     def __init__(self, manifest: Manifest):
         self.manifest = manifest
+        # Strings a handler returned with lone surrogates, repaired by the last guard. A
+        # handler should never need it: tests assert this stays 0.
+        self.repaired_texts = 0
 
     @classmethod
     def load(cls, source: str | Path | None = None, *, check_handlers: bool = True,
@@ -128,7 +134,12 @@ class Connector:
         finally:
             close_quietly(session)
         problem = json_problem(data)
-        if problem:
+        if problem == _INVALID_TEXT:
+            data, repaired = valid_text(data)
+            self.repaired_texts += repaired
+            log.warning("%s returned %d string(s) that are not valid Unicode; repaired",
+                        action.key, repaired)
+        elif problem:
             raise InternalError(f"{action.label} returned a value that is not JSON: {problem}")
         return data
 
@@ -178,7 +189,9 @@ class Connector:
         return InternalError(f"Unexpected {type(exc).__name__}: {exc}")
 
 
-_SCALARS = {str, int, bool, type(None)}
+_SCALARS = {int, bool, type(None)}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_INVALID_TEXT = "a string that is not valid Unicode (a lone surrogate)"
 
 
 def json_problem(value: Any) -> str | None:
@@ -186,22 +199,49 @@ def json_problem(value: Any) -> str | None:
 
     A walk, not json.dumps: serialising a 20 MB download only to check it would hold a
     third copy of the message in memory. The fast loop only says yes; the slow one says where.
+    Strings must be valid Unicode: a lone surrogate cannot be written as UTF-8, so the
+    envelope would not be valid JSON text (``_INVALID_TEXT`` is returned for it).
     """
     stack = [value]
+    invalid_text = False
     while stack:
         item = stack.pop()
         kind = type(item)
         if kind in _SCALARS:
             continue
+        if kind is str:
+            # isascii() is O(1) in CPython: only non-ASCII strings are searched.
+            if not item.isascii() and _SURROGATE.search(item):
+                invalid_text = True
+            continue
         if kind is dict:
             if any(type(key) is not str for key in item):
                 return _where(value)
+            stack.extend(item)  # the keys, as strings to check
             stack.extend(item.values())
         elif kind is list:
             stack.extend(item)
         elif kind is not float or item != item or item in (float("inf"), float("-inf")):
             return _where(value)
-    return None
+    return _INVALID_TEXT if invalid_text else None
+
+
+def valid_text(value: Any) -> tuple[Any, int]:
+    """``value`` with every lone surrogate replaced by U+FFFD, and how many strings changed."""
+    if isinstance(value, str):
+        fixed = _SURROGATE.sub("\ufffd", value)
+        return fixed, int(fixed != value)
+    if isinstance(value, list):
+        pairs = [valid_text(v) for v in value]
+        return [v for v, _ in pairs], sum(n for _, n in pairs)
+    if isinstance(value, dict):
+        out, count = {}, 0
+        for key, item in value.items():
+            key, n_key = valid_text(key)
+            out[key], n = valid_text(item)
+            count += n + n_key
+        return out, count
+    return value, 0
 
 
 def _where(value: Any, path: str = "$") -> str | None:
@@ -242,6 +282,7 @@ def error_envelope(exc: ConnectorError, scrubber: Scrubber) -> dict:
 
 
 def _short(message: str) -> str:
+    message = _SURROGATE.sub("\ufffd", message)  # server text may carry undecodable bytes
     return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE - 3] + "..."
 
 

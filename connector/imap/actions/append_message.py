@@ -13,10 +13,18 @@ from .. import commands, protocol
 from ..session import ImapSession
 
 _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
-_BARE_LF = re.compile(rb"(?<!\r)\n")
+_BARE_LINE_END = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+# An mbox separator ("From alice@example.com Wed May  1 09:29:41 2024"), as .eml exports
+# and mbox files carry before the first header.
+_MBOX_FROM = re.compile(rb"From [^\r\n]*\r\n")
 
 
-def message_bytes(content: str, encoding: str) -> bytes:
+def message_bytes(content: str, encoding: str) -> tuple[bytes, bool]:
+    """The message to store, and whether a leading mbox ``From`` line was removed.
+
+    Bare LF and bare CR line ends become CRLF (RFC 5322 has no other; servers convert
+    them anyway, and a retry must compare what the server keeps).
+    """
     if encoding == "base64":
         try:
             data = base64.b64decode(content.encode("ascii"), validate=True)
@@ -25,11 +33,14 @@ def message_bytes(content: str, encoding: str) -> bytes:
                                "Content Encoding to utf-8.", path="inputs.content") from None
     else:
         data = content.encode("utf-8")
-    data = _BARE_LF.sub(b"\r\n", data)
+    data = _BARE_LINE_END.sub(b"\r\n", data)
+    separator = _MBOX_FROM.match(data)
+    if separator:
+        data = data[separator.end():]
     if not _HEADER_LINE.match(data):
         raise InvalidInput("Message Content must be a whole RFC 822 message: header lines such as "
                            "'Subject: Hello', a blank line, then the body.", path="inputs.content")
-    return data
+    return data, separator is not None
 
 
 def append_message(session: ImapSession, path: str | None, mailbox: str | None, content: str,
@@ -42,7 +53,7 @@ def append_message(session: ImapSession, path: str | None, mailbox: str | None, 
         raise InvalidInput(f"Path ({path!r}) and Mailbox ({mailbox!r}) name different mailboxes: "
                            "give only Path.", path="inputs.mailbox")
     protocol.check_mailbox(target, "path" if path else "mailbox")
-    data = message_bytes(content, contentEncoding)
+    data, removed_separator = message_bytes(content, contentEncoding)
     wanted = protocol.normalize_flags(flags or [])
     when = None
     if internalDate:
@@ -55,13 +66,15 @@ def append_message(session: ImapSession, path: str | None, mailbox: str | None, 
                                "such as 2024-05-01T09:30:00+02:00.",
                                path="inputs.internalDate")
     message_id = find_message_id(data)
+    result = {"mailbox": target, "uid": None, "uidValidity": None, "alreadyPresent": False,
+              "mboxSeparatorRemoved": removed_separator}
     if message_id:
-        # A retried step (the reply to an earlier APPEND was lost) must not store it twice.
+        # A retried step (the reply to an earlier APPEND was lost) must not store it twice;
+        # another message that merely shares the Message-ID must still be stored.
         selected = commands.select(session, target, readonly=True)
-        criteria = [b"HEADER", b'"Message-ID"', protocol.search_string(message_id, "content")[0]]
-        present = commands.uid_search(session, criteria)
-        if present:
-            return {"mailbox": target, "uid": present[-1], "uidValidity": selected.uid_validity,
+        present = find_identical(session, data, message_id)
+        if present is not None:
+            return {**result, "uid": present, "uidValidity": selected.uid_validity,
                     "alreadyPresent": True}
     commands.pop_response_code(session, "APPENDUID")
     try:
@@ -77,9 +90,32 @@ def append_message(session: ImapSession, path: str | None, mailbox: str | None, 
             retryable=bool(message_id)) from None
     match = re.search(rb"\[APPENDUID (\d+) (\d+)\]", reply or b"")
     if match:
-        return {"mailbox": target, "uid": int(match.group(2)), "uidValidity": int(match.group(1)),
-                "alreadyPresent": False}
-    return {"mailbox": target, "uid": None, "uidValidity": None, "alreadyPresent": False}
+        return {**result, "uid": int(match.group(2)), "uidValidity": int(match.group(1))}
+    return result
+
+
+def find_identical(session: ImapSession, data: bytes, message_id: str) -> int | None:
+    """The UID of a message in the selected mailbox with exactly these bytes, if any.
+
+    Candidates share the Message-ID (one SEARCH); only those of the same size are
+    fetched and compared. A NUL byte cannot travel in an IMAP literal, and servers
+    store it as something else (Dovecot: 0x80), so NUL matches that byte.
+    """
+    criteria = [b"HEADER", b'"Message-ID"', protocol.search_string(message_id, "content")[0]]
+    candidates = commands.uid_search(session, criteria)
+    if not candidates:
+        return None
+    sizes = commands.fetch(session, candidates, b"(UID RFC822.SIZE)")
+    same_size = [uid for uid in candidates if sizes.get(uid, {}).get(b"RFC822.SIZE") == len(data)]
+    if not same_size:
+        return None
+    wanted = data.replace(b"\0", b"\x80")
+    bodies = commands.fetch(session, same_size, b"(UID BODY.PEEK[])")
+    for uid in same_size:
+        stored = bodies.get(uid, {}).get(b"BODY[]")
+        if stored is not None and bytes(stored).replace(b"\0", b"\x80") == wanted:
+            return uid
+    return None
 
 
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(?:\r\n[ \t]+)?(<[^<>\s\"]+>)", re.I | re.M)
