@@ -1,7 +1,7 @@
 """Address headers (From, To, Cc...) -> [(name, address)], per RFC 5322 and leniently.
 
-RFC 5322 syntax, obsolete forms included: comments are dropped (a comment is the
-name only when there is no other, as in ``pete@x (Pete)``), quoted names keep their
+RFC 5322 syntax, obsolete forms included: comments are dropped (also the old
+``pete@x (Pete)`` form, as the standard library reads it), quoted names keep their
 text, groups give their members, source routes in ``<@a,@b:x@y>`` are dropped.
 Broken headers get the reading mail clients give: ``a@x b@y`` (a missing comma) is
 two addresses, ``Name@x <real@y>`` is one named address, an unclosed quote or
@@ -153,30 +153,23 @@ def parse(header: str | None, decode_words: Callable[[str], str] = str) -> list[
             before: list = []
             for token in entry:
                 if token[0] == "angle":
-                    name = _phrase(before, decode_words)
-                    if not name:
-                        comments = [t[1] for t in before if t[0] == "comment"]
-                        name = _clean(decode_words(comments[-1])) if comments else ""
-                    out.append((name, _addr_spec(token[1])))
+                    out.append((_phrase(before, decode_words), _addr_spec(token[1])))
                     before = []
                 else:
                     before.append(token)
             continue
         pieces = _join_words(entry)
         addresses = [p for p in pieces if "@" in p]
-        comments = [t[1] for t in entry if t[0] == "comment"]
-        comment_name = _clean(decode_words(comments[-1])) if comments else ""
         if not addresses:
-            # No address at all ("undisclosed-recipients", a bare local name): keep the text.
+            # No address at all (a bare local name such as "root"): keep the text.
             text = " ".join(pieces)
             if text:
-                out.append((comment_name, text))
+                out.append(("", text))
             continue
         if len(addresses) == 1:
             others = [p for p in pieces if "@" not in p]
             # "John Smith john@x" (no brackets): the words before the address are its name.
-            name = comment_name or _clean(decode_words(" ".join(others)).strip('"'))
-            out.append((name, addresses[0]))
+            out.append((_clean(decode_words(" ".join(others)).strip('"')), addresses[0]))
         else:
             out.extend(("", address) for address in addresses)  # "a@x b@y": a missing comma
     return out

@@ -201,7 +201,8 @@ def read_fetch(session: ImapSession, tokens: list[bytes], *, uid: bool = True,
     while True:
         line = readline(MAX_LINE + 1)
         if not line or not line.endswith(b"\n"):
-            raise imaplib.IMAP4.abort("socket error: EOF" if not line else "line too long")
+            raise imaplib.IMAP4.abort("line too long" if len(line) > MAX_LINE
+                                      else "socket error: EOF")
         if line.startswith(done):
             status, _, text = line[len(done):].rstrip(b"\r\n").partition(b" ")
             if status != b"OK":

@@ -23,12 +23,13 @@ def _text(value) -> str | None:
     return charsets.surrogates_to_text(str(value))
 
 
-def address_list(addresses) -> list[dict]:
+def address_list(addresses, fallback: str | None = None) -> list[dict]:
     if not isinstance(addresses, (list, tuple)):
         return []
     key = addresses if isinstance(addresses, tuple) else _frozen(addresses)
     # Fresh dicts each time (callers may change what they get) from cached decoded pairs.
-    return [{"name": name, "address": address} for name, address in _address_list(key)]
+    return [{"name": name, "address": address}
+            for name, address in _address_list(key, fallback)]
 
 
 def _frozen(value):
@@ -36,7 +37,7 @@ def _frozen(value):
 
 
 @lru_cache(maxsize=4096)
-def _address_list(addresses: tuple) -> tuple:
+def _address_list(addresses: tuple, fallback: str | None) -> tuple:
     out = []
     for address in addresses:
         if not isinstance(address, tuple) or len(address) < 4:
@@ -45,8 +46,8 @@ def _address_list(addresses: tuple) -> tuple:
         if host is None:  # the start or end of an RFC 2822 group
             continue
         mailbox, host = _text(mailbox) or "", _text(host) or ""
-        out.append((" ".join((decode_words(name) or "").split()) if isinstance(name, bytes)
-                    else decode_words(_text(name)) or "",
+        out.append((" ".join((decode_words(name, fallback) or "").split())
+                    if isinstance(name, bytes) else decode_words(_text(name)) or "",
                     f"{mailbox}@{host}" if host else mailbox))
     return tuple(out)
 
@@ -66,16 +67,57 @@ EMPTY_ENVELOPE = {"date": None, "subject": None, "from": [], "sender": [], "repl
                   "cc": [], "bcc": [], "inReplyTo": None, "messageId": None}
 
 
-def envelope_json(env) -> dict:
+def envelope_json(env, fallback: str | None = None) -> dict:
+    """ENVELOPE -> JSON; ``fallback`` is the message's charset, for 8-bit bytes not in UTF-8."""
     if not isinstance(env, list) or len(env) < 10:
         return dict(EMPTY_ENVELOPE)
     date, subject, from_, sender, reply_to, to, cc, bcc, in_reply_to, message_id = env[:10]
     return {"date": header_date(date),
-            "subject": decode_words(subject if isinstance(subject, bytes) else _text(subject)),
-            "from": address_list(from_), "sender": address_list(sender),
-            "replyTo": address_list(reply_to), "to": address_list(to),
-            "cc": address_list(cc), "bcc": address_list(bcc),
+            "subject": decode_words(subject if isinstance(subject, bytes) else _text(subject),
+                                    fallback),
+            "from": address_list(from_, fallback), "sender": address_list(sender, fallback),
+            "replyTo": address_list(reply_to, fallback), "to": address_list(to, fallback),
+            "cc": address_list(cc, fallback), "bcc": address_list(bcc, fallback),
             "inReplyTo": _text(in_reply_to), "messageId": _text(message_id)}
+
+
+def has_legacy_bytes(values: dict) -> bool:
+    """Whether a FETCH's ENVELOPE has 8-bit text that is not UTF-8 (its charset is needed)."""
+    env = values.get(b"ENVELOPE")
+    if not isinstance(env, list) or len(env) < 8:
+        return False
+    texts = [env[1]] + [a[0] for group in env[2:8] if isinstance(group, (list, tuple))
+                        for a in group if isinstance(a, (list, tuple)) and a]
+    for text in texts:
+        if isinstance(text, bytes) and not text.isascii():
+            try:
+                text.decode("utf-8")
+            except UnicodeDecodeError:
+                return True
+    return False
+
+
+CHARSET_ITEMS = b"(UID BODY.PEEK[HEADER.FIELDS (CONTENT-TYPE)] BODY.PEEK[1.MIME])"
+
+
+def summaries(session, uids: list[int], fetched: dict[int, dict]) -> list[dict]:
+    """Summaries of fetched messages, in ``uids`` order (expunged ones left out).
+
+    ENVELOPE carries no charset: for the rare message whose header holds 8-bit bytes
+    that are not UTF-8 (legacy mail), its declared charset is fetched (one more command
+    for all of them) so "Привет" in KOI8-R is read as KOI8-R, not as windows-1252.
+    """
+    legacy = [uid for uid in uids if uid in fetched and has_legacy_bytes(fetched[uid])]
+    declared: dict[int, str | None] = {}
+    if legacy:
+        from . import commands, mime
+
+        for uid, values in commands.fetch(session, legacy, CHARSET_ITEMS).items():
+            heads = [values.get(b"BODY[HEADER.FIELDS (CONTENT-TYPE)]"), values.get(b"BODY[1.MIME]")]
+            declared[uid] = next(
+                (found for found in (mime.message_charset(mime.parse(bytes(h) + b"\r\n"))
+                                     for h in heads if isinstance(h, bytes)) if found), None)
+    return [summary(uid, fetched[uid], declared.get(uid)) for uid in uids if uid in fetched]
 
 
 def flag_list(raw) -> list[str]:
@@ -91,9 +133,9 @@ def _flags(raw: tuple) -> tuple[str, ...]:
     return tuple(text for text in map(_text, raw) if text.lower() != "\\recent")
 
 
-def summary(uid: int, values: dict) -> dict:
+def summary(uid: int, values: dict, fallback: str | None = None) -> dict:
     size = values.get(b"RFC822.SIZE")
     return {"uid": uid, "flags": flag_list(values.get(b"FLAGS")),
             "size": size if isinstance(size, int) else 0,
             "internalDate": iso(values.get(b"INTERNALDATE")),
-            "envelope": envelope_json(values.get(b"ENVELOPE"))}
+            "envelope": envelope_json(values.get(b"ENVELOPE"), fallback)}

@@ -36,7 +36,16 @@ POLICY = email.policy.default.clone(message_factory=LenientMessage)
 _WIRE_POLICY = POLICY.clone(linesep="\r\n")
 
 
+_OBSOLETE_FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]+:", re.M)
+
+
 def parse(raw: bytes) -> Message:
+    # RFC 5322's obsolete syntax allows blanks before the colon ("Subject  : x"); the
+    # email package would take that line for the body and lose every header.
+    head_end = raw.find(b"\r\n\r\n")
+    head = raw[:head_end] if head_end >= 0 else raw
+    if _OBSOLETE_FIELD_NAME.search(head):
+        raw = _OBSOLETE_FIELD_NAME.sub(rb"\1:", head) + raw[len(head):]
     return email.message_from_bytes(raw, policy=POLICY)
 
 

@@ -14,7 +14,10 @@ class ServerInfo:
     tls_port: int | None = None       # implicit TLS
     starttls_port: int | None = None  # plain + STARTTLS
     # Known gaps, consulted by tests instead of skipping silently. IMAP names, plus our own
-    # SEQUENCE-SEARCH: "UID SEARCH 1:2" means message numbers 1 and 2, as RFC 3501 says.
+    # SEQUENCE-SEARCH: "UID SEARCH 1:2" means message numbers 1 and 2, as RFC 3501 says;
+    # BROKEN-HEADERS: the server answers ENVELOPE for a message with an unreadable Date
+    # or obsolete header syntax ("From  : x"); RAW-ENVELOPE: ENVELOPE strings are the
+    # header's own bytes (encoded words not decoded by the server).
     capabilities: set[str] = field(default_factory=set)
     first_uid: int = 1
 

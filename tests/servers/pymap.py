@@ -20,7 +20,9 @@ class Pymap:
                           users={self.server.user: self.server.password}, tls_port=None,
                           starttls_port=self.server.port,
                           # Known gaps: no SPECIAL-USE, CONDSTORE or NAMESPACE; keywords dropped;
-                          # UID SEARCH reads a sequence-set key as UIDs (no SEQUENCE-SEARCH).
+                          # UID SEARCH reads a sequence-set key as UIDs (no SEQUENCE-SEARCH);
+                          # a Date it cannot parse or obsolete header syntax ends the
+                          # connection mid-ENVELOPE (no BROKEN-HEADERS).
                           capabilities={"UIDPLUS", "MOVE"}, first_uid=101)
 
     def stop(self) -> None:

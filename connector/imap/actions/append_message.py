@@ -16,7 +16,7 @@ _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
 _BARE_LINE_END = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 # An mbox separator ("From alice@example.com Wed May  1 09:29:41 2024"), as .eml exports
 # and mbox files carry before the first header.
-_MBOX_FROM = re.compile(rb"From [^\r\n]*\r\n")
+_MBOX_FROM = re.compile(rb"From [^ \t\r\n:]+[ \t][^\r\n]*\r\n")  # not "From  : x" (obsolete header)
 
 
 def message_bytes(content: str, encoding: str) -> tuple[bytes, bool]:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import commands, search
-from ..envelope import summary
+from ..envelope import summaries
 from ..session import ImapSession
 
 SUMMARY_ITEMS = b"(UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE)"
@@ -19,4 +19,4 @@ def search_mailbox(session: ImapSession, mailbox: str, readUnread: str,  # noqa:
     page = uids[-limit:][::-1] if order == "newest" else uids[:limit]
     fetched = commands.fetch(session, page, SUMMARY_ITEMS) if page else {}
     return {"mailbox": mailbox, "uidValidity": selected.uid_validity, "total": len(uids),
-            "messages": [summary(uid, fetched[uid]) for uid in page if uid in fetched]}
+            "messages": summaries(session, page, fetched)}

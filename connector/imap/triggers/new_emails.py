@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from connector.sdk.errors import InvalidInput
 
 from .. import commands, mime, protocol
-from ..envelope import iso, summary
+from ..envelope import iso, summaries
 from ..fetch_response import internal_date
 from ..search import imap_date
 from ..session import ImapSession
@@ -76,6 +76,7 @@ class Poll:
         items = b"(" + SUMMARY_ITEMS + (b" BODY.PEEK[]" if self.fetch_content else b"") + b")"
         fetched = commands.fetch(self.session, page, items) if page else {}
         records, newest = [], _parse_time(previous.get("lastInternalDate"))
+        summary_of = {record["uid"]: record for record in summaries(self.session, page, fetched)}
         for uid in page:
             values = fetched.get(uid)
             if values is None:  # expunged between SEARCH and FETCH
@@ -85,7 +86,7 @@ class Poll:
                 newest = max(filter(None, [newest, _aware(received)]))
                 if since is not None and _aware(received) < since:
                     continue  # catching up: received before the look-back / resync point
-            record = summary(uid, values)
+            record = summary_of[uid]
             if exclude and record["envelope"]["messageId"] in exclude:
                 continue  # the previous poll emitted it before the mailbox was renumbered
             if self.fetch_content:
