@@ -86,14 +86,23 @@ def has_legacy_bytes(values: dict) -> bool:
     env = values.get(b"ENVELOPE")
     if not isinstance(env, list) or len(env) < 8:
         return False
-    texts = [env[1]] + [a[0] for group in env[2:8] if isinstance(group, (list, tuple))
-                        for a in group if isinstance(a, (list, tuple)) and a]
-    for text in texts:
-        if isinstance(text, bytes) and not text.isascii():
-            try:
-                text.decode("utf-8")
-            except UnicodeDecodeError:
-                return True
+    if _legacy(env[1]):
+        return True
+    for group in env[2:8]:
+        if isinstance(group, (list, tuple)):
+            for address in group:
+                if isinstance(address, (list, tuple)) and address and _legacy(address[0]):
+                    return True
+    return False
+
+
+def _legacy(text) -> bool:
+    if not isinstance(text, bytes) or text.isascii():
+        return False
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
     return False
 
 

@@ -6,19 +6,44 @@ NOT_FOUND); what they do not catch lands here.
 from __future__ import annotations
 
 import imaplib
+import re
 import socket
 import ssl
 
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from connector.sdk.errors import (ConnectionFailed, ConnectorError, ServerError, Timeout,
-                                  TlsError)
+from connector.sdk.errors import (ConnectionFailed, ConnectorError, RateLimited, ServerError,
+                                  Timeout, TlsError)
 
 # Response codes (RFC 5530) that say trying again later may work.
-TRANSIENT_CODES = ("[UNAVAILABLE]", "[INUSE]", "[LIMIT]", "[SERVERBUG]", "[OVERQUOTA]")
+TRANSIENT_CODES = ("[SERVERBUG]", "[OVERQUOTA]")
+# Refusals for load or connection limits: RFC 5530 codes, Office 365's and Gmail's texts,
+# Dovecot's per-user connection limit.
+_THROTTLED = re.compile(
+    r"\[(?:LIMIT|UNAVAILABLE|INUSE|THROTTLED)\]|request is throttled|too many simultaneous"
+    r"|exceeded command or bandwidth limits|too many (?:connections|concurrent)"
+    r"|maximum number of connections|try again later|server busy|temporarily unavailable",
+    re.I)
+_BACKOFF = re.compile(r"backoff time:\s*(\d+)\s*(milli)?", re.I)
+
+
+def rate_limited(text: str) -> RateLimited | None:
+    """RATE_LIMITED when a server's refusal says it is about load or limits, else None."""
+    if not _THROTTLED.search(text):
+        return None
+    backoff = _BACKOFF.search(text)
+    after = None
+    if backoff:
+        after = int(backoff.group(1)) / (1000 if backoff.group(2) else 1)
+    return RateLimited(f"The server is limiting requests or connections: try again later "
+                       f"(server said: {text[:200]}).", retry_after=after)
 
 
 def map_exception(exc: Exception) -> ConnectorError | None:
+    if isinstance(exc, (IMAPClientError, imaplib.IMAP4.error)):
+        throttled = rate_limited(str(exc))
+        if throttled is not None:
+            return throttled
     if isinstance(exc, (TimeoutError, socket.timeout)):
         return Timeout("The server stopped answering: try again, or raise Timeout (seconds).")
     if isinstance(exc, ssl.SSLError):

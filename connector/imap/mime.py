@@ -82,6 +82,8 @@ def decode_words(value, fallback: str | None = None) -> str | None:
         except UnicodeEncodeError:  # a lone surrogate that stands for no byte
             return charsets.surrogates_to_text(value)
     else:
+        if value.isascii() and b"=?" not in value:  # the common case, as cheap as it gets
+            return value.decode("ascii")
         data = bytes(value)
     if b"=?" not in data:
         return charsets.decode(data, None, fallback)

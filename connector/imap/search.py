@@ -97,7 +97,7 @@ def translate(filters, criteria: Criteria, path: str) -> list[bytes]:
             keys += [b"KEYWORD" if key == "keyword" else b"UNKEYWORD", flag.encode("ascii")]
         elif key == "modseq":
             criteria.need("CONDSTORE", key)
-            keys += [b"MODSEQ", b"%d" % _int(value, where)]
+            keys += [b"MODSEQ", b"%d" % _int(value, where, MAX_NUMBER)]
         elif key in ("emailId", "threadId"):
             keys += _object_id(key, value, criteria, where)
         elif key == "gmraw":
@@ -178,12 +178,15 @@ def _bool(value, where: str) -> bool:
     raise InvalidInput(f"{where} must be true or false.", path=f"inputs.{where}")
 
 
-def _int(value, where: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
+MAX_NUMBER = 2**63 - 1  # mod-sequence values (RFC 7162); sizes are 32-bit (RFC 3501)
+
+
+def _int(value, where: str, limit: int = 4294967295) -> int:
     if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    raise InvalidInput(f"{where} must be a whole number of bytes or a count.",
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= limit:
+        return value
+    raise InvalidInput(f"{where} must be a whole number from 0 to {limit}.",
                        path=f"inputs.{where}")
 
 

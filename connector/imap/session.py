@@ -16,6 +16,8 @@ from imapclient.exceptions import LoginError
 from connector.sdk.errors import (AuthFailed, ConnectionFailed, InvalidInput, Timeout,
                                   TlsError, Unsupported)
 
+from .errors import rate_limited
+from .protocol import quote
 from .tls import build_context, explain
 
 
@@ -125,6 +127,9 @@ def connect(host: str, port: int, *, secure: bool, context: ssl.SSLContext,
         raise ConnectionFailed(f"{host}:{port} refused the connection: check Host and Port "
                                "(993 for TLS, 143 for STARTTLS).") from None
     except imaplib.IMAP4.error as exc:
+        throttled = rate_limited(str(exc))  # "* BYE Too many connections" as the greeting
+        if throttled is not None:
+            raise throttled from None
         hint = (" The port may expect TLS: turn Secure on." if not secure else "")
         raise ConnectionFailed(f"{host}:{port} did not greet like an IMAP server "
                                f"({_short(exc)}).{hint}") from None
@@ -170,16 +175,23 @@ def login(session: ImapSession, user: str, password: str, *, timeout: int) -> No
     plain = base64.b64encode(f"\0{user}\0{password}".encode()).decode("ascii")
     try:
         if (user + password).isascii():
-            client.login(user, password)
+            # Both as quoted strings (RFC 3501 astring): imaplib quotes only the password, so
+            # "al ice" would go out as two arguments.
+            client._imap.login(quote(user).decode("ascii"), password)
         elif session.has("AUTH=PLAIN"):
             client.plain_login(user, password)  # LOGIN cannot carry non-ASCII text
         else:
             raise InvalidInput("The server cannot take a user name or password with non-ASCII "
                                "characters (it lacks AUTH=PLAIN).", path="connection.pass")
-    except LoginError as exc:
-        if isinstance(exc.__context__, imaplib.IMAP4.abort) or "socket error" in str(exc):
+    except (LoginError, imaplib.IMAP4.error) as exc:
+        if (isinstance(exc, imaplib.IMAP4.abort) or isinstance(exc.__context__, imaplib.IMAP4.abort)
+                or "socket error" in str(exc)):
             raise ConnectionFailed("The connection was dropped during login: try again.") from None
-        raise AuthFailed(f"Login failed for user {user!r}: check Username and Password "
+        throttled = rate_limited(_short(exc, hide=plain))
+        if throttled is not None:
+            raise throttled from None
+        # The user name is not repeated: were it also the password, its mask would tell.
+        raise AuthFailed("Login failed: check Username and Password "
                          f"(server said: {_short(exc, hide=plain)}).") from None
     except TimeoutError:
         raise Timeout(f"The server did not answer the login within {timeout} s.") from None
@@ -220,6 +232,9 @@ def oauth_login(session: ImapSession, user: str, token: str, mechanism: str, *,
         # The runtime masks the token itself; a server echoing the whole SASL message
         # would show it base64-encoded with the user name, which only we can recognise.
         said = _short(exc, hide=base64.b64encode(initial.encode("utf-8")).decode("ascii"))
+        throttled = rate_limited(said)
+        if throttled is not None:
+            raise throttled from None
         raise AuthFailed(f"The access token for {user!r} was rejected: it is invalid or expired. "
                          "Refresh the OAuth connection (or check Username) and try again "
                          f"(server said: {said}).") from None

@@ -70,6 +70,11 @@ def explain(exc: ssl.SSLError, *, host: str, port: int) -> Exception:
         return TlsError(f"The server's certificate is not trusted ({detail}). If the server uses "
                         "a private or self-signed certificate, paste its CA into CA Certificate.")
     reason = (exc.reason or "").upper()
+    if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)) or reason in (
+            "UNEXPECTED_EOF_WHILE_READING", "EOF_OCCURRED_IN_VIOLATION_OF_PROTOCOL"):
+        # The line was cut mid-handshake: nothing about certificates or versions.
+        return ConnectionFailed(f"The connection to {host}:{port} was cut during the TLS "
+                                "handshake: try again.")
     if reason == "DH_KEY_TOO_SMALL":
         return TlsError("The server's Diffie-Hellman group is smaller than Min DH Size allows: "
                         "lower Min DH Size (e.g. 1024) if you trust this server.")

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from .errors import ManifestError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+REQUEST_COMMANDS = ("invoke", "poll", "data-source", "test-connection")
 
 
 class UsageError(Exception):
@@ -38,8 +40,12 @@ def read_json_arg(value: str, what: str) -> Any:
             value = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"{what}: cannot read {name}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{what}: {name} is not UTF-8 text (JSON must be UTF-8)") from None
     try:
         return json.loads(value)
+    except RecursionError:
+        raise UsageError(f"{what}: the JSON is nested too deeply") from None
     except ValueError as exc:
         raise UsageError(f"{what}: not valid JSON ({exc})") from None
 
@@ -109,7 +115,9 @@ def parser(prog: str, extra: dict) -> argparse.ArgumentParser:
     p.add_argument("trigger")
     p.add_argument("--state-file", required=True, metavar="FILE",
                    help="the trigger's state: read before the poll (missing = first poll), "
-                        "replaced atomically only after a successful poll")
+                        "replaced atomically only after a successful poll; locked meanwhile")
+    p.add_argument("--lock-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="how long to wait for another poll of the same state file (default 60)")
     _request_arguments(p)
     p = sub.add_parser("data-source", help="run a data source (such as a picklist)")
     p.add_argument("data_source", metavar="DATA_SOURCE")
@@ -142,7 +150,9 @@ def read_state(path: Path) -> dict:
         return {}
     try:
         state = json.loads(path.read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError) as exc:
+    except RecursionError:
+        raise UsageError(f"--state-file {path}: the JSON is nested too deeply") from None
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         raise UsageError(f"--state-file {path}: not readable JSON ({exc})") from None
     if not isinstance(state, dict):
         raise UsageError(f"--state-file {path}: must hold a JSON object")
@@ -184,6 +194,9 @@ def main(argv: list[str] | None = None, *, source: Any = None, prog: str = "conn
         return command(connector, args, prog)
     except UsageError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
+        if args.command in REQUEST_COMMANDS:  # a platform reads stdout: an envelope there too
+            _print_json({"ok": False, "error": {"code": "INVALID_INPUT", "message": str(exc),
+                                                "retryable": False, "details": []}})
         return EXIT_USAGE
     except (ManifestError, LookupError) as exc:  # the installation is broken, not the request
         print(f"{prog}: {exc}", file=sys.stderr)
@@ -210,11 +223,51 @@ def _describe(connector, args, prog) -> int:
 
 def _request(connector, args, prog) -> int:
     """invoke, poll, data-source, test-connection: one request, its envelope on stdout."""
+    state_file = Path(args.state_file) if args.command == "poll" else None
+    if state_file is None:
+        return _run_request(connector, args, None)
+    folder = state_file.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        # Checked before polling: a poll whose state cannot be saved would repeat forever.
+        raise UsageError(f"--state-file {state_file}: the folder {folder} does not exist or "
+                         "is not writable")
+    with state_lock(state_file, args.lock_timeout):
+        return _run_request(connector, args, state_file)
+
+
+@contextmanager
+def state_lock(path: Path, timeout: float):
+    """Hold an exclusive lock beside the state file for a whole poll.
+
+    Two pollers sharing one state file would otherwise read the same state and emit
+    the same records twice. A second poller waits up to ``timeout`` seconds.
+    """
+    import fcntl
+    import time
+
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "a") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise UsageError(f"--state-file {path}: another poll holds it (lock file "
+                                     f"{lock_path}); still busy after {timeout:g} s") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _run_request(connector, args, state_file: Path | None) -> int:
     from .errors import ConnectorError
     from .runtime import error_envelope
     from .scrub import Scrubber
 
-    state_file = Path(args.state_file) if args.command == "poll" else None
     try:
         if args.command == "test-connection":
             request = {"testConnection": True,

@@ -63,6 +63,20 @@ class Timeout(ConnectorError):
     retryable = True
 
 
+class RateLimited(ConnectorError):
+    """The remote side refused for load or connection limits: try again later.
+
+    ``retry_after`` (seconds), when the remote side says, goes into ``details`` as
+    ``{"retryAfterSeconds": N}`` for the platform's retry policy.
+    """
+    code = "RATE_LIMITED"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        details = [{"retryAfterSeconds": retry_after}] if retry_after is not None else None
+        super().__init__(message, details=details)
+
+
 class NotFound(ConnectorError):
     """What the request names (a folder, a record, a part...) does not exist."""
     code = "NOT_FOUND"
@@ -89,7 +103,7 @@ class InternalError(ConnectorError):
 
 
 ERROR_TYPES = (InvalidInput, UnknownAction, AuthFailed, TlsError, ConnectionFailed, Timeout,
-               NotFound, AlreadyExists, Unsupported, ServerError, InternalError)
+               RateLimited, NotFound, AlreadyExists, Unsupported, ServerError, InternalError)
 ERROR_CODES = tuple(cls.code for cls in ERROR_TYPES)
 
 

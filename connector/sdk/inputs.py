@@ -18,6 +18,31 @@ JSON_TYPES = {"string": "string", "text": "string", "password": "string",
               "object": "object"}
 
 _INTEGER = re.compile(r"-?[0-9]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_DEPTH = 32  # nesting of a list/object input: real inputs need a few levels
+
+
+def plain_json_problem(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
+    """Why a raw value cannot be an input (too deep, text that is not valid Unicode), or None.
+
+    Iterative: a 100,000-deep value must be refused, not crash the walk.
+    """
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                return "contains a lone surrogate (text that is not valid Unicode)"
+        elif isinstance(item, (list, dict)):
+            if depth >= max_depth:
+                return f"is nested more than {max_depth} levels deep"
+            children = list(item.items()) if isinstance(item, dict) else item
+            for child in children:
+                if isinstance(child, tuple):  # a key and its value
+                    stack.append((child[0], depth + 1))
+                    child = child[1]
+                stack.append((child, depth + 1))
+    return None
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -103,6 +128,8 @@ def _parse_json(raw: Any, want: type, what: str) -> Any:
     if isinstance(raw, str):
         try:
             value = json.loads(raw)
+        except RecursionError:
+            raise CoercionError(f"is nested more than {MAX_DEPTH} levels deep") from None
         except ValueError:
             raise CoercionError(f"expected {what}, got {_show(raw)} (not valid JSON)") from None
         if isinstance(value, want):
@@ -198,7 +225,14 @@ class InputSet:
                 values[spec.key] = None
                 continue
             try:
+                problem = plain_json_problem(value)
+                if problem:
+                    raise CoercionError(problem)
                 values[spec.key] = coerce(spec, value)
+                if values[spec.key] is not value:  # JSON text parsed into a value: check it too
+                    problem = plain_json_problem(values[spec.key])
+                    if problem:
+                        raise CoercionError(problem)
             except CoercionError as exc:
                 details.append({"path": f"{prefix}.{spec.key}",
                                 "message": f"{spec.label} ({spec.key}): {exc}"})

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConnectorError, InternalError, InvalidInput, UnknownAction
+from .inputs import plain_json_problem
 from .manifest import Manifest, Operation
 from .scrub import Scrubber
 
@@ -109,6 +110,10 @@ class Connector:
         if not isinstance(state, dict):
             raise InvalidInput("state must be the JSON object the previous poll returned "
                                "(or {} for the first poll).", path="state")
+        problem = plain_json_problem(state)
+        if problem:
+            raise InvalidInput(f"state {problem}: pass the state the previous poll returned.",
+                               path="state")
         result = self.run(operation, conn_op, fields, {"state": state, **inputs})
         if not (isinstance(result, dict) and isinstance(result.get("records"), list)
                 and isinstance(result.get("state"), dict)):
@@ -276,8 +281,8 @@ def error_envelope(exc: ConnectorError, scrubber: Scrubber) -> dict:
     error = exc.to_dict()
     # Messages can carry server text; codes and paths come from the manifest and stay as they are.
     error["message"] = _short(scrubber.text(error["message"]))
-    error["details"] = [{**d, "message": _short(scrubber.text(str(d.get("message", ""))))}
-                        for d in error["details"]]
+    error["details"] = [{**d, "message": _short(scrubber.text(str(d["message"])))}
+                        if "message" in d else d for d in error["details"]]
     return {"ok": False, "error": error}
 
 

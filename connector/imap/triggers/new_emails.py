@@ -28,13 +28,12 @@ SUMMARY_ITEMS = b"UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE"
 def new_emails(session: ImapSession, state: dict, mailbox: str, fetchContent: bool,  # noqa: N803
                markAsRead: bool, maxPerPoll: int, lookBackDate: str | None) -> dict:  # noqa: N803
     state = checked_state(state)
+    since = look_back(lookBackDate) if lookBackDate and not state else None
     selected = commands.select(session, mailbox, readonly=not markAsRead)
     poll = Poll(session, selected, fetch_content=fetchContent, mark_as_read=markAsRead,
                 limit=maxPerPoll)
     if not state:
-        if lookBackDate:
-            since = datetime.combine(date.fromisoformat(lookBackDate), datetime.min.time(),
-                                     tzinfo=timezone.utc)
+        if since is not None:
             return poll.emit(poll.search_since(since), since=since, previous={})
         return poll.baseline()
     if state["uidValidity"] != selected.uid_validity:
@@ -124,6 +123,18 @@ def _search_day(since: datetime) -> bytes:
     return imap_date((since - timedelta(days=1)).date().isoformat(), "since")
 
 
+def look_back(value: str) -> datetime:
+    """The lookBackDate input as midnight UTC; a date IMAP SEARCH cannot express is refused."""
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        day = None
+    if day is None or not date(1970, 1, 2) <= day <= date(9999, 12, 30):
+        raise InvalidInput("Look Back Date must be a date from 1970-01-02 to 9999-12-30 "
+                           "(YYYY-MM-DD).", path="inputs.lookBackDate")
+    return datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc)
+
+
 def checked_state(state: dict) -> dict:
     """The previous poll's state, or {} for a first poll; anything else is refused."""
     if not state:
@@ -131,8 +142,9 @@ def checked_state(state: dict) -> dict:
     problems = []
     if not isinstance(state.get("uidValidity"), int):
         problems.append("uidValidity must be a number")
-    if not isinstance(state.get("lastUid"), int) or state.get("lastUid", -1) < 0:
-        problems.append("lastUid must be a number >= 0")
+    last = state.get("lastUid")
+    if not isinstance(last, int) or isinstance(last, bool) or not 0 <= last < protocol.MAX_UID:
+        problems.append(f"lastUid must be a number from 0 to {protocol.MAX_UID - 1}")
     if not isinstance(state.get("recentIds", []), list):
         problems.append("recentIds must be a list")
     for key in ("lastInternalDate", "since"):
