@@ -9,9 +9,12 @@ import base64
 import imaplib
 import socket
 import ssl
+import threading
 
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
+from imapclient.imap4 import IMAP4WithTimeout
+from imapclient.tls import IMAP4_TLS
 
 from connector.sdk.errors import (AuthFailed, ConnectionFailed, InvalidInput, Timeout,
                                   TlsError, Unsupported)
@@ -19,6 +22,9 @@ from connector.sdk.errors import (AuthFailed, ConnectionFailed, InvalidInput, Ti
 from .errors import rate_limited
 from .protocol import quote
 from .tls import build_context, explain
+
+
+PLAIN_HINT = " If this port expects TLS from the start (usually 993), turn Secure on."
 
 
 class ImapSession:
@@ -94,32 +100,107 @@ def _open(fields: dict, authenticate) -> ImapSession:
     context = build_context(min_version=fields["minVersion"], max_version=fields["maxVersion"],
                             min_dh_size=fields["minDHSize"],
                             ca_certificate=fields.get("caCertificate"))
-    client = connect(host, port, secure=fields["secure"], context=context, timeout=timeout)
-    session = ImapSession(client, host=host, user=fields["user"])
+    # Timeout bounds each read, and the whole opening too: a server trickling one byte
+    # at a time would otherwise hold the step for ever.
+    deadline = Deadline(timeout)
     try:
-        if not fields["secure"]:
-            negotiate_starttls(client, fields["startTls"], context, host=host, port=port)
-        authenticate(session)
-    except BaseException:
-        try:  # no LOGOUT: after a failed handshake or login the socket may be unusable
-            client.shutdown()
-        except Exception:  # noqa: BLE001,S110
-            pass
+        client = connect(host, port, secure=fields["secure"], context=context, timeout=timeout,
+                         deadline=deadline)
+        session = ImapSession(client, host=host, user=fields["user"])
+        try:
+            if not fields["secure"]:
+                negotiate_starttls(client, fields["startTls"], context, host=host, port=port)
+            authenticate(session)
+        except BaseException:
+            try:  # no LOGOUT: after a failed handshake or login the socket may be unusable
+                client.shutdown()
+            except Exception:  # noqa: BLE001,S110
+                pass
+            raise
+    except Exception:
+        if deadline.expired:
+            raise Timeout(f"{host}:{port} did not complete connecting and logging in within "
+                          f"{timeout} s: check Host and Port, or raise Timeout (seconds)."
+                          + ("" if fields["secure"] else PLAIN_HINT)) from None
         raise
+    finally:
+        deadline.cancel()
     return session
 
 
+class Deadline:
+    """Shuts a socket down when the time for opening a session is up (see ``_open``)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expired = False
+        self._timer: threading.Timer | None = None
+
+    def watch(self, sock: socket.socket) -> None:
+        def expire():
+            self.expired = True
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # a blocked read returns at once
+            except OSError:
+                pass
+
+        self._timer = threading.Timer(self.seconds, expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+class _PlainIMAP4(IMAP4WithTimeout):
+    def __init__(self, host: str, port: int, timeout: float, deadline: Deadline):
+        self._deadline = deadline
+        super().__init__(host, port, timeout)
+
+    def _create_socket(self, timeout=None):
+        sock = super()._create_socket(timeout)
+        self._deadline.watch(sock)
+        return sock
+
+
+class _TlsIMAP4(IMAP4_TLS):
+    def __init__(self, host: str, port: int, context: ssl.SSLContext, timeout: float,
+                 deadline: Deadline):
+        self._deadline = deadline
+        super().__init__(host, port, context, timeout)
+
+    def _create_socket(self, timeout=None):
+        sock = socket.create_connection((self.host, self.port), timeout=timeout or self._timeout)
+        self._deadline.watch(sock)  # before the handshake, which may trickle too
+        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+
+
+class _Client(IMAPClient):
+    """IMAPClient whose socket is watched by a Deadline from the moment it exists."""
+
+    def __init__(self, *args, deadline: Deadline, **kwargs):
+        self._deadline = deadline
+        super().__init__(*args, **kwargs)
+
+    def _create_IMAP4(self):  # noqa: N802 - IMAPClient's name
+        if self.ssl:
+            return _TlsIMAP4(self.host, self.port, self.ssl_context, self._timeout.connect,
+                             self._deadline)
+        return _PlainIMAP4(self.host, self.port, self._timeout.connect, self._deadline)
+
+
 def connect(host: str, port: int, *, secure: bool, context: ssl.SSLContext,
-            timeout: int) -> IMAPClient:
+            timeout: int, deadline: Deadline | None = None) -> IMAPClient:
     """TCP (+ TLS) + the server's greeting, each failure named."""
     try:
-        client = IMAPClient(host, port=port, ssl=secure, ssl_context=context, timeout=timeout)
+        client = _Client(host, port=port, ssl=secure, ssl_context=context, timeout=timeout,
+                         deadline=deadline or Deadline(timeout))
     except ssl.SSLError as exc:
         raise explain(exc, host=host, port=port) from None
     except TimeoutError:
-        hint = "" if secure else " If this port expects TLS from the start (usually 993), turn Secure on."
         raise Timeout(f"{host}:{port} did not answer within {timeout} s: check Host and Port, "
-                      f"or raise Timeout (seconds).{hint}") from None
+                      "or raise Timeout (seconds)." + ("" if secure else PLAIN_HINT)) from None
     except socket.gaierror:
         raise ConnectionFailed(f"The host name {host!r} cannot be resolved: check Host.",
                                retryable=False) from None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 from collections.abc import Iterable
 
@@ -31,19 +32,41 @@ def _variants(secret: str) -> set[str]:
     return {f for f in forms if f}
 
 
+# A secret this short is masked only where it stands as a word of its own: masked inside
+# words, a password "b" would turn "Mailbox" into "Mail***ox" and so tell what it is.
+SHORT = 8
+
+
+def _as_word(form: str) -> str:
+    """A pattern for ``form`` where it is not part of a longer word (at its word-character ends)."""
+    before = r"(?<!\w)" if re.match(r"\w", form) else ""
+    after = r"(?!\w)" if re.search(r"\w$", form) else ""
+    return before + re.escape(form) + after
+
+
 class Scrubber:
     def __init__(self, secrets: Iterable[Any] = ()):
         self._forms: list[str] = []
+        self._short: re.Pattern | None = None
         for secret in secrets:
             self.add(secret)
 
     def add(self, secret: Any) -> None:
-        if isinstance(secret, str) and secret:
-            # Longest first, so a secret containing another is masked whole.
-            self._forms = sorted(set(self._forms) | _variants(secret), key=len, reverse=True)
+        if not isinstance(secret, str) or not secret:
+            return
+        forms = set(self._forms) | _variants(secret)
+        # Longest first, so a secret containing another is masked whole.
+        self._forms = sorted((f for f in forms if len(f) >= SHORT), key=len, reverse=True)
+        short = sorted((f for f in forms if len(f) < SHORT), key=len, reverse=True)
+        if self._short is not None:
+            short = sorted(set(short) | set(self._short_forms), key=len, reverse=True)
+        self._short_forms = short
+        self._short = re.compile("|".join(map(_as_word, short))) if short else None
 
     def text(self, text: str) -> str:
         for form in self._forms:
             if form in text:
                 text = text.replace(form, MASK)
+        if self._short is not None:
+            text = self._short.sub(MASK, text)
         return text
