@@ -110,7 +110,10 @@ def _move_and_check(harness, imap, mailbox, **where):
     imap.select_folder(destination, readonly=True)
     for entry, mid in zip(data["uidMap"], ids[:2], strict=True):
         assert imap.search(["HEADER", "Message-ID", mid]) == [entry["destinationUid"]]
-    assert data["uidValidity"] == imap.folder_status(destination, [b"UIDVALIDITY"])[b"UIDVALIDITY"]
+    # SPEC (second wave): uidValidity is the source's, destinationUidValidity the destination's.
+    assert data["uidValidity"] == imap.folder_status(mailbox, [b"UIDVALIDITY"])[b"UIDVALIDITY"]
+    assert data["destinationUidValidity"] == \
+        imap.folder_status(destination, [b"UIDVALIDITY"])[b"UIDVALIDITY"]
     return data
 
 

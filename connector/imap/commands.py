@@ -61,10 +61,11 @@ def refusals(mailbox: str, input_key: str):
         raise mailbox_error(exc, mailbox, input_key) from None
 
 
-def select(session: ImapSession, mailbox: str, *, readonly: bool) -> Selected:
-    """SELECT (or EXAMINE when read-only) the mailbox of a ``mailbox`` input."""
+def select(session: ImapSession, mailbox: str, *, readonly: bool,
+           label: str = "Mailbox") -> Selected:
+    """SELECT (or EXAMINE when read-only) the mailbox an input (``label``) names."""
     protocol.check_mailbox(mailbox, "mailbox")
-    with refusals(mailbox, "Mailbox"):
+    with refusals(mailbox, label):
         info = session.client.select_folder(mailbox, readonly=readonly)
     uid_next = info.get(b"UIDNEXT")
     return Selected(mailbox=mailbox, uid_validity=int(info[b"UIDVALIDITY"]),
@@ -272,23 +273,3 @@ def expand_set(text: bytes | str) -> list[int]:
         a, b = int(low), int(high or low)
         out.extend(range(a, b + 1) if a <= b else range(a, b - 1, -1))
     return out
-
-
-def copy_or_move(session: ImapSession, command: bytes, uids: list[int], destination: bytes,
-                 path: str, label: str) -> tuple[list[dict], int | None]:
-    """UID COPY/MOVE in chunks; returns ([{uid, destinationUid}], destination UIDVALIDITY).
-
-    ``path`` and ``label`` name the destination and its input in error messages.
-    """
-    mapping: dict[int, int] = {}
-    uid_validity = None
-    for chunk in protocol.uid_sets(uids):
-        pop_response_code(session, "COPYUID")
-        with refusals(path, label):
-            run(session, command, [chunk, destination], response="OK")
-        for code in pop_response_code(session, "COPYUID"):
-            parts = code.split() if isinstance(code, bytes) else code.encode().split()
-            if len(parts) == 3:
-                uid_validity = int(parts[0])
-                mapping.update(zip(expand_set(parts[1]), expand_set(parts[2]), strict=False))
-    return [{"uid": uid, "destinationUid": mapping.get(uid)} for uid in uids], uid_validity

@@ -57,6 +57,16 @@ def content(data: bytes) -> dict:
         return {"encoding": "base64", "content": base64.b64encode(data).decode("ascii")}
 
 
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(?:\r\n[ \t]+)?(<[^<>\s\"]+>)", re.I | re.M)
+
+
+def message_id(raw: bytes) -> str | None:
+    """The Message-ID of a raw message (or its header section), if it has a plain one."""
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    match = _MESSAGE_ID.search(head)
+    return match.group(1).decode("ascii", "replace") if match else None
+
+
 # --- header text -----------------------------------------------------------------------
 
 _ENCODED_WORD = re.compile(rb"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")

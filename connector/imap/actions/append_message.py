@@ -9,7 +9,7 @@ from datetime import datetime
 
 from connector.sdk.errors import ConnectionFailed, InvalidInput
 
-from .. import commands, protocol
+from .. import commands, mime, protocol
 from ..session import ImapSession
 
 _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
@@ -65,7 +65,7 @@ def append_message(session: ImapSession, path: str | None, mailbox: str | None, 
             raise InvalidInput("Internal Date must be an ISO 8601 date and time with an offset, "
                                "such as 2024-05-01T09:30:00+02:00.",
                                path="inputs.internalDate")
-    message_id = find_message_id(data)
+    message_id = mime.message_id(data)
     result = {"mailbox": target, "uid": None, "uidValidity": None, "alreadyPresent": False,
               "mboxSeparatorRemoved": removed_separator}
     if message_id:
@@ -116,13 +116,3 @@ def find_identical(session: ImapSession, data: bytes, message_id: str) -> int | 
         if stored is not None and bytes(stored).replace(b"\0", b"\x80") == wanted:
             return uid
     return None
-
-
-_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(?:\r\n[ \t]+)?(<[^<>\s\"]+>)", re.I | re.M)
-
-
-def find_message_id(data: bytes) -> str | None:
-    """The Message-ID of a raw message (header section only), if it has a plain one."""
-    head = data.split(b"\r\n\r\n", 1)[0]
-    match = _MESSAGE_ID.search(head)
-    return match.group(1).decode("ascii", "replace") if match else None

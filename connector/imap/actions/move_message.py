@@ -1,10 +1,14 @@
-"""moveMessage: MOVE when the server has it; else COPY, then expunge exactly those UIDs."""
+"""moveMessage: MOVE when the server has it; else COPY, then expunge exactly those UIDs.
+
+Both are safe to repeat after a lost reply (see ``transfer``).
+"""
 from __future__ import annotations
 
 from connector.sdk.errors import InvalidInput, NotFound, Unsupported
 
-from .. import commands, protocol
+from .. import protocol
 from ..session import ImapSession
+from ..transfer import transfer
 from .mailboxes import find_special_use
 
 
@@ -23,15 +27,4 @@ def move_message(session: ImapSession, mailbox: str, range: str, path: str | Non
     elif not path:
         raise InvalidInput("Path is required (or Special Use): the mailbox to move to.",
                            path="inputs.path")
-    destination = protocol.mailbox_arg(protocol.check_mailbox(path, "path"))
-    commands.select(session, mailbox, readonly=False)
-    uids = commands.resolve(session, uid_set)
-    command = b"MOVE" if session.has("MOVE") else b"COPY"
-    uid_map, uid_validity = commands.copy_or_move(session, command, uids, destination, path, "Path")
-    if command == b"COPY" and uids:
-        # UIDPLUS: UID EXPUNGE removes exactly these, never another \Deleted message.
-        commands.store(session, uids, b"+FLAGS", ["\\Deleted"])
-        for chunk in protocol.uid_sets(uids):
-            commands.run(session, b"EXPUNGE", [chunk])
-    return {"mailbox": mailbox, "destination": path, "uidValidity": uid_validity,
-            "uidMap": uid_map}
+    return transfer(session, mailbox, uid_set, path, "Path", move=True)
