@@ -61,6 +61,25 @@ def refusals(mailbox: str, input_key: str):
         raise mailbox_error(exc, mailbox, input_key) from None
 
 
+def mailbox_exists(session: ImapSession, mailbox: str) -> bool:
+    """Whether LIST finds exactly this name (one round trip; used on error paths only)."""
+    data = run(session, b"LIST", [b'""', protocol.mailbox_arg(mailbox)], uid=False)
+    wanted = protocol.encode_mailbox(mailbox)
+    return any(line and _listed_name(line) == wanted for line in data)
+
+
+def _listed_name(line) -> bytes:
+    """The mailbox name of a LIST reply line (quoted or atom), as the server wrote it."""
+    text = line if isinstance(line, bytes) else b""
+    if isinstance(line, tuple):  # the name came as a literal
+        return bytes(line[1])
+    text = text.rstrip()
+    if text.endswith(b'"'):
+        start = text.rfind(b' "')
+        return text[start + 2:-1].replace(b'\\"', b'"').replace(b"\\\\", b"\\")
+    return text.rsplit(b" ", 1)[-1]
+
+
 def select(session: ImapSession, mailbox: str, *, readonly: bool,
            label: str = "Mailbox") -> Selected:
     """SELECT (or EXAMINE when read-only) the mailbox an input (``label``) names."""

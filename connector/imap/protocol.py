@@ -40,6 +40,11 @@ def mailbox_arg(name: str) -> bytes:
     return quote(encode_utf7(name))
 
 
+def encode_mailbox(name: str) -> bytes:
+    """A mailbox name in modified UTF-7, unquoted (as servers list it)."""
+    return encode_utf7(name)
+
+
 def decode_mailbox(raw: bytes | str) -> str:
     return decode_utf7(raw) if isinstance(raw, bytes) else raw
 

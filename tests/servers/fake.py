@@ -6,6 +6,7 @@ the password back, a TLS endpoint with chosen limits, a capturing proxy.
 """
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import threading
@@ -172,5 +173,105 @@ class Proxy(Listener):
         back = threading.Thread(target=pump, args=(upstream, conn, False), daemon=True)
         back.start()
         pump(conn, upstream, True)
+        back.join(5)
+        upstream.close()
+
+
+class FaultProxy(Listener):
+    """Forwards plain IMAP to a real server and loses the line at one chosen point.
+
+    Client commands are counted (a literal's octets belong to its command; SASL lines
+    without a tag are not commands). ``cut_at=N, when="before"``: command N never
+    reaches the server. ``when="after"``: the server runs command N, and its tagged
+    reply is lost. ``cut_at=None`` only counts (``self.commands``: every command line).
+    """
+
+    _LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n$")
+    _COMMAND = re.compile(rb"^[A-Za-z0-9]+ [A-Za-z]")
+
+    def __init__(self, target_port: int, cut_at: int | None = None, when: str = "before"):
+        self.target_port, self.cut_at, self.when = target_port, cut_at, when
+        self.commands: list[bytes] = []
+        self.cut = threading.Event()
+        super().__init__(self._forward)
+
+    def _forward(self, conn, listener):
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        lost_tag: list[bytes] = []
+
+        def close_all():
+            self.cut.set()
+            for s in (conn, upstream):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        def from_client():
+            buffer, literal_left, continuing = b"", 0, False
+            try:
+                while not self.cut.is_set():
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    buffer += data
+                    out = b""
+                    while buffer:
+                        if literal_left:
+                            take = buffer[:literal_left]
+                            literal_left -= len(take)
+                            out, buffer = out + take, buffer[len(take):]
+                            continue
+                        end = buffer.find(b"\r\n")
+                        if end < 0:
+                            break
+                        line, buffer = buffer[:end + 2], buffer[end + 2:]
+                        if not continuing and self._COMMAND.match(line):
+                            self.commands.append(line)
+                            if len(self.commands) == self.cut_at:
+                                if self.when == "before":
+                                    upstream.sendall(out)
+                                    close_all()
+                                    return
+                                lost_tag.append(line.split(b" ", 1)[0] + b" ")
+                        literal = self._LITERAL.search(line)
+                        literal_left, continuing = (int(literal.group(1)), True) if literal \
+                            else (0, False)
+                        out += line
+                    upstream.sendall(out)
+            except OSError:
+                pass
+            finally:
+                close_all()
+
+        def from_server():
+            pending = b""
+            try:
+                while not self.cut.is_set():
+                    data = upstream.recv(65536)
+                    if not data:
+                        break
+                    if lost_tag:
+                        pending += data
+                        at = pending.find(b"\r\n" + lost_tag[0])
+                        if pending.startswith(lost_tag[0]):
+                            at = -2
+                        if at != -1:
+                            conn.sendall(pending[:at + 2])  # everything before the tagged reply
+                            close_all()
+                            return
+                        keep = len(lost_tag[0]) + 2  # a tag split across reads
+                        conn.sendall(pending[:-keep])
+                        pending = pending[-keep:]
+                    else:
+                        conn.sendall(data)
+            except OSError:
+                pass
+            finally:
+                close_all()
+
+        back = threading.Thread(target=from_server, daemon=True)
+        back.start()
+        from_client()
         back.join(5)
         upstream.close()

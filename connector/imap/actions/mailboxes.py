@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import imaplib
 
-from connector.sdk.errors import InvalidInput
+from connector.sdk.errors import AlreadyExists, InvalidInput, NotFound
 
 from .. import commands, protocol
 from ..commands import is_already_exists, refusals
@@ -88,9 +88,19 @@ def rename_mailbox(session: ImapSession, path: str, newPath: str) -> dict:  # no
     except imaplib.IMAP4.abort:
         raise
     except imaplib.IMAP4.error as exc:
-        target, label = (newPath, "New Path") if is_already_exists(exc) else (path, "Path")
-        with refusals(target, label):
-            raise
+        # Decided by listing both names, not by the server's words (which some servers
+        # leave without a code, and which Dovecot answers about the target first).
+        if not commands.mailbox_exists(session, path):
+            moved = (" A mailbox named {!r} exists: an earlier attempt may have renamed it "
+                     "already.".format(newPath) if commands.mailbox_exists(session, newPath)
+                     else "")
+            raise NotFound(f"The mailbox {path!r} does not exist: check Path (List Mailboxes "
+                           f"shows the existing paths).{moved}") from None
+        if commands.mailbox_exists(session, newPath):
+            raise AlreadyExists(f"A mailbox named {newPath!r} already exists: choose another "
+                                "New Path.") from None
+        with refusals(path, "Path"):
+            raise exc from None
     return {"path": path, "newPath": newPath}
 
 
