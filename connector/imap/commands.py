@@ -14,7 +14,7 @@ from typing import NamedTuple
 from connector.sdk.errors import AlreadyExists, NotFound, ServerError, Unsupported
 
 from . import protocol
-from .errors import server_text
+from .errors import rate_limited, server_text
 from .session import ImapSession
 
 
@@ -37,7 +37,10 @@ def is_already_exists(exc: Exception) -> bool:
 
 
 def mailbox_error(exc: Exception, mailbox: str, input_key: str):
-    """NOT_FOUND / ALREADY_EXISTS / SERVER_ERROR for a refused mailbox command."""
+    """NOT_FOUND / ALREADY_EXISTS / RATE_LIMITED / SERVER_ERROR for a refused mailbox command."""
+    throttled = rate_limited(str(exc))
+    if throttled is not None:
+        return throttled
     if is_missing_mailbox(exc):
         return NotFound(f"The mailbox {mailbox!r} does not exist: check {input_key} "
                         "(List Mailboxes shows the existing paths).")

@@ -10,6 +10,7 @@ import imaplib
 import socket
 import ssl
 import threading
+import time
 
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
@@ -110,6 +111,7 @@ def _open(fields: dict, authenticate) -> ImapSession:
         try:
             if not fields["secure"]:
                 negotiate_starttls(client, fields["startTls"], context, host=host, port=port)
+                deadline.watch(client.socket())  # TLS replaced the socket being watched
             authenticate(session)
         except BaseException:
             try:  # no LOGOUT: after a failed handshake or login the socket may be unusable
@@ -132,19 +134,21 @@ class Deadline:
     """Shuts a socket down when the time for opening a session is up (see ``_open``)."""
 
     def __init__(self, seconds: float):
-        self.seconds = seconds
+        self.end = time.monotonic() + seconds
         self.expired = False
         self._timer: threading.Timer | None = None
 
     def watch(self, sock: socket.socket) -> None:
+        """Watch ``sock`` (a new one after TLS is set up) for the time that is left."""
         def expire():
             self.expired = True
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # a blocked read returns at once
+            try:  # the plain socket's shutdown: a blocked read (TLS or not) returns at once
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
             except OSError:
                 pass
 
-        self._timer = threading.Timer(self.seconds, expire)
+        self.cancel()
+        self._timer = threading.Timer(max(0.0, self.end - time.monotonic()), expire)
         self._timer.daemon = True
         self._timer.start()
 
@@ -172,8 +176,11 @@ class _TlsIMAP4(IMAP4_TLS):
 
     def _create_socket(self, timeout=None):
         sock = socket.create_connection((self.host, self.port), timeout=timeout or self._timeout)
-        self._deadline.watch(sock)  # before the handshake, which may trickle too
-        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+        tls = self.ssl_context.wrap_socket(sock, server_hostname=self.host,
+                                           do_handshake_on_connect=False)
+        self._deadline.watch(tls)  # before the handshake, which may trickle too
+        tls.do_handshake()
+        return tls
 
 
 class _Client(IMAPClient):
