@@ -64,11 +64,7 @@ class Timeout(ConnectorError):
 
 
 class RateLimited(ConnectorError):
-    """The remote side refused for load or connection limits: try again later.
-
-    ``retry_after`` (seconds), when the remote side says, goes into ``details`` as
-    ``{"retryAfterSeconds": N}`` for the platform's retry policy.
-    """
+    """The remote side refused for load or connection limits: try again later; when it says how long, `details` holds `{"retryAfterSeconds": N}` for the platform's retry policy."""  # noqa: E501
     code = "RATE_LIMITED"
     retryable = True
 
