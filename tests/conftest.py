@@ -1,7 +1,7 @@
 """Fixtures: the connector, and real IMAP servers started by the suite itself.
 
-IMAP_TEST_SERVERS=dovecot,pymap (set by .ci/run) makes a server that cannot
-start a failure; without it, an unavailable server's tests are skipped.
+IMAP_TEST_SERVERS=dovecot,pymap,cyrus,courier (set by .ci/run) makes a server that
+cannot start a failure; without it, an unavailable server's tests are skipped.
 """
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ import pytest
 from connector.imap import manifest_path
 from connector.sdk import Connector
 from connector.sdk.testing import Harness
-from tests.servers import dovecot, pymap
+from tests.servers import courier, cyrus, dovecot, pymap
 
 SERVERS = {"dovecot": (dovecot.available, lambda ca: dovecot.Dovecot(ca)),
-           "pymap": (pymap.available, lambda ca: pymap.Pymap(ca))}
+           "pymap": (pymap.available, lambda ca: pymap.Pymap(ca)),
+           "cyrus": (cyrus.available, lambda ca: cyrus.Cyrus(ca)),
+           "courier": (courier.available, lambda ca: courier.Courier(ca))}
 
 
 def required_servers() -> set[str]:
@@ -59,6 +61,16 @@ def pymap_server(ca, request):
     return _start("pymap", ca, request)
 
 
+@pytest.fixture(scope="session")
+def cyrus_server(ca, request):
+    return _start("cyrus", ca, request)
+
+
+@pytest.fixture(scope="session")
+def courier_server(ca, request):
+    return _start("courier", ca, request)
+
+
 @pytest.fixture(scope="session", params=sorted(SERVERS))
 def server(request):
     """Each IMAP integration test runs once per server."""
@@ -95,9 +107,9 @@ def imap(server):
 
 
 @pytest.fixture
-def mailbox(imap):
-    """A fresh, uniquely named mailbox for one test."""
-    name = f"t-{uuid.uuid4().hex[:10]}"
+def mailbox(imap, server):
+    """A fresh, uniquely named mailbox for one test (under the server's prefix)."""
+    name = server.path(f"t-{uuid.uuid4().hex[:10]}")
     imap.create_folder(name)
     return name
 

@@ -82,12 +82,13 @@ def test_bad_range_changes_nothing(harness, imap, mailbox):
     assert not imap.folder_exists("injected")
 
 
-def test_missing_mailbox_is_not_found(harness):
-    harness.error("addFlags", "NOT_FOUND", mailbox="nowhere-x1", range="1", flags=["\\Seen"])
+def test_missing_mailbox_is_not_found(harness, server):
+    harness.error("addFlags", "NOT_FOUND", mailbox=server.path("nowhere-x1"), range="1",
+                  flags=["\\Seen"])
 
 
 def test_five_thousand_uids_with_gaps_in_one_action(harness, server, imap, mailbox):
-    bulk_append(imap, mailbox, [make_message(f"bulk {i}") for i in range(5000)])
+    bulk_append(imap, mailbox, [make_message(f"bulk {i}") for i in range(5000)], server=server)
     imap.select_folder(mailbox)
     all_uids = imap.search(["ALL"])
     doomed = all_uids[::3]  # every third: the rest cannot be written as a few ranges
@@ -111,3 +112,42 @@ def test_messages_whose_flags_do_not_change_are_reported_too(harness, imap, mail
     assert [(m["uid"], m["flags"]) for m in data["messages"]] == [(u, ["\\Flagged"]) for u in uids]
     data = harness.ok("removeFlags", mailbox=mailbox, range=str(uids[0]), flags=["\\Seen"])
     assert data["messages"] == [{"uid": uids[0], "flags": ["\\Flagged"]}]
+
+
+# --- keywords a server refuses ---------------------------------------------------------------
+
+def keyword_server(permanent: bytes):
+    """SELECT answers with ``permanent`` PERMANENTFLAGS; any STORE of a keyword is refused."""
+    from tests.servers import fake
+
+    def on_other(conn, tag, command, line, listener):
+        if command in (b"SELECT", b"EXAMINE"):
+            conn.sendall(b"* 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 5] ok\r\n"
+                         b"* OK [PERMANENTFLAGS (" + permanent + b")] ok\r\n" + tag + b" OK done\r\n")
+        elif b" STORE " in line.upper():
+            conn.sendall(tag + b" BAD Unrecognized flag\r\n")
+        elif b" FETCH * " in line.upper():
+            conn.sendall(b"* 1 FETCH (UID 4)\r\n" + tag + b" OK done\r\n")
+        elif b" SEARCH " in line.upper():
+            conn.sendall(b"* SEARCH 4\r\n" + tag + b" OK done\r\n")
+        else:
+            conn.sendall(tag + b" BAD unknown\r\n")
+    return fake.Listener(fake.scripted(fake.accept_login, on_other))
+
+
+@pytest.mark.parametrize("permanent", [b"\\Seen \\Flagged \\Deleted", b"\\Seen \\*"])
+def test_refused_keyword_is_unsupported_naming_it(connector, permanent):
+    from connector.sdk.testing import Harness
+
+    listener = keyword_server(permanent)
+    try:
+        harness = Harness(connector, {"host": "127.0.0.1", "port": listener.port, "secure": False,
+                                      "startTls": "never", "user": "u", "pass": "p"})
+        error = harness.error("addFlags", "UNSUPPORTED", mailbox="INBOX", range="4",
+                              flags=["\\Seen", "Work"])
+        assert "Work" in error["message"]
+        stores = [line for line in bytes(listener.received).split(b"\r\n") if b"STORE" in line]
+        # Known from PERMANENTFLAGS: refused before anything is stored.
+        assert stores == [] if b"\\*" not in permanent else len(stores) == 1
+    finally:
+        listener.close()

@@ -49,8 +49,8 @@ def test_append_rejects_content_without_headers(harness, imap, mailbox):
     assert imap.search(["ALL"]) == []
 
 
-def test_append_to_missing_mailbox_is_not_found(harness):
-    harness.error("appendMessage", "NOT_FOUND", path="nowhere-" + uuid.uuid4().hex[:6],
+def test_append_to_missing_mailbox_is_not_found(harness, server):
+    harness.error("appendMessage", "NOT_FOUND", path=server.path("nowhere-" + uuid.uuid4().hex[:6]),
                   content=make_message().decode())
 
 
@@ -111,24 +111,24 @@ def test_copy_maps_uids_to_the_destination(harness, imap, mailbox):
     assert imap.search(["ALL"]) == uids  # the source keeps its messages
 
 
-def test_copy_to_a_non_ascii_mailbox(harness, imap, mailbox):
+def test_copy_to_a_non_ascii_mailbox(harness, server, imap, mailbox):
     mid = f"<{uuid.uuid4().hex}@example.com>"
     uid = append(imap, mailbox, make_message(message_id=mid))
-    destination = f"Données/Été {uuid.uuid4().hex[:4]}"
+    destination = f"{server.path('Données', 'Été')} {uuid.uuid4().hex[:4]}"
     harness.ok("createMailbox", path=destination)
     data = harness.ok("copyMessage", mailbox=mailbox, range=str(uid), path=destination)
     assert find_by_message_id(imap, destination, mid) == [data["uidMap"][0]["destinationUid"]]
 
 
-def test_copy_to_missing_destination_is_not_found(harness, imap, mailbox):
+def test_copy_to_missing_destination_is_not_found(harness, server, imap, mailbox):
     uid = append(imap, mailbox)
     error = harness.error("copyMessage", "NOT_FOUND", mailbox=mailbox, range=str(uid),
-                          path="nowhere-" + uuid.uuid4().hex[:6])
+                          path=server.path("nowhere-" + uuid.uuid4().hex[:6]))
     assert "New Path" in error["message"]
 
 
-def test_copy_from_missing_mailbox_is_not_found(harness):
-    harness.error("copyMessage", "NOT_FOUND", mailbox="nowhere-" + uuid.uuid4().hex[:6],
+def test_copy_from_missing_mailbox_is_not_found(harness, server):
+    harness.error("copyMessage", "NOT_FOUND", mailbox=server.path("nowhere-" + uuid.uuid4().hex[:6]),
                   range="1", path="INBOX")
 
 

@@ -132,8 +132,17 @@ def test_search_filter_options(harness, server, populated):
     assert by_position == (uids[:2] if "SEQUENCE-SEARCH" in server.capabilities else [])
 
 
-def test_search_utf8_subject(harness, populated):
+def test_search_utf8_subject(harness, server, imap, populated):
     mailbox, uids = populated
+    if "SEARCH-8BIT" not in server.capabilities:
+        # Cyrus does not search raw 8-bit (RFC 6532) header bytes: the same text as
+        # encoded words, which every server decodes for SEARCH, replaces that message.
+        imap.select_folder(mailbox)
+        imap.delete_messages([uids[2]])
+        imap.expunge()
+        uids[2] = append(imap, mailbox, make_message(
+            "Rapport =?utf-8?q?=C3=A9t=C3=A9?= 2024",
+            sender="=?utf-8?q?Andr=C3=A9?= <andre@example.com>"))
     data = harness.ok("searchMailbox", mailbox=mailbox, filterOptions={"subject": "été"})
     assert uids_of(data) == [uids[2]]
     assert data["messages"][0]["envelope"]["subject"] == "Rapport été 2024"

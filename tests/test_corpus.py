@@ -46,8 +46,11 @@ BROKEN_HEADERS = {"date-garbage", "rfc2822-a63-whitespace"}
 
 
 def server_can_take(server, name: str) -> bool:
-    # pymap drops the connection mid-ENVELOPE on these (a recorded gap, BROKEN-HEADERS).
-    return name not in BROKEN_HEADERS or "BROKEN-HEADERS" in server.capabilities
+    # pymap drops the connection mid-ENVELOPE on these (a recorded gap, BROKEN-HEADERS);
+    # NUL bytes need BINARY (RFC 3516): without it appendMessage refuses them (tested below).
+    if name in BROKEN_HEADERS and "BROKEN-HEADERS" not in server.capabilities:
+        return False
+    return b"\0" not in corpus.raw(name) or "BINARY" in server.capabilities
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +59,7 @@ def corpus_box(connector, server):
     from connector.sdk.testing import Harness
 
     harness = Harness(connector, server.connection())
-    name_of_box = f"corpus-{uuid.uuid4().hex[:8]}"
+    name_of_box = server.path(f"corpus-{uuid.uuid4().hex[:8]}")
     harness.ok("createMailbox", path=name_of_box)
     uids = {}
     for name in corpus.NAMES:
@@ -146,7 +149,14 @@ def test_equal_message_ids_with_different_bodies_are_both_stored(harness, imap, 
 
 
 @pytest.mark.parametrize("name", ["nul-bytes", "bare-cr", "mbox-from-line"])
-def test_retried_append_of_odd_bytes_stores_one_copy(harness, imap, mailbox, name):
+def test_retried_append_of_odd_bytes_stores_one_copy(harness, server, imap, mailbox, name):
+    if not server_can_take(server, name):
+        error = harness.error("appendMessage", "INVALID_INPUT", path=mailbox,
+                              content=corpus.as_input(name), contentEncoding="base64")
+        assert "BINARY" in error["message"]
+        imap.select_folder(mailbox, readonly=True)
+        assert imap.search(["ALL"]) == []
+        return
     first = harness.ok("appendMessage", path=mailbox, content=corpus.as_input(name),
                        contentEncoding="base64")
     again = harness.ok("appendMessage", path=mailbox, content=corpus.as_input(name),
@@ -154,7 +164,11 @@ def test_retried_append_of_odd_bytes_stores_one_copy(harness, imap, mailbox, nam
     assert again["alreadyPresent"] is True and again["uid"] == first["uid"]
     imap.select_folder(mailbox, readonly=True)
     assert imap.search(["ALL"]) == [first["uid"]]
-    stored = imap.fetch([first["uid"]], ["BODY.PEEK[]"])[first["uid"]][b"BODY[]"]
+    # Read back through the connector: IMAPClient cannot parse Cyrus's ~{n} (literal8) reply.
+    raw = harness.ok("downloadMessage", mailbox=mailbox, messageIndex=first["uid"],
+                     format="raw")["raw"]
+    stored = base64.b64decode(raw["content"]) if raw["encoding"] == "base64" \
+        else raw["content"].encode("utf-8")
     assert not stored.startswith(b"From ") and b"\r\n" in stored
     assert b"\r" not in stored.replace(b"\r\n", b"")  # no bare CR left
 
@@ -210,7 +224,8 @@ def test_random_bytes_through_the_server_never_internal_error(harness, connector
         raw = mutate(rng, rng.choice(seeds))
         envelope = harness.invoke("appendMessage", path=mailbox, contentEncoding="base64",
                                   content=base64.b64encode(raw).decode())
-        if not check(envelope, allowed=("INVALID_INPUT",)):
+        # A server may refuse a mangled message (Cyrus: "Message contains invalid header").
+        if not check(envelope, allowed=("INVALID_INPUT", "SERVER_ERROR")):
             continue
         for fmt in ("parsed", "raw"):
             check(harness.invoke("downloadMessage", mailbox=mailbox,

@@ -134,3 +134,9 @@ def test_mangled_replies_never_raise_anything_unexpected():
             continue  # commands.parse_fetch reports these as SERVER_ERROR
         for uid, values in parsed.items():
             summary(uid, values)  # whatever came, the summary is built without an exception
+
+
+def test_literal8_values_are_read_like_literals():
+    # Cyrus answers BODY[] of a message holding NUL bytes as ~{n} (RFC 3516).
+    data = [(b"82 (UID 82 RFC822.SIZE 5 BODY[] ~{5}", b"ab\x00cd"), b")"]
+    assert fetch_response.parse(data)[82][b"BODY[]"] == b"ab\x00cd"

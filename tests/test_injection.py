@@ -30,9 +30,14 @@ def test_mailbox_names_with_line_breaks_are_refused(harness, guard, name):
         assert error["details"][0]["path"] in ("inputs.path", "inputs.mailbox", "inputs.newPath")
 
 
-def test_quotes_and_backslashes_in_mailbox_names_are_encoded(harness, imap, guard):
-    name = f'q"uo\\te {uuid.uuid4().hex[:4]} ") CREATE INJECTED'
-    assert harness.ok("createMailbox", path=name)["created"] is True
+def test_quotes_and_backslashes_in_mailbox_names_are_encoded(harness, server, imap, guard):
+    name = server.path(f'q"uo\\te {uuid.uuid4().hex[:4]} ") CREATE INJECTED')
+    envelope = harness.invoke("createMailbox", path=name)
+    if not envelope["ok"]:  # Cyrus refuses '"' in names: a typed refusal, nothing created
+        assert envelope["error"]["code"] == "SERVER_ERROR", envelope
+        assert not imap.folder_exists(name)
+        return
+    assert envelope["data"]["created"] is True
     assert imap.folder_exists(name)
     assert harness.ok("getStatus", mailbox=name)["messages"] == 0
 

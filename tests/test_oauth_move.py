@@ -163,14 +163,14 @@ def test_move_to_trash_by_special_use(harness, server, imap, mailbox):
     assert data["destination"] == "Trash"
 
 
-def test_move_needs_a_destination(harness, imap, mailbox):
+def test_move_needs_a_destination(harness, server, imap, mailbox):
     uid = append(imap, mailbox)
     error = harness.error("moveMessage", "INVALID_INPUT", mailbox=mailbox, range=str(uid))
     assert error["details"][0]["path"] == "inputs.path"
     harness.error("moveMessage", "INVALID_INPUT", mailbox=mailbox, range=str(uid), path="Trash",
                   specialUse="\\Trash")
     harness.error("moveMessage", "NOT_FOUND", mailbox=mailbox, range=str(uid),
-                  path="nowhere-" + uuid.uuid4().hex[:6])
+                  path=server.path("nowhere-" + uuid.uuid4().hex[:6]))
     imap.select_folder(mailbox, readonly=True)
     assert imap.search(["ALL"]) == [uid]
 

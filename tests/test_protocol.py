@@ -24,10 +24,13 @@ def test_bad_uid_sets(text):
     assert info.value.details[0]["path"] == "inputs.range"
 
 
-def test_search_key_makes_n_star_safe_and_keeps_bare_star():
+def test_search_key_makes_n_star_safe_and_resolves_bare_star():
     assert protocol.parse_uid_set("5:*").search_key() == [b"5:4294967295"]
-    assert protocol.parse_uid_set("*").search_key() == [b"*"]
-    assert protocol.parse_uid_set("9:3,1,*").search_key() == [b"1,3:9,*"]
+    # A bare * is the newest UID, read by the caller (UID FETCH * (UID)); none when empty.
+    assert protocol.parse_uid_set("*").search_key(highest=42) == [b"42"]
+    assert protocol.parse_uid_set("*").search_key() == []
+    assert protocol.parse_uid_set("9:3,1,*").search_key(highest=12) == [b"1,3:9,12"]
+    assert protocol.parse_uid_set("9:3,*").search_filter() == b"3:9,*"
 
 
 def test_compress_and_chunk():

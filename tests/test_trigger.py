@@ -31,9 +31,9 @@ def test_first_poll_baselines_then_new_messages_once(harness, imap, mailbox):
     assert records == []
 
 
-def test_250_new_messages_in_pages_of_100(harness, imap, mailbox):
+def test_250_new_messages_in_pages_of_100(harness, server, imap, mailbox):
     _, state, _ = poll(harness, {}, mailbox=mailbox)
-    bulk_append(imap, mailbox, [make_message(f"bulk {i}") for i in range(250)])
+    bulk_append(imap, mailbox, [make_message(f"bulk {i}") for i in range(250)], server=server)
     imap.select_folder(mailbox, readonly=True)
     expected = imap.search(["ALL"])
     seen, pages = [], []

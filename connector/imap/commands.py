@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import imaplib
 import re
+from datetime import datetime
 from contextlib import contextmanager
 from typing import NamedTuple
 
@@ -23,35 +24,53 @@ class Selected(NamedTuple):
     uid_validity: int
     exists: int
     uid_next: int | None
+    permanent_flags: tuple[str, ...] | None = None  # None: the server did not say
 
 
-def is_missing_mailbox(exc: Exception) -> bool:
-    text = str(exc).upper()
-    return any(s in text for s in ("NONEXISTENT", "TRYCREATE", "DOESN'T EXIST", "DOES NOT EXIST",
-                                   "NOT FOUND", "UNKNOWN MAILBOX", "NO SUCH MAILBOX"))
+def response_code(exc: Exception) -> str | None:
+    """The RFC 5530 response code of a refusal ([NONEXISTENT], [ALREADYEXISTS]...), if any."""
+    match = re.search(r"\[([A-Z-]+)", str(exc).upper())
+    return match.group(1) if match else None
 
 
 def is_already_exists(exc: Exception) -> bool:
-    text = str(exc).upper()
-    return "ALREADYEXISTS" in text or "ALREADY EXISTS" in text
+    return response_code(exc) == "ALREADYEXISTS"
 
 
-def mailbox_error(exc: Exception, mailbox: str, input_key: str):
-    """NOT_FOUND / ALREADY_EXISTS / RATE_LIMITED / SERVER_ERROR for a refused mailbox command."""
+def mailbox_error(exc: Exception, mailbox: str, input_key: str,
+                  session: ImapSession | None = None, *, creating: bool = False):
+    """NOT_FOUND / ALREADY_EXISTS / RATE_LIMITED / SERVER_ERROR for a refused mailbox command.
+
+    The response code decides; without one (Courier: "Cannot create this folder.",
+    Mailutils: "Error opening mailbox") the mailbox is listed (SPEC, "Contract
+    additions"): one more round trip, on the error path only. ``creating``: the
+    command would have made the mailbox (CREATE, RENAME's target), so an existing one
+    is ALREADY_EXISTS.
+    """
     throttled = rate_limited(str(exc))
     if throttled is not None:
         return throttled
-    if is_missing_mailbox(exc):
+    code = response_code(exc)
+    if code in ("NONEXISTENT", "TRYCREATE"):
+        exists = False
+    elif code == "ALREADYEXISTS":
+        exists = True
+    elif session is not None:
+        exists = mailbox_exists(session, mailbox)
+    else:
+        exists = None
+    if exists is False and not creating:
         return NotFound(f"The mailbox {mailbox!r} does not exist: check {input_key} "
                         "(List Mailboxes shows the existing paths).")
-    if is_already_exists(exc):
+    if exists is True and (creating or code == "ALREADYEXISTS"):
         return AlreadyExists(f"A mailbox named {mailbox!r} already exists: choose another "
                              f"{input_key}.")
     return ServerError(f"The server refused the command on {mailbox!r}: {server_text(exc)}")
 
 
 @contextmanager
-def refusals(mailbox: str, input_key: str):
+def refusals(mailbox: str, input_key: str, session: ImapSession | None = None, *,
+             creating: bool = False):
     """Turn a NO/BAD on a mailbox command into NOT_FOUND / ALREADY_EXISTS / SERVER_ERROR.
 
     A dropped connection (``abort``) passes through to the error hook.
@@ -61,7 +80,7 @@ def refusals(mailbox: str, input_key: str):
     except imaplib.IMAP4.abort:
         raise
     except imaplib.IMAP4.error as exc:
-        raise mailbox_error(exc, mailbox, input_key) from None
+        raise mailbox_error(exc, mailbox, input_key, session, creating=creating) from None
 
 
 def mailbox_exists(session: ImapSession, mailbox: str) -> bool:
@@ -87,12 +106,16 @@ def select(session: ImapSession, mailbox: str, *, readonly: bool,
            label: str = "Mailbox") -> Selected:
     """SELECT (or EXAMINE when read-only) the mailbox an input (``label``) names."""
     protocol.check_mailbox(mailbox, "mailbox")
-    with refusals(mailbox, label):
+    with refusals(mailbox, label, session):
         info = session.client.select_folder(mailbox, readonly=readonly)
     uid_next = info.get(b"UIDNEXT")
+    permanent = info.get(b"PERMANENTFLAGS")
     return Selected(mailbox=mailbox, uid_validity=int(info[b"UIDVALIDITY"]),
                     exists=int(info.get(b"EXISTS", 0)),
-                    uid_next=int(uid_next) if uid_next is not None else None)
+                    uid_next=int(uid_next) if uid_next is not None else None,
+                    permanent_flags=tuple(f.decode("ascii", "replace") if isinstance(f, bytes)
+                                          else str(f) for f in permanent)
+                    if isinstance(permanent, (tuple, list)) else None)
 
 
 def run(session: ImapSession, command: bytes, tokens: list[bytes], *, uid: bool = True,
@@ -115,7 +138,7 @@ def run(session: ImapSession, command: bytes, tokens: list[bytes], *, uid: bool 
             imap.send(line)
             line = b""
             try:
-                client._send_literal(tag, token, literal_plus)  # writes " {n}", then the octets
+                _send_literal(imap, tag, token, literal_plus)  # writes " {n}", then the octets
             except imaplib.IMAP4.abort:
                 answered = imap.tagged_commands.pop(tag, None)
                 if not answered:
@@ -135,6 +158,57 @@ def run(session: ImapSession, command: bytes, tokens: list[bytes], *, uid: bool 
     typ, data = imap._untagged_response(typ, data, response or name)
     client._checkok(name, typ, data)
     return data
+
+
+def _send_literal(imap, tag: bytes, data: protocol.Literal, literal_plus: bool) -> None:
+    """`` {n}`` (``~{n}`` for a Literal8, RFC 3516), then the octets.
+
+    Without LITERAL+ the server's "+" is awaited first; a tagged reply instead (a
+    refusal before the literal) ends the wait as an ``abort`` the caller reads.
+    """
+    mark = b" ~{" if isinstance(data, protocol.Literal8) else b" {"
+    if literal_plus:
+        imap.send(mark + b"%d+}\r\n" % len(data) + data)
+        return
+    imap.send(mark + b"%d}\r\n" % len(data))
+    while imap._get_response():  # None once the continuation "+" arrived
+        if imap.tagged_commands.get(tag):
+            raise imaplib.IMAP4.abort("the server answered before taking the literal")
+    imap.send(data)
+
+
+def append(session: ImapSession, mailbox: str, data: bytes, flags: list[str],
+           when: datetime | None) -> tuple[int | None, int | None]:
+    """APPEND (the message as a literal, or a literal8 when it holds NUL bytes).
+
+    Returns (UIDVALIDITY, UID) from APPENDUID, or (None, None) without UIDPLUS.
+
+    IMAP literals cannot carry NUL (RFC 3501); servers with BINARY (RFC 3516) take them
+    in a literal8, the others refuse such a message (the caller checks first).
+    """
+    tokens = [protocol.mailbox_arg(mailbox), protocol.flags_arg(flags)]
+    if when is not None:
+        tokens.append(imaplib.Time2Internaldate(when).encode("ascii"))
+    literal = protocol.Literal8(data) if b"\0" in data else protocol.Literal(data)
+    pop_response_code(session, "APPENDUID")
+    run(session, b"APPEND", [*tokens, literal], uid=False)
+    for code in pop_response_code(session, "APPENDUID"):
+        parts = code.split() if isinstance(code, bytes) else code.encode().split()
+        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+            return int(parts[0]), int(parts[1])
+    return None, None
+
+
+def leave_read_only(session: ImapSession, mailbox: str) -> None:
+    """After EXAMINE: UNSELECT where offered, else SELECT the mailbox read-write.
+
+    Courier refuses APPEND into a mailbox selected read-only; neither way expunges
+    anything (CLOSE would be allowed after EXAMINE by RFC 3501, but pymap refuses it).
+    """
+    if session.has("UNSELECT"):
+        run(session, b"UNSELECT", [], uid=False)
+    else:
+        select(session, mailbox, readonly=False)
 
 
 def uid_search(session: ImapSession, criteria: list[bytes], *, charset: bool = False) -> list[int]:
@@ -174,9 +248,20 @@ def _uid_search(session: ImapSession, args: list[bytes]) -> list[int]:
 def resolve(session: ImapSession, uid_set: protocol.UidSet) -> list[int]:
     """The UIDs of existing messages that a ``range`` input names (selected mailbox)."""
     found: set[int] = set()
-    for chunk in uid_set.search_key():
+    for chunk in uid_set.search_key(highest_uid(session) if uid_set.has_star else None):
         found.update(uid_search(session, [b"UID", chunk]))
     return sorted(found)
+
+
+def highest_uid(session: ImapSession) -> int | None:
+    """The UID of the newest message in the selected mailbox (None when it is empty).
+
+    ``UID FETCH * (UID)``: ``UID SEARCH UID *`` answers nothing on Courier and BAD on
+    Mailutils; an empty mailbox answers no FETCH at all.
+    """
+    uids = [uid for uid, values in parse_fetch(read_fetch(session, [b"*", b"(UID)"])).items()
+            if b"UID" in values]
+    return max(uids) if uids else None
 
 
 def fetch(session: ImapSession, uids: list[int], items: bytes) -> dict[int, dict]:
@@ -198,7 +283,7 @@ def parse_fetch(data: list) -> dict[int, dict]:
         raise ServerError(f"The server sent a FETCH reply that is not valid IMAP ({exc}).") from None
 
 
-_LITERAL_AT_END = re.compile(rb"\{(\d+)\+?\}\r\n$")
+_LITERAL_AT_END = re.compile(rb"~?\{(\d+)\+?\}\r\n$")  # ~{n}: a literal8 (RFC 3516)
 MAX_LINE = 1_000_000  # bytes of one response line, as imaplib allows
 MAX_LITERAL = 1 << 30  # a server announcing more is not sending a mail message
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from . import charsets
+from .protocol import canonical_name
 from .fetch_response import internal_date_iso
 from .mime import decode_words, header_date
 
@@ -139,7 +140,7 @@ def flag_list(raw) -> list[str]:
 @lru_cache(maxsize=1024)
 def _flags(raw: tuple) -> tuple[str, ...]:
     # A mailbox has few distinct flag sets: decode each once.
-    return tuple(text for text in map(_text, raw) if text.lower() != "\\recent")
+    return tuple(canonical_name(text) for text in map(_text, raw) if text.lower() != "\\recent")
 
 
 def summary(uid: int, values: dict, fallback: str | None = None) -> dict:

@@ -17,7 +17,7 @@ _TOKEN = re.compile(
     rb'(\()'                                   # 1 open list
     rb'|(\))'                                  # 2 close list
     rb'|"([^"\\]*(?:\\.[^"\\]*)*)"'              # 3 quoted string
-    rb'|\{(\d+)\+?\}[ \t\r\n]*$'               # 4 literal marker (its bytes come separately)
+    rb'|~?\{(\d+)\+?\}[ \t\r\n]*$'             # 4 literal marker, ~{n}: RFC 3516 literal8
     rb'|((?:[^\s()"\[]|\[[^\]]*\])+)'          # 5 atom, incl. BODY[HEADER.FIELDS (A B)]<0>
     rb')')
 _ESCAPE = re.compile(rb"\\(.)")
@@ -37,7 +37,7 @@ _ITEM = re.compile(rb" ?(?:(UID|RFC822\.SIZE) (\d+)|FLAGS \(([^()\"]*)\)|"
                    rb"INTERNALDATE \"([^\"]*)\"|ENVELOPE " + _ENVELOPE + rb")")
 _LINE = re.compile(rb"(\d+) \((.*)\)[ \t\r\n]*", re.S)
 _ADDRESS_RE = re.compile(_ADDRESS)
-_LITERAL_MARKER = re.compile(rb"\{\d+\+?\}[ \t\r\n]*$")
+_LITERAL_MARKER = re.compile(rb"~?\{\d+\+?\}[ \t\r\n]*$")
 
 
 def parse(data: list) -> dict[int, dict[bytes, object]]:

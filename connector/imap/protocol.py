@@ -64,6 +64,10 @@ class Literal(bytes):
     """Bytes sent as an IMAP literal ({n} then the raw octets): no escaping needed."""
 
 
+class Literal8(Literal):
+    """A literal that may hold NUL bytes (``~{n}``, RFC 3516 BINARY)."""
+
+
 def search_string(value: str, path: str) -> tuple[bytes, bool]:
     """A search term for the wire, and whether it needs CHARSET UTF-8.
 
@@ -97,6 +101,18 @@ def body_section(part: str | None, path: str = "part") -> str:
 # --- flags -----------------------------------------------------------------------------
 
 SYSTEM_FLAGS = {f.lower(): f for f in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")}
+# Every backslash name a server may send, in its RFC spelling: system flags (RFC 3501),
+# special-use (RFC 6154) and LIST attributes (RFC 3501, 5258). Servers vary the case
+# (Cyrus: \sent); outputs use these spellings, keywords keep theirs.
+CANONICAL_NAMES = {f.lower(): f for f in (
+    *SYSTEM_FLAGS.values(), "\\Recent", "\\All", "\\Archive", "\\Drafts", "\\Junk", "\\Sent",
+    "\\Trash", "\\Important", "\\Noinferiors", "\\Noselect", "\\Marked", "\\Unmarked",
+    "\\HasChildren", "\\HasNoChildren", "\\NonExistent", "\\Subscribed", "\\Remote")}
+
+
+def canonical_name(flag: str) -> str:
+    """A flag or attribute from a server in its RFC spelling (keywords as they are)."""
+    return CANONICAL_NAMES.get(flag.lower(), flag) if flag.startswith("\\") else flag
 # atom-char: any CHAR except atom-specials "(" ")" "{" SP CTL "%" "*" DQUOTE "\" "]"
 _KEYWORD = re.compile(r"[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+")
 
@@ -150,27 +166,37 @@ class UidSet(NamedTuple):
         return b",".join(bound(low) if low == high else bound(low) + b":" + bound(high)
                          for low, high in self.items)
 
-    def search_key(self) -> list[bytes]:
+    @property
+    def has_star(self) -> bool:
+        """Whether the set names ``*`` alone (the newest message), which needs resolving."""
+        return any(low is STAR and high is STAR for low, high in self.items)
+
+    def search_key(self, highest: int | None = None) -> list[bytes]:
         """Sequence sets for ``UID SEARCH UID``, with ``n:*`` made safe.
 
         Plain IMAP lets ``n:*`` match the highest message even when its UID is
         below n; writing it as ``n:4294967295`` matches only UIDs >= n. A bare
-        ``*`` keeps its meaning: the newest message.
+        ``*`` is the newest message: ``highest`` (its UID, which the caller read
+        with ``UID FETCH * (UID)``: Courier answers ``UID SEARCH UID *`` with
+        nothing), or nothing in an empty mailbox.
         """
         ranges: list[tuple[int, int]] = []
-        star = False
         for low, high in self.items:
             if low is STAR and high is STAR:
-                star = True
+                if highest is not None:
+                    ranges.append((highest, highest))
             elif low is STAR or high is STAR:
                 ranges.append((low if low is not STAR else high, MAX_UID))
             else:
                 ranges.append((min(low, high), max(low, high)))
-        sets = chunk_ranges(merge_ranges(ranges))
-        if star:
-            sets = sets or [b""]
-            sets[-1] = (sets[-1] + b",*") if sets[-1] else b"*"
-        return sets
+        return chunk_ranges(merge_ranges(ranges))
+
+    def search_filter(self) -> bytes:
+        """The set inside a search (filterOptions.uid): ``*`` left for the server to read."""
+        sets = self.search_key()
+        if self.has_star:
+            sets.append(b"*")
+        return b",".join(sets)
 
 
 _UID_ITEM = re.compile(r"\s*([0-9]+|\*)\s*(?::\s*([0-9]+|\*)\s*)?")

@@ -88,8 +88,7 @@ def translate(filters, criteria: Criteria, path: str) -> list[bytes]:
         elif key == "seq":
             keys.append(protocol.parse_uid_set(_str(value, where), where).as_written())
         elif key == "uid":
-            sets = protocol.parse_uid_set(_str(value, where), where).search_key()
-            keys += [b"UID", b",".join(sets)]
+            keys += [b"UID", protocol.parse_uid_set(_str(value, where), where).search_filter()]
         elif key == "header":
             keys += _headers(value, criteria, where)
         elif key in ("keyword", "unKeyword"):

@@ -100,7 +100,7 @@ def _send(session: ImapSession, command: bytes, uids: list[int], destination: by
     for chunk in protocol.uid_sets(uids):
         commands.pop_response_code(session, "COPYUID")
         try:
-            with commands.refusals(path, label):
+            with commands.refusals(path, label, session):
                 commands.run(session, command, [chunk, destination], response="OK")
         except (imaplib.IMAP4.abort, OSError) as exc:
             if not unknown:

@@ -57,7 +57,8 @@ class Dovecot:
                           users=dict(USERS), tls_port=self.tls_port if self.ssl else None,
                           starttls_port=self.starttls_port,
                           capabilities={"SPECIAL-USE", "KEYWORDS", "CONDSTORE", "UIDPLUS", "MOVE",
-                                        "SEQUENCE-SEARCH", "BROKEN-HEADERS", "RAW-ENVELOPE"})
+                                        "SEQUENCE-SEARCH", "BROKEN-HEADERS", "RAW-ENVELOPE",
+                                        "BINARY", "SEARCH-8BIT"})
 
     def stop(self) -> None:
         stop_server(self.process, self.dir)

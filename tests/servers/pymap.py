@@ -23,7 +23,7 @@ class Pymap:
                           # UID SEARCH reads a sequence-set key as UIDs (no SEQUENCE-SEARCH);
                           # a Date it cannot parse or obsolete header syntax ends the
                           # connection mid-ENVELOPE (no BROKEN-HEADERS).
-                          capabilities={"UIDPLUS", "MOVE"}, first_uid=101)
+                          capabilities={"UIDPLUS", "MOVE", "SEARCH-8BIT", "BINARY"}, first_uid=101)
 
     def stop(self) -> None:
         self.server.stop()

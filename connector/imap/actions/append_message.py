@@ -65,6 +65,10 @@ def append_message(session: ImapSession, path: str | None, mailbox: str | None, 
             raise InvalidInput("Internal Date must be an ISO 8601 date and time with an offset, "
                                "such as 2024-05-01T09:30:00+02:00.",
                                path="inputs.internalDate")
+    if b"\0" in data and not session.has("BINARY"):
+        raise InvalidInput("The message contains NUL bytes, which only servers with BINARY "
+                           "(RFC 3516) can store, and this server lacks it: remove the NUL bytes.",
+                           path="inputs.content")
     message_id = mime.message_id(data)
     result = {"mailbox": target, "uid": None, "uidValidity": None, "alreadyPresent": False,
               "mboxSeparatorRemoved": removed_separator}
@@ -76,10 +80,10 @@ def append_message(session: ImapSession, path: str | None, mailbox: str | None, 
         if present is not None:
             return {**result, "uid": present, "uidValidity": selected.uid_validity,
                     "alreadyPresent": True}
-    commands.pop_response_code(session, "APPENDUID")
+        commands.leave_read_only(session, target)  # Courier refuses APPEND to it otherwise
     try:
-        with commands.refusals(target, "Path"):
-            reply = session.client.append(target, data, flags=wanted, msg_time=when)
+        with commands.refusals(target, "Path", session):
+            uid_validity, uid = commands.append(session, target, data, wanted, when)
     except (TimeoutError, imaplib.IMAP4.abort, OSError):
         # The message may be stored already. With a Message-ID, a retry finds it (above);
         # without one, a blind retry would store it twice.
@@ -88,10 +92,7 @@ def append_message(session: ImapSession, path: str | None, mailbox: str | None, 
             + (" Trying again is safe: a stored copy is found by its Message-ID." if message_id
                else " It has no Message-ID: check the mailbox before trying again."),
             retryable=bool(message_id)) from None
-    match = re.search(rb"\[APPENDUID (\d+) (\d+)\]", reply or b"")
-    if match:
-        return {**result, "uid": int(match.group(2)), "uidValidity": int(match.group(1))}
-    return result
+    return {**result, "uid": uid, "uidValidity": uid_validity}
 
 
 def find_identical(session: ImapSession, data: bytes, message_id: str) -> int | None:

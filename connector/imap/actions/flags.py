@@ -1,8 +1,13 @@
 """addFlags, removeFlags, setFlags: one STORE per chunk, whose replies carry the new flags."""
 from __future__ import annotations
 
+import imaplib
+
+from connector.sdk.errors import Unsupported
+
 from .. import commands, protocol
 from ..envelope import flag_list
+from ..errors import server_text
 from ..session import ImapSession
 
 
@@ -12,11 +17,34 @@ def change_flags(session: ImapSession, mailbox: str, range: str, flags: list,  #
     wanted = protocol.normalize_flags(flags)
     uid_set = protocol.parse_uid_set(range)
     selected = commands.select(session, mailbox, readonly=False)
+    keywords = [f for f in wanted if not f.startswith("\\")]
+    if operation != b"-FLAGS":
+        refused = unstorable(keywords, selected.permanent_flags)
+        if refused:
+            raise Unsupported(f"{mailbox!r} cannot keep the keyword(s) {', '.join(refused)}: the "
+                              "server stores only system flags (\\Seen, \\Flagged...) and the "
+                              "keywords it lists. Nothing was changed.")
     uids = commands.resolve(session, uid_set)
-    after = commands.store_and_read(session, uids, operation, wanted) if uids else {}
+    try:
+        after = commands.store_and_read(session, uids, operation, wanted) if uids else {}
+    except imaplib.IMAP4.abort:
+        raise
+    except imaplib.IMAP4.error as exc:
+        if keywords and "FLAG" in str(exc).upper():  # "BAD Unrecognized flag"
+            raise Unsupported(f"The server refused the keyword(s) {', '.join(keywords)} "
+                              f"({server_text(exc)}).") from None
+        raise
     return {"mailbox": mailbox, "uidValidity": selected.uid_validity,
             "messages": [{"uid": uid, "flags": flag_list(after[uid])}
                          for uid in uids if uid in after]}
+
+
+def unstorable(keywords: list[str], permanent: tuple[str, ...] | None) -> list[str]:
+    """The keywords a mailbox's PERMANENTFLAGS say it cannot keep (none without \\*)."""
+    if permanent is None or "\\*" in permanent:
+        return []
+    allowed = {f.lower() for f in permanent}
+    return [k for k in keywords if k.lower() not in allowed]
 
 
 def add_flags(session: ImapSession, mailbox: str, range: str, flags: list) -> dict:  # noqa: A002

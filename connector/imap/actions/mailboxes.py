@@ -31,7 +31,8 @@ def list_mailboxes(session: ImapSession) -> list[dict]:
         subscribed = {name for _, _, name in client.list_sub_folders()}
     result = []
     for raw_flags, delimiter, name in folders:
-        flags = [_text(f) for f in raw_flags if _text(f).lower() != "\\subscribed"]
+        flags = [protocol.canonical_name(_text(f)) for f in raw_flags
+                 if _text(f).lower() != "\\subscribed"]
         special = next((SPECIAL_USE[f.lower()] for f in flags if f.lower() in SPECIAL_USE), None)
         delim = _text(delimiter) if delimiter else None
         path = protocol.decode_mailbox(name)
@@ -46,7 +47,7 @@ def get_status(session: ImapSession, mailbox: str) -> dict:
     items = [b"MESSAGES", b"RECENT", b"UNSEEN", b"UIDNEXT", b"UIDVALIDITY"]
     if session.has("CONDSTORE"):
         items.append(b"HIGHESTMODSEQ")
-    with refusals(mailbox, "Mailbox"):
+    with refusals(mailbox, "Mailbox", session):
         status = session.client.folder_status(mailbox, items)
     modseq = status.get(b"HIGHESTMODSEQ")
     return {"path": mailbox, "messages": int(status[b"MESSAGES"]),
@@ -63,10 +64,12 @@ def create_mailbox(session: ImapSession, path: str) -> dict:
     except imaplib.IMAP4.abort:
         raise
     except imaplib.IMAP4.error as exc:
-        if not is_already_exists(exc):
+        # An existing mailbox is what the user wanted: not an error. Servers without
+        # [ALREADYEXISTS] (Courier: "Cannot create this folder.") are asked by LIST.
+        if not (is_already_exists(exc) or commands.mailbox_exists(session, path)):
             with refusals(path, "Path"):
                 raise
-        created = False  # an existing mailbox is what the user wanted: not an error
+        created = False
     try:
         session.client.subscribe_folder(path)
         subscribed = True
@@ -83,23 +86,22 @@ def rename_mailbox(session: ImapSession, path: str, newPath: str) -> dict:  # no
     if path == newPath:
         raise InvalidInput("Path and New Path are the same: give the new name in New Path.",
                            path="inputs.newPath")
+    # Listed first: Courier answers OK to renaming a mailbox that does not exist.
+    if not commands.mailbox_exists(session, path):
+        moved = (" A mailbox named {!r} exists: an earlier attempt may have renamed it "
+                 "already.".format(newPath) if commands.mailbox_exists(session, newPath) else "")
+        raise NotFound(f"The mailbox {path!r} does not exist: check Path (List Mailboxes "
+                       f"shows the existing paths).{moved}")
     try:
         session.client.rename_folder(path, newPath)
     except imaplib.IMAP4.abort:
         raise
     except imaplib.IMAP4.error as exc:
-        # Decided by listing both names, not by the server's words (which some servers
-        # leave without a code, and which Dovecot answers about the target first).
-        if not commands.mailbox_exists(session, path):
-            moved = (" A mailbox named {!r} exists: an earlier attempt may have renamed it "
-                     "already.".format(newPath) if commands.mailbox_exists(session, newPath)
-                     else "")
-            raise NotFound(f"The mailbox {path!r} does not exist: check Path (List Mailboxes "
-                           f"shows the existing paths).{moved}") from None
-        if commands.mailbox_exists(session, newPath):
+        # Decided by listing, not by the server's words (Courier: "File exists").
+        if is_already_exists(exc) or commands.mailbox_exists(session, newPath):
             raise AlreadyExists(f"A mailbox named {newPath!r} already exists: choose another "
                                 "New Path.") from None
-        with refusals(path, "Path"):
+        with refusals(path, "Path", session):
             raise exc from None
     return {"path": path, "newPath": newPath}
 
@@ -108,7 +110,7 @@ def delete_mailbox(session: ImapSession, path: str) -> dict:
     protocol.check_mailbox(path, "path")
     if path.upper() == "INBOX":
         raise InvalidInput("INBOX cannot be deleted: give another Path.", path="inputs.path")
-    with refusals(path, "Path"):
+    with refusals(path, "Path", session):
         session.client.delete_folder(path)
     try:  # a subscription to a deleted mailbox is only clutter in mail clients
         session.client.unsubscribe_folder(path)

@@ -60,7 +60,8 @@ class Poll:
 
     def baseline(self) -> dict:
         """First poll: remember where the mailbox is; emit nothing."""
-        highest = commands.uid_search(self.session, [b"UID", b"*"]) if self.selected.exists else []
+        top = commands.highest_uid(self.session) if self.selected.exists else None
+        highest = [top] if top is not None else []
         newest = None
         if highest:
             values = commands.fetch(self.session, highest, b"(UID INTERNALDATE)").get(highest[0], {})
