@@ -71,6 +71,8 @@ def render(manifest: Manifest, icon_name: str) -> str:
                                     hasMore=False)
                 example = json.dumps(envelope, indent=2, ensure_ascii=False)
                 out += ["Example output:", "", "```json", example, "```", ""]
+    for guide in manifest.guides:
+        out += [f"## {guide['title']}", "", guide["body"].rstrip(), ""]
     out += ["## Errors", "",
             "A failed step returns `{\"ok\": false, \"error\": {\"code\", \"message\", "
             "\"retryable\", \"details\": [{\"path\", \"message\"}]}}`. The message names "

@@ -69,6 +69,7 @@ class Manifest:
         self.triggers = {t["key"]: _operation("trigger", t) for t in data.get("triggers", [])}
         self.data_sources = {d["key"]: _operation("dataSource", d)
                              for d in data.get("dataSources", [])}
+        self.guides: list[dict] = list(data.get("guides", []))
 
     @property
     def icon_path(self) -> Path:
