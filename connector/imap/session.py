@@ -9,13 +9,9 @@ import base64
 import imaplib
 import socket
 import ssl
-import threading
-import time
 
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
-from imapclient.imap4 import IMAP4WithTimeout
-from imapclient.tls import IMAP4_TLS
 
 from connector.sdk.errors import (AuthFailed, ConnectionFailed, InvalidInput, Timeout,
                                   TlsError, Unsupported)
@@ -23,6 +19,7 @@ from connector.sdk.errors import (AuthFailed, ConnectionFailed, InvalidInput, Ti
 from .errors import rate_limited
 from .protocol import quote
 from .tls import build_context, explain
+from .transport import Client, Deadline
 
 
 PLAIN_HINT = " If this port expects TLS from the start (usually 993), turn Secure on."
@@ -130,79 +127,13 @@ def _open(fields: dict, authenticate) -> ImapSession:
     return session
 
 
-class Deadline:
-    """Shuts a socket down when the time for opening a session is up (see ``_open``)."""
-
-    def __init__(self, seconds: float):
-        self.end = time.monotonic() + seconds
-        self.expired = False
-        self._timer: threading.Timer | None = None
-
-    def watch(self, sock: socket.socket) -> None:
-        """Watch ``sock`` (a new one after TLS is set up) for the time that is left."""
-        def expire():
-            self.expired = True
-            try:  # the plain socket's shutdown: a blocked read (TLS or not) returns at once
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-        self.cancel()
-        self._timer = threading.Timer(max(0.0, self.end - time.monotonic()), expire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-
-
-class _PlainIMAP4(IMAP4WithTimeout):
-    def __init__(self, host: str, port: int, timeout: float, deadline: Deadline):
-        self._deadline = deadline
-        super().__init__(host, port, timeout)
-
-    def _create_socket(self, timeout=None):
-        sock = super()._create_socket(timeout)
-        self._deadline.watch(sock)
-        return sock
-
-
-class _TlsIMAP4(IMAP4_TLS):
-    def __init__(self, host: str, port: int, context: ssl.SSLContext, timeout: float,
-                 deadline: Deadline):
-        self._deadline = deadline
-        super().__init__(host, port, context, timeout)
-
-    def _create_socket(self, timeout=None):
-        sock = socket.create_connection((self.host, self.port), timeout=timeout or self._timeout)
-        tls = self.ssl_context.wrap_socket(sock, server_hostname=self.host,
-                                           do_handshake_on_connect=False)
-        self._deadline.watch(tls)  # before the handshake, which may trickle too
-        tls.do_handshake()
-        return tls
-
-
-class _Client(IMAPClient):
-    """IMAPClient whose socket is watched by a Deadline from the moment it exists."""
-
-    def __init__(self, *args, deadline: Deadline, **kwargs):
-        self._deadline = deadline
-        super().__init__(*args, **kwargs)
-
-    def _create_IMAP4(self):  # noqa: N802 - IMAPClient's name
-        if self.ssl:
-            return _TlsIMAP4(self.host, self.port, self.ssl_context, self._timeout.connect,
-                             self._deadline)
-        return _PlainIMAP4(self.host, self.port, self._timeout.connect, self._deadline)
-
-
 def connect(host: str, port: int, *, secure: bool, context: ssl.SSLContext,
-            timeout: int, deadline: Deadline | None = None) -> IMAPClient:
-    """TCP (+ TLS) + the server's greeting, each failure named."""
+            timeout: int, deadline: Deadline | None = None,
+            defer_greeting: bool = False) -> IMAPClient:
+    """TCP (+ TLS) + the server's greeting (read later with ``defer_greeting``), each failure named."""
     try:
-        client = _Client(host, port=port, ssl=secure, ssl_context=context, timeout=timeout,
-                         deadline=deadline or Deadline(timeout))
+        client = Client(host, port=port, ssl=secure, ssl_context=context, timeout=timeout,
+                        deadline=deadline or Deadline(timeout), defer_greeting=defer_greeting)
     except ssl.SSLError as exc:
         raise explain(exc, host=host, port=port) from None
     except TimeoutError:

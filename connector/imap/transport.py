@@ -1,0 +1,193 @@
+"""The socket under a session: an overall deadline for opening it, and fewer round trips.
+
+A cold step is mostly round trips when the server is 20-100 ms away. imaplib waits for
+the greeting, then asks CAPABILITY, then waits for LOGIN's reply before the step's first
+command. Here:
+
+- the greeting's ``[CAPABILITY ...]`` is used when it carries one (no CAPABILITY command);
+- over implicit TLS the greeting is not awaited, and LOGIN is held back (``defer``) and
+  sent in one write with the step's first command (RFC 3501 5.5 allows a client to send
+  commands without waiting). The greeting, LOGIN's reply and the command's reply then
+  come back together: TCP, TLS, and one round trip for the step. A refused LOGIN is
+  reported as such before the command's reply is read (the server refuses a command
+  sent before authentication, so nothing of it runs).
+
+This module and ``commands`` are where imaplib's internals are touched: ``_get_response``,
+``_get_tagged_response``, ``tagged_commands``, ``untagged_responses``, ``_new_tag``,
+``tagpre``/``tagre`` (set up as ``IMAP4._connect`` does), and IMAPClient's
+``_create_IMAP4`` (to choose the IMAP4 class). Checked against CPython 3.11's imaplib.
+"""
+from __future__ import annotations
+
+import imaplib
+import random
+import re
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+
+from imapclient import IMAPClient
+from imapclient.imap4 import IMAP4WithTimeout
+from imapclient.tls import IMAP4_TLS
+
+_CAPABILITY_CODE = re.compile(rb"\[CAPABILITY ([^\]]*)\]", re.I)
+
+
+class Deadline:
+    """Shuts a socket down when the time for opening a session is up."""
+
+    def __init__(self, seconds: float):
+        self.end = time.monotonic() + seconds
+        self.expired = False
+        self._timer: threading.Timer | None = None
+
+    def watch(self, sock: socket.socket) -> None:
+        """Watch ``sock`` (a new one after TLS is set up) for the time that is left."""
+        def expire():
+            self.expired = True
+            try:  # the plain socket's shutdown: a blocked read (TLS or not) returns at once
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+        self.cancel()
+        self._timer = threading.Timer(max(0.0, self.end - time.monotonic()), expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+class Deferred:
+    """A command line held back to travel with the next one, and what to do with its reply."""
+
+    def __init__(self, tag: bytes, line: bytes, on_reply: Callable[[str, list], None]):
+        self.tag, self.line, self.on_reply = tag, line, on_reply
+
+
+class _Pipelining:
+    """What the plain and the TLS IMAP4 classes share: greeting capabilities, deferral."""
+
+    _deadline: Deadline
+    _defer_greeting = False
+    _greeting_pending = False
+    _deferred: Deferred | None = None
+
+    def _connect(self):
+        if not self._defer_greeting:
+            super()._connect()
+            return
+        # As IMAP4._connect, without reading the greeting: it is read with the first reply.
+        self.tagpre = imaplib.Int2AP(random.randint(4096, 65535))
+        self.tagre = re.compile(br"(?P<tag>" + self.tagpre + br"\d+) (?P<type>[A-Z]+) (?P<data>.*)",
+                                re.ASCII)
+        if __debug__:
+            self._cmd_log_len, self._cmd_log_idx, self._cmd_log = 10, 0, {}
+        self.welcome = b""
+        self.state = "NONAUTH"
+        self.capabilities = ()
+        self.PROTOCOL_VERSION = "IMAP4REV1"
+        self._greeting_pending = True
+
+    def _get_capabilities(self):
+        """The greeting's [CAPABILITY ...] when it has one; else the CAPABILITY command."""
+        found = _CAPABILITY_CODE.search(self.welcome or b"")
+        if found:
+            self.capabilities = tuple(found.group(1).decode("ascii", "replace").upper().split())
+        else:
+            super()._get_capabilities()
+
+    def read_greeting(self) -> None:
+        """The greeting that was not awaited: OK (or PREAUTH), else the server's refusal."""
+        self._greeting_pending = False
+        self.welcome = self._get_response()
+        if "PREAUTH" not in self.untagged_responses and "OK" not in self.untagged_responses:
+            raise self.error(self.welcome)
+        found = _CAPABILITY_CODE.search(self.welcome or b"")
+        if found:
+            self.capabilities = tuple(found.group(1).decode("ascii", "replace").upper().split())
+
+    @property
+    def greeting_pending(self) -> bool:
+        return self._greeting_pending
+
+    def defer(self, build: Callable[[bytes], bytes], on_reply: Callable[[str, list], None]):
+        """Hold a command (``build(tag)`` -> its line) until the next one; see ``send``."""
+        tag = self._new_tag()
+        self.tagged_commands[tag] = None
+        self._deferred = Deferred(tag, build(tag), on_reply)
+
+    @property
+    def deferred(self) -> Deferred | None:
+        return self._deferred
+
+    def send(self, data):
+        deferred, self._deferred = self._deferred, None
+        if deferred is None:
+            super().send(data)
+            return
+        super().send(deferred.line + data)  # one write: one flight for both commands
+        self._complete(deferred)
+
+    def flush(self) -> None:
+        """Send a held-back command alone and read its reply (nothing to pipeline with)."""
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            super().send(deferred.line)
+            self._complete(deferred)
+
+    def drop_deferred(self) -> None:
+        self._deferred = None
+
+    def _complete(self, deferred: Deferred) -> None:
+        if self._greeting_pending:
+            self.read_greeting()
+        typ, data = self._get_tagged_response(deferred.tag)
+        self.tagged_commands.pop(deferred.tag, None)
+        deferred.on_reply(typ, data)
+
+
+class PlainIMAP4(_Pipelining, IMAP4WithTimeout):
+    def __init__(self, host: str, port: int, timeout: float, deadline: Deadline,
+                 defer_greeting: bool = False):
+        self._deadline, self._defer_greeting = deadline, defer_greeting
+        super().__init__(host, port, timeout)
+
+    def _create_socket(self, timeout=None):
+        sock = super()._create_socket(timeout)
+        self._deadline.watch(sock)
+        return sock
+
+
+class TlsIMAP4(_Pipelining, IMAP4_TLS):
+    def __init__(self, host: str, port: int, context: ssl.SSLContext, timeout: float,
+                 deadline: Deadline, defer_greeting: bool = False):
+        self._deadline, self._defer_greeting = deadline, defer_greeting
+        super().__init__(host, port, context, timeout)
+
+    def _create_socket(self, timeout=None):
+        sock = socket.create_connection((self.host, self.port), timeout=timeout or self._timeout)
+        tls = self.ssl_context.wrap_socket(sock, server_hostname=self.host,
+                                           do_handshake_on_connect=False)
+        self._deadline.watch(tls)  # before the handshake, which may trickle too
+        tls.do_handshake()
+        return tls
+
+
+class Client(IMAPClient):
+    """IMAPClient on our IMAP4 classes (deadline watch, greeting capabilities, pipelining)."""
+
+    def __init__(self, *args, deadline: Deadline, defer_greeting: bool = False, **kwargs):
+        self._deadline, self._defer_greeting = deadline, defer_greeting
+        super().__init__(*args, **kwargs)
+
+    def _create_IMAP4(self):  # noqa: N802 - IMAPClient's name
+        if self.ssl:
+            return TlsIMAP4(self.host, self.port, self.ssl_context, self._timeout.connect,
+                            self._deadline, self._defer_greeting)
+        return PlainIMAP4(self.host, self.port, self._timeout.connect, self._deadline,
+                          self._defer_greeting)
