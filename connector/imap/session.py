@@ -19,7 +19,7 @@ from connector.sdk.errors import (AuthFailed, ConnectionFailed, InvalidInput, Ti
 from .errors import rate_limited
 from .protocol import quote
 from .tls import build_context, explain
-from .transport import Client, Deadline
+from .transport import Client, Deadline, learn_pipelining, pipelining_known_safe
 
 
 PLAIN_HINT = " If this port expects TLS from the start (usually 993), turn Secure on."
@@ -28,14 +28,25 @@ PLAIN_HINT = " If this port expects TLS from the start (usually 993), turn Secur
 class ImapSession:
     """A logged-in IMAP connection, handed to every action handler."""
 
-    def __init__(self, client: IMAPClient, *, host: str, user: str):
+    def __init__(self, client: IMAPClient, *, host: str, user: str, port: int = 0):
         self.client = client
         self.host = host
+        self.port = port
         self.user = user
         self._capabilities: frozenset[str] | None = None
+        self.deadline: Deadline | None = None
+        self.pipelining = False
+
+    @property
+    def login_pending(self) -> bool:
+        """LOGIN is held back to travel with the step's first command (see ``transport``)."""
+        return self.client._imap.deferred is not None
 
     @property
     def capabilities(self) -> frozenset[str]:
+        if self.login_pending:
+            # The capabilities after login are not known yet: complete the login first.
+            self.client._imap.flush()
         if self._capabilities is None:
             self._capabilities = frozenset(
                 c.decode("ascii", "replace").upper() if isinstance(c, bytes) else str(c).upper()
@@ -64,20 +75,23 @@ class ImapSession:
         return None
 
     def close(self) -> None:
-        """LOGOUT, or drop the socket when the server is gone.
+        """LOGOUT, without waiting for the reply: the step's outcome is already settled.
 
-        A healthy server answers LOGOUT at once; one that does not is given 2 s, not
-        another full Timeout, since the action's outcome is already settled.
+        The command goes out (the server ends the session cleanly), then our side of the
+        connection is closed. A login still held back (the step sent no command) is never
+        sent.
         """
+        imap = self.client._imap
         try:
-            sock = self.client.socket()
-            sock.settimeout(min(sock.gettimeout() or 2.0, 2.0))
-            self.client.logout()
-        except Exception:  # noqa: BLE001 - the connection may already be dead
-            try:
-                self.client.shutdown()
-            except Exception:  # noqa: BLE001,S110
-                pass
+            imap.drop_deferred()
+            imap.send(imap._new_tag() + b" LOGOUT\r\n")
+            imap.sock.shutdown(socket.SHUT_WR)  # after LOGOUT, a FIN: nothing more from us
+        except Exception:  # noqa: BLE001,S110 - the connection may already be dead
+            pass
+        try:
+            self.client.shutdown()
+        except Exception:  # noqa: BLE001,S110
+            pass
 
 
 def open_session(**fields) -> ImapSession:
@@ -101,14 +115,16 @@ def _open(fields: dict, authenticate) -> ImapSession:
     # Timeout bounds each read, and the whole opening too: a server trickling one byte
     # at a time would otherwise hold the step for ever.
     deadline = Deadline(timeout)
+    pipelining = bool(fields.get("pipelining"))
     try:
         client = connect(host, port, secure=fields["secure"], context=context, timeout=timeout,
-                         deadline=deadline)
-        session = ImapSession(client, host=host, user=fields["user"])
+                         deadline=deadline, defer_greeting=pipelining and fields["secure"])
+        session = ImapSession(client, host=host, user=fields["user"], port=port)
         try:
             if not fields["secure"]:
                 negotiate_starttls(client, fields["startTls"], context, host=host, port=port)
                 deadline.watch(client.socket())  # TLS replaced the socket being watched
+            session.deadline, session.pipelining = deadline, pipelining
             authenticate(session)
         except BaseException:
             try:  # no LOGOUT: after a failed handshake or login the socket may be unusable
@@ -123,8 +139,13 @@ def _open(fields: dict, authenticate) -> ImapSession:
                           + ("" if fields["secure"] else PLAIN_HINT)) from None
         raise
     finally:
-        deadline.cancel()
+        if not client_login_pending(locals().get("session")):
+            deadline.cancel()  # else when the held-back login completes
     return session
+
+
+def client_login_pending(session) -> bool:
+    return session is not None and session.login_pending
 
 
 def connect(host: str, port: int, *, secure: bool, context: ssl.SSLContext,
@@ -187,11 +208,15 @@ def login(session: ImapSession, user: str, password: str, *, timeout: int) -> No
         raise InvalidInput("Username and Password must not contain line breaks or NUL characters.",
                            path="connection.user" if any(c in user for c in "\r\n\0")
                            else "connection.pass")
-    if session.has("LOGINDISABLED"):
+    encrypted = isinstance(client.socket(), ssl.SSLSocket)
+    if not encrypted and session.has("LOGINDISABLED"):  # (over TLS it never applies)
         raise AuthFailed("The server refuses to log in over an unencrypted connection: turn "
                          "Secure on, or set STARTTLS to required.")
     # What AUTHENTICATE PLAIN sends; hidden from an error should a server echo it.
     plain = base64.b64encode(f"\0{user}\0{password}".encode()).decode("ascii")
+    if session.pipelining and (user + password).isascii():
+        defer_login(session, user, password, plain, timeout)
+        return
     try:
         if (user + password).isascii():
             # Both as quoted strings (RFC 3501 astring): imaplib quotes only the password, so
@@ -206,17 +231,61 @@ def login(session: ImapSession, user: str, password: str, *, timeout: int) -> No
         if (isinstance(exc, imaplib.IMAP4.abort) or isinstance(exc.__context__, imaplib.IMAP4.abort)
                 or "socket error" in str(exc)):
             raise ConnectionFailed("The connection was dropped during login: try again.") from None
-        throttled = rate_limited(_short(exc, hide=plain))
-        if throttled is not None:
-            raise throttled from None
-        # The user name is not repeated: were it also the password, its mask would tell.
-        raise AuthFailed("Login failed: check Username and Password "
-                         f"(server said: {_short(exc, hide=plain)}).") from None
+        raise login_refused(_short(exc, hide=plain)) from None
     except TimeoutError:
         raise Timeout(f"The server did not answer the login within {timeout} s.") from None
-    except imaplib.IMAP4.abort:
-        raise ConnectionFailed("The connection was dropped during login: try again.") from None
     session.refresh_capabilities()
+
+
+def login_refused(said: str) -> Exception:
+    """RATE_LIMITED when the refusal is about load, else AUTH_FAILED, with the server's words."""
+    throttled = rate_limited(said)
+    if throttled is not None:
+        return throttled
+    # The user name is not repeated: were it also the password, its mask would tell.
+    return AuthFailed(f"Login failed: check Username and Password (server said: {said}).")
+
+
+def defer_login(session: ImapSession, user: str, password: str, plain: str,
+                timeout: int) -> None:
+    """Hold LOGIN back to go out with the step's first command (``transport.defer``).
+
+    Its reply is read before the command's: a refusal is AUTH_FAILED (or RATE_LIMITED),
+    never an error about the command, which the server refuses unauthenticated.
+    """
+    imap = session.client._imap
+    deadline = session.deadline
+
+    def on_reply(typ, data) -> None:
+        if deadline is not None:
+            deadline.cancel()
+        if isinstance(data, BaseException):  # reading the greeting or the reply failed
+            imap.state = "LOGOUT"
+            if deadline is not None and deadline.expired:
+                raise Timeout(f"The server did not complete the login within {timeout} s: "
+                              "raise Timeout (seconds).") from None
+            if isinstance(data, TimeoutError):
+                raise Timeout(f"The server did not answer the login within {timeout} s.") from None
+            text = _short(data, hide=plain)
+            if isinstance(data, imaplib.IMAP4.abort) or isinstance(data, OSError):
+                raise ConnectionFailed("The connection was dropped during login: try again.") \
+                    from None
+            raise rate_limited(text) or ConnectionFailed(
+                f"The server did not greet like an IMAP server ({text}).") from None
+        if typ != "OK":
+            imap.state = "NONAUTH"
+            text = " ".join(d.decode("utf-8", "replace") if isinstance(d, bytes) else str(d)
+                            for d in data)
+            raise login_refused(_short(Exception(text), hide=plain))
+        session._capabilities = None  # re-read: the login reply may carry more
+        session.client._cached_capabilities = None
+        learn_pipelining(session.host, session.port, imap.welcome)
+
+    imap.defer(lambda tag: tag + b" LOGIN " + quote(user) + b" " + quote(password) + b"\r\n",
+               on_reply)
+    imap.state = "AUTH"  # so the next command goes out; undone if LOGIN is refused
+    if not pipelining_known_safe(session.host, session.port):
+        imap.flush()  # LOGIN alone (before the greeting over implicit TLS), never a command
 
 
 def oauth_login(session: ImapSession, user: str, token: str, mechanism: str, *,

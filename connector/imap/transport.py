@@ -5,12 +5,13 @@ the greeting, then asks CAPABILITY, then waits for LOGIN's reply before the step
 command. Here:
 
 - the greeting's ``[CAPABILITY ...]`` is used when it carries one (no CAPABILITY command);
-- over implicit TLS the greeting is not awaited, and LOGIN is held back (``defer``) and
-  sent in one write with the step's first command (RFC 3501 5.5 allows a client to send
-  commands without waiting). The greeting, LOGIN's reply and the command's reply then
-  come back together: TCP, TLS, and one round trip for the step. A refused LOGIN is
-  reported as such before the command's reply is read (the server refuses a command
-  sent before authentication, so nothing of it runs).
+- over implicit TLS the greeting is not awaited: LOGIN goes out right after the handshake;
+- LOGIN is held back (``defer``) and sent in one write with the step's first command
+  (RFC 3501 5.5 allows a client to send commands without waiting) to servers known to
+  take it (``pipelining_known_safe``; not Courier). The greeting, LOGIN's reply and the
+  command's reply then come back together: TCP, TLS, and one round trip for the step.
+  A refused LOGIN is reported as such before the command's reply is read (the server
+  refuses a command sent before authentication, so nothing of it runs).
 
 This module and ``commands`` are where imaplib's internals are touched: ``_get_response``,
 ``_get_tagged_response``, ``tagged_commands``, ``untagged_responses``, ``_new_tag``,
@@ -33,6 +34,23 @@ from imapclient.imap4 import IMAP4WithTimeout
 from imapclient.tls import IMAP4_TLS
 
 _CAPABILITY_CODE = re.compile(rb"\[CAPABILITY ([^\]]*)\]", re.I)
+# Servers that lose commands sent behind LOGIN: Courier's imaplogin reads ahead, then
+# hands the connection to imapd without what it read (measured: the command is never
+# answered). Recognised by their greeting.
+_LOSES_PIPELINED = re.compile(rb"Courier-IMAP", re.I)
+# (host, port) -> whether the server there took LOGIN and a command together, as learnt
+# from its greeting by an earlier session of this process. Unknown servers get LOGIN
+# alone (still before the greeting over implicit TLS), never a command they could lose.
+_PIPELINE_SAFE: dict[tuple[str, int], bool] = {}
+
+
+def pipelining_known_safe(host: str, port: int) -> bool:
+    return _PIPELINE_SAFE.get((host, port), False)
+
+
+def learn_pipelining(host: str, port: int, greeting: bytes | None) -> None:
+    if greeting:
+        _PIPELINE_SAFE[(host, port)] = not _LOSES_PIPELINED.search(greeting)
 
 
 class Deadline:
@@ -95,11 +113,17 @@ class _Pipelining:
 
     def _get_capabilities(self):
         """The greeting's [CAPABILITY ...] when it has one; else the CAPABILITY command."""
+        if not self._greeting_capabilities():
+            super()._get_capabilities()
+
+    def _greeting_capabilities(self) -> bool:
+        """Take the greeting's [CAPABILITY ...] (out of untagged_responses too, where the
+        login reply's would otherwise come second and be overlooked)."""
         found = _CAPABILITY_CODE.search(self.welcome or b"")
         if found:
             self.capabilities = tuple(found.group(1).decode("ascii", "replace").upper().split())
-        else:
-            super()._get_capabilities()
+            self.untagged_responses.pop("CAPABILITY", None)
+        return found is not None
 
     def read_greeting(self) -> None:
         """The greeting that was not awaited: OK (or PREAUTH), else the server's refusal."""
@@ -107,9 +131,7 @@ class _Pipelining:
         self.welcome = self._get_response()
         if "PREAUTH" not in self.untagged_responses and "OK" not in self.untagged_responses:
             raise self.error(self.welcome)
-        found = _CAPABILITY_CODE.search(self.welcome or b"")
-        if found:
-            self.capabilities = tuple(found.group(1).decode("ascii", "replace").upper().split())
+        self._greeting_capabilities()
 
     @property
     def greeting_pending(self) -> bool:
@@ -144,9 +166,16 @@ class _Pipelining:
         self._deferred = None
 
     def _complete(self, deferred: Deferred) -> None:
-        if self._greeting_pending:
-            self.read_greeting()
-        typ, data = self._get_tagged_response(deferred.tag)
+        """Read the greeting (if not yet) and the held-back command's reply; ``on_reply``
+        gets (type, data), or (None, the exception) when reading failed."""
+        try:
+            if self._greeting_pending:
+                self.read_greeting()
+            typ, data = self._get_tagged_response(deferred.tag)
+        except (imaplib.IMAP4.error, OSError) as exc:
+            self.tagged_commands.pop(deferred.tag, None)
+            deferred.on_reply(None, exc)
+            raise  # on_reply raised its own error; this is only reached if it did not
         self.tagged_commands.pop(deferred.tag, None)
         deferred.on_reply(typ, data)
 

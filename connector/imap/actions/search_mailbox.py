@@ -10,11 +10,13 @@ SUMMARY_ITEMS = b"(UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE)"
 
 def search_mailbox(session: ImapSession, mailbox: str, readUnread: str,  # noqa: N803
                    filterOptions: dict | None, limit: int, order: str, **filters) -> dict:
+    # EXAMINE first (it changes nothing): with pipelining it travels with the login, and the
+    # capabilities the criteria depend on are known after it.
+    selected = commands.select(session, mailbox, readonly=True)
     # "from" and "to" are Python keywords-in-spirit; they arrive through **filters.
     criteria = search.build(session.capabilities, sender=filters.get("from"),
                             recipient=filters.get("to"), read_unread=readUnread,
                             filters=filterOptions)
-    selected = commands.select(session, mailbox, readonly=True)
     uids = commands.uid_search(session, criteria.keys, charset=criteria.utf8)
     page = uids[-limit:][::-1] if order == "newest" else uids[:limit]
     fetched = commands.fetch(session, page, SUMMARY_ITEMS) if page else {}
