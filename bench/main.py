@@ -26,6 +26,7 @@ from connector.imap.protocol import uid_sets  # noqa: E402
 from connector.sdk import Connector  # noqa: E402
 from tests.servers.common import bulk_append  # noqa: E402
 from tests.servers.dovecot import Dovecot  # noqa: E402
+from tests.servers.fake import DelayProxy  # noqa: E402
 
 NODE_DIR = ROOT / "bench" / "node"
 SUMMARY_ITEMS = "(UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE)"
@@ -252,6 +253,76 @@ class Bench:
         return {name: statistics.median(values[1:]) for name, values in memory.items()}
 
 
+class ColdSteps:
+    """W6: cold steps (a new connection each) through a proxy adding ``rtt`` per round trip.
+
+    Our steps run with the server known to the process (an earlier step saw its greeting
+    and capabilities): LOGIN travels with the step's first command. Flights are the
+    client's sends between waits, counted by the proxy, for the last run of each.
+    """
+
+    def __init__(self, bench: Bench, rtt_ms: float):
+        self.bench = bench
+        self.proxy = DelayProxy(bench.info.tls_port, delay=rtt_ms / 2000)
+        self.flights: dict[str, dict[str, int]] = {}
+        self.connection = dict(bench.connection, port=self.proxy.port)
+
+    def ours(self, action: str, inputs: dict):
+        def run():
+            envelope = self.bench.connector.invoke({"action": action, "connection": self.connection,
+                                                   "inputs": inputs})
+            assert envelope["ok"], envelope
+        return run
+
+    def imaplib_step(self, step: str, uid: int):
+        import imaplib
+
+        def run():
+            imap = imaplib.IMAP4_SSL("127.0.0.1", self.proxy.port, ssl_context=self.bench.context)
+            imap.login("alice", self.bench.info.users["alice"])
+            if step == "getStatus":
+                typ, _ = imap.status("INBOX", "(MESSAGES RECENT UNSEEN UIDNEXT UIDVALIDITY)")
+            else:
+                imap.select("INBOX", readonly=True)
+                if step == "searchMailbox":
+                    typ, data = imap.uid("SEARCH", "ALL")
+                    last = b",".join(data[0].split()[-10:]).decode()
+                    typ, _ = imap.uid("FETCH", last, SUMMARY_ITEMS)
+                else:
+                    typ, _ = imap.uid("FETCH", str(uid), "(BODY.PEEK[])")
+            assert typ == "OK"
+            imap.logout()
+        return run
+
+    def imapflow_step(self, step: str, uid: int):
+        def run():
+            done = subprocess.run(["node", str(NODE_DIR / "w6.mjs"), "127.0.0.1",
+                                   str(self.proxy.port), "alice", self.bench.info.users["alice"],
+                                   str(self.bench.ca_file), step, str(uid)],
+                                  capture_output=True, text=True, timeout=120, check=True)
+            return float(json.loads(done.stdout)["ms"])
+        return run
+
+    def count(self, name: str, run) -> tuple:
+        """One more run with the flight counter reset: (its result, its flights)."""
+        time.sleep(4 * self.proxy.delay)  # an earlier LOGOUT passes the proxy first
+        self.proxy.reset()
+        reported = run()
+        time.sleep(4 * self.proxy.delay)
+        return reported, self.proxy.flights
+
+    def workload(self, step: str, inputs: dict, uid: int, label: str) -> None:
+        contenders = {"ours": self.ours(step, inputs),
+                      "floor (raw imaplib)": self.imaplib_step(step, uid)}
+        if (NODE_DIR / "node_modules" / "imapflow").exists():
+            contenders["imapflow (in-process time)"] = self.imapflow_step(step, uid)
+        self.bench.run(label, contenders)
+        self.flights[label] = {name: self.count(name, run)[1] for name, run in contenders.items()}
+
+    def close(self) -> None:
+        self.proxy.close()
+
+
 def seed_server(info, count: int, big_size: int) -> tuple[list[int], int]:
     from imapclient import IMAPClient
 
@@ -304,7 +375,8 @@ def main(argv=None) -> int:
     parser.add_argument("--messages", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--big-mb", type=int, default=20)
-    parser.add_argument("--only", default="W1,W2,W3,W4", help="comma-separated workloads")
+    parser.add_argument("--only", default="W1,W2,W3,W4,W6", help="comma-separated workloads")
+    parser.add_argument("--rtt-ms", type=float, default=20.0, help="W6: added per round trip")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"))
     args = parser.parse_args(argv)
     import trustme
@@ -329,7 +401,26 @@ def main(argv=None) -> int:
                 bench.w3(uids)
             if "W4" in only:
                 memory = bench.w4(big_uid, big_size)
+            flights = {}
+            if "W6" in only:
+                cold = ColdSteps(bench, args.rtt_ms)
+                try:
+                    rtt = f"{args.rtt_ms:g} ms RTT"
+                    cold.workload("getStatus", {"mailbox": "INBOX"}, uids[-1],
+                                  f"W6 cold getStatus, {rtt}")
+                    cold.workload("searchMailbox", {"mailbox": "INBOX", "limit": "10"}, uids[-1],
+                                  f"W6 cold searchMailbox (10 newest), {rtt}")
+                    cold.workload("downloadMessage", {"mailbox": "INBOX",
+                                                      "messageIndex": str(uids[-1])},
+                                  uids[-1], f"W6 cold downloadMessage, {rtt}")
+                    flights = cold.flights
+                finally:
+                    cold.close()
             table = report(bench.results, memory, big_size)
+            for label, counts in flights.items():
+                print(f"{label}: client flights per step: "
+                      + ", ".join(f"{name} {n}" for name, n in counts.items()))
+                table[label]["flights"] = counts
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"messages": args.messages, "repeats": args.repeats,

@@ -19,7 +19,7 @@ from connector.sdk.errors import (AuthFailed, ConnectionFailed, InvalidInput, Ti
 from .errors import rate_limited
 from .protocol import quote
 from .tls import build_context, explain
-from .transport import Client, Deadline, learn_pipelining, pipelining_known_safe
+from .transport import Client, Deadline, known_server, learn_server
 
 
 PLAIN_HINT = " If this port expects TLS from the start (usually 993), turn Secure on."
@@ -37,6 +37,12 @@ class ImapSession:
         self.deadline: Deadline | None = None
         self.pipelining = False
 
+    def complete_login(self) -> None:
+        """Send a held-back LOGIN now and read its reply (for a step that sends no command)."""
+        if self.login_pending:
+            self.client._imap.flush()
+            self._capabilities = None
+
     @property
     def login_pending(self) -> bool:
         """LOGIN is held back to travel with the step's first command (see ``transport``)."""
@@ -45,12 +51,18 @@ class ImapSession:
     @property
     def capabilities(self) -> frozenset[str]:
         if self.login_pending:
-            # The capabilities after login are not known yet: complete the login first.
+            # Until LOGIN's reply is read: the capabilities an earlier session of this
+            # process saw after login, or else complete the login first.
+            known = known_server(self.host, self.port)
+            if known and known["capabilities"] is not None:
+                return known["capabilities"]
             self.client._imap.flush()
         if self._capabilities is None:
             self._capabilities = frozenset(
                 c.decode("ascii", "replace").upper() if isinstance(c, bytes) else str(c).upper()
                 for c in self.client.capabilities())
+            if self.client._imap.state in ("AUTH", "SELECTED"):
+                learn_server(self.host, self.port, capabilities=self._capabilities)
         return self._capabilities
 
     def refresh_capabilities(self) -> None:
@@ -279,12 +291,13 @@ def defer_login(session: ImapSession, user: str, password: str, plain: str,
             raise login_refused(_short(Exception(text), hide=plain))
         session._capabilities = None  # re-read: the login reply may carry more
         session.client._cached_capabilities = None
-        learn_pipelining(session.host, session.port, imap.welcome)
+        learn_server(session.host, session.port, greeting=imap.welcome)
 
     imap.defer(lambda tag: tag + b" LOGIN " + quote(user) + b" " + quote(password) + b"\r\n",
                on_reply)
     imap.state = "AUTH"  # so the next command goes out; undone if LOGIN is refused
-    if not pipelining_known_safe(session.host, session.port):
+    known = known_server(session.host, session.port)
+    if not (known and known["pipelines"]):
         imap.flush()  # LOGIN alone (before the greeting over implicit TLS), never a command
 
 

@@ -8,7 +8,8 @@ command. Here:
 - over implicit TLS the greeting is not awaited: LOGIN goes out right after the handshake;
 - LOGIN is held back (``defer``) and sent in one write with the step's first command
   (RFC 3501 5.5 allows a client to send commands without waiting) to servers known to
-  take it (``pipelining_known_safe``; not Courier). The greeting, LOGIN's reply and the
+  take it (``known_server``; not Courier), whose capabilities after login are then
+  taken from that earlier session until this login's reply is read. The greeting, LOGIN's reply and the
   command's reply then come back together: TCP, TLS, and one round trip for the step.
   A refused LOGIN is reported as such before the command's reply is read (the server
   refuses a command sent before authentication, so nothing of it runs).
@@ -38,19 +39,25 @@ _CAPABILITY_CODE = re.compile(rb"\[CAPABILITY ([^\]]*)\]", re.I)
 # hands the connection to imapd without what it read (measured: the command is never
 # answered). Recognised by their greeting.
 _LOSES_PIPELINED = re.compile(rb"Courier-IMAP", re.I)
-# (host, port) -> whether the server there took LOGIN and a command together, as learnt
-# from its greeting by an earlier session of this process. Unknown servers get LOGIN
-# alone (still before the greeting over implicit TLS), never a command they could lose.
-_PIPELINE_SAFE: dict[tuple[str, int], bool] = {}
+# What an earlier session of this process learnt of the server at (host, port): whether
+# it takes a command behind LOGIN (its greeting says who it is), and its capabilities
+# after login. Unknown servers get LOGIN alone (still before the greeting over implicit
+# TLS), never a command they could lose.
+_KNOWN: dict[tuple[str, int], dict] = {}
 
 
-def pipelining_known_safe(host: str, port: int) -> bool:
-    return _PIPELINE_SAFE.get((host, port), False)
+def known_server(host: str, port: int) -> dict | None:
+    """{"pipelines": bool, "capabilities": frozenset | None} for a server seen before."""
+    return _KNOWN.get((host, port))
 
 
-def learn_pipelining(host: str, port: int, greeting: bytes | None) -> None:
+def learn_server(host: str, port: int, *, greeting: bytes | None = None,
+                 capabilities: frozenset | None = None) -> None:
+    entry = _KNOWN.setdefault((host, port), {"pipelines": False, "capabilities": None})
     if greeting:
-        _PIPELINE_SAFE[(host, port)] = not _LOSES_PIPELINED.search(greeting)
+        entry["pipelines"] = not _LOSES_PIPELINED.search(greeting)
+    if capabilities is not None:
+        entry["capabilities"] = capabilities
 
 
 class Deadline:
@@ -112,7 +119,15 @@ class _Pipelining:
         self._greeting_pending = True
 
     def _get_capabilities(self):
-        """The greeting's [CAPABILITY ...] when it has one; else the CAPABILITY command."""
+        """The greeting's [CAPABILITY ...] when it has one; else the CAPABILITY command.
+
+        After STARTTLS (imaplib asks again) nothing is asked: the capabilities from before
+        TLS must not be trusted (RFC 3501 6.2.1), and the login reply brings new ones; a
+        caller that needs them before login asks (IMAPClient does, after STARTTLS).
+        """
+        if getattr(self, "_tls_established", False):
+            self.capabilities = ()
+            return
         if not self._greeting_capabilities():
             super()._get_capabilities()
 

@@ -275,3 +275,79 @@ class FaultProxy(Listener):
         from_client()
         back.join(5)
         upstream.close()
+
+
+class DelayProxy(Listener):
+    """Forwards to a real server, holding each chunk ``delay`` seconds in each direction
+    (a round trip costs 2 x delay: this kernel has no netem), and counts client flights.
+
+    A client flight is what the client sends without waiting: a chunk starts a new one
+    when the proxy has delivered server data since the client's previous chunk.
+    """
+
+    def __init__(self, target_port: int, delay: float = 0.0):
+        self.target_port, self.delay = target_port, delay
+        self.flights = 0
+        self.log: list[tuple[str, int]] = []  # (who, bytes) per chunk, for a failing test's message
+        self._lock = threading.Lock()
+        self._server_spoke = True
+        super().__init__(self._forward)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.flights, self._server_spoke = 0, True
+            self.log = []
+
+    def _forward(self, conn, listener):
+        import queue
+        import time
+
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+
+        def pump(src, dst, from_client):
+            pending: queue.Queue = queue.Queue()
+
+            def deliver():
+                while True:
+                    due, data = pending.get()
+                    if data is None:
+                        break
+                    wait = due - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                    try:
+                        dst.sendall(data)
+                    except OSError:
+                        break
+                    if not from_client:
+                        with self._lock:
+                            self._server_spoke = True
+                try:
+                    dst.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+
+            sender = threading.Thread(target=deliver, daemon=True)
+            sender.start()
+            try:
+                while True:
+                    data = src.recv(65536)
+                    if not data:
+                        break
+                    self.log.append(("client" if from_client else "server", len(data)))
+                    if from_client:
+                        with self._lock:
+                            if self._server_spoke:
+                                self.flights += 1
+                                self._server_spoke = False
+                    pending.put((time.monotonic() + self.delay, data))
+            except OSError:
+                pass
+            pending.put((0, None))
+            sender.join(10)
+
+        back = threading.Thread(target=pump, args=(upstream, conn, False), daemon=True)
+        back.start()
+        pump(conn, upstream, True)
+        back.join(10)
+        upstream.close()

@@ -45,21 +45,10 @@ def list_mailboxes(session: ImapSession) -> list[dict]:
 def get_status(session: ImapSession, mailbox: str) -> dict:
     protocol.check_mailbox(mailbox, "mailbox")
     items = [b"MESSAGES", b"RECENT", b"UNSEEN", b"UIDNEXT", b"UIDVALIDITY"]
-    # With the login held back (pipelining), CONDSTORE is not known yet: HIGHESTMODSEQ is
-    # asked for anyway, and asked again without it should the server refuse the item.
-    speculative = session.login_pending
-    if speculative or session.has("CONDSTORE"):
+    if session.has("CONDSTORE"):
         items.append(b"HIGHESTMODSEQ")
-    try:
+    with refusals(mailbox, "Mailbox", session):
         status = session.client.folder_status(mailbox, items)
-    except imaplib.IMAP4.abort:
-        raise
-    except imaplib.IMAP4.error as exc:
-        if not speculative or session.has("CONDSTORE"):
-            with refusals(mailbox, "Mailbox", session):
-                raise exc from None
-        with refusals(mailbox, "Mailbox", session):
-            status = session.client.folder_status(mailbox, items[:-1])
     modseq = status.get(b"HIGHESTMODSEQ")
     return {"path": mailbox, "messages": int(status[b"MESSAGES"]),
             "recent": int(status.get(b"RECENT", 0)), "unseen": int(status.get(b"UNSEEN", 0)),
