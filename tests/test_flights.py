@@ -47,10 +47,12 @@ def test_cold_get_status_flights(connector, server):
 def test_pipelining_off_costs_round_trips(connector, dovecot_server):
     proxy = fake.DelayProxy(dovecot_server.tls_port, delay=DELAY)
     try:
+        on = cold_status_flights(connector, dovecot_server, proxy)
         off = cold_status_flights(connector, dovecot_server, proxy, pipelining=False)
     finally:
         proxy.close()
-    assert off == 5  # ClientHello | Finished (then the greeting) | LOGIN | STATUS | LOGOUT
+    # ClientHello | Finished (then the greeting) | LOGIN | STATUS | LOGOUT
+    assert on <= 3 and off >= on + 2, (on, off)
 
 
 def test_failed_pipelined_login_is_auth_failed_and_runs_nothing(connector, server, imap):

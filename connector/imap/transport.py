@@ -87,6 +87,15 @@ class Deadline:
             self._timer.cancel()
 
 
+def no_delay(sock: socket.socket) -> None:
+    """TCP_NODELAY: a small write (LOGIN and a command after the TLS Finished) goes out at
+    once instead of waiting, by Nagle's rule, for the peer's delayed ACK of the last one."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass
+
+
 class Deferred:
     """A command line held back to travel with the next one, and what to do with its reply."""
 
@@ -203,6 +212,7 @@ class PlainIMAP4(_Pipelining, IMAP4WithTimeout):
 
     def _create_socket(self, timeout=None):
         sock = super()._create_socket(timeout)
+        no_delay(sock)
         self._deadline.watch(sock)
         return sock
 
@@ -215,6 +225,7 @@ class TlsIMAP4(_Pipelining, IMAP4_TLS):
 
     def _create_socket(self, timeout=None):
         sock = socket.create_connection((self.host, self.port), timeout=timeout or self._timeout)
+        no_delay(sock)
         tls = self.ssl_context.wrap_socket(sock, server_hostname=self.host,
                                            do_handshake_on_connect=False)
         self._deadline.watch(tls)  # before the handshake, which may trickle too

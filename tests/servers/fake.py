@@ -290,12 +290,11 @@ class DelayProxy(Listener):
         self.flights = 0
         self.log: list[tuple[str, int]] = []  # (who, bytes) per chunk, for a failing test's message
         self._lock = threading.Lock()
-        self._server_spoke = True
         super().__init__(self._forward)
 
     def reset(self) -> None:
         with self._lock:
-            self.flights, self._server_spoke = 0, True
+            self.flights = 0
             self.log = []
 
     def _forward(self, conn, listener):
@@ -303,6 +302,7 @@ class DelayProxy(Listener):
         import time
 
         upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        server_spoke = [True]  # this connection's: has the client been answered since it sent?
 
         def pump(src, dst, from_client):
             pending: queue.Queue = queue.Queue()
@@ -320,8 +320,7 @@ class DelayProxy(Listener):
                     except OSError:
                         break
                     if not from_client:
-                        with self._lock:
-                            self._server_spoke = True
+                        server_spoke[0] = True
                 try:
                     dst.shutdown(socket.SHUT_WR)
                 except OSError:
@@ -335,11 +334,10 @@ class DelayProxy(Listener):
                     if not data:
                         break
                     self.log.append(("client" if from_client else "server", len(data)))
-                    if from_client:
+                    if from_client and server_spoke[0]:
+                        server_spoke[0] = False
                         with self._lock:
-                            if self._server_spoke:
-                                self.flights += 1
-                                self._server_spoke = False
+                            self.flights += 1
                     pending.put((time.monotonic() + self.delay, data))
             except OSError:
                 pass
