@@ -65,3 +65,16 @@ def test_failed_pipelined_login_is_auth_failed_and_runs_nothing(connector, serve
         "createMailbox", "AUTH_FAILED", path=name)
     assert "Login failed" in error["message"]
     assert not imap.folder_exists(name)  # the CREATE sent behind LOGIN was refused
+
+
+def test_logout_is_not_awaited_but_the_server_sees_it(connector, dovecot_server):
+    """LOGOUT goes out and the socket closes at once; Dovecot still logs a clean logout."""
+    log = dovecot_server.process.log
+    before = log().count("Logged out")
+    harness = Harness(connector, dovecot_server.connection())
+    for _ in range(3):
+        harness.ok("getStatus", mailbox="INBOX")
+    deadline = time.monotonic() + 5
+    while log().count("Logged out") < before + 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert log().count("Logged out") >= before + 3  # (other tests' sessions may end too)
