@@ -54,7 +54,8 @@ class Cyrus:
             # Gaps: raw 8-bit header bytes are not searched (no SEARCH-8BIT); obsolete
             # "Name  :" header syntax is refused at APPEND (no BROKEN-HEADERS).
             capabilities={"SPECIAL-USE", "KEYWORDS", "CONDSTORE", "UIDPLUS", "MOVE",
-                          "SEQUENCE-SEARCH", "RAW-ENVELOPE", "BINARY"})
+                          "SEQUENCE-SEARCH", "RAW-ENVELOPE", "BINARY"},
+            slow_login_failure=True)  # ~3.3 s for a refused login
 
     def stop(self) -> None:
         stop_server(self.process, self.dir)
