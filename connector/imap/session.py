@@ -94,6 +94,8 @@ class ImapSession:
         sent.
         """
         imap = self.client._imap
+        if self.deadline is not None:
+            self.deadline.cancel()  # a login held back and never sent leaves its timer
         try:
             imap.drop_deferred()
             imap.send(imap._new_tag() + b" LOGOUT\r\n")
@@ -128,6 +130,7 @@ def _open(fields: dict, authenticate) -> ImapSession:
     # at a time would otherwise hold the step for ever.
     deadline = Deadline(timeout)
     pipelining = bool(fields.get("pipelining"))
+    session: ImapSession | None = None
     try:
         client = connect(host, port, secure=fields["secure"], context=context, timeout=timeout,
                          deadline=deadline, defer_greeting=pipelining and fields["secure"])
@@ -151,13 +154,9 @@ def _open(fields: dict, authenticate) -> ImapSession:
                           + ("" if fields["secure"] else PLAIN_HINT)) from None
         raise
     finally:
-        if not client_login_pending(locals().get("session")):
-            deadline.cancel()  # else when the held-back login completes
+        if session is None or not session.login_pending:
+            deadline.cancel()  # else when the held-back login completes (or at close)
     return session
-
-
-def client_login_pending(session) -> bool:
-    return session is not None and session.login_pending
 
 
 def connect(host: str, port: int, *, secure: bool, context: ssl.SSLContext,
