@@ -82,9 +82,10 @@ def test_throttled_command_is_rate_limited(connector):
     assert error["retryable"] is True and {"retryAfterSeconds": 2.0} in error["details"]
 
 
-def test_bad_password_is_still_auth_failed(connector):
-    listener = fake.Listener(fake.scripted(refuse_login(
-        b"NO [AUTHENTICATIONFAILED] Authentication failed.")))
+@pytest.mark.parametrize("reply", [b"NO [AUTHENTICATIONFAILED] Authentication failed.",
+                                   b"NO [AUTHENTICATIONFAILED] Invalid credentials, try again later"])
+def test_bad_password_is_still_auth_failed(connector, reply):
+    listener = fake.Listener(fake.scripted(refuse_login(reply)))
     try:
         error = fake_harness(connector, listener).error("getStatus", "AUTH_FAILED",
                                                         mailbox="INBOX")

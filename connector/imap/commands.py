@@ -38,39 +38,31 @@ def is_already_exists(exc: Exception) -> bool:
 
 
 def mailbox_error(exc: Exception, mailbox: str, input_key: str,
-                  session: ImapSession | None = None, *, creating: bool = False):
+                  session: ImapSession | None = None):
     """NOT_FOUND / ALREADY_EXISTS / RATE_LIMITED / SERVER_ERROR for a refused mailbox command.
 
     The response code decides; without one (Courier: "Cannot create this folder.",
     Mailutils: "Error opening mailbox") the mailbox is listed (SPEC, "Contract
-    additions"): one more round trip, on the error path only. ``creating``: the
-    command would have made the mailbox (CREATE, RENAME's target), so an existing one
-    is ALREADY_EXISTS.
+    additions"): one more round trip, on the error path only. (CREATE and RENAME
+    decide "already exists" themselves, by listing.)
     """
     throttled = rate_limited(str(exc))
     if throttled is not None:
         return throttled
     code = response_code(exc)
-    if code in ("NONEXISTENT", "TRYCREATE"):
-        exists = False
-    elif code == "ALREADYEXISTS":
-        exists = True
-    elif session is not None:
-        exists = mailbox_exists(session, mailbox)
-    else:
-        exists = None
-    if exists is False and not creating:
+    missing = code in ("NONEXISTENT", "TRYCREATE") or (
+        code != "ALREADYEXISTS" and session is not None and not mailbox_exists(session, mailbox))
+    if missing:
         return NotFound(f"The mailbox {mailbox!r} does not exist: check {input_key} "
                         "(List Mailboxes shows the existing paths).")
-    if exists is True and (creating or code == "ALREADYEXISTS"):
+    if code == "ALREADYEXISTS":
         return AlreadyExists(f"A mailbox named {mailbox!r} already exists: choose another "
                              f"{input_key}.")
     return ServerError(f"The server refused the command on {mailbox!r}: {server_text(exc)}")
 
 
 @contextmanager
-def refusals(mailbox: str, input_key: str, session: ImapSession | None = None, *,
-             creating: bool = False):
+def refusals(mailbox: str, input_key: str, session: ImapSession | None = None):
     """Turn a NO/BAD on a mailbox command into NOT_FOUND / ALREADY_EXISTS / SERVER_ERROR.
 
     A dropped connection (``abort``) passes through to the error hook.
@@ -80,7 +72,7 @@ def refusals(mailbox: str, input_key: str, session: ImapSession | None = None, *
     except imaplib.IMAP4.abort:
         raise
     except imaplib.IMAP4.error as exc:
-        raise mailbox_error(exc, mailbox, input_key, session, creating=creating) from None
+        raise mailbox_error(exc, mailbox, input_key, session) from None
 
 
 def mailbox_exists(session: ImapSession, mailbox: str) -> bool:
@@ -92,10 +84,9 @@ def mailbox_exists(session: ImapSession, mailbox: str) -> bool:
 
 def _listed_name(line) -> bytes:
     """The mailbox name of a LIST reply line (quoted or atom), as the server wrote it."""
-    text = line if isinstance(line, bytes) else b""
     if isinstance(line, tuple):  # the name came as a literal
         return bytes(line[1])
-    text = text.rstrip()
+    text = line.rstrip()
     if text.endswith(b'"'):
         start = text.rfind(b' "')
         return text[start + 2:-1].replace(b'\\"', b'"').replace(b"\\\\", b"\\")
@@ -192,8 +183,7 @@ def append(session: ImapSession, mailbox: str, data: bytes, flags: list[str],
     literal = protocol.Literal8(data) if b"\0" in data else protocol.Literal(data)
     pop_response_code(session, "APPENDUID")
     run(session, b"APPEND", [*tokens, literal], uid=False)
-    for code in pop_response_code(session, "APPENDUID"):
-        parts = code.split() if isinstance(code, bytes) else code.encode().split()
+    for parts in response_code_values(session, "APPENDUID"):
         if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
             return int(parts[0]), int(parts[1])
     return None, None
@@ -368,6 +358,12 @@ def store_and_read(session: ImapSession, uids: list[int], operation: bytes,
 def pop_response_code(session: ImapSession, name: str) -> list:
     """Take (and clear) a response code imaplib collected, such as COPYUID or APPENDUID."""
     return session.client._imap.untagged_responses.pop(name, [])
+
+
+def response_code_values(session: ImapSession, name: str) -> list[list[bytes]]:
+    """Each collected ``[NAME a b c]`` response code as its values [a, b, c] (and cleared)."""
+    return [code.split() if isinstance(code, bytes) else code.encode().split()
+            for code in pop_response_code(session, name)]
 
 
 def expand_set(text: bytes | str) -> list[int]:

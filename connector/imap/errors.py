@@ -24,12 +24,17 @@ _THROTTLED = re.compile(
     r"|exceeded command or bandwidth limits|too many (?:connections|concurrent)"
     r"|maximum number of connections|try again later|server busy|temporarily unavailable",
     re.I)
+_AUTH_CODES = re.compile(r"\[(?:AUTHENTICATIONFAILED|AUTHORIZATIONFAILED|EXPIRED)\]", re.I)
 _BACKOFF = re.compile(r"backoff time:\s*(\d+)\s*(milli)?", re.I)
 
 
 def rate_limited(text: str) -> RateLimited | None:
-    """RATE_LIMITED when a server's refusal says it is about load or limits, else None."""
-    if not _THROTTLED.search(text):
+    """RATE_LIMITED when a server's refusal says it is about load or limits, else None.
+
+    A refusal coded as an authentication failure stays one, whatever else its text says
+    ("try again later"): retrying a wrong password helps nobody.
+    """
+    if not _THROTTLED.search(text) or _AUTH_CODES.search(text):
         return None
     backoff = _BACKOFF.search(text)
     after = None

@@ -19,7 +19,7 @@ from connector.sdk.errors import (AuthFailed, ConnectionFailed, InvalidInput, Ti
 from .errors import rate_limited
 from .protocol import quote
 from .tls import build_context, explain
-from .transport import Client, Deadline, known_server, learn_server
+from .transport import Client, Deadline, known_server, learn_server, server_identity
 
 
 PLAIN_HINT = " If this port expects TLS from the start (usually 993), turn Secure on."
@@ -36,6 +36,7 @@ class ImapSession:
         self._capabilities: frozenset[str] | None = None
         self.deadline: Deadline | None = None
         self.pipelining = False
+        self.server_key: tuple = (host, port)  # + the server's identity, set once TLS is up
 
     def complete_login(self) -> None:
         """Send a held-back LOGIN now and read its reply (for a step that sends no command)."""
@@ -53,7 +54,7 @@ class ImapSession:
         if self.login_pending:
             # Until LOGIN's reply is read: the capabilities an earlier session of this
             # process saw after login, or else complete the login first.
-            known = known_server(self.host, self.port)
+            known = known_server(self.server_key)
             if known and known["capabilities"] is not None:
                 return known["capabilities"]
             self.client._imap.flush()
@@ -62,7 +63,7 @@ class ImapSession:
                 c.decode("ascii", "replace").upper() if isinstance(c, bytes) else str(c).upper()
                 for c in self.client.capabilities())
             if self.client._imap.state in ("AUTH", "SELECTED"):
-                learn_server(self.host, self.port, capabilities=self._capabilities)
+                learn_server(self.server_key, capabilities=self._capabilities)
         return self._capabilities
 
     def refresh_capabilities(self) -> None:
@@ -140,6 +141,7 @@ def _open(fields: dict, authenticate) -> ImapSession:
                 negotiate_starttls(client, fields["startTls"], context, host=host, port=port)
                 deadline.watch(client.socket())  # TLS replaced the socket being watched
             session.deadline, session.pipelining = deadline, pipelining
+            session.server_key = (host, port, server_identity(client._imap))
             authenticate(session)
         except BaseException:
             try:  # no LOGOUT: after a failed handshake or login the socket may be unusable
@@ -290,12 +292,12 @@ def defer_login(session: ImapSession, user: str, password: str, plain: str,
             raise login_refused(_short(Exception(text), hide=plain))
         session._capabilities = None  # re-read: the login reply may carry more
         session.client._cached_capabilities = None
-        learn_server(session.host, session.port, greeting=imap.welcome)
+        learn_server(session.server_key, greeting=imap.welcome)
 
     imap.defer(lambda tag: tag + b" LOGIN " + quote(user) + b" " + quote(password) + b"\r\n",
                on_reply)
     imap.state = "AUTH"  # so the next command goes out; undone if LOGIN is refused
-    known = known_server(session.host, session.port)
+    known = known_server(session.server_key)
     if not (known and known["pipelines"]):
         imap.flush()  # LOGIN alone (before the greeting over implicit TLS), never a command
 

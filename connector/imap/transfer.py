@@ -36,11 +36,13 @@ def transfer(session: ImapSession, mailbox: str, uid_set: protocol.UidSet, path:
         return result
     use_move = move and session.has("MOVE")
     found: dict[int, int] = {}
-    identities: dict[int, str | None] = {}
+    identities: dict[int, tuple | None] = {}
     if not use_move:
         identities = _identities(session, uids)
-        found, result["destinationUidValidity"] = _already_there(session, identities, path, label)
-        commands.select(session, mailbox, readonly=not move)
+        if any(identities.values()):  # nothing to recognise: no visit to the destination
+            found, result["destinationUidValidity"] = _already_there(session, identities, path,
+                                                                     label)
+            commands.select(session, mailbox, readonly=not move)
     to_send = [uid for uid in uids if uid not in found]
     sent, validity = _send(session, b"MOVE" if use_move else b"COPY", to_send, destination,
                            path, label, unknown=[u for u in to_send if not identities.get(u)]
@@ -110,8 +112,7 @@ def _send(session: ImapSession, command: bytes, uids: list[int], destination: by
                 "without a Message-ID may or may not have been copied, and a repeat could copy "
                 "them twice. Check the destination before trying again.",
                 retryable=False) from exc
-        for code in commands.pop_response_code(session, "COPYUID"):
-            parts = code.split() if isinstance(code, bytes) else code.encode().split()
+        for parts in commands.response_code_values(session, "COPYUID"):
             if len(parts) == 3:
                 uid_validity = int(parts[0])
                 mapping.update(zip(commands.expand_set(parts[1]), commands.expand_set(parts[2]),

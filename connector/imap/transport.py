@@ -21,6 +21,7 @@ This module and ``commands`` are where imaplib's internals are touched: ``_get_r
 """
 from __future__ import annotations
 
+import hashlib
 import imaplib
 import random
 import re
@@ -39,21 +40,34 @@ _CAPABILITY_CODE = re.compile(rb"\[CAPABILITY ([^\]]*)\]", re.I)
 # hands the connection to imapd without what it read (measured: the command is never
 # answered). Recognised by their greeting.
 _LOSES_PIPELINED = re.compile(rb"Courier-IMAP", re.I)
-# What an earlier session of this process learnt of the server at (host, port): whether
-# it takes a command behind LOGIN (its greeting says who it is), and its capabilities
-# after login. Unknown servers get LOGIN alone (still before the greeting over implicit
-# TLS), never a command they could lose.
-_KNOWN: dict[tuple[str, int], dict] = {}
+# What an earlier session of this process learnt of a server: whether it takes a command
+# behind LOGIN (its greeting says who it is), and its capabilities after login. Keyed by
+# host, port and identity (``server_identity``), so another server behind the same
+# address (a port reused, a server replaced) is not taken for the one seen before.
+# Unknown servers get LOGIN alone (still before the greeting over implicit TLS), never a
+# command they could lose.
+_KNOWN: dict[tuple, dict] = {}
 
 
-def known_server(host: str, port: int) -> dict | None:
+def server_identity(imap) -> bytes:
+    """What tells this server from another at the same address before anything is sent:
+    its certificate over TLS, else its greeting (read before LOGIN on plain connections)."""
+    sock = getattr(imap, "sock", None)
+    if isinstance(sock, ssl.SSLSocket):
+        cert = sock.getpeercert(binary_form=True)
+        if cert:
+            return hashlib.sha256(cert).digest()
+    return imap.welcome or b""
+
+
+def known_server(key: tuple) -> dict | None:
     """{"pipelines": bool, "capabilities": frozenset | None} for a server seen before."""
-    return _KNOWN.get((host, port))
+    return _KNOWN.get(key)
 
 
-def learn_server(host: str, port: int, *, greeting: bytes | None = None,
+def learn_server(key: tuple, *, greeting: bytes | None = None,
                  capabilities: frozenset | None = None) -> None:
-    entry = _KNOWN.setdefault((host, port), {"pipelines": False, "capabilities": None})
+    entry = _KNOWN.setdefault(key, {"pipelines": False, "capabilities": None})
     if greeting:
         entry["pipelines"] = not _LOSES_PIPELINED.search(greeting)
     if capabilities is not None:

@@ -18,7 +18,7 @@ JSON_TYPES = {"string": "string", "text": "string", "password": "string",
               "object": "object"}
 
 _INTEGER = re.compile(r"-?[0-9]+")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+SURROGATE = re.compile("[\ud800-\udfff]")  # a lone surrogate: text that is not valid Unicode
 MAX_DEPTH = 32  # nesting of a list/object input: real inputs need a few levels
 
 
@@ -31,17 +31,13 @@ def plain_json_problem(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
     while stack:
         item, depth = stack.pop()
         if isinstance(item, str):
-            if not item.isascii() and _SURROGATE.search(item):
+            if not item.isascii() and SURROGATE.search(item):
                 return "contains a lone surrogate (text that is not valid Unicode)"
         elif isinstance(item, (list, dict)):
             if depth >= max_depth:
                 return f"is nested more than {max_depth} levels deep"
-            children = list(item.items()) if isinstance(item, dict) else item
-            for child in children:
-                if isinstance(child, tuple):  # a key and its value
-                    stack.append((child[0], depth + 1))
-                    child = child[1]
-                stack.append((child, depth + 1))
+            children = [*item, *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
     return None
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}

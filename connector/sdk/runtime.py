@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
 from .errors import ConnectorError, InternalError, InvalidInput, UnknownAction
-from .inputs import plain_json_problem
+from .inputs import SURROGATE as _SURROGATE, plain_json_problem
 from .manifest import Manifest, Operation
 from .scrub import Scrubber
 
@@ -195,7 +194,6 @@ class Connector:
 
 
 _SCALARS = {int, bool, type(None)}
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _INVALID_TEXT = "a string that is not valid Unicode (a lone surrogate)"
 
 

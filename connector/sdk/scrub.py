@@ -46,6 +46,7 @@ def _as_word(form: str) -> str:
 
 class Scrubber:
     def __init__(self, secrets: Iterable[Any] = ()):
+        self._all: set[str] = set()
         self._forms: list[str] = []
         self._short: re.Pattern | None = None
         for secret in secrets:
@@ -54,13 +55,10 @@ class Scrubber:
     def add(self, secret: Any) -> None:
         if not isinstance(secret, str) or not secret:
             return
-        forms = set(self._forms) | _variants(secret)
+        self._all |= _variants(secret)
         # Longest first, so a secret containing another is masked whole.
-        self._forms = sorted((f for f in forms if len(f) >= SHORT), key=len, reverse=True)
-        short = sorted((f for f in forms if len(f) < SHORT), key=len, reverse=True)
-        if self._short is not None:
-            short = sorted(set(short) | set(self._short_forms), key=len, reverse=True)
-        self._short_forms = short
+        self._forms = sorted((f for f in self._all if len(f) >= SHORT), key=len, reverse=True)
+        short = sorted((f for f in self._all if len(f) < SHORT), key=len, reverse=True)
         self._short = re.compile("|".join(map(_as_word, short))) if short else None
 
     def text(self, text: str) -> str:
