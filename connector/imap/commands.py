@@ -118,54 +118,8 @@ def run(session: ImapSession, command: bytes, tokens: list[bytes], *, uid: bool 
     sender for commands whose grammar IMAPClient cannot express (nested search
     keys with literals).
     """
-    client = session.client
-    imap = client._imap
-    literal_plus = session.has("LITERAL+")
-    tag = imap._new_tag()
-    line = tag + (b" UID " if uid else b" ") + command
-    previous = None
-    for token in tokens:
-        if isinstance(token, protocol.Literal):
-            imap.send(line)
-            line = b""
-            try:
-                _send_literal(imap, tag, token, literal_plus)  # writes " {n}", then the octets
-            except imaplib.IMAP4.abort:
-                answered = imap.tagged_commands.pop(tag, None)
-                if not answered:
-                    raise
-                # The server refused the command before taking its literal (as Office 365
-                # does with CHARSET UTF-8): a NO/BAD on a healthy connection, not a lost line.
-                typ, data = answered
-                text = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
-                raise imaplib.IMAP4.error(f"{command.decode()} command error: {typ} [{text}]") \
-                    from None
-        else:
-            line += (b"" if previous == b"(" or token == b")" else b" ") + token
-        previous = token
-    imap.send(line + b"\r\n")
-    name = command.decode("ascii")
-    typ, data = imap._command_complete(name, tag)
-    typ, data = imap._untagged_response(typ, data, response or name)
-    client._checkok(name, typ, data)
-    return data
-
-
-def _send_literal(imap, tag: bytes, data: protocol.Literal, literal_plus: bool) -> None:
-    """`` {n}`` (``~{n}`` for a Literal8, RFC 3516), then the octets.
-
-    Without LITERAL+ the server's "+" is awaited first; a tagged reply instead (a
-    refusal before the literal) ends the wait as an ``abort`` the caller reads.
-    """
-    mark = b" ~{" if isinstance(data, protocol.Literal8) else b" {"
-    if literal_plus:
-        imap.send(mark + b"%d+}\r\n" % len(data) + data)
-        return
-    imap.send(mark + b"%d}\r\n" % len(data))
-    while imap._get_response():  # None once the continuation "+" arrived
-        if imap.tagged_commands.get(tag):
-            raise imaplib.IMAP4.abort("the server answered before taking the literal")
-    imap.send(data)
+    return session.client.command(command, tokens, uid=uid, response=response,
+                                  literal_plus=session.has("LITERAL+"))
 
 
 def append(session: ImapSession, mailbox: str, data: bytes, flags: list[str],
@@ -274,7 +228,6 @@ def parse_fetch(data: list) -> dict[int, dict]:
 
 
 _LITERAL_AT_END = re.compile(rb"~?\{(\d+)\+?\}\r\n$")  # ~{n}: a literal8 (RFC 3516)
-MAX_LINE = 1_000_000  # bytes of one response line, as imaplib allows
 MAX_LITERAL = 1 << 30  # a server announcing more is not sending a mail message
 
 
@@ -288,19 +241,14 @@ def read_fetch(session: ImapSession, tokens: list[bytes], *, uid: bool = True,
     tuples where a literal came), so ``fetch_response.parse`` reads either. Other
     untagged responses (EXISTS, EXPUNGE...) are not needed here and are dropped.
     """
-    imap = session.client._imap
-    tag = imap._new_tag()
-    imap.tagged_commands.pop(tag, None)  # we read the completion ourselves
-    imap.send(tag + (b" UID " if uid else b" ") + command + b" " + b" ".join(tokens) + b"\r\n")
-    readline, read = imap.file.readline, imap.file.read
+    client = session.client
+    tag = client.send_tagged((b"UID " if uid else b"") + command + b" " + b" ".join(tokens)
+                             + b"\r\n")
     done = tag + b" "
     data: list = []
     in_fetch = False
     while True:
-        line = readline(MAX_LINE + 1)
-        if not line or not line.endswith(b"\n"):
-            raise imaplib.IMAP4.abort("line too long" if len(line) > MAX_LINE
-                                      else "socket error: EOF")
+        line = client.read_line()
         if line.startswith(done):
             status, _, text = line[len(done):].rstrip(b"\r\n").partition(b" ")
             if status != b"OK":
@@ -318,9 +266,7 @@ def read_fetch(session: ImapSession, tokens: list[bytes], *, uid: bool = True,
             size = int(literal.group(1))
             if size > MAX_LITERAL:
                 raise imaplib.IMAP4.abort(f"the server announced a literal of {size} bytes")
-            blob = read(size)
-            if len(blob) < size:
-                raise imaplib.IMAP4.abort("socket error: EOF in a literal")
+            blob = client.read_exactly(size)
             if in_fetch:
                 data.append((text.rstrip(b"\r\n"), blob))
         elif in_fetch:
@@ -357,7 +303,7 @@ def store_and_read(session: ImapSession, uids: list[int], operation: bytes,
 
 def pop_response_code(session: ImapSession, name: str) -> list:
     """Take (and clear) a response code imaplib collected, such as COPYUID or APPENDUID."""
-    return session.client._imap.untagged_responses.pop(name, [])
+    return session.client.pop_response_code(name)
 
 
 def response_code_values(session: ImapSession, name: str) -> list[list[bytes]]:

@@ -19,7 +19,7 @@ from connector.sdk.errors import (AuthFailed, ConnectionFailed, InvalidInput, Ti
 from .errors import rate_limited
 from .protocol import quote
 from .tls import build_context, explain
-from .transport import Client, Deadline, known_server, learn_server, server_identity
+from .transport import Client, Deadline, known_server, learn_server
 
 
 PLAIN_HINT = " If this port expects TLS from the start (usually 993), turn Secure on."
@@ -41,13 +41,13 @@ class ImapSession:
     def complete_login(self) -> None:
         """Send a held-back LOGIN now and read its reply (for a step that sends no command)."""
         if self.login_pending:
-            self.client._imap.flush()
+            self.client.complete_login()
             self._capabilities = None
 
     @property
     def login_pending(self) -> bool:
         """LOGIN is held back to travel with the step's first command (see ``transport``)."""
-        return self.client._imap.deferred is not None
+        return self.client.login_pending
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -57,12 +57,12 @@ class ImapSession:
             known = known_server(self.server_key)
             if known and known["capabilities"] is not None:
                 return known["capabilities"]
-            self.client._imap.flush()
+            self.client.complete_login()
         if self._capabilities is None:
             self._capabilities = frozenset(
                 c.decode("ascii", "replace").upper() if isinstance(c, bytes) else str(c).upper()
                 for c in self.client.capabilities())
-            if self.client._imap.state in ("AUTH", "SELECTED"):
+            if self.client.authenticated:
                 learn_server(self.server_key, capabilities=self._capabilities)
         return self._capabilities
 
@@ -72,9 +72,12 @@ class ImapSession:
         Read at once: servers announce them in the login reply, and IMAPClient keeps that
         only until the next SELECT (after which asking costs a CAPABILITY round trip).
         """
-        self._capabilities = None
-        self.client._cached_capabilities = None
+        self.forget_capabilities()
         _ = self.capabilities
+
+    def forget_capabilities(self) -> None:
+        self._capabilities = None
+        self.client.forget_capabilities()
 
     def has(self, capability: str) -> bool:
         return capability.upper() in self.capabilities
@@ -94,13 +97,10 @@ class ImapSession:
         connection is closed. A login still held back (the step sent no command) is never
         sent.
         """
-        imap = self.client._imap
         if self.deadline is not None:
             self.deadline.cancel()  # a login held back and never sent leaves its timer
         try:
-            imap.drop_deferred()
-            imap.send(imap._new_tag() + b" LOGOUT\r\n")
-            imap.sock.shutdown(socket.SHUT_WR)  # after LOGOUT, a FIN: nothing more from us
+            self.client.send_logout()
         except Exception:  # noqa: BLE001,S110 - the connection may already be dead
             pass
         try:
@@ -141,7 +141,7 @@ def _open(fields: dict, authenticate) -> ImapSession:
                 negotiate_starttls(client, fields["startTls"], context, host=host, port=port)
                 deadline.watch(client.socket())  # TLS replaced the socket being watched
             session.deadline, session.pipelining = deadline, pipelining
-            session.server_key = (host, port, server_identity(client._imap))
+            session.server_key = (host, port, client.identity)
             authenticate(session)
         except BaseException:
             try:  # no LOGOUT: after a failed handshake or login the socket may be unusable
@@ -188,9 +188,6 @@ def connect(host: str, port: int, *, secure: bool, context: ssl.SSLContext,
                                f"({_short(exc)}).{hint}") from None
     except OSError as exc:
         raise ConnectionFailed(f"Cannot reach {host}:{port}: {exc.strerror or exc}.") from None
-    # IMAPClient turns on imaplib's per-line debug logging: message contents and search
-    # terms would reach the "imapclient" logger, and a 10,000-line reply pays ~30k log calls.
-    client._imap.debug = 0
     return client
 
 
@@ -212,7 +209,7 @@ def negotiate_starttls(client: IMAPClient, mode: str, context: ssl.SSLContext, *
     except TimeoutError:
         raise Timeout(f"{host}:{port} stopped answering during STARTTLS.") from None
     # IMAPClient keeps the capabilities it read before TLS; they may differ now.
-    client._cached_capabilities = None
+    client.forget_capabilities()
 
 
 def login(session: ImapSession, user: str, password: str, *, timeout: int) -> None:
@@ -234,7 +231,7 @@ def login(session: ImapSession, user: str, password: str, *, timeout: int) -> No
         if (user + password).isascii():
             # Both as quoted strings (RFC 3501 astring): imaplib quotes only the password, so
             # "al ice" would go out as two arguments.
-            client._imap.login(quote(user).decode("ascii"), password)
+            client.login_quoted(quote(user), password)
         elif session.has("AUTH=PLAIN"):
             client.plain_login(user, password)  # LOGIN cannot carry non-ASCII text
         else:
@@ -266,40 +263,36 @@ def defer_login(session: ImapSession, user: str, password: str, plain: str,
     Its reply is read before the command's: a refusal is AUTH_FAILED (or RATE_LIMITED),
     never an error about the command, which the server refuses unauthenticated.
     """
-    imap = session.client._imap
+    client = session.client
     deadline = session.deadline
 
     def on_reply(typ, data) -> None:
         if deadline is not None:
             deadline.cancel()
-        if isinstance(data, BaseException):  # reading the greeting or the reply failed
-            imap.state = "LOGOUT"
+        if typ is None:  # reading the greeting or the reply failed: ``data`` says why
             if deadline is not None and deadline.expired:
                 raise Timeout(f"The server did not complete the login within {timeout} s: "
                               "raise Timeout (seconds).") from None
             if isinstance(data, TimeoutError):
                 raise Timeout(f"The server did not answer the login within {timeout} s.") from None
             text = _short(data, hide=plain)
-            if isinstance(data, imaplib.IMAP4.abort) or isinstance(data, OSError):
+            if isinstance(data, (imaplib.IMAP4.abort, OSError)):
                 raise ConnectionFailed("The connection was dropped during login: try again.") \
                     from None
             raise rate_limited(text) or ConnectionFailed(
                 f"The server did not greet like an IMAP server ({text}).") from None
         if typ != "OK":
-            imap.state = "NONAUTH"
             text = " ".join(d.decode("utf-8", "replace") if isinstance(d, bytes) else str(d)
                             for d in data)
             raise login_refused(_short(Exception(text), hide=plain))
-        session._capabilities = None  # re-read: the login reply may carry more
-        session.client._cached_capabilities = None
-        learn_server(session.server_key, greeting=imap.welcome)
+        session.forget_capabilities()  # re-read: the login reply may carry more
+        learn_server(session.server_key, greeting=client.greeting)
 
-    imap.defer(lambda tag: tag + b" LOGIN " + quote(user) + b" " + quote(password) + b"\r\n",
-               on_reply)
-    imap.state = "AUTH"  # so the next command goes out; undone if LOGIN is refused
     known = known_server(session.server_key)
-    if not (known and known["pipelines"]):
-        imap.flush()  # LOGIN alone (before the greeting over implicit TLS), never a command
+    # LOGIN alone (before the greeting over implicit TLS) to a server not known to take a
+    # command behind it, never a command it could lose.
+    client.defer_login(lambda tag: tag + b" LOGIN " + quote(user) + b" " + quote(password)
+                       + b"\r\n", on_reply, send_now=not (known and known["pipelines"]))
 
 
 def oauth_login(session: ImapSession, user: str, token: str, mechanism: str, *,
@@ -327,7 +320,7 @@ def oauth_login(session: ImapSession, user: str, token: str, mechanism: str, *,
         return reply
 
     try:
-        session.client._imap.authenticate(mechanism, respond)
+        session.client.authenticate_sasl(mechanism, respond)
     except imaplib.IMAP4.abort:
         raise ConnectionFailed("The connection was dropped during login: try again.") from None
     except imaplib.IMAP4.error as exc:

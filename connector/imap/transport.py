@@ -14,10 +14,33 @@ command. Here:
   A refused LOGIN is reported as such before the command's reply is read (the server
   refuses a command sent before authentication, so nothing of it runs).
 
-This module and ``commands`` are where imaplib's internals are touched: ``_get_response``,
-``_get_tagged_response``, ``tagged_commands``, ``untagged_responses``, ``_new_tag``,
-``tagpre``/``tagre`` (set up as ``IMAP4._connect`` does), and IMAPClient's
-``_create_IMAP4`` (to choose the IMAP4 class). Checked against CPython 3.11's imaplib.
+This is the one module that touches imaplib's and IMAPClient's internals; every other
+module goes through ``Client``'s public methods. Documented imaplib calls are preferred:
+``IMAP4.readline()``, ``IMAP4.read(n)``, ``IMAP4.send()``, ``login``, ``authenticate``,
+``state``, ``welcome``, ``capabilities``, ``debug``. The privates still touched, and why:
+
+imaplib (``IMAP4``)
+  ``_connect``, ``_create_socket``, ``_get_capabilities``: overridden (greeting deferral,
+  deadline watch, greeting capabilities); ``_connect``'s set-up of ``tagpre``, ``tagre``
+  and ``_cmd_log*`` is repeated when the greeting is not awaited.
+  ``_new_tag``: a tag for commands imaplib cannot build (literal8, nested search keys).
+  ``_get_response``, ``_get_tagged_response``, ``_command_complete``,
+  ``_untagged_response``: to read the replies of those commands as imaplib would.
+  ``tagged_commands``, ``untagged_responses``: imaplib's bookkeeping of replies (a tag
+  answered early; collected response codes such as APPENDUID); ``_tls_established``.
+IMAPClient
+  ``_create_IMAP4`` (to use the classes below), ``_imap`` (the IMAP4 object),
+  ``_checkok`` (its refusal errors), ``_proc_folder_list`` (its LIST reply parser),
+  ``_cached_capabilities`` (dropped when capabilities change: STARTTLS, login).
+
+Python versions, from reading imaplib's source: 3.10-3.13 read replies through
+``IMAP4.file`` (a buffered socket file); 3.14 (IDLE support, cpython gh-122542) reads
+through an internal buffer (``_readbuf``) and makes ``file`` a deprecated property, so
+replies are read here only with ``readline()``/``read()``, which every version routes
+through its own buffer. ``_connect`` (3.9+), ``_create_socket(timeout)`` (3.9+),
+``_get_tagged_response(tag, expect_bye=False)``, ``_command_complete(name, tag)`` and
+``_untagged_response(typ, dat, name)`` keep these signatures from 3.10 to 3.14. Since
+gh-119511 (3.13, backported) ``read(n)`` reads a large literal in chunks. Tested on 3.11.
 """
 from __future__ import annotations
 
@@ -34,6 +57,8 @@ from collections.abc import Callable
 from imapclient import IMAPClient
 from imapclient.imap4 import IMAP4WithTimeout
 from imapclient.tls import IMAP4_TLS
+
+from .protocol import Literal, Literal8
 
 _CAPABILITY_CODE = re.compile(rb"\[CAPABILITY ([^\]]*)\]", re.I)
 # Servers that lose commands sent behind LOGIN: Courier's imaplogin reads ahead, then
@@ -248,11 +273,15 @@ class TlsIMAP4(_Pipelining, IMAP4_TLS):
 
 
 class Client(IMAPClient):
-    """IMAPClient on our IMAP4 classes (deadline watch, greeting capabilities, pipelining)."""
+    """IMAPClient on our IMAP4 classes (deadline watch, greeting capabilities, pipelining),
+    with the lower-level operations the rest of the connector needs as public methods."""
 
     def __init__(self, *args, deadline: Deadline, defer_greeting: bool = False, **kwargs):
         self._deadline, self._defer_greeting = deadline, defer_greeting
         super().__init__(*args, **kwargs)
+        # IMAPClient turns on imaplib's per-line debug logging: message contents and search
+        # terms would reach the "imapclient" logger, and a 10,000-line reply pays ~30k calls.
+        self._imap.debug = 0
 
     def _create_IMAP4(self):  # noqa: N802 - IMAPClient's name
         if self.ssl:
@@ -260,3 +289,154 @@ class Client(IMAPClient):
                             self._deadline, self._defer_greeting)
         return PlainIMAP4(self.host, self.port, self._timeout.connect, self._deadline,
                           self._defer_greeting)
+
+    # -- state of the connection
+
+    @property
+    def authenticated(self) -> bool:
+        return self._imap.state in ("AUTH", "SELECTED")
+
+    @property
+    def greeting(self) -> bytes:
+        return self._imap.welcome or b""
+
+    @property
+    def identity(self) -> bytes:
+        """What tells this server from another at the same address (``server_identity``)."""
+        return server_identity(self._imap)
+
+    def forget_capabilities(self) -> None:
+        """Drop IMAPClient's cached capabilities (they change with STARTTLS and login)."""
+        self._cached_capabilities = None
+
+    # -- login
+
+    def login_quoted(self, user: bytes, password: str) -> None:
+        """LOGIN with the user name already quoted (imaplib quotes only the password)."""
+        self._imap.login(user.decode("ascii"), password)
+
+    def authenticate_sasl(self, mechanism: str, respond: Callable[[bytes], bytes]) -> None:
+        self._imap.authenticate(mechanism, respond)
+
+    def defer_login(self, build: Callable[[bytes], bytes],
+                    on_reply: Callable[[str | None, object], None], *, send_now: bool) -> None:
+        """Hold LOGIN (``build(tag)`` -> its line) to travel with the next command.
+
+        ``on_reply(type, data)`` gets its reply, or (None, the exception) when reading it
+        failed; the connection counts as logged in meanwhile, and is set back when not.
+        With ``send_now`` it goes alone at once (a server not known to take pipelining).
+        """
+        imap = self._imap
+
+        def settle(typ, data) -> None:
+            if typ is None:
+                imap.state = "LOGOUT"
+            elif typ != "OK":
+                imap.state = "NONAUTH"
+            on_reply(typ, data)
+
+        imap.defer(build, settle)
+        imap.state = "AUTH"  # so the next command goes out; undone if LOGIN is refused
+        if send_now:
+            imap.flush()
+
+    @property
+    def login_pending(self) -> bool:
+        return self._imap.deferred is not None
+
+    def complete_login(self) -> None:
+        """Send a held-back LOGIN now and read its reply (nothing to pipeline it with)."""
+        self._imap.flush()
+
+    # -- commands imaplib cannot build
+
+    def command(self, command: bytes, tokens: list[bytes], *, uid: bool,
+                response: str | None = None, literal_plus: bool = False) -> list:
+        """Send one command built from encoded tokens; return its untagged ``response`` data.
+
+        Tokens are joined by spaces, except inside parentheses ("(" and ")" are tokens of
+        their own); a ``Literal`` goes as a literal (a ``Literal8`` as a literal8).
+        """
+        imap = self._imap
+        tag = imap._new_tag()
+        line = tag + (b" UID " if uid else b" ") + command
+        previous = None
+        for token in tokens:
+            if isinstance(token, Literal):
+                imap.send(line)
+                line = b""
+                self._send_literal(tag, command, token, literal_plus)
+            else:
+                line += (b"" if previous == b"(" or token == b")" else b" ") + token
+            previous = token
+        imap.send(line + b"\r\n")
+        name = command.decode("ascii")
+        typ, data = imap._command_complete(name, tag)
+        typ, data = imap._untagged_response(typ, data, response or name)
+        self._checkok(name, typ, data)
+        return data
+
+    def _send_literal(self, tag: bytes, command: bytes, data, literal_plus: bool) -> None:
+        """`` {n}`` (``~{n}`` for a literal8, RFC 3516), then the octets.
+
+        Without LITERAL+ the server's "+" is awaited first. A tagged reply instead is the
+        server refusing the command before its literal (as Office 365 does with CHARSET
+        UTF-8): a NO/BAD on a healthy connection, reported as ``IMAP4.error``.
+        """
+        imap = self._imap
+        mark = b" ~{" if isinstance(data, Literal8) else b" {"
+        if literal_plus:
+            imap.send(mark + b"%d+}\r\n" % len(data) + data)
+            return
+        imap.send(mark + b"%d}\r\n" % len(data))
+        while imap._get_response():  # None once the continuation "+" arrived
+            answered = imap.tagged_commands.get(tag)
+            if answered:
+                del imap.tagged_commands[tag]
+                typ, said = answered
+                text = b" ".join(d for d in said if isinstance(d, bytes)).decode("utf-8", "replace")
+                raise imaplib.IMAP4.error(f"{command.decode()} command error: {typ} [{text}]")
+        imap.send(data)
+
+    def send_tagged(self, text: bytes) -> bytes:
+        """Send ``TAG text``; its replies are the caller's to read (``read_line``)."""
+        imap = self._imap
+        tag = imap._new_tag()
+        imap.tagged_commands.pop(tag, None)  # not left for imaplib to wait on
+        imap.send(tag + b" " + text)
+        return tag
+
+    def read_line(self) -> bytes:
+        """One reply line, CRLF included; a line past imaplib's limit or EOF is an abort."""
+        try:
+            line = self._imap.readline()
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error:
+            raise imaplib.IMAP4.abort("line too long") from None
+        if not line.endswith(b"\n"):
+            raise imaplib.IMAP4.abort("socket error: EOF")
+        return line
+
+    def read_exactly(self, size: int) -> bytes:
+        data = self._imap.read(size)
+        if len(data) < size:
+            raise imaplib.IMAP4.abort("socket error: EOF in a literal")
+        return data
+
+    def pop_response_code(self, name: str) -> list:
+        """Take (and clear) a response code imaplib collected, such as COPYUID."""
+        return self._imap.untagged_responses.pop(name, [])
+
+    def parse_folder_list(self, data: list) -> list:
+        """LIST reply lines -> [(flags, delimiter, name)] as ``list_folders`` gives them."""
+        return self._proc_folder_list(data)
+
+    # -- goodbye
+
+    def send_logout(self) -> None:
+        """LOGOUT without awaiting its reply, then a FIN; a held-back login is never sent."""
+        imap = self._imap
+        imap.drop_deferred()
+        imap.send(imap._new_tag() + b" LOGOUT\r\n")
+        imap.sock.shutdown(socket.SHUT_WR)

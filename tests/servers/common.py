@@ -51,8 +51,6 @@ def bulk_append(imap, mailbox: str, messages: list[bytes], flags: bytes = b"",
     A server with a ``seed`` (Courier: ~40 ms an APPEND) is given the messages that way;
     others without MULTIAPPEND get one APPEND per message.
     """
-    from connector.imap.protocol import mailbox_arg
-
     if server is not None and server.seed is not None and not flags:
         server.seed(mailbox, messages)
         return
@@ -61,12 +59,6 @@ def bulk_append(imap, mailbox: str, messages: list[bytes], flags: bytes = b"",
         for message in messages:
             imap.append(mailbox, message, flags=flags.split() if flags else ())
         return
-    raw = imap._imap
     for start in range(0, len(messages), 500):
-        tag = raw._new_tag()
-        parts = [tag + b" APPEND " + mailbox_arg(mailbox)]
-        for message in messages[start:start + 500]:
-            parts.append(b" (" + flags + b") {%d+}\r\n" % len(message) + message)
-        raw.send(b"".join(parts) + b"\r\n")
-        typ, data = raw._command_complete("APPEND", tag)
-        assert typ == "OK", data
+        imap.multiappend(mailbox, [{"msg": message, "flags": flags.split()}
+                                   for message in messages[start:start + 500]])

@@ -23,7 +23,7 @@ def list_mailboxes(session: ImapSession) -> list[dict]:
         # One round trip for mailboxes and subscriptions (RFC 5258).
         options = b"(SUBSCRIBED SPECIAL-USE)" if session.has("SPECIAL-USE") else b"(SUBSCRIBED)"
         data = commands.run(session, b"LIST", [b'""', b'"*"', b"RETURN", options], uid=False)
-        folders = client._proc_folder_list(data)
+        folders = client.parse_folder_list(data)
         subscribed = {name for flags, _, name in folders
                       if any(_text(f).lower() == "\\subscribed" for f in flags)}
     else:
