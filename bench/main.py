@@ -4,6 +4,7 @@ Starts a private Dovecot, seeds it, runs each workload several times with the
 contenders interleaved, prints medians and ratios, and writes them as JSON.
 Run it with ``bench/run`` (which installs the peers first).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,8 +57,9 @@ class Bench:
         return imap
 
     def invoke(self, action: str, **inputs):
-        envelope = self.connector.invoke({"action": action, "connection": self.connection,
-                                          "inputs": inputs})
+        envelope = self.connector.invoke(
+            {"action": action, "connection": self.connection, "inputs": inputs}
+        )
         assert envelope["ok"], envelope
         return envelope["data"]
 
@@ -89,7 +91,9 @@ class Bench:
             imap.select("INBOX", readonly=True)
             typ, data = imap.uid("SEARCH", "ALL")
             last = [int(u) for u in data[0].split()][-1000:]
-            typ, data = imap.uid("FETCH", ",".join(s.decode() for s in uid_sets(last)), SUMMARY_ITEMS)
+            typ, data = imap.uid(
+                "FETCH", ",".join(s.decode() for s in uid_sets(last)), SUMMARY_ITEMS
+            )
             assert typ == "OK" and len(data) >= 1000
             imap.logout()
 
@@ -97,19 +101,41 @@ class Bench:
             from imap_tools import AND, MailBox
 
             with MailBox("127.0.0.1", self.info.tls_port, ssl_context=self.context).login(
-                    "alice", self.info.users["alice"], initial_folder="INBOX") as box:
-                messages = list(box.fetch(AND(uid=uid_range), headers_only=True, mark_seen=False,
-                                          bulk=True))
+                "alice", self.info.users["alice"], initial_folder="INBOX"
+            ) as box:
+                messages = list(
+                    box.fetch(AND(uid=uid_range), headers_only=True, mark_seen=False, bulk=True)
+                )
                 for m in messages:  # what a summary holds, parsed
-                    _ = (m.uid, m.subject, m.from_values, m.to_values, m.cc_values, m.date,
-                         m.flags, m.size_rfc822)
+                    _ = (
+                        m.uid,
+                        m.subject,
+                        m.from_values,
+                        m.to_values,
+                        m.cc_values,
+                        m.date,
+                        m.flags,
+                        m.size_rfc822,
+                    )
                 assert len(messages) == 1000
 
         def imapflow():
-            run = subprocess.run(["node", str(NODE_DIR / "w1.mjs"), "127.0.0.1",
-                                  str(self.info.tls_port), "alice", self.info.users["alice"],
-                                  str(self.ca_file), uid_range],
-                                 capture_output=True, text=True, timeout=120, check=True)
+            run = subprocess.run(
+                [
+                    "node",
+                    str(NODE_DIR / "w1.mjs"),
+                    "127.0.0.1",
+                    str(self.info.tls_port),
+                    "alice",
+                    self.info.users["alice"],
+                    str(self.ca_file),
+                    uid_range,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+            )
             report = json.loads(run.stdout)
             assert report["count"] == 1000, report
             return float(report["ms"])  # its own work time: Node's start is not counted
@@ -127,23 +153,39 @@ class Bench:
             import imaplib, ssl
             ctx = ssl.create_default_context(cafile={str(self.ca_file)!r})
             imap = imaplib.IMAP4_SSL("127.0.0.1", {self.info.tls_port}, ssl_context=ctx)
-            imap.login("alice", {self.info.users['alice']!r})
+            imap.login("alice", {self.info.users["alice"]!r})
             typ, data = imap.status("INBOX", "(MESSAGES UNSEEN UIDNEXT UIDVALIDITY)")
             assert typ == "OK"
             imap.logout()
             """)
 
         def cold_cli():
-            run = subprocess.run([str(cli), "invoke", "getStatus", "--connection",
-                                  f"@{self.conn_file}", "--input", "mailbox=INBOX"],
-                                 capture_output=True, text=True, timeout=60)
+            run = subprocess.run(
+                [
+                    str(cli),
+                    "invoke",
+                    "getStatus",
+                    "--connection",
+                    f"@{self.conn_file}",
+                    "--input",
+                    "mailbox=INBOX",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert run.returncode == 0, run.stdout + run.stderr
 
         def floor_process():
             subprocess.run([sys.executable, "-c", floor_script], check=True, timeout=60)
 
-        self.run("W2 cold process: getStatus", {"ours (imap-connector invoke)": cold_cli,
-                                                 "floor (python + imaplib STATUS)": floor_process})
+        self.run(
+            "W2 cold process: getStatus",
+            {
+                "ours (imap-connector invoke)": cold_cli,
+                "floor (python + imaplib STATUS)": floor_process,
+            },
+        )
 
         def warm_ours():
             self.invoke("getStatus", mailbox="INBOX")
@@ -153,12 +195,16 @@ class Bench:
 
             client = IMAPClient("127.0.0.1", self.info.tls_port, ssl_context=self.context)
             client.login("alice", self.info.users["alice"])
-            client.folder_status("INBOX", [b"MESSAGES", b"RECENT", b"UNSEEN", b"UIDNEXT",
-                                           b"UIDVALIDITY", b"HIGHESTMODSEQ"])
+            client.folder_status(
+                "INBOX",
+                [b"MESSAGES", b"RECENT", b"UNSEEN", b"UIDNEXT", b"UIDVALIDITY", b"HIGHESTMODSEQ"],
+            )
             client.logout()
 
-        self.run("W2 in-process: getStatus", {"ours (Connector.invoke)": warm_ours,
-                                               "floor (raw imapclient)": warm_imapclient})
+        self.run(
+            "W2 in-process: getStatus",
+            {"ours (Connector.invoke)": warm_ours, "floor (raw imapclient)": warm_imapclient},
+        )
 
     # -- W3: flag all 10,000 ----------------------------------------------------------------
 
@@ -184,11 +230,19 @@ class Bench:
             from imap_tools import MailBox, MailMessageFlags
 
             with MailBox("127.0.0.1", self.info.tls_port, ssl_context=self.context).login(
-                    "alice", self.info.users["alice"], initial_folder="INBOX") as box:
+                "alice", self.info.users["alice"], initial_folder="INBOX"
+            ) as box:
                 box.flag([str(u) for u in all_uids], MailMessageFlags.FLAGGED, True)
 
-        self.run("W3 flag all messages", {"ours": ours, "floor (raw UID STORE 1:* silent)": floor,
-                                          "imap-tools flag()": imap_tools}, reset=reset)
+        self.run(
+            "W3 flag all messages",
+            {
+                "ours": ours,
+                "floor (raw UID STORE 1:* silent)": floor,
+                "imap-tools flag()": imap_tools,
+            },
+            reset=reset,
+        )
 
     # -- W4: one big message ----------------------------------------------------------------
 
@@ -224,10 +278,10 @@ class Bench:
             import imaplib, ssl
             ctx = ssl.create_default_context(cafile={str(self.ca_file)!r})
             imap = imaplib.IMAP4_SSL("127.0.0.1", {self.info.tls_port}, ssl_context=ctx)
-            imap.login("alice", {self.info.users['alice']!r}); imap.logout()
+            imap.login("alice", {self.info.users["alice"]!r}); imap.logout()
             before = rss_kb(); started = time.perf_counter()
             imap = imaplib.IMAP4_SSL("127.0.0.1", {self.info.tls_port}, ssl_context=ctx)
-            imap.login("alice", {self.info.users['alice']!r})
+            imap.login("alice", {self.info.users["alice"]!r})
             imap.select("Big", readonly=True)
             typ, data = imap.uid("FETCH", "{uid}", "(BODY.PEEK[])")
             assert typ == "OK" and len(data[0][1]) > {size} * 0.99
@@ -239,17 +293,21 @@ class Bench:
 
         def contender(name, script):
             def fn():
-                run = subprocess.run([sys.executable, "-c", script], capture_output=True,
-                                     text=True, timeout=300)
+                run = subprocess.run(
+                    [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+                )
                 assert run.returncode == 0, run.stderr
                 report = json.loads(run.stdout)
                 memory[name].append(report["peak_kb"] / 1024)
                 return float(report["ms"])
+
             return fn
 
         floor_name = "floor (imaplib fetch)"
-        self.run(f"W4 download {size // 2**20} MB raw",
-                 {"ours": contender("ours", ours), floor_name: contender(floor_name, floor)})
+        self.run(
+            f"W4 download {size // 2**20} MB raw",
+            {"ours": contender("ours", ours), floor_name: contender(floor_name, floor)},
+        )
         return {name: statistics.median(values[1:]) for name, values in memory.items()}
 
 
@@ -269,9 +327,11 @@ class ColdSteps:
 
     def ours(self, action: str, inputs: dict):
         def run():
-            envelope = self.bench.connector.invoke({"action": action, "connection": self.connection,
-                                                   "inputs": inputs})
+            envelope = self.bench.connector.invoke(
+                {"action": action, "connection": self.connection, "inputs": inputs}
+            )
             assert envelope["ok"], envelope
+
         return run
 
     def imaplib_step(self, step: str, uid: int):
@@ -292,15 +352,30 @@ class ColdSteps:
                     typ, _ = imap.uid("FETCH", str(uid), "(BODY.PEEK[])")
             assert typ == "OK"
             imap.logout()
+
         return run
 
     def imapflow_step(self, step: str, uid: int):
         def run():
-            done = subprocess.run(["node", str(NODE_DIR / "w6.mjs"), "127.0.0.1",
-                                   str(self.proxy.port), "alice", self.bench.info.users["alice"],
-                                   str(self.bench.ca_file), step, str(uid)],
-                                  capture_output=True, text=True, timeout=120, check=True)
+            done = subprocess.run(
+                [
+                    "node",
+                    str(NODE_DIR / "w6.mjs"),
+                    "127.0.0.1",
+                    str(self.proxy.port),
+                    "alice",
+                    self.bench.info.users["alice"],
+                    str(self.bench.ca_file),
+                    step,
+                    str(uid),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+            )
             return float(json.loads(done.stdout)["ms"])
+
         return run
 
     def count(self, name: str, run) -> tuple:
@@ -312,8 +387,10 @@ class ColdSteps:
         return reported, self.proxy.flights
 
     def workload(self, step: str, inputs: dict, uid: int, label: str) -> None:
-        contenders = {"ours": self.ours(step, inputs),
-                      "floor (raw imaplib)": self.imaplib_step(step, uid)}
+        contenders = {
+            "ours": self.ours(step, inputs),
+            "floor (raw imaplib)": self.imaplib_step(step, uid),
+        }
         if (NODE_DIR / "node_modules" / "imapflow").exists():
             contenders["imapflow (in-process time)"] = self.imapflow_step(step, uid)
         self.bench.run(label, contenders)
@@ -351,19 +428,29 @@ def report(results: dict, memory: dict, big_size: int) -> dict:
         rows = {}
         for name, median in medians.items():
             ratio = median / floor if floor else None
-            rows[name] = {"median_ms": round(median, 1), "vs_floor": round(ratio, 2) if ratio else None,
-                          "runs_ms": [round(v, 1) for v in times[name]]}
-            print(f"  {name:38s} {median:9.1f} ms   {ratio:5.2f}x floor" if ratio else
-                  f"  {name:38s} {median:9.1f} ms")
+            rows[name] = {
+                "median_ms": round(median, 1),
+                "vs_floor": round(ratio, 2) if ratio else None,
+                "runs_ms": [round(v, 1) for v in times[name]],
+            }
+            print(
+                f"  {name:38s} {median:9.1f} ms   {ratio:5.2f}x floor"
+                if ratio
+                else f"  {name:38s} {median:9.1f} ms"
+            )
         if "ours" in medians:
             for name, median in medians.items():
                 if name != "ours" and not name.startswith("floor"):
                     speed = median / medians["ours"]
-                    print(f"  {'':38s} {name} takes {speed:.2f}x our time"
-                          f" ({'ours is faster' if speed > 1 else 'ours is slower'})")
+                    print(
+                        f"  {'':38s} {name} takes {speed:.2f}x our time"
+                        f" ({'ours is faster' if speed > 1 else 'ours is slower'})"
+                    )
         table[workload] = rows
     if memory:
-        print(f"W4 peak memory above the process's resting size, message {big_size / 2**20:.0f} MB:")
+        print(
+            f"W4 peak memory above the process's resting size, message {big_size / 2**20:.0f} MB:"
+        )
         for name, mb in memory.items():
             print(f"  {name:38s} {mb:9.1f} MB   {mb * 2**20 / big_size:5.2f}x the message")
         table["W4 peak memory MB"] = {n: round(m, 1) for n, m in memory.items()}
@@ -388,8 +475,10 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         big_size = args.big_mb * 2**20
         uids, big_uid = seed_server(info, args.messages, big_size)
-        print(f"seeded {len(uids)} messages + one of {args.big_mb} MB in "
-              f"{time.perf_counter() - started:.1f} s; {args.repeats} runs per contender, interleaved")
+        print(
+            f"seeded {len(uids)} messages + one of {args.big_mb} MB in "
+            f"{time.perf_counter() - started:.1f} s; {args.repeats} runs per contender, interleaved"
+        )
         with tempfile.TemporaryDirectory() as tmp:
             bench = Bench(info, Path(tmp), args.repeats)
             memory = {}
@@ -406,25 +495,38 @@ def main(argv=None) -> int:
                 cold = ColdSteps(bench, args.rtt_ms)
                 try:
                     rtt = f"{args.rtt_ms:g} ms RTT"
-                    cold.workload("getStatus", {"mailbox": "INBOX"}, uids[-1],
-                                  f"W6 cold getStatus, {rtt}")
-                    cold.workload("searchMailbox", {"mailbox": "INBOX", "limit": "10"}, uids[-1],
-                                  f"W6 cold searchMailbox (10 newest), {rtt}")
-                    cold.workload("downloadMessage", {"mailbox": "INBOX",
-                                                      "messageIndex": str(uids[-1])},
-                                  uids[-1], f"W6 cold downloadMessage, {rtt}")
+                    cold.workload(
+                        "getStatus", {"mailbox": "INBOX"}, uids[-1], f"W6 cold getStatus, {rtt}"
+                    )
+                    cold.workload(
+                        "searchMailbox",
+                        {"mailbox": "INBOX", "limit": "10"},
+                        uids[-1],
+                        f"W6 cold searchMailbox (10 newest), {rtt}",
+                    )
+                    cold.workload(
+                        "downloadMessage",
+                        {"mailbox": "INBOX", "messageIndex": str(uids[-1])},
+                        uids[-1],
+                        f"W6 cold downloadMessage, {rtt}",
+                    )
                     flights = cold.flights
                 finally:
                     cold.close()
             table = report(bench.results, memory, big_size)
             for label, counts in flights.items():
-                print(f"{label}: client flights per step: "
-                      + ", ".join(f"{name} {n}" for name, n in counts.items()))
+                print(
+                    f"{label}: client flights per step: "
+                    + ", ".join(f"{name} {n}" for name, n in counts.items())
+                )
                 table[label]["flights"] = counts
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"messages": args.messages, "repeats": args.repeats,
-                                   "results": table}, indent=2))
+        out.write_text(
+            json.dumps(
+                {"messages": args.messages, "repeats": args.repeats, "results": table}, indent=2
+            )
+        )
         print(f"\nwritten to {out}")
     finally:
         server.stop()

@@ -3,6 +3,7 @@
 IMAP_TEST_SERVERS=dovecot,pymap,cyrus,courier (set by .ci/run) makes a server that
 cannot start a failure; without it, an unavailable server's tests are skipped.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,10 +17,12 @@ from connector.sdk import Connector
 from connector.sdk.testing import Harness
 from tests.servers import courier, cyrus, dovecot, pymap
 
-SERVERS = {"dovecot": (dovecot.available, lambda ca: dovecot.Dovecot(ca)),
-           "pymap": (pymap.available, lambda ca: pymap.Pymap(ca)),
-           "cyrus": (cyrus.available, lambda ca: cyrus.Cyrus(ca)),
-           "courier": (courier.available, lambda ca: courier.Courier(ca))}
+SERVERS = {
+    "dovecot": (dovecot.available, lambda ca: dovecot.Dovecot(ca)),
+    "pymap": (pymap.available, lambda ca: pymap.Pymap(ca)),
+    "cyrus": (cyrus.available, lambda ca: cyrus.Cyrus(ca)),
+    "courier": (courier.available, lambda ca: courier.Courier(ca)),
+}
 
 
 def required_servers() -> set[str]:
@@ -114,13 +117,21 @@ def mailbox(imap, server):
     return name
 
 
-def make_message(subject: str = "Hello", body: str = "Hi there.\r\n", *,
-                 sender: str = "Alice <alice@example.com>", to: str = "bob@example.com",
-                 message_id: str | None = None, extra: str = "") -> bytes:
+def make_message(
+    subject: str = "Hello",
+    body: str = "Hi there.\r\n",
+    *,
+    sender: str = "Alice <alice@example.com>",
+    to: str = "bob@example.com",
+    message_id: str | None = None,
+    extra: str = "",
+) -> bytes:
     message_id = message_id or f"<{uuid.uuid4().hex}@example.com>"
-    return (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
-            f"Date: Wed, 01 May 2024 09:29:41 +0200\r\nMessage-ID: {message_id}\r\n{extra}"
-            f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}").encode()
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Date: Wed, 01 May 2024 09:29:41 +0200\r\nMessage-ID: {message_id}\r\n{extra}"
+        f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}"
+    ).encode()
 
 
 def append(imap, mailbox: str, message: bytes | None = None, flags=()) -> int:
@@ -131,4 +142,3 @@ def append(imap, mailbox: str, message: bytes | None = None, flags=()) -> int:
     match = re.search(rb"APPENDUID \d+ (\d+)", reply)
     assert match, reply
     return int(match.group(1))
-

@@ -5,6 +5,7 @@ cc (lists of {name, address}), date (ISO 8601 or null), message_id, text_contain
 html_contains, attachments (file names), to_count / to_count_at_least, and mbox (the
 message starts with an mbox separator line).
 """
+
 from __future__ import annotations
 
 import base64
@@ -34,16 +35,25 @@ def mismatches(name: str, message: dict) -> list[str]:
         if got != want:
             problems.append(f"{name}: {what} is {got!r}, expected {want!r}")
 
-    for key, field in (("subject", "subject"), ("from", "from"), ("to", "to"), ("cc", "cc"),
-                       ("date", "date"), ("message_id", "messageId")):
+    for key, field in (
+        ("subject", "subject"),
+        ("from", "from"),
+        ("to", "to"),
+        ("cc", "cc"),
+        ("date", "date"),
+        ("message_id", "messageId"),
+    ):
         if key in expected:
             check(field, message[field], expected[key])
     for key, field in (("text_contains", "text"), ("html_contains", "html")):
         if key in expected and expected[key] not in (message[field] or ""):
             problems.append(f"{name}: {field} {message[field]!r} lacks {expected[key]!r}")
     if "attachments" in expected:
-        check("attachment names", [a["filename"] for a in message["attachments"]],
-              expected["attachments"])
+        check(
+            "attachment names",
+            [a["filename"] for a in message["attachments"]],
+            expected["attachments"],
+        )
     if "to_count" in expected:
         check("number of To addresses", len(message["to"]), expected["to_count"])
     if len(message["to"]) < expected.get("to_count_at_least", 0):

@@ -1,4 +1,5 @@
 """A tiny connector for the SDK's own tests: the runtime knows nothing of IMAP."""
+
 from __future__ import annotations
 
 from connector.sdk.errors import NotFound
@@ -42,8 +43,11 @@ def fail(session, kind):
 
 def counter(session, state, step):
     start = state.get("next", 0)
-    return {"records": list(range(start, start + step)), "state": {"next": start + step},
-            "hasMore": start + step < 5}
+    return {
+        "records": list(range(start, start + step)),
+        "state": {"next": start + step},
+        "hasMore": start + step < 5,
+    }
 
 
 def choices(session):

@@ -1,4 +1,5 @@
 """listMailboxes, getStatus, createMailbox, renameMailbox against every server."""
+
 from __future__ import annotations
 
 import uuid
@@ -49,14 +50,19 @@ def test_get_status_highest_modseq(harness, server, mailbox):
 
 
 def test_get_status_missing_mailbox(harness, server):
-    error = harness.error("getStatus", "NOT_FOUND",
-                          mailbox=server.path("no-such-" + uuid.uuid4().hex[:6]))
+    error = harness.error(
+        "getStatus", "NOT_FOUND", mailbox=server.path("no-such-" + uuid.uuid4().hex[:6])
+    )
     assert "Mailbox" in error["message"]
 
 
 def test_create_mailbox_then_again(harness, server, imap):
     name = server.path("c-" + uuid.uuid4().hex[:8])
-    assert harness.ok("createMailbox", path=name) == {"path": name, "created": True, "subscribed": True}
+    assert harness.ok("createMailbox", path=name) == {
+        "path": name,
+        "created": True,
+        "subscribed": True,
+    }
     assert imap.folder_exists(name)
     assert harness.ok("createMailbox", path=name)["created"] is False
 
@@ -64,7 +70,10 @@ def test_create_mailbox_then_again(harness, server, imap):
 def test_rename_mailbox(harness, imap, mailbox):
     uid = append(imap, mailbox)
     new = mailbox + "-renamed"
-    assert harness.ok("renameMailbox", path=mailbox, newPath=new) == {"path": mailbox, "newPath": new}
+    assert harness.ok("renameMailbox", path=mailbox, newPath=new) == {
+        "path": mailbox,
+        "newPath": new,
+    }
     assert not imap.folder_exists(mailbox)
     imap.select_folder(new, readonly=True)
     assert imap.search(["UID", str(uid)]) == [uid]

@@ -1,4 +1,5 @@
 """appendMessage, copyMessage, deleteMessage against every server, read back independently."""
+
 from __future__ import annotations
 
 import base64
@@ -15,11 +16,17 @@ def find_by_message_id(imap, mailbox, message_id):
 
 # --- appendMessage -------------------------------------------------------------------------
 
+
 def test_append_stores_the_message_with_flags_and_date(harness, imap, mailbox):
     mid = f"<{uuid.uuid4().hex}@example.com>"
     content = make_message("Appended", message_id=mid).decode().replace("\r\n", "\n")  # bare LF
-    data = harness.ok("appendMessage", path=mailbox, content=content, flags='["\\\\Seen"]',
-                      internalDate="2024-05-01T09:30:00+02:00")
+    data = harness.ok(
+        "appendMessage",
+        path=mailbox,
+        content=content,
+        flags='["\\\\Seen"]',
+        internalDate="2024-05-01T09:30:00+02:00",
+    )
     assert find_by_message_id(imap, mailbox, mid) == [data["uid"]]
     assert data["mailbox"] == mailbox
     assert data["uidValidity"] == imap.folder_status(mailbox, [b"UIDVALIDITY"])[b"UIDVALIDITY"]
@@ -33,11 +40,17 @@ def test_append_stores_the_message_with_flags_and_date(harness, imap, mailbox):
 def test_append_mailbox_alias_and_conflicts(harness, imap, mailbox):
     data = harness.ok("appendMessage", mailbox=mailbox, content=make_message().decode())
     assert data["mailbox"] == mailbox and data["uid"]
-    error = harness.error("appendMessage", "INVALID_INPUT", path=mailbox, mailbox="INBOX",
-                          content=make_message().decode())
+    error = harness.error(
+        "appendMessage",
+        "INVALID_INPUT",
+        path=mailbox,
+        mailbox="INBOX",
+        content=make_message().decode(),
+    )
     assert error["details"][0]["path"] == "inputs.mailbox"
-    error = harness.error("appendMessage", "INVALID_INPUT", content=make_message().decode(),
-                          mailbox="")
+    error = harness.error(
+        "appendMessage", "INVALID_INPUT", content=make_message().decode(), mailbox=""
+    )
     assert error["details"][0]["path"] == "inputs.path"
 
 
@@ -50,15 +63,21 @@ def test_append_rejects_content_without_headers(harness, imap, mailbox):
 
 
 def test_append_to_missing_mailbox_is_not_found(harness, server):
-    harness.error("appendMessage", "NOT_FOUND", path=server.path("nowhere-" + uuid.uuid4().hex[:6]),
-                  content=make_message().decode())
+    harness.error(
+        "appendMessage",
+        "NOT_FOUND",
+        path=server.path("nowhere-" + uuid.uuid4().hex[:6]),
+        content=make_message().decode(),
+    )
 
 
 def test_raw_download_of_8bit_message_round_trips_byte_identical(harness, imap, mailbox):
-    latin1 = (b"From: =?iso-8859-1?q?Jos=E9?= <jose@example.com>\r\nSubject: caf\xe9\r\n"
-              b"Message-ID: <" + uuid.uuid4().hex.encode() + b"@example.com>\r\n"
-              b"Content-Type: text/plain; charset=iso-8859-1\r\n"
-              b"Content-Transfer-Encoding: 8bit\r\n\r\nD\xe9j\xe0 vu in Latin-1\r\n")
+    latin1 = (
+        b"From: =?iso-8859-1?q?Jos=E9?= <jose@example.com>\r\nSubject: caf\xe9\r\n"
+        b"Message-ID: <" + uuid.uuid4().hex.encode() + b"@example.com>\r\n"
+        b"Content-Type: text/plain; charset=iso-8859-1\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\nD\xe9j\xe0 vu in Latin-1\r\n"
+    )
     uid = append(imap, mailbox, latin1)
     raw = harness.ok("downloadMessage", mailbox=mailbox, messageIndex=uid, format="raw")["raw"]
     assert raw["encoding"] == "base64"
@@ -85,19 +104,23 @@ def test_append_again_with_the_same_message_id_stores_it_once(harness, imap, mai
 
 
 def test_append_bad_base64_is_invalid_input(harness, mailbox):
-    error = harness.error("appendMessage", "INVALID_INPUT", path=mailbox, content="%%%",
-                          contentEncoding="base64")
+    error = harness.error(
+        "appendMessage", "INVALID_INPUT", path=mailbox, content="%%%", contentEncoding="base64"
+    )
     assert error["details"][0]["path"] == "inputs.content"
 
 
 # --- copyMessage ---------------------------------------------------------------------------
+
 
 def test_copy_maps_uids_to_the_destination(harness, imap, mailbox):
     ids = [f"<{uuid.uuid4().hex}@example.com>" for _ in range(3)]
     uids = [append(imap, mailbox, make_message(message_id=m)) for m in ids]
     destination = mailbox + "-dest"
     imap.create_folder(destination)
-    data = harness.ok("copyMessage", mailbox=mailbox, range=f"{uids[0]},{uids[2]}", path=destination)
+    data = harness.ok(
+        "copyMessage", mailbox=mailbox, range=f"{uids[0]},{uids[2]}", path=destination
+    )
     assert data["mailbox"] == mailbox and data["destination"] == destination
     assert [m["uid"] for m in data["uidMap"]] == [uids[0], uids[2]]
     for entry, mid in zip(data["uidMap"], [ids[0], ids[2]], strict=True):
@@ -105,8 +128,10 @@ def test_copy_maps_uids_to_the_destination(harness, imap, mailbox):
     assert find_by_message_id(imap, destination, ids[1]) == []
     # SPEC (second wave): uidValidity is the source's, destinationUidValidity the destination's.
     assert data["uidValidity"] == imap.folder_status(mailbox, [b"UIDVALIDITY"])[b"UIDVALIDITY"]
-    assert data["destinationUidValidity"] == \
-        imap.folder_status(destination, [b"UIDVALIDITY"])[b"UIDVALIDITY"]
+    assert (
+        data["destinationUidValidity"]
+        == imap.folder_status(destination, [b"UIDVALIDITY"])[b"UIDVALIDITY"]
+    )
     imap.select_folder(mailbox, readonly=True)
     assert imap.search(["ALL"]) == uids  # the source keeps its messages
 
@@ -122,17 +147,28 @@ def test_copy_to_a_non_ascii_mailbox(harness, server, imap, mailbox):
 
 def test_copy_to_missing_destination_is_not_found(harness, server, imap, mailbox):
     uid = append(imap, mailbox)
-    error = harness.error("copyMessage", "NOT_FOUND", mailbox=mailbox, range=str(uid),
-                          path=server.path("nowhere-" + uuid.uuid4().hex[:6]))
+    error = harness.error(
+        "copyMessage",
+        "NOT_FOUND",
+        mailbox=mailbox,
+        range=str(uid),
+        path=server.path("nowhere-" + uuid.uuid4().hex[:6]),
+    )
     assert "New Path" in error["message"]
 
 
 def test_copy_from_missing_mailbox_is_not_found(harness, server):
-    harness.error("copyMessage", "NOT_FOUND", mailbox=server.path("nowhere-" + uuid.uuid4().hex[:6]),
-                  range="1", path="INBOX")
+    harness.error(
+        "copyMessage",
+        "NOT_FOUND",
+        mailbox=server.path("nowhere-" + uuid.uuid4().hex[:6]),
+        range="1",
+        path="INBOX",
+    )
 
 
 # --- deleteMessage -------------------------------------------------------------------------
+
 
 def test_delete_removes_exactly_that_message(harness, imap, mailbox):
     uids = [append(imap, mailbox) for _ in range(3)]

@@ -1,4 +1,5 @@
 """downloadMessage and searchMailbox against every server, compared with the server's own view."""
+
 from __future__ import annotations
 
 import base64
@@ -12,6 +13,7 @@ MULTIPART = (Path(__file__).with_name("messages") / "multipart.eml").read_bytes(
 
 
 # --- downloadMessage ---------------------------------------------------------------------
+
 
 def test_download_parsed_by_uid(harness, imap, mailbox):
     uid = append(imap, mailbox, MULTIPART)
@@ -39,16 +41,20 @@ def test_download_part_returns_the_decoded_attachment(harness, imap, mailbox):
     part = harness.ok("downloadMessage", mailbox=mailbox, messageIndex=uid, part="2")["part"]
     assert part["partId"] == "2" and part["contentType"] == "application/pdf"
     content = part["content"]
-    raw = base64.b64decode(content["content"]) if content["encoding"] == "base64" \
+    raw = (
+        base64.b64decode(content["content"])
+        if content["encoding"] == "base64"
         else content["content"].encode()
+    )
     assert raw == b"%PDF-1.4 fake pdf bytes \x00\x01\x02"
     html = harness.ok("downloadMessage", mailbox=mailbox, messageIndex=uid, part="1.2")["part"]
     assert html["content"]["content"].strip() == "<p>Café crème</p>"
     header = harness.ok("downloadMessage", mailbox=mailbox, messageIndex=uid, part="HEADER")["part"]
     assert header["content"]["content"].startswith("From: ")
     harness.error("downloadMessage", "NOT_FOUND", mailbox=mailbox, messageIndex=uid, part="7")
-    error = harness.error("downloadMessage", "INVALID_INPUT", mailbox=mailbox, messageIndex=uid,
-                          part="1]<>")
+    error = harness.error(
+        "downloadMessage", "INVALID_INPUT", mailbox=mailbox, messageIndex=uid, part="1]<>"
+    )
     assert error["details"][0]["path"] == "inputs.part"
 
 
@@ -67,6 +73,7 @@ def test_download_unknown_uid_and_mailbox(harness, imap, mailbox):
 
 # --- searchMailbox -----------------------------------------------------------------------
 
+
 @pytest.fixture
 def populated(imap, mailbox):
     """Five messages with different senders, subjects and flags."""
@@ -74,8 +81,12 @@ def populated(imap, mailbox):
         append(imap, mailbox, make_message("Invoice 1", sender="Billing <billing@shop.example>")),
         append(imap, mailbox, make_message("Hello", to="carol@example.com"), flags=[b"\\Seen"]),
         append(imap, mailbox, make_message("Rapport été 2024", sender="André <andre@example.com>")),
-        append(imap, mailbox, make_message("Invoice 2", sender="Billing <billing@shop.example>"),
-               flags=[b"\\Flagged", b"\\Seen"]),
+        append(
+            imap,
+            mailbox,
+            make_message("Invoice 2", sender="Billing <billing@shop.example>"),
+            flags=[b"\\Flagged", b"\\Seen"],
+        ),
         append(imap, mailbox, make_message("Big", body="x" * 20000 + "\r\n")),
     ]
     return mailbox, uids
@@ -97,7 +108,9 @@ def test_search_all_newest_first_with_envelopes(harness, imap, populated):
     assert first["size"] > 0 and first["internalDate"]
     imap.select_folder(mailbox, readonly=True)
     sizes = imap.fetch(uids, ["RFC822.SIZE"])
-    assert {m["uid"]: m["size"] for m in data["messages"]} == {u: sizes[u][b"RFC822.SIZE"] for u in uids}
+    assert {m["uid"]: m["size"] for m in data["messages"]} == {
+        u: sizes[u][b"RFC822.SIZE"] for u in uids
+    }
 
 
 def test_search_limit_order_and_total(harness, populated):
@@ -110,17 +123,28 @@ def test_search_limit_order_and_total(harness, populated):
 
 def test_search_from_to_and_read_state(harness, populated):
     mailbox, uids = populated
-    assert uids_of(harness.ok("searchMailbox", mailbox=mailbox, **{"from": "billing"})) == [uids[3], uids[0]]
+    assert uids_of(harness.ok("searchMailbox", mailbox=mailbox, **{"from": "billing"})) == [
+        uids[3],
+        uids[0],
+    ]
     assert uids_of(harness.ok("searchMailbox", mailbox=mailbox, to="carol")) == [uids[1]]
-    assert set(uids_of(harness.ok("searchMailbox", mailbox=mailbox, readUnread="read"))) == {uids[1], uids[3]}
+    assert set(uids_of(harness.ok("searchMailbox", mailbox=mailbox, readUnread="read"))) == {
+        uids[1],
+        uids[3],
+    }
     assert set(uids_of(harness.ok("searchMailbox", mailbox=mailbox, readUnread="unread"))) == {
-        uids[0], uids[2], uids[4]}
+        uids[0],
+        uids[2],
+        uids[4],
+    }
 
 
 def test_search_filter_options(harness, server, populated):
     mailbox, uids = populated
+
     def found(filters):
         return sorted(uids_of(harness.ok("searchMailbox", mailbox=mailbox, filterOptions=filters)))
+
     assert found({"subject": "invoice", "flagged": True}) == [uids[3]]
     assert found('{"or": [{"flagged": true}, {"to": "carol"}]}') == [uids[1], uids[3]]
     assert found({"not": {"seen": True}}) == [uids[0], uids[2], uids[4]]
@@ -140,9 +164,14 @@ def test_search_utf8_subject(harness, server, imap, populated):
         imap.select_folder(mailbox)
         imap.delete_messages([uids[2]])
         imap.expunge()
-        uids[2] = append(imap, mailbox, make_message(
-            "Rapport =?utf-8?q?=C3=A9t=C3=A9?= 2024",
-            sender="=?utf-8?q?Andr=C3=A9?= <andre@example.com>"))
+        uids[2] = append(
+            imap,
+            mailbox,
+            make_message(
+                "Rapport =?utf-8?q?=C3=A9t=C3=A9?= 2024",
+                sender="=?utf-8?q?Andr=C3=A9?= <andre@example.com>",
+            ),
+        )
     data = harness.ok("searchMailbox", mailbox=mailbox, filterOptions={"subject": "été"})
     assert uids_of(data) == [uids[2]]
     assert data["messages"][0]["envelope"]["subject"] == "Rapport été 2024"
@@ -151,7 +180,9 @@ def test_search_utf8_subject(harness, server, imap, populated):
 
 def test_search_bad_filters(harness, server, populated):
     mailbox, _ = populated
-    error = harness.error("searchMailbox", "INVALID_INPUT", mailbox=mailbox, filterOptions={"colour": 1})
+    error = harness.error(
+        "searchMailbox", "INVALID_INPUT", mailbox=mailbox, filterOptions={"colour": 1}
+    )
     assert error["details"][0]["path"] == "inputs.filterOptions.colour"
     if "CONDSTORE" not in server.capabilities:
         harness.error("searchMailbox", "UNSUPPORTED", mailbox=mailbox, filterOptions={"modseq": 1})

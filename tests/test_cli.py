@@ -1,4 +1,5 @@
 """The imap-connector command: envelopes on stdout, exit codes 0/1/2, docs freshness."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def cli(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("IMAP_")}
     clean.update(env or {})
-    return subprocess.run([sys.executable, "-m", "connector.imap.cli", *args], cwd=cwd,
-                          env=clean, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "connector.imap.cli", *args],
+        cwd=cwd,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_invoke_without_connection_names_host_and_user():
@@ -37,8 +44,16 @@ def test_unknown_action():
 
 
 def test_junk_range_is_invalid_input_on_inputs_range():
-    run = cli("invoke", "addFlags", "--connection", '{"host": "h", "user": "u", "pass": "p"}',
-              "--input", "range=1:x;DROP", "--input", 'flags=["\\\\Seen"]')
+    run = cli(
+        "invoke",
+        "addFlags",
+        "--connection",
+        '{"host": "h", "user": "u", "pass": "p"}',
+        "--input",
+        "range=1:x;DROP",
+        "--input",
+        'flags=["\\\\Seen"]',
+    )
     assert run.returncode == 1
     error = json.loads(run.stdout)["error"]
     assert error["code"] == "INVALID_INPUT"
@@ -51,13 +66,16 @@ def test_connection_fields_from_the_environment():
     assert paths == {"connection.host"}
 
 
-@pytest.mark.parametrize("args", [
-    ["invoke", "listMailboxes", "--input", "novalue"],
-    ["invoke", "listMailboxes", "--connection", "{not json"],
-    ["invoke", "listMailboxes", "--inputs", "@/nonexistent/file.json"],
-    ["describe", "nope"],
-    ["frobnicate"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["invoke", "listMailboxes", "--input", "novalue"],
+        ["invoke", "listMailboxes", "--connection", "{not json"],
+        ["invoke", "listMailboxes", "--inputs", "@/nonexistent/file.json"],
+        ["describe", "nope"],
+        ["frobnicate"],
+    ],
+)
 def test_usage_errors_exit_2(args):
     run = cli(*args)
     assert run.returncode == 2, (run.stdout, run.stderr)
@@ -72,7 +90,12 @@ def test_actions_and_describe():
     assert described["key"] == "searchMailbox"
     keys = [i["key"] for i in described["inputs"]]
     assert keys == ["mailbox", "from", "to", "readUnread", "filterOptions", "limit", "order"]
-    assert described["output"]["schema"]["required"] == ["mailbox", "uidValidity", "total", "messages"]
+    assert described["output"]["schema"]["required"] == [
+        "mailbox",
+        "uidValidity",
+        "total",
+        "messages",
+    ]
 
 
 def test_validate():

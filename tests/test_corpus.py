@@ -3,6 +3,7 @@
 Each message goes in through appendMessage and out through downloadMessage (API and CLI)
 and searchMailbox, on every server; the same messages are also parsed without a server.
 """
+
 from __future__ import annotations
 
 import base64
@@ -65,8 +66,12 @@ def corpus_box(connector, server):
     for name in corpus.NAMES:
         if not server_can_take(server, name):
             continue
-        data = harness.ok("appendMessage", path=name_of_box, content=corpus.as_input(name),
-                          contentEncoding="base64")
+        data = harness.ok(
+            "appendMessage",
+            path=name_of_box,
+            content=corpus.as_input(name),
+            contentEncoding="base64",
+        )
         assert data["alreadyPresent"] is False, name
         assert data["mboxSeparatorRemoved"] == bool(corpus.EXPECTED[name].get("mbox")), name
         uids[name] = data["uid"]
@@ -95,15 +100,24 @@ def test_every_message_downloads_as_expected(harness, connector, mailbox_of_corp
     assert connector.repaired_texts == repaired_before
 
 
-def test_every_message_through_the_cli_is_valid_utf8_json(server, mailbox_of_corpus, stored,
-                                                           tmp_path):
+def test_every_message_through_the_cli_is_valid_utf8_json(
+    server, mailbox_of_corpus, stored, tmp_path
+):
     conn = tmp_path / "conn.json"
     conn.write_text(json.dumps(server.connection()))
 
     def download(item):
         name, uid = item
-        run = cli("invoke", "downloadMessage", "--connection", f"@{conn}",
-                  "--input", f"mailbox={mailbox_of_corpus}", "--input", f"messageIndex={uid}")
+        run = cli(
+            "invoke",
+            "downloadMessage",
+            "--connection",
+            f"@{conn}",
+            "--input",
+            f"mailbox={mailbox_of_corpus}",
+            "--input",
+            f"messageIndex={uid}",
+        )
         return name, run
 
     with ThreadPoolExecutor(4) as pool:
@@ -135,14 +149,26 @@ def test_search_summaries_decode_the_servers_envelope(harness, server, mailbox_o
 
 
 def test_equal_message_ids_with_different_bodies_are_both_stored(harness, imap, mailbox):
-    first = harness.ok("appendMessage", path=mailbox, content=corpus.as_input("same-mid-a"),
-                       contentEncoding="base64")
-    second = harness.ok("appendMessage", path=mailbox, content=corpus.as_input("same-mid-b"),
-                        contentEncoding="base64")
+    first = harness.ok(
+        "appendMessage",
+        path=mailbox,
+        content=corpus.as_input("same-mid-a"),
+        contentEncoding="base64",
+    )
+    second = harness.ok(
+        "appendMessage",
+        path=mailbox,
+        content=corpus.as_input("same-mid-b"),
+        contentEncoding="base64",
+    )
     assert first["alreadyPresent"] is False and second["alreadyPresent"] is False
     assert first["uid"] != second["uid"]
-    again = harness.ok("appendMessage", path=mailbox, content=corpus.as_input("same-mid-b"),
-                       contentEncoding="base64")  # a retry of the second step
+    again = harness.ok(
+        "appendMessage",
+        path=mailbox,
+        content=corpus.as_input("same-mid-b"),
+        contentEncoding="base64",
+    )  # a retry of the second step
     assert again["alreadyPresent"] is True and again["uid"] == second["uid"]
     imap.select_folder(mailbox, readonly=True)
     assert len(imap.search(["HEADER", "Message-ID", "<shared-1@corpus.test>"])) == 2
@@ -151,33 +177,66 @@ def test_equal_message_ids_with_different_bodies_are_both_stored(harness, imap, 
 @pytest.mark.parametrize("name", ["nul-bytes", "bare-cr", "mbox-from-line"])
 def test_retried_append_of_odd_bytes_stores_one_copy(harness, server, imap, mailbox, name):
     if not server_can_take(server, name):
-        error = harness.error("appendMessage", "INVALID_INPUT", path=mailbox,
-                              content=corpus.as_input(name), contentEncoding="base64")
+        error = harness.error(
+            "appendMessage",
+            "INVALID_INPUT",
+            path=mailbox,
+            content=corpus.as_input(name),
+            contentEncoding="base64",
+        )
         assert "BINARY" in error["message"]
         imap.select_folder(mailbox, readonly=True)
         assert imap.search(["ALL"]) == []
         return
-    first = harness.ok("appendMessage", path=mailbox, content=corpus.as_input(name),
-                       contentEncoding="base64")
-    again = harness.ok("appendMessage", path=mailbox, content=corpus.as_input(name),
-                       contentEncoding="base64")
+    first = harness.ok(
+        "appendMessage", path=mailbox, content=corpus.as_input(name), contentEncoding="base64"
+    )
+    again = harness.ok(
+        "appendMessage", path=mailbox, content=corpus.as_input(name), contentEncoding="base64"
+    )
     assert again["alreadyPresent"] is True and again["uid"] == first["uid"]
     imap.select_folder(mailbox, readonly=True)
     assert imap.search(["ALL"]) == [first["uid"]]
     # Read back through the connector: IMAPClient cannot parse Cyrus's ~{n} (literal8) reply.
-    raw = harness.ok("downloadMessage", mailbox=mailbox, messageIndex=first["uid"],
-                     format="raw")["raw"]
-    stored = base64.b64decode(raw["content"]) if raw["encoding"] == "base64" \
+    raw = harness.ok("downloadMessage", mailbox=mailbox, messageIndex=first["uid"], format="raw")[
+        "raw"
+    ]
+    stored = (
+        base64.b64decode(raw["content"])
+        if raw["encoding"] == "base64"
         else raw["content"].encode("utf-8")
+    )
     assert not stored.startswith(b"From ") and b"\r\n" in stored
     assert b"\r" not in stored.replace(b"\r\n", b"")  # no bare CR left
 
 
 # --- random bytes: never invalid JSON, never INTERNAL_ERROR -------------------------------
 
-NASTY = [b"\x00", b"\r", b"\n", b"\xff", b"\xc3", b"\xed\xa0\x80", b"=?", b"?=", b"=?utf-7?B?",
-         b"=?unicode_escape?Q?\\ud800?=", b"=?utf-7?Q?+2AA-?=", b"\x1b$B", b";", b"\"", b"(",
-         b"<", b"@", b":", b"\\", b"%", b"*", b"=?iso-2022-jp?B?GyRC?=", b"\x80\x81\x8d"]
+NASTY = [
+    b"\x00",
+    b"\r",
+    b"\n",
+    b"\xff",
+    b"\xc3",
+    b"\xed\xa0\x80",
+    b"=?",
+    b"?=",
+    b"=?utf-7?B?",
+    b"=?unicode_escape?Q?\\ud800?=",
+    b"=?utf-7?Q?+2AA-?=",
+    b"\x1b$B",
+    b";",
+    b'"',
+    b"(",
+    b"<",
+    b"@",
+    b":",
+    b"\\",
+    b"%",
+    b"*",
+    b"=?iso-2022-jp?B?GyRC?=",
+    b"\x80\x81\x8d",
+]
 
 
 def mutate(rng: random.Random, raw: bytes) -> bytes:
@@ -190,7 +249,7 @@ def mutate(rng: random.Random, raw: bytes) -> bytes:
         elif choice < 0.8:
             data[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
         elif data:
-            del data[at:at + rng.randint(1, 8)]
+            del data[at : at + rng.randint(1, 8)]
     return bytes(data)
 
 
@@ -203,8 +262,7 @@ def test_random_bytes_anywhere_give_valid_text_without_a_server():
         assert json_problem(message) is None, raw
 
 
-def test_random_bytes_through_the_server_never_internal_error(harness, connector, server,
-                                                              mailbox):
+def test_random_bytes_through_the_server_never_internal_error(harness, connector, server, mailbox):
     rng = random.Random(7)
     seeds = [corpus.raw(name) for name in corpus.NAMES]
     repaired_before = connector.repaired_texts
@@ -222,13 +280,23 @@ def test_random_bytes_through_the_server_never_internal_error(harness, connector
 
     for _ in range(40):
         raw = mutate(rng, rng.choice(seeds))
-        envelope = harness.invoke("appendMessage", path=mailbox, contentEncoding="base64",
-                                  content=base64.b64encode(raw).decode())
+        envelope = harness.invoke(
+            "appendMessage",
+            path=mailbox,
+            contentEncoding="base64",
+            content=base64.b64encode(raw).decode(),
+        )
         # A server may refuse a mangled message (Cyrus: "Message contains invalid header").
         if not check(envelope, allowed=("INVALID_INPUT", "SERVER_ERROR")):
             continue
         for fmt in ("parsed", "raw"):
-            check(harness.invoke("downloadMessage", mailbox=mailbox,
-                                 messageIndex=envelope["data"]["uid"], format=fmt))
+            check(
+                harness.invoke(
+                    "downloadMessage",
+                    mailbox=mailbox,
+                    messageIndex=envelope["data"]["uid"],
+                    format=fmt,
+                )
+            )
     check(harness.invoke("searchMailbox", mailbox=mailbox, limit=1000))
     assert connector.repaired_texts == repaired_before

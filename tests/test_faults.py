@@ -4,6 +4,7 @@ its reply lost), then repeated as a platform would, leaves the server as one cle
 Runs on Dovecot with MOVE and on a Dovecot with MOVE trimmed (COPY + \\Deleted + UID
 EXPUNGE), through a proxy that loses the line at the chosen point.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -18,8 +19,9 @@ from tests.test_oauth_move import BASE_CAPS, _dovecot
 
 @pytest.fixture(scope="module")
 def no_move(ca, request, dovecot_server):
-    info = _dovecot(ca, request, extra_conf=f"protocol imap {{\n  imap_capability = {BASE_CAPS} "
-                                            "UIDPLUS\n}\n")
+    info = _dovecot(
+        ca, request, extra_conf=f"protocol imap {{\n  imap_capability = {BASE_CAPS} UIDPLUS\n}}\n"
+    )
     info.capabilities -= {"MOVE"}
     return info
 
@@ -56,8 +58,11 @@ class Box:
                 continue
             self.imap.select_folder(name, readonly=True)
             uids = self.imap.search(["ALL"])
-            rows = self.imap.fetch(uids, ["FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]) \
-                if uids else {}
+            rows = (
+                self.imap.fetch(uids, ["FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+                if uids
+                else {}
+            )
             seen = []
             for row in rows.values():
                 head = row[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].decode().strip()
@@ -78,14 +83,21 @@ class Box:
 STEPS = {
     "appendMessage": (lambda b: {"path": b.src, "content": b.message}, ()),
     "copyMessage": (lambda b: {"mailbox": b.src, "range": "1:*", "path": b.dst}, ()),
-    "moveMessage": (lambda b: {"mailbox": b.src, "range": f"{b.uids[0]},{b.uids[2]}",
-                               "path": b.dst}, ()),
-    "deleteMessage": (lambda b: {"mailbox": b.src, "messageIndex": str(b.uids[1])},
-                      ("NOT_FOUND",)),
+    "moveMessage": (
+        lambda b: {"mailbox": b.src, "range": f"{b.uids[0]},{b.uids[2]}", "path": b.dst},
+        (),
+    ),
+    "deleteMessage": (lambda b: {"mailbox": b.src, "messageIndex": str(b.uids[1])}, ("NOT_FOUND",)),
     "addFlags": (lambda b: {"mailbox": b.src, "range": "1:*", "flags": '["\\\\Flagged"]'}, ()),
     "removeFlags": (lambda b: {"mailbox": b.src, "range": "1:*", "flags": '["\\\\Seen"]'}, ()),
-    "setFlags": (lambda b: {"mailbox": b.src, "range": str(b.uids[0]),
-                            "flags": '["\\\\Answered", "\\\\Draft"]'}, ()),
+    "setFlags": (
+        lambda b: {
+            "mailbox": b.src,
+            "range": str(b.uids[0]),
+            "flags": '["\\\\Answered", "\\\\Draft"]',
+        },
+        (),
+    ),
     "createMailbox": (lambda b: {"path": b.new}, ()),
     "renameMailbox": (lambda b: {"path": b.src, "newPath": b.new}, ("NOT_FOUND",)),
     "deleteMailbox": (lambda b: {"path": b.dst}, ("NOT_FOUND",)),
@@ -149,15 +161,25 @@ def test_copy_without_message_id_cut_mid_copy_is_not_retryable(connector, doveco
     uid = int(box.imap.append(box.src, bare).split(b"APPENDUID ")[1].split(b" ")[1].rstrip(b"]"))
     clean = fake.FaultProxy(dovecot_server.starttls_port)
     try:
-        run(connector, dovecot_server, "copyMessage",
-            {"mailbox": box.src, "range": str(uid), "path": box.dst}, port=clean.port)
+        run(
+            connector,
+            dovecot_server,
+            "copyMessage",
+            {"mailbox": box.src, "range": str(uid), "path": box.dst},
+            port=clean.port,
+        )
         copy_at = next(i for i, c in enumerate(clean.commands, 1) if b" COPY " in c.upper())
     finally:
         clean.close()
     proxy = fake.FaultProxy(dovecot_server.starttls_port, cut_at=copy_at, when="after")
     try:
-        envelope = run(connector, dovecot_server, "copyMessage",
-                       {"mailbox": box.src, "range": str(uid), "path": box.dst}, port=proxy.port)
+        envelope = run(
+            connector,
+            dovecot_server,
+            "copyMessage",
+            {"mailbox": box.src, "range": str(uid), "path": box.dst},
+            port=proxy.port,
+        )
     finally:
         proxy.close()
         box.close()

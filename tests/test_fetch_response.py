@@ -1,4 +1,5 @@
 """The fast FETCH reader and header decoders, against IMAPClient's parser and the email package."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -12,15 +13,20 @@ from connector.imap.envelope import envelope_json, summary
 from connector.imap.mime import decode_words, header_date
 
 DATA = [
-    (b'1 (UID 7 FLAGS (\\Seen $Work) RFC822.SIZE 1234 INTERNALDATE "01-May-2024 09:30:00 +0200" '
-     b'ENVELOPE ("Wed, 01 May 2024 09:29:41 +0200" {12}', b'Subject "q" '),
-    (b' (("Andr\\"e" NIL "andre" "example.com")) NIL NIL ((NIL NIL "team" NIL)("Bob" NIL "bob" '
-     b'"example.org")(NIL NIL NIL NIL)) NIL NIL "<r@x>" "<m@x>") BODY[HEADER.FIELDS (FROM TO)]<0> {5}',
-     b'ab)cd'),
-    b')',
+    (
+        b'1 (UID 7 FLAGS (\\Seen $Work) RFC822.SIZE 1234 INTERNALDATE "01-May-2024 09:30:00 +0200" '
+        b'ENVELOPE ("Wed, 01 May 2024 09:29:41 +0200" {12}',
+        b'Subject "q" ',
+    ),
+    (
+        b' (("Andr\\"e" NIL "andre" "example.com")) NIL NIL ((NIL NIL "team" NIL)("Bob" NIL "bob" '
+        b'"example.org")(NIL NIL NIL NIL)) NIL NIL "<r@x>" "<m@x>") BODY[HEADER.FIELDS (FROM TO)]<0> {5}',
+        b"ab)cd",
+    ),
+    b")",
     b'2 (UID 9 FLAGS () RFC822.SIZE 10 INTERNALDATE " 2-Jan-2024 00:00:01 -0130" ENVELOPE '
-    b'(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL))',
-    b'3 (FLAGS (\\Deleted))',  # an unsolicited update: no UID
+    b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL))",
+    b"3 (FLAGS (\\Deleted))",  # an unsolicited update: no UID
 ]
 
 
@@ -41,7 +47,9 @@ def test_parse_agrees_with_imapclient():
     for uid in (7, 9):
         assert set(ours[uid][b"FLAGS"]) == set(theirs[uid][b"FLAGS"])
         assert ours[uid][b"RFC822.SIZE"] == theirs[uid][b"RFC822.SIZE"]
-        assert fetch_response.internal_date(ours[uid][b"INTERNALDATE"]) == theirs[uid][b"INTERNALDATE"]
+        assert (
+            fetch_response.internal_date(ours[uid][b"INTERNALDATE"]) == theirs[uid][b"INTERNALDATE"]
+        )
     env = theirs[7][b"ENVELOPE"]
     assert env.subject == ours[7][b"ENVELOPE"][1]
     assert env.message_id == ours[7][b"ENVELOPE"][9]
@@ -51,8 +59,8 @@ LINES = [
     b'5 (UID 9 FLAGS (\\Seen $X) RFC822.SIZE 10 INTERNALDATE " 2-Jan-2024 00:00:01 -0130" ENVELOPE '
     b'("Wed, 01 May 2024" "S \\"q\\" \\\\" (("A" NIL "a" "x.com")) NIL NIL ((NIL NIL "team" NIL)'
     b'("Bob" NIL "bob" "example.org")(NIL NIL NIL NIL)) NIL NIL NIL "<m@x>"))',
-    b'6 (UID 10 FLAGS () RFC822.SIZE 1)',
-    b'7 (UID 11 FLAGS (\\Seen) MODSEQ (12))',  # not in the fast path's vocabulary
+    b"6 (UID 10 FLAGS () RFC822.SIZE 1)",
+    b"7 (UID 11 FLAGS (\\Seen) MODSEQ (12))",  # not in the fast path's vocabulary
 ]
 
 
@@ -69,9 +77,14 @@ def test_fast_path_and_general_reader_agree():
 
 def test_flag_read_back_fast_path():
     lines = [b"1 (UID 4 FLAGS (\\Seen \\Flagged))", b"2 (FLAGS () UID 9)"]
-    assert fetch_response._flags_only(lines) == fetch_response.parse_tokens(lines) == {
-        4: {b"SEQ": 1, b"UID": 4, b"FLAGS": (b"\\Seen", b"\\Flagged")},
-        9: {b"SEQ": 2, b"UID": 9, b"FLAGS": ()}}
+    assert (
+        fetch_response._flags_only(lines)
+        == fetch_response.parse_tokens(lines)
+        == {
+            4: {b"SEQ": 1, b"UID": 4, b"FLAGS": (b"\\Seen", b"\\Flagged")},
+            9: {b"SEQ": 2, b"UID": 9, b"FLAGS": ()},
+        }
+    )
     assert fetch_response._flags_only(lines + [b"3 (UID 5 FLAGS () RFC822.SIZE 3)"]) is None
 
 
@@ -84,17 +97,29 @@ def test_envelope_json_skips_group_markers():
 
 def test_internal_date():
     assert fetch_response.internal_date(b" 2-Jan-2024 00:00:01 -0130") == datetime(
-        2024, 1, 2, 0, 0, 1, tzinfo=timezone(-timedelta(hours=1, minutes=30)))
+        2024, 1, 2, 0, 0, 1, tzinfo=timezone(-timedelta(hours=1, minutes=30))
+    )
     assert fetch_response.internal_date(b"garbage") is None
-    assert fetch_response.internal_date_iso(b" 2-Jan-2024 00:00:01 -0130") == \
-        "2024-01-02T00:00:01-01:30"
+    assert (
+        fetch_response.internal_date_iso(b" 2-Jan-2024 00:00:01 -0130")
+        == "2024-01-02T00:00:01-01:30"
+    )
     assert fetch_response.internal_date_iso(b"31-Foo-2024 00:00:01 +0000") is None
 
 
-@pytest.mark.parametrize("value", [
-    "=?utf-8?q?R=C3=A9sum=C3=A9_and_report?=", "=?utf-8?b?0JjQstCw0L0=?= <x@y>",
-    "a =?utf-8?q?b?= =?utf-8?q?c?= d", "=?iso-8859-1?q?Jos=E9?=", "plain text",
-    "=?UTF-8?B?w6k=?==?UTF-8?B?w6k=?=", "=?utf-8?q?broken=ZZ?=", "=?windows-1252?q?=93quoted=94?="])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "=?utf-8?q?R=C3=A9sum=C3=A9_and_report?=",
+        "=?utf-8?b?0JjQstCw0L0=?= <x@y>",
+        "a =?utf-8?q?b?= =?utf-8?q?c?= d",
+        "=?iso-8859-1?q?Jos=E9?=",
+        "plain text",
+        "=?UTF-8?B?w6k=?==?UTF-8?B?w6k=?=",
+        "=?utf-8?q?broken=ZZ?=",
+        "=?windows-1252?q?=93quoted=94?=",
+    ],
+)
 def test_decode_words_agrees_with_the_email_package(value):
     assert decode_words(value) == str(make_header(decode_header(value)))
 
@@ -104,11 +129,16 @@ def test_decode_words_survives_unknown_charsets_and_bad_base64():
     assert decode_words("=?utf-8?b?!!!?=") == "=?utf-8?b?!!!?="  # kept as it came
 
 
-@pytest.mark.parametrize("value,expected", [
-    ("Wed, 01 May 2024 09:29:41 +0200", "2024-05-01T09:29:41+02:00"),
-    ("1 May 2024 09:29 -0000", "2024-05-01T09:29:00+00:00"),
-    ("Wed, 1 May 2024 09:29:41 GMT", "2024-05-01T09:29:41+00:00"),
-    ("not a date", None), ("", None)])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("Wed, 01 May 2024 09:29:41 +0200", "2024-05-01T09:29:41+02:00"),
+        ("1 May 2024 09:29 -0000", "2024-05-01T09:29:00+00:00"),
+        ("Wed, 1 May 2024 09:29:41 GMT", "2024-05-01T09:29:41+00:00"),
+        ("not a date", None),
+        ("", None),
+    ],
+)
 def test_header_date(value, expected):
     assert header_date(value) == expected
 
@@ -126,7 +156,7 @@ def test_mangled_replies_never_raise_anything_unexpected():
         text = entry[0] if isinstance(entry, tuple) else entry
         cut = rng.randrange(len(text) + 1)
         noise = bytes(rng.choice(b'()"\\{}[] NIL0123456789\x00') for _ in range(rng.randrange(4)))
-        text = text[:cut] + noise + text[cut + rng.randrange(3):]
+        text = text[:cut] + noise + text[cut + rng.randrange(3) :]
         data[i] = (text, entry[1]) if isinstance(entry, tuple) else text
         try:
             parsed = fetch_response.parse(data)

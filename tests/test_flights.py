@@ -9,6 +9,7 @@ waits a round trip), loses commands sent behind LOGIN (so LOGIN goes alone) and 
 capabilities with its login reply: ClientHello | Finished | LOGIN | CAPABILITY | STATUS |
 LOGOUT: 6, where imaplib needs 7.
 """
+
 from __future__ import annotations
 
 import time
@@ -26,8 +27,12 @@ DELAY = 0.05  # each way: long enough that the client's own work never splits a 
 
 def cold_status_flights(connector, server, proxy, **fields) -> int:
     secure = server.tls_port is not None
-    harness = Harness(connector, server.connection(port=proxy.port, secure=secure, timeout=10,
-                                                   startTls="required", **fields))
+    harness = Harness(
+        connector,
+        server.connection(
+            port=proxy.port, secure=secure, timeout=10, startTls="required", **fields
+        ),
+    )
     harness.ok("getStatus", mailbox="INBOX")  # the server becomes known to this process
     time.sleep(4 * proxy.delay)  # the previous LOGOUT passes the proxy before counting
     proxy.reset()
@@ -64,7 +69,8 @@ def test_failed_pipelined_login_is_auth_failed_and_runs_nothing(connector, reque
     harness.ok("listMailboxes")  # known now: LOGIN and the next command go out together
     mailbox = server.path(f"p-{uuid.uuid4().hex[:8]}")
     error = Harness(connector, server.connection(**{"pass": "wrong"})).error(
-        "createMailbox", "AUTH_FAILED", path=mailbox)
+        "createMailbox", "AUTH_FAILED", path=mailbox
+    )
     assert "Login failed" in error["message"]
     client = raw_client(server)
     try:

@@ -3,6 +3,7 @@
 LOGIN quoting, RATE_LIMITED, a trickling greeting, inputs that used to crash the CLI or
 reach the server, state files, masks that told the secret, a cut TLS handshake.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,22 +22,28 @@ FIELDS = {"host": "127.0.0.1", "secure": False, "startTls": "never", "timeout": 
 
 
 def fake_harness(connector, listener, **fields):
-    return Harness(connector, {**FIELDS, "port": listener.port, "user": "u", "pass": "p",
-                               **fields})
+    return Harness(connector, {**FIELDS, "port": listener.port, "user": "u", "pass": "p", **fields})
 
 
 # --- 1. LOGIN arguments are quoted strings ------------------------------------------------
 
-@pytest.mark.parametrize("user, sent", [
-    ("al ice", b'"al ice"'), ('bob "bobpw"', b'"bob \\"bobpw\\""'), ("{5}", b'"{5}"'),
-    ("back\\slash", b'"back\\\\slash"')])
+
+@pytest.mark.parametrize(
+    "user, sent",
+    [
+        ("al ice", b'"al ice"'),
+        ('bob "bobpw"', b'"bob \\"bobpw\\""'),
+        ("{5}", b'"{5}"'),
+        ("back\\slash", b'"back\\\\slash"'),
+    ],
+)
 def test_login_sends_user_and_password_as_quoted_strings(connector, user, sent):
     listener = fake.Listener(fake.scripted(fake.accept_login))
     try:
         fake_harness(connector, listener, user=user, **{"pass": "sp ace"}).invoke(
-            "getStatus", mailbox="INBOX")
-        login = next(line for line in bytes(listener.received).split(b"\r\n")
-                     if b" LOGIN " in line)
+            "getStatus", mailbox="INBOX"
+        )
+        login = next(line for line in bytes(listener.received).split(b"\r\n") if b" LOGIN " in line)
         assert login.split(b" ", 2)[2] == sent + b' "sp ace"'
     finally:
         listener.close()
@@ -44,24 +51,33 @@ def test_login_sends_user_and_password_as_quoted_strings(connector, user, sent):
 
 # --- 2. RATE_LIMITED --------------------------------------------------------------------------
 
+
 def refuse_login(text: bytes):
     def on_login(conn, tag, line):
         conn.sendall(tag + b" " + text + b"\r\n")
+
     return on_login
 
 
-@pytest.mark.parametrize("reply, retry_after", [
-    (b"NO [LIMIT] Maximum number of connections from user+IP exceeded (mail_max_userip_"
-     b"connections=4)", None),
-    (b"NO [UNAVAILABLE] Service temporarily unavailable", None),
-    (b"NO Request is throttled. Suggested Backoff Time: 1500 milliseconds", 1.5),
-    (b"NO [ALERT] Too many simultaneous connections. (Failure)", None),
-])
+@pytest.mark.parametrize(
+    "reply, retry_after",
+    [
+        (
+            b"NO [LIMIT] Maximum number of connections from user+IP exceeded (mail_max_userip_"
+            b"connections=4)",
+            None,
+        ),
+        (b"NO [UNAVAILABLE] Service temporarily unavailable", None),
+        (b"NO Request is throttled. Suggested Backoff Time: 1500 milliseconds", 1.5),
+        (b"NO [ALERT] Too many simultaneous connections. (Failure)", None),
+    ],
+)
 def test_throttled_login_is_rate_limited_not_auth_failed(connector, reply, retry_after):
     listener = fake.Listener(fake.scripted(refuse_login(reply)))
     try:
-        error = fake_harness(connector, listener).error("getStatus", "RATE_LIMITED",
-                                                        mailbox="INBOX")
+        error = fake_harness(connector, listener).error(
+            "getStatus", "RATE_LIMITED", mailbox="INBOX"
+        )
     finally:
         listener.close()
     assert error["retryable"] is True
@@ -71,30 +87,38 @@ def test_throttled_login_is_rate_limited_not_auth_failed(connector, reply, retry
 
 def test_throttled_command_is_rate_limited(connector):
     def on_other(conn, tag, command, line, listener):
-        conn.sendall(tag + b" NO Request is throttled. Suggested Backoff Time: 2000 "
-                     b"milliseconds\r\n")
+        conn.sendall(
+            tag + b" NO Request is throttled. Suggested Backoff Time: 2000 milliseconds\r\n"
+        )
+
     listener = fake.Listener(fake.scripted(fake.accept_login, on_other))
     try:
-        error = fake_harness(connector, listener).error("getStatus", "RATE_LIMITED",
-                                                        mailbox="INBOX")
+        error = fake_harness(connector, listener).error(
+            "getStatus", "RATE_LIMITED", mailbox="INBOX"
+        )
     finally:
         listener.close()
     assert error["retryable"] is True and {"retryAfterSeconds": 2.0} in error["details"]
 
 
-@pytest.mark.parametrize("reply", [b"NO [AUTHENTICATIONFAILED] Authentication failed.",
-                                   b"NO [AUTHENTICATIONFAILED] Invalid credentials, try again later"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"NO [AUTHENTICATIONFAILED] Authentication failed.",
+        b"NO [AUTHENTICATIONFAILED] Invalid credentials, try again later",
+    ],
+)
 def test_bad_password_is_still_auth_failed(connector, reply):
     listener = fake.Listener(fake.scripted(refuse_login(reply)))
     try:
-        error = fake_harness(connector, listener).error("getStatus", "AUTH_FAILED",
-                                                        mailbox="INBOX")
+        error = fake_harness(connector, listener).error("getStatus", "AUTH_FAILED", mailbox="INBOX")
     finally:
         listener.close()
     assert error["retryable"] is False
 
 
 # --- 4. the whole opening is bounded ----------------------------------------------------------
+
 
 def trickle(conn, listener):
     """A greeting one byte every 0.3 s: every read succeeds, the whole never ends."""
@@ -114,8 +138,13 @@ def test_trickling_greeting_ends_at_timeout(connector, ca, secure):
     listener = fake.Listener(trickle, context=context)
     try:
         started = time.monotonic()
-        harness = fake_harness(connector, listener, timeout=2, secure=secure,
-                               caCertificate=ca.cert_pem.bytes().decode())
+        harness = fake_harness(
+            connector,
+            listener,
+            timeout=2,
+            secure=secure,
+            caCertificate=ca.cert_pem.bytes().decode(),
+        )
         error = harness.error("getStatus", "TIMEOUT", mailbox="INBOX")
         assert time.monotonic() - started < 3.5
         assert error["retryable"] is True
@@ -124,6 +153,7 @@ def test_trickling_greeting_ends_at_timeout(connector, ca, secure):
 
 
 # --- 5. inputs that used to escape the envelope ------------------------------------------------
+
 
 def deep(n: int) -> str:
     return "[" * n + "]" * n
@@ -145,8 +175,16 @@ def test_deep_state_file_and_non_utf8_file_give_an_envelope(tmp_path):
     state = tmp_path / "state.json"
     state.write_text('{"a": ' + deep(100_000) + "}")
     conn = '{"host": "h", "user": "u", "pass": "p"}'
-    run = cli("poll", "newEmailsPollingTrigger", "--state-file", str(state), "--connection", conn,
-              "--input", "mailbox=INBOX")
+    run = cli(
+        "poll",
+        "newEmailsPollingTrigger",
+        "--state-file",
+        str(state),
+        "--connection",
+        conn,
+        "--input",
+        "mailbox=INBOX",
+    )
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert json.loads(run.stdout)["error"]["code"] == "INVALID_INPUT"
     latin = tmp_path / "inputs.json"
@@ -160,11 +198,13 @@ def test_values_that_used_to_reach_the_server_are_invalid_input(connector, dovec
     harness = Harness(connector, dovecot_server.connection())
     error = harness.error("getStatus", "INVALID_INPUT", mailbox="a\ud800b")
     assert error["details"][0]["path"] == "inputs.mailbox"
-    error = harness.error("searchMailbox", "INVALID_INPUT", mailbox="INBOX",
-                          filterOptions={"larger": 10**30})
+    error = harness.error(
+        "searchMailbox", "INVALID_INPUT", mailbox="INBOX", filterOptions={"larger": 10**30}
+    )
     assert "4294967295" in error["message"]
     error = Harness(connector, {"host": "h\ud800", "user": "u", "pass": "p"}).error(
-        "listMailboxes", "INVALID_INPUT")
+        "listMailboxes", "INVALID_INPUT"
+    )
     assert error["details"][0]["path"] == "connection.host"
 
 
@@ -172,24 +212,33 @@ def test_trigger_inputs_out_of_range_are_invalid_input(connector, dovecot_server
     harness = Harness(connector, dovecot_server.connection())
     envelope = harness.poll("newEmailsPollingTrigger", mailbox="INBOX", lookBackDate="0001-01-01")
     assert envelope["error"]["code"] == "INVALID_INPUT", envelope
-    envelope = harness.poll("newEmailsPollingTrigger", {"uidValidity": 1, "lastUid": 4294967295},
-                            mailbox="INBOX")
+    envelope = harness.poll(
+        "newEmailsPollingTrigger", {"uidValidity": 1, "lastUid": 4294967295}, mailbox="INBOX"
+    )
     assert envelope["error"]["code"] == "INVALID_INPUT", envelope
     assert "lastUid" in envelope["error"]["message"]
 
 
 # --- 6, 7. the state file -----------------------------------------------------------------------
 
+
 def test_poll_into_a_missing_folder_fails_before_polling(tmp_path, dovecot_server):
     conn = json.dumps(dovecot_server.connection())
-    run = cli("poll", "newEmailsPollingTrigger", "--state-file", str(tmp_path / "no" / "s.json"),
-              "--connection", conn, "--input", "mailbox=INBOX")
+    run = cli(
+        "poll",
+        "newEmailsPollingTrigger",
+        "--state-file",
+        str(tmp_path / "no" / "s.json"),
+        "--connection",
+        conn,
+        "--input",
+        "mailbox=INBOX",
+    )
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert json.loads(run.stdout)["error"]["code"] == "INVALID_INPUT"
 
 
-def test_two_pollers_sharing_a_state_file_emit_each_message_once(tmp_path, server,
-                                                                 imap, mailbox):
+def test_two_pollers_sharing_a_state_file_emit_each_message_once(tmp_path, server, imap, mailbox):
     import subprocess
     import sys
     from concurrent.futures import ThreadPoolExecutor
@@ -197,8 +246,18 @@ def test_two_pollers_sharing_a_state_file_emit_each_message_once(tmp_path, serve
     state = tmp_path / "state.json"
     conn = tmp_path / "conn.json"
     conn.write_text(json.dumps(server.connection()))
-    args = ["poll", "newEmailsPollingTrigger", "--state-file", str(state), "--connection",
-            f"@{conn}", "--input", f"mailbox={mailbox}", "--input", "maxPerPoll=7"]
+    args = [
+        "poll",
+        "newEmailsPollingTrigger",
+        "--state-file",
+        str(state),
+        "--connection",
+        f"@{conn}",
+        "--input",
+        f"mailbox={mailbox}",
+        "--input",
+        "maxPerPoll=7",
+    ]
     assert cli(*args).returncode == 0  # the baseline
     ids = [f"<{i}-{time.monotonic_ns()}@pollers.test>" for i in range(40)]
     for mid in ids:
@@ -207,8 +266,12 @@ def test_two_pollers_sharing_a_state_file_emit_each_message_once(tmp_path, serve
     def poller(_):
         seen = []
         for _ in range(5):
-            run = subprocess.run([sys.executable, "-m", "connector.imap.cli", *args],
-                                 capture_output=True, text=True, timeout=120)
+            run = subprocess.run(
+                [sys.executable, "-m", "connector.imap.cli", *args],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             assert run.returncode == 0, run.stdout + run.stderr
             seen += [r["envelope"]["messageId"] for r in json.loads(run.stdout)["data"]]
         return seen
@@ -219,6 +282,7 @@ def test_two_pollers_sharing_a_state_file_emit_each_message_once(tmp_path, serve
 
 
 # --- 8. masks never tell the secret ------------------------------------------------------------
+
 
 def test_short_secret_is_not_masked_inside_words():
     assert Scrubber(["b"]).text("Mailbox 'b' not found") == "Mailbox '***' not found"
@@ -233,6 +297,7 @@ def test_password_equal_to_user_name_does_not_show_in_the_mask(connector, doveco
 
 # --- 9. a cut TLS handshake is a connection failure -------------------------------------------
 
+
 def cut_handshake(conn, listener):
     conn.recv(4096)  # the ClientHello
     conn.shutdown(socket.SHUT_RDWR)
@@ -241,8 +306,9 @@ def cut_handshake(conn, listener):
 def test_cut_during_tls_handshake_is_connection_failed(connector):
     listener = fake.Listener(cut_handshake)
     try:
-        error = fake_harness(connector, listener, secure=True).error("listMailboxes",
-                                                                      "CONNECTION_FAILED")
+        error = fake_harness(connector, listener, secure=True).error(
+            "listMailboxes", "CONNECTION_FAILED"
+        )
     finally:
         listener.close()
     assert error["retryable"] is True
@@ -256,7 +322,8 @@ def test_a_real_tls_problem_stays_tls_error(connector, dovecot_server):
 def test_nothing_reaches_the_server_from_a_refused_step(connector, server, imap, mailbox):
     uid = append(imap, mailbox)
     harness = Harness(connector, server.connection())
-    harness.error("addFlags", "INVALID_INPUT", mailbox=mailbox, range=str(uid),
-                  flags=["\\Seen", "bad flag"])
+    harness.error(
+        "addFlags", "INVALID_INPUT", mailbox=mailbox, range=str(uid), flags=["\\Seen", "bad flag"]
+    )
     imap.select_folder(mailbox, readonly=True)
     assert set(imap.get_flags([uid])[uid]) <= {b"\\Recent"}

@@ -2,6 +2,7 @@
 table of nasty values through the API (all of them) and the CLI (a sample per operation):
 exactly one envelope each, a typed code, and a refused step changes nothing on the server.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,10 +26,21 @@ def deep(n: int) -> list:
 
 
 NASTY = {
-    "crlf": "INBOX\r\nA1 CREATE INJECTED", "nul": "a\x00b", "surrogate": "a\ud800b",
-    "literal": "{5}\r\nhello", "wildcards": "%*", "quote": 'a"b\\', "1mb": "x" * 1_000_000,
-    "deep": deep(100_000), "list": [1, [2]], "object": {"a": {"b": None}}, "huge": 10**30,
-    "negative": -5, "boolean": True, "float": 1.5, "empty": "",
+    "crlf": "INBOX\r\nA1 CREATE INJECTED",
+    "nul": "a\x00b",
+    "surrogate": "a\ud800b",
+    "literal": "{5}\r\nhello",
+    "wildcards": "%*",
+    "quote": 'a"b\\',
+    "1mb": "x" * 1_000_000,
+    "deep": deep(100_000),
+    "list": [1, [2]],
+    "object": {"a": {"b": None}},
+    "huge": 10**30,
+    "negative": -5,
+    "boolean": True,
+    "float": 1.5,
+    "empty": "",
 }
 BIG = "y" * 20_000_000  # only where a big value is plausible (message content, a mailbox)
 
@@ -47,7 +59,8 @@ class Scene:
         """Valid inputs of each operation; the mutating ones aim where a success changes little."""
         box, uid, missing = self.box, str(self.uid), f"{self.box}-missing"
         return {
-            "listMailboxes": {}, "getStatus": {"mailbox": box},
+            "listMailboxes": {},
+            "getStatus": {"mailbox": box},
             "addFlags": {"mailbox": box, "range": uid, "flags": ["k1"]},
             "removeFlags": {"mailbox": box, "range": uid, "flags": ["k1"]},
             "setFlags": {"mailbox": box, "range": uid, "flags": ["\\Seen"]},
@@ -90,8 +103,11 @@ def check_envelope(envelope) -> bool:
 
 def operations(connector):
     manifest = connector.manifest
-    for kind, table in (("action", manifest.actions), ("trigger", manifest.triggers),
-                        ("dataSource", manifest.data_sources)):
+    for kind, table in (
+        ("action", manifest.actions),
+        ("trigger", manifest.triggers),
+        ("dataSource", manifest.data_sources),
+    ):
         for key, op in table.items():
             yield kind, key, op
 
@@ -106,12 +122,21 @@ def test_every_input_and_connection_field_with_nasty_values(connector, dovecot_s
             values = dict(NASTY)
             if spec.key in ("content", "mailbox"):
                 values["20mb"] = BIG
-            cases += [(kind, key, {**base, spec.key: value}, connection) for value in values.values()]
+            cases += [
+                (kind, key, {**base, spec.key: value}, connection) for value in values.values()
+            ]
     conn_op = connector.manifest.default_connection
     for spec in conn_op.inputs:
         values = dict(NASTY, **({"20mb": BIG} if spec.key == "host" else {}))
-        cases += [("action", "getStatus", scene.base("action", "getStatus"),
-                   {**connection, spec.key: value}) for value in values.values()]
+        cases += [
+            (
+                "action",
+                "getStatus",
+                scene.base("action", "getStatus"),
+                {**connection, spec.key: value},
+            )
+            for value in values.values()
+        ]
     assert len(cases) > 300
     for kind, key, inputs, conn in cases:
         before = scene.snapshot()
@@ -142,13 +167,24 @@ def test_cli_gives_exactly_one_envelope_for_nasty_requests(connector, dovecot_se
             runs.append(args)
     deep_conn = tmp_path / "deep-conn.json"
     deep_conn.write_text("[" * 100_000 + "]" * 100_000)
-    runs.append(["invoke", "getStatus", "--connection", f"@{deep_conn}", "--input", "mailbox=INBOX"])
-    runs.append(["test-connection", "--connection", json.dumps(
-        {**dovecot_server.connection(), "host": "127.0.0.1\r\nA1 LOGOUT"})])
+    runs.append(
+        ["invoke", "getStatus", "--connection", f"@{deep_conn}", "--input", "mailbox=INBOX"]
+    )
+    runs.append(
+        [
+            "test-connection",
+            "--connection",
+            json.dumps({**dovecot_server.connection(), "host": "127.0.0.1\r\nA1 LOGOUT"}),
+        ]
+    )
 
     def run(args):
-        return args, subprocess.run([sys.executable, "-m", "connector.imap.cli", *args],
-                                    capture_output=True, text=True, timeout=120)
+        return args, subprocess.run(
+            [sys.executable, "-m", "connector.imap.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(run, runs))
@@ -161,6 +197,7 @@ def test_cli_gives_exactly_one_envelope_for_nasty_requests(connector, dovecot_se
 
 @pytest.mark.parametrize("value", ["a\r\nb", "a\x00b", "{5}", "a\ud800b"])
 def test_nasty_user_names_never_reach_the_server_unquoted(connector, dovecot_server, value):
-    envelope = connector.invoke({"action": "listMailboxes", "connection": {
-        **dovecot_server.connection(), "user": value}})
+    envelope = connector.invoke(
+        {"action": "listMailboxes", "connection": {**dovecot_server.connection(), "user": value}}
+    )
     assert envelope["error"]["code"] in ("INVALID_INPUT", "AUTH_FAILED"), envelope

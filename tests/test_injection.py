@@ -2,6 +2,7 @@
 
 Every attempt below would create the mailbox INJECTED if it reached the wire raw.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -23,9 +24,12 @@ def guard(imap):
 
 @pytest.mark.parametrize("name", ATTACKS)
 def test_mailbox_names_with_line_breaks_are_refused(harness, guard, name):
-    for action, inputs in [("createMailbox", {"path": name}), ("getStatus", {"mailbox": name}),
-                           ("searchMailbox", {"mailbox": name}),
-                           ("renameMailbox", {"path": "INBOX", "newPath": name})]:
+    for action, inputs in [
+        ("createMailbox", {"path": name}),
+        ("getStatus", {"mailbox": name}),
+        ("searchMailbox", {"mailbox": name}),
+        ("renameMailbox", {"path": "INBOX", "newPath": name}),
+    ]:
         error = harness.error(action, "INVALID_INPUT", **inputs)
         assert error["details"][0]["path"] in ("inputs.path", "inputs.mailbox", "inputs.newPath")
 
@@ -44,9 +48,13 @@ def test_quotes_and_backslashes_in_mailbox_names_are_encoded(harness, server, im
 
 @pytest.mark.parametrize("term", ATTACKS)
 def test_search_terms_with_line_breaks_are_refused(harness, mailbox, guard, term):
-    for inputs in [{"from": term}, {"to": term}, {"filterOptions": {"subject": term}},
-                   {"filterOptions": {"header": {"X-Test": term}}},
-                   {"filterOptions": {"or": [{"seen": True}, {"body": term}]}}]:
+    for inputs in [
+        {"from": term},
+        {"to": term},
+        {"filterOptions": {"subject": term}},
+        {"filterOptions": {"header": {"X-Test": term}}},
+        {"filterOptions": {"or": [{"seen": True}, {"body": term}]}},
+    ]:
         harness.error("searchMailbox", "INVALID_INPUT", mailbox=mailbox, **inputs)
 
 
@@ -61,7 +69,8 @@ def test_search_terms_with_quotes_are_encoded(harness, imap, mailbox, guard, ter
 def test_flags_with_line_breaks_or_quotes_are_refused(harness, imap, mailbox, guard, flag):
     uid = append(imap, mailbox)
     harness.error("addFlags", "INVALID_INPUT", mailbox=mailbox, range=str(uid), flags=[flag])
-    harness.error("appendMessage", "INVALID_INPUT", path=mailbox, content="Subject: x\r\n\r\nx",
-                  flags=[flag])
+    harness.error(
+        "appendMessage", "INVALID_INPUT", path=mailbox, content="Subject: x\r\n\r\nx", flags=[flag]
+    )
     imap.select_folder(mailbox, readonly=True)
     assert imap.search(["ALL"]) == [uid]

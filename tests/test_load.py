@@ -4,6 +4,7 @@
 connections per user and address; a refused step is retried after a short pause, as a
 platform's retry policy would.
 """
+
 from __future__ import annotations
 
 import threading
@@ -47,8 +48,10 @@ def test_connection_limit_gives_rate_limited_and_nothing_is_lost(connector, limi
         elif kind == 2:
             action, inputs = "searchMailbox", {"mailbox": box, "limit": "5"}
         else:
-            action, inputs = "addFlags", {"mailbox": box, "range": str(seeded[index % 5]),
-                                          "flags": [f"k{index % 3}"]}
+            action, inputs = (
+                "addFlags",
+                {"mailbox": box, "range": str(seeded[index % 5]), "flags": [f"k{index % 3}"]},
+            )
         for _attempt in range(200):
             envelope = harness.invoke(action, **inputs)
             if envelope["ok"]:

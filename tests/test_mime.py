@@ -1,4 +1,5 @@
 """MIME -> JSON on fixed messages: decoding, addresses, parts, hostile charsets."""
+
 from __future__ import annotations
 
 import base64
@@ -23,8 +24,10 @@ def test_multipart_message_to_json():
     data = mime.to_json(load("multipart.eml"))
     assert data["subject"] == "Résumé and report"
     assert data["from"] == [{"name": "André Martin", "address": "andre@example.com"}]
-    assert data["to"] == [{"name": "Doe, John", "address": "john@example.com"},
-                          {"name": "Иван", "address": "ivan@example.com"}]
+    assert data["to"] == [
+        {"name": "Doe, John", "address": "john@example.com"},
+        {"name": "Иван", "address": "ivan@example.com"},
+    ]
     assert [a["address"] for a in data["cc"]] == ["ann@example.com", "bob@example.com"]
     assert data["replyTo"] == [{"name": "", "address": "replies@example.com"}]
     assert data["date"] == "2024-05-01T09:29:41+02:00"

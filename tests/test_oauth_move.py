@@ -1,4 +1,5 @@
 """OAuth 2.0 connection, Move Message, Delete Mailbox and Test Connection."""
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,9 @@ def oauth_server(ca, request, dovecot_server):
 @pytest.fixture(scope="module")
 def no_move_server(ca, request, dovecot_server):
     """Dovecot announcing UIDPLUS but not MOVE."""
-    info = _dovecot(ca, request, extra_conf=f"protocol imap {{\n  imap_capability = {BASE_CAPS} UIDPLUS\n}}\n")
+    info = _dovecot(
+        ca, request, extra_conf=f"protocol imap {{\n  imap_capability = {BASE_CAPS} UIDPLUS\n}}\n"
+    )
     info.capabilities -= {"MOVE"}
     return info
 
@@ -40,7 +43,9 @@ def no_move_server(ca, request, dovecot_server):
 @pytest.fixture(scope="module")
 def bare_server(ca, request, dovecot_server):
     """Dovecot announcing neither MOVE nor UIDPLUS."""
-    info = _dovecot(ca, request, extra_conf=f"protocol imap {{\n  imap_capability = {BASE_CAPS}\n}}\n")
+    info = _dovecot(
+        ca, request, extra_conf=f"protocol imap {{\n  imap_capability = {BASE_CAPS}\n}}\n"
+    )
     info.capabilities -= {"MOVE", "UIDPLUS"}
     return info
 
@@ -52,6 +57,7 @@ def oauth_connection(server, **extra):
 
 
 # --- OAuth ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("mechanism", ["XOAUTH2", "OAUTHBEARER"])
 def test_oauth_token_logs_in(connector, oauth_server, mechanism):
@@ -65,8 +71,9 @@ def test_oauth_token_logs_in(connector, oauth_server, mechanism):
 @pytest.mark.parametrize("mechanism", ["XOAUTH2", "OAUTHBEARER"])
 @pytest.mark.parametrize("token", ["wrong-token", "alicepw"])  # a password is not a token
 def test_rejected_token_is_auth_failed(connector, oauth_server, mechanism, token):
-    harness = Harness(connector, oauth_connection(oauth_server, mechanism=mechanism,
-                                                  accessToken=token))
+    harness = Harness(
+        connector, oauth_connection(oauth_server, mechanism=mechanism, accessToken=token)
+    )
     error = harness.error("getStatus", "AUTH_FAILED", mailbox="INBOX")
     assert "invalid or expired" in error["message"]
     assert token not in json.dumps(error)
@@ -97,6 +104,7 @@ def test_oauth_mechanism_the_server_lacks_is_unsupported(connector, dovecot_serv
 
 # --- Move Message --------------------------------------------------------------------------
 
+
 def _move_and_check(harness, imap, mailbox, **where):
     ids = [f"<{uuid.uuid4().hex}@example.com>" for _ in range(4)]
     uids = [append(imap, mailbox, make_message(message_id=m)) for m in ids]
@@ -112,8 +120,10 @@ def _move_and_check(harness, imap, mailbox, **where):
         assert imap.search(["HEADER", "Message-ID", mid]) == [entry["destinationUid"]]
     # SPEC (second wave): uidValidity is the source's, destinationUidValidity the destination's.
     assert data["uidValidity"] == imap.folder_status(mailbox, [b"UIDVALIDITY"])[b"UIDVALIDITY"]
-    assert data["destinationUidValidity"] == \
-        imap.folder_status(destination, [b"UIDVALIDITY"])[b"UIDVALIDITY"]
+    assert (
+        data["destinationUidValidity"]
+        == imap.folder_status(destination, [b"UIDVALIDITY"])[b"UIDVALIDITY"]
+    )
     return data
 
 
@@ -156,8 +166,9 @@ def test_move_without_move_or_uidplus_is_unsupported(connector, bare_server):
 def test_move_to_trash_by_special_use(harness, server, imap, mailbox):
     if "SPECIAL-USE" not in server.capabilities:
         uid = append(imap, mailbox)
-        harness.error("moveMessage", "NOT_FOUND", mailbox=mailbox, range=str(uid),
-                      specialUse="\\Trash")
+        harness.error(
+            "moveMessage", "NOT_FOUND", mailbox=mailbox, range=str(uid), specialUse="\\Trash"
+        )
         return
     data = _move_and_check(harness, imap, mailbox, specialUse="\\Trash")
     assert data["destination"] == "Trash"
@@ -167,15 +178,27 @@ def test_move_needs_a_destination(harness, server, imap, mailbox):
     uid = append(imap, mailbox)
     error = harness.error("moveMessage", "INVALID_INPUT", mailbox=mailbox, range=str(uid))
     assert error["details"][0]["path"] == "inputs.path"
-    harness.error("moveMessage", "INVALID_INPUT", mailbox=mailbox, range=str(uid), path="Trash",
-                  specialUse="\\Trash")
-    harness.error("moveMessage", "NOT_FOUND", mailbox=mailbox, range=str(uid),
-                  path=server.path("nowhere-" + uuid.uuid4().hex[:6]))
+    harness.error(
+        "moveMessage",
+        "INVALID_INPUT",
+        mailbox=mailbox,
+        range=str(uid),
+        path="Trash",
+        specialUse="\\Trash",
+    )
+    harness.error(
+        "moveMessage",
+        "NOT_FOUND",
+        mailbox=mailbox,
+        range=str(uid),
+        path=server.path("nowhere-" + uuid.uuid4().hex[:6]),
+    )
     imap.select_folder(mailbox, readonly=True)
     assert imap.search(["ALL"]) == [uid]
 
 
 # --- deleteMessage without UIDPLUS ------------------------------------------------------------
+
 
 def test_delete_message_without_uidplus(connector, bare_server):
     imap = raw_client(bare_server)
@@ -199,6 +222,7 @@ def test_delete_message_without_uidplus(connector, bare_server):
 
 # --- Delete Mailbox -------------------------------------------------------------------------
 
+
 def test_delete_mailbox(harness, imap, mailbox):
     append(imap, mailbox)
     assert harness.ok("deleteMailbox", path=mailbox) == {"path": mailbox, "deleted": True}
@@ -210,6 +234,7 @@ def test_delete_mailbox(harness, imap, mailbox):
 
 
 # --- Test connection --------------------------------------------------------------------------
+
 
 def test_test_connection(connector, server):
     envelope = connector.test_connection(server.connection())
@@ -223,8 +248,18 @@ def test_test_connection(connector, server):
 
 def test_test_connection_cli(dovecot_server, tmp_path):
     (tmp_path / "c.json").write_text(json.dumps(dovecot_server.connection()))
-    run = subprocess.run([sys.executable, "-m", "connector.imap.cli", "test-connection",
-                          "--connection", f"@{tmp_path / 'c.json'}"], capture_output=True,
-                         text=True, timeout=60)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "connector.imap.cli",
+            "test-connection",
+            "--connection",
+            f"@{tmp_path / 'c.json'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert json.loads(run.stdout)["data"]["tls"]["version"] == "TLSv1.3"

@@ -1,4 +1,5 @@
 """The wheel carries the manifest and icon, installs in a fresh venv, and runs outside the source tree."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,12 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     (built,) = out.glob("imap_connector-*.whl")
     return built
 
@@ -37,8 +42,15 @@ def test_wheel_contents(wheel):
 def test_installed_wheel_runs_outside_the_source_tree(wheel, tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
-    pip = [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q",
-           "--disable-pip-version-check", str(wheel)]
+    pip = [
+        str(env_dir / "bin" / "python"),
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+        str(wheel),
+    ]
     subprocess.run(pip, check=True, capture_output=True, timeout=600)
     work = tmp_path / "elsewhere"
     work.mkdir()
@@ -48,15 +60,23 @@ def test_installed_wheel_runs_outside_the_source_tree(wheel, tmp_path):
     assert actions.returncode == 0, actions.stderr
     assert len(actions.stdout.strip().splitlines()) == 14
 
-    described = subprocess.run([cli, "describe", "searchMailbox"], cwd=work, capture_output=True,
-                               text=True, timeout=60)
+    described = subprocess.run(
+        [cli, "describe", "searchMailbox"], cwd=work, capture_output=True, text=True, timeout=60
+    )
     assert described.returncode == 0, described.stderr
     assert json.loads(described.stdout)["label"] == "Search / List Mailbox Messages"
 
-    probe = ("from connector.sdk import Connector; import connector.imap as m; "
-             "c = Connector.load('imap'); print(len(c.manifest.actions), m.manifest_path())")
-    found = subprocess.run([str(env_dir / "bin" / "python"), "-c", probe], cwd=work,
-                           capture_output=True, text=True, timeout=60)
+    probe = (
+        "from connector.sdk import Connector; import connector.imap as m; "
+        "c = Connector.load('imap'); print(len(c.manifest.actions), m.manifest_path())"
+    )
+    found = subprocess.run(
+        [str(env_dir / "bin" / "python"), "-c", probe],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert found.returncode == 0, found.stderr
     count, path = found.stdout.split()
     assert count == "14" and str(ROOT) not in path and "site-packages" in path

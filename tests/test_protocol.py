@@ -1,4 +1,5 @@
 """Pure protocol helpers: UID sets, flags, mailbox names, search translation."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,16 +9,38 @@ from connector.imap.commands import expand_set
 from connector.sdk.errors import InvalidInput, Unsupported
 
 
-@pytest.mark.parametrize("text,items", [
-    ("7", ((7, 7),)), ("3:9", ((3, 9),)), ("1,4,8:10", ((1, 1), (4, 4), (8, 10))),
-    ("5:*", ((5, None),)), ("*", ((None, None),)), (" 1 , 2 : 3 ", ((1, 1), (2, 3))),
-])
+@pytest.mark.parametrize(
+    "text,items",
+    [
+        ("7", ((7, 7),)),
+        ("3:9", ((3, 9),)),
+        ("1,4,8:10", ((1, 1), (4, 4), (8, 10))),
+        ("5:*", ((5, None),)),
+        ("*", ((None, None),)),
+        (" 1 , 2 : 3 ", ((1, 1), (2, 3))),
+    ],
+)
 def test_parse_uid_set(text, items):
     assert protocol.parse_uid_set(text).items == items
 
 
-@pytest.mark.parametrize("text", ["", " ", "0", "1:0", "a", "1;2", "1,,2", "1:2:3", "-1",
-                                  "4294967296", "1\r\nA1 CREATE x", "1 2"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " ",
+        "0",
+        "1:0",
+        "a",
+        "1;2",
+        "1,,2",
+        "1:2:3",
+        "-1",
+        "4294967296",
+        "1\r\nA1 CREATE x",
+        "1 2",
+    ],
+)
 def test_bad_uid_sets(text):
     with pytest.raises(InvalidInput) as info:
         protocol.parse_uid_set(text)
@@ -43,16 +66,34 @@ def test_compress_and_chunk():
     assert protocol.uid_sets(range(1, 5001)) == [b"1:5000"]
 
 
-@pytest.mark.parametrize("given,expected", [
-    (["\\seen", "\\FLAGGED"], ["\\Seen", "\\Flagged"]),
-    (["$Label1", "Work", "\\Seen", "\\seen"], ["$Label1", "Work", "\\Seen"]),
-])
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        (["\\seen", "\\FLAGGED"], ["\\Seen", "\\Flagged"]),
+        (["$Label1", "Work", "\\Seen", "\\seen"], ["$Label1", "Work", "\\Seen"]),
+    ],
+)
 def test_flags_normalised(given, expected):
     assert protocol.normalize_flags(given) == expected
 
 
-@pytest.mark.parametrize("flag", ["\\Recent", "\\Junk", "two words", "a(b", 'q"uote', "a\r\nb",
-                                  "x]", "star*", "per%", "\\", "", "é"])
+@pytest.mark.parametrize(
+    "flag",
+    [
+        "\\Recent",
+        "\\Junk",
+        "two words",
+        "a(b",
+        'q"uote',
+        "a\r\nb",
+        "x]",
+        "star*",
+        "per%",
+        "\\",
+        "",
+        "é",
+    ],
+)
 def test_bad_flags(flag):
     with pytest.raises(InvalidInput) as info:
         protocol.normalize_flags(["\\Seen", flag])
@@ -77,16 +118,44 @@ def keys(filters, caps=frozenset()):
 def test_search_translation():
     assert keys({"seen": False, "flagged": True}) == [b"UNSEEN", b"FLAGGED"]
     assert keys({"subject": 'say "hi"'}) == [b"SUBJECT", b'"say \\"hi\\""']
-    assert keys({"since": "2024-01-05", "larger": 100}) == [b"SINCE", b"5-Jan-2024", b"LARGER", b"100"]
+    assert keys({"since": "2024-01-05", "larger": 100}) == [
+        b"SINCE",
+        b"5-Jan-2024",
+        b"LARGER",
+        b"100",
+    ]
     assert keys({"header": {"X-Priority": "1"}}) == [b"HEADER", b'"X-Priority"', b'"1"']
     assert keys({"uid": "5:*"}) == [b"UID", b"5:4294967295"]
     assert keys({"new": False}) == [b"NOT", b"NEW"]
     assert keys({"seq": "1:3, 5:*"}) == [b"1:3,5:*"]
     assert keys({"or": [{"seen": True}, {"from": "a", "to": "b"}, {"draft": True}]}) == [
-        b"OR", b"(", b"SEEN", b")", b"OR", b"(", b"FROM", b'"a"', b"TO", b'"b"', b")",
-        b"(", b"DRAFT", b")"]
+        b"OR",
+        b"(",
+        b"SEEN",
+        b")",
+        b"OR",
+        b"(",
+        b"FROM",
+        b'"a"',
+        b"TO",
+        b'"b"',
+        b")",
+        b"(",
+        b"DRAFT",
+        b")",
+    ]
     assert keys({"not": {"or": [{"seen": True}, {"flagged": True}]}}) == [
-        b"NOT", b"(", b"OR", b"(", b"SEEN", b")", b"(", b"FLAGGED", b")", b")"]
+        b"NOT",
+        b"(",
+        b"OR",
+        b"(",
+        b"SEEN",
+        b")",
+        b"(",
+        b"FLAGGED",
+        b")",
+        b")",
+    ]
 
 
 def test_non_ascii_terms_go_as_literals():
@@ -96,16 +165,19 @@ def test_non_ascii_terms_go_as_literals():
     assert criteria.utf8
 
 
-@pytest.mark.parametrize("filters,path", [
-    ({"colour": "red"}, "inputs.filterOptions.colour"),
-    ({"subject": "a\r\nA1 CREATE x"}, "inputs.filterOptions.subject"),
-    ({"since": "yesterday"}, "inputs.filterOptions.since"),
-    ({"seen": "maybe"}, "inputs.filterOptions.seen"),
-    ({"keyword": "bad word"}, "inputs.filterOptions.keyword.0"),
-    ({"or": [{"seen": True}, {"nope": 1}]}, "inputs.filterOptions.or.1.nope"),
-    ({"header": {"Bad:Name": "x"}}, "inputs.filterOptions.header"),
-    ({"larger": -1}, "inputs.filterOptions.larger"),
-])
+@pytest.mark.parametrize(
+    "filters,path",
+    [
+        ({"colour": "red"}, "inputs.filterOptions.colour"),
+        ({"subject": "a\r\nA1 CREATE x"}, "inputs.filterOptions.subject"),
+        ({"since": "yesterday"}, "inputs.filterOptions.since"),
+        ({"seen": "maybe"}, "inputs.filterOptions.seen"),
+        ({"keyword": "bad word"}, "inputs.filterOptions.keyword.0"),
+        ({"or": [{"seen": True}, {"nope": 1}]}, "inputs.filterOptions.or.1.nope"),
+        ({"header": {"Bad:Name": "x"}}, "inputs.filterOptions.header"),
+        ({"larger": -1}, "inputs.filterOptions.larger"),
+    ],
+)
 def test_bad_filters_name_their_path(filters, path):
     with pytest.raises(InvalidInput) as info:
         keys(filters)
@@ -126,7 +198,13 @@ def test_capability_dependent_filters_are_unsupported():
 
 def test_body_sections():
     assert [protocol.body_section(p) for p in ["", None, " 2 ", "1.2", "2.header", "text"]] == [
-        "", "", "2", "1.2", "2.HEADER", "TEXT"]
+        "",
+        "",
+        "2",
+        "1.2",
+        "2.HEADER",
+        "TEXT",
+    ]
     for bad in ["0", "1.", "1]<>", "BODY", "1 2", "2.MIME.1"]:
         with pytest.raises(InvalidInput):
             protocol.body_section(bad)

@@ -1,4 +1,5 @@
 """The coercion table of SPEC.md "Inputs", and validation with paths."""
+
 from __future__ import annotations
 
 import pytest
@@ -37,9 +38,20 @@ def test_coercion_table(kind, index):
         assert inputs.resolve({"x": raw}, "inputs") == {"x": expected}
 
 
-@pytest.mark.parametrize("raw,expected", [
-    ("false", False), ("FALSE", False), ("0", False), ("no", False), ("Off", False),
-    ("1", True), ("on", True), (True, True), (0, False)])
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("false", False),
+        ("FALSE", False),
+        ("0", False),
+        ("no", False),
+        ("Off", False),
+        ("1", True),
+        ("on", True),
+        (True, True),
+        (0, False),
+    ],
+)
 def test_boolean_words(raw, expected):
     assert coerce(InputSpec(key="b", label="B", type="boolean"), raw) is expected
 
@@ -55,13 +67,25 @@ def test_json_values_pass_through():
 
 
 def test_defaults_required_unknown_and_every_error_collected():
-    inputs = InputSet([
-        InputSpec(key="host", label="Host", type="string", required=True),
-        InputSpec(key="port", label="Port", type="integer", default=993,
-                  schema={"minimum": 1, "maximum": 65535}),
-        InputSpec(key="mode", label="Mode", type="string", default="a",
-                  choices=({"value": "a"}, {"value": "b"})),
-    ])
+    inputs = InputSet(
+        [
+            InputSpec(key="host", label="Host", type="string", required=True),
+            InputSpec(
+                key="port",
+                label="Port",
+                type="integer",
+                default=993,
+                schema={"minimum": 1, "maximum": 65535},
+            ),
+            InputSpec(
+                key="mode",
+                label="Mode",
+                type="string",
+                default="a",
+                choices=({"value": "a"}, {"value": "b"}),
+            ),
+        ]
+    )
     assert inputs.resolve({"host": "h"}, "connection") == {"host": "h", "port": 993, "mode": "a"}
     assert inputs.resolve({"host": "h", "port": ""}, "connection")["port"] == 993
     with pytest.raises(InvalidInput) as info:
@@ -79,8 +103,9 @@ def test_required_string_must_not_be_empty():
 
 
 def test_format_checking_is_on():
-    inputs = InputSet([InputSpec(key="when", label="When", type="string",
-                                 schema={"format": "date-time"})])
+    inputs = InputSet(
+        [InputSpec(key="when", label="When", type="string", schema={"format": "date-time"})]
+    )
     assert inputs.resolve({"when": "2024-05-01T09:30:00+02:00"}, "inputs")
     with pytest.raises(InvalidInput) as info:
         inputs.resolve({"when": "yesterday"}, "inputs")
@@ -88,24 +113,35 @@ def test_format_checking_is_on():
 
 
 def test_invalid_message_replaces_the_validator_wording():
-    inputs = InputSet([InputSpec(key="range", label="Range", type="string",
-                                 schema={"pattern": "^[0-9]+$"}, invalid_message="use UIDs")])
+    inputs = InputSet(
+        [
+            InputSpec(
+                key="range",
+                label="Range",
+                type="string",
+                schema={"pattern": "^[0-9]+$"},
+                invalid_message="use UIDs",
+            )
+        ]
+    )
     with pytest.raises(InvalidInput) as info:
         inputs.resolve({"range": "junk"}, "inputs")
     assert info.value.details == [{"path": "inputs.range", "message": "Range (range): use UIDs"}]
 
 
 def test_nested_errors_have_nested_paths():
-    inputs = InputSet([InputSpec(key="flags", label="Flags", type="list",
-                                 schema={"items": {"type": "string"}})])
+    inputs = InputSet(
+        [InputSpec(key="flags", label="Flags", type="list", schema={"items": {"type": "string"}})]
+    )
     with pytest.raises(InvalidInput) as info:
         inputs.resolve({"flags": '["a", 3]'}, "inputs")
     assert info.value.details[0]["path"] == "inputs.flags.1"
 
 
 def test_a_huge_bad_value_does_not_come_back_whole():
-    inputs = InputSet([InputSpec(key="code", label="Code", type="string",
-                                 schema={"pattern": "^[0-9]+$"})])
+    inputs = InputSet(
+        [InputSpec(key="code", label="Code", type="string", schema={"pattern": "^[0-9]+$"})]
+    )
     with pytest.raises(InvalidInput) as info:
         inputs.resolve({"code": "x" * 100_000}, "inputs")
     assert len(info.value.details[0]["message"]) < 200
@@ -115,8 +151,9 @@ def test_patterns_anchor_like_json_schema():
     from connector.sdk.checks import ecma_anchors
 
     assert ecma_anchors(r"^[a-z$]+$|^\$x$") == r"^[a-z$]+\Z|^\$x\Z"
-    inputs = InputSet([InputSpec(key="host", label="Host", type="string",
-                                 schema={"pattern": "^[a-z.]+$"})])
+    inputs = InputSet(
+        [InputSpec(key="host", label="Host", type="string", schema={"pattern": "^[a-z.]+$"})]
+    )
     assert inputs.resolve({"host": "mail.example"}, "inputs")["host"] == "mail.example"
     with pytest.raises(InvalidInput):
         inputs.resolve({"host": "mail.example\n"}, "inputs")  # Python's "$" alone would pass it

@@ -1,4 +1,5 @@
 """Manifest loading: a valid one, and broken ones each rejected with a message naming the problem."""
+
 from __future__ import annotations
 
 import re
@@ -49,6 +50,7 @@ def broken(mutate):
         data = yaml.safe_load(MANIFEST)
         mutate(data)
         return data
+
     return make
 
 
@@ -58,6 +60,7 @@ def _set(path, value):
         for key in path[:-1]:
             node = node[key]
         node[path[-1]] = value
+
     return mutate
 
 
@@ -67,6 +70,7 @@ def _delete(path):
         for key in path[:-1]:
             node = node[key]
         del node[path[-1]]
+
     return mutate
 
 
@@ -76,6 +80,7 @@ def _append(path, value):
         for key in path:
             node = node[key]
         node.append(value)
+
     return mutate
 
 
@@ -84,28 +89,46 @@ BROKEN = {
     "unknown input key": (_set(["actions", 0, "inputs", 0, "hint"], "x"), r"hint"),
     "missing label": (_delete(["actions", 0, "label"]), r"actions/0: 'label' is a required"),
     "bad type": (_set(["actions", 0, "inputs", 0, "type"], "float"), r"float"),
-    "duplicate action": (lambda d: d["actions"].append(dict(d["actions"][0])),
-                         r"action key 'echo' is declared more than once"),
-    "duplicate input": (_append(["actions", 0, "inputs"], {"key": "count", "label": "C", "type": "integer"}),
-                        r"input key 'count' is declared more than once"),
-    "handler does not import": (_set(["actions", 0, "handler"], "tests.nowhere:echo"),
-                                r"handler 'tests.nowhere:echo' does not import"),
-    "handler attribute missing": (_set(["actions", 0, "handler"], "tests.sample_connector:nope"),
-                                  r"no attribute 'nope'"),
+    "duplicate action": (
+        lambda d: d["actions"].append(dict(d["actions"][0])),
+        r"action key 'echo' is declared more than once",
+    ),
+    "duplicate input": (
+        _append(["actions", 0, "inputs"], {"key": "count", "label": "C", "type": "integer"}),
+        r"input key 'count' is declared more than once",
+    ),
+    "handler does not import": (
+        _set(["actions", 0, "handler"], "tests.nowhere:echo"),
+        r"handler 'tests.nowhere:echo' does not import",
+    ),
+    "handler attribute missing": (
+        _set(["actions", 0, "handler"], "tests.sample_connector:nope"),
+        r"no attribute 'nope'",
+    ),
     "handler path malformed": (_set(["actions", 0, "handler"], "not a path"), r"does not match"),
-    "default does not fit type": (_set(["actions", 0, "inputs", 0, "default"], "many"),
-                                  r"input count: default 'many' does not fit type integer"),
-    "default breaks schema": (_set(["connections", 0, "inputs", 2, "default"], 0),
-                              r"input port: default 0 does not fit.*minimum"),
-    "output example breaks schema": (_set(["actions", 0, "output", "example"], [1]),
-                                     r"output example does not fit"),
+    "default does not fit type": (
+        _set(["actions", 0, "inputs", 0, "default"], "many"),
+        r"input count: default 'many' does not fit type integer",
+    ),
+    "default breaks schema": (
+        _set(["connections", 0, "inputs", 2, "default"], 0),
+        r"input port: default 0 does not fit.*minimum",
+    ),
+    "output example breaks schema": (
+        _set(["actions", 0, "output", "example"], [1]),
+        r"output example does not fit",
+    ),
     "icon not png": (_set(["icon"], "m.yaml"), r"icon: .m.yaml. does not match"),
     "icon missing": (_set(["icon"], "missing.png"), r"icon missing.png: file not found"),
-    "reserved input key": (_append(["actions", 0, "inputs"], {"key": "session", "label": "S", "type": "string"}),
-                           r"input key 'session' is reserved"),
+    "reserved input key": (
+        _append(["actions", 0, "inputs"], {"key": "session", "label": "S", "type": "string"}),
+        r"input key 'session' is reserved",
+    ),
     "no connections": (_set(["connections"], []), r"should be non-empty|too short"),
-    "bad output schema": (_set(["actions", 0, "output", "schema"], {"type": "thing"}),
-                          r"output schema is not a valid JSON Schema"),
+    "bad output schema": (
+        _set(["actions", 0, "output", "schema"], {"type": "thing"}),
+        r"output schema is not a valid JSON Schema",
+    ),
 }
 
 

@@ -1,4 +1,5 @@
 """The invocation pipeline: envelopes, error mapping, secret scrubbing, connection closing."""
+
 from __future__ import annotations
 
 import shutil
@@ -23,10 +24,13 @@ def sample(tmp_path) -> Connector:
 
 
 def test_ok_envelope_with_coerced_inputs_and_defaults(sample):
-    envelope = sample.invoke({"action": "echo", "connection": CONN,
-                              "inputs": {"count": " 3 ", "tags": '["a"]'}})
-    assert envelope == {"ok": True, "data": {"inputs": {"count": 3, "range": None, "tags": ["a"]},
-                                             "user": "ann"}}
+    envelope = sample.invoke(
+        {"action": "echo", "connection": CONN, "inputs": {"count": " 3 ", "tags": '["a"]'}}
+    )
+    assert envelope == {
+        "ok": True,
+        "data": {"inputs": {"count": 3, "range": None, "tags": ["a"]}, "user": "ann"},
+    }
 
 
 def test_structured_connection_and_unknown_connection_key(sample):
@@ -44,17 +48,29 @@ def test_unknown_action_lists_the_known_ones(sample):
 
 
 def test_connection_and_input_errors_come_together(sample):
-    error = sample.invoke({"action": "echo", "connection": {},
-                           "inputs": {"count": "x", "range": "junk"}})["error"]
+    error = sample.invoke(
+        {"action": "echo", "connection": {}, "inputs": {"count": "x", "range": "junk"}}
+    )["error"]
     assert error["code"] == "INVALID_INPUT"
     assert {d["path"] for d in error["details"]} == {
-        "connection.user", "connection.token", "inputs.count", "inputs.range"}
+        "connection.user",
+        "connection.token",
+        "inputs.count",
+        "inputs.range",
+    }
     assert error["retryable"] is False
 
 
 def test_typed_error_passes_through(sample):
-    error = sample.invoke({"action": "fail", "connection": CONN, "inputs": {"kind": "not-found"}})["error"]
-    assert error == {"code": "NOT_FOUND", "message": "no such thing", "retryable": False, "details": []}
+    error = sample.invoke({"action": "fail", "connection": CONN, "inputs": {"kind": "not-found"}})[
+        "error"
+    ]
+    assert error == {
+        "code": "NOT_FOUND",
+        "message": "no such thing",
+        "retryable": False,
+        "details": [],
+    }
 
 
 def test_error_hook_maps_library_exceptions_and_secrets_are_scrubbed(sample):
@@ -71,25 +87,39 @@ def test_secret_in_a_connection_failure_is_scrubbed(sample):
 
 
 def test_unknown_exception_is_internal_error_without_traceback(sample):
-    error = sample.invoke({"action": "fail", "connection": CONN, "inputs": {"kind": "bug"}})["error"]
+    error = sample.invoke({"action": "fail", "connection": CONN, "inputs": {"kind": "bug"}})[
+        "error"
+    ]
     assert error["code"] == "INTERNAL_ERROR"
     assert "Traceback" not in error["message"] and "KeyError" in error["message"]
 
 
 def test_non_json_result_is_internal_error(sample):
-    error = sample.invoke({"action": "fail", "connection": CONN, "inputs": {"kind": "bytes"}})["error"]
+    error = sample.invoke({"action": "fail", "connection": CONN, "inputs": {"kind": "bytes"}})[
+        "error"
+    ]
     assert error["code"] == "INTERNAL_ERROR" and "not JSON" in error["message"]
 
 
 def test_connection_is_closed_after_success_and_failure(sample):
     sample_connector.Session.closed.clear()
     sample.invoke({"action": "echo", "connection": {**CONN, "user": "u1"}})
-    sample.invoke({"action": "fail", "connection": {**CONN, "user": "u2"}, "inputs": {"kind": "bug"}})
+    sample.invoke(
+        {"action": "fail", "connection": {**CONN, "user": "u2"}, "inputs": {"kind": "bug"}}
+    )
     assert sample_connector.Session.closed == ["u1", "u2"]
 
 
-@pytest.mark.parametrize("request_", [None, [], "x", {"action": "echo", "extra": 1},
-                                      {"action": "echo", "connection": CONN, "inputs": []}])
+@pytest.mark.parametrize(
+    "request_",
+    [
+        None,
+        [],
+        "x",
+        {"action": "echo", "extra": 1},
+        {"action": "echo", "connection": CONN, "inputs": []},
+    ],
+)
 def test_malformed_requests_are_invalid_input(sample, request_):
     assert sample.invoke(request_)["error"]["code"] == "INVALID_INPUT"
 
@@ -108,9 +138,13 @@ def test_poll_state_must_be_an_object(sample):
 
 
 def test_unknown_trigger_and_data_source(sample):
-    assert sample.invoke({"trigger": "nope", "connection": CONN})["error"]["code"] == "UNKNOWN_ACTION"
+    assert (
+        sample.invoke({"trigger": "nope", "connection": CONN})["error"]["code"] == "UNKNOWN_ACTION"
+    )
     assert sample.invoke({"dataSource": "choices", "connection": CONN}) == {
-        "ok": True, "data": [{"key": "a", "label": "A"}]}
+        "ok": True,
+        "data": [{"key": "a", "label": "A"}],
+    }
 
 
 def test_scrubber_masks_escaped_and_encoded_forms():

@@ -1,4 +1,5 @@
 """Each connection input does what its label says, against Dovecot and hostile sockets."""
+
 from __future__ import annotations
 
 import base64
@@ -37,11 +38,20 @@ def dh1024_server(ca, tmp_path_factory, request, dovecot_server):
     import trustme
 
     dh = tmp_path_factory.mktemp("dh") / "dh1024.pem"
-    subprocess.run(["openssl", "dhparam", "-out", str(dh), "1024"], check=True,
-                   capture_output=True, timeout=120)
-    server = Dovecot(ca, key_type=trustme.KeyType.RSA, ssl_conf=(
-        f"ssl_dh = <{dh}\nssl_cipher_list = DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0\n"
-        "ssl_prefer_server_ciphers = yes\nssl_min_protocol = TLSv1.2\n"))
+    subprocess.run(
+        ["openssl", "dhparam", "-out", str(dh), "1024"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    server = Dovecot(
+        ca,
+        key_type=trustme.KeyType.RSA,
+        ssl_conf=(
+            f"ssl_dh = <{dh}\nssl_cipher_list = DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0\n"
+            "ssl_prefer_server_ciphers = yes\nssl_min_protocol = TLSv1.2\n"
+        ),
+    )
     info = server.start()
     request.addfinalizer(server.stop)
     return info
@@ -58,11 +68,15 @@ def plain_server(ca, request, dovecot_server):
 
 # --- TLS versions ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("given,version", [
-    ({"maxVersion": "TLSv1.2"}, "TLSv1.2"),
-    ({"minVersion": "TLSv1.3"}, "TLSv1.3"),
-    ({}, "TLSv1.3"),
-])
+
+@pytest.mark.parametrize(
+    "given,version",
+    [
+        ({"maxVersion": "TLSv1.2"}, "TLSv1.2"),
+        ({"minVersion": "TLSv1.3"}, "TLSv1.3"),
+        ({}, "TLSv1.3"),
+    ],
+)
 def test_tls_version_follows_min_and_max(connector, dovecot_server, given, version):
     s = session(connector, **dovecot_server.connection(**given))
     try:
@@ -72,7 +86,9 @@ def test_tls_version_follows_min_and_max(connector, dovecot_server, given, versi
 
 
 def test_max_below_min_is_invalid_input(connector, dovecot_server):
-    error = failure(connector, **dovecot_server.connection(minVersion="TLSv1.3", maxVersion="TLSv1.2"))
+    error = failure(
+        connector, **dovecot_server.connection(minVersion="TLSv1.3", maxVersion="TLSv1.2")
+    )
     assert error.code == "INVALID_INPUT" and error.details[0]["path"] == "connection.maxVersion"
 
 
@@ -85,8 +101,10 @@ def test_min_above_the_servers_max_is_tls_error(connector, ca, dovecot_server):
         ok = session(connector, **dovecot_server.connection(port=listener.port, timeout=5))
         assert ok.tls["version"] == "TLSv1.2"  # the server really speaks 1.2
         ok.client.shutdown()
-        error = failure(connector, **dovecot_server.connection(port=listener.port,
-                                                               minVersion="TLSv1.3", timeout=5))
+        error = failure(
+            connector,
+            **dovecot_server.connection(port=listener.port, minVersion="TLSv1.3", timeout=5),
+        )
         assert error.code == "TLS_ERROR"
         assert "TLS Version" in error.message
     finally:
@@ -94,6 +112,7 @@ def test_min_above_the_servers_max_is_tls_error(connector, ca, dovecot_server):
 
 
 # --- Min DH Size -------------------------------------------------------------------------
+
 
 def test_dh_1024_connects_with_min_dh_size_1024(connector, dh1024_server):
     s = session(connector, **dh1024_server.connection(maxVersion="TLSv1.2", minDHSize=1024))
@@ -110,6 +129,7 @@ def test_dh_1024_fails_with_min_dh_size_2048(connector, dh1024_server):
 
 
 # --- certificates ------------------------------------------------------------------------
+
 
 def test_untrusted_certificate_then_trusted_with_ca_certificate(connector, dovecot_server):
     error = failure(connector, **dovecot_server.connection(caCertificate=""))
@@ -136,6 +156,7 @@ def test_bad_ca_certificate_text_is_invalid_input(connector, dovecot_server):
 
 
 # --- STARTTLS ------------------------------------------------------------------------------
+
 
 def test_starttls_required_upgrades(connector, dovecot_server):
     s = session(connector, **dovecot_server.connection(secure=False))
@@ -177,6 +198,7 @@ def test_starttls_never_does_not_upgrade(connector, dovecot_server):
 
 # --- credentials, refusals, silence ----------------------------------------------------------
 
+
 def test_wrong_password_is_auth_failed_quickly(connector, dovecot_server):
     started = time.monotonic()
     harness = Harness(connector, dovecot_server.connection(**{"pass": "wrong-pw-123"}))
@@ -212,8 +234,9 @@ def test_silent_server_times_out_within_the_timeout(connector, dovecot_server, s
     listener = fake.Listener(fake.silent)
     try:
         started = time.monotonic()
-        harness = Harness(connector, dovecot_server.connection(port=listener.port, timeout=2,
-                                                               secure=secure))
+        harness = Harness(
+            connector, dovecot_server.connection(port=listener.port, timeout=2, secure=secure)
+        )
         error = harness.error("getStatus", "TIMEOUT")
         assert time.monotonic() - started < 3
         assert "Timeout" in error["message"]
@@ -222,15 +245,20 @@ def test_silent_server_times_out_within_the_timeout(connector, dovecot_server, s
 
 
 def test_tls_on_a_plain_port_is_connection_failed_with_a_hint(connector, dovecot_server):
-    harness = Harness(connector, dovecot_server.connection(port=dovecot_server.starttls_port,
-                                                           secure=True))
+    harness = Harness(
+        connector, dovecot_server.connection(port=dovecot_server.starttls_port, secure=True)
+    )
     error = harness.error("getStatus", "CONNECTION_FAILED")
     assert "Secure" in error["message"]
 
 
 def test_plain_on_a_tls_port_times_out_with_a_hint(connector, dovecot_server):
-    harness = Harness(connector, dovecot_server.connection(
-        port=dovecot_server.tls_port, secure=False, startTls="never", timeout=1))
+    harness = Harness(
+        connector,
+        dovecot_server.connection(
+            port=dovecot_server.tls_port, secure=False, startTls="never", timeout=1
+        ),
+    )
     error = harness.error("getStatus", "TIMEOUT")
     assert "turn Secure on" in error["message"]
 
@@ -242,8 +270,10 @@ def test_server_hanging_mid_command_costs_one_timeout_not_two(connector, dovecot
     imap.logout()
     proxy = fake.Proxy(dovecot_server.starttls_port, stall_on=b"FETCH")
     try:
-        harness = Harness(connector, dovecot_server.connection(
-            port=proxy.port, secure=False, startTls="never", timeout=4))
+        harness = Harness(
+            connector,
+            dovecot_server.connection(port=proxy.port, secure=False, startTls="never", timeout=4),
+        )
         started = time.monotonic()
         harness.error("downloadMessage", "TIMEOUT", mailbox="INBOX", messageIndex=uid)
         # 4 s for the reply that never came, at most ~2 s for the goodbye, not 4 more.
@@ -255,24 +285,34 @@ def test_server_hanging_mid_command_costs_one_timeout_not_two(connector, dovecot
 def test_server_refusing_utf8_search_is_unsupported(connector, dovecot_server):
     listener = fake.Listener(fake.scripted(fake.accept_login, fake.ascii_only_search))
     try:
-        harness = Harness(connector, dovecot_server.connection(port=listener.port, secure=False,
-                                                               startTls="never", timeout=5))
+        harness = Harness(
+            connector,
+            dovecot_server.connection(
+                port=listener.port, secure=False, startTls="never", timeout=5
+            ),
+        )
         assert harness.ok("searchMailbox", filterOptions={"subject": "invoice"})["total"] == 0
-        error = harness.error("searchMailbox", "UNSUPPORTED", filterOptions={"subject": "facture été"})
+        error = harness.error(
+            "searchMailbox", "UNSUPPORTED", filterOptions={"subject": "facture été"}
+        )
         assert "ASCII" in error["message"]
     finally:
         listener.close()
 
 
 def test_sasl_message_echoed_by_a_server_never_reaches_the_envelope(connector, dovecot_server):
-    listener = fake.Listener(fake.scripted(fake.accept_login, fake.echo_sasl,
-                                           capabilities=b"IMAP4rev1 AUTH=XOAUTH2"))
+    listener = fake.Listener(
+        fake.scripted(fake.accept_login, fake.echo_sasl, capabilities=b"IMAP4rev1 AUTH=XOAUTH2")
+    )
     try:
-        fields = dovecot_server.connection(port=listener.port, secure=False, startTls="never",
-                                           timeout=5)
+        fields = dovecot_server.connection(
+            port=listener.port, secure=False, startTls="never", timeout=5
+        )
         fields.pop("pass")
         token = "ya29.secret-token-value"
-        harness = Harness(connector, {"key": "imapOAuth", "fields": {**fields, "accessToken": token}})
+        harness = Harness(
+            connector, {"key": "imapOAuth", "fields": {**fields, "accessToken": token}}
+        )
         error = harness.error("getStatus", "AUTH_FAILED")
         assert "bad credentials ***" in error["message"]  # the server's words, its echo masked
         blob = base64.b64encode(f"user=alice\x01auth=Bearer {token}\x01\x01".encode()).decode()
@@ -284,8 +324,12 @@ def test_sasl_message_echoed_by_a_server_never_reaches_the_envelope(connector, d
 def test_dropped_socket_during_login_is_connection_failed(connector, dovecot_server):
     listener = fake.Listener(fake.scripted(fake.drop_at_login))
     try:
-        harness = Harness(connector, dovecot_server.connection(port=listener.port, secure=False,
-                                                               startTls="never", timeout=5))
+        harness = Harness(
+            connector,
+            dovecot_server.connection(
+                port=listener.port, secure=False, startTls="never", timeout=5
+            ),
+        )
         harness.error("getStatus", "CONNECTION_FAILED")
     finally:
         listener.close()
@@ -295,8 +339,12 @@ def test_password_echoed_by_a_server_never_reaches_the_envelope(connector, dovec
     listener = fake.Listener(fake.scripted(fake.echo_password))
     try:
         secret = 'Tr0ub4dor&"3'
-        harness = Harness(connector, dovecot_server.connection(
-            port=listener.port, secure=False, startTls="never", timeout=5, **{"pass": secret}))
+        harness = Harness(
+            connector,
+            dovecot_server.connection(
+                port=listener.port, secure=False, startTls="never", timeout=5, **{"pass": secret}
+            ),
+        )
         error = harness.error("getStatus", "AUTH_FAILED")
         assert b"Tr0ub4dor" in bytes(listener.received)  # the server did get it, and echoed it
         assert "Tr0ub4dor" not in str(error)

@@ -1,4 +1,5 @@
 """The standard checks every connector gets from its manifest (connector.sdk.testing)."""
+
 from __future__ import annotations
 
 from connector.sdk.testing import required_inputs_are_enforced
@@ -18,10 +19,14 @@ def test_the_check_reports_an_operation_that_does_not_fail(tmp_path):
     from tests.sample_connector import MANIFEST
 
     shutil.copy(Path(__file__).resolve().parents[1] / "assets" / "icon.png", tmp_path / "icon.png")
-    manifest = MANIFEST.replace("{key: user, label: User, type: string, required: true}",
-                                "{key: user, label: User, type: string, default: u}")
-    manifest = manifest.replace("{key: token, label: Token, type: password, required: true}",
-                                "{key: token, label: Token, type: password, default: t}")
+    manifest = MANIFEST.replace(
+        "{key: user, label: User, type: string, required: true}",
+        "{key: user, label: User, type: string, default: u}",
+    )
+    manifest = manifest.replace(
+        "{key: token, label: Token, type: password, required: true}",
+        "{key: token, label: Token, type: password, default: t}",
+    )
     (tmp_path / "m.yaml").write_text(manifest)
     problems = required_inputs_are_enforced(Connector.load(tmp_path / "m.yaml"))
     assert any(p.startswith("trigger counter: expected INVALID_INPUT") for p in problems)

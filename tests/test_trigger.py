@@ -1,4 +1,5 @@
 """The New Emails polling trigger and the mailbox picklist, against every server."""
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,10 @@ def test_fetch_content(harness, imap, mailbox):
     _, state, _ = poll(harness, {}, mailbox=mailbox)
     append(imap, mailbox, make_message("with body", body="Hello body\r\n"))
     records, _, _ = poll(harness, state, mailbox=mailbox, fetchContent="true")
-    assert records[0]["message"]["text"] == "Hello body\r\n" or \
-        records[0]["message"]["text"].strip() == "Hello body"
+    assert (
+        records[0]["message"]["text"] == "Hello body\r\n"
+        or records[0]["message"]["text"].strip() == "Hello body"
+    )
 
 
 def test_look_back_date_on_the_first_poll(harness, imap, mailbox):
@@ -108,11 +111,26 @@ def test_picklist(harness, imap, mailbox):
 
 # --- the CLI keeps state in a file, only after a successful poll -----------------------------
 
+
 def cli_poll(connection_file, state_file, mailbox):
-    run = subprocess.run([sys.executable, "-m", "connector.imap.cli", "poll", TRIGGER,
-                          "--state-file", str(state_file), "--connection", f"@{connection_file}",
-                          "--input", f"mailbox={mailbox}"], capture_output=True, text=True,
-                         timeout=60)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "connector.imap.cli",
+            "poll",
+            TRIGGER,
+            "--state-file",
+            str(state_file),
+            "--connection",
+            f"@{connection_file}",
+            "--input",
+            f"mailbox={mailbox}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return run.returncode, json.loads(run.stdout)
 
 
@@ -133,8 +151,9 @@ def test_failed_poll_leaves_the_state_file_and_the_next_poll_emits(dovecot_serve
     proxy = fake.Proxy(dovecot_server.starttls_port, cut_on=b"FETCH")
     try:
         cut = tmp_path / "cut.json"
-        cut.write_text(json.dumps(dovecot_server.connection(port=proxy.port, secure=False,
-                                                            startTls="never")))
+        cut.write_text(
+            json.dumps(dovecot_server.connection(port=proxy.port, secure=False, startTls="never"))
+        )
         code, envelope = cli_poll(cut, state_file, mailbox)
     finally:
         proxy.close()

@@ -1,4 +1,5 @@
 """The IMAP connector: handlers for the actions of connector.yaml."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -11,6 +11,7 @@ caller's ``decode_words``.
 email.utils.getaddresses keeps comments in names; email.headerregistry drops every
 address after a defect it cannot place. Neither is what a mail client shows.
 """
+
 from __future__ import annotations
 
 import re
@@ -63,7 +64,7 @@ def _tokens(text: str) -> list[tuple[str, str, bool]]:
         elif char == "<":
             close = text.find(">", i + 1)
             close = end if close < 0 else close
-            tokens.append(("angle", text[i + 1:close], space))
+            tokens.append(("angle", text[i + 1 : close], space))
             i = close + 1
         elif char in ",;:":
             tokens.append((char, char, space))
@@ -121,8 +122,11 @@ def _join_words(tokens: list) -> list[str]:
         if kind == "comment":
             continue
         text = f'"{value}"' if kind == "quoted" else value
-        if pieces and (text[:1] in "@." or pieces[-1][-1:] in "@." or
-                       (not space and kind == "word" and pieces[-1][-1:] == '"')):
+        if pieces and (
+            text[:1] in "@."
+            or pieces[-1][-1:] in "@."
+            or (not space and kind == "word" and pieces[-1][-1:] == '"')
+        ):
             pieces[-1] += text
         else:
             pieces.append(text)

@@ -14,6 +14,7 @@ The rules, used for headers, encoded words, parameters, file names and bodies:
 - No codec that can produce lone surrogates or unescape text (``unicode_escape``,
   ``utf-7``'s unpaired surrogates) reaches the output.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -23,49 +24,164 @@ from functools import lru_cache
 # Lower-case label -> Python codec. Where WHATWG's Encoding Standard maps a label to a
 # superset (what browsers and mail clients decode with), we follow it.
 ALIASES = {
-    **dict.fromkeys(("iso-8859-8-i", "iso-8859-8-e", "iso_8859-8-i", "csiso88598i", "logical",
-                     "visual", "iso-ir-138"), "iso8859_8"),
+    **dict.fromkeys(
+        (
+            "iso-8859-8-i",
+            "iso-8859-8-e",
+            "iso_8859-8-i",
+            "csiso88598i",
+            "logical",
+            "visual",
+            "iso-ir-138",
+        ),
+        "iso8859_8",
+    ),
     **dict.fromkeys(("iso-8859-6-i", "iso-8859-6-e", "csiso88596i", "csiso88596e"), "iso8859_6"),
-    **dict.fromkeys(("gb2312", "gb_2312", "gb_2312-80", "gbk", "x-gbk", "cp936", "ms936",
-                     "windows-936", "chinese", "csgb2312", "euc-cn", "x-euc-cn", "iso-ir-58",
-                     "gb18030"), "gb18030"),
+    **dict.fromkeys(
+        (
+            "gb2312",
+            "gb_2312",
+            "gb_2312-80",
+            "gbk",
+            "x-gbk",
+            "cp936",
+            "ms936",
+            "windows-936",
+            "chinese",
+            "csgb2312",
+            "euc-cn",
+            "x-euc-cn",
+            "iso-ir-58",
+            "gb18030",
+        ),
+        "gb18030",
+    ),
     **dict.fromkeys(("big5", "big-5", "x-x-big5", "cn-big5", "csbig5", "big5-hkscs"), "big5hkscs"),
-    **dict.fromkeys(("ks_c_5601-1987", "ks_c_5601-1989", "ks_c_5601", "ksc5601", "ksc_5601",
-                     "korean", "euc-kr", "x-euc-kr", "windows-949", "cp949", "csksc56011987",
-                     "iso-ir-149", "csEUCKR".lower()), "cp949"),
-    **dict.fromkeys(("windows-874", "tis-620", "iso-8859-11", "dos-874", "x-windows-874"),
-                    "cp874"),
-    **dict.fromkeys(("shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "windows-31j",
-                     "csshiftjis", "ms932", "cp932", "x-ms-cp932"), "cp932"),
+    **dict.fromkeys(
+        (
+            "ks_c_5601-1987",
+            "ks_c_5601-1989",
+            "ks_c_5601",
+            "ksc5601",
+            "ksc_5601",
+            "korean",
+            "euc-kr",
+            "x-euc-kr",
+            "windows-949",
+            "cp949",
+            "csksc56011987",
+            "iso-ir-149",
+            "csEUCKR".lower(),
+        ),
+        "cp949",
+    ),
+    **dict.fromkeys(("windows-874", "tis-620", "iso-8859-11", "dos-874", "x-windows-874"), "cp874"),
+    **dict.fromkeys(
+        (
+            "shift_jis",
+            "shift-jis",
+            "sjis",
+            "x-sjis",
+            "ms_kanji",
+            "windows-31j",
+            "csshiftjis",
+            "ms932",
+            "cp932",
+            "x-ms-cp932",
+        ),
+        "cp932",
+    ),
     **dict.fromkeys(("euc-jp", "x-euc-jp", "eucjp", "cseucpkdfmtjapanese"), "euc_jis_2004"),
-    **dict.fromkeys(("iso-2022-jp", "csiso2022jp", "iso-2022-jp-1", "iso-2022-jp-ms",
-                     "cp50220", "cp50221", "cp50222"), "iso2022_jp_ms"),
-    **dict.fromkeys(("iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "latin-1", "l1",
-                     "cp819", "ibm819", "iso-ir-100", "csisolatin1", "windows-1252", "cp1252",
-                     "x-cp1252"), "cp1252"),
+    **dict.fromkeys(
+        (
+            "iso-2022-jp",
+            "csiso2022jp",
+            "iso-2022-jp-1",
+            "iso-2022-jp-ms",
+            "cp50220",
+            "cp50221",
+            "cp50222",
+        ),
+        "iso2022_jp_ms",
+    ),
+    **dict.fromkeys(
+        (
+            "iso-8859-1",
+            "iso8859-1",
+            "iso_8859-1",
+            "latin1",
+            "latin-1",
+            "l1",
+            "cp819",
+            "ibm819",
+            "iso-ir-100",
+            "csisolatin1",
+            "windows-1252",
+            "cp1252",
+            "x-cp1252",
+        ),
+        "cp1252",
+    ),
     **dict.fromkeys(("iso-8859-9", "latin5", "l5", "iso-ir-148", "windows-1254"), "cp1254"),
-    **dict.fromkeys(("utf-8", "utf8", "unicode-1-1-utf-8", "x-unicode20utf8", "unicode-2-0-utf-8",
-                     "x-utf-8"), "utf_8"),
-    **dict.fromkeys(("x-mac-roman", "macintosh", "mac", "x-mac", "csmacintosh", "macroman"),
-                    "mac_roman"),
+    **dict.fromkeys(
+        ("utf-8", "utf8", "unicode-1-1-utf-8", "x-unicode20utf8", "unicode-2-0-utf-8", "x-utf-8"),
+        "utf_8",
+    ),
+    **dict.fromkeys(
+        ("x-mac-roman", "macintosh", "mac", "x-mac", "csmacintosh", "macroman"), "mac_roman"
+    ),
     **dict.fromkeys(("x-mac-cyrillic", "x-mac-ukrainian", "maccyrillic"), "mac_cyrillic"),
     **dict.fromkeys(("x-mac-ce", "x-mac-centraleurroman", "maccentraleurope"), "mac_latin2"),
-    "x-mac-greek": "mac_greek", "x-mac-turkish": "mac_turkish",
-    "x-mac-icelandic": "mac_iceland", "x-mac-croatian": "mac_croatian",
-    "x-mac-romanian": "mac_romanian", "x-mac-arabic": "mac_arabic", "x-mac-farsi": "mac_farsi",
-    "x-mac-japanese": "cp932", "x-mac-chinesesimp": "gb18030", "x-mac-chinesetrad": "big5hkscs",
+    "x-mac-greek": "mac_greek",
+    "x-mac-turkish": "mac_turkish",
+    "x-mac-icelandic": "mac_iceland",
+    "x-mac-croatian": "mac_croatian",
+    "x-mac-romanian": "mac_romanian",
+    "x-mac-arabic": "mac_arabic",
+    "x-mac-farsi": "mac_farsi",
+    "x-mac-japanese": "cp932",
+    "x-mac-chinesesimp": "gb18030",
+    "x-mac-chinesetrad": "big5hkscs",
     "x-mac-korean": "cp949",
     # Labels that say "nobody knows" (or ASCII, which 8-bit bytes contradict): decoded by
     # the fallback rules, UTF-8 first.
-    **dict.fromkeys(("us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "us", "csascii",
-                     "x-unknown", "unknown", "unknown-8bit", "x-user-defined", "default",
-                     "charset", "8bit", "7bit", "binary", "none", "x-binaryenc",
-                     "us-ascii-unknown"), None),
+    **dict.fromkeys(
+        (
+            "us-ascii",
+            "ascii",
+            "ansi_x3.4-1968",
+            "iso646-us",
+            "us",
+            "csascii",
+            "x-unknown",
+            "unknown",
+            "unknown-8bit",
+            "x-user-defined",
+            "default",
+            "charset",
+            "8bit",
+            "7bit",
+            "binary",
+            "none",
+            "x-binaryenc",
+            "us-ascii-unknown",
+        ),
+        None,
+    ),
 }
 
 # Codecs that are not charsets of text (they unescape or transform): never used.
-_REFUSED = {"unicode-escape", "raw-unicode-escape", "punycode", "idna", "undefined",
-            "unicode-internal", "string-escape", "mbcs", "oem"}
+_REFUSED = {
+    "unicode-escape",
+    "raw-unicode-escape",
+    "punycode",
+    "idna",
+    "undefined",
+    "unicode-internal",
+    "string-escape",
+    "mbcs",
+    "oem",
+}
 # Codecs in which pure-ASCII bytes may still mean something else.
 _NOT_ASCII_SAFE = re.compile(r"utf[-_]?(7|16|32)|iso2022|hz")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -89,8 +205,11 @@ def codec(charset: str | None) -> str | None:
     label = charset.strip().strip("\"'").split("*", 1)[0].strip().lower()  # RFC 2231 language
     if label in ALIASES:
         return ALIASES[label]
-    for candidate in (label, label[2:] if label.startswith("x-") else None,
-                      label.replace("windows-", "cp") if label.startswith("windows-") else None):
+    for candidate in (
+        label,
+        label[2:] if label.startswith("x-") else None,
+        label.replace("windows-", "cp") if label.startswith("windows-") else None,
+    ):
         if not candidate:
             continue
         try:
@@ -163,8 +282,14 @@ def surrogates_to_text(text: str, fallback: str | None = None) -> str:
 
 # --- ISO-2022-JP as Japanese mailers write it ----------------------------------------------
 
-_ESCAPES = {b"(B": "ascii", b"(J": "ascii", b"(I": "kana", b"$@": "jis", b"$B": "jis",
-            b"(H": "ascii"}
+_ESCAPES = {
+    b"(B": "ascii",
+    b"(J": "ascii",
+    b"(I": "kana",
+    b"$@": "jis",
+    b"$B": "jis",
+    b"(H": "ascii",
+}
 
 
 def _iso2022_jp_ms(data: bytes) -> str:
@@ -180,7 +305,7 @@ def _iso2022_jp_ms(data: bytes) -> str:
     while i < end:
         byte = data[i]
         if byte == 0x1B:
-            found = _ESCAPES.get(data[i + 1:i + 3])
+            found = _ESCAPES.get(data[i + 1 : i + 3])
             if found is None:
                 raise ValueError("unknown ISO-2022-JP escape")
             mode = found

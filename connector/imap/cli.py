@@ -1,4 +1,5 @@
 """The ``imap-connector`` command: the SDK's generic CLI for this connector."""
+
 from __future__ import annotations
 
 import sys
@@ -9,14 +10,21 @@ from connector.sdk.cli import main as sdk_main
 def main(argv: list[str] | None = None) -> int:
     from . import manifest_path
 
-    return sdk_main(argv, source=manifest_path(), prog="imap-connector",
-                    extra_commands={"demo": (_demo_parser, _demo)})
+    return sdk_main(
+        argv,
+        source=manifest_path(),
+        prog="imap-connector",
+        extra_commands={"demo": (_demo_parser, _demo)},
+    )
 
 
 def _demo_parser(parser) -> None:
     parser.add_argument("--json", action="store_true", help="also print each full envelope")
-    parser.add_argument("--serve", action="store_true",
-                        help="keep the seeded server running and print a connection to use")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep the seeded server running and print a connection to use",
+    )
 
 
 def _demo(args) -> int:

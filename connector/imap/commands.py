@@ -4,6 +4,7 @@ Arguments come from ``protocol`` already encoded; this module sends them
 (chunked so no command line grows past ``protocol.MAX_LINE``), reads the
 replies and turns the server's refusals into typed errors.
 """
+
 from __future__ import annotations
 
 import imaplib
@@ -37,8 +38,7 @@ def is_already_exists(exc: Exception) -> bool:
     return response_code(exc) == "ALREADYEXISTS"
 
 
-def mailbox_error(exc: Exception, mailbox: str, input_key: str,
-                  session: ImapSession | None = None):
+def mailbox_error(exc: Exception, mailbox: str, input_key: str, session: ImapSession | None = None):
     """NOT_FOUND / ALREADY_EXISTS / RATE_LIMITED / SERVER_ERROR for a refused mailbox command.
 
     The response code decides; without one (Courier: "Cannot create this folder.",
@@ -51,13 +51,17 @@ def mailbox_error(exc: Exception, mailbox: str, input_key: str,
         return throttled
     code = response_code(exc)
     missing = code in ("NONEXISTENT", "TRYCREATE") or (
-        code != "ALREADYEXISTS" and session is not None and not mailbox_exists(session, mailbox))
+        code != "ALREADYEXISTS" and session is not None and not mailbox_exists(session, mailbox)
+    )
     if missing:
-        return NotFound(f"The mailbox {mailbox!r} does not exist: check {input_key} "
-                        "(List Mailboxes shows the existing paths).")
+        return NotFound(
+            f"The mailbox {mailbox!r} does not exist: check {input_key} "
+            "(List Mailboxes shows the existing paths)."
+        )
     if code == "ALREADYEXISTS":
-        return AlreadyExists(f"A mailbox named {mailbox!r} already exists: choose another "
-                             f"{input_key}.")
+        return AlreadyExists(
+            f"A mailbox named {mailbox!r} already exists: choose another {input_key}."
+        )
     return ServerError(f"The server refused the command on {mailbox!r}: {server_text(exc)}")
 
 
@@ -89,28 +93,40 @@ def _listed_name(line) -> bytes:
     text = line.rstrip()
     if text.endswith(b'"'):
         start = text.rfind(b' "')
-        return text[start + 2:-1].replace(b'\\"', b'"').replace(b"\\\\", b"\\")
+        return text[start + 2 : -1].replace(b'\\"', b'"').replace(b"\\\\", b"\\")
     return text.rsplit(b" ", 1)[-1]
 
 
-def select(session: ImapSession, mailbox: str, *, readonly: bool,
-           label: str = "Mailbox") -> Selected:
+def select(
+    session: ImapSession, mailbox: str, *, readonly: bool, label: str = "Mailbox"
+) -> Selected:
     """SELECT (or EXAMINE when read-only) the mailbox an input (``label``) names."""
     protocol.check_mailbox(mailbox, "mailbox")
     with refusals(mailbox, label, session):
         info = session.client.select_folder(mailbox, readonly=readonly)
     uid_next = info.get(b"UIDNEXT")
     permanent = info.get(b"PERMANENTFLAGS")
-    return Selected(mailbox=mailbox, uid_validity=int(info[b"UIDVALIDITY"]),
-                    exists=int(info.get(b"EXISTS", 0)),
-                    uid_next=int(uid_next) if uid_next is not None else None,
-                    permanent_flags=tuple(f.decode("ascii", "replace") if isinstance(f, bytes)
-                                          else str(f) for f in permanent)
-                    if isinstance(permanent, (tuple, list)) else None)
+    return Selected(
+        mailbox=mailbox,
+        uid_validity=int(info[b"UIDVALIDITY"]),
+        exists=int(info.get(b"EXISTS", 0)),
+        uid_next=int(uid_next) if uid_next is not None else None,
+        permanent_flags=tuple(
+            f.decode("ascii", "replace") if isinstance(f, bytes) else str(f) for f in permanent
+        )
+        if isinstance(permanent, (tuple, list))
+        else None,
+    )
 
 
-def run(session: ImapSession, command: bytes, tokens: list[bytes], *, uid: bool = True,
-        response: str | None = None) -> list:
+def run(
+    session: ImapSession,
+    command: bytes,
+    tokens: list[bytes],
+    *,
+    uid: bool = True,
+    response: str | None = None,
+) -> list:
     """Send one command built from encoded tokens; return its untagged ``response`` data.
 
     Tokens are joined by spaces, except inside parentheses ("(" and ")" are
@@ -118,12 +134,14 @@ def run(session: ImapSession, command: bytes, tokens: list[bytes], *, uid: bool 
     sender for commands whose grammar IMAPClient cannot express (nested search
     keys with literals).
     """
-    return session.client.command(command, tokens, uid=uid, response=response,
-                                  literal_plus=session.has("LITERAL+"))
+    return session.client.command(
+        command, tokens, uid=uid, response=response, literal_plus=session.has("LITERAL+")
+    )
 
 
-def append(session: ImapSession, mailbox: str, data: bytes, flags: list[str],
-           when: datetime | None) -> tuple[int | None, int | None]:
+def append(
+    session: ImapSession, mailbox: str, data: bytes, flags: list[str], when: datetime | None
+) -> tuple[int | None, int | None]:
     """APPEND (the message as a literal, or a literal8 when it holds NUL bytes).
 
     Returns (UIDVALIDITY, UID) from APPENDUID, or (None, None) without UIDPLUS.
@@ -168,8 +186,10 @@ def uid_search(session: ImapSession, criteria: list[bytes], *, charset: bool = F
         raise
     except imaplib.IMAP4.error as exc:
         if charset and "BADCHARSET" in str(exc).upper():  # e.g. Office 365: US-ASCII only
-            raise Unsupported("This server cannot search for non-ASCII text (it refuses CHARSET "
-                              "UTF-8): search with ASCII terms only.") from None
+            raise Unsupported(
+                "This server cannot search for non-ASCII text (it refuses CHARSET "
+                "UTF-8): search with ASCII terms only."
+            ) from None
         raise
 
 
@@ -203,8 +223,11 @@ def highest_uid(session: ImapSession) -> int | None:
     ``UID FETCH * (UID)``: ``UID SEARCH UID *`` answers nothing on Courier and BAD on
     Mailutils; an empty mailbox answers no FETCH at all.
     """
-    uids = [uid for uid, values in parse_fetch(read_fetch(session, [b"*", b"(UID)"])).items()
-            if b"UID" in values]
+    uids = [
+        uid
+        for uid, values in parse_fetch(read_fetch(session, [b"*", b"(UID)"])).items()
+        if b"UID" in values
+    ]
     return max(uids) if uids else None
 
 
@@ -224,15 +247,18 @@ def parse_fetch(data: list) -> dict[int, dict]:
     try:
         return fetch_response.parse(data)
     except (IndexError, ValueError, TypeError) as exc:
-        raise ServerError(f"The server sent a FETCH reply that is not valid IMAP ({exc}).") from None
+        raise ServerError(
+            f"The server sent a FETCH reply that is not valid IMAP ({exc})."
+        ) from None
 
 
 _LITERAL_AT_END = re.compile(rb"~?\{(\d+)\+?\}\r\n$")  # ~{n}: a literal8 (RFC 3516)
 MAX_LITERAL = 1 << 30  # a server announcing more is not sending a mail message
 
 
-def read_fetch(session: ImapSession, tokens: list[bytes], *, uid: bool = True,
-               command: bytes = b"FETCH") -> list:
+def read_fetch(
+    session: ImapSession, tokens: list[bytes], *, uid: bool = True, command: bytes = b"FETCH"
+) -> list:
     """Send a FETCH (or a STORE) and read its FETCH replies without imaplib's per-line machinery.
 
     imaplib costs ~8 us a line (regexes, bookkeeping); a 10,000-message flag read-back
@@ -242,18 +268,21 @@ def read_fetch(session: ImapSession, tokens: list[bytes], *, uid: bool = True,
     untagged responses (EXISTS, EXPUNGE...) are not needed here and are dropped.
     """
     client = session.client
-    tag = client.send_tagged((b"UID " if uid else b"") + command + b" " + b" ".join(tokens)
-                             + b"\r\n")
+    tag = client.send_tagged(
+        (b"UID " if uid else b"") + command + b" " + b" ".join(tokens) + b"\r\n"
+    )
     done = tag + b" "
     data: list = []
     in_fetch = False
     while True:
         line = client.read_line()
         if line.startswith(done):
-            status, _, text = line[len(done):].rstrip(b"\r\n").partition(b" ")
+            status, _, text = line[len(done) :].rstrip(b"\r\n").partition(b" ")
             if status != b"OK":
-                raise imaplib.IMAP4.error(f"{command.decode()} command error: "
-                                          f"{status.decode('ascii', 'replace')} [{text!r}]")
+                raise imaplib.IMAP4.error(
+                    f"{command.decode()} command error: "
+                    f"{status.decode('ascii', 'replace')} [{text!r}]"
+                )
             return data
         if line.startswith(b"* "):
             head, _, rest = line[2:].partition(b" ")
@@ -276,12 +305,17 @@ def read_fetch(session: ImapSession, tokens: list[bytes], *, uid: bool = True,
 def store(session: ImapSession, uids: list[int], operation: bytes, flags: list[str]) -> None:
     """UID STORE <set> (+|-)FLAGS.SILENT (flags): one command per chunk, no per-message replies."""
     for chunk in protocol.uid_sets(uids):
-        run(session, b"STORE", [chunk, operation + b".SILENT", protocol.flags_arg(flags)],
-            response="FETCH")
+        run(
+            session,
+            b"STORE",
+            [chunk, operation + b".SILENT", protocol.flags_arg(flags)],
+            response="FETCH",
+        )
 
 
-def store_and_read(session: ImapSession, uids: list[int], operation: bytes,
-                   flags: list[str]) -> dict[int, tuple]:
+def store_and_read(
+    session: ImapSession, uids: list[int], operation: bytes, flags: list[str]
+) -> dict[int, tuple]:
     """UID STORE (not silent), then each message's flags afterwards: {uid: FLAGS}.
 
     The server reports the messages whose flags changed in the STORE's own replies;
@@ -289,15 +323,20 @@ def store_and_read(session: ImapSession, uids: list[int], operation: bytes,
     """
     after: dict[int, tuple] = {}
     for chunk in protocol.uid_sets(uids):
-        replies = parse_fetch(read_fetch(session, [chunk, operation, protocol.flags_arg(flags)],
-                                         command=b"STORE"))
+        replies = parse_fetch(
+            read_fetch(session, [chunk, operation, protocol.flags_arg(flags)], command=b"STORE")
+        )
         # Only replies that name their UID: a bare sequence number is not one of our keys.
-        after.update((uid, v[b"FLAGS"]) for uid, v in replies.items()
-                     if b"UID" in v and b"FLAGS" in v)
+        after.update(
+            (uid, v[b"FLAGS"]) for uid, v in replies.items() if b"UID" in v and b"FLAGS" in v
+        )
     missing = [uid for uid in uids if uid not in after]
     if missing:
-        after.update((uid, v[b"FLAGS"]) for uid, v in fetch(session, missing, b"(UID FLAGS)").items()
-                     if b"FLAGS" in v)
+        after.update(
+            (uid, v[b"FLAGS"])
+            for uid, v in fetch(session, missing, b"(UID FLAGS)").items()
+            if b"FLAGS" in v
+        )
     return after
 
 
@@ -308,8 +347,10 @@ def pop_response_code(session: ImapSession, name: str) -> list:
 
 def response_code_values(session: ImapSession, name: str) -> list[list[bytes]]:
     """Each collected ``[NAME a b c]`` response code as its values [a, b, c] (and cleared)."""
-    return [code.split() if isinstance(code, bytes) else code.encode().split()
-            for code in pop_response_code(session, name)]
+    return [
+        code.split() if isinstance(code, bytes) else code.encode().split()
+        for code in pop_response_code(session, name)
+    ]
 
 
 def expand_set(text: bytes | str) -> list[int]:

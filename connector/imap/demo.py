@@ -4,6 +4,7 @@ Starts pymap on 127.0.0.1 behind a private CA (verification stays on), seeds a
 small realistic mailbox, then runs a workflow through the same runtime a
 platform uses. ``--serve`` keeps the seeded server up for your own invocations.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,16 +21,26 @@ from connector.sdk import Connector
 FOLDERS = ["Projects", "Receipts"]
 
 
-def _message(subject, sender, to, body, *, when, html=None, attachment=None,
-             reply_to: EmailMessage | None = None) -> EmailMessage:
+def _message(
+    subject,
+    sender,
+    to,
+    body,
+    *,
+    when,
+    html=None,
+    attachment=None,
+    reply_to: EmailMessage | None = None,
+) -> EmailMessage:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = sender, to, subject
     msg["Date"] = format_datetime(when)
     msg["Message-ID"] = make_msgid(domain="demo.example")
     if reply_to is not None:
         msg["In-Reply-To"] = reply_to["Message-ID"]
-        msg["References"] = " ".join(filter(None, [reply_to.get("References"),
-                                                    reply_to["Message-ID"]]))
+        msg["References"] = " ".join(
+            filter(None, [reply_to.get("References"), reply_to["Message-ID"]])
+        )
     msg.set_content(body)
     if html:
         msg.add_alternative(html, subtype="html")
@@ -45,43 +56,129 @@ def seed_messages() -> list[tuple[str, EmailMessage, list[str]]]:
     base = datetime(2024, 5, 6, 8, 0, tzinfo=timezone(timedelta(hours=2)))
     at = [base + timedelta(hours=5 * i) for i in range(12)]
     me = "Alice Martin <alice@demo.example>"
-    kickoff = _message("Project kickoff on Thursday", "Bob Stone <bob@demo.example>", me,
-                       "Hi Alice,\n\nCan we meet on Thursday at 10 for the kickoff?\n\nBob\n",
-                       when=at[0])
-    reply = _message("Re: Project kickoff on Thursday", me, "Bob Stone <bob@demo.example>",
-                     "Thursday 10 works. I'll book the room.\n\nAlice\n", when=at[1],
-                     reply_to=kickoff)
-    reply2 = _message("Re: Project kickoff on Thursday", "Bob Stone <bob@demo.example>", me,
-                      "Great, see you there.\n", when=at[2], reply_to=reply)
+    kickoff = _message(
+        "Project kickoff on Thursday",
+        "Bob Stone <bob@demo.example>",
+        me,
+        "Hi Alice,\n\nCan we meet on Thursday at 10 for the kickoff?\n\nBob\n",
+        when=at[0],
+    )
+    reply = _message(
+        "Re: Project kickoff on Thursday",
+        me,
+        "Bob Stone <bob@demo.example>",
+        "Thursday 10 works. I'll book the room.\n\nAlice\n",
+        when=at[1],
+        reply_to=kickoff,
+    )
+    reply2 = _message(
+        "Re: Project kickoff on Thursday",
+        "Bob Stone <bob@demo.example>",
+        me,
+        "Great, see you there.\n",
+        when=at[2],
+        reply_to=reply,
+    )
     return [
-        ("INBOX", _message("Welcome to the demo", "imap-connector <demo@demo.example>", me,
-                           "This mailbox lives in memory and disappears when the demo stops.\n",
-                           when=at[0] - timedelta(days=1)), []),
+        (
+            "INBOX",
+            _message(
+                "Welcome to the demo",
+                "imap-connector <demo@demo.example>",
+                me,
+                "This mailbox lives in memory and disappears when the demo stops.\n",
+                when=at[0] - timedelta(days=1),
+            ),
+            [],
+        ),
         ("INBOX", kickoff, ["\\Seen"]),
         ("INBOX", reply, ["\\Seen", "\\Answered"]),
         ("INBOX", reply2, []),
-        ("INBOX", _message("Rappel : réunion d'équipe à 14 h", "Élodie Faure <elodie@demo.example>",
-                           me, "Bonjour à tous,\n\nn'oubliez pas la réunion de 14 h.\n", when=at[4]),
-         []),
-        ("INBOX", _message("Your weekly newsletter", "News <news@demo.example>", me,
-                           "This week: IMAP tips.\n", when=at[5],
-                           html="<h1>This week</h1><p>IMAP tips.</p>"), ["\\Seen"]),
-        ("INBOX", _message("Invoice #2024-117", "Billing <billing@shop.demo.example>", me,
-                           "Your invoice is attached.\n", when=at[6],
-                           attachment=("invoice-2024-117.csv", "text/csv",
-                                       b"item,amount\nwidgets,120.00\n")), []),
-        ("INBOX", _message("Lunch?", "Dan Wu <dan@demo.example>", me, "Noodles at 12:30?\n",
-                           when=at[7]), ["\\Flagged"]),
-        ("INBOX", _message("Отчёт за апрель", "Иван Петров <ivan@demo.example>", me,
-                           "Привет! Отчёт за апрель готов.\n", when=at[8]), []),
-        ("Projects", _message("Specs v2", "Bob Stone <bob@demo.example>", me, "Updated specs.\n",
-                              when=at[9]), ["\\Seen"]),
-        ("Receipts", _message("Receipt for your order", "Shop <orders@shop.demo.example>", me,
-                              "Thanks for your order.\n", when=at[10]), ["\\Seen"]),
-        ("INBOX", _message("Quarterly report (draft)", "Chloé Durand <chloe@demo.example>", me,
-                           "Hi Alice,\n\nthe draft report is attached. Comments welcome.\n\nChloé\n",
-                           when=at[11], attachment=("q2-report.pdf", "application/pdf",
-                                                   b"%PDF-1.4\n% demo report\n%%EOF\n")), []),
+        (
+            "INBOX",
+            _message(
+                "Rappel : réunion d'équipe à 14 h",
+                "Élodie Faure <elodie@demo.example>",
+                me,
+                "Bonjour à tous,\n\nn'oubliez pas la réunion de 14 h.\n",
+                when=at[4],
+            ),
+            [],
+        ),
+        (
+            "INBOX",
+            _message(
+                "Your weekly newsletter",
+                "News <news@demo.example>",
+                me,
+                "This week: IMAP tips.\n",
+                when=at[5],
+                html="<h1>This week</h1><p>IMAP tips.</p>",
+            ),
+            ["\\Seen"],
+        ),
+        (
+            "INBOX",
+            _message(
+                "Invoice #2024-117",
+                "Billing <billing@shop.demo.example>",
+                me,
+                "Your invoice is attached.\n",
+                when=at[6],
+                attachment=("invoice-2024-117.csv", "text/csv", b"item,amount\nwidgets,120.00\n"),
+            ),
+            [],
+        ),
+        (
+            "INBOX",
+            _message("Lunch?", "Dan Wu <dan@demo.example>", me, "Noodles at 12:30?\n", when=at[7]),
+            ["\\Flagged"],
+        ),
+        (
+            "INBOX",
+            _message(
+                "Отчёт за апрель",
+                "Иван Петров <ivan@demo.example>",
+                me,
+                "Привет! Отчёт за апрель готов.\n",
+                when=at[8],
+            ),
+            [],
+        ),
+        (
+            "Projects",
+            _message(
+                "Specs v2", "Bob Stone <bob@demo.example>", me, "Updated specs.\n", when=at[9]
+            ),
+            ["\\Seen"],
+        ),
+        (
+            "Receipts",
+            _message(
+                "Receipt for your order",
+                "Shop <orders@shop.demo.example>",
+                me,
+                "Thanks for your order.\n",
+                when=at[10],
+            ),
+            ["\\Seen"],
+        ),
+        (
+            "INBOX",
+            _message(
+                "Quarterly report (draft)",
+                "Chloé Durand <chloe@demo.example>",
+                me,
+                "Hi Alice,\n\nthe draft report is attached. Comments welcome.\n\nChloé\n",
+                when=at[11],
+                attachment=(
+                    "q2-report.pdf",
+                    "application/pdf",
+                    b"%PDF-1.4\n% demo report\n%%EOF\n",
+                ),
+            ),
+            [],
+        ),
     ]
 
 
@@ -93,11 +190,13 @@ class Workflow:
         self.step = 0
 
     def call(self, action: str, **inputs) -> dict:
-        envelope = self.connector.invoke({"action": action, "connection": self.connection,
-                                          "inputs": inputs})
+        envelope = self.connector.invoke(
+            {"action": action, "connection": self.connection, "inputs": inputs}
+        )
         if not envelope["ok"]:
-            raise RuntimeError(f"{action} failed: {envelope['error']['code']}: "
-                               f"{envelope['error']['message']}")
+            raise RuntimeError(
+                f"{action} failed: {envelope['error']['code']}: {envelope['error']['message']}"
+            )
         return envelope
 
     def run(self, action: str, describe, **inputs) -> dict:
@@ -114,28 +213,58 @@ def seed(connector: Connector, connection: dict) -> None:
     for folder in FOLDERS:
         flow.call("createMailbox", path=folder)
     for mailbox, message, flags in seed_messages():
-        flow.call("appendMessage", path=mailbox, content=message.as_string(), flags=flags,
-                  internalDate=message["Date"].datetime.isoformat())
+        flow.call(
+            "appendMessage",
+            path=mailbox,
+            content=message.as_string(),
+            flags=flags,
+            internalDate=message["Date"].datetime.isoformat(),
+        )
 
 
 def run_workflow(connector: Connector, connection: dict, *, as_json: bool) -> None:
     flow = Workflow(connector, connection, as_json=as_json)
     flow.run("listMailboxes", lambda d: f"{len(d)} mailboxes: " + ", ".join(m["path"] for m in d))
     flow.run("getStatus", _status, mailbox="INBOX")
-    found = flow.run("searchMailbox", lambda d: f"{d['total']} unread in INBOX; newest: "
-                     f"{_subject(d['messages'][0])!r} from {_sender(d['messages'][0])}",
-                     mailbox="INBOX", readUnread="unread", limit=5)
+    found = flow.run(
+        "searchMailbox",
+        lambda d: (
+            f"{d['total']} unread in INBOX; newest: "
+            f"{_subject(d['messages'][0])!r} from {_sender(d['messages'][0])}"
+        ),
+        mailbox="INBOX",
+        readUnread="unread",
+        limit=5,
+    )
     uid = found["messages"][0]["uid"]
-    flow.run("downloadMessage", lambda d: f"UID {d['uid']}: {d['message']['subject']!r}, "
-             f"{len(d['message']['text'] or '')} characters of text, "
-             f"attachments: {_attachment_names(d['message'])}",
-             mailbox="INBOX", messageIndex=uid)
-    flow.run("addFlags", lambda d: f"UID {uid} now has flags {', '.join(d['messages'][0]['flags'])}",
-             mailbox="INBOX", range=str(uid), flags=["\\Seen"])
+    flow.run(
+        "downloadMessage",
+        lambda d: (
+            f"UID {d['uid']}: {d['message']['subject']!r}, "
+            f"{len(d['message']['text'] or '')} characters of text, "
+            f"attachments: {_attachment_names(d['message'])}"
+        ),
+        mailbox="INBOX",
+        messageIndex=uid,
+    )
+    flow.run(
+        "addFlags",
+        lambda d: f"UID {uid} now has flags {', '.join(d['messages'][0]['flags'])}",
+        mailbox="INBOX",
+        range=str(uid),
+        flags=["\\Seen"],
+    )
     created = flow.call("createMailbox", path="Archive")["data"]
-    flow.run("copyMessage", lambda d: f"{'created Archive, ' if created['created'] else ''}"
-             f"copied UID {uid} to Archive as UID {d['uidMap'][0]['destinationUid']}",
-             mailbox="INBOX", range=str(uid), path="Archive")
+    flow.run(
+        "copyMessage",
+        lambda d: (
+            f"{'created Archive, ' if created['created'] else ''}"
+            f"copied UID {uid} to Archive as UID {d['uidMap'][0]['destinationUid']}"
+        ),
+        mailbox="INBOX",
+        range=str(uid),
+        path="Archive",
+    )
     flow.run("getStatus", _status, mailbox="INBOX")
 
 
@@ -144,8 +273,9 @@ def _attachment_names(message: dict) -> str:
 
 
 def _status(d: dict) -> str:
-    return (f"{d['path']} has {d['messages']} messages, {d['unseen']} unseen, "
-            f"next UID {d['uidNext']}")
+    return (
+        f"{d['path']} has {d['messages']} messages, {d['unseen']} unseen, next UID {d['uidNext']}"
+    )
 
 
 def _subject(summary: dict) -> str:
@@ -159,13 +289,16 @@ def _sender(summary: dict) -> str:
 
 # --- the CLI command -----------------------------------------------------------------------
 
+
 def command(args) -> int:
     from . import manifest_path
     from .localserver import PymapServer
 
     if not PymapServer.available():
-        print("imap-connector demo needs the demo extra: pip install 'imap-connector[demo]'",
-              file=sys.stderr)
+        print(
+            "imap-connector demo needs the demo extra: pip install 'imap-connector[demo]'",
+            file=sys.stderr,
+        )
         return 2
     connector = Connector.load(manifest_path())
     server = PymapServer(user="alice", password="alicepw")
@@ -192,10 +325,13 @@ def serve(connection: dict) -> int:
     path.write_text(json.dumps(connection, indent=2))
     print("The demo server is running. Connection (also in " + str(path) + "):")
     print(json.dumps(connection))
-    print("\nTry, in another shell:\n"
-          f"  imap-connector invoke searchMailbox --connection @{path} --input readUnread=unread\n"
-          f"  imap-connector invoke downloadMessage --connection @{path} --input messageIndex=1 "
-          "--input by=index\n\nPress Ctrl-C to stop.", flush=True)
+    print(
+        "\nTry, in another shell:\n"
+        f"  imap-connector invoke searchMailbox --connection @{path} --input readUnread=unread\n"
+        f"  imap-connector invoke downloadMessage --connection @{path} --input messageIndex=1 "
+        "--input by=index\n\nPress Ctrl-C to stop.",
+        flush=True,
+    )
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     try:

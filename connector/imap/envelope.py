@@ -4,6 +4,7 @@ Works on what ``fetch_response.parse`` returns: ENVELOPE as the list RFC 3501
 defines (date, subject, from, sender, reply-to, to, cc, bcc, in-reply-to,
 message-id), each address as (name, adl, mailbox, host).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -29,8 +30,7 @@ def address_list(addresses, fallback: str | None = None) -> list[dict]:
         return []
     key = addresses if isinstance(addresses, tuple) else _frozen(addresses)
     # Fresh dicts each time (callers may change what they get) from cached decoded pairs.
-    return [{"name": name, "address": address}
-            for name, address in _address_list(key, fallback)]
+    return [{"name": name, "address": address} for name, address in _address_list(key, fallback)]
 
 
 def _frozen(value):
@@ -47,9 +47,14 @@ def _address_list(addresses: tuple, fallback: str | None) -> tuple:
         if host is None:  # the start or end of an RFC 2822 group
             continue
         mailbox, host = _text(mailbox) or "", _text(host) or ""
-        out.append((" ".join((decode_words(name, fallback) or "").split())
-                    if isinstance(name, bytes) else decode_words(_text(name)) or "",
-                    f"{mailbox}@{host}" if host else mailbox))
+        out.append(
+            (
+                " ".join((decode_words(name, fallback) or "").split())
+                if isinstance(name, bytes)
+                else decode_words(_text(name)) or "",
+                f"{mailbox}@{host}" if host else mailbox,
+            )
+        )
     return tuple(out)
 
 
@@ -64,8 +69,18 @@ def iso(value) -> str | None:
     return value.isoformat()
 
 
-EMPTY_ENVELOPE = {"date": None, "subject": None, "from": [], "sender": [], "replyTo": [], "to": [],
-                  "cc": [], "bcc": [], "inReplyTo": None, "messageId": None}
+EMPTY_ENVELOPE = {
+    "date": None,
+    "subject": None,
+    "from": [],
+    "sender": [],
+    "replyTo": [],
+    "to": [],
+    "cc": [],
+    "bcc": [],
+    "inReplyTo": None,
+    "messageId": None,
+}
 
 
 def envelope_json(env, fallback: str | None = None) -> dict:
@@ -73,13 +88,20 @@ def envelope_json(env, fallback: str | None = None) -> dict:
     if not isinstance(env, list) or len(env) < 10:
         return dict(EMPTY_ENVELOPE)
     date, subject, from_, sender, reply_to, to, cc, bcc, in_reply_to, message_id = env[:10]
-    return {"date": header_date(date),
-            "subject": decode_words(subject if isinstance(subject, bytes) else _text(subject),
-                                    fallback),
-            "from": address_list(from_, fallback), "sender": address_list(sender, fallback),
-            "replyTo": address_list(reply_to, fallback), "to": address_list(to, fallback),
-            "cc": address_list(cc, fallback), "bcc": address_list(bcc, fallback),
-            "inReplyTo": _text(in_reply_to), "messageId": _text(message_id)}
+    return {
+        "date": header_date(date),
+        "subject": decode_words(
+            subject if isinstance(subject, bytes) else _text(subject), fallback
+        ),
+        "from": address_list(from_, fallback),
+        "sender": address_list(sender, fallback),
+        "replyTo": address_list(reply_to, fallback),
+        "to": address_list(to, fallback),
+        "cc": address_list(cc, fallback),
+        "bcc": address_list(bcc, fallback),
+        "inReplyTo": _text(in_reply_to),
+        "messageId": _text(message_id),
+    }
 
 
 def has_legacy_bytes(values: dict) -> bool:
@@ -125,8 +147,17 @@ def summaries(session, uids: list[int], fetched: dict[int, dict]) -> list[dict]:
         for uid, values in commands.fetch(session, legacy, CHARSET_ITEMS).items():
             heads = [values.get(b"BODY[HEADER.FIELDS (CONTENT-TYPE)]"), values.get(b"BODY[1.MIME]")]
             declared[uid] = next(
-                (found for found in (mime.message_charset(mime.parse(bytes(h) + b"\r\n"))
-                                     for h in heads if isinstance(h, bytes)) if found), None)
+                (
+                    found
+                    for found in (
+                        mime.message_charset(mime.parse(bytes(h) + b"\r\n"))
+                        for h in heads
+                        if isinstance(h, bytes)
+                    )
+                    if found
+                ),
+                None,
+            )
     return [summary(uid, fetched[uid], declared.get(uid)) for uid in uids if uid in fetched]
 
 
@@ -145,7 +176,10 @@ def _flags(raw: tuple) -> tuple[str, ...]:
 
 def summary(uid: int, values: dict, fallback: str | None = None) -> dict:
     size = values.get(b"RFC822.SIZE")
-    return {"uid": uid, "flags": flag_list(values.get(b"FLAGS")),
-            "size": size if isinstance(size, int) else 0,
-            "internalDate": iso(values.get(b"INTERNALDATE")),
-            "envelope": envelope_json(values.get(b"ENVELOPE"), fallback)}
+    return {
+        "uid": uid,
+        "flags": flag_list(values.get(b"FLAGS")),
+        "size": size if isinstance(size, int) else 0,
+        "internalDate": iso(values.get(b"INTERNALDATE")),
+        "envelope": envelope_json(values.get(b"ENVELOPE"), fallback),
+    }

@@ -3,6 +3,7 @@
 Handlers raise typed errors where they know the meaning (a missing mailbox is
 NOT_FOUND); what they do not catch lands here.
 """
+
 from __future__ import annotations
 
 import imaplib
@@ -12,8 +13,14 @@ import ssl
 
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from connector.sdk.errors import (ConnectionFailed, ConnectorError, RateLimited, ServerError,
-                                  Timeout, TlsError)
+from connector.sdk.errors import (
+    ConnectionFailed,
+    ConnectorError,
+    RateLimited,
+    ServerError,
+    Timeout,
+    TlsError,
+)
 
 # Response codes (RFC 5530) that say trying again later may work.
 TRANSIENT_CODES = ("[SERVERBUG]", "[OVERQUOTA]")
@@ -23,7 +30,8 @@ _THROTTLED = re.compile(
     r"\[(?:LIMIT|UNAVAILABLE|INUSE|THROTTLED)\]|request is throttled|too many simultaneous"
     r"|exceeded command or bandwidth limits|too many (?:connections|concurrent)"
     r"|maximum number of connections|try again later|server busy|temporarily unavailable",
-    re.I)
+    re.I,
+)
 _AUTH_CODES = re.compile(r"\[(?:AUTHENTICATIONFAILED|AUTHORIZATIONFAILED|EXPIRED)\]", re.I)
 _BACKOFF = re.compile(r"backoff time:\s*(\d+)\s*(milli)?", re.I)
 
@@ -40,8 +48,11 @@ def rate_limited(text: str) -> RateLimited | None:
     after = None
     if backoff:
         after = int(backoff.group(1)) / (1000 if backoff.group(2) else 1)
-    return RateLimited(f"The server is limiting requests or connections: try again later "
-                       f"(server said: {text[:200]}).", retry_after=after)
+    return RateLimited(
+        f"The server is limiting requests or connections: try again later "
+        f"(server said: {text[:200]}).",
+        retry_after=after,
+    )
 
 
 def map_exception(exc: Exception) -> ConnectorError | None:
@@ -57,8 +68,10 @@ def map_exception(exc: Exception) -> ConnectorError | None:
         return ConnectionFailed(f"The connection to the server was lost: {server_text(exc)}")
     if isinstance(exc, (IMAPClientError, imaplib.IMAP4.error)):
         text = server_text(exc)
-        return ServerError(f"The server refused the request: {text}",
-                           retryable=any(code in text.upper() for code in TRANSIENT_CODES))
+        return ServerError(
+            f"The server refused the request: {text}",
+            retryable=any(code in text.upper() for code in TRANSIENT_CODES),
+        )
     if isinstance(exc, OSError):
         return ConnectionFailed(f"Network error: {exc.strerror or exc}.")
     return None

@@ -5,6 +5,7 @@ time: see the field notes); this one tokenises each line with one compiled
 regex and builds plain lists. It knows only what FETCH replies contain:
 atoms, NIL, numbers, quoted strings, literals and parenthesised lists.
 """
+
 from __future__ import annotations
 
 import re
@@ -13,13 +14,14 @@ from functools import lru_cache
 
 # One token per match; the group that matched says which kind (m.lastindex).
 _TOKEN = re.compile(
-    rb'[ \t\r\n]*(?:'
-    rb'(\()'                                   # 1 open list
-    rb'|(\))'                                  # 2 close list
-    rb'|"([^"\\]*(?:\\.[^"\\]*)*)"'              # 3 quoted string
-    rb'|~?\{(\d+)\+?\}[ \t\r\n]*$'             # 4 literal marker, ~{n}: RFC 3516 literal8
-    rb'|((?:[^\s()"\[]|\[[^\]]*\])+)'          # 5 atom, incl. BODY[HEADER.FIELDS (A B)]<0>
-    rb')')
+    rb"[ \t\r\n]*(?:"
+    rb"(\()"  # 1 open list
+    rb"|(\))"  # 2 close list
+    rb'|"([^"\\]*(?:\\.[^"\\]*)*)"'  # 3 quoted string
+    rb"|~?\{(\d+)\+?\}[ \t\r\n]*$"  # 4 literal marker, ~{n}: RFC 3516 literal8
+    rb'|((?:[^\s()"\[]|\[[^\]]*\])+)'  # 5 atom, incl. BODY[HEADER.FIELDS (A B)]<0>
+    rb")"
+)
 _ESCAPE = re.compile(rb"\\(.)")
 NUMERIC = {b"UID", b"RFC822.SIZE", b"MODSEQ"}
 
@@ -29,12 +31,26 @@ NUMERIC = {b"UID", b"RFC822.SIZE", b"MODSEQ"}
 # faster in Python's re than an alternation per byte.
 _STRING = rb'(?:"[^"\\\r\n]*(?:\\.[^"\\\r\n]*)*"|NIL|\x00\d+\x00)'  # \0k\0: the k-th literal
 _ADDRESS = rb"\((" + _STRING + rb") (" + _STRING + rb") (" + _STRING + rb") (" + _STRING + rb")\)"
-_ADDRESSES = (rb"(NIL|\((?:\(" + _STRING + rb" " + _STRING + rb" " + _STRING + rb" " + _STRING
-              + rb"\))+\))")
-_ENVELOPE = (rb"\((" + _STRING + rb") (" + _STRING + rb") " + (_ADDRESSES + rb" ") * 6
-             + rb"(" + _STRING + rb") (" + _STRING + rb")\)")
-_ITEM = re.compile(rb" ?(?:(UID|RFC822\.SIZE) (\d+)|FLAGS \(([^()\"]*)\)|"
-                   rb"INTERNALDATE \"([^\"]*)\"|ENVELOPE " + _ENVELOPE + rb")")
+_ADDRESSES = (
+    rb"(NIL|\((?:\(" + _STRING + rb" " + _STRING + rb" " + _STRING + rb" " + _STRING + rb"\))+\))"
+)
+_ENVELOPE = (
+    rb"\(("
+    + _STRING
+    + rb") ("
+    + _STRING
+    + rb") "
+    + (_ADDRESSES + rb" ") * 6
+    + rb"("
+    + _STRING
+    + rb") ("
+    + _STRING
+    + rb")\)"
+)
+_ITEM = re.compile(
+    rb" ?(?:(UID|RFC822\.SIZE) (\d+)|FLAGS \(([^()\"]*)\)|"
+    rb"INTERNALDATE \"([^\"]*)\"|ENVELOPE " + _ENVELOPE + rb")"
+)
 _LINE = re.compile(rb"(\d+) \((.*)\)[ \t\r\n]*", re.S)
 _ADDRESS_RE = re.compile(_ADDRESS)
 _LITERAL_MARKER = re.compile(rb"~?\{\d+\+?\}[ \t\r\n]*$")
@@ -54,7 +70,9 @@ def parse(data: list) -> dict[int, dict[bytes, object]]:
     return fast if fast is not None else parse_tokens(data)
 
 
-_FLAGS_LINE = re.compile(rb"(\d+) \((?:UID (\d+) FLAGS \(([^()]*)\)|FLAGS \(([^()]*)\) UID (\d+))\)")
+_FLAGS_LINE = re.compile(
+    rb"(\d+) \((?:UID (\d+) FLAGS \(([^()]*)\)|FLAGS \(([^()]*)\) UID (\d+))\)"
+)
 
 
 def _flags_only(data: list) -> dict | None:
@@ -157,9 +175,13 @@ def _parse_lines(data: list) -> dict | None:
             else:
                 g = item.groups()[4:]
                 try:
-                    values[b"ENVELOPE"] = [_unquote(g[0], literals), _unquote(g[1], literals),
-                                           *(_addresses(a, literals) for a in g[2:8]),
-                                           _unquote(g[8], literals), _unquote(g[9], literals)]
+                    values[b"ENVELOPE"] = [
+                        _unquote(g[0], literals),
+                        _unquote(g[1], literals),
+                        *(_addresses(a, literals) for a in g[2:8]),
+                        _unquote(g[8], literals),
+                        _unquote(g[9], literals),
+                    ]
                 except (IndexError, ValueError):
                     return None
         key = values.get(b"UID", values[b"SEQ"])
@@ -180,15 +202,19 @@ def _addresses(token: bytes, literals: list[bytes]):
     if token == b"NIL":
         return None
     if b"\x00" in token:
-        return tuple(tuple(_unquote(part, literals) for part in found)
-                     for found in _ADDRESS_RE.findall(token))
+        return tuple(
+            tuple(_unquote(part, literals) for part in found)
+            for found in _ADDRESS_RE.findall(token)
+        )
     return _plain_addresses(token)
 
 
 @lru_cache(maxsize=4096)
 def _plain_addresses(token: bytes) -> tuple:
     """Address lists repeat (the owner in To, frequent senders): parse each distinct one once."""
-    return tuple(tuple(_unquote(part, []) for part in found) for found in _ADDRESS_RE.findall(token))
+    return tuple(
+        tuple(_unquote(part, []) for part in found) for found in _ADDRESS_RE.findall(token)
+    )
 
 
 def _finish(top: list, out: dict) -> None:
@@ -219,9 +245,29 @@ def _finish(top: list, out: dict) -> None:
         out.setdefault(key, {}).update(values)
 
 
-_MONTHS = {m: i for i, m in enumerate((b"JAN", b"FEB", b"MAR", b"APR", b"MAY", b"JUN", b"JUL",
-                                       b"AUG", b"SEP", b"OCT", b"NOV", b"DEC"), start=1)}
-_INTERNALDATE = re.compile(rb" ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        (
+            b"JAN",
+            b"FEB",
+            b"MAR",
+            b"APR",
+            b"MAY",
+            b"JUN",
+            b"JUL",
+            b"AUG",
+            b"SEP",
+            b"OCT",
+            b"NOV",
+            b"DEC",
+        ),
+        start=1,
+    )
+}
+_INTERNALDATE = re.compile(
+    rb" ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)"
+)
 
 
 def internal_date_iso(value: bytes) -> str | None:
@@ -236,8 +282,10 @@ def internal_date_iso(value: bytes) -> str | None:
     number = _MONTHS.get(month.upper())
     if number is None or not 1 <= int(day) <= 31 or int(hh) > 23 or int(mm) > 59 or int(ss) > 60:
         return None
-    return (f"{year.decode()}-{number:02d}-{int(day):02d}T{hh.decode()}:{mm.decode()}:"
-            f"{ss.decode()}{sign.decode()}{oh.decode()}:{om.decode()}")
+    return (
+        f"{year.decode()}-{number:02d}-{int(day):02d}T{hh.decode()}:{mm.decode()}:"
+        f"{ss.decode()}{sign.decode()}{oh.decode()}:{om.decode()}"
+    )
 
 
 def internal_date(value) -> datetime | None:
@@ -252,7 +300,14 @@ def internal_date(value) -> datetime | None:
     day, month, year, hh, mm, ss, sign, oh, om = match.groups()
     offset = timedelta(hours=int(oh), minutes=int(om))
     try:
-        return datetime(int(year), _MONTHS[month.upper()], int(day), int(hh), int(mm), int(ss),
-                        tzinfo=timezone(-offset if sign == b"-" else offset))
+        return datetime(
+            int(year),
+            _MONTHS[month.upper()],
+            int(day),
+            int(hh),
+            int(mm),
+            int(ss),
+            tzinfo=timezone(-offset if sign == b"-" else offset),
+        )
     except (KeyError, ValueError):
         return None

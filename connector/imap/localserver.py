@@ -3,6 +3,7 @@
 Used by ``imap-connector demo`` (and the test suite): no root, no system
 service, nothing left behind. Needs the ``demo`` extra (pymap, trustme).
 """
+
 from __future__ import annotations
 
 import os
@@ -86,11 +87,28 @@ class PymapServer:
         self.port = free_port()
         env = dict(os.environ, FQDN="localhost")  # without it the greeting may stall on DNS
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "from pymap.main import main; main()",
-             "--host", "127.0.0.1", "--port", str(self.port),
-             "--cert", str(self.dir / "cert.pem"), "--key", str(self.dir / "key.pem"),
-             "dict", "--demo-user", self.user, "--demo-password", self.password],
-            env=env, stdout=subprocess.DEVNULL, stderr=open(self.dir / "stderr.log", "wb"))
+            [
+                sys.executable,
+                "-c",
+                "from pymap.main import main; main()",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--cert",
+                str(self.dir / "cert.pem"),
+                "--key",
+                str(self.dir / "key.pem"),
+                "dict",
+                "--demo-user",
+                self.user,
+                "--demo-password",
+                self.password,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "stderr.log", "wb"),
+        )
         try:
             wait_for_greeting(self.port, self.process, timeout=30)
         except RuntimeError as exc:
@@ -101,9 +119,16 @@ class PymapServer:
 
     def connection(self) -> dict:
         """Connection fields for the connector: STARTTLS required, certificate verified."""
-        return {"host": "127.0.0.1", "port": self.port, "secure": False, "startTls": "required",
-                "user": self.user, "pass": self.password, "caCertificate": self.ca_pem,
-                "timeout": 10}
+        return {
+            "host": "127.0.0.1",
+            "port": self.port,
+            "secure": False,
+            "startTls": "required",
+            "user": self.user,
+            "pass": self.password,
+            "caCertificate": self.ca_pem,
+            "timeout": 10,
+        }
 
     def stop(self) -> None:
         stop_server(self.process, self.dir)

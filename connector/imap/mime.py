@@ -8,6 +8,7 @@ library is strict and mail clients are not (unquoted parameter values with space
 or ``=``, such as ``name=This is a test.txt`` or ``boundary=a=b``), we read them as
 the clients do.
 """
+
 from __future__ import annotations
 
 import base64
@@ -45,7 +46,7 @@ def parse(raw: bytes) -> Message:
     head_end = raw.find(b"\r\n\r\n")
     head = raw[:head_end] if head_end >= 0 else raw
     if _OBSOLETE_FIELD_NAME.search(head):
-        raw = _OBSOLETE_FIELD_NAME.sub(rb"\1:", head) + raw[len(head):]
+        raw = _OBSOLETE_FIELD_NAME.sub(rb"\1:", head) + raw[len(head) :]
     return email.message_from_bytes(raw, policy=POLICY)
 
 
@@ -102,7 +103,7 @@ def decode_words(value, fallback: str | None = None) -> str | None:
     out, position = [], 0
     for match in _ENCODED_WORD.finditer(data):
         if match.start() > position:
-            out.append(charsets.decode(data[position:match.start()], None, fallback))
+            out.append(charsets.decode(data[position : match.start()], None, fallback))
         out.append(_decode_word(match, fallback))
         position = match.end()
     if position < len(data):
@@ -149,10 +150,12 @@ def addresses(msg: Message, name: str, fallback: str | None = None) -> list[dict
     out = []
     for value in raw_header(msg, name):
         for display, address in address_parser.parse(
-                _unfold(value), lambda text: decode_words(text, fallback)):
+            _unfold(value), lambda text: decode_words(text, fallback)
+        ):
             if display or address:
-                out.append({"name": display,
-                            "address": charsets.surrogates_to_text(address, fallback)})
+                out.append(
+                    {"name": display, "address": charsets.surrogates_to_text(address, fallback)}
+                )
     return out
 
 
@@ -199,7 +202,7 @@ def _raw_params(value: str) -> dict[str, str]:
             i = value.find(";", i)
         else:
             stop = value.find(";", i)
-            text = value[i:stop if stop >= 0 else end].strip()
+            text = value[i : stop if stop >= 0 else end].strip()
             i = stop
         out.setdefault(name, text)
     return out
@@ -217,8 +220,9 @@ def params(part: Message, name: str, fallback: str | None = None) -> dict[str, s
         if match:
             base, number, encoded = match.groups()
             # "name*=" (no section number) is encoded; "name*0=" is not, "name*0*=" is.
-            joined.setdefault(base, []).append((int(number or 0), bool(encoded) or number is None,
-                                                text))
+            joined.setdefault(base, []).append(
+                (int(number or 0), bool(encoded) or number is None, text)
+            )
         else:
             plain[key] = text
     out = {key: decode_words(text, fallback) or "" for key, text in plain.items()}
@@ -243,9 +247,16 @@ def _rfc2231(sections: list, fallback: str | None) -> str:
 
 
 _COMMENT = re.compile(r"\([^()]*\)")
-_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug",
-                                       "sep", "oct", "nov", "dec"), start=1)}
-_RFC2822 = re.compile(r"(?:\w{3}, )?(\d{1,2}) (\w{3}) (\d{4}) (\d\d):(\d\d)(?::(\d\d))? ([+-])(\d\d)(\d\d)")
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
+        start=1,
+    )
+}
+_RFC2822 = re.compile(
+    r"(?:\w{3}, )?(\d{1,2}) (\w{3}) (\d{4}) (\d\d):(\d\d)(?::(\d\d))? ([+-])(\d\d)(\d\d)"
+)
 
 
 def header_date(value) -> str | None:
@@ -269,9 +280,15 @@ def header_date(value) -> str | None:
         day, month, year, hh, mm, ss, sign, oh, om = match.groups()
         offset = timedelta(hours=int(oh), minutes=int(om))
         try:
-            return datetime(int(year), _MONTHS[month.lower()], int(day), int(hh), int(mm),
-                            int(ss or 0), tzinfo=timezone(-offset if sign == "-" else offset)
-                            ).isoformat()
+            return datetime(
+                int(year),
+                _MONTHS[month.lower()],
+                int(day),
+                int(hh),
+                int(mm),
+                int(ss or 0),
+                tzinfo=timezone(-offset if sign == "-" else offset),
+            ).isoformat()
         except (KeyError, ValueError, OverflowError):
             pass
     try:
@@ -296,8 +313,7 @@ def part_bytes(part: Message) -> bytes:
 
 def part_text(part: Message, fallback: str | None = None) -> str:
     """A text part's body as text: its declared charset, else UTF-8, else ``fallback``..."""
-    return charsets.decode(part_bytes(part), params(part, "Content-Type").get("charset"),
-                           fallback)
+    return charsets.decode(part_bytes(part), params(part, "Content-Type").get("charset"), fallback)
 
 
 def find_part(msg: Message, spec: str) -> Message | None:
@@ -322,8 +338,9 @@ def find_part(msg: Message, spec: str) -> Message | None:
 
 def filename(part: Message, fallback: str | None = None) -> str | None:
     """Content-Disposition's filename, else Content-Type's name, read leniently."""
-    name = (params(part, "Content-Disposition", fallback).get("filename")
-            or params(part, "Content-Type", fallback).get("name"))
+    name = params(part, "Content-Disposition", fallback).get("filename") or params(
+        part, "Content-Type", fallback
+    ).get("name")
     return " ".join(name.split()) if name and name.strip() else None
 
 
@@ -355,22 +372,36 @@ def to_json(msg: Message) -> dict:
                 continue
         data = part_bytes(part)
         content_id = raw_value(part, "Content-ID")
-        attachments.append({"partId": number, "filename": filename(part, fallback),
-                            "contentType": ctype, "size": len(data),
-                            "contentId": decode_words(content_id.strip()) if content_id else None,
-                            "disposition": kind, "content": content(data)})
+        attachments.append(
+            {
+                "partId": number,
+                "filename": filename(part, fallback),
+                "contentType": ctype,
+                "size": len(data),
+                "contentId": decode_words(content_id.strip()) if content_id else None,
+                "disposition": kind,
+                "content": content(data),
+            }
+        )
     return {
         "subject": header(msg, "Subject", fallback),
-        "from": addresses(msg, "From", fallback), "sender": addresses(msg, "Sender", fallback),
-        "replyTo": addresses(msg, "Reply-To", fallback), "to": addresses(msg, "To", fallback),
-        "cc": addresses(msg, "Cc", fallback), "bcc": addresses(msg, "Bcc", fallback),
+        "from": addresses(msg, "From", fallback),
+        "sender": addresses(msg, "Sender", fallback),
+        "replyTo": addresses(msg, "Reply-To", fallback),
+        "to": addresses(msg, "To", fallback),
+        "cc": addresses(msg, "Cc", fallback),
+        "bcc": addresses(msg, "Bcc", fallback),
         "date": header_date(header(msg, "Date", fallback)),
         "messageId": header(msg, "Message-ID", fallback),
         "inReplyTo": header(msg, "In-Reply-To", fallback),
         "references": (header(msg, "References", fallback) or "").split(),
-        "headers": [{"name": decode_words(k) or "", "value": decode_words(str(v), fallback) or ""}
-                    for k, v in msg.raw_items()],
-        "text": text, "html": html, "attachments": attachments,
+        "headers": [
+            {"name": decode_words(k) or "", "value": decode_words(str(v), fallback) or ""}
+            for k, v in msg.raw_items()
+        ],
+        "text": text,
+        "html": html,
+        "attachments": attachments,
     }
 
 

@@ -5,6 +5,7 @@ for the wire; nothing else in the connector builds protocol text from user input
 IMAPClient 4.1 does not reject CR/LF (a search value with CRLF can run a second
 command), sends flags unquoted and never compresses UID lists: these helpers do.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,14 +25,20 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 def check_mailbox(name: str, path: str) -> str:
     """A mailbox path as the user wrote it (Unicode), refused if it cannot be sent safely."""
     if not isinstance(name, str) or not name.strip():
-        raise InvalidInput(f"The mailbox path ({path}) is empty: give a mailbox such as INBOX.",
-                           path=f"inputs.{path}")
+        raise InvalidInput(
+            f"The mailbox path ({path}) is empty: give a mailbox such as INBOX.",
+            path=f"inputs.{path}",
+        )
     if _CONTROL.search(name):
-        raise InvalidInput(f"The mailbox path ({path}) contains a control character (such as a "
-                           "line break, tab or NUL): remove it.", path=f"inputs.{path}")
+        raise InvalidInput(
+            f"The mailbox path ({path}) contains a control character (such as a "
+            "line break, tab or NUL): remove it.",
+            path=f"inputs.{path}",
+        )
     if len(name.encode("utf-8")) > 1000:
-        raise InvalidInput(f"The mailbox path ({path}) is longer than 1000 bytes.",
-                           path=f"inputs.{path}")
+        raise InvalidInput(
+            f"The mailbox path ({path}) is longer than 1000 bytes.", path=f"inputs.{path}"
+        )
     return name
 
 
@@ -76,8 +83,10 @@ def search_string(value: str, path: str) -> tuple[bytes, bool]:
     if not isinstance(value, str):
         raise InvalidInput(f"The search term {path} must be text.", path=f"inputs.{path}")
     if re.search(r"[\r\n\0]", value):
-        raise InvalidInput(f"The search term {path} contains a line break or NUL: remove it.",
-                           path=f"inputs.{path}")
+        raise InvalidInput(
+            f"The search term {path} contains a line break or NUL: remove it.",
+            path=f"inputs.{path}",
+        )
     if value.isascii():
         return quote(value), False
     return Literal(value.encode("utf-8")), True
@@ -93,8 +102,11 @@ def body_section(part: str | None, path: str = "part") -> str:
     """A ``part`` input as a BODY[] section (``2``, ``1.2``, ``2.HEADER``, ``TEXT``); "" is all."""
     section = (part or "").strip().upper()
     if section and not _SECTION.fullmatch(section):
-        raise InvalidInput(f"Part {_show(part)} is not a body part: give 1, 1.2, 2.HEADER, TEXT "
-                           "or HEADER, or leave it empty.", path=f"inputs.{path}")
+        raise InvalidInput(
+            f"Part {_show(part)} is not a body part: give 1, 1.2, 2.HEADER, TEXT "
+            "or HEADER, or leave it empty.",
+            path=f"inputs.{path}",
+        )
     return section
 
 
@@ -104,15 +116,36 @@ SYSTEM_FLAGS = {f.lower(): f for f in ("\\Seen", "\\Answered", "\\Flagged", "\\D
 # Every backslash name a server may send, in its RFC spelling: system flags (RFC 3501),
 # special-use (RFC 6154) and LIST attributes (RFC 3501, 5258). Servers vary the case
 # (Cyrus: \sent); outputs use these spellings, keywords keep theirs.
-CANONICAL_NAMES = {f.lower(): f for f in (
-    *SYSTEM_FLAGS.values(), "\\Recent", "\\All", "\\Archive", "\\Drafts", "\\Junk", "\\Sent",
-    "\\Trash", "\\Important", "\\Noinferiors", "\\Noselect", "\\Marked", "\\Unmarked",
-    "\\HasChildren", "\\HasNoChildren", "\\NonExistent", "\\Subscribed", "\\Remote")}
+CANONICAL_NAMES = {
+    f.lower(): f
+    for f in (
+        *SYSTEM_FLAGS.values(),
+        "\\Recent",
+        "\\All",
+        "\\Archive",
+        "\\Drafts",
+        "\\Junk",
+        "\\Sent",
+        "\\Trash",
+        "\\Important",
+        "\\Noinferiors",
+        "\\Noselect",
+        "\\Marked",
+        "\\Unmarked",
+        "\\HasChildren",
+        "\\HasNoChildren",
+        "\\NonExistent",
+        "\\Subscribed",
+        "\\Remote",
+    )
+}
 
 
 def canonical_name(flag: str) -> str:
     """A flag or attribute from a server in its RFC spelling (keywords as they are)."""
     return CANONICAL_NAMES.get(flag.lower(), flag) if flag.startswith("\\") else flag
+
+
 # atom-char: any CHAR except atom-specials "(" ")" "{" SP CTL "%" "*" DQUOTE "\" "]"
 _KEYWORD = re.compile(r"[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+")
 
@@ -130,12 +163,15 @@ def normalize_flags(flags: list, path: str = "flags") -> list[str]:
                 raise InvalidInput(
                     f"{_show(flag)} is not a flag you can set: system flags are "
                     f"{', '.join(SYSTEM_FLAGS.values())}; other flags (keywords) have no backslash.",
-                    path=where)
+                    path=where,
+                )
             flag = canonical
         elif not _KEYWORD.fullmatch(flag) or len(flag) > 200:
             raise InvalidInput(
                 f"{_show(flag)} is not a valid keyword: use printable ASCII letters, digits and "
-                "punctuation, without spaces or any of ( ) { } % * \" \\ ].", path=where)
+                'punctuation, without spaces or any of ( ) { } % * " \\ ].',
+                path=where,
+            )
         if flag not in out:
             out.append(flag)
     return out
@@ -157,14 +193,19 @@ STAR = None  # the "*" of a range: the highest UID in the mailbox
 
 class UidSet(NamedTuple):
     """A parsed ``range`` input: items of (low, high), where None stands for ``*``."""
+
     items: tuple[tuple[int | None, int | None], ...]
 
     def as_written(self) -> bytes:
         """The set with IMAP's own meaning of ``*`` (for sequence numbers, where it is right)."""
+
         def bound(value):
             return b"*" if value is STAR else b"%d" % value
-        return b",".join(bound(low) if low == high else bound(low) + b":" + bound(high)
-                         for low, high in self.items)
+
+        return b",".join(
+            bound(low) if low == high else bound(low) + b":" + bound(high)
+            for low, high in self.items
+        )
 
     @property
     def has_star(self) -> bool:
@@ -211,10 +252,13 @@ def parse_uid_set(text: str, path: str = "range") -> UidSet:
     for part in text.split(","):
         match = _UID_ITEM.fullmatch(part)
         if not match:
-            raise InvalidInput(f"Range {_show(text)} is not valid at {_show(part.strip())}: {hint}.",
-                               path=f"inputs.{path}")
-        low, high = (_uid_value(v, text, path) for v in
-                     (match.group(1), match.group(2) or match.group(1)))
+            raise InvalidInput(
+                f"Range {_show(text)} is not valid at {_show(part.strip())}: {hint}.",
+                path=f"inputs.{path}",
+            )
+        low, high = (
+            _uid_value(v, text, path) for v in (match.group(1), match.group(2) or match.group(1))
+        )
         items.append((low, high))
     return UidSet(tuple(items))
 
@@ -224,8 +268,10 @@ def _uid_value(token: str, text: str, path: str) -> int | None:
         return STAR
     value = int(token)
     if not 1 <= value <= MAX_UID:
-        raise InvalidInput(f"Range {_show(text)}: UID {token} is out of range (1 to {MAX_UID}).",
-                           path=f"inputs.{path}")
+        raise InvalidInput(
+            f"Range {_show(text)}: UID {token} is out of range (1 to {MAX_UID}).",
+            path=f"inputs.{path}",
+        )
     return value
 
 

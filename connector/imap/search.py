@@ -4,6 +4,7 @@ filterOptions speaks the vocabulary of imapflow's search object, so flows built
 on the seed's connector keep working. Every user string goes through
 ``protocol.search_string``; every key is checked against the vocabulary.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -12,18 +13,52 @@ from connector.sdk.errors import InvalidInput, Unsupported
 
 from . import protocol
 
-FLAG_KEYS = {"answered": b"ANSWERED", "deleted": b"DELETED", "draft": b"DRAFT",
-             "flagged": b"FLAGGED", "seen": b"SEEN"}
-UNFLAG = {b"ANSWERED": b"UNANSWERED", b"DELETED": b"UNDELETED", b"DRAFT": b"UNDRAFT",
-          b"FLAGGED": b"UNFLAGGED", b"SEEN": b"UNSEEN"}
+FLAG_KEYS = {
+    "answered": b"ANSWERED",
+    "deleted": b"DELETED",
+    "draft": b"DRAFT",
+    "flagged": b"FLAGGED",
+    "seen": b"SEEN",
+}
+UNFLAG = {
+    b"ANSWERED": b"UNANSWERED",
+    b"DELETED": b"UNDELETED",
+    b"DRAFT": b"UNDRAFT",
+    b"FLAGGED": b"UNFLAGGED",
+    b"SEEN": b"UNSEEN",
+}
 STATE_KEYS = {"all": b"ALL", "new": b"NEW", "old": b"OLD", "recent": b"RECENT"}
-STRING_KEYS = {"from": b"FROM", "to": b"TO", "cc": b"CC", "bcc": b"BCC", "subject": b"SUBJECT",
-               "body": b"BODY", "text": b"TEXT"}
-DATE_KEYS = {"before": b"BEFORE", "on": b"ON", "since": b"SINCE", "sentBefore": b"SENTBEFORE",
-             "sentOn": b"SENTON", "sentSince": b"SENTSINCE"}
+STRING_KEYS = {
+    "from": b"FROM",
+    "to": b"TO",
+    "cc": b"CC",
+    "bcc": b"BCC",
+    "subject": b"SUBJECT",
+    "body": b"BODY",
+    "text": b"TEXT",
+}
+DATE_KEYS = {
+    "before": b"BEFORE",
+    "on": b"ON",
+    "since": b"SINCE",
+    "sentBefore": b"SENTBEFORE",
+    "sentOn": b"SENTON",
+    "sentSince": b"SENTSINCE",
+}
 SIZE_KEYS = {"larger": b"LARGER", "smaller": b"SMALLER"}
-OTHER_KEYS = ("seq", "uid", "header", "keyword", "unKeyword", "modseq", "emailId", "threadId",
-              "gmraw", "or", "not")
+OTHER_KEYS = (
+    "seq",
+    "uid",
+    "header",
+    "keyword",
+    "unKeyword",
+    "modseq",
+    "emailId",
+    "threadId",
+    "gmraw",
+    "or",
+    "not",
+)
 KNOWN = sorted([*FLAG_KEYS, *STATE_KEYS, *STRING_KEYS, *DATE_KEYS, *SIZE_KEYS, *OTHER_KEYS])
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -43,12 +78,20 @@ class Criteria:
 
     def need(self, capability: str, key: str) -> None:
         if capability not in self.capabilities:
-            raise Unsupported(f"filterOptions.{key} needs the server capability {capability}, "
-                              "which this server lacks: remove that filter.")
+            raise Unsupported(
+                f"filterOptions.{key} needs the server capability {capability}, "
+                "which this server lacks: remove that filter."
+            )
 
 
-def build(capabilities, *, sender: str | None, recipient: str | None, read_unread: str,
-          filters: dict | None) -> Criteria:
+def build(
+    capabilities,
+    *,
+    sender: str | None,
+    recipient: str | None,
+    read_unread: str,
+    filters: dict | None,
+) -> Criteria:
     criteria = Criteria(capabilities)
     keys: list[bytes] = []
     if sender:
@@ -68,8 +111,9 @@ def build(capabilities, *, sender: str | None, recipient: str | None, read_unrea
 def translate(filters, criteria: Criteria, path: str) -> list[bytes]:
     """One filter object -> SEARCH keys (several keys in one object are ANDed)."""
     if not isinstance(filters, dict):
-        raise InvalidInput(f"{path} must be an object such as {{\"seen\": false}}.",
-                           path=f"inputs.{path}")
+        raise InvalidInput(
+            f'{path} must be an object such as {{"seen": false}}.', path=f"inputs.{path}"
+        )
     keys: list[bytes] = []
     for key, value in filters.items():
         where = f"{path}.{key}"
@@ -107,8 +151,10 @@ def translate(filters, criteria: Criteria, path: str) -> list[bytes]:
         elif key == "not":
             keys += [b"NOT", *_group(translate(value, criteria, where))]
         else:
-            raise InvalidInput(f"Unknown filter {key!r} in {path}. Known filters: "
-                               f"{', '.join(KNOWN)}.", path=f"inputs.{where}")
+            raise InvalidInput(
+                f"Unknown filter {key!r} in {path}. Known filters: {', '.join(KNOWN)}.",
+                path=f"inputs.{where}",
+            )
     return keys
 
 
@@ -119,8 +165,9 @@ def _group(tokens: list[bytes]) -> list[bytes]:
 
 def _or(value, criteria: Criteria, where: str) -> list[bytes]:
     if not isinstance(value, list) or not value:
-        raise InvalidInput(f"{where} must be a non-empty list of filter objects.",
-                           path=f"inputs.{where}")
+        raise InvalidInput(
+            f"{where} must be a non-empty list of filter objects.", path=f"inputs.{where}"
+        )
     groups = [_group(translate(item, criteria, f"{where}.{i}")) for i, item in enumerate(value)]
     # OR takes two keys: fold the list from the right, OR a (OR b c).
     result = groups[-1]
@@ -131,12 +178,20 @@ def _or(value, criteria: Criteria, where: str) -> list[bytes]:
 
 def _headers(value, criteria: Criteria, where: str) -> list[bytes]:
     if not isinstance(value, dict) or not value:
-        raise InvalidInput(f"{where} must be an object of header name -> text, such as "
-                           '{"X-Priority": "1"}.', path=f"inputs.{where}")
+        raise InvalidInput(
+            f'{where} must be an object of header name -> text, such as {{"X-Priority": "1"}}.',
+            path=f"inputs.{where}",
+        )
     keys: list[bytes] = []
     for name, text in value.items():
-        if not isinstance(name, str) or not name.isascii() or not name.isprintable() \
-                or ":" in name or " " in name or not name:
+        if (
+            not isinstance(name, str)
+            or not name.isascii()
+            or not name.isprintable()
+            or ":" in name
+            or " " in name
+            or not name
+        ):
             raise InvalidInput(f"{where}: {name!r} is not a header name.", path=f"inputs.{where}")
         text = "" if text is True else _str(text, f"{where}.{name}")
         keys += [b"HEADER", protocol.quote(name), criteria.string(text, f"{where}.{name}")]
@@ -161,8 +216,9 @@ def imap_date(value, where: str) -> bytes:
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise InvalidInput(f"{where} must be a date such as 2024-01-31.",
-                               path=f"inputs.{where}") from None
+            raise InvalidInput(
+                f"{where} must be a date such as 2024-01-31.", path=f"inputs.{where}"
+            ) from None
         day = parsed.date()
     elif isinstance(value, date):
         day = value
@@ -185,8 +241,7 @@ def _int(value, where: str, limit: int = 4294967295) -> int:
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= limit:
         return value
-    raise InvalidInput(f"{where} must be a whole number from 0 to {limit}.",
-                       path=f"inputs.{where}")
+    raise InvalidInput(f"{where} must be a whole number from 0 to {limit}.", path=f"inputs.{where}")
 
 
 def _str(value, where: str) -> str:

@@ -3,6 +3,7 @@
 This is the connection handler of the manifest: the runtime calls
 ``open_session(**fields)`` and closes what it returns after the action.
 """
+
 from __future__ import annotations
 
 import base64
@@ -13,8 +14,14 @@ import ssl
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
-from connector.sdk.errors import (AuthFailed, ConnectionFailed, InvalidInput, Timeout,
-                                  TlsError, Unsupported)
+from connector.sdk.errors import (
+    AuthFailed,
+    ConnectionFailed,
+    InvalidInput,
+    Timeout,
+    TlsError,
+    Unsupported,
+)
 
 from .errors import rate_limited
 from .protocol import quote
@@ -61,7 +68,8 @@ class ImapSession:
         if self._capabilities is None:
             self._capabilities = frozenset(
                 c.decode("ascii", "replace").upper() if isinstance(c, bytes) else str(c).upper()
-                for c in self.client.capabilities())
+                for c in self.client.capabilities()
+            )
             if self.client.authenticated:
                 learn_server(self.server_key, capabilities=self._capabilities)
         return self._capabilities
@@ -111,30 +119,49 @@ class ImapSession:
 
 def open_session(**fields) -> ImapSession:
     """The ``imap`` connection: user name and password."""
-    return _open(fields, lambda session: login(session, fields["user"], fields["pass"],
-                                               timeout=fields["timeout"]))
+    return _open(
+        fields,
+        lambda session: login(session, fields["user"], fields["pass"], timeout=fields["timeout"]),
+    )
 
 
 def open_oauth_session(**fields) -> ImapSession:
     """The ``imapOAuth`` connection: an OAuth 2.0 access token (XOAUTH2 or OAUTHBEARER)."""
-    return _open(fields, lambda session: oauth_login(session, fields["user"],
-                                                     fields["accessToken"], fields["mechanism"],
-                                                     timeout=fields["timeout"]))
+    return _open(
+        fields,
+        lambda session: oauth_login(
+            session,
+            fields["user"],
+            fields["accessToken"],
+            fields["mechanism"],
+            timeout=fields["timeout"],
+        ),
+    )
 
 
 def _open(fields: dict, authenticate) -> ImapSession:
     host, port, timeout = fields["host"], fields["port"], fields["timeout"]
-    context = build_context(min_version=fields["minVersion"], max_version=fields["maxVersion"],
-                            min_dh_size=fields["minDHSize"],
-                            ca_certificate=fields.get("caCertificate"))
+    context = build_context(
+        min_version=fields["minVersion"],
+        max_version=fields["maxVersion"],
+        min_dh_size=fields["minDHSize"],
+        ca_certificate=fields.get("caCertificate"),
+    )
     # Timeout bounds each read, and the whole opening too: a server trickling one byte
     # at a time would otherwise hold the step for ever.
     deadline = Deadline(timeout)
     pipelining = bool(fields.get("pipelining"))
     session: ImapSession | None = None
     try:
-        client = connect(host, port, secure=fields["secure"], context=context, timeout=timeout,
-                         deadline=deadline, defer_greeting=pipelining and fields["secure"])
+        client = connect(
+            host,
+            port,
+            secure=fields["secure"],
+            context=context,
+            timeout=timeout,
+            deadline=deadline,
+            defer_greeting=pipelining and fields["secure"],
+        )
         session = ImapSession(client, host=host, user=fields["user"], port=port)
         try:
             if not fields["secure"]:
@@ -151,9 +178,11 @@ def _open(fields: dict, authenticate) -> ImapSession:
             raise
     except Exception:
         if deadline.expired:
-            raise Timeout(f"{host}:{port} did not complete connecting and logging in within "
-                          f"{timeout} s: check Host and Port, or raise Timeout (seconds)."
-                          + ("" if fields["secure"] else PLAIN_HINT)) from None
+            raise Timeout(
+                f"{host}:{port} did not complete connecting and logging in within "
+                f"{timeout} s: check Host and Port, or raise Timeout (seconds)."
+                + ("" if fields["secure"] else PLAIN_HINT)
+            ) from None
         raise
     finally:
         if session is None or not session.login_pending:
@@ -161,46 +190,69 @@ def _open(fields: dict, authenticate) -> ImapSession:
     return session
 
 
-def connect(host: str, port: int, *, secure: bool, context: ssl.SSLContext,
-            timeout: int, deadline: Deadline | None = None,
-            defer_greeting: bool = False) -> IMAPClient:
+def connect(
+    host: str,
+    port: int,
+    *,
+    secure: bool,
+    context: ssl.SSLContext,
+    timeout: int,
+    deadline: Deadline | None = None,
+    defer_greeting: bool = False,
+) -> IMAPClient:
     """TCP (+ TLS) + the server's greeting (read later with ``defer_greeting``), each failure named."""
     try:
-        client = Client(host, port=port, ssl=secure, ssl_context=context, timeout=timeout,
-                        deadline=deadline or Deadline(timeout), defer_greeting=defer_greeting)
+        client = Client(
+            host,
+            port=port,
+            ssl=secure,
+            ssl_context=context,
+            timeout=timeout,
+            deadline=deadline or Deadline(timeout),
+            defer_greeting=defer_greeting,
+        )
     except ssl.SSLError as exc:
         raise explain(exc, host=host, port=port) from None
     except TimeoutError:
-        raise Timeout(f"{host}:{port} did not answer within {timeout} s: check Host and Port, "
-                      "or raise Timeout (seconds)." + ("" if secure else PLAIN_HINT)) from None
+        raise Timeout(
+            f"{host}:{port} did not answer within {timeout} s: check Host and Port, "
+            "or raise Timeout (seconds)." + ("" if secure else PLAIN_HINT)
+        ) from None
     except socket.gaierror:
-        raise ConnectionFailed(f"The host name {host!r} cannot be resolved: check Host.",
-                               retryable=False) from None
+        raise ConnectionFailed(
+            f"The host name {host!r} cannot be resolved: check Host.", retryable=False
+        ) from None
     except ConnectionRefusedError:
-        raise ConnectionFailed(f"{host}:{port} refused the connection: check Host and Port "
-                               "(993 for TLS, 143 for STARTTLS).") from None
+        raise ConnectionFailed(
+            f"{host}:{port} refused the connection: check Host and Port "
+            "(993 for TLS, 143 for STARTTLS)."
+        ) from None
     except imaplib.IMAP4.error as exc:
         throttled = rate_limited(str(exc))  # "* BYE Too many connections" as the greeting
         if throttled is not None:
             raise throttled from None
-        hint = (" The port may expect TLS: turn Secure on." if not secure else "")
-        raise ConnectionFailed(f"{host}:{port} did not greet like an IMAP server "
-                               f"({_short(exc)}).{hint}") from None
+        hint = " The port may expect TLS: turn Secure on." if not secure else ""
+        raise ConnectionFailed(
+            f"{host}:{port} did not greet like an IMAP server ({_short(exc)}).{hint}"
+        ) from None
     except OSError as exc:
         raise ConnectionFailed(f"Cannot reach {host}:{port}: {exc.strerror or exc}.") from None
     return client
 
 
-def negotiate_starttls(client: IMAPClient, mode: str, context: ssl.SSLContext, *,
-                       host: str, port: int) -> None:
+def negotiate_starttls(
+    client: IMAPClient, mode: str, context: ssl.SSLContext, *, host: str, port: int
+) -> None:
     if mode == "never":
         return
     if not client.has_capability("STARTTLS"):
         if mode == "required":
             # Nothing secret has been sent: we stop before LOGIN.
-            raise TlsError(f"{host}:{port} does not offer STARTTLS, so the password would travel "
-                           "unencrypted. Turn Secure on (port 993), or set STARTTLS to optional "
-                           "or never if you accept that.")
+            raise TlsError(
+                f"{host}:{port} does not offer STARTTLS, so the password would travel "
+                "unencrypted. Turn Secure on (port 993), or set STARTTLS to optional "
+                "or never if you accept that."
+            )
         return
     try:
         client.starttls(context)
@@ -215,13 +267,16 @@ def negotiate_starttls(client: IMAPClient, mode: str, context: ssl.SSLContext, *
 def login(session: ImapSession, user: str, password: str, *, timeout: int) -> None:
     client = session.client
     if any(c in user + password for c in "\r\n\0"):
-        raise InvalidInput("Username and Password must not contain line breaks or NUL characters.",
-                           path="connection.user" if any(c in user for c in "\r\n\0")
-                           else "connection.pass")
+        raise InvalidInput(
+            "Username and Password must not contain line breaks or NUL characters.",
+            path="connection.user" if any(c in user for c in "\r\n\0") else "connection.pass",
+        )
     encrypted = isinstance(client.socket(), ssl.SSLSocket)
     if not encrypted and session.has("LOGINDISABLED"):  # (over TLS it never applies)
-        raise AuthFailed("The server refuses to log in over an unencrypted connection: turn "
-                         "Secure on, or set STARTTLS to required.")
+        raise AuthFailed(
+            "The server refuses to log in over an unencrypted connection: turn "
+            "Secure on, or set STARTTLS to required."
+        )
     # What AUTHENTICATE PLAIN sends; hidden from an error should a server echo it.
     plain = base64.b64encode(f"\0{user}\0{password}".encode()).decode("ascii")
     if session.pipelining and (user + password).isascii():
@@ -235,11 +290,17 @@ def login(session: ImapSession, user: str, password: str, *, timeout: int) -> No
         elif session.has("AUTH=PLAIN"):
             client.plain_login(user, password)  # LOGIN cannot carry non-ASCII text
         else:
-            raise InvalidInput("The server cannot take a user name or password with non-ASCII "
-                               "characters (it lacks AUTH=PLAIN).", path="connection.pass")
+            raise InvalidInput(
+                "The server cannot take a user name or password with non-ASCII "
+                "characters (it lacks AUTH=PLAIN).",
+                path="connection.pass",
+            )
     except (LoginError, imaplib.IMAP4.error) as exc:
-        if (isinstance(exc, imaplib.IMAP4.abort) or isinstance(exc.__context__, imaplib.IMAP4.abort)
-                or "socket error" in str(exc)):
+        if (
+            isinstance(exc, imaplib.IMAP4.abort)
+            or isinstance(exc.__context__, imaplib.IMAP4.abort)
+            or "socket error" in str(exc)
+        ):
             raise ConnectionFailed("The connection was dropped during login: try again.") from None
         raise login_refused(_short(exc, hide=plain)) from None
     except TimeoutError:
@@ -256,8 +317,7 @@ def login_refused(said: str) -> Exception:
     return AuthFailed(f"Login failed: check Username and Password (server said: {said}).")
 
 
-def defer_login(session: ImapSession, user: str, password: str, plain: str,
-                timeout: int) -> None:
+def defer_login(session: ImapSession, user: str, password: str, plain: str, timeout: int) -> None:
     """Hold LOGIN back to go out with the step's first command (``transport.defer``).
 
     Its reply is read before the command's: a refusal is AUTH_FAILED (or RATE_LIMITED),
@@ -271,19 +331,24 @@ def defer_login(session: ImapSession, user: str, password: str, plain: str,
             deadline.cancel()
         if typ is None:  # reading the greeting or the reply failed: ``data`` says why
             if deadline is not None and deadline.expired:
-                raise Timeout(f"The server did not complete the login within {timeout} s: "
-                              "raise Timeout (seconds).") from None
+                raise Timeout(
+                    f"The server did not complete the login within {timeout} s: "
+                    "raise Timeout (seconds)."
+                ) from None
             if isinstance(data, TimeoutError):
                 raise Timeout(f"The server did not answer the login within {timeout} s.") from None
             text = _short(data, hide=plain)
             if isinstance(data, (imaplib.IMAP4.abort, OSError)):
-                raise ConnectionFailed("The connection was dropped during login: try again.") \
-                    from None
+                raise ConnectionFailed(
+                    "The connection was dropped during login: try again."
+                ) from None
             raise rate_limited(text) or ConnectionFailed(
-                f"The server did not greet like an IMAP server ({text}).") from None
+                f"The server did not greet like an IMAP server ({text})."
+            ) from None
         if typ != "OK":
-            text = " ".join(d.decode("utf-8", "replace") if isinstance(d, bytes) else str(d)
-                            for d in data)
+            text = " ".join(
+                d.decode("utf-8", "replace") if isinstance(d, bytes) else str(d) for d in data
+            )
             raise login_refused(_short(Exception(text), hide=plain))
         session.forget_capabilities()  # re-read: the login reply may carry more
         learn_server(session.server_key, greeting=client.greeting)
@@ -291,20 +356,28 @@ def defer_login(session: ImapSession, user: str, password: str, plain: str,
     known = known_server(session.server_key)
     # LOGIN alone (before the greeting over implicit TLS) to a server not known to take a
     # command behind it, never a command it could lose.
-    client.defer_login(lambda tag: tag + b" LOGIN " + quote(user) + b" " + quote(password)
-                       + b"\r\n", on_reply, send_now=not (known and known["pipelines"]))
+    client.defer_login(
+        lambda tag: tag + b" LOGIN " + quote(user) + b" " + quote(password) + b"\r\n",
+        on_reply,
+        send_now=not (known and known["pipelines"]),
+    )
 
 
-def oauth_login(session: ImapSession, user: str, token: str, mechanism: str, *,
-                timeout: int) -> None:
+def oauth_login(
+    session: ImapSession, user: str, token: str, mechanism: str, *, timeout: int
+) -> None:
     """SASL XOAUTH2 / OAUTHBEARER (RFC 7628) with an access token the platform obtained."""
     if any(c in user + token for c in "\r\n\0\x01"):
-        raise InvalidInput("Username and Access Token must not contain line breaks or control "
-                           "characters.", path="connection.accessToken")
+        raise InvalidInput(
+            "Username and Access Token must not contain line breaks or control characters.",
+            path="connection.accessToken",
+        )
     if not session.has(f"AUTH={mechanism}"):
         offered = sorted(c[5:] for c in session.capabilities if c.startswith("AUTH="))
-        raise Unsupported(f"The server does not offer {mechanism} (it offers "
-                          f"{', '.join(offered) or 'no SASL mechanism'}): choose another Mechanism.")
+        raise Unsupported(
+            f"The server does not offer {mechanism} (it offers "
+            f"{', '.join(offered) or 'no SASL mechanism'}): choose another Mechanism."
+        )
     if mechanism == "XOAUTH2":
         initial = f"user={user}\x01auth=Bearer {token}\x01\x01"
         after_error = b""  # XOAUTH2: an empty reply ends the exchange after an error challenge
@@ -330,9 +403,11 @@ def oauth_login(session: ImapSession, user: str, token: str, mechanism: str, *,
         throttled = rate_limited(said)
         if throttled is not None:
             raise throttled from None
-        raise AuthFailed(f"The access token for {user!r} was rejected: it is invalid or expired. "
-                         "Refresh the OAuth connection (or check Username) and try again "
-                         f"(server said: {said}).") from None
+        raise AuthFailed(
+            f"The access token for {user!r} was rejected: it is invalid or expired. "
+            "Refresh the OAuth connection (or check Username) and try again "
+            f"(server said: {said})."
+        ) from None
     except TimeoutError:
         raise Timeout(f"The server did not answer the login within {timeout} s.") from None
     session.refresh_capabilities()

@@ -1,4 +1,5 @@
 """The TLS context built from the connection inputs, and TLS failures explained."""
+
 from __future__ import annotations
 
 import ssl
@@ -7,8 +8,12 @@ from functools import lru_cache
 
 from connector.sdk.errors import ConnectionFailed, InvalidInput, TlsError
 
-VERSIONS = {"TLSv1": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1,
-            "TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
+VERSIONS = {
+    "TLSv1": ssl.TLSVersion.TLSv1,
+    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
+    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
+    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
+}
 
 
 def security_level(min_dh_size: int) -> int:
@@ -22,18 +27,22 @@ def security_level(min_dh_size: int) -> int:
     return 4
 
 
-def build_context(*, min_version: str, max_version: str, min_dh_size: int,
-                  ca_certificate: str | None) -> ssl.SSLContext:
+def build_context(
+    *, min_version: str, max_version: str, min_dh_size: int, ca_certificate: str | None
+) -> ssl.SSLContext:
     if list(VERSIONS).index(max_version) < list(VERSIONS).index(min_version):
         raise InvalidInput(
             f"Maximum TLS Version ({max_version}) is below Minimum TLS Version ({min_version}): "
-            "raise the maximum or lower the minimum.", path="connection.maxVersion")
+            "raise the maximum or lower the minimum.",
+            path="connection.maxVersion",
+        )
     return _context(min_version, max_version, min_dh_size, ca_certificate or None)
 
 
 @lru_cache(maxsize=32)
-def _context(min_version: str, max_version: str, min_dh_size: int,
-             ca_certificate: str | None) -> ssl.SSLContext:
+def _context(
+    min_version: str, max_version: str, min_dh_size: int, ca_certificate: str | None
+) -> ssl.SSLContext:
     """One context per distinct setting, reused: loading the system CA store costs ~18 ms.
 
     SSLContext is safe to share between connections and threads once configured.
@@ -43,9 +52,11 @@ def _context(min_version: str, max_version: str, min_dh_size: int,
         try:
             context.load_verify_locations(cadata=ca_certificate)
         except (ssl.SSLError, ValueError):
-            raise InvalidInput("CA Certificate is not a valid PEM certificate: paste the whole "
-                               "-----BEGIN CERTIFICATE----- block.",
-                               path="connection.caCertificate") from None
+            raise InvalidInput(
+                "CA Certificate is not a valid PEM certificate: paste the whole "
+                "-----BEGIN CERTIFICATE----- block.",
+                path="connection.caCertificate",
+            ) from None
     else:
         context.load_default_certs()
     with warnings.catch_warnings():  # TLS 1.0/1.1 are deprecated, and offered only on request
@@ -65,31 +76,61 @@ def explain(exc: ssl.SSLError, *, host: str, port: int) -> Exception:
     if isinstance(exc, ssl.SSLCertVerificationError):
         detail = exc.verify_message or str(exc)
         if "hostname" in detail.lower() or "ip address mismatch" in detail.lower():
-            return TlsError(f"The server's certificate is not valid for {host!r} ({detail}): "
-                            "use the host name the certificate was issued for.")
-        return TlsError(f"The server's certificate is not trusted ({detail}). If the server uses "
-                        "a private or self-signed certificate, paste its CA into CA Certificate.")
+            return TlsError(
+                f"The server's certificate is not valid for {host!r} ({detail}): "
+                "use the host name the certificate was issued for."
+            )
+        return TlsError(
+            f"The server's certificate is not trusted ({detail}). If the server uses "
+            "a private or self-signed certificate, paste its CA into CA Certificate."
+        )
     reason = (exc.reason or "").upper()
     if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)) or reason in (
-            "UNEXPECTED_EOF_WHILE_READING", "EOF_OCCURRED_IN_VIOLATION_OF_PROTOCOL"):
+        "UNEXPECTED_EOF_WHILE_READING",
+        "EOF_OCCURRED_IN_VIOLATION_OF_PROTOCOL",
+    ):
         # The line was cut mid-handshake: nothing about certificates or versions.
-        return ConnectionFailed(f"The connection to {host}:{port} was cut during the TLS "
-                                "handshake: try again.")
+        return ConnectionFailed(
+            f"The connection to {host}:{port} was cut during the TLS handshake: try again."
+        )
     if reason == "DH_KEY_TOO_SMALL":
-        return TlsError("The server's Diffie-Hellman group is smaller than Min DH Size allows: "
-                        "lower Min DH Size (e.g. 1024) if you trust this server.")
-    if reason in ("UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "NO_PROTOCOLS_AVAILABLE",
-                  "VERSION_TOO_LOW", "VERSION_TOO_HIGH", "NO_CIPHERS_AVAILABLE"):
-        return TlsError(f"No TLS version acceptable to both sides ({exc.reason}): adjust Minimum "
-                        "TLS Version / Maximum TLS Version. A server that only speaks TLS 1.0 or "
-                        "1.1 needs Maximum TLS Version TLSv1.1 or lower.")
-    if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
-                  "HTTP_REQUEST", "UNKNOWN_PROTOCOL"):
-        return ConnectionFailed(f"Port {port} did not answer with TLS ({exc.reason}): it is "
-                                "probably a plain IMAP port. Turn Secure off (STARTTLS) or use "
-                                "the TLS port, usually 993.", retryable=False)
-    if reason in ("SSLV3_ALERT_HANDSHAKE_FAILURE", "SSLV3_ALERT_INSUFFICIENT_SECURITY",
-                  "TLSV1_ALERT_INSUFFICIENT_SECURITY"):
-        return TlsError(f"The TLS handshake failed ({exc.reason}): the server accepts no cipher "
-                        "or group this client allows. Check Minimum/Maximum TLS Version and Min DH Size.")
+        return TlsError(
+            "The server's Diffie-Hellman group is smaller than Min DH Size allows: "
+            "lower Min DH Size (e.g. 1024) if you trust this server."
+        )
+    if reason in (
+        "UNSUPPORTED_PROTOCOL",
+        "TLSV1_ALERT_PROTOCOL_VERSION",
+        "NO_PROTOCOLS_AVAILABLE",
+        "VERSION_TOO_LOW",
+        "VERSION_TOO_HIGH",
+        "NO_CIPHERS_AVAILABLE",
+    ):
+        return TlsError(
+            f"No TLS version acceptable to both sides ({exc.reason}): adjust Minimum "
+            "TLS Version / Maximum TLS Version. A server that only speaks TLS 1.0 or "
+            "1.1 needs Maximum TLS Version TLSv1.1 or lower."
+        )
+    if reason in (
+        "WRONG_VERSION_NUMBER",
+        "RECORD_LAYER_FAILURE",
+        "PACKET_LENGTH_TOO_LONG",
+        "HTTP_REQUEST",
+        "UNKNOWN_PROTOCOL",
+    ):
+        return ConnectionFailed(
+            f"Port {port} did not answer with TLS ({exc.reason}): it is "
+            "probably a plain IMAP port. Turn Secure off (STARTTLS) or use "
+            "the TLS port, usually 993.",
+            retryable=False,
+        )
+    if reason in (
+        "SSLV3_ALERT_HANDSHAKE_FAILURE",
+        "SSLV3_ALERT_INSUFFICIENT_SECURITY",
+        "TLSV1_ALERT_INSUFFICIENT_SECURITY",
+    ):
+        return TlsError(
+            f"The TLS handshake failed ({exc.reason}): the server accepts no cipher "
+            "or group this client allows. Check Minimum/Maximum TLS Version and Min DH Size."
+        )
     return TlsError(f"The TLS handshake with {host}:{port} failed ({exc.reason or exc}).")

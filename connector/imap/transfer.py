@@ -11,6 +11,7 @@ it twice (``retryable: false``).
 The move fallback (no MOVE, UIDPLUS present) is COPY as above, then ``\\Deleted`` and
 UID EXPUNGE of exactly the moved UIDs; a repeat after a drop at any point completes it.
 """
+
 from __future__ import annotations
 
 import imaplib
@@ -24,14 +25,27 @@ IDENTITY_ITEMS = b"(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
 SEARCH_BATCH = 20  # Message-IDs per UID SEARCH (OR-ed)
 
 
-def transfer(session: ImapSession, mailbox: str, uid_set: protocol.UidSet, path: str,
-             label: str, *, move: bool) -> dict:
+def transfer(
+    session: ImapSession,
+    mailbox: str,
+    uid_set: protocol.UidSet,
+    path: str,
+    label: str,
+    *,
+    move: bool,
+) -> dict:
     """copyMessage / moveMessage: the output both share."""
     destination = protocol.mailbox_arg(protocol.check_mailbox(path, "path"))
     source = commands.select(session, mailbox, readonly=not move)
     uids = commands.resolve(session, uid_set)
-    result = {"mailbox": mailbox, "destination": path, "uidValidity": source.uid_validity,
-              "destinationUidValidity": None, "uidMap": [], "alreadyInDestination": []}
+    result = {
+        "mailbox": mailbox,
+        "destination": path,
+        "uidValidity": source.uid_validity,
+        "destinationUidValidity": None,
+        "uidMap": [],
+        "alreadyInDestination": [],
+    }
     if not uids:
         return result
     use_move = move and session.has("MOVE")
@@ -40,21 +54,29 @@ def transfer(session: ImapSession, mailbox: str, uid_set: protocol.UidSet, path:
     if not use_move:
         identities = _identities(session, uids)
         if any(identities.values()):  # nothing to recognise: no visit to the destination
-            found, result["destinationUidValidity"] = _already_there(session, identities, path,
-                                                                     label)
+            found, result["destinationUidValidity"] = _already_there(
+                session, identities, path, label
+            )
             commands.select(session, mailbox, readonly=not move)
     to_send = [uid for uid in uids if uid not in found]
-    sent, validity = _send(session, b"MOVE" if use_move else b"COPY", to_send, destination,
-                           path, label, unknown=[u for u in to_send if not identities.get(u)]
-                           if not use_move else [])
+    sent, validity = _send(
+        session,
+        b"MOVE" if use_move else b"COPY",
+        to_send,
+        destination,
+        path,
+        label,
+        unknown=[u for u in to_send if not identities.get(u)] if not use_move else [],
+    )
     result["destinationUidValidity"] = validity or result["destinationUidValidity"]
     if move and not use_move:
         # UIDPLUS: UID EXPUNGE removes exactly these, never another \Deleted message.
         commands.store(session, uids, b"+FLAGS", ["\\Deleted"])
         for chunk in protocol.uid_sets(uids):
             commands.run(session, b"EXPUNGE", [chunk])
-    result["uidMap"] = [{"uid": uid, "destinationUid": found.get(uid, sent.get(uid))}
-                        for uid in uids]
+    result["uidMap"] = [
+        {"uid": uid, "destinationUid": found.get(uid, sent.get(uid))} for uid in uids
+    ]
     result["alreadyInDestination"] = [uid for uid in uids if uid in found]
     return result
 
@@ -69,8 +91,9 @@ def _identities(session: ImapSession, uids: list[int]) -> dict[int, tuple | None
     return out
 
 
-def _already_there(session: ImapSession, identities: dict, path: str,
-                   label: str) -> tuple[dict[int, int], int | None]:
+def _already_there(
+    session: ImapSession, identities: dict, path: str, label: str
+) -> tuple[dict[int, int], int | None]:
     """Source UIDs whose message (same Message-ID and size) the destination already holds."""
     wanted = sorted({ident[0] for ident in identities.values() if ident})
     target = commands.select(session, path, readonly=True, label=label)
@@ -78,7 +101,7 @@ def _already_there(session: ImapSession, identities: dict, path: str,
         return {}, target.uid_validity
     candidates: list[int] = []
     for start in range(0, len(wanted), SEARCH_BATCH):
-        batch = wanted[start:start + SEARCH_BATCH]
+        batch = wanted[start : start + SEARCH_BATCH]
         keys: list[bytes] = [b"OR"] * (len(batch) - 1)
         for message_id in batch:
             keys += [b"HEADER", b'"Message-ID"', protocol.search_string(message_id, "range")[0]]
@@ -94,8 +117,15 @@ def _already_there(session: ImapSession, identities: dict, path: str,
     return found, target.uid_validity
 
 
-def _send(session: ImapSession, command: bytes, uids: list[int], destination: bytes, path: str,
-          label: str, unknown: list[int]) -> tuple[dict[int, int], int | None]:
+def _send(
+    session: ImapSession,
+    command: bytes,
+    uids: list[int],
+    destination: bytes,
+    path: str,
+    label: str,
+    unknown: list[int],
+) -> tuple[dict[int, int], int | None]:
     """UID COPY/MOVE in chunks; returns ({uid: destination uid}, destination UIDVALIDITY)."""
     mapping: dict[int, int] = {}
     uid_validity = None
@@ -111,10 +141,12 @@ def _send(session: ImapSession, command: bytes, uids: list[int], destination: by
                 f"The connection was lost during {command.decode()}: {len(unknown)} message(s) "
                 "without a Message-ID may or may not have been copied, and a repeat could copy "
                 "them twice. Check the destination before trying again.",
-                retryable=False) from exc
+                retryable=False,
+            ) from exc
         for parts in commands.response_code_values(session, "COPYUID"):
             if len(parts) == 3:
                 uid_validity = int(parts[0])
-                mapping.update(zip(commands.expand_set(parts[1]), commands.expand_set(parts[2]),
-                                   strict=False))
+                mapping.update(
+                    zip(commands.expand_set(parts[1]), commands.expand_set(parts[2]), strict=False)
+                )
     return mapping, uid_validity

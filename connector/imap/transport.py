@@ -42,6 +42,7 @@ through its own buffer. ``_connect`` (3.9+), ``_create_socket(timeout)`` (3.9+),
 ``_untagged_response(typ, dat, name)`` keep these signatures from 3.10 to 3.14. Since
 gh-119511 (3.13, backported) ``read(n)`` reads a large literal in chunks. Tested on 3.11.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -90,8 +91,9 @@ def known_server(key: tuple) -> dict | None:
     return _KNOWN.get(key)
 
 
-def learn_server(key: tuple, *, greeting: bytes | None = None,
-                 capabilities: frozenset | None = None) -> None:
+def learn_server(
+    key: tuple, *, greeting: bytes | None = None, capabilities: frozenset | None = None
+) -> None:
     entry = _KNOWN.setdefault(key, {"pipelines": False, "capabilities": None})
     if greeting:
         entry["pipelines"] = not _LOSES_PIPELINED.search(greeting)
@@ -109,6 +111,7 @@ class Deadline:
 
     def watch(self, sock: socket.socket) -> None:
         """Watch ``sock`` (a new one after TLS is set up) for the time that is left."""
+
         def expire():
             self.expired = True
             try:  # the plain socket's shutdown: a blocked read (TLS or not) returns at once
@@ -156,8 +159,9 @@ class _Pipelining:
             return
         # As IMAP4._connect, without reading the greeting: it is read with the first reply.
         self.tagpre = imaplib.Int2AP(random.randint(4096, 65535))
-        self.tagre = re.compile(br"(?P<tag>" + self.tagpre + br"\d+) (?P<type>[A-Z]+) (?P<data>.*)",
-                                re.ASCII)
+        self.tagre = re.compile(
+            rb"(?P<tag>" + self.tagpre + rb"\d+) (?P<type>[A-Z]+) (?P<data>.*)", re.ASCII
+        )
         if __debug__:
             self._cmd_log_len, self._cmd_log_idx, self._cmd_log = 10, 0, {}
         self.welcome = b""
@@ -244,8 +248,9 @@ class _Pipelining:
 
 
 class PlainIMAP4(_Pipelining, IMAP4WithTimeout):
-    def __init__(self, host: str, port: int, timeout: float, deadline: Deadline,
-                 defer_greeting: bool = False):
+    def __init__(
+        self, host: str, port: int, timeout: float, deadline: Deadline, defer_greeting: bool = False
+    ):
         self._deadline, self._defer_greeting = deadline, defer_greeting
         super().__init__(host, port, timeout)
 
@@ -257,16 +262,24 @@ class PlainIMAP4(_Pipelining, IMAP4WithTimeout):
 
 
 class TlsIMAP4(_Pipelining, IMAP4_TLS):
-    def __init__(self, host: str, port: int, context: ssl.SSLContext, timeout: float,
-                 deadline: Deadline, defer_greeting: bool = False):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        context: ssl.SSLContext,
+        timeout: float,
+        deadline: Deadline,
+        defer_greeting: bool = False,
+    ):
         self._deadline, self._defer_greeting = deadline, defer_greeting
         super().__init__(host, port, context, timeout)
 
     def _create_socket(self, timeout=None):
         sock = socket.create_connection((self.host, self.port), timeout=timeout or self._timeout)
         no_delay(sock)
-        tls = self.ssl_context.wrap_socket(sock, server_hostname=self.host,
-                                           do_handshake_on_connect=False)
+        tls = self.ssl_context.wrap_socket(
+            sock, server_hostname=self.host, do_handshake_on_connect=False
+        )
         self._deadline.watch(tls)  # before the handshake, which may trickle too
         tls.do_handshake()
         return tls
@@ -285,10 +298,17 @@ class Client(IMAPClient):
 
     def _create_IMAP4(self):  # noqa: N802 - IMAPClient's name
         if self.ssl:
-            return TlsIMAP4(self.host, self.port, self.ssl_context, self._timeout.connect,
-                            self._deadline, self._defer_greeting)
-        return PlainIMAP4(self.host, self.port, self._timeout.connect, self._deadline,
-                          self._defer_greeting)
+            return TlsIMAP4(
+                self.host,
+                self.port,
+                self.ssl_context,
+                self._timeout.connect,
+                self._deadline,
+                self._defer_greeting,
+            )
+        return PlainIMAP4(
+            self.host, self.port, self._timeout.connect, self._deadline, self._defer_greeting
+        )
 
     # -- state of the connection
 
@@ -318,8 +338,13 @@ class Client(IMAPClient):
     def authenticate_sasl(self, mechanism: str, respond: Callable[[bytes], bytes]) -> None:
         self._imap.authenticate(mechanism, respond)
 
-    def defer_login(self, build: Callable[[bytes], bytes],
-                    on_reply: Callable[[str | None, object], None], *, send_now: bool) -> None:
+    def defer_login(
+        self,
+        build: Callable[[bytes], bytes],
+        on_reply: Callable[[str | None, object], None],
+        *,
+        send_now: bool,
+    ) -> None:
         """Hold LOGIN (``build(tag)`` -> its line) to travel with the next command.
 
         ``on_reply(type, data)`` gets its reply, or (None, the exception) when reading it
@@ -350,8 +375,15 @@ class Client(IMAPClient):
 
     # -- commands imaplib cannot build
 
-    def command(self, command: bytes, tokens: list[bytes], *, uid: bool,
-                response: str | None = None, literal_plus: bool = False) -> list:
+    def command(
+        self,
+        command: bytes,
+        tokens: list[bytes],
+        *,
+        uid: bool,
+        response: str | None = None,
+        literal_plus: bool = False,
+    ) -> list:
         """Send one command built from encoded tokens; return its untagged ``response`` data.
 
         Tokens are joined by spaces, except inside parentheses ("(" and ")" are tokens of

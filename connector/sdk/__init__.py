@@ -2,11 +2,37 @@
 
 Nothing here knows any particular protocol; a connector is a manifest plus handlers.
 """
-from .errors import (AlreadyExists, AuthFailed, ConnectionFailed, ConnectorError,
-                     InternalError, InvalidInput, ManifestError, NotFound, ServerError,
-                     Timeout, TlsError, UnknownAction, Unsupported)
+
+from .errors import (
+    AlreadyExists,
+    AuthFailed,
+    ConnectionFailed,
+    ConnectorError,
+    InternalError,
+    InvalidInput,
+    ManifestError,
+    NotFound,
+    ServerError,
+    Timeout,
+    TlsError,
+    UnknownAction,
+    Unsupported,
+)
 from .runtime import Connector
 
-__all__ = ["Connector", "ConnectorError", "InvalidInput", "UnknownAction", "AuthFailed",
-           "TlsError", "ConnectionFailed", "Timeout", "NotFound", "AlreadyExists",
-           "Unsupported", "ServerError", "InternalError", "ManifestError"]
+__all__ = [
+    "Connector",
+    "ConnectorError",
+    "InvalidInput",
+    "UnknownAction",
+    "AuthFailed",
+    "TlsError",
+    "ConnectionFailed",
+    "Timeout",
+    "NotFound",
+    "AlreadyExists",
+    "Unsupported",
+    "ServerError",
+    "InternalError",
+    "ManifestError",
+]

@@ -4,6 +4,7 @@ Importing jsonschema costs ~40 ms, most of a one-request process's start; input
 schemas need only a handful of keywords. Anything beyond them goes to jsonschema
 (``SUPPORTED`` says what stays here).
 """
+
 from __future__ import annotations
 
 import re
@@ -11,11 +12,33 @@ from datetime import date, datetime
 from typing import Any
 from collections.abc import Iterator
 
-SUPPORTED = {"type", "enum", "const", "minLength", "maxLength", "pattern", "minimum", "maximum",
-             "items", "minItems", "maxItems", "format", "description", "title", "examples"}
+SUPPORTED = {
+    "type",
+    "enum",
+    "const",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minimum",
+    "maximum",
+    "items",
+    "minItems",
+    "maxItems",
+    "format",
+    "description",
+    "title",
+    "examples",
+}
 FORMATS = {"date", "date-time"}
-_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list, "object": dict,
-          "number": (int, float), "null": type(None)}
+_TYPES = {
+    "string": str,
+    "integer": int,
+    "boolean": bool,
+    "array": list,
+    "object": dict,
+    "number": (int, float),
+    "null": type(None),
+}
 _DATE_TIME = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
 _patterns: dict[str, re.Pattern] = {}
 
@@ -41,9 +64,14 @@ def errors(schema: dict, value: Any, path: tuple = ()) -> Iterator[tuple[tuple, 
     if "enum" in schema and value not in schema["enum"]:
         yield path, f"{shown} is not one of {schema['enum']!r}"
     if isinstance(value, (str, list)):
-        low, high = ("minLength", "maxLength") if isinstance(value, str) else ("minItems", "maxItems")
+        low, high = (
+            ("minLength", "maxLength") if isinstance(value, str) else ("minItems", "maxItems")
+        )
         if len(value) < schema.get(low, 0):
-            yield path, f"{shown} should be non-empty" if schema[low] == 1 else f"{shown} is too short"
+            yield (
+                path,
+                f"{shown} should be non-empty" if schema[low] == 1 else f"{shown} is too short",
+            )
         if high in schema and len(value) > schema[high]:
             yield path, f"{shown} is too long (at most {schema[high]})"
     if isinstance(value, str):

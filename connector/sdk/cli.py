@@ -3,6 +3,7 @@
 A connector's console script calls ``main(argv, source=..., prog=...)``; it may
 add commands of its own through ``extra_commands``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,10 @@ class UsageError(Exception):
 
 def env_name(connection_key: str, field: str) -> str:
     """crm + apiKey -> CRM_API_KEY: the environment variable a connection field may come from."""
+
     def snake(name: str) -> str:
         return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).upper()
+
     return f"{snake(connection_key)}_{snake(field)}"
 
 
@@ -50,8 +53,9 @@ def read_json_arg(value: str, what: str) -> Any:
         raise UsageError(f"{what}: not valid JSON ({exc})") from None
 
 
-def connection_from_args(connector, connection_arg: str | None,
-                         environ: dict | None = None) -> dict:
+def connection_from_args(
+    connector, connection_arg: str | None, environ: dict | None = None
+) -> dict:
     """--connection (flat or {key, fields}), completed from environment variables."""
     environ = os.environ if environ is None else environ
     connection = read_json_arg(connection_arg, "--connection") if connection_arg else {}
@@ -66,9 +70,15 @@ def connection_from_args(connector, connection_arg: str | None,
     return {"key": conn_op.key, "fields": fields}
 
 
-def build_request(connector, action: str, connection_arg: str | None,
-                  inputs_arg: str | None, input_pairs: list[str],
-                  environ: dict | None = None, kind: str = "action") -> dict:
+def build_request(
+    connector,
+    action: str,
+    connection_arg: str | None,
+    inputs_arg: str | None,
+    input_pairs: list[str],
+    environ: dict | None = None,
+    kind: str = "action",
+) -> dict:
     connection = connection_from_args(connector, connection_arg, environ)
     inputs = read_json_arg(inputs_arg, "--inputs") if inputs_arg else {}
     if not isinstance(inputs, dict):
@@ -83,13 +93,27 @@ def build_request(connector, action: str, connection_arg: str | None,
 
 def describe(op) -> dict:
     return {
-        "key": op.key, "label": op.label, "description": op.description,
-        "inputs": [{"key": s.key, "label": s.label, "type": s.type, "required": s.required,
-                    "default": s.default, "comments": s.comments, "example": s.example,
-                    **({"choices": [c["value"] for c in s.choices]} if s.choices else {})}
-                   for s in op.inputs],
-        **({"output": {"schema": op.output_schema, "example": op.output_example}}
-           if op.output_schema is not None else {}),
+        "key": op.key,
+        "label": op.label,
+        "description": op.description,
+        "inputs": [
+            {
+                "key": s.key,
+                "label": s.label,
+                "type": s.type,
+                "required": s.required,
+                "default": s.default,
+                "comments": s.comments,
+                "example": s.example,
+                **({"choices": [c["value"] for c in s.choices]} if s.choices else {}),
+            }
+            for s in op.inputs
+        ],
+        **(
+            {"output": {"schema": op.output_schema, "example": op.output_example}}
+            if op.output_schema is not None
+            else {}
+        ),
     }
 
 
@@ -102,29 +126,44 @@ def _print_json(value: Any) -> None:
 
 
 def parser(prog: str, extra: dict) -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog=prog, description="Run this connector's actions from a shell.")
+    top = argparse.ArgumentParser(
+        prog=prog, description="Run this connector's actions from a shell."
+    )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("actions", help="list the actions")
-    p = sub.add_parser("describe", help="an action's (or trigger's, data source's) inputs and "
-                                        "output, as JSON")
+    p = sub.add_parser(
+        "describe", help="an action's (or trigger's, data source's) inputs and output, as JSON"
+    )
     p.add_argument("action")
     p = sub.add_parser("invoke", help="run an action and print its envelope")
     p.add_argument("action")
     _request_arguments(p)
     p = sub.add_parser("poll", help="poll a trigger once, keeping its state in a file")
     p.add_argument("trigger")
-    p.add_argument("--state-file", required=True, metavar="FILE",
-                   help="the trigger's state: read before the poll (missing = first poll), "
-                        "replaced atomically only after a successful poll; locked meanwhile")
-    p.add_argument("--lock-timeout", type=float, default=60.0, metavar="SECONDS",
-                   help="how long to wait for another poll of the same state file (default 60)")
+    p.add_argument(
+        "--state-file",
+        required=True,
+        metavar="FILE",
+        help="the trigger's state: read before the poll (missing = first poll), "
+        "replaced atomically only after a successful poll; locked meanwhile",
+    )
+    p.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for another poll of the same state file (default 60)",
+    )
     _request_arguments(p)
     p = sub.add_parser("data-source", help="run a data source (such as a picklist)")
     p.add_argument("data_source", metavar="DATA_SOURCE")
     _request_arguments(p)
     p = sub.add_parser("test-connection", help="log in and report TLS and capabilities")
-    p.add_argument("--connection", metavar="JSON|@FILE",
-                   help="connection fields, as for invoke (environment variables fill the rest)")
+    p.add_argument(
+        "--connection",
+        metavar="JSON|@FILE",
+        help="connection fields, as for invoke (environment variables fill the rest)",
+    )
     p = sub.add_parser("validate", help="check a manifest (default: this connector's)")
     p.add_argument("path", nargs="?")
     p = sub.add_parser("docs", help="write docs/ from the manifest")
@@ -136,13 +175,21 @@ def parser(prog: str, extra: dict) -> argparse.ArgumentParser:
 
 
 def _request_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--connection", metavar="JSON|@FILE",
-                   help="connection fields (flat or {key, fields}); missing fields come from "
-                        "environment variables <CONNECTION>_<FIELD> (host of connection "
-                        "'crm' -> CRM_HOST)")
+    p.add_argument(
+        "--connection",
+        metavar="JSON|@FILE",
+        help="connection fields (flat or {key, fields}); missing fields come from "
+        "environment variables <CONNECTION>_<FIELD> (host of connection "
+        "'crm' -> CRM_HOST)",
+    )
     p.add_argument("--inputs", metavar="JSON|@FILE", help="all inputs as one JSON object")
-    p.add_argument("--input", action="append", default=[], metavar="KEY=VALUE",
-                   help="one input as a raw string (repeatable; wins over --inputs)")
+    p.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one input as a raw string (repeatable; wins over --inputs)",
+    )
 
 
 def read_state(path: Path) -> dict:
@@ -175,8 +222,13 @@ def write_state(path: Path, state: dict) -> None:
         raise
 
 
-def main(argv: list[str] | None = None, *, source: Any = None, prog: str = "connector",
-         extra_commands: dict[str, tuple[Callable, Callable]] | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    *,
+    source: Any = None,
+    prog: str = "connector",
+    extra_commands: dict[str, tuple[Callable, Callable]] | None = None,
+) -> int:
     extra = extra_commands or {}
     args = parser(prog, extra).parse_args(argv)
     try:
@@ -190,13 +242,23 @@ def main(argv: list[str] | None = None, *, source: Any = None, prog: str = "conn
         # validate/docs commands; re-checking it here would triple the start-up time.
         connector = Connector.load(source, validate=args.command == "docs")
         command = {"actions": _actions, "describe": _describe, "docs": _docs}.get(
-            args.command, _request)
+            args.command, _request
+        )
         return command(connector, args, prog)
     except UsageError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         if args.command in REQUEST_COMMANDS:  # a platform reads stdout: an envelope there too
-            _print_json({"ok": False, "error": {"code": "INVALID_INPUT", "message": str(exc),
-                                                "retryable": False, "details": []}})
+            _print_json(
+                {
+                    "ok": False,
+                    "error": {
+                        "code": "INVALID_INPUT",
+                        "message": str(exc),
+                        "retryable": False,
+                        "details": [],
+                    },
+                }
+            )
         return EXIT_USAGE
     except (ManifestError, LookupError) as exc:  # the installation is broken, not the request
         print(f"{prog}: {exc}", file=sys.stderr)
@@ -229,8 +291,9 @@ def _request(connector, args, prog) -> int:
     folder = state_file.parent
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         # Checked before polling: a poll whose state cannot be saved would repeat forever.
-        raise UsageError(f"--state-file {state_file}: the folder {folder} does not exist or "
-                         "is not writable")
+        raise UsageError(
+            f"--state-file {state_file}: the folder {folder} does not exist or is not writable"
+        )
     with state_lock(state_file, args.lock_timeout):
         return _run_request(connector, args, state_file)
 
@@ -254,8 +317,10 @@ def state_lock(path: Path, timeout: float):
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise UsageError(f"--state-file {path}: another poll holds it (lock file "
-                                     f"{lock_path}); still busy after {timeout:g} s") from None
+                    raise UsageError(
+                        f"--state-file {path}: another poll holds it (lock file "
+                        f"{lock_path}); still busy after {timeout:g} s"
+                    ) from None
                 time.sleep(0.05)
         try:
             yield
@@ -270,13 +335,19 @@ def _run_request(connector, args, state_file: Path | None) -> int:
 
     try:
         if args.command == "test-connection":
-            request = {"testConnection": True,
-                       "connection": connection_from_args(connector, args.connection)}
+            request = {
+                "testConnection": True,
+                "connection": connection_from_args(connector, args.connection),
+            }
         else:
-            kind, key = {"invoke": ("action", "action"), "poll": ("trigger", "trigger"),
-                         "data-source": ("dataSource", "data_source")}[args.command]
-            request = build_request(connector, getattr(args, key), args.connection, args.inputs,
-                                    args.input, kind=kind)
+            kind, key = {
+                "invoke": ("action", "action"),
+                "poll": ("trigger", "trigger"),
+                "data-source": ("dataSource", "data_source"),
+            }[args.command]
+            request = build_request(
+                connector, getattr(args, key), args.connection, args.inputs, args.input, kind=kind
+            )
             if state_file is not None:
                 request["state"] = read_state(state_file)
     except ConnectorError as exc:
@@ -316,6 +387,7 @@ def _validate(args, source) -> int:
     except ManifestError as exc:
         print(f"{path}: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    print(f"{path}: valid ({len(manifest.connections)} connections, "
-          f"{len(manifest.actions)} actions)")
+    print(
+        f"{path}: valid ({len(manifest.connections)} connections, {len(manifest.actions)} actions)"
+    )
     return EXIT_OK

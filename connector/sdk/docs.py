@@ -1,4 +1,5 @@
 """Markdown documentation generated from the manifest, and its freshness check."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,7 @@ def _default(value) -> str:
 
 
 def input_table(op: Operation, with_connection: bool) -> list[str]:
-    rows = ["| Input | Key | Type | Comments | Default |",
-            "| --- | --- | --- | --- | --- |"]
+    rows = ["| Input | Key | Type | Comments | Default |", "| --- | --- | --- | --- | --- |"]
     if with_connection:
         rows.append("| Connection | `connection` | connection | The connection to use. | |")
     for spec in op.inputs:
@@ -34,30 +34,52 @@ def input_table(op: Operation, with_connection: bool) -> list[str]:
         comments = spec.comments
         if spec.choices:
             comments += " One of: " + ", ".join(f"`{c['value']}`" for c in spec.choices) + "."
-        rows.append(f"| {_cell(spec.label)} | `{spec.key}` | {kind} | {_cell(comments)} | "
-                    f"{_default(spec.default)} |")
+        rows.append(
+            f"| {_cell(spec.label)} | `{spec.key}` | {kind} | {_cell(comments)} | "
+            f"{_default(spec.default)} |"
+        )
     return rows
 
 
 def render(manifest: Manifest, icon_name: str) -> str:
-    out = ["---", f"title: {manifest.label} Connector", f"sidebar_label: {manifest.label}",
-           f"description: {manifest.description}", "---", "",
-           "<!-- Generated from connector.yaml by 'docs': edit the manifest, not this file. -->", "",
-           f"![{manifest.label}](./assets/{icon_name}#connector-icon)",
-           manifest.description, "", "## Connections", ""]
+    out = [
+        "---",
+        f"title: {manifest.label} Connector",
+        f"sidebar_label: {manifest.label}",
+        f"description: {manifest.description}",
+        "---",
+        "",
+        "<!-- Generated from connector.yaml by 'docs': edit the manifest, not this file. -->",
+        "",
+        f"![{manifest.label}](./assets/{icon_name}#connector-icon)",
+        manifest.description,
+        "",
+        "## Connections",
+        "",
+    ]
     for conn in manifest.connections.values():
         out += [f"### {conn.label}", "", f"Key: `{conn.key}`. {conn.description}", ""]
         if conn.comments:
             out += [conn.comments.rstrip(), ""]
         out += input_table(conn, with_connection=False) + [""]
         if conn.test is not None:
-            example = json.dumps({"ok": True, "data": conn.test.output_example}, indent=2,
-                                 ensure_ascii=False)
-            out += ["Testing this connection (`test-connection`, or a request "
-                    '`{"testConnection": true, "connection": ...}`) logs in and returns:', "",
-                    "```json", example, "```", ""]
-    for title, table in (("Actions", manifest.actions), ("Triggers", manifest.triggers),
-                         ("Data Sources", manifest.data_sources)):
+            example = json.dumps(
+                {"ok": True, "data": conn.test.output_example}, indent=2, ensure_ascii=False
+            )
+            out += [
+                "Testing this connection (`test-connection`, or a request "
+                '`{"testConnection": true, "connection": ...}`) logs in and returns:',
+                "",
+                "```json",
+                example,
+                "```",
+                "",
+            ]
+    for title, table in (
+        ("Actions", manifest.actions),
+        ("Triggers", manifest.triggers),
+        ("Data Sources", manifest.data_sources),
+    ):
         if not table:
             continue
         out += [f"## {title}", ""]
@@ -67,17 +89,23 @@ def render(manifest: Manifest, icon_name: str) -> str:
             if op.output_example is not None:
                 envelope = {"ok": True, "data": op.output_example}
                 if op.kind == "trigger":
-                    envelope.update(state={"...": "kept by the platform for the next poll"},
-                                    hasMore=False)
+                    envelope.update(
+                        state={"...": "kept by the platform for the next poll"}, hasMore=False
+                    )
                 example = json.dumps(envelope, indent=2, ensure_ascii=False)
                 out += ["Example output:", "", "```json", example, "```", ""]
     for guide in manifest.guides:
         out += [f"## {guide['title']}", "", guide["body"].rstrip(), ""]
-    out += ["## Errors", "",
-            "A failed step returns `{\"ok\": false, \"error\": {\"code\", \"message\", "
-            "\"retryable\", \"details\": [{\"path\", \"message\"}]}}`. The message names "
-            "the input to change and never contains a password or token.", "",
-            "| Code | Meaning | Retryable |", "| --- | --- | --- |"]
+    out += [
+        "## Errors",
+        "",
+        'A failed step returns `{"ok": false, "error": {"code", "message", '
+        '"retryable", "details": [{"path", "message"}]}}`. The message names '
+        "the input to change and never contains a password or token.",
+        "",
+        "| Code | Meaning | Retryable |",
+        "| --- | --- | --- |",
+    ]
     for error in ERROR_TYPES:
         retry = "yes" if error.retryable else "no"
         if error is ServerError:
@@ -88,8 +116,10 @@ def render(manifest: Manifest, icon_name: str) -> str:
 
 def expected_files(manifest: Manifest) -> dict[str, bytes]:
     icon_name = f"{manifest.key}.png"
-    return {f"{manifest.key}.md": render(manifest, icon_name).encode("utf-8"),
-            f"assets/{icon_name}": manifest.icon_path.read_bytes()}
+    return {
+        f"{manifest.key}.md": render(manifest, icon_name).encode("utf-8"),
+        f"assets/{icon_name}": manifest.icon_path.read_bytes(),
+    }
 
 
 def write_docs(manifest: Manifest, out: Path) -> list[str]:

@@ -3,6 +3,7 @@
 Every error a caller can see is a ConnectorError with a stable ``code``.
 Handlers raise the subclasses; the runtime turns them into envelopes.
 """
+
 from __future__ import annotations
 
 
@@ -12,8 +13,9 @@ class ConnectorError(Exception):
     code = "INTERNAL_ERROR"
     retryable = False
 
-    def __init__(self, message: str, *, details: list[dict] | None = None,
-                 retryable: bool | None = None):
+    def __init__(
+        self, message: str, *, details: list[dict] | None = None, retryable: bool | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.details = list(details or [])
@@ -21,16 +23,20 @@ class ConnectorError(Exception):
             self.retryable = retryable
 
     def to_dict(self) -> dict:
-        return {"code": self.code, "message": self.message,
-                "retryable": self.retryable, "details": self.details}
+        return {
+            "code": self.code,
+            "message": self.message,
+            "retryable": self.retryable,
+            "details": self.details,
+        }
 
 
 class InvalidInput(ConnectorError):
     """An input is missing, malformed, or not allowed. Names the input."""
+
     code = "INVALID_INPUT"
 
-    def __init__(self, message: str, *, path: str | None = None,
-                 details: list[dict] | None = None):
+    def __init__(self, message: str, *, path: str | None = None, details: list[dict] | None = None):
         if details is None and path is not None:
             details = [{"path": path, "message": message}]
         super().__init__(message, details=details)
@@ -38,33 +44,39 @@ class InvalidInput(ConnectorError):
 
 class UnknownAction(ConnectorError):
     """The request names an action, trigger or data source the connector does not have."""
+
     code = "UNKNOWN_ACTION"
 
 
 class AuthFailed(ConnectorError):
     """The credentials (password or token) were refused."""
+
     code = "AUTH_FAILED"
 
 
 class TlsError(ConnectorError):
     """The secure connection could not be set up: certificate, TLS version or key sizes."""
+
     code = "TLS_ERROR"
 
 
 class ConnectionFailed(ConnectorError):
     """The server could not be reached, or the connection was lost."""
+
     code = "CONNECTION_FAILED"
     retryable = True
 
 
 class Timeout(ConnectorError):
     """The server did not answer in time."""
+
     code = "TIMEOUT"
     retryable = True
 
 
 class RateLimited(ConnectorError):
     """The remote side refused for load or connection limits: try again later; when it says how long, `details` holds `{"retryAfterSeconds": N}` for the platform's retry policy."""  # noqa: E501
+
     code = "RATE_LIMITED"
     retryable = True
 
@@ -75,31 +87,48 @@ class RateLimited(ConnectorError):
 
 class NotFound(ConnectorError):
     """What the request names (a folder, a record, a part...) does not exist."""
+
     code = "NOT_FOUND"
 
 
 class AlreadyExists(ConnectorError):
     """The name is taken."""
+
     code = "ALREADY_EXISTS"
 
 
 class Unsupported(ConnectorError):
     """The remote side lacks a capability the request needs."""
+
     code = "UNSUPPORTED"
 
 
 class ServerError(ConnectorError):
     """The remote side refused the request for a reason no other code covers."""
+
     code = "SERVER_ERROR"
 
 
 class InternalError(ConnectorError):
     """A bug in the connector: never expected."""
+
     code = "INTERNAL_ERROR"
 
 
-ERROR_TYPES = (InvalidInput, UnknownAction, AuthFailed, TlsError, ConnectionFailed, Timeout,
-               RateLimited, NotFound, AlreadyExists, Unsupported, ServerError, InternalError)
+ERROR_TYPES = (
+    InvalidInput,
+    UnknownAction,
+    AuthFailed,
+    TlsError,
+    ConnectionFailed,
+    Timeout,
+    RateLimited,
+    NotFound,
+    AlreadyExists,
+    Unsupported,
+    ServerError,
+    InternalError,
+)
 ERROR_CODES = tuple(cls.code for cls in ERROR_TYPES)
 
 

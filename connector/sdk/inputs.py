@@ -4,6 +4,7 @@ Order: unknown keys rejected -> "" means "not given" for non-string types ->
 defaults filled -> strict coercion by type -> JSON Schema validation (Draft
 2020-12, format checking on), every error collected with its path.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,15 @@ from typing import Any, NamedTuple
 from .errors import InvalidInput
 
 STRING_TYPES = ("string", "text", "password")
-JSON_TYPES = {"string": "string", "text": "string", "password": "string",
-              "integer": "integer", "boolean": "boolean", "list": "array",
-              "object": "object"}
+JSON_TYPES = {
+    "string": "string",
+    "text": "string",
+    "password": "string",
+    "integer": "integer",
+    "boolean": "boolean",
+    "list": "array",
+    "object": "object",
+}
 
 _INTEGER = re.compile(r"-?[0-9]+")
 SURROGATE = re.compile("[\ud800-\udfff]")  # a lone surrogate: text that is not valid Unicode
@@ -39,6 +46,8 @@ def plain_json_problem(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
             children = [*item, *item.values()] if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
     return None
+
+
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -52,6 +61,7 @@ class InputSpec(NamedTuple):
 
     (A NamedTuple, not a dataclass: importing dataclasses costs a one-request process ~5 ms.)
     """
+
     key: str
     label: str
     type: str
@@ -108,13 +118,12 @@ def coerce(spec: InputSpec, raw: Any) -> Any:
                 return True
             if word in _FALSE:
                 return False
-        raise CoercionError(
-            f"expected true or false (also yes/no, on/off, 1/0), got {_show(raw)}")
+        raise CoercionError(f"expected true or false (also yes/no, on/off, 1/0), got {_show(raw)}")
     if kind == "list":
-        value = _parse_json(raw, list, "a JSON array such as [\"a\", \"b\"]")
+        value = _parse_json(raw, list, 'a JSON array such as ["a", "b"]')
         return value
     if kind == "object":
-        return _parse_json(raw, dict, "a JSON object such as {\"key\": \"value\"}")
+        return _parse_json(raw, dict, 'a JSON object such as {"key": "value"}')
     raise CoercionError(f"unknown input type {kind!r}")  # the manifest schema forbids this
 
 
@@ -134,8 +143,14 @@ def _parse_json(raw: Any, want: type, what: str) -> Any:
 
 
 def _json_kind(value: Any) -> str:
-    return {bool: "a boolean", int: "a number", float: "a number", list: "a list",
-            dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        list: "a list",
+        dict: "an object",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def _show(raw: Any) -> str:
@@ -188,8 +203,9 @@ class InputSet:
                 if spec.key in values:
                     yield from checks.errors(spec.json_schema(), values[spec.key], (spec.key,))
             return
-        for error in sorted(self._validator.iter_errors(values),
-                            key=lambda e: [str(p) for p in e.absolute_path]):
+        for error in sorted(
+            self._validator.iter_errors(values), key=lambda e: [str(p) for p in e.absolute_path]
+        ):
             yield tuple(error.absolute_path), error.message
 
     def resolve(self, raw: dict | None, prefix: str) -> dict:
@@ -206,8 +222,12 @@ class InputSet:
         for key in raw:
             if key not in known:
                 names = ", ".join(known) or "none"
-                details.append({"path": f"{prefix}.{key}",
-                                "message": f"unknown input {key!r}; known inputs: {names}"})
+                details.append(
+                    {
+                        "path": f"{prefix}.{key}",
+                        "message": f"unknown input {key!r}; known inputs: {names}",
+                    }
+                )
 
         values: dict = {}
         for spec in self.specs:
@@ -216,8 +236,12 @@ class InputSet:
                 value = spec.default
             if value is None:
                 if spec.required:
-                    details.append({"path": f"{prefix}.{spec.key}",
-                                    "message": f"{spec.label} ({spec.key}) is required"})
+                    details.append(
+                        {
+                            "path": f"{prefix}.{spec.key}",
+                            "message": f"{spec.label} ({spec.key}) is required",
+                        }
+                    )
                 values[spec.key] = None
                 continue
             try:
@@ -230,11 +254,14 @@ class InputSet:
                     if problem:
                         raise CoercionError(problem)
             except CoercionError as exc:
-                details.append({"path": f"{prefix}.{spec.key}",
-                                "message": f"{spec.label} ({spec.key}): {exc}"})
+                details.append(
+                    {"path": f"{prefix}.{spec.key}", "message": f"{spec.label} ({spec.key}): {exc}"}
+                )
 
         reported = {d["path"] for d in details}
-        given = {k: v for k, v in values.items() if v is not None and f"{prefix}.{k}" not in reported}
+        given = {
+            k: v for k, v in values.items() if v is not None and f"{prefix}.{k}" not in reported
+        }
         for error_path, error_message in self.errors(given):
             items = [str(p) for p in error_path]
             spec = known.get(items[0]) if items else None

@@ -5,6 +5,7 @@ module), then for what a schema cannot say: unique keys, handlers that import,
 defaults and examples that fit their inputs, output examples that fit their
 output schemas, an icon that is a PNG.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -21,8 +22,12 @@ SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Handlers get the open connection as their first positional argument, triggers the state too.
 RESERVED_INPUT_KEYS = {"session", "state"}
-KINDS = {"connection": "connections", "action": "actions", "trigger": "triggers",
-         "dataSource": "dataSources"}
+KINDS = {
+    "connection": "connections",
+    "action": "actions",
+    "trigger": "triggers",
+    "dataSource": "dataSources",
+}
 
 
 def import_object(path: str) -> Callable:
@@ -34,9 +39,20 @@ def import_object(path: str) -> Callable:
 class Operation:
     """A connection, action, trigger, data source or connection test: inputs and a handler."""
 
-    def __init__(self, *, kind: str, key: str, label: str, description: str, handler_path: str,
-                 inputs: InputSet, comments: str = "", output_schema: dict | None = None,
-                 output_example: Any = None, test: Operation | None = None):
+    def __init__(
+        self,
+        *,
+        kind: str,
+        key: str,
+        label: str,
+        description: str,
+        handler_path: str,
+        inputs: InputSet,
+        comments: str = "",
+        output_schema: dict | None = None,
+        output_example: Any = None,
+        test: Operation | None = None,
+    ):
         self.kind = kind  # "connection", "action", "trigger", "dataSource" or "test"
         self.key, self.label, self.description = key, label, description
         self.handler_path = handler_path
@@ -67,8 +83,9 @@ class Manifest:
         self.connections = {c["key"]: _operation("connection", c) for c in data["connections"]}
         self.actions = {a["key"]: _operation("action", a) for a in data["actions"]}
         self.triggers = {t["key"]: _operation("trigger", t) for t in data.get("triggers", [])}
-        self.data_sources = {d["key"]: _operation("dataSource", d)
-                             for d in data.get("dataSources", [])}
+        self.data_sources = {
+            d["key"]: _operation("dataSource", d) for d in data.get("dataSources", [])
+        }
         self.guides: list[dict] = list(data.get("guides", []))
 
     @property
@@ -84,8 +101,9 @@ class Manifest:
         return next(iter(self.connections.values()))
 
     @classmethod
-    def load(cls, path: str | Path, *, check_handlers: bool = True,
-             validate: bool = True) -> Manifest:
+    def load(
+        cls, path: str | Path, *, check_handlers: bool = True, validate: bool = True
+    ) -> Manifest:
         """Read and check a manifest.
 
         ``validate=False`` skips the checks (~0.2 s: the schema, every handler import,
@@ -100,8 +118,9 @@ class Manifest:
         return cls.from_text(text, path.parent, check_handlers=check_handlers, validate=validate)
 
     @classmethod
-    def from_text(cls, text: str, base_dir: Path, *, check_handlers: bool = True,
-                  validate: bool = True) -> Manifest:
+    def from_text(
+        cls, text: str, base_dir: Path, *, check_handlers: bool = True, validate: bool = True
+    ) -> Manifest:
         if not validate:
             return cls(parse_yaml_cached(text), Path(base_dir))
         return cls.from_data(parse_yaml(text), base_dir, check_handlers=check_handlers)
@@ -132,14 +151,21 @@ class Manifest:
             problems.append(f"icon {self.icon}: file not found at {icon}")
         if check_handlers and self.error_handler_path:
             problems += _import_problem("errorHandler", self.error_handler_path)
-        for op in [*self.connections.values(), *self.actions.values(), *self.triggers.values(),
-                   *self.data_sources.values()]:
+        for op in [
+            *self.connections.values(),
+            *self.actions.values(),
+            *self.triggers.values(),
+            *self.data_sources.values(),
+        ]:
             where = f"{op.kind} {op.key}"
             raw_inputs = next(o for o in self.data[KINDS[op.kind]] if o["key"] == op.key)["inputs"]
             problems += _duplicates(f"{where}: input", [i["key"] for i in raw_inputs])
             if op.kind != "connection":
-                problems += [f"{where}: input key {s.key!r} is reserved"
-                             for s in op.inputs if s.key in RESERVED_INPUT_KEYS]
+                problems += [
+                    f"{where}: input key {s.key!r} is reserved"
+                    for s in op.inputs
+                    if s.key in RESERVED_INPUT_KEYS
+                ]
             for spec in op.inputs:
                 problems += _input_problems(where, spec)
             checked = [op] if op.test is None else [op, op.test]
@@ -190,24 +216,46 @@ def parse_yaml_cached(text: str) -> Any:
 
 
 def _operation(kind: str, raw: dict) -> Operation:
-    specs = [InputSpec(key=i["key"], label=i["label"], type=i["type"],
-                       required=i.get("required", False), default=i.get("default"),
-                       comments=i.get("comments", ""), example=i.get("example"),
-                       choices=tuple(i.get("choices", ())), schema=dict(i.get("schema", {})),
-                       invalid_message=i.get("invalidMessage", ""))
-             for i in raw["inputs"]]
+    specs = [
+        InputSpec(
+            key=i["key"],
+            label=i["label"],
+            type=i["type"],
+            required=i.get("required", False),
+            default=i.get("default"),
+            comments=i.get("comments", ""),
+            example=i.get("example"),
+            choices=tuple(i.get("choices", ())),
+            schema=dict(i.get("schema", {})),
+            invalid_message=i.get("invalidMessage", ""),
+        )
+        for i in raw["inputs"]
+    ]
     output = raw.get("output") or {}
     test = raw.get("test")
-    return Operation(kind=kind, key=raw["key"], label=raw["label"],
-                     description=raw["description"], handler_path=raw["handler"],
-                     inputs=InputSet(specs), comments=raw.get("comments", ""),
-                     output_schema=output.get("schema"), output_example=output.get("example"),
-                     test=None if test is None else Operation(
-                         kind="test", key=raw["key"], label=f"Test {raw['label']}",
-                         description=f"Tests the {raw['label']} connection",
-                         handler_path=test["handler"], inputs=InputSet([]),
-                         output_schema=test["output"]["schema"],
-                         output_example=test["output"]["example"]))
+    return Operation(
+        kind=kind,
+        key=raw["key"],
+        label=raw["label"],
+        description=raw["description"],
+        handler_path=raw["handler"],
+        inputs=InputSet(specs),
+        comments=raw.get("comments", ""),
+        output_schema=output.get("schema"),
+        output_example=output.get("example"),
+        test=None
+        if test is None
+        else Operation(
+            kind="test",
+            key=raw["key"],
+            label=f"Test {raw['label']}",
+            description=f"Tests the {raw['label']} connection",
+            handler_path=test["handler"],
+            inputs=InputSet([]),
+            output_schema=test["output"]["schema"],
+            output_example=test["output"]["example"],
+        ),
+    )
 
 
 def schema_problems(data: Any) -> list[str]:
@@ -216,7 +264,9 @@ def schema_problems(data: Any) -> list[str]:
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     validator = Draft202012Validator(schema)
     problems = []
-    for error in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
+    for error in sorted(
+        validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]
+    ):
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         problems.append(f"{where}: {error.message}")
     return problems
@@ -254,11 +304,15 @@ def _input_problems(where: str, spec: InputSpec) -> list[str]:
         Draft202012Validator.check_schema(spec.json_schema())
     except SchemaError as exc:
         return [f"{where}: its schema is not a valid JSON Schema: {exc.message}"]
-    validator = Draft202012Validator(spec.json_schema(),
-                                     format_checker=Draft202012Validator.FORMAT_CHECKER)
+    validator = Draft202012Validator(
+        spec.json_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
     problems = []
-    for what, value in (("default", spec.default), ("example", spec.example),
-                        *(("choice", c["value"]) for c in spec.choices)):
+    for what, value in (
+        ("default", spec.default),
+        ("example", spec.example),
+        *(("choice", c["value"]) for c in spec.choices),
+    ):
         if value is None:
             continue
         try:
@@ -282,6 +336,8 @@ def _output_problems(where: str, schema: dict, example: Any) -> list[str]:
     except SchemaError as exc:
         return [f"{where}: output schema is not a valid JSON Schema: {exc.message}"]
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-    return [f"{where}: output example does not fit the output schema at "
-            f"{'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"
-            for e in validator.iter_errors(example)]
+    return [
+        f"{where}: output example does not fit the output schema at "
+        f"{'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"
+        for e in validator.iter_errors(example)
+    ]

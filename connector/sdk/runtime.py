@@ -1,4 +1,5 @@
 """The invocation pipeline: request -> validated inputs -> handler -> envelope."""
+
 from __future__ import annotations
 
 import logging
@@ -35,14 +36,18 @@ class Connector:
         self.repaired_texts = 0
 
     @classmethod
-    def load(cls, source: str | Path | None = None, *, check_handlers: bool = True,
-             validate: bool = True) -> Connector:
+    def load(
+        cls, source: str | Path | None = None, *, check_handlers: bool = True, validate: bool = True
+    ) -> Connector:
         """Load from a manifest path, or by name from the ``connectors`` entry points.
 
         ``validate=False`` trusts a manifest already validated (see Manifest.load).
         """
-        return cls(Manifest.load(resolve_manifest(source), check_handlers=check_handlers,
-                                 validate=validate))
+        return cls(
+            Manifest.load(
+                resolve_manifest(source), check_handlers=check_handlers, validate=validate
+            )
+        )
 
     # -- invocation -----------------------------------------------------------------------
 
@@ -64,20 +69,26 @@ class Connector:
 
     def _invoke(self, request: Any, scrubber: Scrubber) -> dict:
         if not isinstance(request, dict):
-            raise InvalidInput("The request must be a JSON object with action, connection and inputs.",
-                               path="request")
+            raise InvalidInput(
+                "The request must be a JSON object with action, connection and inputs.",
+                path="request",
+            )
         kinds = [k for k in REQUEST_KINDS if k in request]
         kind = kinds[0] if len(kinds) == 1 else "action"
         allowed = REQUEST_KINDS[kind]
         unknown = set(request) - allowed
         if unknown:
-            raise InvalidInput(f"Unknown request keys: {', '.join(sorted(unknown))}; "
-                               f"expected {', '.join(sorted(allowed))}.", path="request")
+            raise InvalidInput(
+                f"Unknown request keys: {', '.join(sorted(unknown))}; "
+                f"expected {', '.join(sorted(allowed))}.",
+                path="request",
+            )
         conn_op, raw_fields = self.split_connection(request.get("connection"))
         if kind == "testConnection":
             if conn_op.test is None:
-                raise InvalidInput(f"The connection {conn_op.key!r} declares no test.",
-                                   path="connection.key")
+                raise InvalidInput(
+                    f"The connection {conn_op.key!r} declares no test.", path="connection.key"
+                )
             operation = conn_op.test
         else:
             operation = self.operation(kind, request.get(kind))
@@ -107,28 +118,46 @@ class Connector:
         state = request.get("state")
         state = {} if state is None else state
         if not isinstance(state, dict):
-            raise InvalidInput("state must be the JSON object the previous poll returned "
-                               "(or {} for the first poll).", path="state")
+            raise InvalidInput(
+                "state must be the JSON object the previous poll returned "
+                "(or {} for the first poll).",
+                path="state",
+            )
         problem = plain_json_problem(state)
         if problem:
-            raise InvalidInput(f"state {problem}: pass the state the previous poll returned.",
-                               path="state")
+            raise InvalidInput(
+                f"state {problem}: pass the state the previous poll returned.", path="state"
+            )
         result = self.run(operation, conn_op, fields, {"state": state, **inputs})
-        if not (isinstance(result, dict) and isinstance(result.get("records"), list)
-                and isinstance(result.get("state"), dict)):
+        if not (
+            isinstance(result, dict)
+            and isinstance(result.get("records"), list)
+            and isinstance(result.get("state"), dict)
+        ):
             raise InternalError(f"Trigger {operation.key} must return records, state and hasMore.")
-        return {"ok": True, "data": result["records"], "state": result["state"],
-                "hasMore": bool(result.get("hasMore"))}
+        return {
+            "ok": True,
+            "data": result["records"],
+            "state": result["state"],
+            "hasMore": bool(result.get("hasMore")),
+        }
 
     def test_connection(self, connection: Any) -> dict:
         """Open a connection, run its test handler, close it; an envelope as from invoke."""
         return self.invoke({"testConnection": True, "connection": connection})
 
-    def poll(self, trigger: str, connection: Any, inputs: dict | None = None,
-             state: dict | None = None) -> dict:
+    def poll(
+        self, trigger: str, connection: Any, inputs: dict | None = None, state: dict | None = None
+    ) -> dict:
         """One poll of a trigger. The caller keeps the returned state for the next poll."""
-        return self.invoke({"trigger": trigger, "connection": connection, "inputs": inputs or {},
-                            "state": state or {}})
+        return self.invoke(
+            {
+                "trigger": trigger,
+                "connection": connection,
+                "inputs": inputs or {},
+                "state": state or {},
+            }
+        )
 
     def run(self, action: Operation, conn_op: Operation, fields: dict, inputs: dict) -> Any:
         """Open the connection, call the handler, check the result, always close."""
@@ -141,15 +170,21 @@ class Connector:
         if problem == _INVALID_TEXT:
             data, repaired = valid_text(data)
             self.repaired_texts += repaired
-            log.warning("%s returned %d string(s) that are not valid Unicode; repaired",
-                        action.key, repaired)
+            log.warning(
+                "%s returned %d string(s) that are not valid Unicode; repaired",
+                action.key,
+                repaired,
+            )
         elif problem:
             raise InternalError(f"{action.label} returned a value that is not JSON: {problem}")
         return data
 
     def operation(self, kind: str, key: Any) -> Operation:
-        table = {"action": self.manifest.actions, "trigger": self.manifest.triggers,
-                 "dataSource": self.manifest.data_sources}[kind]
+        table = {
+            "action": self.manifest.actions,
+            "trigger": self.manifest.triggers,
+            "dataSource": self.manifest.data_sources,
+        }[kind]
         try:
             return table[key]
         except (KeyError, TypeError):
@@ -172,10 +207,14 @@ class Connector:
             fields = {} if fields is None else fields
             if key not in self.manifest.connections:
                 known = ", ".join(self.manifest.connections)
-                raise InvalidInput(f"Unknown connection {key!r}. Known connections: {known}.",
-                                   path="connection.key")
+                raise InvalidInput(
+                    f"Unknown connection {key!r}. Known connections: {known}.",
+                    path="connection.key",
+                )
             if not isinstance(fields, dict):
-                raise InvalidInput("connection.fields must be a JSON object.", path="connection.fields")
+                raise InvalidInput(
+                    "connection.fields must be a JSON object.", path="connection.fields"
+                )
             return self.manifest.connections[key], fields
         return self.manifest.default_connection, connection
 
@@ -186,8 +225,9 @@ class Connector:
             try:
                 mapped = hook(exc)
             except Exception as hook_exc:  # noqa: BLE001 - a broken hook must not escape
-                mapped = InternalError(f"The error hook failed on {type(exc).__name__}: "
-                                       f"{type(hook_exc).__name__}")
+                mapped = InternalError(
+                    f"The error hook failed on {type(exc).__name__}: {type(hook_exc).__name__}"
+                )
             if isinstance(mapped, ConnectorError):
                 return mapped
         return InternalError(f"Unexpected {type(exc).__name__}: {exc}")
@@ -279,14 +319,16 @@ def error_envelope(exc: ConnectorError, scrubber: Scrubber) -> dict:
     error = exc.to_dict()
     # Messages can carry server text; codes and paths come from the manifest and stay as they are.
     error["message"] = _short(scrubber.text(error["message"]))
-    error["details"] = [{**d, "message": _short(scrubber.text(str(d["message"])))}
-                        if "message" in d else d for d in error["details"]]
+    error["details"] = [
+        {**d, "message": _short(scrubber.text(str(d["message"])))} if "message" in d else d
+        for d in error["details"]
+    ]
     return {"ok": False, "error": error}
 
 
 def _short(message: str) -> str:
     message = _SURROGATE.sub("\ufffd", message)  # server text may carry undecodable bytes
-    return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE - 3] + "..."
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
 
 
 def resolve_manifest(source: str | Path | None) -> Path:

@@ -1,4 +1,5 @@
 """Remove secret values from any text that may leave the process."""
+
 from __future__ import annotations
 
 import base64
@@ -14,10 +15,10 @@ def _escapes():
     """How text gets escaped on its way into an error message."""
     return (
         lambda t: t,
-        lambda t: json.dumps(t)[1:-1],                                   # JSON
-        lambda t: repr(t)[1:-1],                                         # Python str repr
-        lambda t: t.replace("\\", "\\\\").replace('"', '\\"'),   # a quoted string (protocols, C)
-        lambda t: repr(t.encode("utf-8", "surrogatepass"))[2:-1],        # Python bytes repr
+        lambda t: json.dumps(t)[1:-1],  # JSON
+        lambda t: repr(t)[1:-1],  # Python str repr
+        lambda t: t.replace("\\", "\\\\").replace('"', '\\"'),  # a quoted string (protocols, C)
+        lambda t: repr(t.encode("utf-8", "surrogatepass"))[2:-1],  # Python bytes repr
     )
 
 

@@ -1,4 +1,5 @@
 """A test harness: the full invocation pipeline, plus checks of the output contract."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,8 +23,9 @@ class Harness:
         return Harness(self.connector, {**self.connection, **fields})
 
     def invoke(self, action: str, **inputs: Any) -> dict:
-        return self.connector.invoke({"action": action, "connection": dict(self.connection),
-                                      "inputs": inputs})
+        return self.connector.invoke(
+            {"action": action, "connection": dict(self.connection), "inputs": inputs}
+        )
 
     def ok(self, action: str, **inputs: Any) -> Any:
         envelope = self.invoke(action, **inputs)
@@ -39,15 +41,22 @@ class Harness:
 
     def poll(self, trigger: str, state: dict | None = None, **inputs: Any) -> dict:
         """One poll; on success the records are checked against the trigger's output schema."""
-        envelope = self.connector.invoke({"trigger": trigger, "connection": dict(self.connection),
-                                          "inputs": inputs, "state": state or {}})
+        envelope = self.connector.invoke(
+            {
+                "trigger": trigger,
+                "connection": dict(self.connection),
+                "inputs": inputs,
+                "state": state or {},
+            }
+        )
         if envelope["ok"]:
             self.check_output(trigger, envelope["data"], kind="trigger")
         return envelope
 
     def data_source(self, key: str, **inputs: Any) -> Any:
-        envelope = self.connector.invoke({"dataSource": key, "connection": dict(self.connection),
-                                          "inputs": inputs})
+        envelope = self.connector.invoke(
+            {"dataSource": key, "connection": dict(self.connection), "inputs": inputs}
+        )
         assert envelope["ok"], f"{key} failed: {envelope['error']}"
         self.check_output(key, envelope["data"], kind="dataSource")
         return envelope["data"]
@@ -56,13 +65,18 @@ class Harness:
         from jsonschema import Draft202012Validator
 
         manifest = self.connector.manifest
-        table = {"action": manifest.actions, "trigger": manifest.triggers,
-                 "dataSource": manifest.data_sources}[kind]
+        table = {
+            "action": manifest.actions,
+            "trigger": manifest.triggers,
+            "dataSource": manifest.data_sources,
+        }[kind]
         action = key
         schema = table[key].output_schema
         validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-        problems = [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
-                    for e in validator.iter_errors(data)]
+        problems = [
+            f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+            for e in validator.iter_errors(data)
+        ]
         assert not problems, f"{action} output does not fit its schema: {problems}"
 
 
@@ -75,8 +89,11 @@ def required_inputs_are_enforced(connector: Connector) -> list[str]:
     """
     manifest = connector.manifest
     problems = []
-    for kind, table in (("action", manifest.actions), ("trigger", manifest.triggers),
-                        ("dataSource", manifest.data_sources)):
+    for kind, table in (
+        ("action", manifest.actions),
+        ("trigger", manifest.triggers),
+        ("dataSource", manifest.data_sources),
+    ):
         for key, op in table.items():
             envelope = connector.invoke({kind: key, "connection": {}})
             error = envelope.get("error") or {}
@@ -84,8 +101,11 @@ def required_inputs_are_enforced(connector: Connector) -> list[str]:
                 problems.append(f"{kind} {key}: expected INVALID_INPUT, got {envelope}")
                 continue
             paths = {d["path"] for d in error.get("details", [])}
-            wanted = {f"connection.{s.key}" for s in manifest.default_connection.inputs
-                      if s.required and s.default is None}
+            wanted = {
+                f"connection.{s.key}"
+                for s in manifest.default_connection.inputs
+                if s.required and s.default is None
+            }
             wanted |= {f"inputs.{s.key}" for s in op.inputs if s.required and s.default is None}
             if wanted - paths:
                 problems.append(f"{kind} {key}: {sorted(wanted - paths)} not named in {paths}")

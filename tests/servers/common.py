@@ -1,4 +1,5 @@
 """What every test server shares: how tests reach it and what it can do."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,11 +9,12 @@ from dataclasses import dataclass, field
 @dataclass
 class ServerInfo:
     """How tests reach a server and what it can do."""
+
     name: str
     host: str
     ca_pem: str
     users: dict[str, str]
-    tls_port: int | None = None       # implicit TLS
+    tls_port: int | None = None  # implicit TLS
     starttls_port: int | None = None  # plain + STARTTLS
     # Known gaps, consulted by tests instead of skipping silently. IMAP names, plus our own
     # SEQUENCE-SEARCH: "UID SEARCH 1:2" means message numbers 1 and 2, as RFC 3501 says;
@@ -23,8 +25,8 @@ class ServerInfo:
     # header's own bytes (encoded words not decoded by the server).
     capabilities: set[str] = field(default_factory=set)
     first_uid: int = 1
-    prefix: str = ""          # where a user's mailboxes live ("INBOX." on Courier)
-    delimiter: str = "/"      # the hierarchy separator
+    prefix: str = ""  # where a user's mailboxes live ("INBOX." on Courier)
+    delimiter: str = "/"  # the hierarchy separator
     slow_login_failure: bool = False  # the server delays a failed login by seconds
     # Stores many messages in a mailbox faster than APPEND can (Courier: maildir files).
     seed: Callable[[str, list[bytes]], None] | None = None
@@ -37,15 +39,22 @@ class ServerInfo:
         """Connection fields for the connector, over implicit TLS when the server has it."""
         if secure is None:
             secure = self.tls_port is not None
-        fields = {"host": self.host, "port": self.tls_port if secure else self.starttls_port,
-                  "secure": secure, "user": user, "pass": self.users[user],
-                  "caCertificate": self.ca_pem, "timeout": 10}
+        fields = {
+            "host": self.host,
+            "port": self.tls_port if secure else self.starttls_port,
+            "secure": secure,
+            "user": user,
+            "pass": self.users[user],
+            "caCertificate": self.ca_pem,
+            "timeout": 10,
+        }
         fields.update(extra)
         return fields
 
 
-def bulk_append(imap, mailbox: str, messages: list[bytes], flags: bytes = b"",
-                server: ServerInfo | None = None) -> None:
+def bulk_append(
+    imap, mailbox: str, messages: list[bytes], flags: bytes = b"", server: ServerInfo | None = None
+) -> None:
     """MULTIAPPEND with LITERAL+ through an IMAPClient: thousands of messages in a few round trips.
 
     A server with a ``seed`` (Courier: ~40 ms an APPEND) is given the messages that way;
@@ -60,5 +69,7 @@ def bulk_append(imap, mailbox: str, messages: list[bytes], flags: bytes = b"",
             imap.append(mailbox, message, flags=flags.split() if flags else ())
         return
     for start in range(0, len(messages), 500):
-        imap.multiappend(mailbox, [{"msg": message, "flags": flags.split()}
-                                   for message in messages[start:start + 500]])
+        imap.multiappend(
+            mailbox,
+            [{"msg": message, "flags": flags.split()} for message in messages[start : start + 500]],
+        )

@@ -11,6 +11,7 @@ Courier's traits the tests rely on: namespace ``INBOX.`` with ``.`` as separator
 MOVE, SPECIAL-USE or CONDSTORE; NO replies without response codes; a failed login
 costs 5 s; RENAME of a missing mailbox answers OK.
 """
+
 from __future__ import annotations
 
 import grp
@@ -31,16 +32,33 @@ USERS = {"alice": "alicepw", "bob": "bobpw"}
 ROOT = Path(__file__).resolve().parents[2]
 IMAPD = ROOT / ".test-servers" / "usr/bin/imapd"
 IMAPLOGIN = ROOT / ".test-servers" / "usr/lib/courier/courier/imaplogin"
-TOOLS = [Path(p) for p in ("/usr/sbin/couriertcpd", "/usr/bin/couriertls", "/usr/sbin/authdaemond",
-                           "/usr/sbin/userdb", "/usr/sbin/userdbpw", "/usr/sbin/makeuserdb",
-                           "/usr/bin/maildirmake", "/usr/bin/unshare")]
-CAPABILITIES = "IMAP4rev1 UIDPLUS CHILDREN NAMESPACE THREAD=ORDEREDSUBJECT THREAD=REFERENCES SORT QUOTA IDLE"
+TOOLS = [
+    Path(p)
+    for p in (
+        "/usr/sbin/couriertcpd",
+        "/usr/bin/couriertls",
+        "/usr/sbin/authdaemond",
+        "/usr/sbin/userdb",
+        "/usr/sbin/userdbpw",
+        "/usr/sbin/makeuserdb",
+        "/usr/bin/maildirmake",
+        "/usr/bin/unshare",
+    )
+]
+CAPABILITIES = (
+    "IMAP4rev1 UIDPLUS CHILDREN NAMESPACE THREAD=ORDEREDSUBJECT THREAD=REFERENCES SORT QUOTA IDLE"
+)
 
 
 def available() -> bool:
-    return (os.geteuid() == 0 and IMAPD.exists() and IMAPLOGIN.exists()
-            and all(p.exists() for p in TOOLS) and Path("/etc/courier").is_dir()
-            and Path("/run/courier/authdaemon").is_dir())
+    return (
+        os.geteuid() == 0
+        and IMAPD.exists()
+        and IMAPLOGIN.exists()
+        and all(p.exists() for p in TOOLS)
+        and Path("/etc/courier").is_dir()
+        and Path("/run/courier/authdaemon").is_dir()
+    )
 
 
 def wait_for_tls_greeting(port: int, timeout: float = 15.0) -> None:
@@ -52,8 +70,10 @@ def wait_for_tls_greeting(port: int, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=3) as raw, \
-                    context.wrap_socket(raw) as sock:
+            with (
+                socket.create_connection(("127.0.0.1", port), timeout=3) as raw,
+                context.wrap_socket(raw) as sock,
+            ):
                 if sock.recv(100).startswith(b"* OK"):
                     return
         except (OSError, ssl.SSLError):
@@ -74,8 +94,10 @@ class Courier:
         self._write_files()
         self.process = subprocess.Popen(
             ["unshare", "-m", "--propagation", "private", "bash", str(self.dir / "start.sh")],
-            stdout=open(self.dir / "stdout.log", "wb"), stderr=subprocess.STDOUT,
-            start_new_session=True)
+            stdout=open(self.dir / "stdout.log", "wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             wait_for_greeting(self.plain_port, self.process)
             wait_for_tls_greeting(self.tls_port)
@@ -83,17 +105,30 @@ class Courier:
             self.stop()
             raise RuntimeError(f"{exc}\n{self.log()}") from None
         return ServerInfo(
-            name="courier", host="127.0.0.1", ca_pem=self.ca.cert_pem.bytes().decode(),
-            users=dict(USERS), tls_port=self.tls_port, starttls_port=self.plain_port,
+            name="courier",
+            host="127.0.0.1",
+            ca_pem=self.ca.cert_pem.bytes().decode(),
+            users=dict(USERS),
+            tls_port=self.tls_port,
+            starttls_port=self.plain_port,
             # No RAW-ENVELOPE: ENVELOPE gives header text with non-UTF-8 8-bit bytes as "".
-            capabilities={"UIDPLUS", "KEYWORDS", "SEQUENCE-SEARCH", "BROKEN-HEADERS",
-                          "SEARCH-8BIT"},
-            prefix="INBOX.", delimiter=".", slow_login_failure=True, seed=self.seed)
+            capabilities={
+                "UIDPLUS",
+                "KEYWORDS",
+                "SEQUENCE-SEARCH",
+                "BROKEN-HEADERS",
+                "SEARCH-8BIT",
+            },
+            prefix="INBOX.",
+            delimiter=".",
+            slow_login_failure=True,
+            seed=self.seed,
+        )
 
     def seed(self, mailbox: str, messages: list[bytes], user: str = "alice") -> None:
         """Messages written straight into the mailbox's maildir (Courier rescans on SELECT)."""
         assert mailbox.startswith("INBOX.") and mailbox.isascii(), mailbox
-        folder = self.dir / "mail" / user / "Maildir" / ("." + mailbox[len("INBOX."):])
+        folder = self.dir / "mail" / user / "Maildir" / ("." + mailbox[len("INBOX.") :])
         uid, gid = pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid
         stamp = int(time.time())
         for index, message in enumerate(messages):
@@ -143,24 +178,38 @@ class Courier:
             users.append(
                 f"userdb {user} set uid={uid} gid={gid} home={home} mail={home}/Maildir\n"
                 f"echo '{password}' | userdbpw -md5 | userdb {user} set systempw\n"
-                f"mkdir -p {home} && maildirmake {home}/Maildir && chown -R {uid}:{gid} {home}\n")
+                f"mkdir -p {home} && maildirmake {home}/Maildir && chown -R {uid}:{gid} {home}\n"
+            )
         env = {
-            "IMAP_CAPABILITY": CAPABILITIES, "IMAP_CAPABILITY_TLS": CAPABILITIES + " AUTH=PLAIN",
-            "IMAP_STARTTLS": "YES", "IMAP_TLS_REQUIRED": "0", "COURIERTLS": "/usr/bin/couriertls",
-            "TLS_CERTFILE": str(d / "tls.pem"), "TLS_VERIFYPEER": "NONE",
-            "IMAP_KEYWORDS": "1", "IMAP_ACL": "1", "IMAP_USELOCKS": "1", "IMAP_ULIMITD": "131072",
-            "IMAP_TRASHFOLDERNAME": "Trash", "IMAP_EMPTYTRASH": "", "IMAP_UMASK": "022",
-            "IMAP_MOVE_EXPUNGE_TO_TRASH": "0", "IMAP_IDLE_TIMEOUT": "60", "MAILDIRPATH": "Maildir",
+            "IMAP_CAPABILITY": CAPABILITIES,
+            "IMAP_CAPABILITY_TLS": CAPABILITIES + " AUTH=PLAIN",
+            "IMAP_STARTTLS": "YES",
+            "IMAP_TLS_REQUIRED": "0",
+            "COURIERTLS": "/usr/bin/couriertls",
+            "TLS_CERTFILE": str(d / "tls.pem"),
+            "TLS_VERIFYPEER": "NONE",
+            "IMAP_KEYWORDS": "1",
+            "IMAP_ACL": "1",
+            "IMAP_USELOCKS": "1",
+            "IMAP_ULIMITD": "131072",
+            "IMAP_TRASHFOLDERNAME": "Trash",
+            "IMAP_EMPTYTRASH": "",
+            "IMAP_UMASK": "022",
+            "IMAP_MOVE_EXPUNGE_TO_TRASH": "0",
+            "IMAP_IDLE_TIMEOUT": "60",
+            "MAILDIRPATH": "Maildir",
             "IMAP_MAILBOX_SANITY_CHECK": "1",
         }
         exports = "".join(f"export {k}='{v}'\n" for k, v in env.items())
-        tcpd = "couriertcpd -address=127.0.0.1 -maxprocs=80 -maxperip=80 -nodnslookup -noidentlookup"
+        tcpd = (
+            "couriertcpd -address=127.0.0.1 -maxprocs=80 -maxperip=80 -nodnslookup -noidentlookup"
+        )
         (d / "start.sh").write_text(f"""\
 set -e
 mount --bind {d}/etc /etc/courier
 mount --bind {d}/run /run/courier/authdaemon
 chown courier:courier {d}/run
-{''.join(users)}makeuserdb
+{"".join(users)}makeuserdb
 authdaemond start
 {exports}
 {tcpd} {self.plain_port} {IMAPLOGIN} {IMAPD} Maildir &

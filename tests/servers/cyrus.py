@@ -5,6 +5,7 @@ remove Dovecot, so scripts/setup installs only cyrus-common (master, tools) and
 unpacks cyrus-imapd's binaries into .test-servers/ (see shared field notes, "More
 servers"). Users live in a sasldb whose realm must equal ``servername``.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,22 +41,45 @@ class Cyrus:
         self.plain_port, self.tls_port = free_port(), free_port()
         self._write_files()
         self.process = subprocess.Popen(
-            [str(MASTER), "-C", str(self.dir / "imapd.conf"), "-M", str(self.dir / "cyrus.conf"),
-             "-p", str(self.dir / "master.pid"), "-D"],
-            stdout=subprocess.DEVNULL, stderr=open(self.dir / "stderr.log", "wb"))
+            [
+                str(MASTER),
+                "-C",
+                str(self.dir / "imapd.conf"),
+                "-M",
+                str(self.dir / "cyrus.conf"),
+                "-p",
+                str(self.dir / "master.pid"),
+                "-D",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "stderr.log", "wb"),
+        )
         try:
             wait_for_greeting(self.plain_port, self.process)
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}\n{self.log()}") from None
         return ServerInfo(
-            name="cyrus", host="127.0.0.1", ca_pem=self.ca.cert_pem.bytes().decode(),
-            users=dict(USERS), tls_port=self.tls_port, starttls_port=self.plain_port,
+            name="cyrus",
+            host="127.0.0.1",
+            ca_pem=self.ca.cert_pem.bytes().decode(),
+            users=dict(USERS),
+            tls_port=self.tls_port,
+            starttls_port=self.plain_port,
             # Special-use flags come back in lower case (\sent): normalised by the connector.
             # Gaps: raw 8-bit header bytes are not searched (no SEARCH-8BIT); obsolete
             # "Name  :" header syntax is refused at APPEND (no BROKEN-HEADERS).
-            capabilities={"SPECIAL-USE", "KEYWORDS", "CONDSTORE", "UIDPLUS", "MOVE",
-                          "SEQUENCE-SEARCH", "RAW-ENVELOPE", "BINARY"},
-            slow_login_failure=True)  # ~3.3 s for a refused login
+            capabilities={
+                "SPECIAL-USE",
+                "KEYWORDS",
+                "CONDSTORE",
+                "UIDPLUS",
+                "MOVE",
+                "SEQUENCE-SEARCH",
+                "RAW-ENVELOPE",
+                "BINARY",
+            },
+            slow_login_failure=True,
+        )  # ~3.3 s for a refused login
 
     def stop(self) -> None:
         stop_server(self.process, self.dir)
@@ -115,6 +139,9 @@ DAEMON {{
 }}
 """)
         for user, password in USERS.items():
-            subprocess.run([str(SASLPASSWD), "-p", "-c", "-f", str(d / "sasldb2"), "-u",
-                            "localhost", user], input=password.encode(), check=True)
+            subprocess.run(
+                [str(SASLPASSWD), "-p", "-c", "-f", str(d / "sasldb2"), "-u", "localhost", user],
+                input=password.encode(),
+                check=True,
+            )
         subprocess.run(["chown", "-R", "cyrus:mail", str(d)], check=True)

@@ -3,6 +3,7 @@
 Works as root (mail owned by nobody) and as an ordinary user. See
 shared/notes/field-notes.md for why each setting is there.
 """
+
 from __future__ import annotations
 
 import grp
@@ -26,8 +27,16 @@ def available() -> bool:
 
 
 class Dovecot:
-    def __init__(self, ca, *, extra_conf: str = "", key_type=None, ssl_conf: str = "",
-                 tokens: dict[str, str] | None = None, ssl: bool = True):
+    def __init__(
+        self,
+        ca,
+        *,
+        extra_conf: str = "",
+        key_type=None,
+        ssl_conf: str = "",
+        tokens: dict[str, str] | None = None,
+        ssl: bool = True,
+    ):
         self.ca = ca
         self.ssl = ssl
         self.extra_conf = extra_conf
@@ -48,17 +57,33 @@ class Dovecot:
         self._write_files()
         self.process = subprocess.Popen(
             [BINARY, "-F", "-c", str(self.dir / "dovecot.conf")],
-            stdout=subprocess.DEVNULL, stderr=open(self.dir / "stderr.log", "wb"))
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "stderr.log", "wb"),
+        )
         try:
             wait_for_greeting(self.starttls_port, self.process)
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}\n{self.log()}") from None
-        return ServerInfo(name="dovecot", host="127.0.0.1", ca_pem=self.ca.cert_pem.bytes().decode(),
-                          users=dict(USERS), tls_port=self.tls_port if self.ssl else None,
-                          starttls_port=self.starttls_port,
-                          capabilities={"SPECIAL-USE", "KEYWORDS", "CONDSTORE", "UIDPLUS", "MOVE",
-                                        "SEQUENCE-SEARCH", "BROKEN-HEADERS", "RAW-ENVELOPE",
-                                        "BINARY", "SEARCH-8BIT"})
+        return ServerInfo(
+            name="dovecot",
+            host="127.0.0.1",
+            ca_pem=self.ca.cert_pem.bytes().decode(),
+            users=dict(USERS),
+            tls_port=self.tls_port if self.ssl else None,
+            starttls_port=self.starttls_port,
+            capabilities={
+                "SPECIAL-USE",
+                "KEYWORDS",
+                "CONDSTORE",
+                "UIDPLUS",
+                "MOVE",
+                "SEQUENCE-SEARCH",
+                "BROKEN-HEADERS",
+                "RAW-ENVELOPE",
+                "BINARY",
+                "SEARCH-8BIT",
+            },
+        )
 
     def stop(self) -> None:
         stop_server(self.process, self.dir)
@@ -81,8 +106,9 @@ class Dovecot:
         leaf.cert_chain_pems[0].write_to_path(str(d / "cert.pem"))
         os.chmod(d / "key.pem", 0o644)
         (d / "users").write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in USERS.items()))
-        (d / "tokens").write_text("".join(f"{u}:{{PLAIN}}{t}::::::\n"
-                                          for u, t in self.tokens.items()))
+        (d / "tokens").write_text(
+            "".join(f"{u}:{{PLAIN}}{t}::::::\n" for u, t in self.tokens.items())
+        )
         mail = d / "mail"
         mail.mkdir()
         (d / "dovecot.conf").write_text(self._config())
@@ -99,16 +125,22 @@ class Dovecot:
         else:
             user = pwd.getpwuid(os.getuid()).pw_name
             group = grp.getgrgid(os.getgid()).gr_name
-            identity = (f"default_internal_user = {user}\ndefault_login_user = {user}\n"
-                        f"default_internal_group = {group}\n")
-            services = "".join(f"service {s} {{\n  chroot =\n}}\n" for s in
-                               ("anvil", "imap-login", "imap-urlauth-login", "ipc", "stats"))
+            identity = (
+                f"default_internal_user = {user}\ndefault_login_user = {user}\n"
+                f"default_internal_group = {group}\n"
+            )
+            services = "".join(
+                f"service {s} {{\n  chroot =\n}}\n"
+                for s in ("anvil", "imap-login", "imap-urlauth-login", "ipc", "stats")
+            )
         token_auth = ""
         mechanisms = "plain login"
         if self.tokens:
             mechanisms += " xoauth2 oauthbearer"
-            token_auth = (f"passdb {{\n  driver = passwd-file\n  mechanisms = xoauth2 oauthbearer\n"
-                          f"  args = scheme=PLAIN username_format=%n {d}/tokens\n}}\n")
+            token_auth = (
+                f"passdb {{\n  driver = passwd-file\n  mechanisms = xoauth2 oauthbearer\n"
+                f"  args = scheme=PLAIN username_format=%n {d}/tokens\n}}\n"
+            )
         return f"""\
 base_dir = {d}/run
 state_dir = {d}/state

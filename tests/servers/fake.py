@@ -4,6 +4,7 @@ These are real sockets the connector talks to (not mocks of our code): a
 listener that never greets, a server that drops the line at LOGIN or echoes
 the password back, a TLS endpoint with chosen limits, a capturing proxy.
 """
+
 from __future__ import annotations
 
 import re
@@ -78,6 +79,7 @@ def read_line(conn, listener) -> bytes:
 def scripted(on_login, on_other=None, capabilities=b"IMAP4rev1 AUTH=PLAIN"):
     """Greets, answers CAPABILITY, lets ``on_login(conn, tag, line)`` handle LOGIN and
     ``on_other(conn, tag, command, line, listener)`` anything else (BAD when not given)."""
+
     def handle(conn, listener):
         conn.sendall(b"* OK [CAPABILITY " + capabilities + b"] ready\r\n")
         while True:
@@ -98,6 +100,7 @@ def scripted(on_login, on_other=None, capabilities=b"IMAP4rev1 AUTH=PLAIN"):
                 on_other(conn, tag, command, line, listener)
             else:
                 conn.sendall(tag + b" BAD unknown\r\n")
+
     return handle
 
 
@@ -107,16 +110,23 @@ def drop_at_login(conn, tag, line):
 
 
 def echo_password(conn, tag, line):
-    conn.sendall(tag + b" NO [AUTHENTICATIONFAILED] rejected credentials: " + line.strip() + b"\r\n")
+    conn.sendall(
+        tag + b" NO [AUTHENTICATIONFAILED] rejected credentials: " + line.strip() + b"\r\n"
+    )
 
 
 def ascii_only_search(conn, tag, command, line, listener):
     """A mailbox that can be opened, and a SEARCH that refuses CHARSET UTF-8 (as Office 365)."""
     if command in (b"SELECT", b"EXAMINE"):
-        conn.sendall(b"* 0 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 1] ok\r\n"
-                     + tag + b" OK [READ-ONLY] done\r\n")
+        conn.sendall(
+            b"* 0 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 1] ok\r\n"
+            + tag
+            + b" OK [READ-ONLY] done\r\n"
+        )
     elif command == b"UID" and b"CHARSET" in line.upper():
-        conn.sendall(tag + b" NO [BADCHARSET (US-ASCII)] The specified charset is not supported\r\n")
+        conn.sendall(
+            tag + b" NO [BADCHARSET (US-ASCII)] The specified charset is not supported\r\n"
+        )
     elif command == b"UID":
         conn.sendall(b"* SEARCH\r\n" + tag + b" OK done\r\n")
     else:
@@ -140,15 +150,19 @@ def accept_login(conn, tag, line):
 class Proxy(Listener):
     """Forwards to a real server, keeping what the client sent."""
 
-    def __init__(self, target_port: int, cut_on: bytes | None = None,
-                 stall_on: bytes | None = None):
+    def __init__(
+        self, target_port: int, cut_on: bytes | None = None, stall_on: bytes | None = None
+    ):
         self.target_port = target_port
-        self.cut_on = cut_on  # drop both sides when the client sends this (a server gone mid-command)
+        self.cut_on = (
+            cut_on  # drop both sides when the client sends this (a server gone mid-command)
+        )
         self.stall_on = stall_on  # from then on forward nothing, keep the line open (a hung server)
         super().__init__(self._forward)
 
     def _forward(self, conn, listener):
         upstream = socket.create_connection(("127.0.0.1", self.target_port))
+
         def pump(src, dst, keep):
             try:
                 while True:
@@ -170,6 +184,7 @@ class Proxy(Listener):
                         s.shutdown(socket.SHUT_RDWR)
                     except OSError:
                         pass
+
         back = threading.Thread(target=pump, args=(upstream, conn, False), daemon=True)
         back.start()
         pump(conn, upstream, True)
@@ -220,12 +235,12 @@ class FaultProxy(Listener):
                         if literal_left:
                             take = buffer[:literal_left]
                             literal_left -= len(take)
-                            out, buffer = out + take, buffer[len(take):]
+                            out, buffer = out + take, buffer[len(take) :]
                             continue
                         end = buffer.find(b"\r\n")
                         if end < 0:
                             break
-                        line, buffer = buffer[:end + 2], buffer[end + 2:]
+                        line, buffer = buffer[: end + 2], buffer[end + 2 :]
                         if not continuing and self._COMMAND.match(line):
                             self.commands.append(line)
                             if len(self.commands) == self.cut_at:
@@ -235,8 +250,9 @@ class FaultProxy(Listener):
                                     return
                                 lost_tag.append(line.split(b" ", 1)[0] + b" ")
                         literal = self._LITERAL.search(line)
-                        literal_left, continuing = (int(literal.group(1)), True) if literal \
-                            else (0, False)
+                        literal_left, continuing = (
+                            (int(literal.group(1)), True) if literal else (0, False)
+                        )
                         out += line
                     upstream.sendall(out)
             except OSError:
@@ -257,7 +273,7 @@ class FaultProxy(Listener):
                         if pending.startswith(lost_tag[0]):
                             at = -2
                         if at != -1:
-                            conn.sendall(pending[:at + 2])  # everything before the tagged reply
+                            conn.sendall(pending[: at + 2])  # everything before the tagged reply
                             close_all()
                             return
                         keep = len(lost_tag[0]) + 2  # a tag split across reads

@@ -1,4 +1,5 @@
 """appendMessage: store a raw RFC 822 message, once."""
+
 from __future__ import annotations
 
 import base64
@@ -29,29 +30,45 @@ def message_bytes(content: str, encoding: str) -> tuple[bytes, bool]:
         try:
             data = base64.b64decode(content.encode("ascii"), validate=True)
         except (binascii.Error, UnicodeEncodeError):
-            raise InvalidInput("Message Content is not valid base64: give the base64 text, or set "
-                               "Content Encoding to utf-8.", path="inputs.content") from None
+            raise InvalidInput(
+                "Message Content is not valid base64: give the base64 text, or set "
+                "Content Encoding to utf-8.",
+                path="inputs.content",
+            ) from None
     else:
         data = content.encode("utf-8")
     data = _BARE_LINE_END.sub(b"\r\n", data)
     separator = _MBOX_FROM.match(data)
     if separator:
-        data = data[separator.end():]
+        data = data[separator.end() :]
     if not _HEADER_LINE.match(data):
-        raise InvalidInput("Message Content must be a whole RFC 822 message: header lines such as "
-                           "'Subject: Hello', a blank line, then the body.", path="inputs.content")
+        raise InvalidInput(
+            "Message Content must be a whole RFC 822 message: header lines such as "
+            "'Subject: Hello', a blank line, then the body.",
+            path="inputs.content",
+        )
     return data, separator is not None
 
 
-def append_message(session: ImapSession, path: str | None, mailbox: str | None, content: str,
-                   contentEncoding: str, flags: list, internalDate: str | None) -> dict:  # noqa: N803
+def append_message(
+    session: ImapSession,
+    path: str | None,
+    mailbox: str | None,
+    content: str,
+    contentEncoding: str,
+    flags: list,
+    internalDate: str | None,
+) -> dict:  # noqa: N803
     target = path or mailbox
     if not target:
-        raise InvalidInput("Path is required: the mailbox to store the message in.",
-                           path="inputs.path")
+        raise InvalidInput(
+            "Path is required: the mailbox to store the message in.", path="inputs.path"
+        )
     if path and mailbox and path != mailbox:
-        raise InvalidInput(f"Path ({path!r}) and Mailbox ({mailbox!r}) name different mailboxes: "
-                           "give only Path.", path="inputs.mailbox")
+        raise InvalidInput(
+            f"Path ({path!r}) and Mailbox ({mailbox!r}) name different mailboxes: give only Path.",
+            path="inputs.mailbox",
+        )
     protocol.check_mailbox(target, "path" if path else "mailbox")
     data, removed_separator = message_bytes(content, contentEncoding)
     wanted = protocol.normalize_flags(flags or [])
@@ -62,24 +79,37 @@ def append_message(session: ImapSession, path: str | None, mailbox: str | None, 
         except ValueError:
             when = None
         if when is None or when.tzinfo is None:
-            raise InvalidInput("Internal Date must be an ISO 8601 date and time with an offset, "
-                               "such as 2024-05-01T09:30:00+02:00.",
-                               path="inputs.internalDate")
+            raise InvalidInput(
+                "Internal Date must be an ISO 8601 date and time with an offset, "
+                "such as 2024-05-01T09:30:00+02:00.",
+                path="inputs.internalDate",
+            )
     if b"\0" in data and not session.has("BINARY"):
-        raise InvalidInput("The message contains NUL bytes, which only servers with BINARY "
-                           "(RFC 3516) can store, and this server lacks it: remove the NUL bytes.",
-                           path="inputs.content")
+        raise InvalidInput(
+            "The message contains NUL bytes, which only servers with BINARY "
+            "(RFC 3516) can store, and this server lacks it: remove the NUL bytes.",
+            path="inputs.content",
+        )
     message_id = mime.message_id(data)
-    result = {"mailbox": target, "uid": None, "uidValidity": None, "alreadyPresent": False,
-              "mboxSeparatorRemoved": removed_separator}
+    result = {
+        "mailbox": target,
+        "uid": None,
+        "uidValidity": None,
+        "alreadyPresent": False,
+        "mboxSeparatorRemoved": removed_separator,
+    }
     if message_id:
         # A retried step (the reply to an earlier APPEND was lost) must not store it twice;
         # another message that merely shares the Message-ID must still be stored.
         selected = commands.select(session, target, readonly=True)
         present = find_identical(session, data, message_id)
         if present is not None:
-            return {**result, "uid": present, "uidValidity": selected.uid_validity,
-                    "alreadyPresent": True}
+            return {
+                **result,
+                "uid": present,
+                "uidValidity": selected.uid_validity,
+                "alreadyPresent": True,
+            }
         commands.leave_read_only(session, target)  # Courier refuses APPEND to it otherwise
     try:
         with commands.refusals(target, "Path", session):
@@ -89,9 +119,13 @@ def append_message(session: ImapSession, path: str | None, mailbox: str | None, 
         # without one, a blind retry would store it twice.
         raise ConnectionFailed(
             "The connection was lost during APPEND: the message may or may not have been stored."
-            + (" Trying again is safe: a stored copy is found by its Message-ID." if message_id
-               else " It has no Message-ID: check the mailbox before trying again."),
-            retryable=bool(message_id)) from None
+            + (
+                " Trying again is safe: a stored copy is found by its Message-ID."
+                if message_id
+                else " It has no Message-ID: check the mailbox before trying again."
+            ),
+            retryable=bool(message_id),
+        ) from None
     return {**result, "uid": uid, "uidValidity": uid_validity}
 
 

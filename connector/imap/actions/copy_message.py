@@ -1,4 +1,5 @@
 """copyMessage: UID COPY, never twice for one message (see ``transfer``)."""
+
 from __future__ import annotations
 
 from .. import protocol

@@ -1,4 +1,5 @@
 """deleteMessage: expunge exactly one message, never another."""
+
 from __future__ import annotations
 
 from connector.sdk.errors import NotFound, Unsupported
@@ -11,8 +12,10 @@ def delete_message(session: ImapSession, mailbox: str, messageIndex: int) -> dic
     uid = messageIndex
     commands.select(session, mailbox, readonly=False)
     if commands.uid_search(session, [b"UID", b"%d" % uid]) != [uid]:
-        raise NotFound(f"No message with UID {uid} in {mailbox!r}: check Message UID "
-                       "(Search / List Mailbox Messages shows the UIDs).")
+        raise NotFound(
+            f"No message with UID {uid} in {mailbox!r}: check Message UID "
+            "(Search / List Mailbox Messages shows the UIDs)."
+        )
     if session.has("UIDPLUS"):
         commands.store(session, [uid], b"+FLAGS", ["\\Deleted"])
         commands.run(session, b"EXPUNGE", [b"%d" % uid])
@@ -23,7 +26,8 @@ def delete_message(session: ImapSession, mailbox: str, messageIndex: int) -> dic
             raise Unsupported(
                 f"The server lacks UIDPLUS, so deleting one message would also expunge "
                 f"{len(others)} other message(s) marked \\Deleted in {mailbox!r}. Nothing was "
-                "changed.")
+                "changed."
+            )
         commands.store(session, [uid], b"+FLAGS", ["\\Deleted"])
         session.client.expunge()
     return {"mailbox": mailbox, "uid": uid, "deleted": True}

@@ -1,4 +1,5 @@
 """downloadMessage: one message (parsed or raw) or one body part; never sets \\Seen."""
+
 from __future__ import annotations
 
 
@@ -8,12 +9,21 @@ from .. import commands, mime, protocol
 from ..envelope import flag_list, iso
 from ..session import ImapSession
 
-SECTION_TYPES = {"HEADER": "text/rfc822-headers", "MIME": "text/rfc822-headers",
-                 "TEXT": "text/plain"}
+SECTION_TYPES = {
+    "HEADER": "text/rfc822-headers",
+    "MIME": "text/rfc822-headers",
+    "TEXT": "text/plain",
+}
 
 
-def download_message(session: ImapSession, mailbox: str, messageIndex: int, by: str,  # noqa: N803
-                     part: str | None, format: str) -> dict:  # noqa: A002
+def download_message(
+    session: ImapSession,
+    mailbox: str,
+    messageIndex: int,
+    by: str,  # noqa: N803
+    part: str | None,
+    format: str,
+) -> dict:  # noqa: A002
     part = protocol.body_section(part)
     # Numeric parts are cut from the whole message here, so their transfer encoding
     # and type are known; HEADER/TEXT sections are asked of the server as they are.
@@ -22,8 +32,10 @@ def download_message(session: ImapSession, mailbox: str, messageIndex: int, by: 
     items = b"(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[%s])" % section.encode("ascii")
     if by == "index":
         if messageIndex > selected.exists:
-            raise NotFound(f"{mailbox!r} has {selected.exists} message(s); there is no message "
-                           f"number {messageIndex}: check Message Index or ID.")
+            raise NotFound(
+                f"{mailbox!r} has {selected.exists} message(s); there is no message "
+                f"number {messageIndex}: check Message Index or ID."
+            )
         data = commands.read_fetch(session, [b"%d" % messageIndex, items], uid=False)
         values = next(iter(commands.parse_fetch(data).values()), None)
         uid = int(values[b"UID"]) if values and b"UID" in values else None
@@ -31,15 +43,27 @@ def download_message(session: ImapSession, mailbox: str, messageIndex: int, by: 
         values = commands.fetch(session, [messageIndex], items).get(messageIndex)
         uid = messageIndex
     if not values or uid is None:
-        raise NotFound(f"No message with UID {messageIndex} in {mailbox!r}: check Message Index "
-                       "or ID (Search / List Mailbox Messages shows the UIDs).")
+        raise NotFound(
+            f"No message with UID {messageIndex} in {mailbox!r}: check Message Index "
+            "or ID (Search / List Mailbox Messages shows the UIDs)."
+        )
     body = values.get(b"BODY[%s]" % section.encode("ascii")) or b""
-    out = {"mailbox": mailbox, "uid": uid, "uidValidity": selected.uid_validity,
-           "size": int(values.get(b"RFC822.SIZE") or 0), "flags": flag_list(values.get(b"FLAGS")),
-           "internalDate": iso(values.get(b"INTERNALDATE"))}
+    out = {
+        "mailbox": mailbox,
+        "uid": uid,
+        "uidValidity": selected.uid_validity,
+        "size": int(values.get(b"RFC822.SIZE") or 0),
+        "flags": flag_list(values.get(b"FLAGS")),
+        "internalDate": iso(values.get(b"INTERNALDATE")),
+    }
     if section:
-        out["part"] = {"partId": part, "contentType": SECTION_TYPES[section.rsplit(".", 1)[-1]],
-                       "filename": None, "size": len(body), "content": mime.content(body)}
+        out["part"] = {
+            "partId": part,
+            "contentType": SECTION_TYPES[section.rsplit(".", 1)[-1]],
+            "filename": None,
+            "size": len(body),
+            "content": mime.content(body),
+        }
     elif part:
         out["part"] = numbered_part(body, part)
     elif format == "raw":
@@ -54,5 +78,10 @@ def numbered_part(raw: bytes, part: str) -> dict:
     if found is None:
         raise NotFound(f"The message has no body part {part}: check Part (1 is the first part).")
     data = mime.part_bytes(found)
-    return {"partId": part, "contentType": found.get_content_type(),
-            "filename": mime.filename(found), "size": len(data), "content": mime.content(data)}
+    return {
+        "partId": part,
+        "contentType": found.get_content_type(),
+        "filename": mime.filename(found),
+        "size": len(data),
+        "content": mime.content(data),
+    }

@@ -1,4 +1,5 @@
 """addFlags, removeFlags, setFlags: one STORE per chunk, whose replies carry the new flags."""
+
 from __future__ import annotations
 
 import imaplib
@@ -11,8 +12,13 @@ from ..errors import server_text
 from ..session import ImapSession
 
 
-def change_flags(session: ImapSession, mailbox: str, range: str, flags: list,  # noqa: A002
-                 operation: bytes) -> dict:
+def change_flags(
+    session: ImapSession,
+    mailbox: str,
+    range: str,
+    flags: list,  # noqa: A002
+    operation: bytes,
+) -> dict:
     # Everything is checked before the first command that changes anything.
     wanted = protocol.normalize_flags(flags)
     uid_set = protocol.parse_uid_set(range)
@@ -21,9 +27,11 @@ def change_flags(session: ImapSession, mailbox: str, range: str, flags: list,  #
     if operation != b"-FLAGS":
         refused = unstorable(keywords, selected.permanent_flags)
         if refused:
-            raise Unsupported(f"{mailbox!r} cannot keep the keyword(s) {', '.join(refused)}: the "
-                              "server stores only system flags (\\Seen, \\Flagged...) and the "
-                              "keywords it lists. Nothing was changed.")
+            raise Unsupported(
+                f"{mailbox!r} cannot keep the keyword(s) {', '.join(refused)}: the "
+                "server stores only system flags (\\Seen, \\Flagged...) and the "
+                "keywords it lists. Nothing was changed."
+            )
     uids = commands.resolve(session, uid_set)
     try:
         after = commands.store_and_read(session, uids, operation, wanted) if uids else {}
@@ -31,12 +39,15 @@ def change_flags(session: ImapSession, mailbox: str, range: str, flags: list,  #
         raise
     except imaplib.IMAP4.error as exc:
         if keywords and "FLAG" in str(exc).upper():  # "BAD Unrecognized flag"
-            raise Unsupported(f"The server refused the keyword(s) {', '.join(keywords)} "
-                              f"({server_text(exc)}).") from None
+            raise Unsupported(
+                f"The server refused the keyword(s) {', '.join(keywords)} ({server_text(exc)})."
+            ) from None
         raise
-    return {"mailbox": mailbox, "uidValidity": selected.uid_validity,
-            "messages": [{"uid": uid, "flags": flag_list(after[uid])}
-                         for uid in uids if uid in after]}
+    return {
+        "mailbox": mailbox,
+        "uidValidity": selected.uid_validity,
+        "messages": [{"uid": uid, "flags": flag_list(after[uid])} for uid in uids if uid in after],
+    }
 
 
 def unstorable(keywords: list[str], permanent: tuple[str, ...] | None) -> list[str]:

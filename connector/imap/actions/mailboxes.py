@@ -1,4 +1,5 @@
 """Mailbox actions: listMailboxes, getStatus, createMailbox, renameMailbox."""
+
 from __future__ import annotations
 
 import imaplib
@@ -9,8 +10,19 @@ from .. import commands, protocol
 from ..commands import is_already_exists, refusals
 from ..session import ImapSession
 
-SPECIAL_USE = {f.lower(): f for f in ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk",
-                                      "\\Sent", "\\Trash", "\\Important")}
+SPECIAL_USE = {
+    f.lower(): f
+    for f in (
+        "\\All",
+        "\\Archive",
+        "\\Drafts",
+        "\\Flagged",
+        "\\Junk",
+        "\\Sent",
+        "\\Trash",
+        "\\Important",
+    )
+}
 
 
 def _text(value) -> str:
@@ -24,21 +36,34 @@ def list_mailboxes(session: ImapSession) -> list[dict]:
         options = b"(SUBSCRIBED SPECIAL-USE)" if session.has("SPECIAL-USE") else b"(SUBSCRIBED)"
         data = commands.run(session, b"LIST", [b'""', b'"*"', b"RETURN", options], uid=False)
         folders = client.parse_folder_list(data)
-        subscribed = {name for flags, _, name in folders
-                      if any(_text(f).lower() == "\\subscribed" for f in flags)}
+        subscribed = {
+            name
+            for flags, _, name in folders
+            if any(_text(f).lower() == "\\subscribed" for f in flags)
+        }
     else:
         folders = client.list_folders()
         subscribed = {name for _, _, name in client.list_sub_folders()}
     result = []
     for raw_flags, delimiter, name in folders:
-        flags = [protocol.canonical_name(_text(f)) for f in raw_flags
-                 if _text(f).lower() != "\\subscribed"]
+        flags = [
+            protocol.canonical_name(_text(f))
+            for f in raw_flags
+            if _text(f).lower() != "\\subscribed"
+        ]
         special = next((SPECIAL_USE[f.lower()] for f in flags if f.lower() in SPECIAL_USE), None)
         delim = _text(delimiter) if delimiter else None
         path = protocol.decode_mailbox(name)
-        result.append({"path": path, "name": path.rsplit(delim, 1)[-1] if delim else path,
-                       "delimiter": delim, "flags": flags, "specialUse": special,
-                       "subscribed": name in subscribed})
+        result.append(
+            {
+                "path": path,
+                "name": path.rsplit(delim, 1)[-1] if delim else path,
+                "delimiter": delim,
+                "flags": flags,
+                "specialUse": special,
+                "subscribed": name in subscribed,
+            }
+        )
     return result
 
 
@@ -50,10 +75,15 @@ def get_status(session: ImapSession, mailbox: str) -> dict:
     with refusals(mailbox, "Mailbox", session):
         status = session.client.folder_status(mailbox, items)
     modseq = status.get(b"HIGHESTMODSEQ")
-    return {"path": mailbox, "messages": int(status[b"MESSAGES"]),
-            "recent": int(status.get(b"RECENT", 0)), "unseen": int(status.get(b"UNSEEN", 0)),
-            "uidNext": int(status[b"UIDNEXT"]), "uidValidity": int(status[b"UIDVALIDITY"]),
-            "highestModseq": str(modseq) if modseq is not None else None}
+    return {
+        "path": mailbox,
+        "messages": int(status[b"MESSAGES"]),
+        "recent": int(status.get(b"RECENT", 0)),
+        "unseen": int(status.get(b"UNSEEN", 0)),
+        "uidNext": int(status[b"UIDNEXT"]),
+        "uidValidity": int(status[b"UIDVALIDITY"]),
+        "highestModseq": str(modseq) if modseq is not None else None,
+    }
 
 
 def create_mailbox(session: ImapSession, path: str) -> dict:
@@ -84,14 +114,22 @@ def rename_mailbox(session: ImapSession, path: str, newPath: str) -> dict:  # no
     protocol.check_mailbox(path, "path")
     protocol.check_mailbox(newPath, "newPath")
     if path == newPath:
-        raise InvalidInput("Path and New Path are the same: give the new name in New Path.",
-                           path="inputs.newPath")
+        raise InvalidInput(
+            "Path and New Path are the same: give the new name in New Path.", path="inputs.newPath"
+        )
     # Listed first: Courier answers OK to renaming a mailbox that does not exist.
     if not commands.mailbox_exists(session, path):
-        moved = (" A mailbox named {!r} exists: an earlier attempt may have renamed it "
-                 "already.".format(newPath) if commands.mailbox_exists(session, newPath) else "")
-        raise NotFound(f"The mailbox {path!r} does not exist: check Path (List Mailboxes "
-                       f"shows the existing paths).{moved}")
+        moved = (
+            " A mailbox named {!r} exists: an earlier attempt may have renamed it already.".format(
+                newPath
+            )
+            if commands.mailbox_exists(session, newPath)
+            else ""
+        )
+        raise NotFound(
+            f"The mailbox {path!r} does not exist: check Path (List Mailboxes "
+            f"shows the existing paths).{moved}"
+        )
     try:
         session.client.rename_folder(path, newPath)
     except imaplib.IMAP4.abort:
@@ -99,8 +137,9 @@ def rename_mailbox(session: ImapSession, path: str, newPath: str) -> dict:  # no
     except imaplib.IMAP4.error as exc:
         # Decided by listing, not by the server's words (Courier: "File exists").
         if is_already_exists(exc) or commands.mailbox_exists(session, newPath):
-            raise AlreadyExists(f"A mailbox named {newPath!r} already exists: choose another "
-                                "New Path.") from None
+            raise AlreadyExists(
+                f"A mailbox named {newPath!r} already exists: choose another New Path."
+            ) from None
         with refusals(path, "Path", session):
             raise exc from None
     return {"path": path, "newPath": newPath}

@@ -2,6 +2,7 @@
 
 Both are safe to repeat after a lost reply (see ``transfer``).
 """
+
 from __future__ import annotations
 
 from connector.sdk.errors import InvalidInput, NotFound, Unsupported
@@ -12,19 +13,27 @@ from ..transfer import transfer
 from .mailboxes import find_special_use
 
 
-def move_message(session: ImapSession, mailbox: str, range: str, path: str | None,  # noqa: A002
-                 specialUse: str | None) -> dict:  # noqa: N803
+def move_message(
+    session: ImapSession,
+    mailbox: str,
+    range: str,
+    path: str | None,  # noqa: A002
+    specialUse: str | None,
+) -> dict:  # noqa: N803
     uid_set = protocol.parse_uid_set(range)
     if path and specialUse:
         raise InvalidInput("Give either Path or Special Use, not both.", path="inputs.specialUse")
     if not session.has("MOVE") and not session.has("UIDPLUS"):
-        raise Unsupported("The server has neither MOVE nor UIDPLUS, so moving would expunge other "
-                          "messages marked \\Deleted. Nothing was changed.")
+        raise Unsupported(
+            "The server has neither MOVE nor UIDPLUS, so moving would expunge other "
+            "messages marked \\Deleted. Nothing was changed."
+        )
     if specialUse:
         path = find_special_use(session, specialUse)
         if path is None:
             raise NotFound(f"No mailbox on this server is marked {specialUse}: give Path instead.")
     elif not path:
-        raise InvalidInput("Path is required (or Special Use): the mailbox to move to.",
-                           path="inputs.path")
+        raise InvalidInput(
+            "Path is required (or Special Use): the mailbox to move to.", path="inputs.path"
+        )
     return transfer(session, mailbox, uid_set, path, "Path", move=True)

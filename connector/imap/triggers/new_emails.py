@@ -7,6 +7,7 @@ State (plain JSON the platform keeps between polls):
   recentIds         Message-IDs the previous poll emitted (deduplication after a resync)
   since             while catching up (look-back or resync): skip messages received before this
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
@@ -25,13 +26,21 @@ RESYNC_OVERLAP = timedelta(minutes=10)
 SUMMARY_ITEMS = b"UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE"
 
 
-def new_emails(session: ImapSession, state: dict, mailbox: str, fetchContent: bool,  # noqa: N803
-               markAsRead: bool, maxPerPoll: int, lookBackDate: str | None) -> dict:  # noqa: N803
+def new_emails(
+    session: ImapSession,
+    state: dict,
+    mailbox: str,
+    fetchContent: bool,  # noqa: N803
+    markAsRead: bool,
+    maxPerPoll: int,
+    lookBackDate: str | None,
+) -> dict:  # noqa: N803
     state = checked_state(state)
     since = look_back(lookBackDate) if lookBackDate and not state else None
     selected = commands.select(session, mailbox, readonly=not markAsRead)
-    poll = Poll(session, selected, fetch_content=fetchContent, mark_as_read=markAsRead,
-                limit=maxPerPoll)
+    poll = Poll(
+        session, selected, fetch_content=fetchContent, mark_as_read=markAsRead, limit=maxPerPoll
+    )
     if not state:
         if since is not None:
             return poll.emit(poll.search_since(since), since=since, previous={})
@@ -41,8 +50,13 @@ def new_emails(session: ImapSession, state: dict, mailbox: str, fetchContent: bo
         # received since the last poll (with an overlap), minus what that poll emitted.
         newest = _parse_time(state.get("lastInternalDate")) or datetime.now(timezone.utc)
         since = newest - RESYNC_OVERLAP
-        return poll.emit(poll.search_since(since), since=since, previous=state, resync=True,
-                         exclude=set(state.get("recentIds", [])))
+        return poll.emit(
+            poll.search_since(since),
+            since=since,
+            previous=state,
+            resync=True,
+            exclude=set(state.get("recentIds", [])),
+        )
     since = _parse_time(state.get("since"))
     keys = [b"UID", b"%d:%d" % (state["lastUid"] + 1, protocol.MAX_UID)]
     if since is not None:
@@ -64,15 +78,27 @@ class Poll:
         highest = [top] if top is not None else []
         newest = None
         if highest:
-            values = commands.fetch(self.session, highest, b"(UID INTERNALDATE)").get(highest[0], {})
+            values = commands.fetch(self.session, highest, b"(UID INTERNALDATE)").get(
+                highest[0], {}
+            )
             newest = iso(values.get(b"INTERNALDATE"))
         last = max(highest + [(self.selected.uid_next or 1) - 1])
-        return {"records": [], "hasMore": False,
-                "state": self.state(last, newest or _now_iso(), [], None)}
+        return {
+            "records": [],
+            "hasMore": False,
+            "state": self.state(last, newest or _now_iso(), [], None),
+        }
 
-    def emit(self, candidates: list[int], *, since: datetime | None, previous: dict,
-             resync: bool = False, exclude: set | None = None) -> dict:
-        page, more = candidates[:self.limit], len(candidates) > self.limit
+    def emit(
+        self,
+        candidates: list[int],
+        *,
+        since: datetime | None,
+        previous: dict,
+        resync: bool = False,
+        exclude: set | None = None,
+    ) -> dict:
+        page, more = candidates[: self.limit], len(candidates) > self.limit
         items = b"(" + SUMMARY_ITEMS + (b" BODY.PEEK[]" if self.fetch_content else b"") + b")"
         fetched = commands.fetch(self.session, page, items) if page else {}
         records, newest = [], _parse_time(previous.get("lastInternalDate"))
@@ -104,15 +130,24 @@ class Poll:
         if (resync or not previous) and not more:
             last = max(last, (self.selected.uid_next or 1) - 1)
         keep_since = since if more else None
-        return {"records": records, "hasMore": more,
-                "state": self.state(last, newest.isoformat() if newest else
-                                    previous.get("lastInternalDate") or _now_iso(),
-                                    [r["envelope"]["messageId"] for r in records
-                                     if r["envelope"]["messageId"]], keep_since)}
+        return {
+            "records": records,
+            "hasMore": more,
+            "state": self.state(
+                last,
+                newest.isoformat() if newest else previous.get("lastInternalDate") or _now_iso(),
+                [r["envelope"]["messageId"] for r in records if r["envelope"]["messageId"]],
+                keep_since,
+            ),
+        }
 
     def state(self, last_uid, newest, recent_ids, since) -> dict:
-        state = {"uidValidity": self.selected.uid_validity, "lastUid": last_uid,
-                 "lastInternalDate": newest, "recentIds": recent_ids}
+        state = {
+            "uidValidity": self.selected.uid_validity,
+            "lastUid": last_uid,
+            "lastInternalDate": newest,
+            "recentIds": recent_ids,
+        }
         if since is not None:
             state["since"] = since.isoformat()
         return state
@@ -131,8 +166,10 @@ def look_back(value: str) -> datetime:
     except ValueError:
         day = None
     if day is None or not date(1970, 1, 2) <= day <= date(9999, 12, 30):
-        raise InvalidInput("Look Back Date must be a date from 1970-01-02 to 9999-12-30 "
-                           "(YYYY-MM-DD).", path="inputs.lookBackDate")
+        raise InvalidInput(
+            "Look Back Date must be a date from 1970-01-02 to 9999-12-30 (YYYY-MM-DD).",
+            path="inputs.lookBackDate",
+        )
     return datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc)
 
 
@@ -152,8 +189,12 @@ def checked_state(state: dict) -> dict:
         if state.get(key) is not None and _parse_time(state[key]) is None:
             problems.append(f"{key} must be an ISO date-time")
     if problems:
-        raise InvalidInput("The trigger state is not one this trigger wrote: "
-                           + "; ".join(problems) + ". Pass {} to start over.", path="state")
+        raise InvalidInput(
+            "The trigger state is not one this trigger wrote: "
+            + "; ".join(problems)
+            + ". Pass {} to start over.",
+            path="state",
+        )
     return state
 
 
