@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from connector.sdk.errors import NotFound
 
 
 class Session:
-    closed = []
+    closed: ClassVar[list] = []
 
     def __init__(self, **fields):
         self.fields = fields
@@ -35,7 +37,7 @@ def fail(session, kind):
     if kind == "leak":
         raise ServerSaidNo(f"server says: wrong secret {session.fields['token']}")
     if kind == "bug":
-        raise KeyError("oops")
+        raise KeyError(f"oops {session.fields['token']}")  # a bug that shows a secret
     if kind == "bytes":
         return {"data": b"raw"}
     return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def test_ok_envelope_with_coerced_inputs_and_defaults(sample):
     )
     assert envelope == {
         "ok": True,
-        "data": {"inputs": {"count": 3, "range": None, "tags": ["a"]}, "user": "ann"},
+        "data": {"inputs": {"count": 3, "range_": None, "tags": ["a"]}, "user": "ann"},
     }
 
 
@@ -92,6 +93,32 @@ def test_unknown_exception_is_internal_error_without_traceback(sample):
     ]
     assert error["code"] == "INTERNAL_ERROR"
     assert "Traceback" not in error["message"] and "KeyError" in error["message"]
+    assert CONN["token"] not in error["message"]
+
+
+def test_unknown_exception_is_logged_with_its_traceback_and_no_secret(sample, caplog):
+    with caplog.at_level("ERROR", logger="connector.sdk"):
+        sample.invoke({"action": "fail", "connection": CONN, "inputs": {"kind": "bug"}})
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    text = record.getMessage()
+    assert "action 'fail'" in text and "Traceback" in text and "KeyError" in text
+    assert "sample_connector.py" in text and ", in fail" in text  # where it was raised
+    assert CONN["token"] not in text and "***" in text
+
+
+def test_cli_debug_prints_the_traceback_to_stderr(sample, capsys):
+    from connector.sdk.cli import main
+
+    request = ["invoke", "fail", "--connection", json.dumps(CONN), "--input", "kind=bug"]
+    path = Path(sample.manifest.base_dir) / "m.yaml"
+    assert main(request, source=path) == 1
+    quiet = capsys.readouterr()
+    assert json.loads(quiet.out)["error"]["code"] == "INTERNAL_ERROR" and quiet.err == ""
+    assert main(["--debug", *request], source=path) == 1
+    loud = capsys.readouterr()
+    assert json.loads(loud.out) == json.loads(quiet.out)  # the envelope stays as it is
+    assert "Traceback" in loud.err and ", in fail" in loud.err
+    assert CONN["token"] not in loud.err
 
 
 def test_non_json_result_is_internal_error(sample):
@@ -161,3 +188,37 @@ def test_json_problem_names_the_place():
     assert json_problem({"a": [1, {"b": b"x"}]}) == "$.a[1].b is a bytes"
     assert json_problem({1: 2}) == "$ has a key that is not text: 1"
     assert json_problem([float("nan")]) == "$[0] is nan"
+
+
+@pytest.mark.parametrize(
+    ("key", "name"),
+    [
+        ("mailbox", "mailbox"),
+        ("messageIndex", "message_index"),
+        ("minDHSize", "min_dh_size"),
+        ("caCertificate", "ca_certificate"),
+        ("startTls", "start_tls"),
+        ("uidValidity", "uid_validity"),
+        ("pass", "pass_"),
+        ("from", "from_"),
+        ("range", "range_"),
+        ("format", "format_"),
+        ("to", "to"),
+    ],
+)
+def test_input_keys_become_snake_case_parameters(key, name):
+    from connector.sdk.manifest import python_name
+
+    assert python_name(key) == name
+
+
+def test_a_handler_without_a_parameter_for_an_input_is_a_manifest_error(tmp_path):
+    from connector.sdk.errors import ManifestError
+
+    shutil.copy(ROOT / "assets" / "icon.png", tmp_path / "icon.png")
+    broken = MANIFEST.replace(
+        "handler: tests.sample_connector:fail", "handler: tests.sample_connector:choices"
+    )
+    (tmp_path / "m.yaml").write_text(broken)
+    with pytest.raises(ManifestError, match="has no parameter 'kind'"):
+        Connector.load(tmp_path / "m.yaml")

@@ -13,13 +13,15 @@ import pytest
 from connector.imap.session import open_session
 from connector.sdk.errors import ConnectorError
 from connector.sdk.testing import Harness
-from tests.conftest import append, raw_client
+from tests.helpers import append, raw_client
 from tests.servers import fake
 from tests.servers.dovecot import Dovecot
 
 
 def fields(connector, **given) -> dict:
-    return connector.manifest.connections["imap"].inputs.resolve(given, "connection")
+    """The connection handler's arguments, as the runtime passes them."""
+    imap = connector.manifest.connections["imap"]
+    return imap.arguments(imap.inputs.resolve(given, "connection"))
 
 
 def session(connector, **given):
@@ -34,7 +36,8 @@ def failure(connector, **given) -> ConnectorError:
 
 @pytest.fixture(scope="module")
 def dh1024_server(ca, tmp_path_factory, request, dovecot_server):
-    """RSA certificate, DHE-only TLS 1.2 with a 1024-bit group (see the field notes)."""
+    """RSA certificate, DHE-only TLS 1.2 with a 1024-bit group: the Min DH Size input's
+    case (Python's ssl cannot report the group size, so only a handshake can tell)."""
     import trustme
 
     dh = tmp_path_factory.mktemp("dh") / "dh1024.pem"

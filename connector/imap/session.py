@@ -22,12 +22,12 @@ from connector.sdk.errors import (
     TlsError,
     Unsupported,
 )
+from connector.sdk.text import REMOTE_CHARS, shorten
 
 from .errors import rate_limited
 from .protocol import quote
 from .tls import build_context, explain
 from .transport import Client, Deadline, known_server, learn_server
-
 
 PLAIN_HINT = " If this port expects TLS from the start (usually 993), turn Secure on."
 
@@ -121,7 +121,7 @@ def open_session(**fields) -> ImapSession:
     """The ``imap`` connection: user name and password."""
     return _open(
         fields,
-        lambda session: login(session, fields["user"], fields["pass"], timeout=fields["timeout"]),
+        lambda session: login(session, fields["user"], fields["pass_"], timeout=fields["timeout"]),
     )
 
 
@@ -132,7 +132,7 @@ def open_oauth_session(**fields) -> ImapSession:
         lambda session: oauth_login(
             session,
             fields["user"],
-            fields["accessToken"],
+            fields["access_token"],
             fields["mechanism"],
             timeout=fields["timeout"],
         ),
@@ -142,10 +142,10 @@ def open_oauth_session(**fields) -> ImapSession:
 def _open(fields: dict, authenticate) -> ImapSession:
     host, port, timeout = fields["host"], fields["port"], fields["timeout"]
     context = build_context(
-        min_version=fields["minVersion"],
-        max_version=fields["maxVersion"],
-        min_dh_size=fields["minDHSize"],
-        ca_certificate=fields.get("caCertificate"),
+        min_version=fields["min_version"],
+        max_version=fields["max_version"],
+        min_dh_size=fields["min_dh_size"],
+        ca_certificate=fields.get("ca_certificate"),
     )
     # Timeout bounds each read, and the whole opening too: a server trickling one byte
     # at a time would otherwise hold the step for ever.
@@ -165,7 +165,7 @@ def _open(fields: dict, authenticate) -> ImapSession:
         session = ImapSession(client, host=host, user=fields["user"], port=port)
         try:
             if not fields["secure"]:
-                negotiate_starttls(client, fields["startTls"], context, host=host, port=port)
+                negotiate_starttls(client, fields["start_tls"], context, host=host, port=port)
                 deadline.watch(client.socket())  # TLS replaced the socket being watched
             session.deadline, session.pipelining = deadline, pipelining
             session.server_key = (host, port, client.identity)
@@ -200,7 +200,8 @@ def connect(
     deadline: Deadline | None = None,
     defer_greeting: bool = False,
 ) -> IMAPClient:
-    """TCP (+ TLS) + the server's greeting (read later with ``defer_greeting``), each failure named."""
+    """TCP (+ TLS) + the server's greeting (read later with ``defer_greeting``), each failure
+    named."""
     try:
         client = Client(
             host,
@@ -385,7 +386,7 @@ def oauth_login(
         authzid = user.replace("=", "=3D").replace(",", "=2C")
         initial = f"n,a={authzid},\x01auth=Bearer {token}\x01\x01"
         after_error = b"\x01"  # OAUTHBEARER: a lone kvsep acknowledges the error (RFC 7628 3.2.3)
-    sent = []
+    sent: list[bytes] = []
 
     def respond(challenge: bytes) -> bytes:
         reply = initial.encode("utf-8") if not sent else after_error
@@ -417,4 +418,4 @@ def _short(exc: Exception, hide: str | None = None) -> str:
     text = str(exc)
     if hide:
         text = text.replace(hide, "***")
-    return text if len(text) <= 200 else text[:197] + "..."
+    return shorten(text, REMOTE_CHARS)

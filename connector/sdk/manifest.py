@@ -8,12 +8,16 @@ output schemas, an icon that is a PNG.
 
 from __future__ import annotations
 
+import builtins
 import importlib
+import inspect
 import json
+import keyword
+import re
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 from .errors import ManifestError
 from .inputs import CoercionError, InputSet, InputSpec, coerce
@@ -68,6 +72,32 @@ class Operation:
     @property
     def secret_keys(self) -> list[str]:
         return [s.key for s in self.inputs if s.sensitive]
+
+    @cached_property
+    def parameters(self) -> dict[str, str]:
+        """Input key -> the handler's parameter name (``python_name``)."""
+        return {spec.key: python_name(spec.key) for spec in self.inputs}
+
+    def arguments(self, values: dict) -> dict:
+        """Validated inputs keyed by parameter name, for ``handler(session, **arguments)``."""
+        names = self.parameters
+        return {names.get(key, key): value for key, value in values.items()}
+
+
+_WORD_START = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def python_name(key: str) -> str:
+    """The parameter a handler receives an input as: snake_case of the manifest key, and a
+    trailing underscore where that is a Python keyword or builtin.
+
+    ``messageIndex`` -> ``message_index``, ``minDHSize`` -> ``min_dh_size``,
+    ``pass`` -> ``pass_``, ``range`` -> ``range_``, ``from`` -> ``from_``.
+    """
+    name = _WORD_START.sub("_", key).lower()
+    if keyword.iskeyword(name) or hasattr(builtins, name):
+        name += "_"
+    return name
 
 
 class Manifest:
@@ -174,7 +204,8 @@ class Manifest:
                 if part.output_schema is not None:
                     problems += _output_problems(label, part.output_schema, part.output_example)
                 if check_handlers:
-                    problems += _import_problem(f"{label}: handler", part.handler_path)
+                    found = _import_problem(f"{label}: handler", part.handler_path)
+                    problems += found or _signature_problems(label, part)
         return problems
 
 
@@ -286,13 +317,29 @@ def _import_problem(where: str, path: str) -> list[str]:
         obj = import_object(path)
     except ImportError as exc:
         return [f"{where} {path!r} does not import: {exc}"]
-    except Exception as exc:  # noqa: BLE001 - a broken module is a manifest problem to report
-        return [f"{where} {path!r} fails to import: {type(exc).__name__}: {exc}"]
     except AttributeError:
         return [f"{where} {path!r}: the module has no attribute {path.partition(':')[2]!r}"]
+    except Exception as exc:  # noqa: BLE001 - a broken module is a manifest problem to report
+        return [f"{where} {path!r} fails to import: {type(exc).__name__}: {exc}"]
     if not callable(obj):
         return [f"{where} {path!r} is not callable"]
     return []
+
+
+def _signature_problems(where: str, op: Operation) -> list[str]:
+    """Each input the handler cannot take under its parameter name (``python_name``)."""
+    try:
+        params = inspect.signature(op.handler).parameters
+    except (TypeError, ValueError):  # a builtin or C callable: nothing to check
+        return []
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return []
+    wanted = list(op.parameters.values()) + (["state"] if op.kind == "trigger" else [])
+    return [
+        f"{where}: handler {op.handler_path!r} has no parameter {name!r} (for input {key!r})"
+        for key, name in zip([*op.parameters, "state"], wanted, strict=False)
+        if name not in params
+    ]
 
 
 def _input_problems(where: str, spec: InputSpec) -> list[str]:

@@ -55,10 +55,10 @@ def append_message(
     path: str | None,
     mailbox: str | None,
     content: str,
-    contentEncoding: str,
+    content_encoding: str,
     flags: list,
-    internalDate: str | None,
-) -> dict:  # noqa: N803
+    internal_date: str | None,
+) -> dict:
     target = path or mailbox
     if not target:
         raise InvalidInput(
@@ -70,12 +70,12 @@ def append_message(
             path="inputs.mailbox",
         )
     protocol.check_mailbox(target, "path" if path else "mailbox")
-    data, removed_separator = message_bytes(content, contentEncoding)
+    data, removed_separator = message_bytes(content, content_encoding)
     wanted = protocol.normalize_flags(flags or [])
     when = None
-    if internalDate:
+    if internal_date:
         try:
-            when = datetime.fromisoformat(internalDate.replace("Z", "+00:00"))
+            when = datetime.fromisoformat(internal_date.replace("Z", "+00:00"))
         except ValueError:
             when = None
         if when is None or when.tzinfo is None:

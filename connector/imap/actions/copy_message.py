@@ -7,5 +7,5 @@ from ..session import ImapSession
 from ..transfer import transfer
 
 
-def copy_message(session: ImapSession, mailbox: str, range: str, path: str) -> dict:  # noqa: A002
-    return transfer(session, mailbox, protocol.parse_uid_set(range), path, "New Path", move=False)
+def copy_message(session: ImapSession, mailbox: str, range_: str, path: str) -> dict:
+    return transfer(session, mailbox, protocol.parse_uid_set(range_), path, "New Path", move=False)

@@ -8,8 +8,8 @@ from .. import commands
 from ..session import ImapSession
 
 
-def delete_message(session: ImapSession, mailbox: str, messageIndex: int) -> dict:  # noqa: N803
-    uid = messageIndex
+def delete_message(session: ImapSession, mailbox: str, message_index: int) -> dict:
+    uid = message_index
     commands.select(session, mailbox, readonly=False)
     if commands.uid_search(session, [b"UID", b"%d" % uid]) != [uid]:
         raise NotFound(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from connector.sdk.errors import NotFound
 
 from .. import commands, mime, protocol
@@ -19,11 +18,11 @@ SECTION_TYPES = {
 def download_message(
     session: ImapSession,
     mailbox: str,
-    messageIndex: int,
-    by: str,  # noqa: N803
+    message_index: int,
+    by: str,
     part: str | None,
-    format: str,
-) -> dict:  # noqa: A002
+    format_: str,
+) -> dict:
     part = protocol.body_section(part)
     # Numeric parts are cut from the whole message here, so their transfer encoding
     # and type are known; HEADER/TEXT sections are asked of the server as they are.
@@ -31,20 +30,20 @@ def download_message(
     selected = commands.select(session, mailbox, readonly=True)
     items = b"(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[%s])" % section.encode("ascii")
     if by == "index":
-        if messageIndex > selected.exists:
+        if message_index > selected.exists:
             raise NotFound(
                 f"{mailbox!r} has {selected.exists} message(s); there is no message "
-                f"number {messageIndex}: check Message Index or ID."
+                f"number {message_index}: check Message Index or ID."
             )
-        data = commands.read_fetch(session, [b"%d" % messageIndex, items], uid=False)
+        data = commands.read_fetch(session, [b"%d" % message_index, items], uid=False)
         values = next(iter(commands.parse_fetch(data).values()), None)
         uid = int(values[b"UID"]) if values and b"UID" in values else None
     else:
-        values = commands.fetch(session, [messageIndex], items).get(messageIndex)
-        uid = messageIndex
+        values = commands.fetch(session, [message_index], items).get(message_index)
+        uid = message_index
     if not values or uid is None:
         raise NotFound(
-            f"No message with UID {messageIndex} in {mailbox!r}: check Message Index "
+            f"No message with UID {message_index} in {mailbox!r}: check Message Index "
             "or ID (Search / List Mailbox Messages shows the UIDs)."
         )
     body = values.get(b"BODY[%s]" % section.encode("ascii")) or b""
@@ -66,7 +65,7 @@ def download_message(
         }
     elif part:
         out["part"] = numbered_part(body, part)
-    elif format == "raw":
+    elif format_ == "raw":
         out["raw"] = mime.content(body)
     else:
         out["message"] = mime.to_json(mime.parse(body))

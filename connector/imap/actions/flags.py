@@ -15,13 +15,13 @@ from ..session import ImapSession
 def change_flags(
     session: ImapSession,
     mailbox: str,
-    range: str,
-    flags: list,  # noqa: A002
+    range_: str,
+    flags: list,
     operation: bytes,
 ) -> dict:
     # Everything is checked before the first command that changes anything.
     wanted = protocol.normalize_flags(flags)
-    uid_set = protocol.parse_uid_set(range)
+    uid_set = protocol.parse_uid_set(range_)
     selected = commands.select(session, mailbox, readonly=False)
     keywords = [f for f in wanted if not f.startswith("\\")]
     if operation != b"-FLAGS":
@@ -58,13 +58,13 @@ def unstorable(keywords: list[str], permanent: tuple[str, ...] | None) -> list[s
     return [k for k in keywords if k.lower() not in allowed]
 
 
-def add_flags(session: ImapSession, mailbox: str, range: str, flags: list) -> dict:  # noqa: A002
-    return change_flags(session, mailbox, range, flags, b"+FLAGS")
+def add_flags(session: ImapSession, mailbox: str, range_: str, flags: list) -> dict:
+    return change_flags(session, mailbox, range_, flags, b"+FLAGS")
 
 
-def remove_flags(session: ImapSession, mailbox: str, range: str, flags: list) -> dict:  # noqa: A002
-    return change_flags(session, mailbox, range, flags, b"-FLAGS")
+def remove_flags(session: ImapSession, mailbox: str, range_: str, flags: list) -> dict:
+    return change_flags(session, mailbox, range_, flags, b"-FLAGS")
 
 
-def set_flags(session: ImapSession, mailbox: str, range: str, flags: list) -> dict:  # noqa: A002
-    return change_flags(session, mailbox, range, flags, b"FLAGS")
+def set_flags(session: ImapSession, mailbox: str, range_: str, flags: list) -> dict:
+    return change_flags(session, mailbox, range_, flags, b"FLAGS")

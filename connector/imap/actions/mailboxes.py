@@ -110,20 +110,18 @@ def create_mailbox(session: ImapSession, path: str) -> dict:
     return {"path": path, "created": created, "subscribed": subscribed}
 
 
-def rename_mailbox(session: ImapSession, path: str, newPath: str) -> dict:  # noqa: N803 - manifest key
+def rename_mailbox(session: ImapSession, path: str, new_path: str) -> dict:
     protocol.check_mailbox(path, "path")
-    protocol.check_mailbox(newPath, "newPath")
-    if path == newPath:
+    protocol.check_mailbox(new_path, "newPath")
+    if path == new_path:
         raise InvalidInput(
             "Path and New Path are the same: give the new name in New Path.", path="inputs.newPath"
         )
     # Listed first: Courier answers OK to renaming a mailbox that does not exist.
     if not commands.mailbox_exists(session, path):
         moved = (
-            " A mailbox named {!r} exists: an earlier attempt may have renamed it already.".format(
-                newPath
-            )
-            if commands.mailbox_exists(session, newPath)
+            f" A mailbox named {new_path!r} exists: an earlier attempt may have renamed it already."
+            if commands.mailbox_exists(session, new_path)
             else ""
         )
         raise NotFound(
@@ -131,18 +129,18 @@ def rename_mailbox(session: ImapSession, path: str, newPath: str) -> dict:  # no
             f"shows the existing paths).{moved}"
         )
     try:
-        session.client.rename_folder(path, newPath)
+        session.client.rename_folder(path, new_path)
     except imaplib.IMAP4.abort:
         raise
     except imaplib.IMAP4.error as exc:
         # Decided by listing, not by the server's words (Courier: "File exists").
-        if is_already_exists(exc) or commands.mailbox_exists(session, newPath):
+        if is_already_exists(exc) or commands.mailbox_exists(session, new_path):
             raise AlreadyExists(
-                f"A mailbox named {newPath!r} already exists: choose another New Path."
+                f"A mailbox named {new_path!r} already exists: choose another New Path."
             ) from None
         with refusals(path, "Path", session):
             raise exc from None
-    return {"path": path, "newPath": newPath}
+    return {"path": path, "newPath": new_path}
 
 
 def delete_mailbox(session: ImapSession, path: str) -> dict:

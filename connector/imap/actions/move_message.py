@@ -16,22 +16,22 @@ from .mailboxes import find_special_use
 def move_message(
     session: ImapSession,
     mailbox: str,
-    range: str,
-    path: str | None,  # noqa: A002
-    specialUse: str | None,
-) -> dict:  # noqa: N803
-    uid_set = protocol.parse_uid_set(range)
-    if path and specialUse:
+    range_: str,
+    path: str | None,
+    special_use: str | None,
+) -> dict:
+    uid_set = protocol.parse_uid_set(range_)
+    if path and special_use:
         raise InvalidInput("Give either Path or Special Use, not both.", path="inputs.specialUse")
     if not session.has("MOVE") and not session.has("UIDPLUS"):
         raise Unsupported(
             "The server has neither MOVE nor UIDPLUS, so moving would expunge other "
             "messages marked \\Deleted. Nothing was changed."
         )
-    if specialUse:
-        path = find_special_use(session, specialUse)
+    if special_use:
+        path = find_special_use(session, special_use)
         if path is None:
-            raise NotFound(f"No mailbox on this server is marked {specialUse}: give Path instead.")
+            raise NotFound(f"No mailbox on this server is marked {special_use}: give Path instead.")
     elif not path:
         raise InvalidInput(
             "Path is required (or Special Use): the mailbox to move to.", path="inputs.path"

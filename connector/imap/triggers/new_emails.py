@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 from connector.sdk.errors import InvalidInput
 
 from .. import commands, mime, protocol
-from ..envelope import iso, summaries
+from ..envelope import iso, summaries, summary_items
 from ..fetch_response import internal_date
 from ..search import imap_date
 from ..session import ImapSession
@@ -23,23 +23,26 @@ from ..session import ImapSession
 # Messages received this long before the newest one we had seen are re-examined after a
 # UIDVALIDITY change: clocks and delivery order are not exact.
 RESYNC_OVERLAP = timedelta(minutes=10)
-SUMMARY_ITEMS = b"UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE"
 
 
 def new_emails(
     session: ImapSession,
     state: dict,
     mailbox: str,
-    fetchContent: bool,  # noqa: N803
-    markAsRead: bool,
-    maxPerPoll: int,
-    lookBackDate: str | None,
-) -> dict:  # noqa: N803
+    fetch_content: bool,
+    mark_as_read: bool,
+    max_per_poll: int,
+    look_back_date: str | None,
+) -> dict:
     state = checked_state(state)
-    since = look_back(lookBackDate) if lookBackDate and not state else None
-    selected = commands.select(session, mailbox, readonly=not markAsRead)
+    since = look_back(look_back_date) if look_back_date and not state else None
+    selected = commands.select(session, mailbox, readonly=not mark_as_read)
     poll = Poll(
-        session, selected, fetch_content=fetchContent, mark_as_read=markAsRead, limit=maxPerPoll
+        session,
+        selected,
+        fetch_content=fetch_content,
+        mark_as_read=mark_as_read,
+        limit=max_per_poll,
     )
     if not state:
         if since is not None:
@@ -82,7 +85,7 @@ class Poll:
                 highest[0], {}
             )
             newest = iso(values.get(b"INTERNALDATE"))
-        last = max(highest + [(self.selected.uid_next or 1) - 1])
+        last = max([*highest, (self.selected.uid_next or 1) - 1])
         return {
             "records": [],
             "hasMore": False,
@@ -99,7 +102,7 @@ class Poll:
         exclude: set | None = None,
     ) -> dict:
         page, more = candidates[: self.limit], len(candidates) > self.limit
-        items = b"(" + SUMMARY_ITEMS + (b" BODY.PEEK[]" if self.fetch_content else b"") + b")"
+        items = summary_items(b"BODY.PEEK[]") if self.fetch_content else summary_items()
         fetched = commands.fetch(self.session, page, items) if page else {}
         records, newest = [], _parse_time(previous.get("lastInternalDate"))
         summary_of = {record["uid"]: record for record in summaries(self.session, page, fetched)}
@@ -160,7 +163,7 @@ def _search_day(since: datetime) -> bytes:
 
 
 def look_back(value: str) -> datetime:
-    """The lookBackDate input as midnight UTC; a date IMAP SEARCH cannot express is refused."""
+    """The look_back_date input as midnight UTC; a date IMAP SEARCH cannot express is refused."""
     try:
         day = date.fromisoformat(value)
     except ValueError:
