@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+__version__ = "0.2.0"  # also the wheel's version (pyproject.toml reads it) and the manifest's
+
 
 def manifest_path() -> Path:
     """Where this connector's manifest is: inside the installed package, else the source tree."""

@@ -3,6 +3,8 @@
 Nothing here knows any particular protocol; a connector is a manifest plus handlers.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     AlreadyExists,
     AuthFailed,
@@ -12,6 +14,7 @@ from .errors import (
     InvalidInput,
     ManifestError,
     NotFound,
+    RateLimited,
     ServerError,
     Timeout,
     TlsError,
@@ -20,19 +23,35 @@ from .errors import (
 )
 from .runtime import Connector
 
+if TYPE_CHECKING:
+    from .testing import Harness
+
+__version__ = "0.2.0"
+
 __all__ = [
+    "AlreadyExists",
+    "AuthFailed",
+    "ConnectionFailed",
     "Connector",
     "ConnectorError",
-    "InvalidInput",
-    "UnknownAction",
-    "AuthFailed",
-    "TlsError",
-    "ConnectionFailed",
-    "Timeout",
-    "NotFound",
-    "AlreadyExists",
-    "Unsupported",
-    "ServerError",
+    "Harness",
     "InternalError",
+    "InvalidInput",
     "ManifestError",
+    "NotFound",
+    "RateLimited",
+    "ServerError",
+    "Timeout",
+    "TlsError",
+    "UnknownAction",
+    "Unsupported",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Harness (the test helper) is loaded on first use: a one-step process never needs it.
+    if name == "Harness":
+        from .testing import Harness
+
+        return Harness
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

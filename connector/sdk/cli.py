@@ -11,10 +11,10 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 from .errors import ManifestError
 
@@ -54,14 +54,17 @@ def read_json_arg(value: str, what: str) -> Any:
 
 
 def connection_from_args(
-    connector, connection_arg: str | None, environ: dict | None = None
+    connector, connection_arg: str | None, environ: Mapping[str, str] | None = None
 ) -> dict:
     """--connection (flat or {key, fields}), completed from environment variables."""
-    environ = os.environ if environ is None else environ
+    if environ is None:
+        environ = os.environ
     connection = read_json_arg(connection_arg, "--connection") if connection_arg else {}
     if not isinstance(connection, dict):
         raise UsageError("--connection must be a JSON object")
-    conn_op, fields = connector.split_connection(connection)
+    from .runtime import split_connection
+
+    conn_op, fields = split_connection(connector.manifest, connection)
     fields = dict(fields)
     for spec in conn_op.inputs:  # environment variables fill what the flag did not give
         name = env_name(conn_op.key, spec.key)
@@ -125,9 +128,30 @@ def _print_json(value: Any) -> None:
     sys.stdout.buffer.write(data)
 
 
+def configure_logging(*, debug: bool) -> None:
+    """--debug: every record of the "connector" loggers to stderr, tracebacks included.
+    Without it nothing is printed: stdout carries the envelope, which already says what failed.
+    """
+    import logging
+
+    root = logging.getLogger("connector")
+    if debug:
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.setLevel(logging.DEBUG)
+    else:
+        handler = logging.NullHandler()
+    root.addHandler(handler)
+
+
 def parser(prog: str, extra: dict) -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog=prog, description="Run this connector's actions from a shell."
+    )
+    top.add_argument(
+        "--debug",
+        action="store_true",
+        help="log to stderr, with the traceback of any unexpected error (secrets masked)",
     )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("actions", help="list the actions")
@@ -231,6 +255,7 @@ def main(
 ) -> int:
     extra = extra_commands or {}
     args = parser(prog, extra).parse_args(argv)
+    configure_logging(debug=args.debug)
     try:
         if args.command in extra:
             return extra[args.command][1](args)

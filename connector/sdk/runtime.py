@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConnectorError, InternalError, InvalidInput, UnknownAction
-from .inputs import SURROGATE as _SURROGATE, plain_json_problem
+from .inputs import SURROGATE as _SURROGATE
+from .inputs import plain_json_problem
 from .manifest import Manifest, Operation
 from .scrub import Scrubber
+from .text import MESSAGE_CHARS, shorten
 
 ENTRY_POINT_GROUP = "connectors"
 # What each kind of request may contain.
@@ -19,7 +21,6 @@ REQUEST_KINDS = {
     "dataSource": {"dataSource", "connection", "inputs"},
     "testConnection": {"testConnection", "connection"},
 }
-MAX_MESSAGE = 1000  # characters of one error message; the rest is noise to a user
 log = logging.getLogger("connector.sdk")
 
 
@@ -65,7 +66,11 @@ class Connector:
         except ConnectorError as exc:
             return error_envelope(exc, scrubber)
         except Exception as exc:  # noqa: BLE001 - the one place every failure is mapped
-            return error_envelope(self.map_exception(exc), scrubber)
+            mapped = self._map_exception(exc)
+            mapped.__cause__ = exc  # kept for a caller that inspects it; not in the envelope
+            if isinstance(mapped, InternalError):
+                log_unexpected(exc, request, scrubber)
+            return error_envelope(mapped, scrubber)
 
     def _invoke(self, request: Any, scrubber: Scrubber) -> dict:
         if not isinstance(request, dict):
@@ -83,7 +88,7 @@ class Connector:
                 f"expected {', '.join(sorted(allowed))}.",
                 path="request",
             )
-        conn_op, raw_fields = self.split_connection(request.get("connection"))
+        conn_op, raw_fields = split_connection(self.manifest, request.get("connection"))
         if kind == "testConnection":
             if conn_op.test is None:
                 raise InvalidInput(
@@ -91,7 +96,7 @@ class Connector:
                 )
             operation = conn_op.test
         else:
-            operation = self.operation(kind, request.get(kind))
+            operation = self._operation(kind, request.get(kind))
         raw_inputs = request.get("inputs")
         raw_inputs = {} if raw_inputs is None else raw_inputs
         if not isinstance(raw_inputs, dict):
@@ -100,7 +105,9 @@ class Connector:
             for key in op.secret_keys:
                 scrubber.add(raw.get(key))
 
-        fields, inputs, details = None, None, []
+        fields: dict = {}
+        inputs: dict = {}
+        details: list = []
         try:
             fields = conn_op.inputs.resolve(raw_fields, "connection")
         except InvalidInput as exc:
@@ -114,7 +121,7 @@ class Connector:
             raise InvalidInput(f"{details[0]['message']}{more}", details=details)
 
         if kind != "trigger":
-            return {"ok": True, "data": self.run(operation, conn_op, fields, inputs)}
+            return {"ok": True, "data": self._run(operation, conn_op, fields, inputs)}
         state = request.get("state")
         state = {} if state is None else state
         if not isinstance(state, dict):
@@ -128,7 +135,7 @@ class Connector:
             raise InvalidInput(
                 f"state {problem}: pass the state the previous poll returned.", path="state"
             )
-        result = self.run(operation, conn_op, fields, {"state": state, **inputs})
+        result = self._run(operation, conn_op, fields, {"state": state, **inputs})
         if not (
             isinstance(result, dict)
             and isinstance(result.get("records"), list)
@@ -159,11 +166,11 @@ class Connector:
             }
         )
 
-    def run(self, action: Operation, conn_op: Operation, fields: dict, inputs: dict) -> Any:
+    def _run(self, action: Operation, conn_op: Operation, fields: dict, inputs: dict) -> Any:
         """Open the connection, call the handler, check the result, always close."""
-        session = conn_op.handler(**fields)
+        session = conn_op.handler(**conn_op.arguments(fields))
         try:
-            data = action.handler(session, **inputs)
+            data = action.handler(session, **action.arguments(inputs))
         finally:
             close_quietly(session)
         problem = json_problem(data)
@@ -179,7 +186,7 @@ class Connector:
             raise InternalError(f"{action.label} returned a value that is not JSON: {problem}")
         return data
 
-    def operation(self, kind: str, key: Any) -> Operation:
+    def _operation(self, kind: str, key: Any) -> Operation:
         table = {
             "action": self.manifest.actions,
             "trigger": self.manifest.triggers,
@@ -192,33 +199,7 @@ class Connector:
             what = {"action": "action", "trigger": "trigger", "dataSource": "data source"}[kind]
             raise UnknownAction(f"Unknown {what} {key!r}. Known: {known}.") from None
 
-    def action(self, key: Any) -> Operation:
-        return self.operation("action", key)
-
-    def split_connection(self, connection: Any) -> tuple[Operation, dict]:
-        """Accept {"key": K, "fields": {...}} or the fields alone (first connection)."""
-        if connection is None:
-            connection = {}
-        if not isinstance(connection, dict):
-            raise InvalidInput("connection must be a JSON object.", path="connection")
-        if "fields" in connection and set(connection) <= {"key", "fields"}:
-            key = connection.get("key") or self.manifest.default_connection.key
-            fields = connection["fields"]
-            fields = {} if fields is None else fields
-            if key not in self.manifest.connections:
-                known = ", ".join(self.manifest.connections)
-                raise InvalidInput(
-                    f"Unknown connection {key!r}. Known connections: {known}.",
-                    path="connection.key",
-                )
-            if not isinstance(fields, dict):
-                raise InvalidInput(
-                    "connection.fields must be a JSON object.", path="connection.fields"
-                )
-            return self.manifest.connections[key], fields
-        return self.manifest.default_connection, connection
-
-    def map_exception(self, exc: Exception) -> ConnectorError:
+    def _map_exception(self, exc: Exception) -> ConnectorError:
         """Give the connector's error hook a chance; anything left is a bug."""
         hook = self.manifest.error_handler
         if hook is not None:
@@ -231,6 +212,28 @@ class Connector:
             if isinstance(mapped, ConnectorError):
                 return mapped
         return InternalError(f"Unexpected {type(exc).__name__}: {exc}")
+
+
+def split_connection(manifest: Manifest, connection: Any) -> tuple[Operation, dict]:
+    """Accept {"key": K, "fields": {...}} or the fields alone (first connection)."""
+    if connection is None:
+        connection = {}
+    if not isinstance(connection, dict):
+        raise InvalidInput("connection must be a JSON object.", path="connection")
+    if "fields" in connection and set(connection) <= {"key", "fields"}:
+        key = connection.get("key") or manifest.default_connection.key
+        fields = connection["fields"]
+        fields = {} if fields is None else fields
+        if key not in manifest.connections:
+            known = ", ".join(manifest.connections)
+            raise InvalidInput(
+                f"Unknown connection {key!r}. Known connections: {known}.",
+                path="connection.key",
+            )
+        if not isinstance(fields, dict):
+            raise InvalidInput("connection.fields must be a JSON object.", path="connection.fields")
+        return manifest.connections[key], fields
+    return manifest.default_connection, connection
 
 
 _SCALARS = {int, bool, type(None)}
@@ -305,6 +308,24 @@ def _where(value: Any, path: str = "$") -> str | None:
     return f"{path} is a {type(value).__name__}"
 
 
+def log_unexpected(exc: BaseException, request: Any, scrubber: Scrubber) -> None:
+    """An exception nothing mapped (a bug): logged with its traceback, secrets masked."""
+    import traceback
+
+    what = "request"
+    if isinstance(request, dict):
+        kind = next((k for k in REQUEST_KINDS if k in request), None)
+        if kind is not None:
+            what = f"{kind} {request[kind]!r}" if kind != "testConnection" else "connection test"
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    log.error(
+        "Unexpected %s in %s\n%s",
+        type(exc).__name__,
+        scrubber.text(_SURROGATE.sub("\ufffd", what)),
+        scrubber.text(_SURROGATE.sub("\ufffd", trace)).rstrip(),
+    )
+
+
 def close_quietly(session: Any) -> None:
     """Close a session; a failure to say goodbye must not hide the action's outcome."""
     close = getattr(session, "close", None)
@@ -328,7 +349,7 @@ def error_envelope(exc: ConnectorError, scrubber: Scrubber) -> dict:
 
 def _short(message: str) -> str:
     message = _SURROGATE.sub("\ufffd", message)  # server text may carry undecodable bytes
-    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+    return shorten(message, MESSAGE_CHARS)
 
 
 def resolve_manifest(source: str | Path | None) -> Path:
