@@ -1,7 +1,7 @@
 """IMAP commands built from checked arguments: selection, UID resolution, FETCH, STORE.
 
 Arguments come from ``protocol`` already encoded; this module sends them
-(chunked so no command line grows past ``protocol.MAX_LINE``), reads the
+(UID sets chunked to ``protocol.MAX_SET_BYTES`` a command), reads the
 replies and turns the server's refusals into typed errors.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import imaplib
 import re
-from datetime import datetime
 from contextlib import contextmanager
+from datetime import datetime
 from typing import NamedTuple
 
 from connector.sdk.errors import AlreadyExists, NotFound, ServerError, Unsupported

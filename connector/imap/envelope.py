@@ -9,14 +9,27 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
+from typing import Any, overload
 
 from . import charsets
-from .protocol import canonical_name
 from .fetch_response import internal_date_iso
 from .mime import decode_words, header_date
+from .protocol import canonical_name
+
+# What a message summary is built from (``summary``), fetched in one FETCH per chunk.
+SUMMARY_ITEMS = b"UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE"
 
 
-def _text(value) -> str | None:
+def summary_items(*extra: bytes) -> bytes:
+    """The FETCH item list of a summary, plus ``extra`` items (such as BODY.PEEK[])."""
+    return b"(" + b" ".join([SUMMARY_ITEMS, *extra]) + b")"
+
+
+@overload
+def _text(value: None) -> None: ...
+@overload
+def _text(value: str | bytes) -> str: ...
+def _text(value):
     """A server string (8-bit bytes included) as text, by the rules of ``charsets``."""
     if value is None:
         return None
@@ -69,7 +82,7 @@ def iso(value) -> str | None:
     return value.isoformat()
 
 
-EMPTY_ENVELOPE = {
+EMPTY_ENVELOPE: dict[str, Any] = {
     "date": None,
     "subject": None,
     "from": [],
@@ -171,7 +184,8 @@ def flag_list(raw) -> list[str]:
 @lru_cache(maxsize=1024)
 def _flags(raw: tuple) -> tuple[str, ...]:
     # A mailbox has few distinct flag sets: decode each once.
-    return tuple(canonical_name(text) for text in map(_text, raw) if text.lower() != "\\recent")
+    texts: list[str] = [_text(flag) for flag in raw]
+    return tuple(canonical_name(text) for text in texts if text.lower() != "\\recent")
 
 
 def summary(uid: int, values: dict, fallback: str | None = None) -> dict:

@@ -21,6 +21,7 @@ from connector.sdk.errors import (
     Timeout,
     TlsError,
 )
+from connector.sdk.text import REMOTE_CHARS, shorten
 
 # Response codes (RFC 5530) that say trying again later may work.
 TRANSIENT_CODES = ("[SERVERBUG]", "[OVERQUOTA]")
@@ -82,4 +83,4 @@ def server_text(exc: Exception) -> str:
     text = str(exc)
     for noise in ("b'", 'b"'):
         text = text.replace(noise, "'")
-    return text if len(text) <= 300 else text[:297] + "..."
+    return shorten(text, REMOTE_CHARS)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from imapclient.imap_utf7 import decode as decode_utf7, encode as encode_utf7
+from imapclient.imap_utf7 import decode as decode_utf7
+from imapclient.imap_utf7 import encode as encode_utf7
 
 from connector.sdk.errors import InvalidInput
+from connector.sdk.text import VALUE_CHARS, shorten
 
 MAX_UID = 4294967295
-MAX_LINE = 8000  # bytes of sequence set per command; servers allow more, proxies may not
+MAX_SET_BYTES = 8000  # of one sequence set in a command: servers allow more, proxies may not
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 # --- mailbox names ---------------------------------------------------------------------
@@ -103,7 +105,7 @@ def body_section(part: str | None, path: str = "part") -> str:
     section = (part or "").strip().upper()
     if section and not _SECTION.fullmatch(section):
         raise InvalidInput(
-            f"Part {_show(part)} is not a body part: give 1, 1.2, 2.HEADER, TEXT "
+            f"Part {_show(part or '')} is not a body part: give 1, 1.2, 2.HEADER, TEXT "
             "or HEADER, or leave it empty.",
             path=f"inputs.{path}",
         )
@@ -162,7 +164,8 @@ def normalize_flags(flags: list, path: str = "flags") -> list[str]:
             if canonical is None:
                 raise InvalidInput(
                     f"{_show(flag)} is not a flag you can set: system flags are "
-                    f"{', '.join(SYSTEM_FLAGS.values())}; other flags (keywords) have no backslash.",
+                    f"{', '.join(SYSTEM_FLAGS.values())}; other flags (keywords) have no "
+                    "backslash.",
                     path=where,
                 )
             flag = canonical
@@ -182,8 +185,7 @@ def flags_arg(flags: list[str]) -> bytes:
 
 
 def _show(value: str) -> str:
-    text = value if len(value) <= 40 else value[:37] + "..."
-    return repr(text)
+    return repr(shorten(value, VALUE_CHARS))
 
 
 # --- UID sets --------------------------------------------------------------------------
@@ -226,8 +228,8 @@ class UidSet(NamedTuple):
             if low is STAR and high is STAR:
                 if highest is not None:
                     ranges.append((highest, highest))
-            elif low is STAR or high is STAR:
-                ranges.append((low if low is not STAR else high, MAX_UID))
+            elif low is None or high is None:  # n:* or *:n
+                ranges.append((low if low is not None else high, MAX_UID))  # type: ignore[arg-type]
             else:
                 ranges.append((min(low, high), max(low, high)))
         return chunk_ranges(merge_ranges(ranges))
@@ -240,7 +242,9 @@ class UidSet(NamedTuple):
         return b",".join(sets)
 
 
-_UID_ITEM = re.compile(r"\s*([0-9]+|\*)\s*(?::\s*([0-9]+|\*)\s*)?")
+# The manifest's Range pattern, as a parser (tests/test_manifest_rules.py: they agree); a
+# 0 is read so that it is refused as out of range, not as a syntax error.
+_UID_ITEM = re.compile(r"\s*([1-9][0-9]*|0|\*)\s*(?::\s*([1-9][0-9]*|0|\*)\s*)?")
 
 
 def parse_uid_set(text: str, path: str = "range") -> UidSet:
@@ -264,7 +268,7 @@ def parse_uid_set(text: str, path: str = "range") -> UidSet:
 
 
 def _uid_value(token: str, text: str, path: str) -> int | None:
-    if token == "*":
+    if token == "*":  # noqa: S105 - a UID token, not a password
         return STAR
     value = int(token)
     if not 1 <= value <= MAX_UID:
@@ -290,7 +294,7 @@ def compress(uids) -> list[tuple[int, int]]:
     return merge_ranges([(u, u) for u in uids])
 
 
-def chunk_ranges(ranges: list[tuple[int, int]], limit: int = MAX_LINE) -> list[bytes]:
+def chunk_ranges(ranges: list[tuple[int, int]], limit: int = MAX_SET_BYTES) -> list[bytes]:
     """Runs -> sequence-set strings, each at most ``limit`` bytes."""
     out: list[bytes] = []
     current: list[bytes] = []
@@ -307,6 +311,6 @@ def chunk_ranges(ranges: list[tuple[int, int]], limit: int = MAX_LINE) -> list[b
     return out
 
 
-def uid_sets(uids, limit: int = MAX_LINE) -> list[bytes]:
+def uid_sets(uids, limit: int = MAX_SET_BYTES) -> list[bytes]:
     """UIDs -> compressed sequence sets that fit on command lines."""
     return chunk_ranges(compress(uids), limit)

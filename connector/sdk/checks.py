@@ -8,9 +8,11 @@ schemas need only a handful of keywords. Anything beyond them goes to jsonschema
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
-from collections.abc import Iterator
+
+from .text import VALUE_CHARS, shorten
 
 SUPPORTED = {
     "type",
@@ -30,7 +32,7 @@ SUPPORTED = {
     "examples",
 }
 FORMATS = {"date", "date-time"}
-_TYPES = {
+_TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str,
     "integer": int,
     "boolean": bool,
@@ -116,8 +118,7 @@ def ecma_anchors(pattern: str) -> str:
 
 def _show(value: Any) -> str:
     """A value for a message: a 20 MB input must not come back inside its own error."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return shorten(repr(value), VALUE_CHARS)
 
 
 def _is_type(value: Any, kind) -> bool:

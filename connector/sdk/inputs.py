@@ -12,6 +12,7 @@ import re
 from typing import Any, NamedTuple
 
 from .errors import InvalidInput
+from .text import VALUE_CHARS, shorten
 
 STRING_TYPES = ("string", "text", "password")
 JSON_TYPES = {
@@ -155,8 +156,7 @@ def _json_kind(value: Any) -> str:
 
 def _show(raw: Any) -> str:
     if isinstance(raw, str):
-        text = raw if len(raw) <= 40 else raw[:37] + "..."
-        return json.dumps(text)
+        return json.dumps(shorten(raw, VALUE_CHARS))
     return _json_kind(raw)
 
 
@@ -180,7 +180,10 @@ class InputSet:
     def __init__(self, specs: list[InputSpec]):
         self.specs = tuple(specs)
         self.by_key = {s.key: s for s in self.specs}
-        self._validator = None
+        # How values are checked, chosen on first use: the fast checker when it handles
+        # every schema here (``_simple``), else a jsonschema validator.
+        self._simple: bool | None = None
+        self._validator: Any = None
 
     def __iter__(self):
         return iter(self.specs)
@@ -195,10 +198,11 @@ class InputSet:
         """(path items, message) for each schema violation among the given values."""
         from . import checks
 
-        if self._validator is None:
-            simple = all(checks.handles(s.json_schema()) for s in self.specs)
-            self._validator = "simple" if simple else _jsonschema_validator(self.schema())
-        if self._validator == "simple":
+        if self._simple is None:
+            self._simple = all(checks.handles(s.json_schema()) for s in self.specs)
+            if not self._simple:
+                self._validator = _jsonschema_validator(self.schema())
+        if self._simple:
             for spec in self.specs:
                 if spec.key in values:
                     yield from checks.errors(spec.json_schema(), values[spec.key], (spec.key,))
@@ -264,14 +268,14 @@ class InputSet:
         }
         for error_path, error_message in self.errors(given):
             items = [str(p) for p in error_path]
-            spec = known.get(items[0]) if items else None
-            where = f"{spec.label} ({spec.key})" if spec else prefix
+            found = known.get(items[0]) if items else None
+            where = f"{found.label} ({found.key})" if found else prefix
             path = ".".join([prefix, *items])
-            if spec and spec.invalid_message:
-                if any(d["path"].startswith(f"{prefix}.{spec.key}") for d in details):
+            if found and found.invalid_message:
+                if any(d["path"].startswith(f"{prefix}.{found.key}") for d in details):
                     continue  # one friendly message per input is enough
-                path = f"{prefix}.{spec.key}"
-            message = spec.invalid_message if spec and spec.invalid_message else error_message
+                path = f"{prefix}.{found.key}"
+            message = found.invalid_message if found and found.invalid_message else error_message
             details.append({"path": path, "message": f"{where}: {message}"})
 
         if details:

@@ -1,0 +1,12 @@
+"""Shortening text for messages: one rule, and the limits it is used with."""
+
+from __future__ import annotations
+
+VALUE_CHARS = 40  # a user's value quoted back in an error ("Range '1:x' is not valid")
+REMOTE_CHARS = 300  # a remote server's own words inside an error
+MESSAGE_CHARS = 1000  # a whole error message in the envelope: the rest is noise to a user
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the cut marked by "..."."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
