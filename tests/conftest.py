@@ -7,17 +7,19 @@ cannot start a failure; without it, an unavailable server's tests are skipped.
 from __future__ import annotations
 
 import os
-import ssl
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from connector.imap import manifest_path
 from connector.sdk import Connector
 from connector.sdk.testing import Harness
+from tests.helpers import raw_client
 from tests.servers import courier, cyrus, dovecot, pymap
 
-SERVERS = {
+SERVERS: dict[str, tuple[Callable[[], bool], Callable[[Any], Any]]] = {
     "dovecot": (dovecot.available, lambda ca: dovecot.Dovecot(ca)),
     "pymap": (pymap.available, lambda ca: pymap.Pymap(ca)),
     "cyrus": (cyrus.available, lambda ca: cyrus.Cyrus(ca)),
@@ -85,20 +87,6 @@ def harness(connector, server) -> Harness:
     return Harness(connector, server.connection())
 
 
-def raw_client(server, user: str = "alice"):
-    """An independent IMAPClient session, to set up and read back server state."""
-    from imapclient import IMAPClient
-
-    context = ssl.create_default_context(cadata=server.ca_pem)
-    if server.tls_port:
-        client = IMAPClient(server.host, server.tls_port, ssl_context=context, timeout=10)
-    else:
-        client = IMAPClient(server.host, server.starttls_port, ssl=False, timeout=10)
-        client.starttls(context)
-    client.login(user, server.users[user])
-    return client
-
-
 @pytest.fixture
 def imap(server):
     client = raw_client(server)
@@ -117,28 +105,15 @@ def mailbox(imap, server):
     return name
 
 
-def make_message(
-    subject: str = "Hello",
-    body: str = "Hi there.\r\n",
-    *,
-    sender: str = "Alice <alice@example.com>",
-    to: str = "bob@example.com",
-    message_id: str | None = None,
-    extra: str = "",
-) -> bytes:
-    message_id = message_id or f"<{uuid.uuid4().hex}@example.com>"
-    return (
-        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
-        f"Date: Wed, 01 May 2024 09:29:41 +0200\r\nMessage-ID: {message_id}\r\n{extra}"
-        f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}"
-    ).encode()
+# Fixtures that start a real IMAP server (or need one): a test using none is a unit test.
+_SERVER_FIXTURES = {"server", *(f"{name}_server" for name in SERVERS)}
 
 
-def append(imap, mailbox: str, message: bytes | None = None, flags=()) -> int:
-    """APPEND through the raw client; returns the new UID."""
-    import re
-
-    reply = imap.append(mailbox, message or make_message(), flags=flags)
-    match = re.search(rb"APPENDUID \d+ (\d+)", reply)
-    assert match, reply
-    return int(match.group(1))
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that starts no real server and is not ``slow`` as ``unit``, so
+    ``pytest -m unit`` runs the fast tests alone (no server needed)."""
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        heavy = any(item.get_closest_marker(m) for m in ("slow", "integration"))
+        if not uses & _SERVER_FIXTURES and not heavy:
+            item.add_marker(pytest.mark.unit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import append, make_message
+from tests.helpers import append, make_message
 from tests.servers.common import bulk_append
 
 

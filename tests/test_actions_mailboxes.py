@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import append, raw_client
+from tests.helpers import append, raw_client
 
 
 def test_list_mailboxes_matches_the_server(harness, server, imap, mailbox):

@@ -6,7 +6,7 @@ import base64
 import uuid
 from datetime import datetime, timezone
 
-from tests.conftest import append, make_message
+from tests.helpers import append, make_message
 
 
 def find_by_message_id(imap, mailbox, message_id):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import append, make_message
+from tests.helpers import append, make_message
 
 MULTIPART = (Path(__file__).with_name("messages") / "multipart.eml").read_bytes()
 

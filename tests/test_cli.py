@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import cli
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cli(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("IMAP_")}
-    clean.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "connector.imap.cli", *args],
-        cwd=cwd,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_invoke_without_connection_names_host_and_user():

@@ -18,7 +18,7 @@ from connector.imap import mime
 from connector.imap.actions.append_message import message_bytes
 from connector.sdk.runtime import json_problem
 from tests import corpus
-from tests.test_cli import cli
+from tests.helpers import cli
 
 
 def strict_json(text_or_bytes) -> dict:
@@ -56,7 +56,8 @@ def server_can_take(server, name: str) -> bool:
 
 @pytest.fixture(scope="module")
 def corpus_box(connector, server):
-    """Every corpus message appended (once per server) to a fresh mailbox: (mailbox, {name: uid})."""
+    """Every corpus message appended (once per server) to a fresh mailbox:
+    (mailbox, {name: uid})."""
     from connector.sdk.testing import Harness
 
     harness = Harness(connector, server.connection())

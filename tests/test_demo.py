@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs a whole program
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "connector.imap.cli"]

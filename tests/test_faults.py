@@ -8,13 +8,14 @@ EXPUNGE), through a proxy that loses the line at the chosen point.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
 from connector.sdk.testing import Harness
-from tests.conftest import make_message, raw_client
+from tests.helpers import BASE_CAPS, make_message, raw_client
+from tests.helpers import start_dovecot as _dovecot
 from tests.servers import fake
-from tests.test_oauth_move import BASE_CAPS, _dovecot
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ class Box:
 
     def state(self) -> dict:
         """Per mailbox role: which Message-IDs are there (how many times) with which flags."""
-        out = {}
+        out: dict[str, Any] = {}
         names = {name for _, _, name in self.imap.list_folders()}
         for role, name in (("src", self.src), ("dst", self.dst), ("new", self.new)):
             if name not in names:

@@ -20,7 +20,8 @@ DATA = [
     ),
     (
         b' (("Andr\\"e" NIL "andre" "example.com")) NIL NIL ((NIL NIL "team" NIL)("Bob" NIL "bob" '
-        b'"example.org")(NIL NIL NIL NIL)) NIL NIL "<r@x>" "<m@x>") BODY[HEADER.FIELDS (FROM TO)]<0> {5}',
+        b'"example.org")(NIL NIL NIL NIL)) NIL NIL "<r@x>" "<m@x>") '
+        b"BODY[HEADER.FIELDS (FROM TO)]<0> {5}",
         b"ab)cd",
     ),
     b")",
@@ -85,7 +86,7 @@ def test_flag_read_back_fast_path():
             9: {b"SEQ": 2, b"UID": 9, b"FLAGS": ()},
         }
     )
-    assert fetch_response._flags_only(lines + [b"3 (UID 5 FLAGS () RFC822.SIZE 3)"]) is None
+    assert fetch_response._flags_only([*lines, b"3 (UID 5 FLAGS () RFC822.SIZE 3)"]) is None
 
 
 def test_envelope_json_skips_group_markers():
@@ -144,7 +145,7 @@ def test_header_date(value, expected):
 
 
 def test_mangled_replies_never_raise_anything_unexpected():
-    """Hostile or broken servers: any mutation of a reply parses or fails as a ValueError-ish error."""
+    """Hostile or broken servers: any mutation of a reply parses or fails as a ValueError."""
     import random
 
     rng = random.Random(5)

@@ -18,7 +18,7 @@ import uuid
 import pytest
 
 from connector.sdk.testing import Harness
-from tests.conftest import raw_client
+from tests.helpers import raw_client
 from tests.servers import fake
 
 EXPECTED = {"dovecot": 3, "cyrus": 4, "courier": 6, "pymap": 4}
@@ -62,6 +62,7 @@ def test_pipelining_off_costs_round_trips(connector, dovecot_server):
     assert on <= 3 and off > on, (on, off)
 
 
+@pytest.mark.integration  # starts its server by name
 @pytest.mark.parametrize("name", ["dovecot", "pymap"])  # Cyrus and Courier delay failed logins
 def test_failed_pipelined_login_is_auth_failed_and_runs_nothing(connector, request, name):
     server = request.getfixturevalue(f"{name}_server")

@@ -14,9 +14,8 @@ import pytest
 
 from connector.sdk.scrub import Scrubber
 from connector.sdk.testing import Harness
-from tests.conftest import append, make_message
+from tests.helpers import append, cli, make_message
 from tests.servers import fake
-from tests.test_cli import cli
 
 FIELDS = {"host": "127.0.0.1", "secure": False, "startTls": "never", "timeout": 5}
 

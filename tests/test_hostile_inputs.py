@@ -15,7 +15,7 @@ import pytest
 
 from connector.sdk.errors import ERROR_CODES
 from connector.sdk.runtime import json_problem
-from tests.conftest import append, raw_client
+from tests.helpers import append, raw_client
 
 
 def deep(n: int) -> list:

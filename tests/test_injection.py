@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import append
+from tests.helpers import append
 
 CRLF = "\r\nA1 CREATE INJECTED\r\n"
 ATTACKS = [f'x"{CRLF}', f"x{CRLF}", "x\r", "x\n", "x\0y", f'x" {CRLF}"']

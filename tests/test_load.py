@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from connector.sdk.testing import Harness
-from tests.conftest import append, raw_client
-from tests.test_oauth_move import _dovecot
+from tests.helpers import append, raw_client
+from tests.helpers import start_dovecot as _dovecot
 
 WORKERS, STEPS = 16, 2000
 
@@ -81,4 +81,4 @@ def test_connection_limit_gives_rate_limited_and_nothing_is_lost(connector, limi
             stored[text.split(":", 1)[1].strip()] += 1
     imap.logout()
     assert len(appended) == STEPS // 4
-    assert {mid: stored[mid] for mid in appended} == {mid: 1 for mid in appended}
+    assert {mid: stored[mid] for mid in appended} == dict.fromkeys(appended, 1)

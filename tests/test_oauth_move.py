@@ -10,18 +10,10 @@ import uuid
 import pytest
 
 from connector.sdk.testing import Harness
-from tests.conftest import append, make_message, raw_client
-from tests.servers.dovecot import Dovecot
+from tests.helpers import BASE_CAPS, append, make_message, raw_client
+from tests.helpers import start_dovecot as _dovecot
 
 TOKEN = "ya29.a0AfH6SM-test-token-" + "x" * 24
-BASE_CAPS = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ NAMESPACE CHILDREN SPECIAL-USE LIST-EXTENDED"
-
-
-def _dovecot(ca, request, **kwargs):
-    server = Dovecot(ca, **kwargs)
-    info = server.start()
-    request.addfinalizer(server.stop)
-    return info
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""The wheel carries the manifest and icon, installs in a fresh venv, and runs outside the source tree."""
+"""The wheel carries the manifest and icon, installs in a fresh venv, and runs outside the
+source tree."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow  # builds a wheel
 
 
 @pytest.fixture(scope="module")

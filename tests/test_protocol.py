@@ -185,7 +185,7 @@ def test_bad_filters_name_their_path(filters, path):
 
 
 def test_unknown_filter_lists_the_known_ones():
-    with pytest.raises(InvalidInput, match="Known filters: .*subject"):
+    with pytest.raises(InvalidInput, match=r"Known filters: .*subject"):
         keys({"colour": "red"})
 
 

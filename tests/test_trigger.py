@@ -7,9 +7,9 @@ import subprocess
 import sys
 import uuid
 
-from tests.conftest import append, make_message, raw_client
-from tests.servers.common import bulk_append
+from tests.helpers import append, make_message, raw_client
 from tests.servers import fake
+from tests.servers.common import bulk_append
 
 TRIGGER = "newEmailsPollingTrigger"
 

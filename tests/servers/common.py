@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -50,6 +51,18 @@ class ServerInfo:
         }
         fields.update(extra)
         return fields
+
+
+class WorkDir:
+    """A server's private directory (config, mail, logs), made when it starts."""
+
+    dir: Path | None = None
+
+    @property
+    def workdir(self) -> Path:
+        if self.dir is None:
+            raise RuntimeError("the server has not been started")
+        return self.dir
 
 
 def bulk_append(

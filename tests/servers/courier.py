@@ -5,7 +5,7 @@ Root only. authdaemond's socket dir (/run/courier/authdaemon) and config dir
 private etc/ and run/ bind-mounted over them: nothing on the host changes. Debian's
 courier-imap package would remove Dovecot, so scripts/setup installs courier-base,
 courier-authdaemon and courier-authlib-userdb only, and unpacks courier-imap's binaries
-into .test-servers/ (shared field notes, "More servers").
+into .test-servers/ (CONTRIBUTING.md, "Test servers").
 
 Courier's traits the tests rely on: namespace ``INBOX.`` with ``.`` as separator; no
 MOVE, SPECIAL-USE or CONDSTORE; NO replies without response codes; a failed login
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from connector.imap.localserver import free_port, wait_for_greeting
 
-from .common import ServerInfo
+from .common import ServerInfo, WorkDir
 
 USERS = {"alice": "alicepw", "bob": "bobpw"}
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,10 +81,10 @@ def wait_for_tls_greeting(port: int, timeout: float = 15.0) -> None:
     raise RuntimeError(f"no TLS greeting on port {port} within {timeout} s")
 
 
-class Courier:
+class Courier(WorkDir):
     def __init__(self, ca):
         self.ca = ca
-        self.dir: Path | None = None
+        self.dir = None
         self.process: subprocess.Popen | None = None
 
     def start(self) -> ServerInfo:
@@ -93,8 +93,8 @@ class Courier:
         self.plain_port, self.tls_port = free_port(), free_port()
         self._write_files()
         self.process = subprocess.Popen(
-            ["unshare", "-m", "--propagation", "private", "bash", str(self.dir / "start.sh")],
-            stdout=open(self.dir / "stdout.log", "wb"),
+            ["unshare", "-m", "--propagation", "private", "bash", str(self.workdir / "start.sh")],
+            stdout=open(self.workdir / "stdout.log", "wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -128,7 +128,7 @@ class Courier:
     def seed(self, mailbox: str, messages: list[bytes], user: str = "alice") -> None:
         """Messages written straight into the mailbox's maildir (Courier rescans on SELECT)."""
         assert mailbox.startswith("INBOX.") and mailbox.isascii(), mailbox
-        folder = self.dir / "mail" / user / "Maildir" / ("." + mailbox[len("INBOX.") :])
+        folder = self.workdir / "mail" / user / "Maildir" / ("." + mailbox[len("INBOX.") :])
         uid, gid = pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid
         stamp = int(time.time())
         for index, message in enumerate(messages):
@@ -140,7 +140,7 @@ class Courier:
         if self.dir is None:
             return
         for name in ("plain.pid", "tls.pid", "run/pid"):
-            path = self.dir / name
+            path = self.workdir / name
             try:
                 os.kill(int(path.read_text().split()[0]), signal.SIGTERM)
             except (OSError, ValueError, IndexError):
@@ -159,7 +159,7 @@ class Courier:
         return path.read_text(errors="replace") if path and path.exists() else ""
 
     def _write_files(self) -> None:
-        d = self.dir
+        d = self.workdir
         (d / "etc").mkdir()
         (d / "run").mkdir()
         (d / "mail").mkdir()

@@ -2,8 +2,8 @@
 
 Root only (the master drops to user ``cyrus``). Debian's cyrus-imapd package would
 remove Dovecot, so scripts/setup installs only cyrus-common (master, tools) and
-unpacks cyrus-imapd's binaries into .test-servers/ (see shared field notes, "More
-servers"). Users live in a sasldb whose realm must equal ``servername``.
+unpacks cyrus-imapd's binaries into .test-servers/ (CONTRIBUTING.md, "Test servers").
+Users live in a sasldb whose realm must equal ``servername``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from connector.imap.localserver import free_port, stop_server, wait_for_greeting
 
-from .common import ServerInfo
+from .common import ServerInfo, WorkDir
 
 USERS = {"alice": "alicepw", "bob": "bobpw"}
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,10 +29,10 @@ def available() -> bool:
     return os.geteuid() == 0 and all(p.exists() for p in (IMAPD, MASTER, SASLPASSWD))
 
 
-class Cyrus:
+class Cyrus(WorkDir):
     def __init__(self, ca):
         self.ca = ca
-        self.dir: Path | None = None
+        self.dir = None
         self.process: subprocess.Popen | None = None
 
     def start(self) -> ServerInfo:
@@ -44,15 +44,15 @@ class Cyrus:
             [
                 str(MASTER),
                 "-C",
-                str(self.dir / "imapd.conf"),
+                str(self.workdir / "imapd.conf"),
                 "-M",
-                str(self.dir / "cyrus.conf"),
+                str(self.workdir / "cyrus.conf"),
                 "-p",
-                str(self.dir / "master.pid"),
+                str(self.workdir / "master.pid"),
                 "-D",
             ],
             stdout=subprocess.DEVNULL,
-            stderr=open(self.dir / "stderr.log", "wb"),
+            stderr=open(self.workdir / "stderr.log", "wb"),
         )
         try:
             wait_for_greeting(self.plain_port, self.process)
@@ -89,7 +89,7 @@ class Cyrus:
         return path.read_text(errors="replace") if path and path.exists() else ""
 
     def _write_files(self) -> None:
-        d = self.dir
+        d = self.workdir
         for sub in ("config", "config/socket", "spool", "proc", "lock", "socket"):
             (d / sub).mkdir(parents=True, exist_ok=True)
         leaf = self.ca.issue_cert("127.0.0.1", "localhost")

@@ -1,7 +1,7 @@
 """A private Dovecot instance: its own config, certificates and mail in a temp dir.
 
-Works as root (mail owned by nobody) and as an ordinary user. See
-shared/notes/field-notes.md for why each setting is there.
+Works as root (mail owned by nobody) and as an ordinary user. The comments in the
+configuration below say why each setting is there (CONTRIBUTING.md, "Test servers").
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from connector.imap.localserver import free_port, stop_server, wait_for_greeting
 
-from .common import ServerInfo
+from .common import ServerInfo, WorkDir
 
 USERS = {"alice": "alicepw", "bob": "bobpw"}
 BINARY = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -26,7 +26,7 @@ def available() -> bool:
     return os.path.exists(BINARY)
 
 
-class Dovecot:
+class Dovecot(WorkDir):
     def __init__(
         self,
         ca,
@@ -43,7 +43,7 @@ class Dovecot:
         self.ssl_conf = ssl_conf
         self.key_type = key_type
         self.tokens = tokens or {}
-        self.dir: Path | None = None
+        self.dir = None
         self.process: subprocess.Popen | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -56,9 +56,9 @@ class Dovecot:
         self.tls_port, self.starttls_port = free_port(), free_port()
         self._write_files()
         self.process = subprocess.Popen(
-            [BINARY, "-F", "-c", str(self.dir / "dovecot.conf")],
+            [BINARY, "-F", "-c", str(self.workdir / "dovecot.conf")],
             stdout=subprocess.DEVNULL,
-            stderr=open(self.dir / "stderr.log", "wb"),
+            stderr=open(self.workdir / "stderr.log", "wb"),
         )
         try:
             wait_for_greeting(self.starttls_port, self.process)
@@ -91,7 +91,7 @@ class Dovecot:
     def log(self) -> str:
         parts = []
         for name in ("dovecot.log", "stderr.log"):
-            path = self.dir / name
+            path = self.workdir / name
             if path.exists():
                 parts.append(path.read_text(errors="replace"))
         return "\n".join(parts)
@@ -99,7 +99,7 @@ class Dovecot:
     # -- files --------------------------------------------------------------------------
 
     def _write_files(self) -> None:
-        d = self.dir
+        d = self.workdir
         kwargs = {"key_type": self.key_type} if self.key_type is not None else {}
         leaf = self.ca.issue_cert("127.0.0.1", "localhost", **kwargs)
         leaf.private_key_pem.write_to_path(str(d / "key.pem"))
@@ -118,7 +118,7 @@ class Dovecot:
             os.chown(mail, nobody, nogroup)
 
     def _config(self) -> str:
-        d = self.dir
+        d = self.workdir
         if os.geteuid() == 0:
             identity = "mail_uid = nobody\nmail_gid = nogroup\n"
             services = ""

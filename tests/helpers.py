@@ -1,0 +1,82 @@
+"""Helpers shared by the tests: a raw IMAP client, messages, the CLI as a subprocess.
+
+(Fixtures live in conftest.py; plain functions live here, imported by name.)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import ssl
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from tests.servers.dovecot import Dovecot
+
+ROOT = Path(__file__).resolve().parents[1]
+# Dovecot's capabilities without UIDPLUS and MOVE, for servers that must lack them.
+BASE_CAPS = (
+    "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ NAMESPACE CHILDREN SPECIAL-USE "
+    "LIST-EXTENDED"
+)
+
+
+def start_dovecot(ca, request, **kwargs):
+    server = Dovecot(ca, **kwargs)
+    info = server.start()
+    request.addfinalizer(server.stop)
+    return info
+
+
+def raw_client(server, user: str = "alice"):
+    """An independent IMAPClient session, to set up and read back server state."""
+    from imapclient import IMAPClient
+
+    context = ssl.create_default_context(cadata=server.ca_pem)
+    if server.tls_port:
+        client = IMAPClient(server.host, server.tls_port, ssl_context=context, timeout=10)
+    else:
+        client = IMAPClient(server.host, server.starttls_port, ssl=False, timeout=10)
+        client.starttls(context)
+    client.login(user, server.users[user])
+    return client
+
+
+def cli(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("IMAP_")}
+    clean.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "connector.imap.cli", *args],
+        cwd=cwd,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def make_message(
+    subject: str = "Hello",
+    body: str = "Hi there.\r\n",
+    *,
+    sender: str = "Alice <alice@example.com>",
+    to: str = "bob@example.com",
+    message_id: str | None = None,
+    extra: str = "",
+) -> bytes:
+    message_id = message_id or f"<{uuid.uuid4().hex}@example.com>"
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Date: Wed, 01 May 2024 09:29:41 +0200\r\nMessage-ID: {message_id}\r\n{extra}"
+        f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}"
+    ).encode()
+
+
+def append(imap, mailbox: str, message: bytes | None = None, flags=()) -> int:
+    """APPEND through the raw client; returns the new UID."""
+    reply = imap.append(mailbox, message or make_message(), flags=flags)
+    match = re.search(rb"APPENDUID \d+ (\d+)", reply)
+    assert match, reply
+    return int(match.group(1))
