@@ -65,7 +65,7 @@ class Bench:
 
     def run(self, workload: str, contenders: dict, *, reset=None) -> None:
         """Each contender once as warm-up, then ``repeats`` interleaved rounds."""
-        times = {name: [] for name in contenders}
+        times: dict[str, list[float]] = {name: [] for name in contenders}
         for round_ in range(self.repeats + 1):
             for name, fn in contenders.items():
                 if reset:

@@ -23,6 +23,14 @@ _WORD = re.compile(r'[^\s()<>,;:"]+')
 _WS = re.compile(r"\s+")
 
 
+def _match(pattern: re.Pattern[str], text: str, at: int) -> re.Match[str]:
+    """A match of a pattern that matches at least one character wherever it is used."""
+    found = pattern.match(text, at)
+    if found is None:  # unreachable: the caller checked the first character
+        raise ValueError(f"no token at {at}")
+    return found
+
+
 def _scan_delimited(text: str, start: int, close: str, nest: str | None = None) -> tuple[str, int]:
     """Text from ``start`` (after the opening char) to its ``close``; backslash escapes one char."""
     out = []
@@ -52,7 +60,7 @@ def _tokens(text: str) -> list[tuple[str, str, bool]]:
     while i < end:
         char = text[i]
         if char.isspace():
-            i = _WS.match(text, i).end()
+            i = _match(_WS, text, i).end()
             space = True
             continue
         if char == "(":
@@ -72,7 +80,7 @@ def _tokens(text: str) -> list[tuple[str, str, bool]]:
         elif char in ")>":  # a stray closing bracket: noise
             i += 1
         else:
-            match = _WORD.match(text, i)
+            match = _match(_WORD, text, i)
             tokens.append(("word", match.group(), space))
             i = match.end()
         space = False

@@ -189,7 +189,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _CP1252_HOLES = {0x81: "\x81", 0x8D: "\x8d", 0x8F: "\x8f", 0x90: "\x90", 0x9D: "\x9d"}
 
 
-def _latin1_holes(error: UnicodeDecodeError):
+def _latin1_holes(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
     byte = error.object[error.start]
     return _CP1252_HOLES.get(byte, "\ufffd"), error.start + 1
 

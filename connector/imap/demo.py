@@ -301,7 +301,7 @@ def command(args) -> int:
         )
         return 2
     connector = Connector.load(manifest_path())
-    server = PymapServer(user="alice", password="alicepw")
+    server = PymapServer(user="alice", password="alicepw")  # noqa: S106 - the demo's own
     print("Starting a local IMAP server (pymap, STARTTLS, private CA)...", flush=True)
     server.start()
     try:

@@ -1,7 +1,7 @@
 """A fast reader for FETCH responses, as imaplib hands them over.
 
-IMAPClient's generic parser spends ~0.5 ms per ENVELOPE (most of a search's
-time: see the field notes); this one tokenises each line with one compiled
+IMAPClient's generic parser spends ~0.5 ms per ENVELOPE (measured: most of a
+1,000-message search, bench W1); this one tokenises each line with one compiled
 regex and builds plain lists. It knows only what FETCH replies contain:
 atoms, NIL, numbers, quoted strings, literals and parenthesised lists.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
+from typing import Any
 
 # One token per match; the group that matched says which kind (m.lastindex).
 _TOKEN = re.compile(
@@ -56,7 +57,7 @@ _ADDRESS_RE = re.compile(_ADDRESS)
 _LITERAL_MARKER = re.compile(rb"~?\{\d+\+?\}[ \t\r\n]*$")
 
 
-def parse(data: list) -> dict[int, dict[bytes, object]]:
+def parse(data: list) -> dict[int, dict[bytes, Any]]:
     """imaplib's FETCH data -> {uid (or sequence number when UID is absent): {ITEM: value}}.
 
     Values: UID, RFC822.SIZE as int; FLAGS as a tuple of bytes; INTERNALDATE,
@@ -89,7 +90,7 @@ def _flags_only(data: list) -> dict | None:
     return out
 
 
-def parse_tokens(data: list) -> dict[int, dict[bytes, object]]:
+def parse_tokens(data: list) -> dict[int, dict[bytes, Any]]:
     """The general reader: any FETCH response, one token at a time."""
     out: dict[int, dict] = {}
     top: list = []
@@ -160,7 +161,7 @@ def _parse_lines(data: list) -> dict | None:
         if whole is None:
             return None
         body, pos, end = whole.group(2), 0, len(whole.group(2))
-        values: dict[bytes, object] = {b"SEQ": int(whole.group(1))}
+        values: dict[bytes, Any] = {b"SEQ": int(whole.group(1))}
         while pos < end:
             item = _ITEM.match(body, pos)
             if item is None:
@@ -221,7 +222,7 @@ def _finish(top: list, out: dict) -> None:
     if len(top) < 2 or not isinstance(top[-1], list):
         return
     items = top[-1]
-    values: dict[bytes, object] = {}
+    values: dict[bytes, Any] = {}
     for i in range(0, len(items) - 1, 2):
         key = items[i]
         if not isinstance(key, bytes):

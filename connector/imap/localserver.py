@@ -56,7 +56,7 @@ def stop_server(process: subprocess.Popen | None, folder: Path | None) -> None:
 class PymapServer:
     """pymap (STARTTLS on one port, one user) with a certificate from a fresh private CA."""
 
-    def __init__(self, user: str = "alice", password: str = "alicepw", ca=None):
+    def __init__(self, user: str = "alice", password: str = "alicepw", ca=None):  # noqa: S107 - demo
         self.user, self.password = user, password
         self.ca = ca
         self.dir: Path | None = None
@@ -86,7 +86,7 @@ class PymapServer:
         leaf.cert_chain_pems[0].write_to_path(str(self.dir / "cert.pem"))
         self.port = free_port()
         env = dict(os.environ, FQDN="localhost")  # without it the greeting may stall on DNS
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
             [
                 sys.executable,
                 "-c",

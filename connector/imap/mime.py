@@ -19,6 +19,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage, Message
 from email.utils import parsedate_to_datetime
+from typing import Any, overload
 
 from . import addresses as address_parser
 from . import charsets
@@ -75,7 +76,11 @@ _BETWEEN_WORDS = re.compile(rb"(\?=)[ \t\r\n]+(?==\?)")
 _Q_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
 
 
-def decode_words(value, fallback: str | None = None) -> str | None:
+@overload
+def decode_words(value: None, fallback: str | None = None) -> None: ...
+@overload
+def decode_words(value: str | bytes, fallback: str | None = None) -> str: ...
+def decode_words(value, fallback=None):
     """A header value (bytes, or str as the email package keeps 8-bit bytes) -> text.
 
     RFC 2047 encoded words are decoded in their charset, even with raw 8-bit bytes
@@ -308,7 +313,7 @@ def part_bytes(part: Message) -> bytes:
         if isinstance(inner, Message):
             return inner.as_bytes(policy=_WIRE_POLICY)
     data = part.get_payload(decode=True)
-    return data if data is not None else b""
+    return data if isinstance(data, bytes) else b""
 
 
 def part_text(part: Message, fallback: str | None = None) -> str:
@@ -318,7 +323,7 @@ def part_text(part: Message, fallback: str | None = None) -> str:
 
 def find_part(msg: Message, spec: str) -> Message | None:
     """The part a numeric IMAP part spec (``2``, ``1.2``) names, or None."""
-    node = msg
+    node: Any = msg  # a Message; get_payload() is typed loosely
     for depth, token in enumerate(spec.split(".")):
         number = int(token)
         if depth > 0 and node.get_content_type() == "message/rfc822":

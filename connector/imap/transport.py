@@ -9,8 +9,9 @@ command. Here:
 - LOGIN is held back (``defer``) and sent in one write with the step's first command
   (RFC 3501 5.5 allows a client to send commands without waiting) to servers known to
   take it (``known_server``; not Courier), whose capabilities after login are then
-  taken from that earlier session until this login's reply is read. The greeting, LOGIN's reply and the
-  command's reply then come back together: TCP, TLS, and one round trip for the step.
+  taken from that earlier session until this login's reply is read. The greeting,
+  LOGIN's reply and the command's reply then come back together: TCP, TLS, and one
+  round trip for the step.
   A refused LOGIN is reported as such before the command's reply is read (the server
   refuses a command sent before authentication, so nothing of it runs).
 
@@ -54,6 +55,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from imapclient import IMAPClient
 from imapclient.imap4 import IMAP4WithTimeout
@@ -141,11 +143,17 @@ def no_delay(sock: socket.socket) -> None:
 class Deferred:
     """A command line held back to travel with the next one, and what to do with its reply."""
 
-    def __init__(self, tag: bytes, line: bytes, on_reply: Callable[[str, list], None]):
+    def __init__(self, tag: bytes, line: bytes, on_reply: Callable[[str | None, Any], None]):
         self.tag, self.line, self.on_reply = tag, line, on_reply
 
 
-class _Pipelining:
+if TYPE_CHECKING:  # a mixin for IMAP4 subclasses: typed as one
+    _IMAP4 = imaplib.IMAP4
+else:
+    _IMAP4 = object
+
+
+class _Pipelining(_IMAP4):
     """What the plain and the TLS IMAP4 classes share: greeting capabilities, deferral."""
 
     _deadline: Deadline
@@ -155,12 +163,14 @@ class _Pipelining:
 
     def _connect(self):
         if not self._defer_greeting:
-            super()._connect()
+            super()._connect()  # type: ignore[misc]  # (not in typeshed's IMAP4)
             return
         # As IMAP4._connect, without reading the greeting: it is read with the first reply.
-        self.tagpre = imaplib.Int2AP(random.randint(4096, 65535))
+        # (typeshed types tagpre as str; imaplib makes it bytes.)
+        tagpre: Any = imaplib.Int2AP(random.randint(4096, 65535))  # noqa: S311 - a tag prefix
+        self.tagpre = tagpre
         self.tagre = re.compile(
-            rb"(?P<tag>" + self.tagpre + rb"\d+) (?P<type>[A-Z]+) (?P<data>.*)", re.ASCII
+            rb"(?P<tag>" + tagpre + rb"\d+) (?P<type>[A-Z]+) (?P<data>.*)", re.ASCII
         )
         if __debug__:
             self._cmd_log_len, self._cmd_log_idx, self._cmd_log = 10, 0, {}
@@ -181,7 +191,7 @@ class _Pipelining:
             self.capabilities = ()
             return
         if not self._greeting_capabilities():
-            super()._get_capabilities()
+            super()._get_capabilities()  # type: ignore[misc]  # (not in typeshed's IMAP4)
 
     def _greeting_capabilities(self) -> bool:
         """Take the greeting's [CAPABILITY ...] (out of untagged_responses too, where the
@@ -204,7 +214,7 @@ class _Pipelining:
     def greeting_pending(self) -> bool:
         return self._greeting_pending
 
-    def defer(self, build: Callable[[bytes], bytes], on_reply: Callable[[str, list], None]):
+    def defer(self, build: Callable[[bytes], bytes], on_reply: Callable[[str | None, Any], None]):
         """Hold a command (``build(tag)`` -> its line) until the next one; see ``send``."""
         tag = self._new_tag()
         self.tagged_commands[tag] = None
@@ -272,7 +282,7 @@ class TlsIMAP4(_Pipelining, IMAP4_TLS):
         defer_greeting: bool = False,
     ):
         self._deadline, self._defer_greeting = deadline, defer_greeting
-        super().__init__(host, port, context, timeout)
+        super().__init__(host, port, context, timeout)  # type: ignore[call-arg,arg-type]
 
     def _create_socket(self, timeout=None):
         sock = socket.create_connection((self.host, self.port), timeout=timeout or self._timeout)

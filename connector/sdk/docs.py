@@ -61,7 +61,7 @@ def render(manifest: Manifest, icon_name: str) -> str:
         out += [f"### {conn.label}", "", f"Key: `{conn.key}`. {conn.description}", ""]
         if conn.comments:
             out += [conn.comments.rstrip(), ""]
-        out += input_table(conn, with_connection=False) + [""]
+        out += [*input_table(conn, with_connection=False), ""]
         if conn.test is not None:
             example = json.dumps(
                 {"ok": True, "data": conn.test.output_example}, indent=2, ensure_ascii=False
@@ -85,7 +85,7 @@ def render(manifest: Manifest, icon_name: str) -> str:
         out += [f"## {title}", ""]
         for op in sorted(table.values(), key=lambda a: a.label.lower()):
             out += [f"### {op.label}", "", op.description, "", f"Key: `{op.key}`", ""]
-            out += input_table(op, with_connection=True) + [""]
+            out += [*input_table(op, with_connection=True), ""]
             if op.output_example is not None:
                 envelope = {"ok": True, "data": op.output_example}
                 if op.kind == "trigger":

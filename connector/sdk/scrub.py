@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-from typing import Any
 from collections.abc import Iterable
+from typing import Any
 
 MASK = "***"
 

@@ -72,6 +72,8 @@ class Harness:
         }[kind]
         action = key
         schema = table[key].output_schema
+        if schema is None:  # the manifest declares no output to check against
+            return
         validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
         problems = [
             f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
