@@ -80,3 +80,17 @@ def append(imap, mailbox: str, message: bytes | None = None, flags=()) -> int:
     match = re.search(rb"APPENDUID \d+ (\d+)", reply)
     assert match, reply
     return int(match.group(1))
+
+
+def build_wheels(out: Path) -> tuple[Path, Path]:
+    """connector-sdk's and imap-connector's wheels, as scripts/build makes them."""
+    for project in (ROOT / "sdk", ROOT):
+        subprocess.run(
+            [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(project)],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    (sdk,) = out.glob("connector_sdk-*.whl")
+    (imap,) = out.glob("imap_connector-*.whl")
+    return sdk, imap

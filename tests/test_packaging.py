@@ -1,16 +1,17 @@
-"""The wheel carries the manifest and icon, installs in a fresh venv, and runs outside the
-source tree."""
+"""Both wheels (connector-sdk and imap-connector) carry what they should, install in a fresh
+venv, and run outside the source tree."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import venv
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import build_wheels
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,23 +19,35 @@ pytestmark = pytest.mark.slow  # builds a wheel
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    (built,) = out.glob("imap_connector-*.whl")
-    return built
+def wheels(tmp_path_factory) -> tuple[Path, Path]:
+    return build_wheels(tmp_path_factory.mktemp("wheels"))
+
+
+@pytest.fixture(scope="module")
+def wheel(wheels) -> Path:
+    return wheels[1]
+
+
+def test_sdk_wheel_contents_and_dependencies(wheels):
+    archive = zipfile.ZipFile(wheels[0])
+    names = archive.namelist()
+    assert "connector/sdk/manifest.schema.json" in names and "connector/sdk/py.typed" in names
+    assert not [n for n in names if n.startswith("connector/imap")]
+    metadata = archive.read(next(n for n in names if n.endswith("/METADATA"))).decode()
+    requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    assert any("jsonschema" in r for r in requires) and any("pyyaml" in r for r in requires)
+    assert not any("imapclient" in r.lower() for r in requires)
+    entry_points = archive.read(next(n for n in names if n.endswith("entry_points.txt")))
+    assert b"connector = connector.sdk.cli:generic_main" in entry_points
 
 
 def test_wheel_contents(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "connector/imap/connector.yaml" in names
     assert "connector/imap/assets/icon.png" in names
-    assert "connector/sdk/manifest.schema.json" in names
+    assert not [n for n in names if n.startswith("connector/sdk")]  # connector-sdk's
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("/METADATA")))
+    assert b"Requires-Dist: connector-sdk<0.3,>=0.2" in metadata
     assert "connector/__init__.py" not in names  # a namespace package
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -42,7 +55,7 @@ def test_wheel_contents(wheel):
     assert "imap-connector = connector.imap.cli:main" in text
 
 
-def test_installed_wheel_runs_outside_the_source_tree(wheel, tmp_path):
+def test_installed_wheels_run_outside_the_source_tree(wheels, tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     pip = [
@@ -52,7 +65,7 @@ def test_installed_wheel_runs_outside_the_source_tree(wheel, tmp_path):
         "install",
         "-q",
         "--disable-pip-version-check",
-        str(wheel),
+        *map(str, wheels),
     ]
     subprocess.run(pip, check=True, capture_output=True, timeout=600)
     work = tmp_path / "elsewhere"
