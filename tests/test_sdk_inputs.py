@@ -157,3 +157,90 @@ def test_patterns_anchor_like_json_schema():
     assert inputs.resolve({"host": "mail.example"}, "inputs")["host"] == "mail.example"
     with pytest.raises(InvalidInput):
         inputs.resolve({"host": "mail.example\n"}, "inputs")  # Python's "$" alone would pass it
+
+
+# One meaning for every keyword: the fast checker and the jsonschema fallback agree.
+DIFFERENTIAL = [
+    ({"type": "string", "pattern": "^[a-z.]+$"}, ["evil.com", "evil.com\n", "Evil", ""]),
+    ({"type": "string", "pattern": "a$"}, ["a", "a\n", "ba", "ab"]),
+    ({"type": "string", "pattern": "^[$]+$"}, ["$$", "$\n", "a"]),
+    ({"type": "string", "pattern": "x\\$"}, ["x$", "x", "x$\n"]),
+    ({"type": "string", "minLength": 2, "maxLength": 3}, ["a", "ab", "abcd", "ab\n"]),
+    ({"type": "integer", "minimum": 1, "maximum": 9}, [0, 1, 9, 10, -3]),
+    ({"type": "number", "minimum": 0.5}, [0, 0.5, -1, 3]),
+    ({"type": "string", "enum": ["a", "b"]}, ["a", "c", "A"]),
+    ({"type": "array", "items": {"type": "string", "pattern": "^\\d+$"}}, [["1"], ["1\n"], []]),
+    ({"type": "array", "minItems": 1}, [[], [1]]),
+    ({"type": "string", "format": "date"}, ["2024-05-01", "2024-13-01", "2024-05-01\n"]),
+    ({"type": "string", "format": "date-time"}, ["2024-05-01T09:30:00Z", "2024-05-01"]),
+]
+
+
+@pytest.mark.parametrize(("schema", "values"), DIFFERENTIAL)
+def test_fast_checker_and_jsonschema_fallback_agree(schema, values):
+    from jsonschema import Draft202012Validator
+
+    from connector.sdk import checks
+    from connector.sdk.inputs import _jsonschema_validator
+
+    assert checks.handles(schema)
+    fallback = _jsonschema_validator(schema)
+    for value in values:
+        fast = not list(checks.errors(schema, value))
+        slow = fallback.is_valid(value)
+        assert fast == slow, (schema, value, fast, slow)
+    # (and the plain jsonschema reading differs where $ meets a final newline)
+    if schema.get("pattern") == "^[a-z.]+$":
+        assert Draft202012Validator(schema).is_valid("evil.com\n")
+
+
+def test_an_unhandled_keyword_does_not_change_what_a_pattern_means():
+    """uniqueItems sends the whole input set to jsonschema: Host must still refuse "\\n"."""
+    from connector.sdk.inputs import InputSet
+
+    inputs = InputSet(
+        [
+            InputSpec(key="host", label="Host", type="string", schema={"pattern": "^[a-z.]+$"}),
+            InputSpec(key="tags", label="Tags", type="list", schema={"uniqueItems": True}),
+        ]
+    )
+    with pytest.raises(InvalidInput) as info:
+        inputs.resolve({"host": "evil.com\n", "tags": ["a"]}, "inputs")
+    assert info.value.details[0]["path"] == "inputs.host"
+    assert inputs.resolve({"host": "evil.com", "tags": ["a"]}, "inputs")["host"] == "evil.com"
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw", "value"),
+    [
+        ("number", "2.5", 2.5),
+        ("number", " 3 ", 3),
+        ("number", 7, 7),
+        ("number", "-1e3", -1000.0),
+        ("date", "2024-05-01", "2024-05-01"),
+        ("date-time", "2024-05-01T09:30:00Z", "2024-05-01T09:30:00Z"),
+        ("date-time", "2024-05-01T09:30:00+02:00", "2024-05-01T09:30:00+02:00"),
+    ],
+)
+def test_number_date_and_date_time_inputs(kind, raw, value):
+    spec = InputSpec(key="x", label="X", type=kind)
+    assert coerce(spec, raw) == value
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw"),
+    [
+        ("number", "NaN"),
+        ("number", "1,5"),
+        ("number", True),
+        ("number", float("inf")),
+        ("date", "2024-02-30"),
+        ("date", "01/05/2024"),
+        ("date-time", "2024-05-01T09:30:00"),  # no offset
+        ("date-time", "2024-05-01"),
+        ("date-time", 5),
+    ],
+)
+def test_number_date_and_date_time_refusals(kind, raw):
+    with pytest.raises(CoercionError):
+        coerce(InputSpec(key="x", label="X", type=kind), raw)

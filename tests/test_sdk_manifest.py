@@ -43,7 +43,7 @@ def test_the_imap_manifest_is_valid_and_versioned_like_the_package():
     manifest = Manifest.load(manifest_path())
     assert len(manifest.actions) == 14
     assert len(manifest.connections["imap"].inputs) == 12  # the seed's 11 and Pipelining
-    assert len(manifest.connections["imapOAuth"].inputs) == 12
+    assert len(manifest.connections["imapOAuth"].inputs) == 18  # + refresh: 6 OAuth inputs
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     # The wheel's version is read from connector/imap/__init__.py.
     assert project["tool"]["hatch"]["version"]["path"] == "connector/imap/__init__.py"
@@ -158,3 +158,45 @@ def test_icon_with_png_name_but_other_bytes(base):
 def test_yaml_syntax_error(base):
     with pytest.raises(ManifestError, match="not valid YAML"):
         load(base, "key: [unclosed")
+
+
+def test_the_schemas_error_codes_are_the_runtimes():
+    import json
+
+    from connector.sdk.errors import ERROR_CODES
+    from connector.sdk.manifest import SCHEMA_PATH
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    assert schema["properties"]["errorCodes"]["items"]["enum"] == list(ERROR_CODES)
+
+
+def test_a_data_source_link_must_name_a_data_source(tmp_path):
+    import shutil
+
+    from tests.sample_connector import MANIFEST
+
+    shutil.copy(ROOT / "assets" / "icon.png", tmp_path / "icon.png")
+    text = MANIFEST.replace(
+        "{key: kind, label: Kind, type: string, required: true}",
+        "{key: kind, label: Kind, type: string, required: true, dataSource: nowhere}",
+    )
+    (tmp_path / "m.yaml").write_text(text)
+    with pytest.raises(ManifestError, match="dataSource 'nowhere' is not a data source"):
+        Manifest.load(tmp_path / "m.yaml")
+
+
+def test_imap_mailbox_inputs_link_the_mailbox_picklist():
+    manifest = Manifest.load(manifest_path())
+    linked = {
+        (op.key, spec.key)
+        for op in [*manifest.actions.values(), *manifest.triggers.values()]
+        for spec in op.inputs
+        if spec.data_source == "listMailboxes"
+    }
+    names = {
+        (op.key, spec.key)
+        for op in [*manifest.actions.values(), *manifest.triggers.values()]
+        for spec in op.inputs
+        if spec.key in ("mailbox", "path", "newPath")
+    }
+    assert names and linked == names

@@ -34,6 +34,10 @@ def input_table(op: Operation, with_connection: bool) -> list[str]:
         comments = spec.comments
         if spec.choices:
             comments += " One of: " + ", ".join(f"`{c['value']}`" for c in spec.choices) + "."
+        if spec.data_source:
+            comments += f" Picklist: data source `{spec.data_source}`."
+        if spec.placeholder:
+            comments += f" Placeholder: {spec.placeholder}."
         rows.append(
             f"| {_cell(spec.label)} | `{spec.key}` | {kind} | {_cell(comments)} | "
             f"{_default(spec.default)} |"
@@ -68,7 +72,7 @@ def render(manifest: Manifest, icon_name: str) -> str:
             )
             out += [
                 "Testing this connection (`test-connection`, or a request "
-                '`{"testConnection": true, "connection": ...}`) logs in and returns:',
+                '`{"testConnection": true, "connection": ...}`) opens it and returns:',
                 "",
                 "```json",
                 example,
@@ -101,15 +105,17 @@ def render(manifest: Manifest, icon_name: str) -> str:
         "",
         'A failed step returns `{"ok": false, "error": {"code", "message", '
         '"retryable", "details": [{"path", "message"}]}}`. The message names '
-        "the input to change and never contains a password or token.",
+        "the input to change and never contains a secret (the value of a password input).",
         "",
         "| Code | Meaning | Retryable |",
         "| --- | --- | --- |",
     ]
     for error in ERROR_TYPES:
+        if error.code not in manifest.error_codes:
+            continue
         retry = "yes" if error.retryable else "no"
         if error is ServerError:
-            retry = "when the server says the fault is passing"
+            retry = "when the remote side says the fault is passing"
         out.append(f"| `{error.code}` | {_cell(error.__doc__ or '')} | {retry} |")
     return "\n".join(out).rstrip() + "\n"
 

@@ -20,12 +20,22 @@ JSON_TYPES = {
     "text": "string",
     "password": "string",
     "integer": "integer",
+    "number": "number",
+    "date": "string",
+    "date-time": "string",
     "boolean": "boolean",
     "list": "array",
     "object": "object",
 }
 
 _INTEGER = re.compile(r"-?[0-9]+")
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")  # JSON's grammar
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# RFC 3339: a date, "T", a time with seconds, an offset (Z or +hh:mm).
+_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?:[Zz]|[-+][0-9]{2}:[0-9]{2})"
+)
 SURROGATE = re.compile("[\ud800-\udfff]")  # a lone surrogate: text that is not valid Unicode
 MAX_DEPTH = 32  # nesting of a list/object input: real inputs need a few levels
 
@@ -73,6 +83,8 @@ class InputSpec(NamedTuple):
     choices: tuple = ()
     schema: dict = {}  # noqa: RUF012 - never mutated; json_schema() copies it
     invalid_message: str = ""
+    placeholder: str = ""  # a hint shown in an empty field ("e.g. Archive/2024")
+    data_source: str = ""  # the data source whose picklist fills this input
 
     @property
     def sensitive(self) -> bool:
@@ -81,6 +93,8 @@ class InputSpec(NamedTuple):
     def json_schema(self) -> dict:
         """The JSON Schema a coerced value of this input must satisfy."""
         schema: dict = {"type": JSON_TYPES[self.type]}
+        if self.type in ("date", "date-time"):
+            schema["format"] = self.type
         if self.type in STRING_TYPES and self.required:
             schema["minLength"] = 1
         if self.choices:
@@ -108,6 +122,17 @@ def coerce(spec: InputSpec, raw: Any) -> Any:
         if isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
             return int(raw.strip())
         raise CoercionError(f"expected a whole number, got {_show(raw)}")
+    if kind == "number":
+        if isinstance(raw, bool):
+            raise CoercionError("expected a number, got a boolean")
+        if isinstance(raw, (int, float)) and raw == raw and abs(raw) != float("inf"):
+            return raw
+        if isinstance(raw, str) and _NUMBER.fullmatch(raw.strip()):
+            text = raw.strip()
+            return int(text) if _INTEGER.fullmatch(text) else float(text)
+        raise CoercionError(f"expected a number such as 2.5, got {_show(raw)}")
+    if kind in ("date", "date-time"):
+        return _date_text(kind, raw)
     if kind == "boolean":
         if isinstance(raw, bool):
             return raw
@@ -126,6 +151,31 @@ def coerce(spec: InputSpec, raw: Any) -> Any:
     if kind == "object":
         return _parse_json(raw, dict, 'a JSON object such as {"key": "value"}')
     raise CoercionError(f"unknown input type {kind!r}")  # the manifest schema forbids this
+
+
+def _date_text(kind: str, raw: Any) -> str:
+    """A date (``2024-05-01``) or an RFC 3339 date-time (``2024-05-01T09:30:00Z``), checked
+    and passed on as text (JSON has no date type)."""
+    from datetime import date, datetime
+
+    text = raw.strip() if isinstance(raw, str) else None
+    if kind == "date":
+        if text is not None and _DATE.fullmatch(text):
+            try:
+                date.fromisoformat(text)
+                return text
+            except ValueError:
+                pass
+        raise CoercionError(f"expected a date such as 2024-05-01, got {_show(raw)}")
+    if text is not None and _DATE_TIME.fullmatch(text):
+        try:  # (3.10's fromisoformat takes neither "Z" nor a lower-case "t")
+            datetime.fromisoformat(text.upper().replace("Z", "+00:00").replace(" ", "T"))
+            return text
+        except ValueError:
+            pass
+    raise CoercionError(
+        f"expected a date and time with its offset, such as 2024-05-01T09:30:00Z, got {_show(raw)}"
+    )
 
 
 def _parse_json(raw: Any, want: type, what: str) -> Any:
@@ -161,9 +211,35 @@ def _show(raw: Any) -> str:
 
 
 def _jsonschema_validator(schema: dict):
+    """jsonschema for what the fast checker does not handle, with patterns anchored the same
+    way (``checks.ecma_anchors``): one meaning for ``$`` whichever validator runs."""
     from jsonschema import Draft202012Validator  # costly import: only for unusual schemas
 
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return Draft202012Validator(
+        anchored_patterns(schema), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def anchored_patterns(schema: Any) -> Any:
+    """A copy of ``schema`` with every ``pattern`` (and ``patternProperties`` key) anchored
+    as ECMA-262 reads it: ``$`` at the end of the input only."""
+    from .checks import ecma_anchors
+
+    if isinstance(schema, list):
+        return [anchored_patterns(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "pattern" and isinstance(value, str):
+            out[key] = ecma_anchors(value)
+        elif key == "patternProperties" and isinstance(value, dict):
+            out[key] = {ecma_anchors(k): anchored_patterns(v) for k, v in value.items()}
+        elif key in ("properties", "$defs", "definitions") and isinstance(value, dict):
+            out[key] = {k: anchored_patterns(v) for k, v in value.items()}  # names, not keywords
+        else:
+            out[key] = anchored_patterns(value)
+    return out
 
 
 def is_missing(spec: InputSpec, raw: Any) -> bool:

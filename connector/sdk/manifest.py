@@ -22,6 +22,9 @@ from typing import Any
 from .errors import ManifestError
 from .inputs import CoercionError, InputSet, InputSpec, coerce
 
+# What the runtime itself returns for any connector; a manifest declares the rest.
+RUNTIME_ERROR_CODES = ("INVALID_INPUT", "UNKNOWN_ACTION", "INTERNAL_ERROR")
+
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Handlers get the open connection as their first positional argument, triggers the state too.
@@ -56,6 +59,7 @@ class Operation:
         output_schema: dict | None = None,
         output_example: Any = None,
         test: Operation | None = None,
+        oauth2: dict | None = None,
     ):
         self.kind = kind  # "connection", "action", "trigger", "dataSource" or "test"
         self.key, self.label, self.description = key, label, description
@@ -64,10 +68,19 @@ class Operation:
         self.comments = comments
         self.output_schema, self.output_example = output_schema, output_example
         self.test = test  # a connection's test: handler and output
+        self.oauth2 = oauth2  # a connection's OAuth 2.0 endpoints and scopes (connector.sdk.oauth)
 
     @cached_property
     def handler(self) -> Callable:
         return import_object(self.handler_path)
+
+    @cached_property
+    def wants_context(self) -> bool:
+        """Whether the handler takes a ``context`` parameter (connector.sdk.context)."""
+        try:
+            return "context" in inspect.signature(self.handler).parameters
+        except (TypeError, ValueError):
+            return False
 
     @property
     def secret_keys(self) -> list[str]:
@@ -117,6 +130,8 @@ class Manifest:
             d["key"]: _operation("dataSource", d) for d in data.get("dataSources", [])
         }
         self.guides: list[dict] = list(data.get("guides", []))
+        # The error codes this connector returns: the runtime's own, and those it declares.
+        self.error_codes: set[str] = {*RUNTIME_ERROR_CODES, *data.get("errorCodes", ())}
 
     @property
     def icon_path(self) -> Path:
@@ -196,8 +211,23 @@ class Manifest:
                     for s in op.inputs
                     if s.key in RESERVED_INPUT_KEYS
                 ]
+            if op.oauth2:
+                from .oauth import REQUIRED_INPUTS
+
+                missing = [k for k in REQUIRED_INPUTS if k not in op.parameters]
+                if missing:
+                    problems.append(
+                        f"{where}: oauth2 needs the inputs {', '.join(missing)} "
+                        "(connector.sdk.oauth names them by convention)"
+                    )
             for spec in op.inputs:
                 problems += _input_problems(where, spec)
+                if spec.data_source and spec.data_source not in self.data_sources:
+                    known = ", ".join(self.data_sources) or "none"
+                    problems.append(
+                        f"{where}: input {spec.key}: dataSource {spec.data_source!r} is not a "
+                        f"data source of this manifest (known: {known})"
+                    )
             checked = [op] if op.test is None else [op, op.test]
             for part in checked:
                 label = where if part is op else f"{where}: test"
@@ -259,6 +289,8 @@ def _operation(kind: str, raw: dict) -> Operation:
             choices=tuple(i.get("choices", ())),
             schema=dict(i.get("schema", {})),
             invalid_message=i.get("invalidMessage", ""),
+            placeholder=i.get("placeholder", ""),
+            data_source=i.get("dataSource", ""),
         )
         for i in raw["inputs"]
     ]
@@ -274,6 +306,7 @@ def _operation(kind: str, raw: dict) -> Operation:
         comments=raw.get("comments", ""),
         output_schema=output.get("schema"),
         output_example=output.get("example"),
+        oauth2=raw.get("oauth2"),
         test=None
         if test is None
         else Operation(

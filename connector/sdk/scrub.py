@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
 
@@ -19,6 +20,8 @@ def _escapes():
         lambda t: repr(t)[1:-1],  # Python str repr
         lambda t: t.replace("\\", "\\\\").replace('"', '\\"'),  # a quoted string (protocols, C)
         lambda t: repr(t.encode("utf-8", "surrogatepass"))[2:-1],  # Python bytes repr
+        lambda t: quote(t, safe=""),  # URL-encoded (a query string, a form body)
+        lambda t: quote_plus(t, safe=""),  # form-encoded: spaces as "+"
     )
 
 
@@ -30,6 +33,8 @@ def _variants(secret: str) -> set[str]:
             forms.add(outer(inner(secret)))
     raw = secret.encode("utf-8", "surrogatepass")
     forms.add(base64.b64encode(raw).decode("ascii"))
+    forms.add(base64.urlsafe_b64encode(raw).decode("ascii"))
+    forms.add(base64.b64encode(raw).decode("ascii").rstrip("="))  # unpadded (JWT, OAuth)
     return {f for f in forms if f}
 
 
