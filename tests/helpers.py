@@ -27,6 +27,7 @@ def start_dovecot(ca, request, **kwargs):
     server = Dovecot(ca, **kwargs)
     info = server.start()
     request.addfinalizer(server.stop)
+    info.process = server  # for tests that read the log
     return info
 
 

@@ -122,3 +122,22 @@ dataSources:
       schema: {type: array}
       example: [{key: a, label: A}]
 """
+
+
+def tell(session, word, context):
+    """Logs its input and the secret in the forms a careless handler might."""
+    import base64
+    from urllib.parse import quote
+
+    token = session.fields["token"]
+    context.log.info("word=%s token=%s", word, token)
+    context.log.warning("url form %s, base64 %s", quote(token), base64.b64encode(token.encode()))
+    try:
+        raise ValueError(f"failed with {token}")
+    except ValueError:
+        context.log.exception("caught")
+    return {
+        "executionId": context.execution_id,
+        "connection": context.connection_key,
+        "timeLeft": context.time_left(),
+    }

@@ -222,3 +222,35 @@ def test_a_handler_without_a_parameter_for_an_input_is_a_manifest_error(tmp_path
     (tmp_path / "m.yaml").write_text(broken)
     with pytest.raises(ManifestError, match="has no parameter 'kind'"):
         Connector.load(tmp_path / "m.yaml")
+
+
+CONTEXT_ACTION = """\
+  - key: tell
+    label: Tell
+    description: Logs through its context
+    handler: tests.sample_connector:tell
+    inputs:
+      - {key: word, label: Word, type: string, required: true}
+    output:
+      schema: {type: object}
+      example: {executionId: x}
+"""
+
+
+def test_handlers_get_a_context_whose_logger_masks_secrets(tmp_path, caplog):
+    shutil.copy(ROOT / "assets" / "icon.png", tmp_path / "icon.png")
+    (tmp_path / "m.yaml").write_text(MANIFEST.replace("actions:\n", "actions:\n" + CONTEXT_ACTION))
+    sample = Connector.load(tmp_path / "m.yaml")
+    request = {"action": "tell", "connection": CONN, "inputs": {"word": "hi"}}
+    with caplog.at_level("INFO", logger="connector.sample"):
+        envelope = sample.invoke(request, execution_id="run-7", timeout=30)
+    assert envelope["ok"], envelope
+    data = envelope["data"]
+    assert data["executionId"] == "run-7" and data["connection"] == "basic"
+    assert 0 < data["timeLeft"] <= 30
+    records = [r for r in caplog.records if r.name == "connector.sample"]
+    text = "\n".join(r.getMessage() for r in records)
+    assert "word=hi" in text and "Traceback" in text and "ValueError" in text
+    assert CONN["token"] not in text and "czNjcjN0LVQwa2Vu" not in text  # base64 form too
+    assert all(r.execution_id == "run-7" for r in records)
+    assert sample.invoke(request)["data"]["timeLeft"] is None  # no timeout, no deadline

@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .errors import ConnectorError, InternalError, InvalidInput, UnknownAction
+from .context import Context
+from .errors import AuthFailed, ConnectorError, InternalError, InvalidInput, UnknownAction
 from .inputs import SURROGATE as _SURROGATE
 from .inputs import plain_json_problem
 from .manifest import Manifest, Operation
@@ -44,25 +45,39 @@ class Connector:
 
         ``validate=False`` trusts a manifest already validated (see Manifest.load).
         """
-        return cls(
-            Manifest.load(
-                resolve_manifest(source), check_handlers=check_handlers, validate=validate
-            )
+        manifest = Manifest.load(
+            resolve_manifest(source), check_handlers=check_handlers, validate=validate
         )
+        if is_connector_name(source) and source is not None and manifest.key != source:
+            raise LookupError(
+                f"the installed connector {source!r} points to a manifest whose key is "
+                f"{manifest.key!r}: an entry point's name must equal its manifest's key"
+            )
+        return cls(manifest)
 
     # -- invocation -----------------------------------------------------------------------
 
-    def invoke(self, request: Any) -> dict:
+    def invoke(
+        self, request: Any, *, execution_id: str | None = None, timeout: float | None = None
+    ) -> dict:
         """Run one request; always return an envelope, never raise.
 
         Requests: {"action": K, "connection", "inputs"} -> {"ok", "data"};
         {"trigger": K, "connection", "inputs", "state"} -> {"ok", "data": records,
         "state", "hasMore"}; {"dataSource": K, "connection", "inputs"} -> {"ok", "data"};
         {"testConnection": true, "connection"} -> {"ok", "data"}.
+
+        ``execution_id`` (a new one by default) and ``timeout`` (seconds; the deadline) reach
+        handlers that take a ``context``. When the connection refreshed its OAuth 2.0 tokens,
+        the envelope's ``connectionUpdate`` holds the fields for the platform to store.
         """
         scrubber = Scrubber()
+        call = Call(scrubber, execution_id, timeout)
         try:
-            return self._invoke(request, scrubber)
+            envelope = self._invoke(request, call)
+            if call.connection_update is not None:
+                envelope["connectionUpdate"] = call.connection_update
+            return envelope
         except ConnectorError as exc:
             return error_envelope(exc, scrubber)
         except Exception as exc:  # noqa: BLE001 - the one place every failure is mapped
@@ -72,7 +87,8 @@ class Connector:
                 log_unexpected(exc, request, scrubber)
             return error_envelope(mapped, scrubber)
 
-    def _invoke(self, request: Any, scrubber: Scrubber) -> dict:
+    def _invoke(self, request: Any, call: Call) -> dict:
+        scrubber = call.scrubber
         if not isinstance(request, dict):
             raise InvalidInput(
                 "The request must be a JSON object with action, connection and inputs.",
@@ -121,7 +137,7 @@ class Connector:
             raise InvalidInput(f"{details[0]['message']}{more}", details=details)
 
         if kind != "trigger":
-            return {"ok": True, "data": self._run(operation, conn_op, fields, inputs)}
+            return {"ok": True, "data": self._run(operation, conn_op, fields, inputs, call)}
         state = request.get("state")
         state = {} if state is None else state
         if not isinstance(state, dict):
@@ -135,7 +151,7 @@ class Connector:
             raise InvalidInput(
                 f"state {problem}: pass the state the previous poll returned.", path="state"
             )
-        result = self._run(operation, conn_op, fields, {"state": state, **inputs})
+        result = self._run(operation, conn_op, fields, {"state": state, **inputs}, call)
         if not (
             isinstance(result, dict)
             and isinstance(result.get("records"), list)
@@ -148,6 +164,31 @@ class Connector:
             "state": result["state"],
             "hasMore": bool(result.get("hasMore")),
         }
+
+    def _open(self, conn_op: Operation, fields: dict, call: Call, context: Context) -> Any:
+        """The connection handler's session; with OAuth 2.0 (``oauth2`` in the manifest), an
+        expired access token is refreshed first and a rejected one refreshed and retried once."""
+        from . import oauth
+
+        def open_with(values: dict) -> Any:
+            arguments = conn_op.arguments(values)
+            if conn_op.wants_context:
+                arguments["context"] = context
+            return conn_op.handler(**arguments)
+
+        refresh = oauth.Refresher.for_connection(conn_op, fields, call.scrubber)
+        if refresh is None:
+            return open_with(fields)
+        if refresh.expired():
+            fields = refresh.refresh(context)
+            call.connection_update = refresh.update()
+            return open_with(fields)
+        try:
+            return open_with(fields)
+        except AuthFailed:
+            fields = refresh.refresh(context)
+            call.connection_update = refresh.update()
+            return open_with(fields)
 
     def test_connection(self, connection: Any) -> dict:
         """Open a connection, run its test handler, close it; an envelope as from invoke."""
@@ -166,11 +207,17 @@ class Connector:
             }
         )
 
-    def _run(self, action: Operation, conn_op: Operation, fields: dict, inputs: dict) -> Any:
+    def _run(
+        self, action: Operation, conn_op: Operation, fields: dict, inputs: dict, call: Call
+    ) -> Any:
         """Open the connection, call the handler, check the result, always close."""
-        session = conn_op.handler(**conn_op.arguments(fields))
+        context = call.context(self.manifest.key, conn_op.key)
+        session = self._open(conn_op, fields, call, context)
         try:
-            data = action.handler(session, **action.arguments(inputs))
+            arguments = action.arguments(inputs)
+            if action.wants_context:
+                arguments["context"] = context
+            data = action.handler(session, **arguments)
         finally:
             close_quietly(session)
         problem = json_problem(data)
@@ -234,6 +281,29 @@ def split_connection(manifest: Manifest, connection: Any) -> tuple[Operation, di
             raise InvalidInput("connection.fields must be a JSON object.", path="connection.fields")
         return manifest.connections[key], fields
     return manifest.default_connection, connection
+
+
+class Call:
+    """What one ``invoke`` carries through: its secrets' scrubber, execution id, deadline, and
+    a connection update (refreshed OAuth tokens) for the envelope."""
+
+    def __init__(self, scrubber: Scrubber, execution_id: str | None, timeout: float | None):
+        import time
+        import uuid
+
+        self.scrubber = scrubber
+        self.execution_id = execution_id or uuid.uuid4().hex
+        self.deadline = time.monotonic() + timeout if timeout else None
+        self.connection_update: dict | None = None
+
+    def context(self, connector_key: str, connection_key: str) -> Context:
+        return Context(
+            connector_key=connector_key,
+            connection_key=connection_key,
+            execution_id=self.execution_id,
+            deadline=self.deadline,
+            scrubber=self.scrubber,
+        )
 
 
 _SCALARS = {int, bool, type(None)}
@@ -352,20 +422,39 @@ def _short(message: str) -> str:
     return shorten(message, MESSAGE_CHARS)
 
 
+def is_connector_name(source: str | Path | None) -> bool:
+    """Whether ``source`` names an installed connector (else it is a manifest path)."""
+    return isinstance(source, str) and not ("/" in source or source.endswith((".yaml", ".yml")))
+
+
 def resolve_manifest(source: str | Path | None) -> Path:
     """A manifest path as given, or the one an installed connector of that name declares."""
-    if isinstance(source, Path):
-        return source
-    if source is not None and ("/" in source or source.endswith((".yaml", ".yml"))):
+    if source is not None and not is_connector_name(source):
         return Path(source)
-    return manifest_path_of(source)
+    return manifest_path_of(source if isinstance(source, str) else None)
+
+
+def installed_connectors() -> dict[str, list[tuple[str, str, Any]]]:
+    """Entry-point name -> [(distribution, version, entry point)] of every installed connector.
+
+    A name with two distributions is a conflict that ``manifest_path_of`` reports.
+    """
+    from importlib.metadata import entry_points
+
+    found: dict[str, list[tuple[str, str, Any]]] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        name = dist.metadata["Name"] if dist is not None else "?"
+        version = dist.version if dist is not None else "?"
+        claims = found.setdefault(ep.name, [])
+        if all(claim[0] != name for claim in claims):  # (one distribution seen twice on sys.path)
+            claims.append((name, version, ep))
+    return found
 
 
 def manifest_path_of(name: str | None) -> Path:
     """Find an installed connector's manifest through the ``connectors`` entry points."""
-    from importlib.metadata import entry_points
-
-    found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    found = installed_connectors()
     if not found:
         raise LookupError("no connector is installed (no 'connectors' entry points)")
     if name is None:
@@ -374,4 +463,11 @@ def manifest_path_of(name: str | None) -> Path:
         name = next(iter(found))
     if name not in found:
         raise LookupError(f"no installed connector named {name!r}; installed: {', '.join(found)}")
-    return Path(found[name].load()())
+    claims = found[name]
+    if len(claims) > 1:
+        owners = " and ".join(f"{dist} {version}" for dist, version, _ in claims)
+        raise LookupError(
+            f"two installed distributions claim the connector {name!r}: {owners}; "
+            "uninstall one of them"
+        )
+    return Path(claims[0][2].load()())

@@ -1,0 +1,157 @@
+"""OAuth 2.0 for connections: what a platform needs to run the consent flow (the manifest's
+``oauth2``), and refreshing an access token at the token endpoint (RFC 6749 section 6).
+
+A connection with ``oauth2`` names its inputs by convention: ``accessToken``,
+``refreshToken``, ``clientId``, ``clientSecret``, ``provider`` (a preset's key, or
+``custom``), ``tokenUrl`` (the custom provider's token endpoint) and ``expiresAt``
+(RFC 3339). Given a refresh token and a client id, the runtime refreshes an expired token
+before the connection opens, and a rejected one (the connection handler raised AuthFailed)
+once; the new tokens go back to the platform in the envelope's ``connectionUpdate``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from .errors import AuthFailed, ConnectionFailed, InvalidInput, RateLimited
+from .scrub import Scrubber
+
+ACCESS, REFRESH, CLIENT_ID, CLIENT_SECRET = (
+    "accessToken",
+    "refreshToken",
+    "clientId",
+    "clientSecret",
+)
+PROVIDER, TOKEN_URL, EXPIRES_AT = "provider", "tokenUrl", "expiresAt"
+REQUIRED_INPUTS = (ACCESS, REFRESH, CLIENT_ID, CLIENT_SECRET, PROVIDER, TOKEN_URL, EXPIRES_AT)
+EARLY = 60  # seconds before expiry at which a token counts as expired (clocks drift)
+TIMEOUT = 20  # seconds for the token endpoint
+
+
+class Refresher:
+    """Refreshes one connection's access token and says what changed."""
+
+    def __init__(self, oauth2: dict, fields: dict, scrubber: Scrubber):
+        self.oauth2, self.fields, self.scrubber = oauth2, dict(fields), scrubber
+        self.changed: dict = {}
+
+    @classmethod
+    def for_connection(cls, conn_op: Any, fields: dict, scrubber: Scrubber) -> Refresher | None:
+        """A refresher when the connection declares ``oauth2`` and the fields can refresh."""
+        oauth2 = getattr(conn_op, "oauth2", None)
+        if not oauth2 or not fields.get(REFRESH) or not fields.get(CLIENT_ID):
+            return None
+        for key in (REFRESH, CLIENT_SECRET):
+            scrubber.add(fields.get(key))
+        return cls(oauth2, fields, scrubber)
+
+    def expired(self) -> bool:
+        text = self.fields.get(EXPIRES_AT)
+        if not text:
+            return False
+        when = datetime.fromisoformat(str(text).upper().replace("Z", "+00:00").replace(" ", "T"))
+        return when.timestamp() - EARLY <= time.time()
+
+    def token_url(self) -> str:
+        provider = self.fields.get(PROVIDER) or "custom"
+        preset = (self.oauth2.get("presets") or {}).get(provider)
+        url = self.fields.get(TOKEN_URL) or (preset or {}).get("tokenUrl")
+        if not url:
+            raise InvalidInput(
+                "Token URL is needed to refresh the access token: choose a Provider with a "
+                "preset, or give Token URL.",
+                path=f"connection.{TOKEN_URL}",
+            )
+        parts = urlsplit(url)
+        loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
+        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+            raise InvalidInput(
+                "Token URL must use https (the refresh token and client secret travel in it).",
+                path=f"connection.{TOKEN_URL}",
+            )
+        return url
+
+    def refresh(self, context: Any = None) -> dict:
+        """POST grant_type=refresh_token; the fields with the new tokens."""
+        import urllib.error
+        import urllib.request
+
+        body = urlencode(
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": self.fields[REFRESH],
+                "client_id": self.fields[CLIENT_ID],
+                **(
+                    {"client_secret": self.fields[CLIENT_SECRET]}
+                    if self.fields.get(CLIENT_SECRET)
+                    else {}
+                ),
+            }
+        ).encode("ascii")
+        url = self.token_url()
+        request = urllib.request.Request(  # noqa: S310 - the scheme is checked in token_url
+            url,
+            data=body,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "application/json",
+            },
+        )
+        if context is not None:
+            context.log.info("refreshing the access token at %s", url)
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as reply:  # noqa: S310
+                answer = json.loads(reply.read(1 << 20) or b"{}")
+        except urllib.error.HTTPError as exc:
+            raise self._refused(exc) from None
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ConnectionFailed(f"The token endpoint cannot be reached ({reason}).") from None
+        except ValueError:
+            raise ConnectionFailed(
+                "The token endpoint answered something that is not JSON."
+            ) from None
+        token = answer.get("access_token") if isinstance(answer, dict) else None
+        if not isinstance(token, str) or not token:
+            raise AuthFailed(
+                "The token endpoint answered without an access token: reconnect the account."
+            )
+        self.scrubber.add(token)
+        self.changed = {ACCESS: token}
+        rotated = answer.get("refresh_token")
+        if isinstance(rotated, str) and rotated:
+            self.scrubber.add(rotated)
+            self.changed[REFRESH] = rotated
+        expires_in = answer.get("expires_in")
+        if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool):
+            when = datetime.fromtimestamp(time.time() + expires_in, tz=timezone.utc)
+            self.changed[EXPIRES_AT] = (
+                when.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+            )
+        self.fields.update(self.changed)
+        return dict(self.fields)
+
+    def _refused(self, exc: Any) -> Exception:
+        try:
+            said = json.loads(exc.read(4096) or b"{}")
+        except ValueError:
+            said = {}
+        error = said.get("error") if isinstance(said, dict) else None
+        if exc.code == 429:
+            return RateLimited("The token endpoint is throttling requests: try again later.")
+        if exc.code >= 500:
+            return ConnectionFailed(
+                f"The token endpoint failed (HTTP {exc.code}): try again later."
+            )
+        return AuthFailed(
+            "The token endpoint refused to refresh the access token "
+            f"({error or f'HTTP {exc.code}'}): reconnect the account to get a new refresh token."
+        )
+
+    def update(self) -> dict:
+        """The envelope's ``connectionUpdate``: the fields that changed, for the platform."""
+        return {"fields": dict(self.changed)}
