@@ -109,6 +109,8 @@ def describe(op) -> dict:
                 "comments": s.comments,
                 "example": s.example,
                 **({"choices": [c["value"] for c in s.choices]} if s.choices else {}),
+                **({"placeholder": s.placeholder} if s.placeholder else {}),
+                **({"dataSource": s.data_source} if s.data_source else {}),
             }
             for s in op.inputs
         ],
@@ -182,7 +184,7 @@ def parser(prog: str, extra: dict) -> argparse.ArgumentParser:
     p = sub.add_parser("data-source", help="run a data source (such as a picklist)")
     p.add_argument("data_source", metavar="DATA_SOURCE")
     _request_arguments(p)
-    p = sub.add_parser("test-connection", help="log in and report TLS and capabilities")
+    p = sub.add_parser("test-connection", help="open the connection and run its test")
     p.add_argument(
         "--connection",
         metavar="JSON|@FILE",
@@ -255,6 +257,7 @@ def main(
 ) -> int:
     extra = extra_commands or {}
     args = parser(prog, extra).parse_args(argv)
+    args.name_suffix = f" {source}" if prog == "connector" and isinstance(source, str) else ""
     configure_logging(debug=args.debug)
     try:
         if args.command in extra:
@@ -394,7 +397,7 @@ def _docs(connector, args, prog) -> int:
     if args.check:
         stale = check_docs(connector.manifest, Path(args.out))
         for name in stale:
-            print(f"stale: {name} (run '{prog} docs')", file=sys.stderr)
+            print(f"stale: {name} (run '{prog} docs{args.name_suffix}')", file=sys.stderr)
         return EXIT_ERROR if stale else EXIT_OK
     for name in write_docs(connector.manifest, Path(args.out)):
         print(f"wrote {name}")
@@ -416,3 +419,90 @@ def _validate(args, source) -> int:
         f"{path}: valid ({len(manifest.connections)} connections, {len(manifest.actions)} actions)"
     )
     return EXIT_OK
+
+
+# -- the generic "connector" command (connector-sdk's console script) -------------------
+
+CONNECTOR_COMMANDS = (
+    "actions",
+    "describe",
+    "invoke",
+    "poll",
+    "data-source",
+    "test-connection",
+    "validate",
+    "docs",
+)
+GENERIC_USAGE = """\
+usage: connector [--debug] COMMAND ...
+
+Run any installed connector from a shell.
+
+  connector list                        the installed connectors
+  connector new NAME [--dir DIR]        scaffold a new connector package
+  connector actions NAME                NAME's actions
+  connector describe NAME ACTION        an action's (trigger's, data source's) inputs, as JSON
+  connector invoke NAME ACTION ...      run an action, print its envelope
+  connector poll NAME TRIGGER ...       poll a trigger
+  connector data-source NAME KEY ...    run a data source (a picklist)
+  connector test-connection NAME ...    open the connection and run its test
+  connector validate NAME|PATH          check a manifest
+  connector docs NAME [--out DIR]       write the connector's docs
+
+'connector COMMAND NAME --help' shows a command's options.
+"""
+
+
+def generic_main(argv: list[str] | None = None) -> int:
+    """``connector COMMAND [NAME] ...``: the commands of ``main`` for any installed connector,
+    plus ``list`` and ``new``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    options = [a for a in args[:1] if a == "--debug"]
+    rest = args[len(options) :]
+    if not rest or rest[0] in ("-h", "--help"):
+        print(GENERIC_USAGE, end="", file=sys.stdout if rest else sys.stderr)
+        return EXIT_OK if rest else EXIT_USAGE
+    command, rest = rest[0], rest[1:]
+    if command == "list":
+        return _list_connectors()
+    if command == "new":
+        from .scaffold import main as scaffold_main
+
+        return scaffold_main(rest)
+    if command not in CONNECTOR_COMMANDS:
+        print(f"connector: unknown command {command!r}\n\n{GENERIC_USAGE}", end="", file=sys.stderr)
+        return EXIT_USAGE
+    if not rest or rest[0].startswith("-"):
+        print(
+            f"connector: {command} needs the connector's name (see 'connector list')",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    name, rest = rest[0], rest[1:]
+    if command == "validate":
+        from .runtime import is_connector_name
+
+        if not is_connector_name(name):  # a manifest path
+            return main([*options, "validate", name], prog="connector")
+    return main([*options, command, *rest], source=name, prog="connector")
+
+
+def _list_connectors() -> int:
+    """One line per installed connector: name, distribution and version, manifest label."""
+    from .runtime import Connector, installed_connectors
+
+    found = installed_connectors()
+    if not found:
+        print("no connector is installed", file=sys.stderr)
+        return EXIT_OK
+    status = EXIT_OK
+    for name in sorted(found):
+        claims = found[name]
+        dists = ", ".join(f"{dist} {version}" for dist, version, _ in claims)
+        try:
+            manifest = Connector.load(name, check_handlers=False, validate=False).manifest
+            print(f"{name}\t{dists}\t{manifest.label}: {manifest.description}")
+        except (ManifestError, LookupError, OSError) as exc:
+            print(f"{name}\t{dists}\tBROKEN: {exc}")
+            status = EXIT_ERROR
+    return status
