@@ -147,3 +147,86 @@ def check_docs(manifest: Manifest, out: Path) -> list[str]:
         if not target.exists() or target.read_bytes() != content:
             stale.append(str(target))
     return stale
+
+
+# -- the manifest reference (docs/writing-a-connector.md), from manifest.schema.json ------
+
+REFERENCE_START = "<!-- manifest-reference: generated from connector/sdk/manifest.schema.json -->"
+REFERENCE_END = "<!-- /manifest-reference -->"
+
+
+def manifest_reference() -> str:
+    """Every manifest field, as Markdown tables: one per object of the schema."""
+    from .manifest import SCHEMA_PATH
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    defs = schema["$defs"]
+    sections: list[tuple[str, dict]] = [("Top level", schema)]
+    titles = {
+        "connection": "Connection (`connections[]`)",
+        "action": "Action, trigger, data source (`actions[]`, `triggers[]`, `dataSources[]`)",
+        "input": "Input (`inputs[]`)",
+        "output": "Output (`output`, `test.output`)",
+    }
+    sections += [(title, defs[name]) for name, title in titles.items()]
+    out: list[str] = []
+    while sections:
+        title, node = sections.pop(0)
+        out += [
+            f"#### {title}",
+            "",
+            "| Field | Type | Required | Meaning |",
+            "| --- | --- | --- | --- |",
+        ]
+        required = set(node.get("required", ()))
+        for key, prop in node.get("properties", {}).items():
+            out.append(
+                f"| `{key}` | {_schema_type(prop)} | {'yes' if key in required else ''} | "
+                f"{_cell(prop.get('description', ''))} |"
+            )
+            for child_title, child in _nested_objects(title, key, prop):
+                sections.append((child_title, child))
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _nested_objects(parent: str, key: str, prop: dict) -> list[tuple[str, dict]]:
+    """Inline objects with fields of their own (a connection's test, oauth2, a guide...)."""
+    found = []
+    items = prop.get("items") if prop.get("type") == "array" else None
+    for candidate, suffix in ((prop, ""), (items or {}, "[]")):
+        if isinstance(candidate, dict) and candidate.get("properties"):
+            found.append((f"{parent.split(' (')[0]}: `{key}{suffix}`", candidate))
+    extra = prop.get("properties", {}).get("presets", {}).get("additionalProperties")
+    if isinstance(extra, dict) and extra.get("properties"):
+        found.append((f"{parent.split(' (')[0]}: `{key}.presets.<name>`", extra))
+    return found
+
+
+def _schema_type(prop: dict) -> str:
+    if "$ref" in prop:
+        name = prop["$ref"].rsplit("/", 1)[-1]
+        names = {"importPath": "module:function", "label": "text", "inputs": "list of input"}
+        return names.get(name, name)
+    if "const" in prop:
+        return f"`{prop['const']}`"
+    if "enum" in prop:
+        return "one of " + ", ".join(f"`{v}`" for v in prop["enum"])
+    kind = prop.get("type")
+    if kind == "array":
+        items = prop.get("items", {})
+        inner = _schema_type(items) if isinstance(items, dict) and items else "any"
+        return f"list of {inner}"
+    return str(kind) if kind else "any JSON"
+
+
+def with_reference(text: str) -> str:
+    """``text`` with its generated manifest reference (between the markers) brought up to date."""
+    start, end = text.index(REFERENCE_START), text.index(REFERENCE_END)
+    return text[: start + len(REFERENCE_START)] + "\n\n" + manifest_reference() + "\n" + text[end:]
+
+
+def update_guide(path: str | Path = "docs/writing-a-connector.md") -> None:
+    """Rewrite the guide's generated manifest reference in place."""
+    guide = Path(path)
+    guide.write_text(with_reference(guide.read_text(encoding="utf-8")), encoding="utf-8")
