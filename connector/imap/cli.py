@@ -10,6 +10,12 @@ from connector.sdk.cli import main as sdk_main
 def main(argv: list[str] | None = None) -> int:
     from . import manifest_path
 
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["serve"]:  # the HTTP service (connector-sdk[serve]) for this connector
+        from connector.sdk.service import main as serve_main
+
+        return serve_main(args[1:], connectors=["imap"], prog="imap-connector")
+
     return sdk_main(
         argv,
         source=manifest_path(),

@@ -98,6 +98,42 @@ class ImapSession:
             return {"version": sock.version(), "cipher": cipher[0] if cipher else None}
         return None
 
+    # -- the session pool's hooks (connector.sdk.pool), for hosts that keep sessions
+
+    def reset(self) -> None:
+        """Between steps: logged in, no mailbox selected, nothing expunged.
+
+        UNSELECT where the server offers it; CLOSE is never used (it expunges \\Deleted
+        mail). Without UNSELECT the mailbox stays selected until the next step's SELECT or
+        EXAMINE, which replaces it without expunging anything either.
+        """
+        self.complete_login()
+        if self.client.selected and self.has("UNSELECT"):
+            self.client.unselect_folder()
+        self.client.forget_responses()
+
+    def check(self) -> None:
+        """A round trip that fails on a connection the server dropped (before reuse)."""
+        self.client.noop()
+
+    def stale(self) -> bool:
+        """Whether the server dropped this idle session, without a round trip when all is
+        well: an idle connection has nothing to read; when it has (EOF, BYE, or a TLS record),
+        NOOP tells."""
+        import select
+
+        try:
+            readable, _, _ = select.select([self.client.socket()], [], [], 0)
+        except (OSError, ValueError):  # closed already
+            return True
+        if not readable:
+            return False
+        try:
+            self.client.noop()
+        except Exception:  # noqa: BLE001 - any failure: not reusable
+            return True
+        return False
+
     def close(self) -> None:
         """LOGOUT, without waiting for the reply: the step's outcome is already settled.
 

@@ -327,6 +327,15 @@ class Client(IMAPClient):
         return self._imap.state in ("AUTH", "SELECTED")
 
     @property
+    def selected(self) -> bool:
+        """Whether a mailbox is selected (or examined)."""
+        return self._imap.state == "SELECTED"
+
+    def forget_responses(self) -> None:
+        """Drop the untagged responses imaplib kept (EXISTS, FETCH, codes...) from past steps."""
+        self._imap.untagged_responses.clear()
+
+    @property
     def greeting(self) -> bytes:
         return self._imap.welcome or b""
 

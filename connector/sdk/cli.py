@@ -440,6 +440,7 @@ Run any installed connector from a shell.
 
   connector list                        the installed connectors
   connector new NAME [--dir DIR]        scaffold a new connector package
+  connector serve [--port 8080] ...     run the installed connectors' steps over HTTP
   connector actions NAME                NAME's actions
   connector describe NAME ACTION        an action's (trigger's, data source's) inputs, as JSON
   connector invoke NAME ACTION ...      run an action, print its envelope
@@ -469,6 +470,10 @@ def generic_main(argv: list[str] | None = None) -> int:
         from .scaffold import main as scaffold_main
 
         return scaffold_main(rest)
+    if command == "serve":
+        from .service import main as serve_main
+
+        return serve_main(rest)
     if command not in CONNECTOR_COMMANDS:
         print(f"connector: unknown command {command!r}\n\n{GENERIC_USAGE}", end="", file=sys.stderr)
         return EXIT_USAGE

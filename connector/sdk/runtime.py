@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .context import Context
 from .errors import AuthFailed, ConnectorError, InternalError, InvalidInput, UnknownAction
@@ -13,6 +13,9 @@ from .inputs import plain_json_problem
 from .manifest import Manifest, Operation
 from .scrub import Scrubber
 from .text import MESSAGE_CHARS, shorten
+
+if TYPE_CHECKING:  # (a one-request process never imports the pool)
+    from .pool import SessionPool
 
 ENTRY_POINT_GROUP = "connectors"
 # What each kind of request may contain.
@@ -58,7 +61,13 @@ class Connector:
     # -- invocation -----------------------------------------------------------------------
 
     def invoke(
-        self, request: Any, *, execution_id: str | None = None, timeout: float | None = None
+        self,
+        request: Any,
+        *,
+        execution_id: str | None = None,
+        timeout: float | None = None,
+        pool: SessionPool | None = None,
+        report: dict | None = None,
     ) -> dict:
         """Run one request; always return an envelope, never raise.
 
@@ -68,11 +77,20 @@ class Connector:
         {"testConnection": true, "connection"} -> {"ok", "data"}.
 
         ``execution_id`` (a new one by default) and ``timeout`` (seconds; the deadline) reach
-        handlers that take a ``context``. When the connection refreshed its OAuth 2.0 tokens,
+        handlers that take a ``context``. With a ``pool`` (connector.sdk.pool), the session
+        comes from it and goes back to it; ``report`` (a dict) then gets ``pool``: "hit" or
+        "miss". When the connection refreshed its OAuth 2.0 tokens,
         the envelope's ``connectionUpdate`` holds the fields for the platform to store.
         """
-        scrubber = Scrubber()
-        call = Call(scrubber, execution_id, timeout)
+        call = Call(Scrubber(), execution_id, timeout, pool)
+        try:
+            return self._invoke_mapped(request, call)
+        finally:
+            if report is not None and call.pool_hit is not None:
+                report["pool"] = "hit" if call.pool_hit else "miss"
+
+    def _invoke_mapped(self, request: Any, call: Call) -> dict:
+        scrubber = call.scrubber
         try:
             envelope = self._invoke(request, call)
             if call.connection_update is not None:
@@ -165,6 +183,33 @@ class Connector:
             "hasMore": bool(result.get("hasMore")),
         }
 
+    def _run_pooled(
+        self,
+        action: Operation,
+        conn_op: Operation,
+        fields: dict,
+        arguments: dict,
+        call: Call,
+        context: Context,
+    ) -> Any:
+        """The handler on a pooled session: reused when the fields match, discarded on error."""
+        pool = call.pool
+        assert pool is not None  # noqa: S101 - the caller checked
+        key, account = pool.keys(self.manifest.key, conn_op.key, fields, set(conn_op.secret_keys))
+        pooled, call.pool_hit = pool.acquire(
+            key,
+            account,
+            lambda: self._open(conn_op, fields, call, context),
+            wait=context.time_left() if call.deadline is not None else 60.0,
+        )
+        ok = False
+        try:
+            data = action.handler(pooled.session, **arguments)
+            ok = True
+        finally:
+            pool.release(pooled, ok=ok)
+        return data
+
     def _open(self, conn_op: Operation, fields: dict, call: Call, context: Context) -> Any:
         """The connection handler's session; with OAuth 2.0 (``oauth2`` in the manifest), an
         expired access token is refreshed first and a rejected one refreshed and retried once."""
@@ -212,14 +257,17 @@ class Connector:
     ) -> Any:
         """Open the connection, call the handler, check the result, always close."""
         context = call.context(self.manifest.key, conn_op.key)
-        session = self._open(conn_op, fields, call, context)
-        try:
-            arguments = action.arguments(inputs)
-            if action.wants_context:
-                arguments["context"] = context
-            data = action.handler(session, **arguments)
-        finally:
-            close_quietly(session)
+        arguments = action.arguments(inputs)
+        if action.wants_context:
+            arguments["context"] = context
+        if call.pool is None:
+            session = self._open(conn_op, fields, call, context)
+            try:
+                data = action.handler(session, **arguments)
+            finally:
+                close_quietly(session)
+        else:
+            data = self._run_pooled(action, conn_op, fields, arguments, call, context)
         problem = json_problem(data)
         if problem == _INVALID_TEXT:
             data, repaired = valid_text(data)
@@ -287,10 +335,18 @@ class Call:
     """What one ``invoke`` carries through: its secrets' scrubber, execution id, deadline, and
     a connection update (refreshed OAuth tokens) for the envelope."""
 
-    def __init__(self, scrubber: Scrubber, execution_id: str | None, timeout: float | None):
+    def __init__(
+        self,
+        scrubber: Scrubber,
+        execution_id: str | None,
+        timeout: float | None,
+        pool: SessionPool | None = None,
+    ):
         import time
         import uuid
 
+        self.pool = pool
+        self.pool_hit: bool | None = None  # with a pool: whether the session was reused
         self.scrubber = scrubber
         self.execution_id = execution_id or uuid.uuid4().hex
         self.deadline = time.monotonic() + timeout if timeout else None

@@ -50,6 +50,12 @@ class Listener:
             except OSError:
                 pass
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
     def close(self):
         self._stop = True
         self.sock.close()
@@ -365,3 +371,79 @@ class DelayProxy(Listener):
         pump(conn, upstream, True)
         back.join(10)
         upstream.close()
+
+
+class CapturingProxy(Listener):
+    """Forwards plain IMAP to a real server and reads both directions: per connection, how
+    many tagged commands the client had outstanding at once after its login, and how many
+    connections were open at once. ``cut_all()`` drops every open connection (a server gone).
+    """
+
+    _TAGGED = re.compile(rb"^([A-Za-z0-9.]+) (OK|NO|BAD)\b", re.M)
+    _COMMAND = re.compile(rb"^([A-Za-z0-9.]+) ([A-Za-z]+)", re.M)
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self._lock = threading.Lock()
+        self.open = 0
+        self.max_open = 0
+        self.connections = 0
+        self.max_outstanding = 0  # after LOGIN's reply: 1 means never two commands at once
+        self.commands: list[bytes] = []
+        self._sockets: list[socket.socket] = []
+        super().__init__(self._forward)
+
+    def cut_all(self) -> None:
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _forward(self, conn, listener):
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        state = {"outstanding": set(), "logged_in": False}
+        with self._lock:
+            self.open += 1
+            self.connections += 1
+            self.max_open = max(self.max_open, self.open)
+            self._sockets += [conn, upstream]
+
+        def pump(src, dst, from_client):
+            try:
+                while True:
+                    data = src.recv(65536)
+                    if not data:
+                        break
+                    with self._lock:
+                        if from_client:
+                            for tag, name in self._COMMAND.findall(data):
+                                state["outstanding"].add(tag)
+                                self.commands.append(name.upper())
+                                if state["logged_in"]:
+                                    self.max_outstanding = max(
+                                        self.max_outstanding, len(state["outstanding"])
+                                    )
+                        else:
+                            for tag, _ in self._TAGGED.findall(data):
+                                state["outstanding"].discard(tag)
+                                state["logged_in"] = True
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (src, dst):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        back = threading.Thread(target=pump, args=(upstream, conn, False), daemon=True)
+        back.start()
+        pump(conn, upstream, True)
+        back.join(5)
+        upstream.close()
+        with self._lock:
+            self.open -= 1
