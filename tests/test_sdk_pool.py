@@ -1,0 +1,123 @@
+"""The session pool's rules, with sessions that record what happens to them."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from connector.sdk.errors import Timeout
+from connector.sdk.pool import SessionPool
+
+
+class Session:
+    made = 0
+
+    def __init__(self, *, stale=False, fail_reset=False):
+        Session.made += 1
+        self.closed = self.resets = self.checks = 0
+        self._stale, self.fail_reset = stale, fail_reset
+
+    def reset(self):
+        self.resets += 1
+        if self.fail_reset:
+            raise OSError("gone")
+
+    def stale(self):
+        return self._stale
+
+    def check(self):
+        self.checks += 1
+
+    def close(self):
+        self.closed += 1
+
+
+@pytest.fixture
+def pool():
+    made = SessionPool(per_account=2, idle_seconds=60, check_after=5)
+    yield made
+    made.close()
+
+
+def keys(pool, password="pw", user="ann"):
+    return pool.keys("c", "conn", {"user": user, "pass": password}, {"pass"})
+
+
+def test_same_fields_reuse_one_session_and_the_key_hides_the_fields(pool):
+    key, account = keys(pool)
+    assert b"pw" not in key and b"ann" not in key and len(key) == 32
+    first, hit = pool.acquire(key, account, Session, wait=1)
+    assert not hit
+    pool.release(first, ok=True)
+    again, hit = pool.acquire(key, account, Session, wait=1)
+    assert hit and again.session is first.session and first.session.resets == 1
+    pool.release(again, ok=True)
+    assert pool.stats() == {"open": 1, "idle": 1, "hits": 1, "misses": 1}
+
+
+def test_an_error_discards_the_session(pool):
+    key, account = keys(pool)
+    lent, _ = pool.acquire(key, account, Session, wait=1)
+    pool.release(lent, ok=False)
+    assert lent.session.closed == 1 and pool.stats()["open"] == 0
+
+
+def test_a_session_that_cannot_reset_is_closed(pool):
+    key, account = keys(pool)
+    lent, _ = pool.acquire(key, account, lambda: Session(fail_reset=True), wait=1)
+    pool.release(lent, ok=True)
+    assert lent.session.closed == 1 and pool.stats()["open"] == 0
+
+
+def test_a_stale_session_is_replaced_without_the_step_seeing_it(pool):
+    key, account = keys(pool)
+    lent, _ = pool.acquire(key, account, lambda: Session(stale=True), wait=1)
+    pool.release(lent, ok=True)
+    fresh, hit = pool.acquire(key, account, Session, wait=1)
+    assert not hit and fresh.session is not lent.session and lent.session.closed == 1
+
+
+def test_an_idle_session_is_checked_before_reuse(pool):
+    key, account = keys(pool)
+    lent, _ = pool.acquire(key, account, Session, wait=1)
+    pool.release(lent, ok=True)
+    lent.last_used -= 10  # idle past check_after
+    again, hit = pool.acquire(key, account, Session, wait=1)
+    assert hit and again.session.checks == 1
+
+
+def test_the_account_cap_makes_steps_wait_then_time_out(pool):
+    key, account = keys(pool)
+    a, _ = pool.acquire(key, account, Session, wait=1)
+    b, _ = pool.acquire(key, account, Session, wait=1)
+    with pytest.raises(Timeout):
+        pool.acquire(key, account, Session, wait=0.2)
+    threading.Timer(0.1, pool.release, args=(a,), kwargs={"ok": True}).start()
+    started = time.monotonic()
+    c, hit = pool.acquire(key, account, Session, wait=2)
+    assert hit and c.session is a.session and time.monotonic() - started >= 0.05
+    pool.release(b, ok=True)
+    pool.release(c, ok=True)
+
+
+def test_another_password_is_the_same_account_and_takes_an_idle_place(pool):
+    key, account = keys(pool)
+    other_key, other_account = keys(pool, password="new")
+    assert other_account == account and other_key != key
+    a, _ = pool.acquire(key, account, Session, wait=1)
+    b, _ = pool.acquire(key, account, Session, wait=1)
+    pool.release(a, ok=True)
+    pool.release(b, ok=True)
+    c, hit = pool.acquire(other_key, other_account, Session, wait=1)  # an idle one is closed
+    assert not hit and pool.stats()["open"] == 2
+    pool.release(c, ok=True)
+
+
+def test_close_logs_out_idle_sessions(pool):
+    key, account = keys(pool)
+    lent, _ = pool.acquire(key, account, Session, wait=1)
+    pool.release(lent, ok=True)
+    pool.close()
+    assert lent.session.closed == 1
