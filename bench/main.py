@@ -462,7 +462,7 @@ def main(argv=None) -> int:
     parser.add_argument("--messages", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--big-mb", type=int, default=20)
-    parser.add_argument("--only", default="W1,W2,W3,W4,W6", help="comma-separated workloads")
+    parser.add_argument("--only", default="W1,W2,W3,W4,W5,W6", help="comma-separated workloads")
     parser.add_argument("--rtt-ms", type=float, default=20.0, help="W6: added per round trip")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"))
     args = parser.parse_args(argv)
@@ -491,6 +491,10 @@ def main(argv=None) -> int:
             if "W4" in only:
                 memory = bench.w4(big_uid, big_size)
             flights = {}
+            if "W5" in only:
+                from bench.w5 import run_w5
+
+                flights.update(run_w5(bench, uids[-1], [0.0, args.rtt_ms]))
             if "W6" in only:
                 cold = ColdSteps(bench, args.rtt_ms)
                 try:
@@ -510,7 +514,7 @@ def main(argv=None) -> int:
                         uids[-1],
                         f"W6 cold downloadMessage, {rtt}",
                     )
-                    flights = cold.flights
+                    flights.update(cold.flights)
                 finally:
                     cold.close()
             table = report(bench.results, memory, big_size)

@@ -20,8 +20,8 @@ def _escapes():
         lambda t: repr(t)[1:-1],  # Python str repr
         lambda t: t.replace("\\", "\\\\").replace('"', '\\"'),  # a quoted string (protocols, C)
         lambda t: repr(t.encode("utf-8", "surrogatepass"))[2:-1],  # Python bytes repr
-        lambda t: quote(t, safe=""),  # URL-encoded (a query string, a form body)
-        lambda t: quote_plus(t, safe=""),  # form-encoded: spaces as "+"
+        lambda t: quote(t, safe="", errors="surrogatepass"),  # URL-encoded (a query, a form)
+        lambda t: quote_plus(t, safe="", errors="surrogatepass"),  # form: spaces as "+"
     )
 
 

@@ -388,7 +388,9 @@ class CapturingProxy(Listener):
         self.open = 0
         self.max_open = 0
         self.connections = 0
-        self.max_outstanding = 0  # after LOGIN's reply: 1 means never two commands at once
+        # After LOGIN's reply, the most commands outstanding at once, an UNSELECT held back
+        # to travel with the next step's first command aside: 1 means one step at a time.
+        self.max_outstanding = 0
         self.commands: list[bytes] = []
         self._sockets: list[socket.socket] = []
         super().__init__(self._forward)
@@ -404,7 +406,7 @@ class CapturingProxy(Listener):
 
     def _forward(self, conn, listener):
         upstream = socket.create_connection(("127.0.0.1", self.target_port))
-        state = {"outstanding": set(), "logged_in": False}
+        state: dict = {"outstanding": {}, "logged_in": False}
         with self._lock:
             self.open += 1
             self.connections += 1
@@ -420,15 +422,16 @@ class CapturingProxy(Listener):
                     with self._lock:
                         if from_client:
                             for tag, name in self._COMMAND.findall(data):
-                                state["outstanding"].add(tag)
+                                state["outstanding"][tag] = name.upper()
                                 self.commands.append(name.upper())
                                 if state["logged_in"]:
-                                    self.max_outstanding = max(
-                                        self.max_outstanding, len(state["outstanding"])
-                                    )
+                                    busy = [
+                                        n for n in state["outstanding"].values() if n != b"UNSELECT"
+                                    ]
+                                    self.max_outstanding = max(self.max_outstanding, len(busy))
                         else:
                             for tag, _ in self._TAGGED.findall(data):
-                                state["outstanding"].discard(tag)
+                                state["outstanding"].pop(tag, None)
                                 state["logged_in"] = True
                     dst.sendall(data)
             except OSError:
