@@ -15,6 +15,10 @@ def main(argv: list[str] | None = None) -> int:
         from connector.sdk.service import main as serve_main
 
         return serve_main(args[1:], connectors=["imap"], prog="imap-connector")
+    if args[:1] and args[0] in ("worker", "run-step", "watch"):  # connector-sdk[temporal]
+        from connector.sdk.temporal.cli import main as temporal_main
+
+        return temporal_main(args[0], args[1:], connector_name="imap", prog="imap-connector")
 
     return sdk_main(
         argv,

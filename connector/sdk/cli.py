@@ -441,6 +441,9 @@ Run any installed connector from a shell.
   connector list                        the installed connectors
   connector new NAME [--dir DIR]        scaffold a new connector package
   connector serve [--port 8080] ...     run the installed connectors' steps over HTTP
+  connector worker --temporal H:P       a Temporal worker for every installed connector
+  connector run-step NAME ACTION --temporal H:P ...   one step through Temporal
+  connector watch NAME TRIGGER --temporal H:P --handler WF ...   a durable poller
   connector actions NAME                NAME's actions
   connector describe NAME ACTION        an action's (trigger's, data source's) inputs, as JSON
   connector invoke NAME ACTION ...      run an action, print its envelope
@@ -474,6 +477,17 @@ def generic_main(argv: list[str] | None = None) -> int:
         from .service import main as serve_main
 
         return serve_main(rest)
+    if command == "worker":
+        from .temporal.cli import main as temporal_main
+
+        return temporal_main("worker", rest, connector_name=None, prog="connector")
+    if command in ("run-step", "watch"):
+        if not rest or rest[0].startswith("-"):
+            print(f"connector: {command} needs the connector's name", file=sys.stderr)
+            return EXIT_USAGE
+        from .temporal.cli import main as temporal_main
+
+        return temporal_main(command, rest[1:], connector_name=rest[0], prog="connector")
     if command not in CONNECTOR_COMMANDS:
         print(f"connector: unknown command {command!r}\n\n{GENERIC_USAGE}", end="", file=sys.stderr)
         return EXIT_USAGE

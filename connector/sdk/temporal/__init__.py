@@ -1,0 +1,12 @@
+"""Connectors on Temporal (connector-sdk's optional extra ``temporal``).
+
+- ``activities.run_step``: one activity that runs any step of any installed connector and
+  returns its envelope; an error envelope becomes a Temporal failure, non-retryable or
+  retryable as its code says (RATE_LIMITED's retryAfterSeconds sets the next delay).
+- ``workflows.RunStep``: one step as a workflow (``run-step``); ``workflows.step()`` for
+  your own workflows; ``workflows.PollTrigger``: a trigger as a durable poller handing each
+  record to a child workflow you name.
+- ``codec``: every payload encrypted (AES-GCM) by the client and the worker, so no
+  connection, password or token reaches Temporal's history in the clear.
+- ``worker``: the worker process (``connector worker``), with a session pool.
+"""

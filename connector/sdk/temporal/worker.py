@@ -1,0 +1,69 @@
+"""The worker process: the step activity (on a thread pool, with a session pool), the
+built-in workflows, and any workflow modules you name."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from . import activities, workflows
+from .codec import data_converter
+
+
+async def connect(address: str, namespace: str, keys: list[bytes]):
+    from temporalio.client import Client
+
+    return await Client.connect(address, namespace=namespace, data_converter=data_converter(keys))
+
+
+def workflow_classes(modules: list[str]) -> list[Any]:
+    """Every workflow class in the named modules (``module.path``)."""
+    found = []
+    for name in modules:
+        module = importlib.import_module(name)
+        found += [
+            value
+            for value in vars(module).values()
+            if isinstance(value, type) and hasattr(value, "__temporal_workflow_definition")
+        ]
+    return found
+
+
+async def run(
+    address: str,
+    *,
+    namespace: str,
+    task_queue: str,
+    keys: list[bytes],
+    modules: list[str] = (),  # type: ignore[assignment]
+    threads: int = 16,
+    per_account: int = 3,
+) -> None:
+    """Run until SIGTERM or SIGINT: then finish the steps in flight and log out."""
+    from temporalio.worker import Worker
+
+    from ..pool import SessionPool
+
+    client = await connect(address, namespace, keys)
+    pool = SessionPool(per_account=per_account)
+    activities.configure(pool)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    with ThreadPoolExecutor(threads) as executor:
+        worker = Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[workflows.RunStep, workflows.PollTrigger, *workflow_classes(list(modules))],
+            activities=[activities.run_step],
+            activity_executor=executor,
+            max_concurrent_activities=threads,
+        )
+        async with worker:
+            print(f"worker ready on {address}, task queue {task_queue}", flush=True)
+            await stop.wait()
+    pool.close()

