@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -17,6 +19,8 @@ class MailFlow:
         base = {"connector": "imap", "connection": args["connection"]}
         box = args["mailbox"]
         retry = {"initialIntervalSeconds": 0.5, "maximumAttempts": 20}
+        # A step on a worker that died is retried once this much time has passed.
+        limit = timedelta(seconds=args.get("step_seconds", 10))
         found = await step(
             {
                 **base,
@@ -24,6 +28,7 @@ class MailFlow:
                 "inputs": {"mailbox": box, "filterOptions": {"subject": args["subject"]}},
             },
             retry=retry,
+            start_to_close_timeout=limit,
         )
         uid = found["data"]["messages"][0]["uid"]
         results = {"uid": uid}
@@ -32,7 +37,11 @@ class MailFlow:
             ("addFlags", {"mailbox": box, "range": str(uid), "flags": ["\\Flagged"]}),
             ("moveMessage", {"mailbox": box, "range": str(uid), "path": args["destination"]}),
         ):
-            envelope = await step({**base, "action": action, "inputs": inputs}, retry=retry)
+            envelope = await step(
+                {**base, "action": action, "inputs": inputs},
+                retry=retry,
+                start_to_close_timeout=limit,
+            )
             if not envelope["ok"]:
                 return {"failed": action, "envelope": envelope}
             results[action] = envelope["data"]

@@ -450,3 +450,18 @@ class CapturingProxy(Listener):
         upstream.close()
         with self._lock:
             self.open -= 1
+
+
+class RefusingProxy(Proxy):
+    """Closes the first ``refuse`` connections at once (a server refusing), then forwards."""
+
+    def __init__(self, target_port: int, refuse: int):
+        self.refuse, self.refused = refuse, 0
+        super().__init__(target_port)
+
+    def _forward(self, conn, listener):
+        if self.refused < self.refuse:
+            self.refused += 1
+            conn.close()
+            return
+        super()._forward(conn, listener)

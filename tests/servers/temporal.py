@@ -34,7 +34,7 @@ class TemporalDev:
 
     def start(self) -> TemporalDev:
         binary = BINARY if Path(BINARY).exists() else shutil.which("temporal")
-        self.process = subprocess.Popen(  # noqa: S603 - the installed CLI
+        self.process = subprocess.Popen(
             [
                 str(binary),
                 "server",
@@ -72,7 +72,7 @@ class TemporalDev:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         binary = BINARY if Path(BINARY).exists() else shutil.which("temporal")
-        return subprocess.run(  # noqa: S603
+        return subprocess.run(
             [str(binary), *args, "--address", self.address],
             capture_output=True,
             text=True,
@@ -85,7 +85,7 @@ class TemporalDev:
 
     def worker(self, task_queue: str, log: Path, *extra: str) -> subprocess.Popen:
         """``imap-connector worker`` with the tests' workflows, ready when it says so."""
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
