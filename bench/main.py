@@ -462,7 +462,7 @@ def main(argv=None) -> int:
     parser.add_argument("--messages", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--big-mb", type=int, default=20)
-    parser.add_argument("--only", default="W1,W2,W3,W4,W5,W6", help="comma-separated workloads")
+    parser.add_argument("--only", default="W1,W2,W3,W4,W5,W6,W7", help="comma-separated workloads")
     parser.add_argument("--rtt-ms", type=float, default=20.0, help="W6: added per round trip")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"))
     args = parser.parse_args(argv)
@@ -517,7 +517,14 @@ def main(argv=None) -> int:
                     flights.update(cold.flights)
                 finally:
                     cold.close()
+            temporal = None
+            if "W7" in only:
+                from bench.temporal import run_w7
+
+                temporal = run_w7(bench)
             table = report(bench.results, memory, big_size)
+            if temporal is not None:
+                table["W7 Temporal"] = temporal
             for label, counts in flights.items():
                 print(
                     f"{label}: client flights per step: "

@@ -1,0 +1,115 @@
+"""W7: steps through Temporal. A batch of 200 getStatus steps (RunStep workflows started at
+once) with 1 and with 2 worker processes, as steps per second; and one step's latency
+through Temporal against the Python API (a connection per step) and the pooled service."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from tests.servers.temporal import TemporalDev
+
+
+async def _batch(client, queue: str, request: dict, count: int) -> float:
+    started = time.perf_counter()
+    results = await asyncio.gather(
+        *(
+            client.execute_workflow(
+                "connector.RunStep",
+                {"request": request},
+                id=f"bench-{uuid.uuid4().hex}",
+                task_queue=queue,
+            )
+            for _ in range(count)
+        )
+    )
+    elapsed = time.perf_counter() - started
+    assert all(r["ok"] for r in results), [r for r in results if not r["ok"]][:1]
+    return elapsed
+
+
+async def _latency(client, queue: str, request: dict, count: int) -> list[float]:
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        result = await client.execute_workflow(
+            "connector.RunStep",
+            {"request": request},
+            id=f"one-{uuid.uuid4().hex}",
+            task_queue=queue,
+        )
+        assert result["ok"], result
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def run_w7(bench, batch: int = 200, single: int = 20) -> dict:
+    """Prints and returns {"steps_per_second": {1: x, 2: y}, "one_step_ms": {...}}."""
+    from connector.sdk.temporal.worker import connect
+
+    dev = TemporalDev().start()
+    os.environ["CONNECTOR_TEMPORAL_KEY"] = dev.key
+    request = {
+        "connector": "imap",
+        "action": "getStatus",
+        "connection": bench.connection,
+        "inputs": {"mailbox": "INBOX"},
+    }
+    logs = Path(tempfile.mkdtemp(prefix="w7-"))
+    out: dict = {"steps_per_second": {}, "one_step_ms": {}}
+    workers = []
+    try:
+        queue = f"bench-{uuid.uuid4().hex[:6]}"
+        for count in (1, 2):
+            while len(workers) < count:
+                workers.append(dev.worker(queue, logs / f"worker-{len(workers)}.log"))
+            asyncio.run(_batch_with(connect, dev, queue, request, 10))  # warm: sessions pooled
+            elapsed = asyncio.run(_batch_with(connect, dev, queue, request, batch))
+            out["steps_per_second"][count] = round(batch / elapsed, 1)
+        times = asyncio.run(_latency_with(connect, dev, queue, request, single))
+        api = []
+        for _ in range(single):
+            started = time.perf_counter()
+            assert bench.connector.invoke(_plain(request))["ok"]
+            api.append((time.perf_counter() - started) * 1000)
+        out["one_step_ms"] = {
+            "through Temporal (RunStep workflow, pooled session)": round(
+                statistics.median(times), 1
+            ),
+            "Python API (connect per step)": round(statistics.median(api), 1),
+        }
+    finally:
+        for process in workers:
+            process.send_signal(signal.SIGTERM)
+            process.wait(30)
+        dev.stop()
+    print("\nW7 200 getStatus steps through Temporal")
+    for count, rate in out["steps_per_second"].items():
+        print(f"  {count} worker process(es)                  {rate:9.1f} steps/s")
+    for name, ms in out["one_step_ms"].items():
+        print(f"  one step: {name:38s} {ms:9.1f} ms")
+    return out
+
+
+def _plain(request: dict) -> dict:
+    return {k: v for k, v in request.items() if k != "connector"}
+
+
+async def _batch_with(connect, dev, queue, request, count):
+    from connector.sdk.temporal.codec import load_keys
+
+    client = await connect(dev.address, "default", load_keys())
+    return await _batch(client, queue, request, count)
+
+
+async def _latency_with(connect, dev, queue, request, count):
+    from connector.sdk.temporal.codec import load_keys
+
+    client = await connect(dev.address, "default", load_keys())
+    return await _latency(client, queue, request, count)
