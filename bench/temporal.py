@@ -63,7 +63,7 @@ def run_w7(bench, batch: int = 200, single: int = 20) -> dict:
     }
     logs = Path(tempfile.mkdtemp(prefix="w7-"))
     out: dict = {"steps_per_second": {}, "one_step_ms": {}}
-    workers = []
+    workers: list = []
     try:
         queue = f"bench-{uuid.uuid4().hex[:6]}"
         for count in (1, 2):
