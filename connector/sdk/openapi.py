@@ -100,30 +100,12 @@ def document(connectors: dict[str, Any], *, auth: bool) -> dict:
                 },
             }
         },
-        "/openapi.json": {
-            "get": {
-                "operationId": "openapi",
-                "summary": "This document",
-                "responses": {
-                    "200": {"description": "OpenAPI 3.1", "content": _json({"type": "object"})},
-                    **_errors(["UNAUTHORIZED"]),
-                },
-            }
-        },
+        "/openapi.json": _get_json("openapi", "This document"),
     }
     for name, connector in connectors.items():
         manifest = connector.manifest
         connection = _connection_schema(manifest)
-        paths[f"/v1/{name}"] = {
-            "get": {
-                "operationId": f"{name}__manifest",
-                "summary": f"The {manifest.label} manifest",
-                "responses": {
-                    "200": {"description": "The manifest", "content": _json({"type": "object"})},
-                    **_errors(["UNAUTHORIZED"]),
-                },
-            }
-        }
+        paths[f"/v1/{name}"] = _get_json(f"{name}__manifest", f"The {manifest.label} manifest")
         paths[f"/v1/{name}/test-connection"] = _post(
             f"{name}__test_connection",
             f"Test a {manifest.label} connection",
@@ -181,6 +163,20 @@ def document(connectors: dict[str, Any], *, auth: bool) -> dict:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}] if auth else [],
+    }
+
+
+def _get_json(operation_id: str, summary: str) -> dict:
+    """A GET route that answers a JSON object (and 401 without a token)."""
+    return {
+        "get": {
+            "operationId": operation_id,
+            "summary": summary,
+            "responses": {
+                "200": {"description": summary, "content": _json({"type": "object"})},
+                **_errors(["UNAUTHORIZED"]),
+            },
+        }
     }
 
 

@@ -167,35 +167,52 @@ class Proxy(Listener):
         super().__init__(self._forward)
 
     def _forward(self, conn, listener):
-        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        def watch(data: bytes, from_client: bool) -> str:
+            if not from_client:
+                return "send"
+            self.received += data
+            if self.cut_on and self.cut_on in bytes(self.received):
+                return "stop"
+            if self.stall_on and self.stall_on in bytes(self.received):
+                return "drop"  # swallow: the client waits for a reply that never comes
+            return "send"
 
-        def pump(src, dst, keep):
-            try:
-                while True:
-                    data = src.recv(65536)
-                    if not data:
-                        break
-                    if keep:
-                        self.received += data
-                    if keep and self.cut_on and self.cut_on in bytes(self.received):
-                        break
-                    if self.stall_on and self.stall_on in bytes(self.received):
-                        continue  # swallow: the client waits for a reply that never comes
+        relay(conn, self.target_port, watch)
+
+
+def relay(conn, target_port: int, watch, on_open=None) -> None:
+    """Pump bytes between ``conn`` and a new connection to ``target_port`` until a side
+    closes. ``watch(data, from_client)`` says what to do with each chunk: "send", "drop"
+    or "stop"; ``on_open(upstream)`` sees the upstream socket first."""
+    upstream = socket.create_connection(("127.0.0.1", target_port))
+    if on_open is not None:
+        on_open(upstream)
+
+    def pump(src, dst, from_client):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                verdict = watch(data, from_client)
+                if verdict == "stop":
+                    break
+                if verdict == "send":
                     dst.sendall(data)
-            except OSError:
-                pass
-            finally:
-                for s in (src, dst):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
-        back = threading.Thread(target=pump, args=(upstream, conn, False), daemon=True)
-        back.start()
-        pump(conn, upstream, True)
-        back.join(5)
-        upstream.close()
+    back = threading.Thread(target=pump, args=(upstream, conn, False), daemon=True)
+    back.start()
+    pump(conn, upstream, True)
+    back.join(5)
+    upstream.close()
 
 
 class FaultProxy(Listener):
@@ -405,51 +422,35 @@ class CapturingProxy(Listener):
                 pass
 
     def _forward(self, conn, listener):
-        upstream = socket.create_connection(("127.0.0.1", self.target_port))
         state: dict = {"outstanding": {}, "logged_in": False}
-        with self._lock:
-            self.open += 1
-            self.connections += 1
-            self.max_open = max(self.max_open, self.open)
-            self._sockets += [conn, upstream]
 
-        def pump(src, dst, from_client):
-            try:
-                while True:
-                    data = src.recv(65536)
-                    if not data:
-                        break
-                    with self._lock:
-                        if from_client:
-                            for tag, name in self._COMMAND.findall(data):
-                                state["outstanding"][tag] = name.upper()
-                                self.commands.append(name.upper())
-                                if state["logged_in"]:
-                                    busy = [
-                                        n for n in state["outstanding"].values() if n != b"UNSELECT"
-                                    ]
-                                    self.max_outstanding = max(self.max_outstanding, len(busy))
-                        else:
-                            for tag, _ in self._TAGGED.findall(data):
-                                state["outstanding"].pop(tag, None)
-                                state["logged_in"] = True
-                    dst.sendall(data)
-            except OSError:
-                pass
-            finally:
-                for s in (src, dst):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+        def opened(upstream) -> None:
+            with self._lock:
+                self.open += 1
+                self.connections += 1
+                self.max_open = max(self.max_open, self.open)
+                self._sockets += [conn, upstream]
 
-        back = threading.Thread(target=pump, args=(upstream, conn, False), daemon=True)
-        back.start()
-        pump(conn, upstream, True)
-        back.join(5)
-        upstream.close()
-        with self._lock:
-            self.open -= 1
+        def watch(data: bytes, from_client: bool) -> str:
+            with self._lock:
+                if from_client:
+                    for tag, name in self._COMMAND.findall(data):
+                        state["outstanding"][tag] = name.upper()
+                        self.commands.append(name.upper())
+                        if state["logged_in"]:
+                            busy = [n for n in state["outstanding"].values() if n != b"UNSELECT"]
+                            self.max_outstanding = max(self.max_outstanding, len(busy))
+                else:
+                    for tag, _ in self._TAGGED.findall(data):
+                        state["outstanding"].pop(tag, None)
+                        state["logged_in"] = True
+            return "send"
+
+        try:
+            relay(conn, self.target_port, watch, on_open=opened)
+        finally:
+            with self._lock:
+                self.open -= 1
 
 
 class RefusingProxy(Proxy):

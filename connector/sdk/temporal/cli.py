@@ -102,10 +102,21 @@ def main(command: str, argv: list[str], *, connector_name: str | None, prog: str
     if command == "run-step":
         envelope = asyncio.run(_run_step(args, keys, request))
         print(json.dumps(envelope, indent=2, ensure_ascii=False))
-        return EXIT_OK if envelope.get("ok") else EXIT_ERROR
+        return _exit(EXIT_OK if envelope.get("ok") else EXIT_ERROR)
     workflow_id = asyncio.run(_watch(args, keys, request))
     print(f"watching: workflow {workflow_id} on {args.temporal}")
-    return EXIT_OK
+    return _exit(EXIT_OK)
+
+
+def _exit(code: int) -> int:
+    """Leave at once once the output is out: the Temporal client's native threads can call
+    back into an interpreter that is finalizing ("PyGILState_Release ... finalizing", seen
+    as a crash after a successful run-step)."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 async def _run_step(args, keys, request: dict) -> dict:
