@@ -143,14 +143,8 @@ def no_delay(sock: socket.socket) -> None:
 class Deferred:
     """A command line held back to travel with the next one, and what to do with its reply."""
 
-    def __init__(
-        self,
-        tag: bytes,
-        line: bytes,
-        on_reply: Callable[[str | None, Any], None],
-        kind: str = "login",
-    ):
-        self.tag, self.line, self.on_reply, self.kind = tag, line, on_reply, kind
+    def __init__(self, tag: bytes, line: bytes, on_reply: Callable[[str | None, Any], None]):
+        self.tag, self.line, self.on_reply = tag, line, on_reply
 
 
 if TYPE_CHECKING:  # a mixin for IMAP4 subclasses: typed as one
@@ -220,17 +214,11 @@ class _Pipelining(_IMAP4):
     def greeting_pending(self) -> bool:
         return self._greeting_pending
 
-    def defer(
-        self,
-        build: Callable[[bytes], bytes],
-        on_reply: Callable[[str | None, Any], None],
-        kind: str = "login",
-    ):
+    def defer(self, build: Callable[[bytes], bytes], on_reply: Callable[[str | None, Any], None]):
         """Hold a command (``build(tag)`` -> its line) until the next one; see ``send``."""
-        self.flush()  # one held back at a time: an earlier one goes now
         tag = self._new_tag()
         self.tagged_commands[tag] = None
-        self._deferred = Deferred(tag, build(tag), on_reply, kind)
+        self._deferred = Deferred(tag, build(tag), on_reply)
 
     @property
     def deferred(self) -> Deferred | None:
@@ -398,20 +386,7 @@ class Client(IMAPClient):
 
     @property
     def login_pending(self) -> bool:
-        deferred = self._imap.deferred
-        return deferred is not None and deferred.kind == "login"
-
-    def defer_unselect(self) -> None:
-        """UNSELECT, held back to travel with the next command (one flight for both, its
-        reply read first); never sent when the session closes first (LOGOUT ends it too)."""
-        imap = self._imap
-
-        def settle(typ, data) -> None:
-            if typ != "OK":  # the step that carried it fails, and its session is discarded
-                raise imaplib.IMAP4.abort(f"UNSELECT failed: {data}")
-            imap.state = "AUTH"
-
-        imap.defer(lambda tag: tag + b" UNSELECT\r\n", settle, kind="unselect")
+        return self._imap.deferred is not None
 
     def complete_login(self) -> None:
         """Send a held-back LOGIN now and read its reply (nothing to pipeline it with)."""

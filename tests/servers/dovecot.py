@@ -155,6 +155,9 @@ ssl_key = <{d}/key.pem
 auth_mechanisms = {mechanisms}
 disable_plaintext_auth = no
 auth_failure_delay = 0
+# One server serves the whole suite: pooled and test sessions of one user add up past the
+# default of 10 per user and IP.
+mail_max_userip_connections = 100
 auth_verbose = yes
 {identity}
 passdb {{

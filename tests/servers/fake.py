@@ -405,8 +405,8 @@ class CapturingProxy(Listener):
         self.open = 0
         self.max_open = 0
         self.connections = 0
-        # After LOGIN's reply, the most commands outstanding at once, an UNSELECT held back
-        # to travel with the next step's first command aside: 1 means one step at a time.
+        # After LOGIN's reply, the most commands outstanding at once: 1 means one step at a
+        # time (an UNSELECT is counted apart, should one ever travel with a command).
         self.max_outstanding = 0
         self.commands: list[bytes] = []
         self._sockets: list[socket.socket] = []
