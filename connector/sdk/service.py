@@ -70,6 +70,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def request_log() -> None:
+    """One JSON line per request on stderr, in every worker process (each configures its own:
+    uvicorn starts workers as new processes). No secret is ever in it: see step()."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
 def error_envelope(code: str, message: str, *, retryable: bool = False) -> dict:
     return {
         "ok": False,
@@ -90,6 +101,7 @@ def create_app(settings: Settings | None = None):
     from .runtime import Connector, installed_connectors
 
     settings = settings or settings_from_env()
+    request_log()
     names = settings.connectors or sorted(installed_connectors())
     connectors = {name: Connector.load(name) for name in names}
     tokens = [] if settings.no_auth else read_tokens(settings.token_file)
@@ -362,8 +374,6 @@ def main(argv: list[str], *, connectors: list[str] | None = None, prog: str = "c
         "max_body": int(args.max_body_mb * 1024 * 1024),
     }
     os.environ[CONFIG_ENV] = json.dumps(settings)  # read by each worker's create_app
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    log.setLevel(logging.INFO)  # one line per request (no secrets: see step())
 
     import uvicorn
 
