@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import seed  # noqa: E402
 from connector.imap import manifest_path  # noqa: E402
-from connector.imap.protocol import uid_sets  # noqa: E402
+from connector.imap.wire.protocol import uid_sets  # noqa: E402
 from connector.sdk import Connector  # noqa: E402
 from tests.servers.common import bulk_append  # noqa: E402
 from tests.servers.dovecot import Dovecot  # noqa: E402

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from connector.imap.localserver import free_port
+from connector.imap.demo.localserver import free_port
 from tests.servers.fake import DelayProxy
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from connector.imap import mime
+from connector.imap.mail import mime
 from connector.imap.actions.append_message import message_bytes
 from connector.sdk.runtime import json_problem
 from tests import corpus

@@ -8,9 +8,10 @@ from email.header import decode_header, make_header
 import pytest
 from imapclient.response_parser import parse_fetch_response
 
-from connector.imap import fetch_response
-from connector.imap.envelope import envelope_json, summary
-from connector.imap.mime import decode_words, header_date
+from connector.imap.mail import dates
+from connector.imap.wire import fetch_response
+from connector.imap.mail.envelope import envelope_json, summary
+from connector.imap.mail.mime import decode_words, header_date
 
 DATA = [
     (
@@ -49,7 +50,7 @@ def test_parse_agrees_with_imapclient():
         assert set(ours[uid][b"FLAGS"]) == set(theirs[uid][b"FLAGS"])
         assert ours[uid][b"RFC822.SIZE"] == theirs[uid][b"RFC822.SIZE"]
         assert (
-            fetch_response.internal_date(ours[uid][b"INTERNALDATE"]) == theirs[uid][b"INTERNALDATE"]
+            dates.internal_date(ours[uid][b"INTERNALDATE"]) == theirs[uid][b"INTERNALDATE"]
         )
     env = theirs[7][b"ENVELOPE"]
     assert env.subject == ours[7][b"ENVELOPE"][1]
@@ -97,15 +98,15 @@ def test_envelope_json_skips_group_markers():
 
 
 def test_internal_date():
-    assert fetch_response.internal_date(b" 2-Jan-2024 00:00:01 -0130") == datetime(
+    assert dates.internal_date(b" 2-Jan-2024 00:00:01 -0130") == datetime(
         2024, 1, 2, 0, 0, 1, tzinfo=timezone(-timedelta(hours=1, minutes=30))
     )
-    assert fetch_response.internal_date(b"garbage") is None
+    assert dates.internal_date(b"garbage") is None
     assert (
-        fetch_response.internal_date_iso(b" 2-Jan-2024 00:00:01 -0130")
+        dates.internal_date_iso(b" 2-Jan-2024 00:00:01 -0130")
         == "2024-01-02T00:00:01-01:30"
     )
-    assert fetch_response.internal_date_iso(b"31-Foo-2024 00:00:01 +0000") is None
+    assert dates.internal_date_iso(b"31-Foo-2024 00:00:01 +0000") is None
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from connector.imap import manifest_path, protocol
+from connector.imap import manifest_path
+from connector.imap.wire import protocol
 from connector.sdk import Connector, InvalidInput
 
 

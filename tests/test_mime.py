@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from connector.imap import mime
+from connector.imap.mail import mime
 
 MESSAGES = Path(__file__).with_name("messages")
 

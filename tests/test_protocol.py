@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from connector.imap import protocol, search
-from connector.imap.commands import expand_set
+from connector.imap import search
+from connector.imap.wire import protocol
+from connector.imap.wire.commands import expand_set
 from connector.sdk.errors import InvalidInput, Unsupported
 
 

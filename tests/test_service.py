@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connector.imap.localserver import free_port
+from connector.imap.demo.localserver import free_port
 from tests.helpers import append, raw_client
 from tests.servers import fake
 

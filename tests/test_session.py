@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from connector.imap.session import open_session
+from connector.imap.wire.session import open_session
 from connector.sdk.errors import ConnectorError
 from connector.sdk.testing import Harness
 from tests.helpers import append, raw_client

@@ -38,7 +38,7 @@ def _demo_parser(parser) -> None:
 
 
 def _demo(args) -> int:
-    from .demo import command  # only this command pays for the demo's imports
+    from .demo.run import command  # only this command pays for the demo's imports
 
     return command(args)
 

@@ -11,7 +11,8 @@ from datetime import date, datetime
 
 from connector.sdk.errors import InvalidInput, Unsupported
 
-from . import protocol
+from .mail import dates
+from .wire import protocol
 
 FLAG_KEYS = {
     "answered": b"ANSWERED",
@@ -60,7 +61,6 @@ OTHER_KEYS = (
     "not",
 )
 KNOWN = sorted([*FLAG_KEYS, *STATE_KEYS, *STRING_KEYS, *DATE_KEYS, *SIZE_KEYS, *OTHER_KEYS])
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 class Criteria:
@@ -224,7 +224,7 @@ def imap_date(value, where: str) -> bytes:
         day = value
     else:
         raise InvalidInput(f"{where} must be a date such as 2024-01-31.", path=f"inputs.{where}")
-    return f"{day.day}-{MONTHS[day.month - 1]}-{day.year}".encode("ascii")
+    return dates.search_date(day)
 
 
 def _bool(value, where: str) -> bool:

@@ -18,8 +18,9 @@ import imaplib
 
 from connector.sdk.errors import ConnectionFailed
 
-from . import commands, mime, protocol
-from .session import ImapSession
+from .mail import mime
+from .wire import commands, protocol
+from .wire.session import ImapSession
 
 IDENTITY_ITEMS = b"(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
 SEARCH_BATCH = 20  # Message-IDs per UID SEARCH (OR-ed)

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from connector.imap.localserver import free_port, wait_for_greeting
+from connector.imap.demo.localserver import free_port, wait_for_greeting
 
 from .common import ServerInfo, WorkDir
 

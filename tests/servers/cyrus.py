@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from connector.imap.localserver import free_port, stop_server, wait_for_greeting
+from connector.imap.demo.localserver import free_port, stop_server, wait_for_greeting
 
 from .common import ServerInfo, WorkDir
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connector.imap.localserver import PymapServer
+from connector.imap.demo.localserver import PymapServer
 
 from .common import ServerInfo
 

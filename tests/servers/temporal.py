@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from connector.imap.localserver import free_port
+from connector.imap.demo.localserver import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BINARY = str(Path(sys.executable).with_name("temporal"))

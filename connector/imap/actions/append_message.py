@@ -10,8 +10,9 @@ from datetime import datetime
 
 from connector.sdk.errors import ConnectionFailed, InvalidInput
 
-from .. import commands, mime, protocol
-from ..session import ImapSession
+from ..mail import mime
+from ..wire import commands, protocol
+from ..wire.session import ImapSession
 
 _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
 _BARE_LINE_END = re.compile(rb"\r(?!\n)|(?<!\r)\n")

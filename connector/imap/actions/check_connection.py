@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..session import ImapSession
+from ..wire.session import ImapSession
 
 
 def check_connection(session: ImapSession) -> dict:

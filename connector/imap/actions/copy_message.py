@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .. import protocol
-from ..session import ImapSession
 from ..transfer import transfer
+from ..wire import protocol
+from ..wire.session import ImapSession
 
 
 def copy_message(session: ImapSession, mailbox: str, range_: str, path: str) -> dict:

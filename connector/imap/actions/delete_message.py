@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from connector.sdk.errors import NotFound, Unsupported
 
-from .. import commands
-from ..session import ImapSession
+from ..wire import commands
+from ..wire.session import ImapSession
 
 
 def delete_message(session: ImapSession, mailbox: str, message_index: int) -> dict:

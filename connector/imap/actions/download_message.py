@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from connector.sdk.errors import NotFound
 
-from .. import commands, mime, protocol
-from ..envelope import flag_list, iso
-from ..session import ImapSession
+from ..mail import mime
+from ..mail.dates import iso
+from ..mail.envelope import flag_list
+from ..wire import commands, protocol
+from ..wire.session import ImapSession
 
 SECTION_TYPES = {
     "HEADER": "text/rfc822-headers",

@@ -6,10 +6,10 @@ import imaplib
 
 from connector.sdk.errors import Unsupported
 
-from .. import commands, protocol
-from ..envelope import flag_list
-from ..errors import server_text
-from ..session import ImapSession
+from ..mail.envelope import flag_list
+from ..wire import commands, protocol
+from ..wire.errors import server_text
+from ..wire.session import ImapSession
 
 
 def change_flags(

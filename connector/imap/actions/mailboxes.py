@@ -6,9 +6,10 @@ import imaplib
 
 from connector.sdk.errors import AlreadyExists, InvalidInput, NotFound
 
-from .. import commands, protocol
-from ..commands import is_already_exists, refusals
-from ..session import ImapSession
+from ..mail.flags import canonical_name
+from ..wire import commands, protocol
+from ..wire.commands import is_already_exists, refusals
+from ..wire.session import ImapSession
 
 SPECIAL_USE = {
     f.lower(): f
@@ -46,11 +47,7 @@ def list_mailboxes(session: ImapSession) -> list[dict]:
         subscribed = {name for _, _, name in client.list_sub_folders()}
     result = []
     for raw_flags, delimiter, name in folders:
-        flags = [
-            protocol.canonical_name(_text(f))
-            for f in raw_flags
-            if _text(f).lower() != "\\subscribed"
-        ]
+        flags = [canonical_name(_text(f)) for f in raw_flags if _text(f).lower() != "\\subscribed"]
         special = next((SPECIAL_USE[f.lower()] for f in flags if f.lower() in SPECIAL_USE), None)
         delim = _text(delimiter) if delimiter else None
         path = protocol.decode_mailbox(name)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from connector.sdk.errors import InvalidInput, NotFound, Unsupported
 
-from .. import protocol
-from ..session import ImapSession
 from ..transfer import transfer
+from ..wire import protocol
+from ..wire.session import ImapSession
 from .mailboxes import find_special_use
 
 

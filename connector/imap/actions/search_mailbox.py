@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from .. import commands, search
-from ..envelope import summaries, summary_items
-from ..session import ImapSession
+from .. import search
+from ..mail.envelope import summary_items
+from ..summaries import summaries
+from ..wire import commands
+from ..wire.session import ImapSession
 
 
 def search_mailbox(

@@ -10,15 +10,16 @@ State (plain JSON the platform keeps between polls):
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from connector.sdk.errors import InvalidInput
 
-from .. import commands, mime, protocol
-from ..envelope import iso, summaries, summary_items
-from ..fetch_response import internal_date
-from ..search import imap_date
-from ..session import ImapSession
+from ..mail import mime
+from ..mail.dates import internal_date, iso, search_date
+from ..mail.envelope import summary_items
+from ..summaries import summaries
+from ..wire import commands, protocol
+from ..wire.session import ImapSession
 
 # Messages received this long before the newest one we had seen are re-examined after a
 # UIDVALIDITY change: clocks and delivery order are not exact.
@@ -51,7 +52,7 @@ def new_emails(
     if state["uidValidity"] != selected.uid_validity:
         # The mailbox was recreated or renumbered: old UIDs mean nothing. Take what was
         # received since the last poll (with an overlap), minus what that poll emitted.
-        newest = _parse_time(state.get("lastInternalDate")) or datetime.now(timezone.utc)
+        newest = _parse_time(state.get("lastInternalDate")) or datetime.now(UTC)
         since = newest - RESYNC_OVERLAP
         return poll.emit(
             poll.search_since(since),
@@ -159,7 +160,7 @@ class Poll:
 def _search_day(since: datetime) -> bytes:
     """SEARCH SINCE compares dates in the server's time zone: start a day early, so no
     message is missed; the exact INTERNALDATE filter in ``emit`` does the rest."""
-    return imap_date((since - timedelta(days=1)).date().isoformat(), "since")
+    return search_date((since - timedelta(days=1)).date())
 
 
 def look_back(value: str) -> datetime:
@@ -173,7 +174,7 @@ def look_back(value: str) -> datetime:
             "Look Back Date must be a date from 1970-01-02 to 9999-12-30 (YYYY-MM-DD).",
             path="inputs.lookBackDate",
         )
-    return datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc)
+    return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
 
 
 def checked_state(state: dict) -> dict:
@@ -211,8 +212,8 @@ def _parse_time(value) -> datetime | None:
 
 
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()

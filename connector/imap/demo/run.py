@@ -291,7 +291,7 @@ def _sender(summary: dict) -> str:
 
 
 def command(args) -> int:
-    from . import manifest_path
+    from .. import manifest_path
     from .localserver import PymapServer
 
     if not PymapServer.available():

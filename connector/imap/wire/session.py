@@ -11,9 +11,6 @@ import imaplib
 import socket
 import ssl
 
-from imapclient import IMAPClient
-from imapclient.exceptions import LoginError
-
 from connector.sdk.errors import (
     AuthFailed,
     ConnectionFailed,
@@ -23,6 +20,8 @@ from connector.sdk.errors import (
     Unsupported,
 )
 from connector.sdk.text import REMOTE_CHARS, shorten
+from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
 
 from .errors import rate_limited
 from .protocol import quote

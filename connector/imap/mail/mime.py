@@ -16,13 +16,11 @@ import binascii
 import email
 import email.policy
 import re
-from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage, Message
-from email.utils import parsedate_to_datetime
 from typing import Any, overload
 
 from . import addresses as address_parser
-from . import charsets
+from . import charsets, dates
 
 
 class LenientMessage(EmailMessage):
@@ -251,58 +249,12 @@ def _rfc2231(sections: list, fallback: str | None) -> str:
     return charsets.decode(bytes(data), charset, fallback)
 
 
-_COMMENT = re.compile(r"\([^()]*\)")
-_MONTHS = {
-    m: i
-    for i, m in enumerate(
-        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
-        start=1,
-    )
-}
-_RFC2822 = re.compile(
-    r"(?:\w{3}, )?(\d{1,2}) (\w{3}) (\d{4}) (\d\d):(\d\d)(?::(\d\d))? ([+-])(\d\d)(\d\d)"
-)
-
-
-def header_date(value) -> str | None:
-    """An RFC 2822 Date header -> ISO 8601 (None when it cannot be read).
-
-    Comments are dropped (``00:19:00 (EDT) -0400``); obsolete zone names count
-    (EDT is -0400); an unknown zone or ``-0000`` (RFC 5322: "no zone information")
-    reads as UTC.
-    """
+def header_date(value: str | bytes | None) -> str | None:
+    """An RFC 2822 Date header (raw or decoded) -> ISO 8601 (None when it cannot be read)."""
     text = decode_words(value) if isinstance(value, bytes) else value
     if not text or not isinstance(text, str):
         return None
-    text = text.strip()
-    match = _RFC2822.match(text)
-    if not match and "(" in text:
-        while "(" in text and _COMMENT.search(text):
-            text = _COMMENT.sub(" ", text)
-        text = " ".join(text.split())
-        match = _RFC2822.match(text)
-    if match:  # the common form, without email.utils' general (slower) parser
-        day, month, year, hh, mm, ss, sign, oh, om = match.groups()
-        offset = timedelta(hours=int(oh), minutes=int(om))
-        try:
-            return datetime(
-                int(year),
-                _MONTHS[month.lower()],
-                int(day),
-                int(hh),
-                int(mm),
-                int(ss or 0),
-                tzinfo=timezone(-offset if sign == "-" else offset),
-            ).isoformat()
-        except (KeyError, ValueError, OverflowError):
-            pass
-    try:
-        parsed = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.isoformat()
+    return dates.header_date_iso(text)
 
 
 def part_bytes(part: Message) -> bytes:

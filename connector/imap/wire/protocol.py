@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from connector.sdk.errors import InvalidInput
+from connector.sdk.text import VALUE_CHARS, shorten
 from imapclient.imap_utf7 import decode as decode_utf7
 from imapclient.imap_utf7 import encode as encode_utf7
 
-from connector.sdk.errors import InvalidInput
-from connector.sdk.text import VALUE_CHARS, shorten
+from ..mail.flags import SYSTEM_FLAGS
 
 MAX_UID = 4294967295
 MAX_SET_BYTES = 8000  # of one sequence set in a command: servers allow more, proxies may not
@@ -113,40 +114,6 @@ def body_section(part: str | None, path: str = "part") -> str:
 
 
 # --- flags -----------------------------------------------------------------------------
-
-SYSTEM_FLAGS = {f.lower(): f for f in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")}
-# Every backslash name a server may send, in its RFC spelling: system flags (RFC 3501),
-# special-use (RFC 6154) and LIST attributes (RFC 3501, 5258). Servers vary the case
-# (Cyrus: \sent); outputs use these spellings, keywords keep theirs.
-CANONICAL_NAMES = {
-    f.lower(): f
-    for f in (
-        *SYSTEM_FLAGS.values(),
-        "\\Recent",
-        "\\All",
-        "\\Archive",
-        "\\Drafts",
-        "\\Junk",
-        "\\Sent",
-        "\\Trash",
-        "\\Important",
-        "\\Noinferiors",
-        "\\Noselect",
-        "\\Marked",
-        "\\Unmarked",
-        "\\HasChildren",
-        "\\HasNoChildren",
-        "\\NonExistent",
-        "\\Subscribed",
-        "\\Remote",
-    )
-}
-
-
-def canonical_name(flag: str) -> str:
-    """A flag or attribute from a server in its RFC spelling (keywords as they are)."""
-    return CANONICAL_NAMES.get(flag.lower(), flag) if flag.startswith("\\") else flag
-
 
 # atom-char: any CHAR except atom-specials "(" ")" "{" SP CTL "%" "*" DQUOTE "\" "]"
 _KEYWORD = re.compile(r"[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+")

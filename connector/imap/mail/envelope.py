@@ -7,14 +7,13 @@ message-id), each address as (name, adl, mailbox, host).
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import lru_cache
 from typing import Any, overload
 
 from . import charsets
-from .fetch_response import internal_date_iso
+from .dates import iso
+from .flags import canonical_name
 from .mime import decode_words, header_date
-from .protocol import canonical_name
 
 # What a message summary is built from (``summary``), fetched in one FETCH per chunk.
 SUMMARY_ITEMS = b"UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE"
@@ -69,17 +68,6 @@ def _address_list(addresses: tuple, fallback: str | None) -> tuple:
             )
         )
     return tuple(out)
-
-
-def iso(value) -> str | None:
-    """An INTERNALDATE (bytes as FETCH gave it, or a datetime) as ISO 8601."""
-    if isinstance(value, bytes):
-        return internal_date_iso(value)
-    if not isinstance(value, datetime):
-        return None
-    if value.tzinfo is None:
-        value = value.astimezone()
-    return value.isoformat()
 
 
 EMPTY_ENVELOPE: dict[str, Any] = {
@@ -140,38 +128,6 @@ def _legacy(text) -> bool:
     except UnicodeDecodeError:
         return True
     return False
-
-
-CHARSET_ITEMS = b"(UID BODY.PEEK[HEADER.FIELDS (CONTENT-TYPE)] BODY.PEEK[1.MIME])"
-
-
-def summaries(session, uids: list[int], fetched: dict[int, dict]) -> list[dict]:
-    """Summaries of fetched messages, in ``uids`` order (expunged ones left out).
-
-    ENVELOPE carries no charset: for the rare message whose header holds 8-bit bytes
-    that are not UTF-8 (legacy mail), its declared charset is fetched (one more command
-    for all of them) so "Привет" in KOI8-R is read as KOI8-R, not as windows-1252.
-    """
-    legacy = [uid for uid in uids if uid in fetched and has_legacy_bytes(fetched[uid])]
-    declared: dict[int, str | None] = {}
-    if legacy:
-        from . import commands, mime
-
-        for uid, values in commands.fetch(session, legacy, CHARSET_ITEMS).items():
-            heads = [values.get(b"BODY[HEADER.FIELDS (CONTENT-TYPE)]"), values.get(b"BODY[1.MIME]")]
-            declared[uid] = next(
-                (
-                    found
-                    for found in (
-                        mime.message_charset(mime.parse(bytes(h) + b"\r\n"))
-                        for h in heads
-                        if isinstance(h, bytes)
-                    )
-                    if found
-                ),
-                None,
-            )
-    return [summary(uid, fetched[uid], declared.get(uid)) for uid in uids if uid in fetched]
 
 
 def flag_list(raw) -> list[str]:

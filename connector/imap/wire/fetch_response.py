@@ -9,7 +9,6 @@ atoms, NIL, numbers, quoted strings, literals and parenthesised lists.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -244,71 +243,3 @@ def _finish(top: list, out: dict) -> None:
     key = values.get(b"UID", seq)
     if key is not None:
         out.setdefault(key, {}).update(values)
-
-
-_MONTHS = {
-    m: i
-    for i, m in enumerate(
-        (
-            b"JAN",
-            b"FEB",
-            b"MAR",
-            b"APR",
-            b"MAY",
-            b"JUN",
-            b"JUL",
-            b"AUG",
-            b"SEP",
-            b"OCT",
-            b"NOV",
-            b"DEC",
-        ),
-        start=1,
-    )
-}
-_INTERNALDATE = re.compile(
-    rb" ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)"
-)
-
-
-def internal_date_iso(value: bytes) -> str | None:
-    """``25-Nov-2026 18:42:15 +0000`` -> ``2026-11-25T18:42:15+00:00`` without a datetime.
-
-    INTERNALDATE is the server's own fixed format; checking each field's range is enough.
-    """
-    match = _INTERNALDATE.fullmatch(value)
-    if not match:
-        return None
-    day, month, year, hh, mm, ss, sign, oh, om = match.groups()
-    number = _MONTHS.get(month.upper())
-    if number is None or not 1 <= int(day) <= 31 or int(hh) > 23 or int(mm) > 59 or int(ss) > 60:
-        return None
-    return (
-        f"{year.decode()}-{number:02d}-{int(day):02d}T{hh.decode()}:{mm.decode()}:"
-        f"{ss.decode()}{sign.decode()}{oh.decode()}:{om.decode()}"
-    )
-
-
-def internal_date(value) -> datetime | None:
-    """``25-Nov-2026 18:42:15 +0000`` -> an aware datetime (None when malformed)."""
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, bytes):
-        return None
-    match = _INTERNALDATE.fullmatch(value)
-    if not match:
-        return None
-    day, month, year, hh, mm, ss, sign, oh, om = match.groups()
-    offset = timedelta(hours=int(oh), minutes=int(om))
-    try:
-        return datetime(
-            int(year),
-            _MONTHS[month.upper()],
-            int(day),
-            int(hh),
-            int(mm),
-            int(ss),
-            tzinfo=timezone(-offset if sign == b"-" else offset),
-        )
-    except (KeyError, ValueError):
-        return None
