@@ -16,7 +16,7 @@ import pytest
 
 from connector.imap.mail import mime
 from connector.imap.actions.append_message import message_bytes
-from connector.sdk.runtime import json_problem
+from connector.sdk.jsonvalues import json_problem
 from tests import corpus
 from tests.helpers import cli
 

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from connector.sdk.errors import ERROR_CODES
-from connector.sdk.runtime import json_problem
+from connector.sdk.jsonvalues import json_problem
 from tests.helpers import append, raw_client
 
 

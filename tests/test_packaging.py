@@ -38,7 +38,7 @@ def test_sdk_wheel_contents_and_dependencies(wheels):
     assert any("jsonschema" in r for r in requires) and any("pyyaml" in r for r in requires)
     assert not any("imapclient" in r.lower() for r in requires)
     entry_points = archive.read(next(n for n in names if n.endswith("entry_points.txt")))
-    assert b"connector = connector.sdk.cli:generic_main" in entry_points
+    assert b"connector = connector.sdk.cli:main" in entry_points
 
 
 def test_wheel_contents(wheel):

@@ -81,14 +81,14 @@ def test_connector_new_writes_a_valid_package(tmp_path):
 
 
 def test_connector_new_refuses_a_name_that_is_not_a_key(tmp_path, capsys):
-    from connector.sdk.cli import generic_main
+    from connector.sdk.cli import main as generic_main
 
     assert generic_main(["new", "Bad-Name", "--dir", str(tmp_path)]) == 2
     assert "not a connector name" in capsys.readouterr().err
 
 
 def test_generic_cli_runs_the_installed_imap_connector(capsys):
-    from connector.sdk.cli import generic_main
+    from connector.sdk.cli import main as generic_main
 
     assert generic_main(["list"]) == 0
     assert capsys.readouterr().out.startswith("imap\timap-connector ")

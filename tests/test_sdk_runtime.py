@@ -107,14 +107,14 @@ def test_unknown_exception_is_logged_with_its_traceback_and_no_secret(sample, ca
 
 
 def test_cli_debug_prints_the_traceback_to_stderr(sample, capsys):
-    from connector.sdk.cli import main
+    from connector.sdk.cli import Bound, main
 
     request = ["invoke", "fail", "--connection", json.dumps(CONN), "--input", "kind=bug"]
     path = Path(sample.manifest.base_dir) / "m.yaml"
-    assert main(request, source=path) == 1
+    assert main(request, bound=Bound("sample", path)) == 1
     quiet = capsys.readouterr()
     assert json.loads(quiet.out)["error"]["code"] == "INTERNAL_ERROR" and quiet.err == ""
-    assert main(["--debug", *request], source=path) == 1
+    assert main(["--debug", *request], bound=Bound("sample", path)) == 1
     loud = capsys.readouterr()
     assert json.loads(loud.out) == json.loads(quiet.out)  # the envelope stays as it is
     assert "Traceback" in loud.err and ", in fail" in loud.err
@@ -182,7 +182,7 @@ def test_scrubber_masks_escaped_and_encoded_forms():
 
 
 def test_json_problem_names_the_place():
-    from connector.sdk.runtime import json_problem
+    from connector.sdk.jsonvalues import json_problem
 
     assert json_problem({"a": [1, "x", None, True, 2.5, {"b": []}]}) is None
     assert json_problem({"a": [1, {"b": b"x"}]}) == "$.a[1].b is a bytes"

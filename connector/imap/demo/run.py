@@ -7,6 +7,7 @@ platform uses. ``--serve`` keeps the seeded server up for your own invocations.
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import sys
@@ -17,6 +18,10 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from connector.sdk import Connector
+from connector.sdk.cli import Invocation
+
+from .. import manifest_path
+from .localserver import PymapServer
 
 FOLDERS = ["Projects", "Receipts"]
 
@@ -290,10 +295,16 @@ def _sender(summary: dict) -> str:
 # --- the CLI command -----------------------------------------------------------------------
 
 
-def command(args) -> int:
-    from .. import manifest_path
-    from .localserver import PymapServer
-
+def command(cli: Invocation, argv: list[str]) -> int:
+    """``imap-connector demo [--json] [--serve]``."""
+    parser = argparse.ArgumentParser(prog=cli.usage_prefix, description=__doc__)
+    parser.add_argument("--json", action="store_true", help="also print each full envelope")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep the seeded server running and print a connection to use",
+    )
+    args = parser.parse_args(argv)
     if not PymapServer.available():
         print(
             "imap-connector demo needs the demo extra: pip install 'imap-connector[demo]'",

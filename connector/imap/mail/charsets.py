@@ -21,6 +21,8 @@ import codecs
 import re
 from functools import lru_cache
 
+from connector.sdk.text import SURROGATE
+
 # Lower-case label -> Python codec. Where WHATWG's Encoding Standard maps a label to a
 # superset (what browsers and mail clients decode with), we follow it.
 ALIASES = {
@@ -184,7 +186,7 @@ _REFUSED = {
 }
 # Codecs in which pure-ASCII bytes may still mean something else.
 _NOT_ASCII_SAFE = re.compile(r"utf[-_]?(7|16|32)|iso2022|hz")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+
 # windows-1252 leaves these bytes undefined; mail that has them means Latin-1.
 _CP1252_HOLES = {0x81: "\x81", 0x8D: "\x8d", 0x8F: "\x8f", 0x90: "\x90", 0x9D: "\x9d"}
 
@@ -232,7 +234,7 @@ def _strict(data: bytes, name: str) -> str | None:
     except (UnicodeDecodeError, LookupError, ValueError):
         return None
     if name.startswith("utf-7") or name.startswith("utf_7"):
-        if _SURROGATE.search(text):
+        if SURROGATE.search(text):
             return None
     return text
 
@@ -264,7 +266,7 @@ def decode(data: bytes, charset: str | None = None, fallback: str | None = None)
         # A declared multi-byte charset with a few bad bytes: keep the rest of its text.
         try:
             text = data.decode("cp932" if name == "iso2022_jp_ms" else name, "replace")
-            if not _SURROGATE.search(text):
+            if not SURROGATE.search(text):
                 return text
         except (LookupError, ValueError):
             pass
@@ -273,12 +275,12 @@ def decode(data: bytes, charset: str | None = None, fallback: str | None = None)
 
 def surrogates_to_text(text: str, fallback: str | None = None) -> str:
     """A str from the email package (raw 8-bit bytes kept as surrogate escapes) -> real text."""
-    if not _SURROGATE.search(text):
+    if not SURROGATE.search(text):
         return text
     try:
         data = text.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
-        return _SURROGATE.sub("\ufffd", text)
+        return SURROGATE.sub("\ufffd", text)
     return decode(data, None, fallback)
 
 

@@ -1,7 +1,10 @@
-"""The exception hierarchy handlers raise, and the error codes of the envelope.
+"""The exception hierarchy handlers raise, and the one table of error codes.
 
-Every error a caller can see is a ConnectorError with a stable ``code``.
-Handlers raise the subclasses; the runtime turns them into envelopes.
+Every error a caller can see is a ConnectorError with a stable ``code``. Each class *is*
+its row of the table: ``code``, ``retryable`` (the default; an instance may override it),
+``status`` (the HTTP status the service answers with) and its docstring (the meaning, shown
+in the docs and the OpenAPI description). Handlers raise the subclasses; ``envelope``
+turns them into envelopes, everywhere (runtime, CLI, service, Temporal).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ class ConnectorError(Exception):
 
     code = "INTERNAL_ERROR"
     retryable = False
+    status = 500
 
     def __init__(
         self, message: str, *, details: list[dict] | None = None, retryable: bool | None = None
@@ -35,6 +39,7 @@ class InvalidInput(ConnectorError):
     """An input is missing, malformed, or not allowed. Names the input."""
 
     code = "INVALID_INPUT"
+    status = 400
 
     def __init__(self, message: str, *, path: str | None = None, details: list[dict] | None = None):
         if details is None and path is not None:
@@ -46,24 +51,28 @@ class UnknownAction(ConnectorError):
     """The request names an action, trigger or data source the connector does not have."""
 
     code = "UNKNOWN_ACTION"
+    status = 404
 
 
 class AuthFailed(ConnectorError):
     """The credentials (password or token) were refused."""
 
     code = "AUTH_FAILED"
+    status = 502  # the remote side refused the credentials: not the service's caller
 
 
 class TlsError(ConnectorError):
     """The secure connection could not be set up: certificate, TLS version or key sizes."""
 
     code = "TLS_ERROR"
+    status = 502
 
 
 class ConnectionFailed(ConnectorError):
     """The server could not be reached, or the connection was lost."""
 
     code = "CONNECTION_FAILED"
+    status = 503
     retryable = True
 
 
@@ -71,6 +80,7 @@ class Timeout(ConnectorError):
     """The server did not answer in time."""
 
     code = "TIMEOUT"
+    status = 504
     retryable = True
 
 
@@ -78,6 +88,7 @@ class RateLimited(ConnectorError):
     """The remote side refused for load or connection limits: try again later; when it says how long, `details` holds `{"retryAfterSeconds": N}` for the platform's retry policy."""  # noqa: E501
 
     code = "RATE_LIMITED"
+    status = 429
     retryable = True
 
     def __init__(self, message: str, *, retry_after: float | None = None):
@@ -89,33 +100,60 @@ class NotFound(ConnectorError):
     """What the request names (a folder, a record, a part...) does not exist."""
 
     code = "NOT_FOUND"
+    status = 422  # what the request names is missing: the caller's input, not the route
 
 
 class AlreadyExists(ConnectorError):
     """The name is taken."""
 
     code = "ALREADY_EXISTS"
+    status = 409
 
 
 class Unsupported(ConnectorError):
     """The remote side lacks a capability the request needs."""
 
     code = "UNSUPPORTED"
+    status = 502
 
 
 class ServerError(ConnectorError):
     """The remote side refused the request for a reason no other code covers."""
 
     code = "SERVER_ERROR"
+    status = 502
 
 
 class InternalError(ConnectorError):
     """A bug in the connector: never expected."""
 
     code = "INTERNAL_ERROR"
+    status = 500
 
 
-ERROR_TYPES = (
+class Unauthorized(ConnectorError):
+    """The Authorization header is missing or holds no valid service token."""
+
+    code = "UNAUTHORIZED"
+    status = 401
+
+
+class MethodNotAllowed(ConnectorError):
+    """The route does not take this HTTP method."""
+
+    code = "METHOD_NOT_ALLOWED"
+    status = 405
+
+
+class PayloadTooLarge(ConnectorError):
+    """The request body is over the service's limit."""
+
+    code = "PAYLOAD_TOO_LARGE"
+    status = 413
+
+
+# The codes a step can end with (a manifest's errorCodes name some of them)...
+ERROR_TYPES: tuple[type[ConnectorError], ...] = (
     InvalidInput,
     UnknownAction,
     AuthFailed,
@@ -130,6 +168,28 @@ ERROR_TYPES = (
     InternalError,
 )
 ERROR_CODES = tuple(cls.code for cls in ERROR_TYPES)
+# ...and the service's own refusals, in the same envelope.
+SERVICE_ERROR_TYPES: tuple[type[ConnectorError], ...] = (
+    Unauthorized,
+    MethodNotAllowed,
+    PayloadTooLarge,
+)
+# The table: code -> class (its code, retryable, status and meaning).
+ERRORS: dict[str, type[ConnectorError]] = {
+    cls.code: cls for cls in (*ERROR_TYPES, *SERVICE_ERROR_TYPES)
+}
+
+
+def meaning(code: str) -> str:
+    """What a code means, in one sentence (the class's docstring)."""
+    cls = ERRORS.get(code)
+    return " ".join((cls.__doc__ or "").split()) if cls else ""
+
+
+def status_of(code: str) -> int:
+    """The HTTP status of an error code (500 for a code nobody declared)."""
+    cls = ERRORS.get(code)
+    return cls.status if cls else 500
 
 
 class ManifestError(Exception):

@@ -12,7 +12,7 @@ import re
 from typing import Any, NamedTuple
 
 from .errors import InvalidInput
-from .text import VALUE_CHARS, shorten
+from .text import SURROGATE, VALUE_CHARS, shorten
 
 STRING_TYPES = ("string", "text", "password")
 JSON_TYPES = {
@@ -36,7 +36,6 @@ _DATE_TIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
     r"(?:[Zz]|[-+][0-9]{2}:[0-9]{2})"
 )
-SURROGATE = re.compile("[\ud800-\udfff]")  # a lone surrogate: text that is not valid Unicode
 MAX_DEPTH = 32  # nesting of a list/object input: real inputs need a few levels
 
 

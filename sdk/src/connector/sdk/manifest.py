@@ -35,6 +35,8 @@ KINDS = {
     "trigger": "triggers",
     "dataSource": "dataSources",
 }
+# The kinds of step a request can name, as people call them.
+KIND_LABELS = {"action": "action", "trigger": "trigger", "dataSource": "data source"}
 
 
 def import_object(path: str) -> Callable:
@@ -132,6 +134,18 @@ class Manifest:
         self.guides: list[dict] = list(data.get("guides", []))
         # The error codes this connector returns: the runtime's own, and those it declares.
         self.error_codes: set[str] = {*RUNTIME_ERROR_CODES, *data.get("errorCodes", ())}
+
+    def table(self, kind: str) -> dict[str, Operation]:
+        """The operations of one kind of step: "action", "trigger" or "dataSource"."""
+        return {
+            "action": self.actions,
+            "trigger": self.triggers,
+            "dataSource": self.data_sources,
+        }[kind]
+
+    def find(self, key: str) -> Operation | None:
+        """The action, trigger or data source named ``key``."""
+        return next((t[key] for t in map(self.table, KIND_LABELS) if key in t), None)
 
     @property
     def icon_path(self) -> Path:

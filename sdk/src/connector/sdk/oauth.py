@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -128,7 +128,7 @@ class Refresher:
             self.changed[REFRESH] = rotated
         expires_in = answer.get("expires_in")
         if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool):
-            when = datetime.fromtimestamp(time.time() + expires_in, tz=timezone.utc)
+            when = datetime.fromtimestamp(time.time() + expires_in, tz=UTC)
             self.changed[EXPIRES_AT] = (
                 when.replace(microsecond=0).isoformat().replace("+00:00", "Z")
             )

@@ -6,25 +6,20 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import envelope
 from .context import Context
+from .discovery import is_connector_name, resolve_manifest
 from .errors import AuthFailed, ConnectorError, InternalError, InvalidInput, UnknownAction
-from .inputs import SURROGATE as _SURROGATE
 from .inputs import plain_json_problem
-from .manifest import Manifest, Operation
+from .jsonvalues import INVALID_TEXT, json_problem, valid_text
+from .manifest import KIND_LABELS, Manifest, Operation
+from .requests import REQUEST_KINDS, kind_of, split_connection
 from .scrub import Scrubber
-from .text import MESSAGE_CHARS, shorten
+from .text import SURROGATE
 
 if TYPE_CHECKING:  # (a one-request process never imports the pool)
     from .pool import SessionPool
 
-ENTRY_POINT_GROUP = "connectors"
-# What each kind of request may contain.
-REQUEST_KINDS = {
-    "action": {"action", "connection", "inputs"},
-    "trigger": {"trigger", "connection", "inputs", "state"},
-    "dataSource": {"dataSource", "connection", "inputs"},
-    "testConnection": {"testConnection", "connection"},
-}
 log = logging.getLogger("connector.sdk")
 
 
@@ -92,18 +87,18 @@ class Connector:
     def _invoke_mapped(self, request: Any, call: Call) -> dict:
         scrubber = call.scrubber
         try:
-            envelope = self._invoke(request, call)
+            result = self._invoke(request, call)
             if call.connection_update is not None:
-                envelope["connectionUpdate"] = call.connection_update
-            return envelope
+                result["connectionUpdate"] = call.connection_update
+            return result
         except ConnectorError as exc:
-            return error_envelope(exc, scrubber)
+            return envelope.error(exc, scrubber)
         except Exception as exc:  # noqa: BLE001 - the one place every failure is mapped
             mapped = self._map_exception(exc)
             mapped.__cause__ = exc  # kept for a caller that inspects it; not in the envelope
             if isinstance(mapped, InternalError):
                 log_unexpected(exc, request, scrubber)
-            return error_envelope(mapped, scrubber)
+            return envelope.error(mapped, scrubber)
 
     def _invoke(self, request: Any, call: Call) -> dict:
         scrubber = call.scrubber
@@ -112,8 +107,7 @@ class Connector:
                 "The request must be a JSON object with action, connection and inputs.",
                 path="request",
             )
-        kinds = [k for k in REQUEST_KINDS if k in request]
-        kind = kinds[0] if len(kinds) == 1 else "action"
+        kind = kind_of(request)
         allowed = REQUEST_KINDS[kind]
         unknown = set(request) - allowed
         if unknown:
@@ -269,7 +263,7 @@ class Connector:
         else:
             data = self._run_pooled(action, conn_op, fields, arguments, call, context)
         problem = json_problem(data)
-        if problem == _INVALID_TEXT:
+        if problem == INVALID_TEXT:
             data, repaired = valid_text(data)
             self.repaired_texts += repaired
             log.warning(
@@ -282,17 +276,12 @@ class Connector:
         return data
 
     def _operation(self, kind: str, key: Any) -> Operation:
-        table = {
-            "action": self.manifest.actions,
-            "trigger": self.manifest.triggers,
-            "dataSource": self.manifest.data_sources,
-        }[kind]
+        table = self.manifest.table(kind)
         try:
             return table[key]
         except (KeyError, TypeError):
             known = ", ".join(table) or "none"
-            what = {"action": "action", "trigger": "trigger", "dataSource": "data source"}[kind]
-            raise UnknownAction(f"Unknown {what} {key!r}. Known: {known}.") from None
+            raise UnknownAction(f"Unknown {KIND_LABELS[kind]} {key!r}. Known: {known}.") from None
 
     def _map_exception(self, exc: Exception) -> ConnectorError:
         """Give the connector's error hook a chance; anything left is a bug."""
@@ -307,28 +296,6 @@ class Connector:
             if isinstance(mapped, ConnectorError):
                 return mapped
         return InternalError(f"Unexpected {type(exc).__name__}: {exc}")
-
-
-def split_connection(manifest: Manifest, connection: Any) -> tuple[Operation, dict]:
-    """Accept {"key": K, "fields": {...}} or the fields alone (first connection)."""
-    if connection is None:
-        connection = {}
-    if not isinstance(connection, dict):
-        raise InvalidInput("connection must be a JSON object.", path="connection")
-    if "fields" in connection and set(connection) <= {"key", "fields"}:
-        key = connection.get("key") or manifest.default_connection.key
-        fields = connection["fields"]
-        fields = {} if fields is None else fields
-        if key not in manifest.connections:
-            known = ", ".join(manifest.connections)
-            raise InvalidInput(
-                f"Unknown connection {key!r}. Known connections: {known}.",
-                path="connection.key",
-            )
-        if not isinstance(fields, dict):
-            raise InvalidInput("connection.fields must be a JSON object.", path="connection.fields")
-        return manifest.connections[key], fields
-    return manifest.default_connection, connection
 
 
 class Call:
@@ -362,78 +329,6 @@ class Call:
         )
 
 
-_SCALARS = {int, bool, type(None)}
-_INVALID_TEXT = "a string that is not valid Unicode (a lone surrogate)"
-
-
-def json_problem(value: Any) -> str | None:
-    """Where ``value`` is not plain JSON, or None.
-
-    A walk, not json.dumps: serialising a 20 MB download only to check it would hold a
-    third copy of the message in memory. The fast loop only says yes; the slow one says where.
-    Strings must be valid Unicode: a lone surrogate cannot be written as UTF-8, so the
-    envelope would not be valid JSON text (``_INVALID_TEXT`` is returned for it).
-    """
-    stack = [value]
-    invalid_text = False
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind in _SCALARS:
-            continue
-        if kind is str:
-            # isascii() is O(1) in CPython: only non-ASCII strings are searched.
-            if not item.isascii() and _SURROGATE.search(item):
-                invalid_text = True
-            continue
-        if kind is dict:
-            if any(type(key) is not str for key in item):
-                return _where(value)
-            stack.extend(item)  # the keys, as strings to check
-            stack.extend(item.values())
-        elif kind is list:
-            stack.extend(item)
-        elif kind is not float or item != item or item in (float("inf"), float("-inf")):
-            return _where(value)
-    return _INVALID_TEXT if invalid_text else None
-
-
-def valid_text(value: Any) -> tuple[Any, int]:
-    """``value`` with every lone surrogate replaced by U+FFFD, and how many strings changed."""
-    if isinstance(value, str):
-        fixed = _SURROGATE.sub("\ufffd", value)
-        return fixed, int(fixed != value)
-    if isinstance(value, list):
-        pairs = [valid_text(v) for v in value]
-        return [v for v, _ in pairs], sum(n for _, n in pairs)
-    if isinstance(value, dict):
-        out, count = {}, 0
-        for key, item in value.items():
-            key, n_key = valid_text(key)
-            out[key], n = valid_text(item)
-            count += n + n_key
-        return out, count
-    return value, 0
-
-
-def _where(value: Any, path: str = "$") -> str | None:
-    if value is None or isinstance(value, (str, bool, int)):
-        return None
-    if isinstance(value, float):
-        return None if value == value and abs(value) != float("inf") else f"{path} is {value}"
-    if isinstance(value, list):
-        return next(filter(None, (_where(v, f"{path}[{i}]") for i, v in enumerate(value))), None)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                return f"{path} has a key that is not text: {key!r}"
-            found = _where(item, f"{path}.{key}")
-            if found:
-                return found
-        return None
-    return f"{path} is a {type(value).__name__}"
-
-
 def log_unexpected(exc: BaseException, request: Any, scrubber: Scrubber) -> None:
     """An exception nothing mapped (a bug): logged with its traceback, secrets masked."""
     import traceback
@@ -447,8 +342,8 @@ def log_unexpected(exc: BaseException, request: Any, scrubber: Scrubber) -> None
     log.error(
         "Unexpected %s in %s\n%s",
         type(exc).__name__,
-        scrubber.text(_SURROGATE.sub("\ufffd", what)),
-        scrubber.text(_SURROGATE.sub("\ufffd", trace)).rstrip(),
+        scrubber.text(SURROGATE.sub("\ufffd", what)),
+        scrubber.text(SURROGATE.sub("\ufffd", trace)).rstrip(),
     )
 
 
@@ -460,70 +355,3 @@ def close_quietly(session: Any) -> None:
             close()
         except Exception:  # noqa: BLE001,S110 - the action's result or error matters, not this
             pass
-
-
-def error_envelope(exc: ConnectorError, scrubber: Scrubber) -> dict:
-    error = exc.to_dict()
-    # Messages can carry server text; codes and paths come from the manifest and stay as they are.
-    error["message"] = _short(scrubber.text(error["message"]))
-    error["details"] = [
-        {**d, "message": _short(scrubber.text(str(d["message"])))} if "message" in d else d
-        for d in error["details"]
-    ]
-    return {"ok": False, "error": error}
-
-
-def _short(message: str) -> str:
-    message = _SURROGATE.sub("\ufffd", message)  # server text may carry undecodable bytes
-    return shorten(message, MESSAGE_CHARS)
-
-
-def is_connector_name(source: str | Path | None) -> bool:
-    """Whether ``source`` names an installed connector (else it is a manifest path)."""
-    return isinstance(source, str) and not ("/" in source or source.endswith((".yaml", ".yml")))
-
-
-def resolve_manifest(source: str | Path | None) -> Path:
-    """A manifest path as given, or the one an installed connector of that name declares."""
-    if source is not None and not is_connector_name(source):
-        return Path(source)
-    return manifest_path_of(source if isinstance(source, str) else None)
-
-
-def installed_connectors() -> dict[str, list[tuple[str, str, Any]]]:
-    """Entry-point name -> [(distribution, version, entry point)] of every installed connector.
-
-    A name with two distributions is a conflict that ``manifest_path_of`` reports.
-    """
-    from importlib.metadata import entry_points
-
-    found: dict[str, list[tuple[str, str, Any]]] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        dist = getattr(ep, "dist", None)
-        name = dist.metadata["Name"] if dist is not None else "?"
-        version = dist.version if dist is not None else "?"
-        claims = found.setdefault(ep.name, [])
-        if all(claim[0] != name for claim in claims):  # (one distribution seen twice on sys.path)
-            claims.append((name, version, ep))
-    return found
-
-
-def manifest_path_of(name: str | None) -> Path:
-    """Find an installed connector's manifest through the ``connectors`` entry points."""
-    found = installed_connectors()
-    if not found:
-        raise LookupError("no connector is installed (no 'connectors' entry points)")
-    if name is None:
-        if len(found) > 1:
-            raise LookupError(f"several connectors are installed ({', '.join(found)}): name one")
-        name = next(iter(found))
-    if name not in found:
-        raise LookupError(f"no installed connector named {name!r}; installed: {', '.join(found)}")
-    claims = found[name]
-    if len(claims) > 1:
-        owners = " and ".join(f"{dist} {version}" for dist, version, _ in claims)
-        raise LookupError(
-            f"two installed distributions claim the connector {name!r}: {owners}; "
-            "uninstall one of them"
-        )
-    return Path(claims[0][2].load()())

@@ -15,13 +15,15 @@ import zlib
 from pathlib import Path
 
 from . import __version__
+from .cli import Invocation
 
 NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
-def main(argv: list[str]) -> int:
+def command(cli: Invocation, argv: list[str]) -> int:
+    """``connector new NAME [--dir DIR]``."""
     parser = argparse.ArgumentParser(
-        prog="connector new", description="Scaffold a connector package, with its tests."
+        prog=f"{cli.prog} new", description="Scaffold a connector package, with its tests."
     )
     parser.add_argument("name", help="the connector's key: lower case, digits, underscores")
     parser.add_argument("--dir", default=".", help="where to create NAME-connector/ (default .)")

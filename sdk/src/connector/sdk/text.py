@@ -1,6 +1,12 @@
-"""Shortening text for messages: one rule, and the limits it is used with."""
+"""Text rules shared by every part: shortening (one rule, three limits) and what is not
+valid Unicode."""
 
 from __future__ import annotations
+
+import re
+
+# A lone surrogate: text that is not valid Unicode (cannot be written as UTF-8).
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 VALUE_CHARS = 40  # a user's value quoted back in an error ("Range '1:x' is not valid")
 REMOTE_CHARS = 300  # a remote server's own words inside an error

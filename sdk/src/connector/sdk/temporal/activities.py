@@ -8,6 +8,10 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from .. import envelope
+from ..errors import UnknownAction
+from ..runtime import Connector
+
 STEP = "connector.step"
 _connectors: dict[str, Any] = {}
 _pool: Any = None  # the worker's session pool (set by worker.run)
@@ -18,9 +22,7 @@ def configure(pool: Any) -> None:
     _pool = pool
 
 
-def connector(name: str) -> Any:
-    from ..runtime import Connector
-
+def connector(name: str) -> Connector:
     if name not in _connectors:
         _connectors[name] = Connector.load(name)
     return _connectors[name]
@@ -34,15 +36,7 @@ def run_envelope(request: dict) -> dict:
     try:
         target = connector(str(name))
     except (LookupError, OSError) as exc:
-        return {
-            "ok": False,
-            "error": {
-                "code": "UNKNOWN_ACTION",
-                "message": f"Unknown connector {name!r}: {exc}",
-                "retryable": False,
-                "details": [],
-            },
-        }
+        return envelope.error(UnknownAction(f"Unknown connector {name!r}: {exc}"))
     info = activity.info() if activity.in_activity() else None
     execution = f"{info.workflow_id}/{info.activity_id}" if info else None
     return target.invoke(body, execution_id=execution, pool=_pool)
@@ -53,18 +47,15 @@ def run_step(request: dict) -> dict:
     """An ok envelope is the result; an error envelope is raised as an ApplicationError whose
     type is the error code, carrying the envelope: non-retryable errors stop at once, the
     others follow the caller's retry policy (RATE_LIMITED: after retryAfterSeconds)."""
-    envelope = run_envelope(request)
-    if envelope.get("ok"):
-        return envelope
-    error = envelope["error"]
-    delay = None
-    for detail in error.get("details") or []:
-        seconds = detail.get("retryAfterSeconds") if isinstance(detail, dict) else None
-        if isinstance(seconds, (int, float)):
-            delay = timedelta(seconds=seconds)
+    result = run_envelope(request)
+    if result.get("ok"):
+        return result
+    error = result["error"]
+    after = envelope.retry_after(result)
+    delay = timedelta(seconds=after) if after is not None else None
     raise ApplicationError(
         error["message"],
-        envelope,
+        result,
         type=error["code"],
         non_retryable=not error.get("retryable"),
         next_retry_delay=delay,

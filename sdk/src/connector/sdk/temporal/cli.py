@@ -5,11 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import sys
 import uuid
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+from ..cli import Invocation
+from ..cli.output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, UsageError
+from ..cli.requests import add_request_arguments, build_request
+from ..runtime import Connector
+from .codec import KeyError_, load_keys
+from .worker import connect, run
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -23,12 +29,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _request_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--connection", metavar="JSON|@FILE", help="as for invoke")
-    parser.add_argument("--inputs", metavar="JSON|@FILE", help="all inputs as one JSON object")
-    parser.add_argument("--input", action="append", default=[], metavar="KEY=VALUE")
-
-
 def seconds(text: str) -> float:
     """``60s``, ``500ms``, ``2m``, ``1h`` or a number of seconds."""
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*", text)
@@ -38,90 +38,105 @@ def seconds(text: str) -> float:
     return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
 
 
-def main(command: str, argv: list[str], *, connector_name: str | None, prog: str) -> int:
-    """``worker`` (no connector name needed), ``run-step ACTION``, ``watch TRIGGER``."""
-    from .codec import KeyError_, load_keys
-
-    parser = argparse.ArgumentParser(prog=f"{prog} {command}")
+def worker(cli: Invocation, argv: list[str]) -> int:
+    """``worker``: run the step activity and the built-in workflows until SIGTERM."""
+    parser = argparse.ArgumentParser(prog=cli.usage_prefix)
     _common(parser)
-    if command == "worker":
-        parser.add_argument(
-            "--workflows",
-            action="append",
-            default=[],
-            metavar="MODULE",
-            help="also run the workflows of this module (repeatable)",
-        )
-        parser.add_argument("--threads", type=int, default=16, help="steps at once (16)")
-    elif command == "run-step":
-        parser.add_argument("action")
-        _request_args(parser)
-        parser.add_argument("--max-attempts", type=int, default=5, help="for retryable errors (5)")
-        parser.add_argument("--retry-seconds", type=float, default=1.0, help="first retry delay")
-    else:  # watch
-        parser.add_argument("trigger")
-        _request_args(parser)
-        parser.add_argument("--every", type=seconds, default=60.0, help="poll interval (60s)")
-        parser.add_argument("--handler", required=True, help="the workflow type each record starts")
-        parser.add_argument("--handler-task-queue", help="its task queue (default: --task-queue)")
-        parser.add_argument("--workflow-id", help="the poller's id (default: derived)")
-        parser.add_argument(
-            "--polls-per-run", type=int, default=100, help="polls before continue-as-new (100)"
-        )
+    parser.add_argument(
+        "--workflows",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="also run the workflows of this module (repeatable)",
+    )
+    parser.add_argument("--threads", type=int, default=16, help="steps at once (16)")
     args = parser.parse_args(argv)
-    try:
-        keys = load_keys(args.key_file)
-    except (KeyError_, OSError) as exc:
-        print(f"{prog} {command}: {exc}", file=sys.stderr)
+    keys = _keys(cli, args)
+    if keys is None:
         return EXIT_USAGE
-    if command == "worker":
-        from .worker import run
-
-        asyncio.run(
-            run(
-                args.temporal,
-                namespace=args.namespace,
-                task_queue=args.task_queue,
-                keys=keys,
-                modules=args.workflows,
-                threads=args.threads,
-            )
+    asyncio.run(
+        run(
+            args.temporal,
+            namespace=args.namespace,
+            task_queue=args.task_queue,
+            keys=keys,
+            modules=args.workflows,
+            threads=args.threads,
         )
-        return EXIT_OK
-    from ..cli import UsageError, build_request, read_json_arg  # noqa: F401
-    from ..runtime import Connector
+    )
+    return EXIT_OK
 
-    connector = Connector.load(connector_name)
-    kind, key = ("action", args.action) if command == "run-step" else ("trigger", args.trigger)
-    try:
-        request = build_request(connector, key, args.connection, args.inputs, args.input, kind=kind)
-    except UsageError as exc:
-        print(f"{prog} {command}: {exc}", file=sys.stderr)
+
+def run_step(cli: Invocation, argv: list[str]) -> int:
+    """``run-step ACTION``: one step through Temporal, its envelope on stdout."""
+    parser = argparse.ArgumentParser(prog=cli.usage_prefix)
+    _common(parser)
+    parser.add_argument("action")
+    add_request_arguments(parser)
+    parser.add_argument("--max-attempts", type=int, default=5, help="for retryable errors (5)")
+    parser.add_argument("--retry-seconds", type=float, default=1.0, help="first retry delay")
+    args = parser.parse_args(argv)
+    keys = _keys(cli, args)
+    request = _request(cli, "action", args.action, args)
+    if keys is None or request is None:
         return EXIT_USAGE
-    request["connector"] = connector.manifest.key
-    if command == "run-step":
-        envelope = asyncio.run(_run_step(args, keys, request))
-        print(json.dumps(envelope, indent=2, ensure_ascii=False))
-        return _exit(EXIT_OK if envelope.get("ok") else EXIT_ERROR)
+    envelope = asyncio.run(_run_step(args, keys, request))
+    print(json.dumps(envelope, indent=2, ensure_ascii=False))
+    return _exit(EXIT_OK if envelope.get("ok") else EXIT_ERROR)
+
+
+def watch(cli: Invocation, argv: list[str]) -> int:
+    """``watch TRIGGER``: start the durable poller (connector.PollTrigger)."""
+    parser = argparse.ArgumentParser(prog=cli.usage_prefix)
+    _common(parser)
+    parser.add_argument("trigger")
+    add_request_arguments(parser)
+    parser.add_argument("--every", type=seconds, default=60.0, help="poll interval (60s)")
+    parser.add_argument("--handler", required=True, help="the workflow type each record starts")
+    parser.add_argument("--handler-task-queue", help="its task queue (default: --task-queue)")
+    parser.add_argument("--workflow-id", help="the poller's id (default: derived)")
+    parser.add_argument(
+        "--polls-per-run", type=int, default=100, help="polls before continue-as-new (100)"
+    )
+    args = parser.parse_args(argv)
+    keys = _keys(cli, args)
+    request = _request(cli, "trigger", args.trigger, args)
+    if keys is None or request is None:
+        return EXIT_USAGE
     workflow_id = asyncio.run(_watch(args, keys, request))
     print(f"watching: workflow {workflow_id} on {args.temporal}")
     return _exit(EXIT_OK)
+
+
+def _keys(cli: Invocation, args: argparse.Namespace) -> list[bytes] | None:
+    try:
+        return load_keys(args.key_file)
+    except (KeyError_, OSError) as exc:
+        print(f"{cli.prog} {cli.command}: {exc}", file=sys.stderr)
+        return None
+
+
+def _request(cli: Invocation, kind: str, key: str, args: argparse.Namespace) -> dict | None:
+    connector = Connector.load(cli.source)
+    try:
+        request = build_request(connector.manifest, kind, key, args)
+    except UsageError as exc:
+        print(f"{cli.prog} {cli.command}: {exc}", file=sys.stderr)
+        return None
+    request["connector"] = connector.manifest.key
+    return request
 
 
 def _exit(code: int) -> int:
     """Leave at once once the output is out: the Temporal client's native threads can call
     back into an interpreter that is finalizing ("PyGILState_Release ... finalizing", seen
     as a crash after a successful run-step)."""
-    import os
-
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
 
 
 async def _run_step(args, keys, request: dict) -> dict:
-    from .worker import connect
-
     client = await connect(args.temporal, args.namespace, keys)
     return await client.execute_workflow(
         "connector.RunStep",
@@ -138,8 +153,6 @@ async def _run_step(args, keys, request: dict) -> dict:
 
 
 async def _watch(args, keys, request: dict) -> str:
-    from .worker import connect
-
     client = await connect(args.temporal, args.namespace, keys)
     workflow_id = (
         args.workflow_id

@@ -9,13 +9,15 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from ..pool import SessionPool
 from . import activities, workflows
 from .codec import data_converter
 
 
-async def connect(address: str, namespace: str, keys: list[bytes]):
-    from temporalio.client import Client
-
+async def connect(address: str, namespace: str, keys: list[bytes]) -> Client:
     return await Client.connect(address, namespace=namespace, data_converter=data_converter(keys))
 
 
@@ -43,10 +45,6 @@ async def run(
     per_account: int = 3,
 ) -> None:
     """Run until SIGTERM or SIGINT: then finish the steps in flight and log out."""
-    from temporalio.worker import Worker
-
-    from ..pool import SessionPool
-
     client = await connect(address, namespace, keys)
     pool = SessionPool(per_account=per_account)
     activities.configure(pool)

@@ -6,39 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ERROR_TYPES
-from .inputs import JSON_TYPES
-from .manifest import Operation
+from ..errors import ERROR_CODES, ERRORS, status_of
+from ..inputs import JSON_TYPES
+from ..manifest import Operation
 
-# HTTP status of each error code (SPEC: the body is always the invoke envelope).
-STATUS_BY_CODE = {
-    "INVALID_INPUT": 400,
-    "UNKNOWN_ACTION": 404,
-    "ALREADY_EXISTS": 409,
-    "NOT_FOUND": 422,  # what a request names is missing: the caller's input, not the route
-    "RATE_LIMITED": 429,
-    "INTERNAL_ERROR": 500,
-    "AUTH_FAILED": 502,  # the upstream refused the connection's credentials
-    "TLS_ERROR": 502,
-    "SERVER_ERROR": 502,
-    "UNSUPPORTED": 502,
-    "CONNECTION_FAILED": 503,
-    "TIMEOUT": 504,
-}
-# The service's own refusals, in the same envelope.
-SERVICE_STATUS = {
-    "UNAUTHORIZED": 401,  # no or a wrong service token
-    "PAYLOAD_TOO_LARGE": 413,
-    "METHOD_NOT_ALLOWED": 405,
-}
-MEANING = {cls.code: (cls.__doc__ or "").strip() for cls in ERROR_TYPES}
-MEANING.update(
-    {
-        "UNAUTHORIZED": "The Authorization header is missing or holds no valid service token.",
-        "PAYLOAD_TOO_LARGE": "The request body is over the service's limit.",
-        "METHOD_NOT_ALLOWED": "The route does not take this HTTP method.",
-    }
-)
+# Every code a step may end with, then the service's own refusals (errors.ERRORS).
+STEP_CODES = list(ERROR_CODES)
 
 ERROR_ENVELOPE = {
     "type": "object",
@@ -49,7 +22,7 @@ ERROR_ENVELOPE = {
             "type": "object",
             "required": ["code", "message", "retryable", "details"],
             "properties": {
-                "code": {"enum": [*STATUS_BY_CODE, *SERVICE_STATUS]},
+                "code": {"enum": list(ERRORS)},
                 "message": {"type": "string"},
                 "retryable": {"type": "boolean"},
                 "details": {"type": "array", "items": {"type": "object"}},
@@ -68,8 +41,8 @@ def status_table() -> str:
     """The status table as Markdown (the document's description and the docs)."""
     rows = ["| Status | Codes |", "| --- | --- |", "| 200 | the step succeeded (`ok: true`) |"]
     by_status: dict[int, list[str]] = {}
-    for code, status in [*STATUS_BY_CODE.items(), *SERVICE_STATUS.items()]:
-        by_status.setdefault(status, []).append(f"`{code}`")
+    for code, cls in ERRORS.items():
+        by_status.setdefault(cls.status, []).append(f"`{code}`")
     rows += [f"| {status} | {', '.join(codes)} |" for status, codes in sorted(by_status.items())]
     return "\n".join(rows)
 
@@ -185,12 +158,10 @@ def _json(schema: dict) -> dict:
 
 
 def _errors(codes: list[str]) -> dict:
-    statuses = sorted({SERVICE_STATUS.get(c) or STATUS_BY_CODE[c] for c in codes})
+    statuses = sorted({status_of(c) for c in codes})
     return {
         str(status): {
-            "description": ", ".join(
-                c for c in codes if (SERVICE_STATUS.get(c) or STATUS_BY_CODE.get(c)) == status
-            ),
+            "description": ", ".join(c for c in codes if status_of(c) == status),
             "content": _json({"$ref": "#/components/schemas/ErrorEnvelope"}),
         }
         for status in statuses
@@ -199,7 +170,7 @@ def _errors(codes: list[str]) -> dict:
 
 def _step_errors() -> dict:
     """Every status a step may answer with (any error code, the service's refusals)."""
-    return _errors([*STATUS_BY_CODE, "UNAUTHORIZED", "PAYLOAD_TOO_LARGE"])
+    return _errors([*STEP_CODES, "UNAUTHORIZED", "PAYLOAD_TOO_LARGE"])
 
 
 def _ok(data_schema: dict) -> dict:

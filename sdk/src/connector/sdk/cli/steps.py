@@ -1,0 +1,188 @@
+"""invoke, poll, data-source, test-connection: one step, its envelope on stdout.
+
+Exit status 0 for an ok envelope, 1 for an error envelope, 2 for a usage error (whose
+envelope is on stdout too: a platform reads stdout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .. import envelope
+from ..errors import ConnectorError, InvalidInput, ManifestError
+from ..runtime import Connector
+from . import Invocation
+from .output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, UsageError, print_json
+from .requests import add_connection_argument, add_request_arguments, build_request
+
+
+def parser_for(cli: Invocation, description: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(prog=cli.usage_prefix, description=description)
+
+
+def load_connector(cli: Invocation) -> Connector:
+    # One request per process: the manifest was validated by the test suite and the
+    # validate/docs commands; re-checking it here would triple the start-up time.
+    return Connector.load(cli.source, validate=False)
+
+
+def invoke(cli: Invocation, argv: list[str]) -> int:
+    parser = parser_for(cli, "Run an action and print its envelope.")
+    parser.add_argument("action")
+    add_request_arguments(parser)
+    args = parser.parse_args(argv)
+    return run_step(cli, "action", args.action, args)
+
+
+def data_source(cli: Invocation, argv: list[str]) -> int:
+    parser = parser_for(cli, "Run a data source (such as a picklist) and print its envelope.")
+    parser.add_argument("data_source", metavar="DATA_SOURCE")
+    add_request_arguments(parser)
+    args = parser.parse_args(argv)
+    return run_step(cli, "dataSource", args.data_source, args)
+
+
+def test_connection(cli: Invocation, argv: list[str]) -> int:
+    parser = parser_for(cli, "Open the connection, run its test, print the envelope.")
+    add_connection_argument(parser)
+    args = parser.parse_args(argv)
+    return run_step(cli, "testConnection", None, args)
+
+
+def poll(cli: Invocation, argv: list[str]) -> int:
+    parser = parser_for(cli, "Poll a trigger once, keeping its state in a file.")
+    parser.add_argument("trigger")
+    parser.add_argument(
+        "--state-file",
+        required=True,
+        metavar="FILE",
+        help="the trigger's state: read before the poll (missing = first poll), "
+        "replaced atomically only after a successful poll; locked meanwhile",
+    )
+    parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for another poll of the same state file (default 60)",
+    )
+    add_request_arguments(parser)
+    args = parser.parse_args(argv)
+    state_file = Path(args.state_file)
+    folder = state_file.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        # Checked before polling: a poll whose state cannot be saved would repeat forever.
+        return usage_failure(
+            cli,
+            f"--state-file {state_file}: the folder {folder} does not exist or is not writable",
+        )
+    try:
+        with state_lock(state_file, args.lock_timeout):
+            return run_step(cli, "trigger", args.trigger, args, state_file=state_file)
+    except UsageError as exc:
+        return usage_failure(cli, str(exc))
+
+
+def run_step(
+    cli: Invocation,
+    kind: str,
+    key: str | None,
+    args: argparse.Namespace,
+    *,
+    state_file: Path | None = None,
+) -> int:
+    try:
+        connector = load_connector(cli)
+    except (ManifestError, LookupError) as exc:  # the installation is broken, not the request
+        print(f"{cli.prog}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        request = build_request(connector.manifest, kind, key, args)
+        if state_file is not None:
+            request["state"] = read_state(state_file)
+    except UsageError as exc:
+        return usage_failure(cli, str(exc))
+    except ConnectorError as exc:
+        result = envelope.error(exc)
+    else:
+        result = connector.invoke(request)
+    print_json(result)
+    if state_file is not None and result["ok"]:
+        # Only after a successful poll whose records are out: a crash before this line
+        # repeats the poll (at least once), it never skips mail.
+        write_state(state_file, result["state"])
+    return EXIT_OK if result["ok"] else EXIT_ERROR
+
+
+def usage_failure(cli: Invocation, message: str) -> int:
+    """A usage error: the message on stderr, and an INVALID_INPUT envelope on stdout."""
+    print(f"{cli.prog}: {message}", file=sys.stderr)
+    print_json(envelope.error(InvalidInput(message)))
+    return EXIT_USAGE
+
+
+# -- the trigger's state file ---------------------------------------------------------------
+
+
+def read_state(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        state = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except RecursionError:
+        raise UsageError(f"--state-file {path}: the JSON is nested too deeply") from None
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        raise UsageError(f"--state-file {path}: not readable JSON ({exc})") from None
+    if not isinstance(state, dict):
+        raise UsageError(f"--state-file {path}: must hold a JSON object")
+    return state
+
+
+def write_state(path: Path, state: dict) -> None:
+    """Replace the state file in one step: a crash leaves the old state or the new, never half."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def state_lock(path: Path, timeout: float) -> Iterator[None]:
+    """Hold an exclusive lock beside the state file for a whole poll.
+
+    Two pollers sharing one state file would otherwise read the same state and emit
+    the same records twice. A second poller waits up to ``timeout`` seconds.
+    """
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "a") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise UsageError(
+                        f"--state-file {path}: another poll holds it (lock file "
+                        f"{lock_path}); still busy after {timeout:g} s"
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

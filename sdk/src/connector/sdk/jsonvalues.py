@@ -1,0 +1,78 @@
+"""Is a handler's result plain JSON, and valid text? Checked without serialising it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .text import SURROGATE
+
+_SCALARS = {int, bool, type(None)}
+INVALID_TEXT = "a string that is not valid Unicode (a lone surrogate)"
+
+
+def json_problem(value: Any) -> str | None:
+    """Where ``value`` is not plain JSON, or None.
+
+    A walk, not json.dumps: serialising a 20 MB download only to check it would hold a
+    third copy of the message in memory. The fast loop only says yes; the slow one says where.
+    Strings must be valid Unicode: a lone surrogate cannot be written as UTF-8, so the
+    envelope would not be valid JSON text (``INVALID_TEXT`` is returned for it).
+    """
+    stack = [value]
+    invalid_text = False
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is str:
+            # isascii() is O(1) in CPython: only non-ASCII strings are searched.
+            if not item.isascii() and SURROGATE.search(item):
+                invalid_text = True
+            continue
+        if kind is dict:
+            if any(type(key) is not str for key in item):
+                return _where(value)
+            stack.extend(item)  # the keys, as strings to check
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is not float or item != item or item in (float("inf"), float("-inf")):
+            return _where(value)
+    return INVALID_TEXT if invalid_text else None
+
+
+def valid_text(value: Any) -> tuple[Any, int]:
+    """``value`` with every lone surrogate replaced by U+FFFD, and how many strings changed."""
+    if isinstance(value, str):
+        fixed = SURROGATE.sub("\ufffd", value)
+        return fixed, int(fixed != value)
+    if isinstance(value, list):
+        pairs = [valid_text(v) for v in value]
+        return [v for v, _ in pairs], sum(n for _, n in pairs)
+    if isinstance(value, dict):
+        out, count = {}, 0
+        for key, item in value.items():
+            key, n_key = valid_text(key)
+            out[key], n = valid_text(item)
+            count += n + n_key
+        return out, count
+    return value, 0
+
+
+def _where(value: Any, path: str = "$") -> str | None:
+    if value is None or isinstance(value, (str, bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if value == value and abs(value) != float("inf") else f"{path} is {value}"
+    if isinstance(value, list):
+        return next(filter(None, (_where(v, f"{path}[{i}]") for i, v in enumerate(value))), None)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path} has a key that is not text: {key!r}"
+            found = _where(item, f"{path}.{key}")
+            if found:
+                return found
+        return None
+    return f"{path} is a {type(value).__name__}"

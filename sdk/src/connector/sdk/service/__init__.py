@@ -1,0 +1,15 @@
+"""``connector serve``: the connectors' steps over HTTP, with pooled sessions.
+
+Starlette (routing, requests, responses) on uvicorn (the ASGI server): both small, widely
+used and maintained, with graceful shutdown on SIGTERM and TLS built in. The rooms:
+
+- ``settings``: what the operator chose (a frozen dataclass, passed to worker processes);
+- ``auth``: service tokens;
+- ``metrics``: Prometheus, labels from closed sets only;
+- ``routes``: the HTTP routes, each step run on the step threads;
+- ``app``: the ASGI application that holds them together (``create_app``);
+- ``openapi``: the OpenAPI document generated from the manifests;
+- ``cli``: the ``serve`` command.
+
+Nothing is imported here, so ``openapi`` and ``settings`` load without the serve extra.
+"""

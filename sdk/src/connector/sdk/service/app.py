@@ -1,0 +1,77 @@
+"""The ASGI application: the served connectors, their session pool, the step threads, and
+the routes (``routes.Service``). uvicorn calls ``create_app`` in each worker process."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from ..discovery import installed_connectors
+from ..runtime import Connector
+from .auth import TOKEN_ENV, TokenCheck, read_tokens
+from .routes import Service
+from .settings import Settings
+
+log = logging.getLogger("connector.service")
+
+
+def request_log() -> None:
+    """One JSON line per request on stderr, in every worker process (each configures its own:
+    uvicorn starts workers as new processes). No secret is ever in it (see routes)."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The ASGI application (uvicorn calls this in each worker: ``factory=True``)."""
+    settings = settings or Settings.from_env()
+    request_log()
+    names = settings.connectors or tuple(sorted(installed_connectors()))
+    connectors = {name: Connector.load(name) for name in names}
+    tokens = [] if settings.no_auth else read_tokens(settings.token_file)
+    if not tokens and not settings.no_auth:
+        raise SystemExit(
+            f"connector serve: no service token: set {TOKEN_ENV} or --token-file "
+            "(or --no-auth, on a loopback address only)"
+        )
+    service = Service(connectors, settings, TokenCheck(tokens, required=not settings.no_auth))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        service.close()  # after in-flight steps finished: LOGOUT every pooled session
+
+    routes = [
+        Route("/healthz", service.healthz, methods=["GET"]),
+        Route("/metrics", service.metrics_route, methods=["GET"]),
+        Route("/openapi.json", service.openapi_route, methods=["GET"]),
+        Route("/v1/{connector}", service.manifest_route, methods=["GET"]),
+        Route(
+            "/v1/{connector}/test-connection",
+            service.step_route("testConnection"),
+            methods=["POST"],
+        ),
+        Route("/v1/{connector}/actions/{key}", service.step_route("action"), methods=["POST"]),
+        Route(
+            "/v1/{connector}/triggers/{key}/poll", service.step_route("trigger"), methods=["POST"]
+        ),
+        Route(
+            "/v1/{connector}/data-sources/{key}", service.step_route("dataSource"), methods=["POST"]
+        ),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: service.not_found, 405: service.not_allowed},
+    )
+    app.state.pool = service.pool
+    app.state.service = service
+    return app
