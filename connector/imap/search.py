@@ -7,6 +7,7 @@ on the seed's connector keep working. Every user string goes through
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 
 from connector.sdk.errors import InvalidInput, Unsupported
@@ -66,12 +67,12 @@ KNOWN = sorted([*FLAG_KEYS, *STATE_KEYS, *STRING_KEYS, *DATE_KEYS, *SIZE_KEYS, *
 class Criteria:
     """SEARCH keys being built, and whether a term needs CHARSET UTF-8."""
 
-    def __init__(self, capabilities=frozenset()):
+    def __init__(self, capabilities: Collection[str] = frozenset()):
         self.capabilities = capabilities
         self.utf8 = False
         self.keys: list[bytes] = []
 
-    def string(self, value, path: str) -> bytes:
+    def string(self, value: str, path: str) -> bytes:
         encoded, utf8 = protocol.search_string(value, path)
         self.utf8 = self.utf8 or utf8
         return encoded
@@ -85,7 +86,7 @@ class Criteria:
 
 
 def build(
-    capabilities,
+    capabilities: Collection[str],
     *,
     sender: str | None,
     recipient: str | None,
@@ -108,7 +109,7 @@ def build(
     return criteria
 
 
-def translate(filters, criteria: Criteria, path: str) -> list[bytes]:
+def translate(filters: object, criteria: Criteria, path: str) -> list[bytes]:
     """One filter object -> SEARCH keys (several keys in one object are ANDed)."""
     if not isinstance(filters, dict):
         raise InvalidInput(
@@ -163,7 +164,7 @@ def _group(tokens: list[bytes]) -> list[bytes]:
     return [b"(", *tokens, b")"] if tokens else [b"ALL"]
 
 
-def _or(value, criteria: Criteria, where: str) -> list[bytes]:
+def _or(value: object, criteria: Criteria, where: str) -> list[bytes]:
     if not isinstance(value, list) or not value:
         raise InvalidInput(
             f"{where} must be a non-empty list of filter objects.", path=f"inputs.{where}"
@@ -176,7 +177,7 @@ def _or(value, criteria: Criteria, where: str) -> list[bytes]:
     return result
 
 
-def _headers(value, criteria: Criteria, where: str) -> list[bytes]:
+def _headers(value: object, criteria: Criteria, where: str) -> list[bytes]:
     if not isinstance(value, dict) or not value:
         raise InvalidInput(
             f'{where} must be an object of header name -> text, such as {{"X-Priority": "1"}}.',
@@ -198,7 +199,7 @@ def _headers(value, criteria: Criteria, where: str) -> list[bytes]:
     return keys
 
 
-def _object_id(key: str, value, criteria: Criteria, where: str) -> list[bytes]:
+def _object_id(key: str, value: object, criteria: Criteria, where: str) -> list[bytes]:
     text = _str(value, where)
     if "X-GM-EXT-1" in criteria.capabilities:
         if not text.isdigit():
@@ -210,7 +211,7 @@ def _object_id(key: str, value, criteria: Criteria, where: str) -> list[bytes]:
     return [b"EMAILID" if key == "emailId" else b"THREADID", text.encode("ascii")]
 
 
-def imap_date(value, where: str) -> bytes:
+def imap_date(value: object, where: str) -> bytes:
     """2024-01-31 or an ISO date-time -> 31-Jan-2024 (IMAP dates have no time)."""
     if isinstance(value, str):
         try:
@@ -227,7 +228,7 @@ def imap_date(value, where: str) -> bytes:
     return dates.search_date(day)
 
 
-def _bool(value, where: str) -> bool:
+def _bool(value: object, where: str) -> bool:
     if isinstance(value, bool):
         return value
     raise InvalidInput(f"{where} must be true or false.", path=f"inputs.{where}")
@@ -236,7 +237,7 @@ def _bool(value, where: str) -> bool:
 MAX_NUMBER = 2**63 - 1  # mod-sequence values (RFC 7162); sizes are 32-bit (RFC 3501)
 
 
-def _int(value, where: str, limit: int = 4294967295) -> int:
+def _int(value: object, where: str, limit: int = 4294967295) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= limit:
@@ -244,7 +245,7 @@ def _int(value, where: str, limit: int = 4294967295) -> int:
     raise InvalidInput(f"{where} must be a whole number from 0 to {limit}.", path=f"inputs.{where}")
 
 
-def _str(value, where: str) -> str:
+def _str(value: object, where: str) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, str):

@@ -26,7 +26,7 @@ SPECIAL_USE = {
 }
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 

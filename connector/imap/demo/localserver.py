@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -56,7 +57,7 @@ def stop_server(process: subprocess.Popen | None, folder: Path | None) -> None:
 class PymapServer:
     """pymap (STARTTLS on one port, one user) with a certificate from a fresh private CA."""
 
-    def __init__(self, user: str = "alice", password: str = "alicepw", ca=None):  # noqa: S107 - demo
+    def __init__(self, user: str = "alice", password: str = "alicepw", ca: Any = None):  # noqa: S107 - demo
         self.user, self.password = user, password
         self.ca = ca
         self.dir: Path | None = None

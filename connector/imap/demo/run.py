@@ -12,10 +12,12 @@ import json
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import Any
 
 from connector.sdk import Connector
 from connector.sdk.cli import Invocation
@@ -27,14 +29,14 @@ FOLDERS = ["Projects", "Receipts"]
 
 
 def _message(
-    subject,
-    sender,
-    to,
-    body,
+    subject: str,
+    sender: str,
+    to: str,
+    body: str,
     *,
-    when,
-    html=None,
-    attachment=None,
+    when: datetime,
+    html: str | None = None,
+    attachment: tuple[str, str, bytes] | None = None,
     reply_to: EmailMessage | None = None,
 ) -> EmailMessage:
     msg = EmailMessage()
@@ -194,7 +196,7 @@ class Workflow:
         self.connector, self.connection, self.as_json = connector, connection, as_json
         self.step = 0
 
-    def call(self, action: str, **inputs) -> dict:
+    def call(self, action: str, **inputs: Any) -> dict:
         envelope = self.connector.invoke(
             {"action": action, "connection": self.connection, "inputs": inputs}
         )
@@ -204,7 +206,7 @@ class Workflow:
             )
         return envelope
 
-    def run(self, action: str, describe, **inputs) -> dict:
+    def run(self, action: str, describe: Callable[[Any], str], **inputs: Any) -> dict:
         envelope = self.call(action, **inputs)
         self.step += 1
         print(f"[{self.step}/7] {action}: {describe(envelope['data'])}")

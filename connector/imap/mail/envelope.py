@@ -28,7 +28,7 @@ def summary_items(*extra: bytes) -> bytes:
 def _text(value: None) -> None: ...
 @overload
 def _text(value: str | bytes) -> str: ...
-def _text(value):
+def _text(value: str | bytes | None) -> str | None:
     """A server string (8-bit bytes included) as text, by the rules of ``charsets``."""
     if value is None:
         return None
@@ -37,7 +37,7 @@ def _text(value):
     return charsets.surrogates_to_text(str(value))
 
 
-def address_list(addresses, fallback: str | None = None) -> list[dict]:
+def address_list(addresses: object, fallback: str | None = None) -> list[dict]:
     if not isinstance(addresses, (list, tuple)):
         return []
     key = addresses if isinstance(addresses, tuple) else _frozen(addresses)
@@ -45,7 +45,7 @@ def address_list(addresses, fallback: str | None = None) -> list[dict]:
     return [{"name": name, "address": address} for name, address in _address_list(key, fallback)]
 
 
-def _frozen(value):
+def _frozen(value: Any) -> Any:
     return tuple(_frozen(v) for v in value) if isinstance(value, list) else value
 
 
@@ -84,7 +84,7 @@ EMPTY_ENVELOPE: dict[str, Any] = {
 }
 
 
-def envelope_json(env, fallback: str | None = None) -> dict:
+def envelope_json(env: object, fallback: str | None = None) -> dict:
     """ENVELOPE -> JSON; ``fallback`` is the message's charset, for 8-bit bytes not in UTF-8."""
     if not isinstance(env, list) or len(env) < 10:
         return dict(EMPTY_ENVELOPE)
@@ -120,7 +120,7 @@ def has_legacy_bytes(values: dict) -> bool:
     return False
 
 
-def _legacy(text) -> bool:
+def _legacy(text: object) -> bool:
     if not isinstance(text, bytes) or text.isascii():
         return False
     try:
@@ -130,7 +130,7 @@ def _legacy(text) -> bool:
     return False
 
 
-def flag_list(raw) -> list[str]:
+def flag_list(raw: object) -> list[str]:
     """Flags as strings, without \\Recent (a per-session flag nobody can set)."""
     if not isinstance(raw, (tuple, list)):
         return []

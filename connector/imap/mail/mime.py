@@ -16,6 +16,7 @@ import binascii
 import email
 import email.policy
 import re
+from collections.abc import Iterator
 from email.message import EmailMessage, Message
 from typing import Any, overload
 
@@ -26,7 +27,7 @@ from . import charsets, dates
 class LenientMessage(EmailMessage):
     """An EmailMessage whose boundary is read like mail clients read it (``boundary=a=b``)."""
 
-    def get_boundary(self, failobj=None):
+    def get_boundary(self, failobj: Any = None) -> Any:
         value = raw_value(self, "Content-Type")
         boundary = _raw_params(value).get("boundary") if value else None
         return boundary.rstrip() if boundary else failobj
@@ -78,7 +79,7 @@ _Q_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
 def decode_words(value: None, fallback: str | None = None) -> None: ...
 @overload
 def decode_words(value: str | bytes, fallback: str | None = None) -> str: ...
-def decode_words(value, fallback=None):
+def decode_words(value: str | bytes | None, fallback: str | None = None) -> str | None:
     """A header value (bytes, or str as the email package keeps 8-bit bytes) -> text.
 
     RFC 2047 encoded words are decoded in their charset, even with raw 8-bit bytes
@@ -362,7 +363,7 @@ def to_json(msg: Message) -> dict:
     }
 
 
-def _leaves(msg: Message):
+def _leaves(msg: Message) -> Iterator[tuple[str, Message]]:
     """Parts that carry content: leaves, and message/rfc822 parts as a whole (not descended)."""
     if not msg.is_multipart():
         yield "1", msg

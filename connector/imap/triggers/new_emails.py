@@ -69,7 +69,15 @@ def new_emails(
 
 
 class Poll:
-    def __init__(self, session, selected, *, fetch_content, mark_as_read, limit):
+    def __init__(
+        self,
+        session: ImapSession,
+        selected: commands.Selected,
+        *,
+        fetch_content: bool,
+        mark_as_read: bool,
+        limit: int,
+    ):
         self.session, self.selected = session, selected
         self.fetch_content, self.mark_as_read, self.limit = fetch_content, mark_as_read, limit
 
@@ -145,7 +153,9 @@ class Poll:
             ),
         }
 
-    def state(self, last_uid, newest, recent_ids, since) -> dict:
+    def state(
+        self, last_uid: int, newest: str, recent_ids: list[str], since: datetime | None
+    ) -> dict:
         state = {
             "uidValidity": self.selected.uid_validity,
             "lastUid": last_uid,
@@ -202,7 +212,7 @@ def checked_state(state: dict) -> dict:
     return state
 
 
-def _parse_time(value) -> datetime | None:
+def _parse_time(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:

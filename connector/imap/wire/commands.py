@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import imaplib
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import NamedTuple
 
-from connector.sdk.errors import AlreadyExists, NotFound, ServerError, Unsupported
+from connector.sdk.errors import (
+    AlreadyExists,
+    ConnectorError,
+    NotFound,
+    ServerError,
+    Unsupported,
+)
 
 from . import protocol
 from .errors import rate_limited, server_text
@@ -38,7 +45,9 @@ def is_already_exists(exc: Exception) -> bool:
     return response_code(exc) == "ALREADYEXISTS"
 
 
-def mailbox_error(exc: Exception, mailbox: str, input_key: str, session: ImapSession | None = None):
+def mailbox_error(
+    exc: Exception, mailbox: str, input_key: str, session: ImapSession | None = None
+) -> ConnectorError:
     """NOT_FOUND / ALREADY_EXISTS / RATE_LIMITED / SERVER_ERROR for a refused mailbox command.
 
     The response code decides; without one (Courier: "Cannot create this folder.",
@@ -66,7 +75,7 @@ def mailbox_error(exc: Exception, mailbox: str, input_key: str, session: ImapSes
 
 
 @contextmanager
-def refusals(mailbox: str, input_key: str, session: ImapSession | None = None):
+def refusals(mailbox: str, input_key: str, session: ImapSession | None = None) -> Iterator[None]:
     """Turn a NO/BAD on a mailbox command into NOT_FOUND / ALREADY_EXISTS / SERVER_ERROR.
 
     A dropped connection (``abort``) passes through to the error hook.
@@ -86,7 +95,7 @@ def mailbox_exists(session: ImapSession, mailbox: str) -> bool:
     return any(line and _listed_name(line) == wanted for line in data)
 
 
-def _listed_name(line) -> bytes:
+def _listed_name(line: bytes | tuple) -> bytes:
     """The mailbox name of a LIST reply line (quoted or atom), as the server wrote it."""
     if isinstance(line, tuple):  # the name came as a literal
         return bytes(line[1])
@@ -277,17 +286,17 @@ def read_fetch(
     while True:
         line = client.read_line()
         if line.startswith(done):
-            status, _, text = line[len(done) :].rstrip(b"\r\n").partition(b" ")
+            status, _, said = line[len(done) :].rstrip(b"\r\n").partition(b" ")
             if status != b"OK":
                 raise imaplib.IMAP4.error(
                     f"{command.decode()} command error: "
-                    f"{status.decode('ascii', 'replace')} [{text!r}]"
+                    f"{status.decode('ascii', 'replace')} [{said!r}]"
                 )
             return data
         if line.startswith(b"* "):
             head, _, rest = line[2:].partition(b" ")
             in_fetch = rest[:6].upper() == b"FETCH " and head.isdigit()
-            text = head + b" " + rest[6:] if in_fetch else None
+            text = head + b" " + rest[6:] if in_fetch else line  # (line: not kept)
         else:
             text = line  # the rest of a response after a literal
         literal = _LITERAL_AT_END.search(line)

@@ -9,6 +9,7 @@ atoms, NIL, numbers, quoted strings, literals and parenthesised lists.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -126,7 +127,7 @@ def parse_tokens(data: list) -> dict[int, dict[bytes, Any]]:
     return out
 
 
-def _responses(data: list):
+def _responses(data: list) -> Iterator[tuple[bytes, list[bytes]]]:
     """Each FETCH response as one line, its literals replaced by \\0k\\0 placeholders.
 
     imaplib splits a response at each literal: (text ending in {n}, literal bytes)
@@ -189,7 +190,7 @@ def _parse_lines(data: list) -> dict | None:
     return out
 
 
-def _unquote(token: bytes, literals: list[bytes]):
+def _unquote(token: bytes, literals: list[bytes]) -> bytes | None:
     if token == b"NIL":
         return None
     if token[0] == 0:
@@ -198,7 +199,7 @@ def _unquote(token: bytes, literals: list[bytes]):
     return _ESCAPE.sub(rb"\1", token) if b"\\" in token else token
 
 
-def _addresses(token: bytes, literals: list[bytes]):
+def _addresses(token: bytes, literals: list[bytes]) -> tuple | None:
     if token == b"NIL":
         return None
     if b"\x00" in token:

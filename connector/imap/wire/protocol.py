@@ -9,6 +9,7 @@ command), sends flags unquoted and never compresses UID lists: these helpers do.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from connector.sdk.errors import InvalidInput
@@ -168,7 +169,7 @@ class UidSet(NamedTuple):
     def as_written(self) -> bytes:
         """The set with IMAP's own meaning of ``*`` (for sequence numbers, where it is right)."""
 
-        def bound(value):
+        def bound(value: int | None) -> bytes:
             return b"*" if value is STAR else b"%d" % value
 
         return b",".join(
@@ -256,7 +257,7 @@ def merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in merged]
 
 
-def compress(uids) -> list[tuple[int, int]]:
+def compress(uids: Iterable[int]) -> list[tuple[int, int]]:
     """Sorted UIDs -> runs: [1, 2, 3, 7] -> [(1, 3), (7, 7)]."""
     return merge_ranges([(u, u) for u in uids])
 
@@ -278,6 +279,6 @@ def chunk_ranges(ranges: list[tuple[int, int]], limit: int = MAX_SET_BYTES) -> l
     return out
 
 
-def uid_sets(uids, limit: int = MAX_SET_BYTES) -> list[bytes]:
+def uid_sets(uids: Iterable[int], limit: int = MAX_SET_BYTES) -> list[bytes]:
     """UIDs -> compressed sequence sets that fit on command lines."""
     return chunk_ranges(compress(uids), limit)

@@ -7,9 +7,12 @@ This is the connection handler of the manifest: the runtime calls
 from __future__ import annotations
 
 import base64
+import select
 import imaplib
 import socket
 import ssl
+from collections.abc import Callable
+from typing import Any
 
 from connector.sdk.errors import (
     AuthFailed,
@@ -34,7 +37,7 @@ PLAIN_HINT = " If this port expects TLS from the start (usually 993), turn Secur
 class ImapSession:
     """A logged-in IMAP connection, handed to every action handler."""
 
-    def __init__(self, client: IMAPClient, *, host: str, user: str, port: int = 0):
+    def __init__(self, client: Client, *, host: str, user: str, port: int = 0):
         self.client = client
         self.host = host
         self.port = port
@@ -119,8 +122,6 @@ class ImapSession:
         """Whether the server dropped this idle session, without a round trip when all is
         well: an idle connection has nothing to read; when it has (EOF, BYE, or a TLS record),
         NOOP tells."""
-        import select
-
         try:
             readable, _, _ = select.select([self.client.socket()], [], [], 0)
         except (OSError, ValueError):  # closed already
@@ -152,7 +153,7 @@ class ImapSession:
             pass
 
 
-def open_session(**fields) -> ImapSession:
+def open_session(**fields: Any) -> ImapSession:
     """The ``imap`` connection: user name and password."""
     return _open(
         fields,
@@ -160,7 +161,7 @@ def open_session(**fields) -> ImapSession:
     )
 
 
-def open_oauth_session(**fields) -> ImapSession:
+def open_oauth_session(**fields: Any) -> ImapSession:
     """The ``imapOAuth`` connection: an OAuth 2.0 access token (XOAUTH2 or OAUTHBEARER)."""
     return _open(
         fields,
@@ -174,7 +175,7 @@ def open_oauth_session(**fields) -> ImapSession:
     )
 
 
-def _open(fields: dict, authenticate) -> ImapSession:
+def _open(fields: dict, authenticate: Callable[[ImapSession], None]) -> ImapSession:
     host, port, timeout = fields["host"], fields["port"], fields["timeout"]
     context = build_context(
         min_version=fields["min_version"],
@@ -362,7 +363,7 @@ def defer_login(session: ImapSession, user: str, password: str, plain: str, time
     client = session.client
     deadline = session.deadline
 
-    def on_reply(typ, data) -> None:
+    def on_reply(typ: str | None, data: Any) -> None:
         if deadline is not None:
             deadline.cancel()
         if typ is None:  # reading the greeting or the reply failed: ``data`` says why

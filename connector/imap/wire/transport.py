@@ -77,7 +77,7 @@ _LOSES_PIPELINED = re.compile(rb"Courier-IMAP", re.I)
 _KNOWN: dict[tuple, dict] = {}
 
 
-def server_identity(imap) -> bytes:
+def server_identity(imap: imaplib.IMAP4) -> bytes:
     """What tells this server from another at the same address before anything is sent:
     its certificate over TLS, else its greeting (read before LOGIN on plain connections)."""
     sock = getattr(imap, "sock", None)
@@ -114,7 +114,7 @@ class Deadline:
     def watch(self, sock: socket.socket) -> None:
         """Watch ``sock`` (a new one after TLS is set up) for the time that is left."""
 
-        def expire():
+        def expire() -> None:
             self.expired = True
             try:  # the plain socket's shutdown: a blocked read (TLS or not) returns at once
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
@@ -148,6 +148,8 @@ class Deferred:
 
 
 if TYPE_CHECKING:  # a mixin for IMAP4 subclasses: typed as one
+    from typing_extensions import Buffer  # (collections.abc from 3.12)
+
     _IMAP4 = imaplib.IMAP4
 else:
     _IMAP4 = object
@@ -161,7 +163,7 @@ class _Pipelining(_IMAP4):
     _greeting_pending = False
     _deferred: Deferred | None = None
 
-    def _connect(self):
+    def _connect(self) -> None:
         if not self._defer_greeting:
             super()._connect()  # type: ignore[misc]  # (not in typeshed's IMAP4)
             return
@@ -173,14 +175,15 @@ class _Pipelining(_IMAP4):
             rb"(?P<tag>" + tagpre + rb"\d+) (?P<type>[A-Z]+) (?P<data>.*)", re.ASCII
         )
         if __debug__:
-            self._cmd_log_len, self._cmd_log_idx, self._cmd_log = 10, 0, {}
+            self._cmd_log_len, self._cmd_log_idx = 10, 0
+            self._cmd_log: dict[int, tuple[bytes, float]] = {}
         self.welcome = b""
         self.state = "NONAUTH"
         self.capabilities = ()
         self.PROTOCOL_VERSION = "IMAP4REV1"
         self._greeting_pending = True
 
-    def _get_capabilities(self):
+    def _get_capabilities(self) -> None:
         """The greeting's [CAPABILITY ...] when it has one; else the CAPABILITY command.
 
         After STARTTLS (imaplib asks again) nothing is asked: the capabilities from before
@@ -214,7 +217,9 @@ class _Pipelining(_IMAP4):
     def greeting_pending(self) -> bool:
         return self._greeting_pending
 
-    def defer(self, build: Callable[[bytes], bytes], on_reply: Callable[[str | None, Any], None]):
+    def defer(
+        self, build: Callable[[bytes], bytes], on_reply: Callable[[str | None, Any], None]
+    ) -> None:
         """Hold a command (``build(tag)`` -> its line) until the next one; see ``send``."""
         tag = self._new_tag()
         self.tagged_commands[tag] = None
@@ -224,7 +229,7 @@ class _Pipelining(_IMAP4):
     def deferred(self) -> Deferred | None:
         return self._deferred
 
-    def send(self, data):
+    def send(self, data: Buffer) -> None:
         deferred, self._deferred = self._deferred, None
         if deferred is None:
             super().send(data)
@@ -264,7 +269,7 @@ class PlainIMAP4(_Pipelining, IMAP4WithTimeout):
         self._deadline, self._defer_greeting = deadline, defer_greeting
         super().__init__(host, port, timeout)
 
-    def _create_socket(self, timeout=None):
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
         sock = super()._create_socket(timeout)
         no_delay(sock)
         self._deadline.watch(sock)
@@ -284,7 +289,7 @@ class TlsIMAP4(_Pipelining, IMAP4_TLS):
         self._deadline, self._defer_greeting = deadline, defer_greeting
         super().__init__(host, port, context, timeout)  # type: ignore[call-arg,arg-type]
 
-    def _create_socket(self, timeout=None):
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
         sock = socket.create_connection((self.host, self.port), timeout=timeout or self._timeout)
         no_delay(sock)
         tls = self.ssl_context.wrap_socket(
@@ -299,14 +304,14 @@ class Client(IMAPClient):
     """IMAPClient on our IMAP4 classes (deadline watch, greeting capabilities, pipelining),
     with the lower-level operations the rest of the connector needs as public methods."""
 
-    def __init__(self, *args, deadline: Deadline, defer_greeting: bool = False, **kwargs):
+    def __init__(self, *args: Any, deadline: Deadline, defer_greeting: bool = False, **kwargs: Any):
         self._deadline, self._defer_greeting = deadline, defer_greeting
         super().__init__(*args, **kwargs)
         # IMAPClient turns on imaplib's per-line debug logging: message contents and search
         # terms would reach the "imapclient" logger, and a 10,000-line reply pays ~30k calls.
         self._imap.debug = 0
 
-    def _create_IMAP4(self):  # noqa: N802 - IMAPClient's name
+    def _create_IMAP4(self) -> imaplib.IMAP4:  # noqa: N802 - IMAPClient's name
         if self.ssl:
             return TlsIMAP4(
                 self.host,
@@ -372,7 +377,7 @@ class Client(IMAPClient):
         """
         imap = self._imap
 
-        def settle(typ, data) -> None:
+        def settle(typ: str | None, data: Any) -> None:
             if typ is None:
                 imap.state = "LOGOUT"
             elif typ != "OK":
@@ -427,7 +432,9 @@ class Client(IMAPClient):
         self._checkok(name, typ, data)
         return data
 
-    def _send_literal(self, tag: bytes, command: bytes, data, literal_plus: bool) -> None:
+    def _send_literal(
+        self, tag: bytes, command: bytes, data: Literal | Literal8, literal_plus: bool
+    ) -> None:
         """`` {n}`` (``~{n}`` for a literal8, RFC 3516), then the octets.
 
         Without LITERAL+ the server's "+" is awaited first. A tagged reply instead is the

@@ -121,7 +121,7 @@ def _show(value: Any) -> str:
     return shorten(repr(value), VALUE_CHARS)
 
 
-def _is_type(value: Any, kind) -> bool:
+def _is_type(value: Any, kind: str | list[str]) -> bool:
     if isinstance(kind, list):
         return any(_is_type(value, k) for k in kind)
     if kind in ("integer", "number") and isinstance(value, bool):

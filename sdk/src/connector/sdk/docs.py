@@ -15,7 +15,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("*", "\\*").replace("<", "&lt;")
 
 
-def _default(value) -> str:
+def _default(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from .errors import InvalidInput
@@ -209,7 +210,7 @@ def _show(raw: Any) -> str:
     return _json_kind(raw)
 
 
-def _jsonschema_validator(schema: dict):
+def _jsonschema_validator(schema: dict) -> Any:
     """jsonschema for what the fast checker does not handle, with patterns anchored the same
     way (``checks.ecma_anchors``): one meaning for ``$`` whichever validator runs."""
     from jsonschema import Draft202012Validator  # costly import: only for unusual schemas
@@ -260,16 +261,16 @@ class InputSet:
         self._simple: bool | None = None
         self._validator: Any = None
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[InputSpec]:
         return iter(self.specs)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.specs)
 
     def schema(self) -> dict:
         return {"type": "object", "properties": {s.key: s.json_schema() for s in self.specs}}
 
-    def errors(self, values: dict):
+    def errors(self, values: dict) -> Iterator[tuple[tuple, str]]:
         """(path items, message) for each schema violation among the given values."""
         from . import checks
 

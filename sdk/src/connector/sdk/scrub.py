@@ -5,14 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
 
 
-def _escapes():
+def _escapes() -> tuple[Callable[[str], str], ...]:
     """How text gets escaped on its way into an error message."""
     return (
         lambda t: t,

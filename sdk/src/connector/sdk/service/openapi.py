@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ERROR_CODES, ERRORS, status_of
-from ..inputs import JSON_TYPES
-from ..manifest import Operation
+from ..inputs import JSON_TYPES, InputSpec
+from ..manifest import Manifest, Operation
 
 # Every code a step may end with, then the service's own refusals (errors.ERRORS).
 STEP_CODES = list(ERROR_CODES)
@@ -219,7 +219,7 @@ def _post(
     }
 
 
-def _input_schema(spec) -> dict:
+def _input_schema(spec: InputSpec) -> dict:
     """A typed JSON value, or the raw string a UI sends (coerced by the runtime)."""
     typed: dict[str, Any] = {"type": JSON_TYPES[spec.type]}
     if spec.choices:
@@ -249,7 +249,7 @@ def _inputs_object(op: Operation) -> dict:
     }
 
 
-def _connection_schema(manifest) -> dict:
+def _connection_schema(manifest: Manifest) -> dict:
     """The connection's fields (flat: the first connection), or {key, fields}."""
     flat = [_inputs_object(op) for op in manifest.connections.values()]
     keyed = {

@@ -136,7 +136,7 @@ def _exit(code: int) -> int:
     os._exit(code)
 
 
-async def _run_step(args, keys, request: dict) -> dict:
+async def _run_step(args: argparse.Namespace, keys: list[bytes], request: dict) -> dict:
     client = await connect(args.temporal, args.namespace, keys)
     return await client.execute_workflow(
         "connector.RunStep",
@@ -152,7 +152,7 @@ async def _run_step(args, keys, request: dict) -> dict:
     )
 
 
-async def _watch(args, keys, request: dict) -> str:
+async def _watch(args: argparse.Namespace, keys: list[bytes], request: dict) -> str:
     client = await connect(args.temporal, args.namespace, keys)
     workflow_id = (
         args.workflow_id

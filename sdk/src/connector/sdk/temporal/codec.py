@@ -9,6 +9,7 @@ readable after a new key is put first.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import binascii
 import hashlib
 import os
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from temporalio.api.common.v1 import Payload
+import temporalio.converter
 from temporalio.converter import PayloadCodec
 
 KEY_ENV = "CONNECTOR_TEMPORAL_KEY"
@@ -90,12 +92,8 @@ class AesGcmCodec(PayloadCodec):
         return out
 
 
-def data_converter(keys: Sequence[bytes]):
+def data_converter(keys: Sequence[bytes]) -> temporalio.converter.DataConverter:
     """Temporal's default converter with every payload, and failure messages, encrypted."""
-    import dataclasses
-
-    import temporalio.converter
-
     return dataclasses.replace(
         temporalio.converter.default(),
         payload_codec=AesGcmCodec(keys),
