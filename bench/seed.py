@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
@@ -35,7 +35,7 @@ def message(rng: random.Random, index: int) -> bytes:
             f"{n} <cc{i}@example.net>" for i, n in enumerate(rng.sample(NAMES, 2))
         )
     msg["Subject"] = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8))).capitalize()
-    when = datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=17 * index)
+    when = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=17 * index)
     msg["Date"] = format_datetime(when)
     msg["Message-ID"] = make_msgid(idstring=str(index), domain="bench.example")
     size = rng.randint(1500, 5200)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tests.helpers import append, make_message
 
@@ -34,7 +34,7 @@ def test_append_stores_the_message_with_flags_and_date(harness, imap, mailbox):
     assert b"\\Seen" in fetched[b"FLAGS"]
     assert fetched[b"BODY[]"] == content.replace("\n", "\r\n").encode()
     when = fetched[b"INTERNALDATE"]
-    assert when.astimezone(timezone.utc) == datetime(2024, 5, 1, 7, 30, tzinfo=timezone.utc)
+    assert when.astimezone(UTC) == datetime(2024, 5, 1, 7, 30, tzinfo=UTC)
 
 
 def test_append_mailbox_alias_and_conflicts(harness, imap, mailbox):

@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from connector.imap.mail import mime
 from connector.imap.actions.append_message import message_bytes
+from connector.imap.mail import mime
 from connector.sdk.jsonvalues import json_problem
 from tests import corpus
 from tests.helpers import cli

@@ -9,9 +9,9 @@ import pytest
 from imapclient.response_parser import parse_fetch_response
 
 from connector.imap.mail import dates
-from connector.imap.wire import fetch_response
 from connector.imap.mail.envelope import envelope_json, summary
 from connector.imap.mail.mime import decode_words, header_date
+from connector.imap.wire import fetch_response
 
 DATA = [
     (
@@ -49,9 +49,7 @@ def test_parse_agrees_with_imapclient():
     for uid in (7, 9):
         assert set(ours[uid][b"FLAGS"]) == set(theirs[uid][b"FLAGS"])
         assert ours[uid][b"RFC822.SIZE"] == theirs[uid][b"RFC822.SIZE"]
-        assert (
-            dates.internal_date(ours[uid][b"INTERNALDATE"]) == theirs[uid][b"INTERNALDATE"]
-        )
+        assert dates.internal_date(ours[uid][b"INTERNALDATE"]) == theirs[uid][b"INTERNALDATE"]
     env = theirs[7][b"ENVELOPE"]
     assert env.subject == ours[7][b"ENVELOPE"][1]
     assert env.message_id == ours[7][b"ENVELOPE"][9]
@@ -102,10 +100,7 @@ def test_internal_date():
         2024, 1, 2, 0, 0, 1, tzinfo=timezone(-timedelta(hours=1, minutes=30))
     )
     assert dates.internal_date(b"garbage") is None
-    assert (
-        dates.internal_date_iso(b" 2-Jan-2024 00:00:01 -0130")
-        == "2024-01-02T00:00:01-01:30"
-    )
+    assert dates.internal_date_iso(b" 2-Jan-2024 00:00:01 -0130") == "2024-01-02T00:00:01-01:30"
     assert dates.internal_date_iso(b"31-Foo-2024 00:00:01 +0000") is None
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -132,7 +132,7 @@ def test_a_rejected_token_is_refreshed_and_the_step_succeeds(
     update = envelope["connectionUpdate"]["fields"]
     assert update["accessToken"] == FRESH and update["refreshToken"] == ROTATED
     expires = datetime.fromisoformat(update["expiresAt"].replace("Z", "+00:00"))
-    assert timedelta(minutes=55) < expires - datetime.now(timezone.utc) < timedelta(minutes=61)
+    assert timedelta(minutes=55) < expires - datetime.now(UTC) < timedelta(minutes=61)
     assert len(endpoint.requests) == 1
     no_secret_in(caplog.text)
     # The platform stores the update: the next step logs in at once, nothing refreshed.
@@ -144,7 +144,7 @@ def test_a_rejected_token_is_refreshed_and_the_step_succeeds(
 
 def test_an_expired_token_is_refreshed_before_logging_in(connector, fresh_only_server, endpoint):
     failures = failed_logins(fresh_only_server)
-    past = (datetime.now(timezone.utc) - timedelta(minutes=5)).isoformat()
+    past = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
     envelope = get_status(connector, connection(fresh_only_server, endpoint, expiresAt=past))
     assert envelope["ok"], envelope
     assert envelope["connectionUpdate"]["fields"]["accessToken"] == FRESH

@@ -11,6 +11,8 @@ import re
 import socket
 import ssl
 
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+
 from connector.sdk.errors import (
     ConnectionFailed,
     ConnectorError,
@@ -20,7 +22,6 @@ from connector.sdk.errors import (
     TlsError,
 )
 from connector.sdk.text import REMOTE_CHARS, shorten
-from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 # Response codes (RFC 5530) that say trying again later may work.
 TRANSIENT_CODES = ("[SERVERBUG]", "[OVERQUOTA]")

@@ -12,10 +12,11 @@ import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from connector.sdk.errors import InvalidInput
-from connector.sdk.text import VALUE_CHARS, shorten
 from imapclient.imap_utf7 import decode as decode_utf7
 from imapclient.imap_utf7 import encode as encode_utf7
+
+from connector.sdk.errors import InvalidInput
+from connector.sdk.text import VALUE_CHARS, shorten
 
 from ..mail.flags import SYSTEM_FLAGS
 

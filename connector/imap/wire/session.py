@@ -7,12 +7,15 @@ This is the connection handler of the manifest: the runtime calls
 from __future__ import annotations
 
 import base64
-import select
 import imaplib
+import select
 import socket
 import ssl
 from collections.abc import Callable
 from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
 
 from connector.sdk.errors import (
     AuthFailed,
@@ -23,8 +26,6 @@ from connector.sdk.errors import (
     Unsupported,
 )
 from connector.sdk.text import REMOTE_CHARS, shorten
-from imapclient import IMAPClient
-from imapclient.exceptions import LoginError
 
 from .errors import rate_limited
 from .protocol import quote

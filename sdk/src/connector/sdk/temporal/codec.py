@@ -9,15 +9,15 @@ readable after a new key is put first.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import binascii
+import dataclasses
 import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from temporalio.api.common.v1 import Payload
 import temporalio.converter
+from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
 KEY_ENV = "CONNECTOR_TEMPORAL_KEY"
