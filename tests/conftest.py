@@ -6,7 +6,6 @@ cannot start a failure; without it, an unavailable server's tests are skipped.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 from connector.imap import manifest_path
 from connector.sdk import Connector
 from connector.sdk.testing import Harness
-from tests.helpers import raw_client
+from tests.helpers import raw_client, require_server
 from tests.servers import courier, cyrus, dovecot, pymap
 
 SERVERS: dict[str, tuple[Callable[[], bool], Callable[[Any], Any]]] = {
@@ -25,10 +24,6 @@ SERVERS: dict[str, tuple[Callable[[], bool], Callable[[Any], Any]]] = {
     "cyrus": (cyrus.available, lambda ca: cyrus.Cyrus(ca)),
     "courier": (courier.available, lambda ca: courier.Courier(ca)),
 }
-
-
-def required_servers() -> set[str]:
-    return {s.strip() for s in os.environ.get("IMAP_TEST_SERVERS", "").split(",") if s.strip()}
 
 
 @pytest.fixture(scope="session")
@@ -45,10 +40,7 @@ def ca():
 
 def _start(name: str, ca, request):
     available, make = SERVERS[name]
-    if not available():
-        if name in required_servers():
-            pytest.fail(f"IMAP_TEST_SERVERS requires {name}, but it is not installed")
-        pytest.skip(f"{name} is not installed (set IMAP_TEST_SERVERS to make this a failure)")
+    require_server(name, available())
     server = make(ca)
     info = server.start()
     request.addfinalizer(server.stop)
@@ -103,17 +95,3 @@ def mailbox(imap, server):
     name = server.path(f"t-{uuid.uuid4().hex[:10]}")
     imap.create_folder(name)
     return name
-
-
-# Fixtures that start a real IMAP server (or need one): a test using none is a unit test.
-_SERVER_FIXTURES = {"server", *(f"{name}_server" for name in SERVERS)}
-
-
-def pytest_collection_modifyitems(config, items):
-    """Mark every test that starts no real server and is not ``slow`` as ``unit``, so
-    ``pytest -m unit`` runs the fast tests alone (no server needed)."""
-    for item in items:
-        uses = set(getattr(item, "fixturenames", ()))
-        heavy = any(item.get_closest_marker(m) for m in ("slow", "integration"))
-        if not uses & _SERVER_FIXTURES and not heavy:
-            item.add_marker(pytest.mark.unit)

@@ -13,9 +13,13 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
+from tests.servers import dovecot
 from tests.servers.dovecot import Dovecot
 
 ROOT = Path(__file__).resolve().parents[1]
+MESSAGES = ROOT / "tests" / "messages"  # sample mail (and the corpus, corpus.py)
 # Dovecot's capabilities without UIDPLUS and MOVE, for servers that must lack them.
 BASE_CAPS = (
     "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ NAMESPACE CHILDREN SPECIAL-USE "
@@ -23,7 +27,23 @@ BASE_CAPS = (
 )
 
 
+def required_servers() -> set[str]:
+    """IMAP_TEST_SERVERS (set by .ci/run): servers whose absence fails instead of skipping."""
+    return {s.strip() for s in os.environ.get("IMAP_TEST_SERVERS", "").split(",") if s.strip()}
+
+
+def require_server(name: str, available: bool) -> None:
+    """Skip a test whose server is not installed, or fail when IMAP_TEST_SERVERS needs it."""
+    if available:
+        return
+    if name in required_servers():
+        pytest.fail(f"IMAP_TEST_SERVERS requires {name}, but it is not installed")
+    pytest.skip(f"{name} is not installed (set IMAP_TEST_SERVERS to make this a failure)")
+
+
 def start_dovecot(ca, request, **kwargs):
+    """A private Dovecot with its own settings (the session-wide one is ``dovecot_server``)."""
+    require_server("dovecot", dovecot.available())
     server = Dovecot(ca, **kwargs)
     info = server.start()
     request.addfinalizer(server.stop)

@@ -17,13 +17,13 @@ TOKEN = "ya29.a0AfH6SM-test-token-" + "x" * 24
 
 
 @pytest.fixture(scope="module")
-def oauth_server(ca, request, dovecot_server):
+def oauth_server(ca, request):
     """Dovecot with a token passdb: XOAUTH2/OAUTHBEARER check tokens, PLAIN/LOGIN passwords."""
     return _dovecot(ca, request, tokens={"alice": TOKEN})
 
 
 @pytest.fixture(scope="module")
-def no_move_server(ca, request, dovecot_server):
+def no_move_server(ca, request):
     """Dovecot announcing UIDPLUS but not MOVE."""
     info = _dovecot(
         ca, request, extra_conf=f"protocol imap {{\n  imap_capability = {BASE_CAPS} UIDPLUS\n}}\n"
@@ -33,7 +33,7 @@ def no_move_server(ca, request, dovecot_server):
 
 
 @pytest.fixture(scope="module")
-def bare_server(ca, request, dovecot_server):
+def bare_server(ca, request):
     """Dovecot announcing neither MOVE nor UIDPLUS."""
     info = _dovecot(
         ca, request, extra_conf=f"protocol imap {{\n  imap_capability = {BASE_CAPS}\n}}\n"

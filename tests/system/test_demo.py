@@ -7,13 +7,9 @@ import re
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
+from tests.helpers import ROOT
 
-pytestmark = pytest.mark.slow  # runs a whole program
-
-ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "connector.imap.cli"]
 
 

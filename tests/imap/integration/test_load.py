@@ -23,7 +23,7 @@ WORKERS, STEPS = 16, 2000
 
 
 @pytest.fixture(scope="module")
-def limited_server(ca, request, dovecot_server):
+def limited_server(ca, request):
     return _dovecot(ca, request, extra_conf="mail_max_userip_connections = 4\n")
 
 

@@ -37,7 +37,7 @@ def test_append_stores_the_message_with_flags_and_date(harness, imap, mailbox):
     assert when.astimezone(UTC) == datetime(2024, 5, 1, 7, 30, tzinfo=UTC)
 
 
-def test_append_mailbox_alias_and_conflicts(harness, imap, mailbox):
+def test_append_mailbox_alias_and_conflicts(harness, mailbox):
     data = harness.ok("appendMessage", mailbox=mailbox, content=make_message().decode())
     assert data["mailbox"] == mailbox and data["uid"]
     error = harness.error(

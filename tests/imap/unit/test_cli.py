@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import cli
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT, cli
 
 
 def test_invoke_without_connection_names_host_and_user():

@@ -62,7 +62,6 @@ def test_pipelining_off_costs_round_trips(connector, dovecot_server):
     assert on <= 3 and off > on, (on, off)
 
 
-@pytest.mark.integration  # starts its server by name
 @pytest.mark.parametrize("name", ["dovecot", "pymap"])  # Cyrus and Courier delay failed logins
 def test_failed_pipelined_login_is_auth_failed_and_runs_nothing(connector, request, name):
     server = request.getfixturevalue(f"{name}_server")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import append, make_message
+from tests.helpers import MESSAGES, append, make_message
 
-MULTIPART = (Path(__file__).with_name("messages") / "multipart.eml").read_bytes()
+MULTIPART = (MESSAGES / "multipart.eml").read_bytes()
 
 
 # --- downloadMessage ---------------------------------------------------------------------

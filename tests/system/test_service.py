@@ -76,7 +76,7 @@ class Service:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory, dovecot_server):
+def service(tmp_path_factory):
     running = Service(tmp_path_factory.mktemp("svc"), "--max-body-mb", "1")
     yield running
     running.stop()

@@ -19,7 +19,7 @@ from tests.servers import fake
 
 
 @pytest.fixture(scope="module")
-def no_move(ca, request, dovecot_server):
+def no_move(ca, request):
     info = _dovecot(
         ca, request, extra_conf=f"protocol imap {{\n  imap_capability = {BASE_CAPS} UIDPLUS\n}}\n"
     )

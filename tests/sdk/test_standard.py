@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+
+from connector.sdk import Connector
 from connector.sdk.testing import required_inputs_are_enforced
+from tests.helpers import ROOT
+from tests.sample_connector import MANIFEST
 
 
 def test_every_operation_names_its_missing_required_inputs(connector):
@@ -12,13 +17,7 @@ def test_every_operation_names_its_missing_required_inputs(connector):
 def test_the_check_reports_an_operation_that_does_not_fail(tmp_path):
     # The sample connector's trigger has no required input and its connection fields are
     # all given: the request succeeds, and the check says so.
-    import shutil
-    from pathlib import Path
-
-    from connector.sdk import Connector
-    from tests.sample_connector import MANIFEST
-
-    shutil.copy(Path(__file__).resolve().parents[1] / "assets" / "icon.png", tmp_path / "icon.png")
+    shutil.copy(ROOT / "assets" / "icon.png", tmp_path / "icon.png")
     manifest = MANIFEST.replace(
         "{key: user, label: User, type: string, required: true}",
         "{key: user, label: User, type: string, default: u}",

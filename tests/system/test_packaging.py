@@ -11,11 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import build_wheels
-
-ROOT = Path(__file__).resolve().parents[1]
-
-pytestmark = pytest.mark.slow  # builds a wheel
+from tests.helpers import ROOT, build_wheels
 
 
 @pytest.fixture(scope="module")

@@ -94,3 +94,12 @@ def test_uid_sets_one_grammar_on_random_strings(add_flags):
         assert manifest_accepts(add_flags, mailbox="INBOX", range=value) == protocol_accepts(
             protocol.parse_uid_set, value
         ), repr(value)
+
+
+def test_the_manifest_declares_the_consent_flow_for_google_and_microsoft():
+    oauth2 = Connector.load(manifest_path()).manifest.connections["imapOAuth"].oauth2
+    google, microsoft = oauth2["presets"]["google"], oauth2["presets"]["microsoft"]
+    assert google["tokenUrl"] == "https://oauth2.googleapis.com/token"
+    assert google["scopes"] == ["https://mail.google.com/"]
+    assert "offline_access" in microsoft["scopes"]
+    assert microsoft["authorizationUrl"].startswith("https://login.microsoftonline.com/")

@@ -21,8 +21,6 @@ from tests.helpers import make_message, raw_client
 from tests.servers import fake
 from tests.servers.temporal import ROOT, TemporalDev, available
 
-pytestmark = pytest.mark.integration
-
 PASSWORD_MARK = "alicepw"
 
 
@@ -95,7 +93,7 @@ def test_run_step_returns_the_envelope(temporal, worker, dovecot_server):
     assert json.loads(run.stdout)["data"]["path"] == "INBOX"
 
 
-def test_without_a_key_nothing_starts(temporal, dovecot_server):
+def test_without_a_key_nothing_starts(temporal):
     env = {k: v for k, v in temporal.env().items() if k != "CONNECTOR_TEMPORAL_KEY"}
     run = cli(temporal, "worker", env=env)
     assert run.returncode == 2 and "no Temporal payload key" in run.stderr

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
 from connector.imap.mail import mime
-
-MESSAGES = Path(__file__).with_name("messages")
+from tests.helpers import MESSAGES
 
 
 def load(name):

@@ -14,8 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from connector.imap.actions.append_message import message_bytes
-from connector.imap.mail import mime
 from connector.sdk.jsonvalues import json_problem
 from tests import corpus
 from tests.helpers import cli
@@ -28,19 +26,6 @@ def strict_json(text_or_bytes) -> dict:
     assert json_problem(value) is None, json_problem(value)
     json.dumps(value, ensure_ascii=False).encode("utf-8")  # strict: raises on a surrogate
     return value
-
-
-@pytest.mark.parametrize("name", corpus.NAMES)
-def test_parsed_without_a_server(name):
-    data, removed = message_bytes(corpus.as_input(name), "base64")
-    assert removed == bool(corpus.EXPECTED[name].get("mbox"))
-    message = mime.to_json(mime.parse(data))
-    strict_json(json.dumps(message, ensure_ascii=False))
-    assert corpus.mismatches(name, message) == []
-
-
-def test_corpus_is_large_enough():
-    assert len(corpus.NAMES) >= 60
 
 
 BROKEN_HEADERS = {"date-garbage", "rfc2822-a63-whitespace"}
@@ -252,15 +237,6 @@ def mutate(rng: random.Random, raw: bytes) -> bytes:
         elif data:
             del data[at : at + rng.randint(1, 8)]
     return bytes(data)
-
-
-def test_random_bytes_anywhere_give_valid_text_without_a_server():
-    rng = random.Random(20261125)
-    seeds = [corpus.raw(name) for name in corpus.NAMES]
-    for _ in range(3000):
-        raw = mutate(rng, rng.choice(seeds))
-        message = mime.to_json(mime.parse(raw.replace(b"\n", b"\r\n")))
-        assert json_problem(message) is None, raw
 
 
 def test_random_bytes_through_the_server_never_internal_error(harness, connector, server, mailbox):

@@ -35,7 +35,7 @@ def failure(connector, **given) -> ConnectorError:
 
 
 @pytest.fixture(scope="module")
-def dh1024_server(ca, tmp_path_factory, request, dovecot_server):
+def dh1024_server(ca, tmp_path_factory, request):
     """RSA certificate, DHE-only TLS 1.2 with a 1024-bit group: the Min DH Size input's
     case (Python's ssl cannot report the group size, so only a handshake can tell)."""
     import trustme
@@ -61,7 +61,7 @@ def dh1024_server(ca, tmp_path_factory, request, dovecot_server):
 
 
 @pytest.fixture(scope="module")
-def plain_server(ca, request, dovecot_server):
+def plain_server(ca, request):
     """Dovecot without TLS: it does not offer STARTTLS."""
     server = Dovecot(ca, ssl=False)
     info = server.start()

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from connector.imap import manifest_path
 from connector.sdk import Connector
 from connector.sdk.errors import ERRORS
 from connector.sdk.service.openapi import document
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT
 
 
 def test_the_document_is_valid_openapi_with_unique_operation_ids():

@@ -13,9 +13,8 @@ import yaml
 from connector.imap import manifest_path
 from connector.sdk.errors import ManifestError
 from connector.sdk.manifest import Manifest
+from tests.helpers import ROOT
 from tests.sample_connector import MANIFEST
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import pytest
 from connector.sdk import Connector
 from connector.sdk.scrub import Scrubber
 from tests import sample_connector
+from tests.helpers import ROOT
 from tests.sample_connector import MANIFEST
 
-ROOT = Path(__file__).resolve().parents[1]
 CONN = {"user": "ann", "token": "s3cr3t-T0ken"}
 
 
