@@ -67,8 +67,8 @@ class PymapServer:
     @staticmethod
     def available() -> bool:
         try:
-            import pymap  # noqa: F401 - only whether it is installed
-            import trustme  # noqa: F401
+            import pymap  # noqa: F401, PLC0415 - the demo extra: whether it is installed
+            import trustme  # noqa: F401, PLC0415
         except ImportError:
             return False
         return True
@@ -78,7 +78,7 @@ class PymapServer:
         return self.ca.cert_pem.bytes().decode("ascii")
 
     def start(self) -> PymapServer:
-        import trustme
+        import trustme  # noqa: PLC0415 - the demo extra
 
         self.ca = self.ca or trustme.CA()
         self.dir = Path(tempfile.mkdtemp(prefix="pm", dir="/tmp"))

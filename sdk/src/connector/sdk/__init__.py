@@ -51,7 +51,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # Harness (the test helper) is loaded on first use: a one-step process never needs it.
     if name == "Harness":
-        from .testing import Harness
+        from .testing import Harness  # noqa: PLC0415 - jsonschema: only for tests
 
         return Harness
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from .errors import ERROR_TYPES, ServerError
-from .manifest import Manifest, Operation
+from .manifest import SCHEMA_PATH, Manifest, Operation
 
 
 def _cell(text: str) -> str:
@@ -157,8 +157,6 @@ REFERENCE_END = "<!-- /manifest-reference -->"
 
 def manifest_reference() -> str:
     """Every manifest field, as Markdown tables: one per object of the schema."""
-    from .manifest import SCHEMA_PATH
-
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     defs = schema["$defs"]
     sections: list[tuple[str, dict]] = [("Top level", schema)]

@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
+from . import checks
+from .checks import ecma_anchors
 from .errors import InvalidInput
 from .text import SURROGATE, VALUE_CHARS, shorten
 
@@ -156,8 +159,6 @@ def coerce(spec: InputSpec, raw: Any) -> Any:
 def _date_text(kind: str, raw: Any) -> str:
     """A date (``2024-05-01``) or an RFC 3339 date-time (``2024-05-01T09:30:00Z``), checked
     and passed on as text (JSON has no date type)."""
-    from datetime import date, datetime
-
     text = raw.strip() if isinstance(raw, str) else None
     if kind == "date":
         if text is not None and _DATE.fullmatch(text):
@@ -213,7 +214,7 @@ def _show(raw: Any) -> str:
 def _jsonschema_validator(schema: dict) -> Any:
     """jsonschema for what the fast checker does not handle, with patterns anchored the same
     way (``checks.ecma_anchors``): one meaning for ``$`` whichever validator runs."""
-    from jsonschema import Draft202012Validator  # costly import: only for unusual schemas
+    from jsonschema import Draft202012Validator  # noqa: PLC0415 - costly: unusual schemas only
 
     return Draft202012Validator(
         anchored_patterns(schema), format_checker=Draft202012Validator.FORMAT_CHECKER
@@ -223,8 +224,6 @@ def _jsonschema_validator(schema: dict) -> Any:
 def anchored_patterns(schema: Any) -> Any:
     """A copy of ``schema`` with every ``pattern`` (and ``patternProperties`` key) anchored
     as ECMA-262 reads it: ``$`` at the end of the input only."""
-    from .checks import ecma_anchors
-
     if isinstance(schema, list):
         return [anchored_patterns(item) for item in schema]
     if not isinstance(schema, dict):
@@ -272,8 +271,6 @@ class InputSet:
 
     def errors(self, values: dict) -> Iterator[tuple[tuple, str]]:
         """(path items, message) for each schema violation among the given values."""
-        from . import checks
-
         if self._simple is None:
             self._simple = all(checks.handles(s.json_schema()) for s in self.specs)
             if not self._simple:

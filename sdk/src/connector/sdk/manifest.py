@@ -9,10 +9,12 @@ output schemas, an icon that is a PNG.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import importlib
 import inspect
 import json
 import keyword
+import os
 import re
 from collections.abc import Callable
 from functools import cached_property
@@ -21,6 +23,7 @@ from typing import Any
 
 from .errors import ManifestError
 from .inputs import CoercionError, InputSet, InputSpec, coerce
+from .oauth import REQUIRED_INPUTS
 
 # What the runtime itself returns for any connector; a manifest declares the rest.
 RUNTIME_ERROR_CODES = ("INVALID_INPUT", "UNKNOWN_ACTION", "INTERNAL_ERROR")
@@ -226,8 +229,6 @@ class Manifest:
                     if s.key in RESERVED_INPUT_KEYS
                 ]
             if op.oauth2:
-                from .oauth import REQUIRED_INPUTS
-
                 missing = [k for k in REQUIRED_INPUTS if k not in op.parameters]
                 if missing:
                     problems.append(
@@ -254,7 +255,7 @@ class Manifest:
 
 
 def parse_yaml(text: str) -> Any:
-    import yaml
+    import yaml  # noqa: PLC0415 - ~15 ms: a cached manifest (parse_yaml_cached) skips it
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 7x faster
     try:
@@ -269,9 +270,6 @@ def parse_yaml_cached(text: str) -> Any:
     A one-request process then skips importing and running the YAML parser (~15 ms).
     The copy is keyed by the text's hash; any failure to read or write it is ignored.
     """
-    import hashlib
-    import os
-
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     cached = Path(base) / "connector-sdk" / f"manifest-{digest}.json"
@@ -337,7 +335,7 @@ def _operation(kind: str, raw: dict) -> Operation:
 
 
 def schema_problems(data: Any) -> list[str]:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator  # noqa: PLC0415 - costly: validation only
 
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     validator = Draft202012Validator(schema)
@@ -390,8 +388,8 @@ def _signature_problems(where: str, op: Operation) -> list[str]:
 
 
 def _input_problems(where: str, spec: InputSpec) -> list[str]:
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
+    from jsonschema import Draft202012Validator  # noqa: PLC0415 - costly: validation only
+    from jsonschema.exceptions import SchemaError  # noqa: PLC0415
 
     where = f"{where}: input {spec.key}"
     try:
@@ -422,8 +420,8 @@ def _input_problems(where: str, spec: InputSpec) -> list[str]:
 
 
 def _output_problems(where: str, schema: dict, example: Any) -> list[str]:
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
+    from jsonschema import Draft202012Validator  # noqa: PLC0415 - costly: validation only
+    from jsonschema.exceptions import SchemaError  # noqa: PLC0415
 
     try:
         Draft202012Validator.check_schema(schema)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
+import traceback
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import envelope
+from . import envelope, oauth
 from .context import Context
 from .discovery import is_connector_name, resolve_manifest
 from .errors import AuthFailed, ConnectorError, InternalError, InvalidInput, UnknownAction
@@ -207,7 +210,6 @@ class Connector:
     def _open(self, conn_op: Operation, fields: dict, call: Call, context: Context) -> Any:
         """The connection handler's session; with OAuth 2.0 (``oauth2`` in the manifest), an
         expired access token is refreshed first and a rejected one refreshed and retried once."""
-        from . import oauth
 
         def open_with(values: dict) -> Any:
             arguments = conn_op.arguments(values)
@@ -309,9 +311,6 @@ class Call:
         timeout: float | None,
         pool: SessionPool | None = None,
     ):
-        import time
-        import uuid
-
         self.pool = pool
         self.pool_hit: bool | None = None  # with a pool: whether the session was reused
         self.scrubber = scrubber
@@ -331,8 +330,6 @@ class Call:
 
 def log_unexpected(exc: BaseException, request: Any, scrubber: Scrubber) -> None:
     """An exception nothing mapped (a bug): logged with its traceback, secrets masked."""
-    import traceback
-
     what = "request"
     if isinstance(request, dict):
         kind = next((k for k in REQUEST_KINDS if k in request), None)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
 from .runtime import Connector
 
 
@@ -62,8 +64,6 @@ class Harness:
         return envelope["data"]
 
     def check_output(self, key: str, data: Any, kind: str = "action") -> None:
-        from jsonschema import Draft202012Validator
-
         manifest = self.connector.manifest
         table = {
             "action": manifest.actions,

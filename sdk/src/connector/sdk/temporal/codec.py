@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import temporalio.converter
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
@@ -59,8 +60,6 @@ def key_id(key: bytes) -> bytes:
 
 class AesGcmCodec(PayloadCodec):
     def __init__(self, keys: Sequence[bytes]):
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
         self._keys = {key_id(k): AESGCM(k) for k in keys}
         self._current = key_id(keys[0])
 
