@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import imaplib
-
 from connector.sdk.errors import Unsupported
 
 from ..mail.envelope import flag_list
 from ..wire import commands, protocol
-from ..wire.errors import server_text
+from ..wire.errors import refusal, server_text
 from ..wire.session import ImapSession
 
 
@@ -33,16 +31,16 @@ def change_flags(
                 "keywords it lists. Nothing was changed."
             )
     uids = commands.resolve(session, uid_set)
-    try:
+    after: dict = {}
+    with refusal() as store:
         after = commands.store_and_read(session, uids, operation, wanted) if uids else {}
-    except imaplib.IMAP4.abort:
-        raise
-    except imaplib.IMAP4.error as exc:
-        if keywords and "FLAG" in str(exc).upper():  # "BAD Unrecognized flag"
+    if store.error is not None:
+        if keywords and "FLAG" in str(store.error).upper():  # "BAD Unrecognized flag"
             raise Unsupported(
-                f"The server refused the keyword(s) {', '.join(keywords)} ({server_text(exc)})."
-            ) from None
-        raise
+                f"The server refused the keyword(s) {', '.join(keywords)} "
+                f"({server_text(store.error)})."
+            )
+        raise store.error
     return {
         "mailbox": mailbox,
         "uidValidity": selected.uid_validity,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import imaplib
-
 from connector.sdk.errors import AlreadyExists, InvalidInput, NotFound
 
 from ..mail.flags import canonical_name
 from ..wire import commands, protocol
 from ..wire.commands import is_already_exists, refusals
+from ..wire.errors import refusal
 from ..wire.session import ImapSession
 
 SPECIAL_USE = {
@@ -85,26 +84,20 @@ def get_status(session: ImapSession, mailbox: str) -> dict:
 
 def create_mailbox(session: ImapSession, path: str) -> dict:
     protocol.check_mailbox(path, "path")
-    created = True
-    try:
+    with refusal() as refused:
         session.client.create_folder(path)
-    except imaplib.IMAP4.abort:
-        raise
-    except imaplib.IMAP4.error as exc:
+    if refused.error is not None:
         # An existing mailbox is what the user wanted: not an error. Servers without
         # [ALREADYEXISTS] (Courier: "Cannot create this folder.") are asked by LIST.
-        if not (is_already_exists(exc) or commands.mailbox_exists(session, path)):
-            with refusals(path, "Path"):
-                raise
-        created = False
-    try:
+        if not (is_already_exists(refused.error) or commands.mailbox_exists(session, path)):
+            raise commands.mailbox_error(refused.error, path, "Path")
+    with refusal() as unsubscribable:
         session.client.subscribe_folder(path)
-        subscribed = True
-    except imaplib.IMAP4.abort:
-        raise
-    except imaplib.IMAP4.error:
-        subscribed = False
-    return {"path": path, "created": created, "subscribed": subscribed}
+    return {
+        "path": path,
+        "created": refused.error is None,
+        "subscribed": unsubscribable.error is None,
+    }
 
 
 def rename_mailbox(session: ImapSession, path: str, new_path: str) -> dict:
@@ -125,18 +118,15 @@ def rename_mailbox(session: ImapSession, path: str, new_path: str) -> dict:
             f"The mailbox {path!r} does not exist: check Path (List Mailboxes "
             f"shows the existing paths).{moved}"
         )
-    try:
+    with refusal() as refused:
         session.client.rename_folder(path, new_path)
-    except imaplib.IMAP4.abort:
-        raise
-    except imaplib.IMAP4.error as exc:
+    if refused.error is not None:
         # Decided by listing, not by the server's words (Courier: "File exists").
-        if is_already_exists(exc) or commands.mailbox_exists(session, new_path):
+        if is_already_exists(refused.error) or commands.mailbox_exists(session, new_path):
             raise AlreadyExists(
                 f"A mailbox named {new_path!r} already exists: choose another New Path."
-            ) from None
-        with refusals(path, "Path", session):
-            raise exc from None
+            )
+        raise commands.mailbox_error(refused.error, path, "Path", session)
     return {"path": path, "newPath": new_path}
 
 
@@ -146,12 +136,8 @@ def delete_mailbox(session: ImapSession, path: str) -> dict:
         raise InvalidInput("INBOX cannot be deleted: give another Path.", path="inputs.path")
     with refusals(path, "Path", session):
         session.client.delete_folder(path)
-    try:  # a subscription to a deleted mailbox is only clutter in mail clients
+    with refusal():  # a subscription to a deleted mailbox is only clutter in mail clients
         session.client.unsubscribe_folder(path)
-    except imaplib.IMAP4.abort:
-        raise
-    except imaplib.IMAP4.error:
-        pass
     return {"path": path, "deleted": True}
 
 

@@ -23,7 +23,7 @@ from connector.sdk.errors import (
 )
 
 from . import protocol
-from .errors import rate_limited, server_text
+from .errors import rate_limited, refusal, server_text
 from .session import ImapSession
 
 
@@ -80,12 +80,10 @@ def refusals(mailbox: str, input_key: str, session: ImapSession | None = None) -
 
     A dropped connection (``abort``) passes through to the error hook.
     """
-    try:
+    with refusal() as refused:
         yield
-    except imaplib.IMAP4.abort:
-        raise
-    except imaplib.IMAP4.error as exc:
-        raise mailbox_error(exc, mailbox, input_key, session) from None
+    if refused.error is not None:
+        raise mailbox_error(refused.error, mailbox, input_key, session)
 
 
 def mailbox_exists(session: ImapSession, mailbox: str) -> bool:
@@ -189,17 +187,17 @@ def uid_search(session: ImapSession, criteria: list[bytes], *, charset: bool = F
     per message: a big mailbox's reply shrinks from ~6 bytes a message to a few bytes.
     """
     args = ([b"CHARSET", b"UTF-8"] if charset else []) + criteria
-    try:
-        return _uid_search(session, args)
-    except imaplib.IMAP4.abort:
-        raise
-    except imaplib.IMAP4.error as exc:
-        if charset and "BADCHARSET" in str(exc).upper():  # e.g. Office 365: US-ASCII only
-            raise Unsupported(
-                "This server cannot search for non-ASCII text (it refuses CHARSET "
-                "UTF-8): search with ASCII terms only."
-            ) from None
-        raise
+    found: list[int] = []
+    with refusal() as refused:
+        found = _uid_search(session, args)
+    if refused.error is None:
+        return found
+    if charset and "BADCHARSET" in str(refused.error).upper():  # Office 365: US-ASCII only
+        raise Unsupported(
+            "This server cannot search for non-ASCII text (it refuses CHARSET "
+            "UTF-8): search with ASCII terms only."
+        )
+    raise refused.error
 
 
 def _uid_search(session: ImapSession, args: list[bytes]) -> list[int]:

@@ -10,6 +10,8 @@ import imaplib
 import re
 import socket
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
@@ -54,6 +56,30 @@ def rate_limited(text: str) -> RateLimited | None:
         f"(server said: {text[:200]}).",
         retry_after=after,
     )
+
+
+class Refusal:
+    """What ``refusal()`` caught: the server's NO or BAD, or None when the command went through."""
+
+    error: imaplib.IMAP4.error | None = None
+
+
+@contextmanager
+def refusal() -> Iterator[Refusal]:
+    """Catch the server refusing a command (NO, BAD) into the yielded ``Refusal``; a dropped
+    connection (``IMAP4.abort``, a subclass of the refusal) passes through to the error hook.
+
+        with refusal() as refused:
+            session.client.subscribe_folder(path)
+        subscribed = refused.error is None
+    """
+    caught = Refusal()
+    try:
+        yield caught
+    except imaplib.IMAP4.abort:
+        raise
+    except imaplib.IMAP4.error as exc:
+        caught.error = exc
 
 
 def map_exception(exc: Exception) -> ConnectorError | None:

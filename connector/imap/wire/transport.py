@@ -468,9 +468,9 @@ class Client(IMAPClient):
         """One reply line, CRLF included; a line past imaplib's limit or EOF is an abort."""
         try:
             line = self._imap.readline()
-        except imaplib.IMAP4.abort:
+        except imaplib.IMAP4.abort:  # (a subclass of the error below)
             raise
-        except imaplib.IMAP4.error:
+        except imaplib.IMAP4.error:  # imaplib's "got more than N bytes"
             raise imaplib.IMAP4.abort("line too long") from None
         if not line.endswith(b"\n"):
             raise imaplib.IMAP4.abort("socket error: EOF")
