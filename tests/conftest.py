@@ -6,6 +6,9 @@ cannot start a failure; without it, an unavailable server's tests are skipped.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +20,15 @@ from connector.sdk import Connector
 from connector.sdk.testing import Harness
 from tests.helpers import raw_client, require_server
 from tests.servers import courier, cyrus, dovecot, pymap
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite's caches (the SDK's parsed manifests) go to a temporary folder, for this
+    process and every program it starts, never to the user's ~/.cache."""
+    cache = tempfile.mkdtemp(prefix="connector-tests-cache-")
+    os.environ["XDG_CACHE_HOME"] = cache
+    config.add_cleanup(lambda: shutil.rmtree(cache, ignore_errors=True))
+
 
 SERVERS: dict[str, tuple[Callable[[], bool], Callable[[Any], Any]]] = {
     "dovecot": (dovecot.available, lambda ca: dovecot.Dovecot(ca)),

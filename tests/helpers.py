@@ -104,10 +104,11 @@ def append(imap, mailbox: str, message: bytes | None = None, flags=()) -> int:
 
 
 def build_wheels(out: Path) -> tuple[Path, Path]:
-    """connector-sdk's and imap-connector's wheels, as scripts/build makes them."""
+    """connector-sdk's and imap-connector's wheels, as scripts/build makes them: each built
+    from its sdist (so a broken sdist fails here)."""
     for project in (ROOT / "sdk", ROOT):
         subprocess.run(
-            [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(project)],
+            [sys.executable, "-m", "build", "--outdir", str(out), str(project)],
             check=True,
             capture_output=True,
             timeout=300,

@@ -1,4 +1,5 @@
-"""The coercion table of SPEC.md "Inputs", and validation with paths."""
+"""The coercion of raw input strings by the manifest's types (the guide's "Inputs"), and
+validation with paths."""
 
 from __future__ import annotations
 

@@ -202,12 +202,11 @@ def test_imap_mailbox_inputs_link_the_mailbox_picklist():
 
 
 def test_the_guides_manifest_reference_is_generated_from_the_schema():
-    """docs/writing-a-connector.md lists every manifest field; refresh it with
-    python -c "from connector.sdk.docs import update_guide; update_guide()"."""
+    """docs/writing-a-connector.md lists every manifest field; scripts/docs refreshes it."""
     from connector.sdk.docs import with_reference
 
     guide = ROOT / "docs" / "writing-a-connector.md"
     text = guide.read_text(encoding="utf-8")
-    assert text == with_reference(text), "stale manifest reference: run update_guide()"
+    assert text == with_reference(text), "stale manifest reference: run scripts/docs"
     for field in ("dataSource", "placeholder", "oauth2", "errorCodes", "authorizationUrl"):
         assert f"| `{field}` |" in text

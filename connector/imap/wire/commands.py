@@ -51,9 +51,8 @@ def mailbox_error(
     """NOT_FOUND / ALREADY_EXISTS / RATE_LIMITED / SERVER_ERROR for a refused mailbox command.
 
     The response code decides; without one (Courier: "Cannot create this folder.",
-    Mailutils: "Error opening mailbox") the mailbox is listed (SPEC, "Contract
-    additions"): one more round trip, on the error path only. (CREATE and RENAME
-    decide "already exists" themselves, by listing.)
+    Mailutils: "Error opening mailbox") the mailbox is listed: one more round trip, on the
+    error path only. (CREATE and RENAME decide "already exists" themselves, by listing.)
     """
     throttled = rate_limited(str(exc))
     if throttled is not None:

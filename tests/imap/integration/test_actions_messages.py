@@ -126,7 +126,7 @@ def test_copy_maps_uids_to_the_destination(harness, imap, mailbox):
     for entry, mid in zip(data["uidMap"], [ids[0], ids[2]], strict=True):
         assert find_by_message_id(imap, destination, mid) == [entry["destinationUid"]]
     assert find_by_message_id(imap, destination, ids[1]) == []
-    # SPEC (second wave): uidValidity is the source's, destinationUidValidity the destination's.
+    # uidValidity is the source's, destinationUidValidity the destination's.
     assert data["uidValidity"] == imap.folder_status(mailbox, [b"UIDVALIDITY"])[b"UIDVALIDITY"]
     assert (
         data["destinationUidValidity"]
