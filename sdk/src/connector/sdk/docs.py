@@ -151,7 +151,9 @@ def check_docs(manifest: Manifest, out: Path) -> list[str]:
 
 # -- the manifest reference (docs/writing-a-connector.md), from manifest.schema.json ------
 
-REFERENCE_START = "<!-- manifest-reference: generated from sdk/src/connector/sdk/manifest.schema.json -->"
+REFERENCE_START = (
+    "<!-- manifest-reference: generated from sdk/src/connector/sdk/manifest.schema.json -->"
+)
 REFERENCE_END = "<!-- /manifest-reference -->"
 
 
