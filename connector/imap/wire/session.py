@@ -265,13 +265,16 @@ def connect(
             f"{host}:{port} refused the connection: check Host and Port "
             "(993 for TLS, 143 for STARTTLS)."
         ) from None
-    except imaplib.IMAP4.error as exc:
+    except imaplib.IMAP4.abort:
+        # Not IMAP (an SMTP banner, a web server...) or cut off: what a peer that is not
+        # an IMAP server said is never repeated (it may be anything on a private network).
+        raise not_imap(host, port, secure) from None
+    except imaplib.IMAP4.error as exc:  # an IMAP greeting other than OK: "* BYE ..."
         throttled = rate_limited(str(exc))  # "* BYE Too many connections" as the greeting
         if throttled is not None:
             raise throttled from None
-        hint = " The port may expect TLS: turn Secure on." if not secure else ""
         raise ConnectionFailed(
-            f"{host}:{port} did not greet like an IMAP server ({_short(exc)}).{hint}"
+            f"{host}:{port} refused the session in its greeting ({_short(exc)})."
         ) from None
     except OSError as exc:
         raise ConnectionFailed(f"Cannot reach {host}:{port}: {exc.strerror or exc}.") from None
@@ -375,13 +378,15 @@ def defer_login(session: ImapSession, user: str, password: str, plain: str, time
                 ) from None
             if isinstance(data, TimeoutError):
                 raise Timeout(f"The server did not answer the login within {timeout} s.") from None
-            text = _short(data, hide=plain)
+            if isinstance(data, imaplib.IMAP4.abort) and "unexpected response" in str(data):
+                raise not_imap(session.host, session.port, secure=True) from None
             if isinstance(data, (imaplib.IMAP4.abort, OSError)):
                 raise ConnectionFailed(
                     "The connection was dropped during login: try again."
                 ) from None
+            text = _short(data, hide=plain)  # an IMAP greeting other than OK ("* BYE ...")
             raise rate_limited(text) or ConnectionFailed(
-                f"The server did not greet like an IMAP server ({text})."
+                f"The server refused the session in its greeting ({text})."
             ) from None
         if typ != "OK":
             text = " ".join(
@@ -449,6 +454,13 @@ def oauth_login(
     except TimeoutError:
         raise Timeout(f"The server did not answer the login within {timeout} s.") from None
     session.refresh_capabilities()
+
+
+def not_imap(host: str, port: int, secure: bool) -> ConnectionFailed:
+    hint = " The port may expect TLS: turn Secure on." if not secure else ""
+    return ConnectionFailed(
+        f"{host}:{port} did not greet like an IMAP server: check Host and Port.{hint}"
+    )
 
 
 def _short(exc: Exception, hide: str | None = None) -> str:

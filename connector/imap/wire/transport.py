@@ -61,6 +61,8 @@ from imapclient import IMAPClient
 from imapclient.imap4 import IMAP4WithTimeout
 from imapclient.tls import IMAP4_TLS
 
+from connector.sdk import egress
+
 from .protocol import Literal, Literal8
 
 _CAPABILITY_CODE = re.compile(rb"\[CAPABILITY ([^\]]*)\]", re.I)
@@ -270,7 +272,8 @@ class PlainIMAP4(_Pipelining, IMAP4WithTimeout):
         super().__init__(host, port, timeout)
 
     def _create_socket(self, timeout: float | None = None) -> socket.socket:
-        sock = super()._create_socket(timeout)
+        # Through the SDK's egress policy: a hosted step reaches only allowed addresses.
+        sock = egress.connect(self.host, self.port, timeout=timeout or self._timeout)
         no_delay(sock)
         self._deadline.watch(sock)
         return sock
@@ -290,7 +293,7 @@ class TlsIMAP4(_Pipelining, IMAP4_TLS):
         super().__init__(host, port, context, timeout)  # type: ignore[call-arg,arg-type]
 
     def _create_socket(self, timeout: float | None = None) -> socket.socket:
-        sock = socket.create_connection((self.host, self.port), timeout=timeout or self._timeout)
+        sock = egress.connect(self.host, self.port, timeout=timeout or self._timeout)
         no_delay(sock)
         tls = self.ssl_context.wrap_socket(
             sock, server_hostname=self.host, do_handshake_on_connect=False

@@ -96,6 +96,13 @@ class RateLimited(ConnectorError):
         super().__init__(message, details=details)
 
 
+class DestinationNotAllowed(ConnectorError):
+    """The connection's host or port is one this service does not connect to (its egress policy: loopback, private and link-local addresses, ports the connector does not use); the message names the rule."""  # noqa: E501
+
+    code = "DESTINATION_NOT_ALLOWED"
+    status = 403
+
+
 class NotFound(ConnectorError):
     """What the request names (a folder, a record, a part...) does not exist."""
 
@@ -166,6 +173,7 @@ ERROR_TYPES: tuple[type[ConnectorError], ...] = (
     Unsupported,
     ServerError,
     InternalError,
+    DestinationNotAllowed,
 )
 ERROR_CODES = tuple(cls.code for cls in ERROR_TYPES)
 # ...and the service's own refusals, in the same envelope.

@@ -26,7 +26,12 @@ from .inputs import CoercionError, InputSet, InputSpec, coerce
 from .oauth import REQUIRED_INPUTS
 
 # What the runtime itself returns for any connector; a manifest declares the rest.
-RUNTIME_ERROR_CODES = ("INVALID_INPUT", "UNKNOWN_ACTION", "INTERNAL_ERROR")
+RUNTIME_ERROR_CODES = (
+    "INVALID_INPUT",
+    "UNKNOWN_ACTION",
+    "INTERNAL_ERROR",
+    "DESTINATION_NOT_ALLOWED",  # the egress policy, applied by the SDK's connect()
+)
 
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -65,6 +70,7 @@ class Operation:
         output_example: Any = None,
         test: Operation | None = None,
         oauth2: dict | None = None,
+        ports: tuple[int, ...] = (),
     ):
         self.kind = kind  # "connection", "action", "trigger", "dataSource" or "test"
         self.key, self.label, self.description = key, label, description
@@ -74,6 +80,7 @@ class Operation:
         self.output_schema, self.output_example = output_schema, output_example
         self.test = test  # a connection's test: handler and output
         self.oauth2 = oauth2  # a connection's OAuth 2.0 endpoints and scopes (connector.sdk.oauth)
+        self.ports = ports  # a connection's server ports (the hosted egress default)
 
     @cached_property
     def handler(self) -> Callable:
@@ -137,6 +144,11 @@ class Manifest:
         self.guides: list[dict] = list(data.get("guides", []))
         # The error codes this connector returns: the runtime's own, and those it declares.
         self.error_codes: set[str] = {*RUNTIME_ERROR_CODES, *data.get("errorCodes", ())}
+
+    @property
+    def ports(self) -> frozenset[int]:
+        """The ports the connections declare: where a hosted step may connect by default."""
+        return frozenset(port for c in self.connections.values() for port in c.ports)
 
     def table(self, kind: str) -> dict[str, Operation]:
         """The operations of one kind of step: "action", "trigger" or "dataSource"."""
@@ -319,6 +331,7 @@ def _operation(kind: str, raw: dict) -> Operation:
         output_schema=output.get("schema"),
         output_example=output.get("example"),
         oauth2=raw.get("oauth2"),
+        ports=tuple(raw.get("ports", ())),
         test=None
         if test is None
         else Operation(

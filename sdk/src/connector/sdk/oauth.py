@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from . import egress
 from .errors import AuthFailed, ConnectionFailed, InvalidInput, RateLimited
 from .scrub import Scrubber
 
@@ -105,13 +107,16 @@ class Refresher:
         if context is not None:
             context.log.info("refreshing the access token at %s", url)
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as reply:  # noqa: S310
+            with _opener().open(request, timeout=TIMEOUT) as reply:
                 answer = json.loads(reply.read(1 << 20) or b"{}")
         except urllib.error.HTTPError as exc:
             raise self._refused(exc) from None
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise ConnectionFailed(f"The token endpoint cannot be reached ({reason}).") from None
+        except urllib.error.URLError as exc:  # (a refused destination is raised as itself)
+            raise ConnectionFailed(
+                f"The token endpoint cannot be reached ({exc.reason})."
+            ) from None
+        except (OSError, TimeoutError) as exc:
+            raise ConnectionFailed(f"The token endpoint cannot be reached ({exc}).") from None
         except ValueError:
             raise ConnectionFailed(
                 "The token endpoint answered something that is not JSON."
@@ -156,3 +161,36 @@ class Refresher:
     def update(self) -> dict:
         """The envelope's ``connectionUpdate``: the fields that changed, for the platform."""
         return {"fields": dict(self.changed)}
+
+
+@lru_cache(maxsize=1)
+def _opener() -> Any:
+    """urllib through the egress policy (``egress.connect``): the token URL is the caller's
+    input too. No proxies from the environment, and redirects reach only what the policy
+    allows (every connection goes through ``egress.connect``)."""
+    import http.client  # noqa: PLC0415 - with urllib.request below: refresh only
+    import ssl  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    tls = ssl.create_default_context()  # the name is verified, not the address connected to
+
+    class PolicedHTTP(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = egress.connect(self.host, self.port, timeout=self.timeout)
+
+    class PolicedHTTPS(http.client.HTTPSConnection):
+        def connect(self) -> None:
+            sock = egress.connect(self.host, self.port, timeout=self.timeout)
+            self.sock = tls.wrap_socket(sock, server_hostname=self.host)
+
+    class HTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req: Any) -> Any:
+            return self.do_open(PolicedHTTP, req)
+
+    class HTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req: Any) -> Any:
+            return self.do_open(PolicedHTTPS, req, context=tls)
+
+    return urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), HTTPHandler(), HTTPSHandler()
+    )

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import egress as egress_policy
 from . import envelope, oauth
 from .context import Context
 from .discovery import is_connector_name, resolve_manifest
@@ -21,6 +22,7 @@ from .scrub import Scrubber
 from .text import SURROGATE
 
 if TYPE_CHECKING:  # (a one-request process never imports the pool)
+    from .egress import EgressPolicy
     from .pool import SessionPool
 
 log = logging.getLogger("connector.sdk")
@@ -66,6 +68,7 @@ class Connector:
         timeout: float | None = None,
         pool: SessionPool | None = None,
         report: dict | None = None,
+        egress: EgressPolicy | None = None,
     ) -> dict:
         """Run one request; always return an envelope, never raise.
 
@@ -77,12 +80,15 @@ class Connector:
         ``execution_id`` (a new one by default) and ``timeout`` (seconds; the deadline) reach
         handlers that take a ``context``. With a ``pool`` (connector.sdk.pool), the session
         comes from it and goes back to it; ``report`` (a dict) then gets ``pool``: "hit" or
-        "miss". When the connection refreshed its OAuth 2.0 tokens,
+        "miss". ``egress`` is where the step may connect (connector.sdk.egress): a hosted
+        service passes its policy; by default the environment's (permissive when unset).
+        When the connection refreshed its OAuth 2.0 tokens,
         the envelope's ``connectionUpdate`` holds the fields for the platform to store.
         """
         call = Call(Scrubber(), execution_id, timeout, pool)
         try:
-            return self._invoke_mapped(request, call)
+            with egress_policy.applied(egress):
+                return self._invoke_mapped(request, call)
         finally:
             if report is not None and call.pool_hit is not None:
                 report["pool"] = "hit" if call.pool_hit else "miss"
