@@ -17,7 +17,7 @@ from connector.imap.demo.localserver import free_port, stop_server, wait_for_gre
 
 from .common import ServerInfo, WorkDir
 
-USERS = {"alice": "alicepw", "bob": "bobpw"}
+USERS = {"alice": "alicepw", "bob": "bobpw", "carol": "pässwörd-€"}  # carol: non-ASCII
 ROOT = Path(__file__).resolve().parents[2]
 IMAPD = ROOT / ".test-servers" / "usr/lib/cyrus/bin/imapd"
 MASTER = Path("/usr/lib/cyrus/bin/master")

@@ -18,7 +18,7 @@ from connector.imap.demo.localserver import free_port, stop_server, wait_for_gre
 
 from .common import ServerInfo, WorkDir
 
-USERS = {"alice": "alicepw", "bob": "bobpw"}
+USERS = {"alice": "alicepw", "bob": "bobpw", "carol": "pässwörd-€"}  # carol: non-ASCII
 BINARY = shutil.which("dovecot") or "/usr/sbin/dovecot"
 
 

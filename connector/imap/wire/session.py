@@ -324,6 +324,20 @@ def login(session: ImapSession, user: str, password: str, *, timeout: int) -> No
         defer_login(session, user, password, plain, timeout)
         return
     try:
+        # Not pipelined (non-ASCII needs AUTHENTICATE PLAIN, which LOGIN cannot carry): the
+        # greeting comes first, and with it the capabilities that say whether PLAIN exists.
+        client.read_greeting()
+    except imaplib.IMAP4.abort as exc:
+        if "unexpected response" in str(exc):
+            raise not_imap(session.host, session.port, secure=encrypted) from None
+        raise ConnectionFailed("The connection was dropped during login: try again.") from None
+    except imaplib.IMAP4.error as exc:  # an IMAP greeting other than OK ("* BYE ...")
+        said = _short(exc, hide=plain)
+        raise rate_limited(said) or ConnectionFailed(
+            f"The server refused the session in its greeting ({said})."
+        ) from None
+    session.forget_capabilities()
+    try:
         if (user + password).isascii():
             # Both as quoted strings (RFC 3501 astring): imaplib quotes only the password, so
             # "al ice" would go out as two arguments.

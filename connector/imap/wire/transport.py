@@ -400,6 +400,13 @@ class Client(IMAPClient):
         """Send a held-back LOGIN now and read its reply (nothing to pipeline it with)."""
         self._imap.flush()
 
+    def read_greeting(self) -> None:
+        """Read the greeting when it was not awaited (over implicit TLS with pipelining), for
+        a login that cannot travel with the step's first command (AUTHENTICATE PLAIN)."""
+        if self._imap.greeting_pending:
+            self._imap.read_greeting()
+            self._cached_capabilities = None  # the greeting's, now known
+
     # -- commands imaplib cannot build
 
     def command(

@@ -354,3 +354,21 @@ def test_password_echoed_by_a_server_never_reaches_the_envelope(connector, dovec
         assert "rejected credentials" in error["message"]
     finally:
         listener.close()
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+@pytest.mark.parametrize("secure", [True, False])
+@pytest.mark.parametrize("name", ["dovecot", "cyrus"])
+def test_a_non_ascii_password_logs_in_with_or_without_pipelining(
+    connector, request, name, secure, pipelining
+):
+    """AUTHENTICATE PLAIN carries it (LOGIN cannot): over implicit TLS with pipelining the
+    greeting, which says AUTH=PLAIN, was not read yet; it is now, first."""
+    server = request.getfixturevalue(f"{name}_server")
+    fields = server.connection("carol", secure=secure, pipelining=pipelining)
+    envelope = Harness(connector, fields).invoke("getStatus", mailbox="INBOX")
+    assert envelope["ok"], envelope
+    wrong = Harness(connector, {**fields, "pass": "pässwörd-X"}).invoke(
+        "getStatus", mailbox="INBOX"
+    )
+    assert wrong["error"]["code"] == "AUTH_FAILED", wrong
