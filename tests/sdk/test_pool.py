@@ -115,6 +115,29 @@ def test_another_password_is_the_same_account_and_takes_an_idle_place(pool):
     pool.release(c, ok=True)
 
 
+def test_a_failed_login_evicts_no_idle_session_of_the_account(pool):
+    """A wrong password at the account's cap must not log out the real user's sessions: the
+    idle one makes room only once the new credentials logged in."""
+    key, account = keys(pool)
+    wrong_key, _ = keys(pool, password="wrong")
+    a, _ = pool.acquire(key, account, Session, wait=1)
+    b, _ = pool.acquire(key, account, Session, wait=1)
+    pool.release(a, ok=True)
+    pool.release(b, ok=True)
+
+    def refused():
+        raise PermissionError("login refused")
+
+    for _ in range(3):
+        with pytest.raises(PermissionError):
+            pool.acquire(wrong_key, account, refused, wait=1)
+    assert a.session.closed == 0 and b.session.closed == 0
+    assert pool.stats()["open"] == 2 and pool.stats()["idle"] == 2
+    again, hit = pool.acquire(key, account, Session, wait=1)  # the user's session is still there
+    assert hit
+    pool.release(again, ok=True)
+
+
 def test_close_logs_out_idle_sessions(pool):
     key, account = keys(pool)
     lent, _ = pool.acquire(key, account, Session, wait=1)

@@ -35,10 +35,13 @@ from .errors import Timeout
 class Pooled:
     """A session in the pool, and what the pool knows of it."""
 
-    def __init__(self, session: Any, key: bytes, account: bytes):
+    def __init__(self, session: Any, key: bytes, account: bytes, *, replacing: bool = False):
         self.session, self.key, self.account = session, key, account
         self.busy = True
         self.last_used = time.monotonic()
+        # Over the account's cap by one while it logs in: it replaces an idle session of
+        # other fields only once its login succeeded (a wrong password evicts nobody).
+        self.replacing = replacing
 
 
 class SessionPool:
@@ -102,9 +105,11 @@ class SessionPool:
                     self.misses += 1
                     break
                 spare = [p for p in mine if not p.busy]  # idle, but for other fields
-                if spare:
-                    self._drop(min(spare, key=lambda p: p.last_used))
-                    continue
+                if spare and not any(p.replacing for p in mine):
+                    pooled = Pooled(None, key, account, replacing=True)
+                    self._sessions.append(pooled)
+                    self.misses += 1
+                    break
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise Timeout(
@@ -119,6 +124,8 @@ class SessionPool:
             except BaseException:
                 self._forget(pooled)
                 raise
+            if pooled.replacing:
+                self._replace_idle(pooled)
             return pooled, False
         stale = getattr(pooled.session, "stale", None)
         check = getattr(pooled.session, "check", None)
@@ -166,6 +173,20 @@ class SessionPool:
             if pooled in self._sessions:
                 self._sessions.remove(pooled)
             self._lock.notify_all()
+        self._on_change()
+
+    def _replace_idle(self, pooled: Pooled) -> None:
+        """A new session of other fields logged in: the account's oldest idle session of
+        other fields makes room (none idle any more: the cap is exceeded until one is)."""
+        with self._lock:
+            pooled.replacing = False
+            spare = [
+                p
+                for p in self._sessions
+                if p.account == pooled.account and p.key != pooled.key and not p.busy
+            ]
+            if spare:
+                self._drop(min(spare, key=lambda p: p.last_used))
         self._on_change()
 
     def _drop(self, pooled: Pooled) -> None:
