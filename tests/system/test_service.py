@@ -5,7 +5,6 @@ sessions, no expunge between steps, no secret anywhere, SIGTERM."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,70 +13,18 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import pytest
 
 from connector.imap.demo.localserver import free_port
 from tests.helpers import append, raw_client
 from tests.servers import fake
-
-TOKEN = "svc-" + uuid.uuid4().hex
-HEADERS = {"Authorization": f"Bearer {TOKEN}"}
-
-
-class Service:
-    def __init__(self, tmp: Path, *args: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        token_file = tmp / "tokens"
-        token_file.write_text(f"# service tokens\nother-token\n{TOKEN}\n")
-        self.log_path = tmp / "service.log"
-        env = {k: v for k, v in os.environ.items() if k != "CONNECTOR_SERVICE_TOKEN"}
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "connector.imap.cli",
-                "serve",
-                "--port",
-                str(self.port),
-                "--token-file",
-                str(token_file),
-                *args,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=self.log_path.open("wb"),
-            env=env,
-        )
-        self.http = httpx.Client(base_url=self.url, timeout=60)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if self.http.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the service did not start: {self.log()}")
-            time.sleep(0.1)
-
-    def post(self, path: str, body, headers=HEADERS) -> httpx.Response:
-        return self.http.post(path, json=body, headers=headers)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(30)
-        finally:
-            self.http.close()
+from tests.servers.service import HEADERS, TOKEN, Service
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    running = Service(tmp_path_factory.mktemp("svc"), "--max-body-mb", "1")
+    # (16 concurrent steps of one account all fit: 3 running, 13 waiting)
+    running = Service(tmp_path_factory.mktemp("svc"), "--max-body-mb", "1", "--account-queue", "13")
     yield running
     running.stop()
 
@@ -246,7 +193,7 @@ def test_32_concurrent_steps_over_2_accounts_share_capped_sessions(
                     {"connection": conn, "inputs": {"mailbox": "INBOX", "limit": 5}},
                 )
             )
-    hits_before = metric(service, "connector_pool_hits")
+    hits_before = metric(service, "connector_pool_hits_total")
     with ThreadPoolExecutor(32) as workers:
         replies = list(workers.map(lambda pb: service.post(*pb), bodies))
     failed = [
@@ -259,7 +206,7 @@ def test_32_concurrent_steps_over_2_accounts_share_capped_sessions(
     for user, proxy in proxies.items():
         assert 1 <= proxy.max_open <= 3, (user, proxy.max_open)  # the per-account cap
         assert proxy.max_outstanding == 1, (user, proxy.max_outstanding)  # one step at a time
-    assert metric(service, "connector_pool_hits") - hits_before >= 32 - 6
+    assert metric(service, "connector_pool_hits_total") - hits_before >= 32 - 6
     assert "UNSELECT" in {c.decode() for c in proxies["alice"].commands}  # search examined INBOX
 
 

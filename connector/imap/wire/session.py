@@ -17,6 +17,7 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
+from connector.sdk.context import Context
 from connector.sdk.errors import (
     AuthFailed,
     ConnectionFailed,
@@ -154,15 +155,16 @@ class ImapSession:
             pass
 
 
-def open_session(**fields: Any) -> ImapSession:
+def open_session(context: Context | None = None, **fields: Any) -> ImapSession:
     """The ``imap`` connection: user name and password."""
     return _open(
         fields,
         lambda session: login(session, fields["user"], fields["pass_"], timeout=fields["timeout"]),
+        context,
     )
 
 
-def open_oauth_session(**fields: Any) -> ImapSession:
+def open_oauth_session(context: Context | None = None, **fields: Any) -> ImapSession:
     """The ``imapOAuth`` connection: an OAuth 2.0 access token (XOAUTH2 or OAUTHBEARER)."""
     return _open(
         fields,
@@ -173,20 +175,27 @@ def open_oauth_session(**fields: Any) -> ImapSession:
             fields["mechanism"],
             timeout=fields["timeout"],
         ),
+        context,
     )
 
 
-def _open(fields: dict, authenticate: Callable[[ImapSession], None]) -> ImapSession:
-    host, port, timeout = fields["host"], fields["port"], fields["timeout"]
+def _open(
+    fields: dict, authenticate: Callable[[ImapSession], None], step: Context | None
+) -> ImapSession:
+    host, port, asked = fields["host"], fields["port"], fields["timeout"]
+    # The connection's Timeout, within what the host allows: the step's deadline for each
+    # read, and its connect bound for the whole opening (connector serve: 15 s by default).
+    timeout = step.step_timeout(asked) if step is not None else asked
+    opening = step.open_timeout(asked) if step is not None else asked
     context = build_context(
         min_version=fields["min_version"],
         max_version=fields["max_version"],
         min_dh_size=fields["min_dh_size"],
         ca_certificate=fields.get("ca_certificate"),
     )
-    # Timeout bounds each read, and the whole opening too: a server trickling one byte
-    # at a time would otherwise hold the step for ever.
-    deadline = Deadline(timeout)
+    # The opening has its own deadline too: a server trickling one byte at a time would
+    # otherwise hold the step for ever.
+    deadline = Deadline(opening)
     pipelining = bool(fields.get("pipelining"))
     session: ImapSession | None = None
     try:
@@ -217,7 +226,7 @@ def _open(fields: dict, authenticate: Callable[[ImapSession], None]) -> ImapSess
         if deadline.expired:
             raise Timeout(
                 f"{host}:{port} did not complete connecting and logging in within "
-                f"{timeout} s: check Host and Port, or raise Timeout (seconds)."
+                f"{opening:g} s: check Host and Port, or raise Timeout (seconds)."
                 + ("" if fields["secure"] else PLAIN_HINT)
             ) from None
         raise
@@ -233,7 +242,7 @@ def connect(
     *,
     secure: bool,
     context: ssl.SSLContext,
-    timeout: int,
+    timeout: float,
     deadline: Deadline | None = None,
     defer_greeting: bool = False,
 ) -> IMAPClient:
@@ -253,7 +262,7 @@ def connect(
         raise explain(exc, host=host, port=port) from None
     except TimeoutError:
         raise Timeout(
-            f"{host}:{port} did not answer within {timeout} s: check Host and Port, "
+            f"{host}:{port} did not answer within {timeout:g} s: check Host and Port, "
             "or raise Timeout (seconds)." + ("" if secure else PLAIN_HINT)
         ) from None
     except socket.gaierror:
@@ -305,7 +314,7 @@ def negotiate_starttls(
     client.forget_capabilities()
 
 
-def login(session: ImapSession, user: str, password: str, *, timeout: int) -> None:
+def login(session: ImapSession, user: str, password: str, *, timeout: float) -> None:
     client = session.client
     if any(c in user + password for c in "\r\n\0"):
         raise InvalidInput(
@@ -359,7 +368,7 @@ def login(session: ImapSession, user: str, password: str, *, timeout: int) -> No
             raise ConnectionFailed("The connection was dropped during login: try again.") from None
         raise login_refused(_short(exc, hide=plain)) from None
     except TimeoutError:
-        raise Timeout(f"The server did not answer the login within {timeout} s.") from None
+        raise Timeout(f"The server did not answer the login within {timeout:g} s.") from None
     session.refresh_capabilities()
 
 
@@ -372,7 +381,7 @@ def login_refused(said: str) -> Exception:
     return AuthFailed(f"Login failed: check Username and Password (server said: {said}).")
 
 
-def defer_login(session: ImapSession, user: str, password: str, plain: str, timeout: int) -> None:
+def defer_login(session: ImapSession, user: str, password: str, plain: str, timeout: float) -> None:
     """Hold LOGIN back to go out with the step's first command (``transport.defer``).
 
     Its reply is read before the command's: a refusal is AUTH_FAILED (or RATE_LIMITED),
@@ -387,11 +396,13 @@ def defer_login(session: ImapSession, user: str, password: str, plain: str, time
         if typ is None:  # reading the greeting or the reply failed: ``data`` says why
             if deadline is not None and deadline.expired:
                 raise Timeout(
-                    f"The server did not complete the login within {timeout} s: "
+                    f"The server did not complete the login within {timeout:g} s: "
                     "raise Timeout (seconds)."
                 ) from None
             if isinstance(data, TimeoutError):
-                raise Timeout(f"The server did not answer the login within {timeout} s.") from None
+                raise Timeout(
+                    f"The server did not answer the login within {timeout:g} s."
+                ) from None
             if isinstance(data, imaplib.IMAP4.abort) and "unexpected response" in str(data):
                 raise not_imap(session.host, session.port, secure=True) from None
             if isinstance(data, (imaplib.IMAP4.abort, OSError)):
@@ -421,7 +432,7 @@ def defer_login(session: ImapSession, user: str, password: str, plain: str, time
 
 
 def oauth_login(
-    session: ImapSession, user: str, token: str, mechanism: str, *, timeout: int
+    session: ImapSession, user: str, token: str, mechanism: str, *, timeout: float
 ) -> None:
     """SASL XOAUTH2 / OAUTHBEARER (RFC 7628) with an access token the platform obtained."""
     if any(c in user + token for c in "\r\n\0\x01"):
@@ -466,7 +477,7 @@ def oauth_login(
             f"(server said: {said})."
         ) from None
     except TimeoutError:
-        raise Timeout(f"The server did not answer the login within {timeout} s.") from None
+        raise Timeout(f"The server did not answer the login within {timeout:g} s.") from None
     session.refresh_capabilities()
 
 

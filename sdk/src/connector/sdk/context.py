@@ -45,7 +45,8 @@ class ScrubbedLogger(logging.LoggerAdapter):
 
 class Context:
     """Per request: ``log`` (scrubbed), ``execution_id``, ``connection_key``, ``deadline``
-    (a ``time.monotonic()`` value, or None) and ``time_left()``."""
+    (a ``time.monotonic()`` value, or None), ``time_left()``, and ``connect_timeout``: how
+    long opening a connection may take, when the host bounds it (``open_timeout()``)."""
 
     def __init__(
         self,
@@ -55,10 +56,12 @@ class Context:
         execution_id: str,
         deadline: float | None,
         scrubber: Scrubber,
+        connect_timeout: float | None = None,
     ):
         self.connection_key = connection_key
         self.execution_id = execution_id
         self.deadline = deadline
+        self.connect_timeout = connect_timeout
         self.log = ScrubbedLogger(
             logging.getLogger(f"connector.{connector_key}"),
             scrubber,
@@ -70,3 +73,14 @@ class Context:
         if self.deadline is None:
             return None
         return max(0.0, self.deadline - time.monotonic())
+
+    def open_timeout(self, asked: float) -> float:
+        """The seconds a connection may take to open: what the connection asked, within the
+        host's connect bound and the time left."""
+        bounds = [asked, self.connect_timeout, self.time_left()]
+        return max(0.001, min(b for b in bounds if b is not None))
+
+    def step_timeout(self, asked: float) -> float:
+        """The seconds one read may wait: what the connection asked, within the time left."""
+        left = self.time_left()
+        return asked if left is None else max(0.001, min(asked, left))

@@ -32,10 +32,10 @@ def split_connection(manifest: Manifest, connection: Any) -> tuple[Operation, di
         key = connection.get("key") or manifest.default_connection.key
         fields = connection["fields"]
         fields = {} if fields is None else fields
-        if key not in manifest.connections:
+        if not isinstance(key, str) or key not in manifest.connections:
             known = ", ".join(manifest.connections)
             raise InvalidInput(
-                f"Unknown connection {key!r}. Known connections: {known}.",
+                f"Unknown connection {key!r:.60}. Known connections: {known}.",
                 path="connection.key",
             )
         if not isinstance(fields, dict):

@@ -69,6 +69,7 @@ class Connector:
         pool: SessionPool | None = None,
         report: dict | None = None,
         egress: EgressPolicy | None = None,
+        connect_timeout: float | None = None,
     ) -> dict:
         """Run one request; always return an envelope, never raise.
 
@@ -80,12 +81,13 @@ class Connector:
         ``execution_id`` (a new one by default) and ``timeout`` (seconds; the deadline) reach
         handlers that take a ``context``. With a ``pool`` (connector.sdk.pool), the session
         comes from it and goes back to it; ``report`` (a dict) then gets ``pool``: "hit" or
-        "miss". ``egress`` is where the step may connect (connector.sdk.egress): a hosted
+        "miss". ``connect_timeout`` bounds opening the connection (``context.connect_timeout``).
+        ``egress`` is where the step may connect (connector.sdk.egress): a hosted
         service passes its policy; by default the environment's (permissive when unset).
         When the connection refreshed its OAuth 2.0 tokens,
         the envelope's ``connectionUpdate`` holds the fields for the platform to store.
         """
-        call = Call(Scrubber(), execution_id, timeout, pool)
+        call = Call(Scrubber(), execution_id, timeout, pool, connect_timeout)
         try:
             with egress_policy.applied(egress):
                 return self._invoke_mapped(request, call)
@@ -237,6 +239,16 @@ class Connector:
             call.connection_update = refresh.update()
             return open_with(fields)
 
+    def pool_account(self, request: Any, pool: SessionPool) -> bytes | None:
+        """The pool's account key of a request's connection, before running it (a host
+        queues steps per account); None when the connection is not valid (invoke says why)."""
+        try:
+            conn_op, raw = split_connection(self.manifest, request.get("connection"))
+            fields = conn_op.inputs.resolve(raw, "connection")
+        except Exception:  # noqa: BLE001 - any problem: invoke reports it, as an envelope
+            return None
+        return pool.keys(self.manifest.key, conn_op.key, fields, set(conn_op.secret_keys))[1]
+
     def test_connection(self, connection: Any) -> dict:
         """Open a connection, run its test handler, close it; an envelope as from invoke."""
         return self.invoke({"testConnection": True, "connection": connection})
@@ -316,8 +328,10 @@ class Call:
         execution_id: str | None,
         timeout: float | None,
         pool: SessionPool | None = None,
+        connect_timeout: float | None = None,
     ):
         self.pool = pool
+        self.connect_timeout = connect_timeout
         self.pool_hit: bool | None = None  # with a pool: whether the session was reused
         self.scrubber = scrubber
         self.execution_id = execution_id or uuid.uuid4().hex
@@ -331,6 +345,7 @@ class Call:
             execution_id=self.execution_id,
             deadline=self.deadline,
             scrubber=self.scrubber,
+            connect_timeout=self.connect_timeout,
         )
 
 

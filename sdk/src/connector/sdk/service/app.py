@@ -3,6 +3,7 @@ the routes (``routes.Service``). uvicorn calls ``create_app`` in each worker pro
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,7 +13,7 @@ from starlette.routing import Route
 
 from ..discovery import installed_connectors
 from ..runtime import Connector
-from .auth import TOKEN_ENV, TokenCheck, read_tokens
+from .auth import TOKEN_ENV, TokenCheck, TokenFileError, read_tokens
 from .routes import Service
 from .settings import Settings
 
@@ -36,7 +37,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     request_log()
     names = settings.connectors or tuple(sorted(installed_connectors()))
     connectors = {name: Connector.load(name) for name in names}
-    tokens = [] if settings.no_auth else read_tokens(settings.token_file)
+    try:
+        tokens = {} if settings.no_auth else read_tokens(settings.token_file)
+    except (OSError, TokenFileError) as exc:
+        raise SystemExit(f"connector serve: {exc}") from None
     if not tokens and not settings.no_auth:
         raise SystemExit(
             f"connector serve: no service token: set {TOKEN_ENV} or --token-file "
@@ -51,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     routes = [
         Route("/healthz", service.healthz, methods=["GET"]),
+        Route("/readyz", service.readyz, methods=["GET"]),
         Route("/metrics", service.metrics_route, methods=["GET"]),
         Route("/openapi.json", service.openapi_route, methods=["GET"]),
         Route("/v1/{connector}", service.manifest_route, methods=["GET"]),
@@ -74,4 +79,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.pool = service.pool
     app.state.service = service
+    log.info(json.dumps({"event": "started", "egress": service.egress.describe()}))
     return app

@@ -1,23 +1,52 @@
-"""Service tokens: who may call the service."""
+"""Service tokens and the tenants they belong to.
+
+Tokens come from CONNECTOR_SERVICE_TOKEN (comma or space separated: tenant ``default``) and
+the token file, one per line: ``TOKEN``, or ``TENANT: TOKEN`` to name its tenant (the
+request log and the metrics show the tenant, never the token; the per-tenant limit counts
+the steps of all its tokens). Lines starting with ``#`` are comments.
+"""
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
 import os
+import re
 from pathlib import Path
 
 TOKEN_ENV = "CONNECTOR_SERVICE_TOKEN"  # noqa: S105 - the variable's name, not a token
+DEFAULT_TENANT = "default"
+_TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
-def read_tokens(token_file: str | None) -> list[bytes]:
-    """Tokens from CONNECTOR_SERVICE_TOKEN (comma or space separated) and the token file
-    (one per line, # comments)."""
-    tokens = [t for t in os.environ.get(TOKEN_ENV, "").replace(",", " ").split() if t]
+class TokenFileError(ValueError):
+    """A token file line that is neither TOKEN nor TENANT: TOKEN."""
+
+
+def read_tokens(token_file: str | None) -> dict[bytes, str]:
+    """Token -> tenant, from the environment and the token file."""
+    tokens = {
+        t.encode("utf-8"): DEFAULT_TENANT
+        for t in os.environ.get(TOKEN_ENV, "").replace(",", " ").split()
+        if t
+    }
     if token_file:
         lines = Path(token_file).read_text(encoding="utf-8").splitlines()
-        tokens += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    return [t.encode("utf-8") for t in tokens]
+        for number, raw in enumerate(lines, start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            tenant, sep, token = line.partition(":")
+            if not sep:
+                tenant, token = DEFAULT_TENANT, line
+            tenant, token = tenant.strip(), token.strip()
+            if not _TENANT.fullmatch(tenant) or not token or " " in token:
+                raise TokenFileError(
+                    f"{token_file}:{number}: expected TOKEN or TENANT: TOKEN (a tenant is "
+                    "letters, digits, '.', '_' and '-')"
+                )
+            tokens[token.encode("utf-8")] = tenant
+    return tokens
 
 
 def is_loopback(host: str) -> bool:
@@ -32,15 +61,24 @@ def is_loopback(host: str) -> bool:
 class TokenCheck:
     """Bearer tokens, compared in constant time against every known token."""
 
-    def __init__(self, tokens: list[bytes], *, required: bool = True):
+    def __init__(self, tokens: dict[bytes, str], *, required: bool = True):
         self.tokens, self.required = tokens, required
 
-    def allows(self, authorization: str | None) -> bool:
+    @property
+    def tenants(self) -> list[str]:
+        """Every tenant a request may belong to: a closed set (metrics labels)."""
+        return sorted({DEFAULT_TENANT, *self.tokens.values()})
+
+    def tenant(self, authorization: str | None) -> str | None:
+        """The tenant of the request's token; None when it has no valid one."""
         if not self.required:
-            return True
+            return DEFAULT_TENANT
         scheme, _, given = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not given:
-            return False
+            return None
         offered = given.strip().encode("utf-8", "replace")
-        matches = [hmac.compare_digest(offered, token) for token in self.tokens]  # every one
-        return any(matches)
+        found = None
+        for token, tenant in self.tokens.items():  # every one: no early exit to time
+            if hmac.compare_digest(offered, token):
+                found = tenant
+        return found

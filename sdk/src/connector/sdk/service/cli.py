@@ -4,79 +4,167 @@ console's ``imap-connector serve`` (that connector)."""
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 
 import uvicorn
 
 from ..cli import Invocation
 from ..cli.output import EXIT_OK, EXIT_USAGE
-from .auth import TOKEN_ENV, is_loopback, read_tokens
-from .settings import CONFIG_ENV, Settings
+from ..egress import HostRule, parse_ports, split_list
+from .auth import TOKEN_ENV, TokenFileError, is_loopback, read_tokens
+from .edge import GuardedH11Protocol
+from .metrics import MULTIPROCESS_ENV
+from .settings import CONFIG_ENV, MB, Settings
 
 DEFAULTS = Settings()
 
 
-def serve(cli: Invocation, argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog=cli.usage_prefix, description="Run connector steps over HTTP, with pooled sessions."
+def parser(cli: Invocation) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=cli.usage_prefix,
+        description="Run connector steps over HTTP, with pooled sessions, for many tenants.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port (8080)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (1)")
-    parser.add_argument("--certfile", help="serve HTTPS with this certificate chain (PEM)")
-    parser.add_argument("--keyfile", help="the certificate's private key (PEM)")
-    parser.add_argument("--token-file", help=f"service tokens, one per line (also ${TOKEN_ENV})")
-    parser.add_argument(
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (8080)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (1)")
+    p.add_argument("--certfile", help="serve HTTPS with this certificate chain (PEM)")
+    p.add_argument("--keyfile", help="the certificate's private key (PEM)")
+    p.add_argument(
+        "--token-file",
+        help=f"service tokens, one per line: TOKEN or TENANT: TOKEN (also ${TOKEN_ENV})",
+    )
+    p.add_argument(
         "--no-auth", action="store_true", help="no service token (loopback addresses only)"
     )
     if not cli.bound:
-        parser.add_argument(
+        p.add_argument(
             "--connector", action="append", help="serve only this connector (repeatable)"
         )
-    parser.add_argument("--threads", type=int, default=DEFAULTS.threads, help="steps at once (32)")
-    parser.add_argument(
+
+    steps = p.add_argument_group("steps")
+    steps.add_argument("--threads", type=int, default=DEFAULTS.threads, help="steps at once (32)")
+    steps.add_argument(
         "--sessions-per-account",
         type=int,
         default=DEFAULTS.per_account,
-        help="pooled sessions per account (3)",
+        help="pooled sessions per account, all workers together (3)",
     )
-    parser.add_argument(
+    steps.add_argument(
+        "--account-queue",
+        type=int,
+        help="steps of one account waiting for a session; beyond, 429 (2 x the sessions)",
+    )
+    steps.add_argument(
+        "--per-tenant", type=int, default=DEFAULTS.per_tenant, help="steps at once per tenant (16)"
+    )
+    steps.add_argument(
         "--idle-seconds", type=float, default=DEFAULTS.idle_seconds, help="idle close (60)"
     )
-    parser.add_argument(
-        "--step-timeout", type=float, default=DEFAULTS.step_timeout, help="per step (300 s)"
+    steps.add_argument(
+        "--max-step-timeout",
+        "--step-timeout",
+        dest="max_step_timeout",
+        type=float,
+        default=DEFAULTS.max_step_timeout,
+        help="the longest a step may run, whatever its connection asks (120 s)",
     )
-    parser.add_argument(
-        "--max-body-mb", type=float, default=64, help="request body limit in MB (64)"
+    steps.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=DEFAULTS.connect_timeout,
+        help="opening a connection: TCP, TLS, greeting, login (15 s)",
     )
-    args = parser.parse_args(argv)
+
+    edge = p.add_argument_group("the HTTP edge")
+    edge.add_argument(
+        "--max-body-mb", type=float, default=DEFAULTS.max_body / MB, help="body limit in MB (64)"
+    )
+    edge.add_argument(
+        "--header-timeout", type=float, default=DEFAULTS.header_timeout, help="headers (10 s)"
+    )
+    edge.add_argument(
+        "--body-timeout", type=float, default=DEFAULTS.body_timeout, help="a body (60 s)"
+    )
+    edge.add_argument(
+        "--keepalive", type=float, default=DEFAULTS.keepalive, help="idle connection (5 s)"
+    )
+    edge.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULTS.max_connections,
+        help="open HTTP connections (1000)",
+    )
+
+    egress = p.add_argument_group(
+        "egress: where steps may connect (by default not to loopback, private, link-local "
+        "or reserved addresses, and only to the ports the manifests declare)"
+    )
+    egress.add_argument(
+        "--allow-hosts",
+        action="append",
+        default=[],
+        metavar="HOSTS",
+        help="names, *.domains, addresses or CIDRs allowed even when private (comma-separated)",
+    )
+    egress.add_argument(
+        "--deny-hosts",
+        action="append",
+        default=[],
+        metavar="HOSTS",
+        help="names, *.domains, addresses or CIDRs always refused (comma-separated)",
+    )
+    egress.add_argument(
+        "--allow-ports", metavar="PORTS", help="ports allowed, comma-separated, or 'any'"
+    )
+    egress.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="private networks (RFC 1918, CGNAT, fc00::/7): for on-premises mail servers",
+    )
+    return p
+
+
+def serve(cli: Invocation, argv: list[str]) -> int:
+    args = parser(cli).parse_args(argv)
     prog = cli.usage_prefix
-    if args.no_auth and not is_loopback(args.host):
-        print(f"{prog}: --no-auth is allowed on a loopback address only", file=sys.stderr)
-        return EXIT_USAGE
-    if not args.no_auth and not read_tokens(args.token_file):
-        print(
-            f"{prog}: no service token: set {TOKEN_ENV} or --token-file "
-            "(or --no-auth on a loopback address)",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    if bool(args.certfile) != bool(args.keyfile):
-        print(f"{prog}: give --certfile and --keyfile together", file=sys.stderr)
+    problem = _problem(args)
+    if problem:
+        print(f"{prog}: {problem}", file=sys.stderr)
         return EXIT_USAGE
     connectors = (cli.connector,) if cli.bound and cli.connector else args.connector
+    ports = parse_ports(args.allow_ports)
     settings = Settings(
         connectors=tuple(connectors) if connectors else None,
         token_file=args.token_file,
         no_auth=args.no_auth,
+        workers=args.workers,
         threads=args.threads,
         per_account=args.sessions_per_account,
+        account_queue=args.account_queue,
+        per_tenant=args.per_tenant,
         idle_seconds=args.idle_seconds,
-        step_timeout=args.step_timeout,
-        max_body=int(args.max_body_mb * 1024 * 1024),
+        max_step_timeout=args.max_step_timeout,
+        connect_timeout=args.connect_timeout,
+        max_body=int(args.max_body_mb * MB),
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        keepalive=args.keepalive,
+        max_connections=args.max_connections,
+        allow_hosts=tuple(h for item in args.allow_hosts for h in split_list(item)),
+        deny_hosts=tuple(h for item in args.deny_hosts for h in split_list(item)),
+        allow_ports=tuple(sorted(ports)) if ports is not None else None,
+        any_port=args.allow_ports is not None and ports is None,
+        allow_private=args.allow_private,
     )
     os.environ[CONFIG_ENV] = settings.to_env()  # read by each worker's create_app
+    if args.workers > 1:  # one scrape sums every worker's metrics
+        shared = tempfile.mkdtemp(prefix="connector-metrics-")
+        atexit.register(shutil.rmtree, shared, ignore_errors=True)
+        os.environ[MULTIPROCESS_ENV] = shared
     uvicorn.run(
         "connector.sdk.service.app:create_app",
         factory=True,
@@ -85,8 +173,37 @@ def serve(cli: Invocation, argv: list[str]) -> int:
         workers=args.workers,
         ssl_certfile=args.certfile,
         ssl_keyfile=args.keyfile,
+        http=GuardedH11Protocol,
+        limit_concurrency=args.max_connections,
+        timeout_keep_alive=max(1, round(args.keepalive)),
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=30,
     )
     return EXIT_OK
+
+
+def _problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the options, before anything starts."""
+    if args.no_auth and not is_loopback(args.host):
+        return "--no-auth is allowed on a loopback address only"
+    if not args.no_auth:
+        try:
+            tokens = read_tokens(args.token_file)
+        except (OSError, TokenFileError) as exc:
+            return str(exc)
+        if not tokens:
+            return f"no service token: set {TOKEN_ENV} or --token-file (or --no-auth on loopback)"
+    if bool(args.certfile) != bool(args.keyfile):
+        return "give --certfile and --keyfile together"
+    try:
+        parse_ports(args.allow_ports)
+        for item in (*args.allow_hosts, *args.deny_hosts):
+            for entry in split_list(item):
+                HostRule.parse(entry)
+    except ValueError as exc:
+        return str(exc)
+    for name in ("threads", "sessions_per_account", "per_tenant", "max_connections", "workers"):
+        if getattr(args, name) < 1:
+            return f"--{name.replace('_', '-')} must be at least 1"
+    return None

@@ -1,45 +1,109 @@
-"""Prometheus metrics of the service. Labels come from closed sets only (the served
-connectors and their operations), so no caller can grow them."""
+"""Prometheus metrics of the service, which no caller can inflate.
+
+Every label comes from a closed set: the served connectors, their operations, the error
+codes of the table, the tenants of the token file; anything else is ``unknown``. A request
+without a valid token only increments one counter. Latency is end to end (queue wait and
+step), with the queue wait on its own; saturation shows as gauges (busy step threads,
+accounts with steps waiting: counts, never an account).
+
+With ``--workers N`` every worker writes its values to a shared directory
+(prometheus-client's multiprocess mode, PROMETHEUS_MULTIPROC_DIR) and one scrape sums them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
-from ..pool import SessionPool
+from ..errors import ERRORS
 
 UNKNOWN = "unknown"
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Steps last from milliseconds (a pooled getStatus) to minutes (a 30 MB download).
+SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+def multiprocess_mode() -> bool:
+    return bool(os.environ.get(MULTIPROCESS_ENV))
 
 
 class Metrics:
-    def __init__(self, operations: dict[str, Iterable[str]]):
+    def __init__(self, operations: dict[str, Iterable[str]], tenants: Iterable[str]):
         """``operations``: connector name -> the operation labels it may report."""
         self.known = {name: set(ops) for name, ops in operations.items()}
-        self.registry = CollectorRegistry()
+        self.tenants = set(tenants)
+        shared = multiprocess_mode()
+        # In multiprocess mode values live in files; a scrape collects them all.
+        self.registry: CollectorRegistry | None = None if shared else CollectorRegistry()
+        registry = self.registry
+        self.steps = Counter(
+            "connector_steps",
+            "Steps answered, by connector, operation, code and tenant",
+            ["connector", "operation", "code", "tenant"],
+            registry=registry,
+        )
         self.latency = Histogram(
             "connector_step_seconds",
-            "Step duration",
+            "End-to-end step duration (queue wait + step), as the caller saw it",
             ["connector", "operation"],
-            registry=self.registry,
+            buckets=SECONDS,
+            registry=registry,
         )
-        self.errors = Counter(
-            "connector_step_errors",
-            "Failed steps by code",
-            ["connector", "code"],
-            registry=self.registry,
+        self.queue_wait = Histogram(
+            "connector_queue_wait_seconds",
+            "Time a step waited for its account's session slot before running",
+            buckets=SECONDS,
+            registry=registry,
+        )
+        self.unauthorized = Counter(
+            "connector_unauthorized_requests",
+            "Requests refused for a missing or wrong service token",
+            registry=registry,
+        )
+        self.pool_hits = Counter(
+            "connector_pool_hits", "Steps that reused a logged-in session", registry=registry
+        )
+        self.pool_misses = Counter(
+            "connector_pool_misses", "Steps that opened a session", registry=registry
         )
         self.pool_open = Gauge(
-            "connector_pool_sessions_open", "Pooled sessions", registry=self.registry
+            "connector_pool_sessions_open",
+            "Pooled sessions",
+            registry=registry,
+            multiprocess_mode="livesum",
         )
         self.pool_idle = Gauge(
-            "connector_pool_sessions_idle", "Idle pooled sessions", registry=self.registry
+            "connector_pool_sessions_idle",
+            "Idle pooled sessions",
+            registry=registry,
+            multiprocess_mode="livesum",
         )
-        self.pool_hits = Gauge(
-            "connector_pool_hits", "Steps on a reused session", registry=self.registry
+        self.busy_threads = Gauge(
+            "connector_step_threads_busy",
+            "Step threads running a step",
+            registry=registry,
+            multiprocess_mode="livesum",
         )
-        self.pool_misses = Gauge(
-            "connector_pool_misses", "Steps that opened a session", registry=self.registry
+        self.accounts_waiting = Gauge(
+            "connector_accounts_waiting",
+            "Accounts with steps waiting for a session slot (a count)",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.steps_waiting = Gauge(
+            "connector_steps_waiting",
+            "Steps waiting for their account's session slot",
+            registry=registry,
+            multiprocess_mode="livesum",
         )
 
     def labels(self, connector: str, operation: str) -> tuple[str, str]:
@@ -48,18 +112,39 @@ class Metrics:
             return UNKNOWN, UNKNOWN
         return connector, operation if operation in self.known[connector] else UNKNOWN
 
-    def step(self, connector: str, operation: str, code: str, seconds: float) -> None:
+    def step(
+        self,
+        connector: str,
+        operation: str,
+        code: str,
+        tenant: str,
+        seconds: float,
+        pool: str | None,
+    ) -> None:
         name, op = self.labels(connector, operation)
         self.latency.labels(name, op).observe(seconds)
-        if code != "OK":
-            self.errors.labels(name, code).inc()
+        self.steps.labels(
+            name,
+            op,
+            code if code == "OK" or code in ERRORS else UNKNOWN,
+            tenant if tenant in self.tenants else UNKNOWN,
+        ).inc()
+        if pool == "hit":
+            self.pool_hits.inc()
+        elif pool == "miss":
+            self.pool_misses.inc()
 
-    def pool(self, pool: SessionPool) -> None:
-        stats = pool.stats()
-        self.pool_open.set(stats["open"])
-        self.pool_idle.set(stats["idle"])
-        self.pool_hits.set(stats["hits"])
-        self.pool_misses.set(stats["misses"])
+    def gauges(self, sample: Callable[[], dict[str, int]]) -> None:
+        values = sample()
+        self.pool_open.set(values["open"])
+        self.pool_idle.set(values["idle"])
+        self.busy_threads.set(values["busy"])
+        self.accounts_waiting.set(values["accountsWaiting"])
+        self.steps_waiting.set(values["stepsWaiting"])
 
     def text(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.registry is not None:
+            return generate_latest(self.registry)
+        collected = CollectorRegistry()
+        multiprocess.MultiProcessCollector(collected)
+        return generate_latest(collected)

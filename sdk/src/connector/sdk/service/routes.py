@@ -1,5 +1,6 @@
-"""The service's routes: authentication, the body, the step on a step thread, the envelope
-as the body and its code as the status, one log line and the metrics."""
+"""The service's routes: authentication, the body, admission (tenant, then account), the
+step on a step thread, the envelope as the body and its code as the status, one log line
+and the metrics."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from .. import envelope
+from ..egress import EgressPolicy
 from ..errors import (
     ConnectorError,
     InvalidInput,
@@ -26,12 +28,14 @@ from ..errors import (
 )
 from ..pool import SessionPool
 from ..runtime import Connector
+from .admission import BusyThreads, Gate, Release
 from .auth import TokenCheck
 from .metrics import Metrics
 from .openapi import document
 from .settings import Settings
 
 log = logging.getLogger("connector.service")
+NO_TOKEN = "Give a service token: Authorization: Bearer TOKEN."  # noqa: S105 - a hint
 
 
 class Service:
@@ -50,21 +54,41 @@ class Service:
                     ),
                 ]
                 for name, connector in connectors.items()
-            }
+            },
+            auth.tenants,
+        )
+        self.egress: EgressPolicy = settings.egress(
+            port for c in connectors.values() for port in c.manifest.ports
         )
         self.pool = SessionPool(
-            per_account=settings.per_account,
+            per_account=settings.account_slots,
             idle_seconds=settings.idle_seconds,
-            on_change=lambda: self.metrics.pool(self.pool),
+            on_change=self.update_gauges,
         )
         # The step threads: a hard cap. A step past its timeout is answered TIMEOUT at once,
         # but its thread (and the pooled session it holds) stays counted until it returns.
         self.threads = ThreadPoolExecutor(settings.threads, thread_name_prefix="step")
+        self.busy = BusyThreads(settings.threads)
+        self.accounts = Gate(settings.account_slots, settings.account_waiting, "account")
+        self.tenants = Gate(settings.per_tenant, settings.tenant_waiting, "tenant")
         self.openapi = document(connectors, auth=auth.required)
 
     def close(self) -> None:
         self.pool.close()
         self.threads.shutdown(wait=False, cancel_futures=True)
+
+    def update_gauges(self) -> None:
+        def sample() -> dict[str, int]:
+            stats = self.pool.stats()
+            return {
+                "open": stats["open"],
+                "idle": stats["idle"],
+                "busy": self.busy.busy,
+                "accountsWaiting": self.accounts.accounts_waiting,
+                "stepsWaiting": self.accounts.steps_waiting,
+            }
+
+        self.metrics.gauges(sample)
 
     # -- helpers
 
@@ -79,8 +103,11 @@ class Service:
     def refuse(self, exc: ConnectorError) -> JSONResponse:
         return self.respond(envelope.error(exc))
 
-    def authorized(self, request: Request) -> bool:
-        return self.auth.allows(request.headers.get("authorization"))
+    def tenant(self, request: Request) -> str | None:
+        tenant = self.auth.tenant(request.headers.get("authorization"))
+        if tenant is None:
+            self.metrics.unauthorized.inc()
+        return tenant
 
     async def read_body(self, request: Request) -> dict:
         limit = self.settings.max_body
@@ -113,66 +140,126 @@ class Service:
         started = time.monotonic()
         name = request.path_params["connector"]
         key = request.path_params.get("key")
-        outcome: dict[str, Any] = {"connector": name, "kind": kind, "operation": key}
+        operation = f"{kind}:{key}" if key else kind
+        labels = self.metrics.labels(name, operation)
+        outcome: dict[str, Any] = {"connector": labels[0], "operation": labels[1]}
+        tenant = self.tenant(request)
+        if tenant is None:  # one counter, one log line: nothing a stranger can grow
+            log.info(json.dumps({**outcome, "code": "UNAUTHORIZED", "status": 401}))
+            return self.refuse(Unauthorized(NO_TOKEN))
+        outcome["tenant"] = tenant
+        releases: list[Release] = []
         try:
-            if not self.authorized(request):
-                raise Unauthorized("Give a service token: Authorization: Bearer TOKEN.")
             connector = self.connectors.get(name)
             if connector is None:
                 known = ", ".join(self.connectors) or "none"
-                raise UnknownAction(f"Unknown connector {name!r}. Known: {known}.")
+                raise UnknownAction(f"Unknown connector. Known: {known}.")
             step_request = dict(await self.read_body(request))
             step_request[kind] = key if key is not None else True
+            deadline = started + self.settings.max_step_timeout
+            account = connector.pool_account(step_request, self.pool)
+            queued = time.monotonic()
+            try:
+                if account is not None:
+                    releases.append(await self.accounts.acquire(account, deadline - queued))
+                releases.append(await self.tenants.acquire(tenant, deadline - time.monotonic()))
+            finally:
+                self.metrics.queue_wait.observe(time.monotonic() - queued)
+                self.update_gauges()
             holder: dict[str, Any] = {}
-            result = await self.run(connector, step_request, holder)
+            result = await self.run(connector, step_request, holder, deadline, releases)
             outcome["pool"] = holder.get("pool")
+        except ClientDisconnect:
+            result = envelope.error(InvalidInput("The request body was cut off."))
         except ConnectorError as exc:
             result = envelope.error(exc)
+        finally:
+            for release in releases:  # (run() took over the releases of a step it started)
+                release()
         response = self.respond(result)
         code = envelope.code_of(result)
         seconds = time.monotonic() - started
-        self.metrics.step(name, f"{kind}:{key}" if key else kind, code, seconds)
+        self.metrics.step(name, operation, code, tenant, seconds, outcome.get("pool"))
         outcome.update(code=code, status=response.status_code, ms=round(seconds * 1000, 1))
         log.info(json.dumps(outcome))
         return response
 
-    async def run(self, connector: Connector, step_request: dict, report: dict) -> dict:
-        """The step on a step thread, within the step timeout."""
-        timeout = self.settings.step_timeout
+    async def run(
+        self,
+        connector: Connector,
+        step_request: dict,
+        report: dict,
+        deadline: float,
+        releases: list[Release],
+    ) -> dict:
+        """The step on a step thread, within the step's deadline. The thread gives back the
+        tenant's and the account's slots when it ends (after the answer, on a timeout)."""
+        held = list(releases)
+        releases.clear()
+        timeout = max(0.001, deadline - time.monotonic())
+        settings = self.settings
 
         def call() -> dict:
-            return connector.invoke(step_request, timeout=timeout, pool=self.pool, report=report)
+            try:
+                with self.busy:
+                    self.update_gauges()
+                    return connector.invoke(
+                        step_request,
+                        timeout=timeout,
+                        pool=self.pool,
+                        report=report,
+                        egress=self.egress,
+                        connect_timeout=settings.connect_timeout,
+                    )
+            finally:
+                for release in held:
+                    release()
+                self.update_gauges()
 
-        future = asyncio.get_running_loop().run_in_executor(self.threads, call)
         try:
-            return await asyncio.wait_for(future, timeout)
+            future = asyncio.get_running_loop().run_in_executor(self.threads, call)
+        except RuntimeError:  # shutting down: the executor takes no more work
+            for release in held:
+                release()
+            raise
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
             return envelope.error(Timeout(f"The step did not finish within {timeout:g} s."))
 
     async def manifest_route(self, request: Request) -> Response:
-        if not self.authorized(request):
-            return self.refuse(Unauthorized("Give a service token: Authorization: Bearer TOKEN."))
+        if self.tenant(request) is None:
+            return self.refuse(Unauthorized(NO_TOKEN))
         name = request.path_params["connector"]
         if name not in self.connectors:
-            return self.refuse(UnknownAction(f"Unknown connector {name!r}."))
+            return self.refuse(UnknownAction("Unknown connector."))
         return JSONResponse(self.connectors[name].manifest.data)
 
     async def openapi_route(self, request: Request) -> Response:
-        if not self.authorized(request):
-            return self.refuse(Unauthorized("Give a service token: Authorization: Bearer TOKEN."))
+        if self.tenant(request) is None:
+            return self.refuse(Unauthorized(NO_TOKEN))
         return JSONResponse(self.openapi)
 
     async def healthz(self, request: Request) -> Response:
+        """Liveness: the process answers."""
         return JSONResponse({"ok": True, "connectors": list(self.connectors)})
 
+    async def readyz(self, request: Request) -> Response:
+        """Readiness: 503 while every step thread is busy (a balancer should send elsewhere)."""
+        ready = not self.busy.saturated
+        body = {"ok": ready, "busyThreads": self.busy.busy, "threads": self.busy.capacity}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
     async def metrics_route(self, request: Request) -> Response:
-        if not self.authorized(request):
-            return self.refuse(Unauthorized("Give a service token: Authorization: Bearer TOKEN."))
-        self.metrics.pool(self.pool)
+        if self.tenant(request) is None:
+            return self.refuse(Unauthorized(NO_TOKEN))
+        self.update_gauges()
         return Response(self.metrics.text(), media_type="text/plain; version=0.0.4")
 
     async def not_found(self, request: Request, exc: Exception) -> Response:
-        return self.refuse(UnknownAction(f"No route {request.url.path}."))
+        if self.tenant(request) is None:
+            return self.refuse(Unauthorized(NO_TOKEN))
+        return self.refuse(UnknownAction("No such route."))
 
     async def not_allowed(self, request: Request, exc: Exception) -> Response:
         return self.refuse(MethodNotAllowed(f"{request.method} is not allowed here."))

@@ -9,9 +9,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..egress import EgressPolicy
+
 CONFIG_ENV = "CONNECTOR_SERVE_CONFIG"
+MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -19,11 +23,58 @@ class Settings:
     connectors: tuple[str, ...] | None = None  # names; None: every installed connector
     token_file: str | None = None
     no_auth: bool = False
-    threads: int = 32  # steps running at once (a hard cap: held by the step's thread)
-    per_account: int = 3  # pooled sessions per account
+    workers: int = 1
+    # Steps
+    threads: int = 32  # steps running at once: a hard cap, held by the step's own thread
+    per_account: int = 3  # pooled sessions per account, for all workers together
+    account_queue: int | None = None  # steps waiting per account (None: 2 x per_account)
+    per_tenant: int = 16  # steps at once per tenant (a token, or the tokens of a tenant)
+    tenant_queue: int | None = None  # a tenant's steps waiting (None: 4 x per_tenant)
     idle_seconds: float = 60.0
-    step_timeout: float = 300.0
-    max_body: int = 64 * 1024 * 1024
+    max_step_timeout: float = 120.0  # what a step may last, whatever its connection asks
+    connect_timeout: float = 15.0  # opening a connection (TCP, TLS, greeting, login)
+    # The HTTP edge
+    max_body: int = 64 * MB  # a 40 MB attachment in base64 inside JSON, with room to spare
+    header_timeout: float = 10.0  # a request's headers, from its first byte
+    body_timeout: float = 60.0  # a request's body, from the end of its headers
+    keepalive: float = 5.0  # an idle kept-alive connection
+    max_connections: int = 1000
+    # Egress: where steps may connect (connector.sdk.egress)
+    allow_hosts: tuple[str, ...] = ()
+    deny_hosts: tuple[str, ...] = ()
+    allow_ports: tuple[int, ...] | None = None  # None: the ports the manifests declare
+    any_port: bool = False
+    allow_private: bool = False
+
+    @property
+    def account_slots(self) -> int:
+        """Sessions per account in this worker process: the cap is divided among workers,
+        so all of them together stay within it (and within the server's own limit)."""
+        return max(1, self.per_account // max(1, self.workers))
+
+    @property
+    def account_waiting(self) -> int:
+        return self.account_queue if self.account_queue is not None else 2 * self.account_slots
+
+    @property
+    def tenant_waiting(self) -> int:
+        return self.tenant_queue if self.tenant_queue is not None else 4 * self.per_tenant
+
+    def egress(self, declared_ports: Iterable[int]) -> EgressPolicy:
+        """The hosted policy: restricted; ports as given, else those the manifests declare
+        (any, when none declares ports)."""
+        if self.any_port:
+            ports = None
+        elif self.allow_ports is not None:
+            ports = frozenset(self.allow_ports)
+        else:
+            ports = frozenset(declared_ports) or None
+        return EgressPolicy.create(
+            allow_hosts=self.allow_hosts,
+            deny_hosts=self.deny_hosts,
+            allow_ports=ports,
+            allow_private=self.allow_private,
+        )
 
     def to_env(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -31,7 +82,8 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         values = json.loads(os.environ.get(CONFIG_ENV, "{}"))
-        if values.get("connectors") is not None:
-            values["connectors"] = tuple(values["connectors"])
+        for name in ("connectors", "allow_hosts", "deny_hosts", "allow_ports"):
+            if values.get(name) is not None:
+                values[name] = tuple(values[name])
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})

@@ -1,0 +1,80 @@
+"""The HTTP step service as a subprocess, for the system tests and the bench."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from connector.imap.demo.localserver import free_port
+
+TOKEN = "svc-" + uuid.uuid4().hex
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+
+
+class Service:
+    """``imap-connector serve`` as a subprocess on a free port. By default it may reach the
+    suite's servers on 127.0.0.1 at any port (``allow``); tokens: TOKEN of tenant "acme",
+    ``other-token`` of tenant "default", and ``tokens`` (tenant -> token) given."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        *args: str,
+        allow: tuple[str, ...] = ("--allow-hosts", "127.0.0.1", "--allow-ports", "any"),
+        tokens: dict[str, str] | None = None,
+    ):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        token_file = tmp / "tokens"
+        extra = "".join(f"{tenant}: {token}\n" for tenant, token in (tokens or {}).items())
+        token_file.write_text(f"# service tokens\nother-token\nacme: {TOKEN}\n{extra}")
+        self.log_path = tmp / "service.log"
+        env = {k: v for k, v in os.environ.items() if k != "CONNECTOR_SERVICE_TOKEN"}
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "connector.imap.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--token-file",
+                str(token_file),
+                *allow,
+                *args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log_path.open("wb"),
+            env=env,
+        )
+        self.http = httpx.Client(base_url=self.url, timeout=60)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if self.http.get("/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the service did not start: {self.log()}")
+            time.sleep(0.1)
+
+    def post(self, path: str, body, headers=HEADERS) -> httpx.Response:
+        return self.http.post(path, json=body, headers=headers)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(30)
+        finally:
+            self.http.close()
