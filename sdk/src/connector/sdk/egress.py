@@ -240,17 +240,14 @@ class EgressPolicy:
         if not self.restricted or named or any(r.matches_address(ip) for r in self.allow_hosts):
             return
         found = address_class(ip)
-        if found is None or (self.allow_private and found.split(",")[0] in PRIVATE_CLASSES):
+        if found is None or (self.allow_private and found.partition(",")[0] in PRIVATE_CLASSES):
             return
-        hint = (
-            "--allow-private opens private networks for on-premises servers, "
-            if found.split(",")[0] in PRIVATE_CLASSES
-            else ""
-        )
+        kind, _, form = found.partition(", ")
+        hint = "--allow-private opens private networks, " if kind in PRIVATE_CLASSES else ""
         raise DestinationNotAllowed(
-            f"The host {_show(host)} is not allowed: it resolves to a {found} address, which "
-            f"this service does not connect to. Give the server's public name; the operator "
-            f"can allow the host ({hint}--allow-hosts)."
+            f"The host {_show(host)} is not allowed: it resolves to a {kind} address"
+            f"{f' ({form})' if form else ''}, which this service does not connect to. Give "
+            f"the server's public name; the operator can allow the host ({hint}--allow-hosts)."
         )
 
 
