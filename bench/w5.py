@@ -27,7 +27,17 @@ class Service:
     def __init__(self):
         port = free_port()
         self.process = subprocess.Popen(
-            [CLI, "serve", "--no-auth", "--port", str(port)],
+            [
+                CLI,
+                "serve",
+                "--no-auth",
+                "--port",
+                str(port),
+                "--allow-hosts",
+                "127.0.0.1",
+                "--allow-ports",
+                "any",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -83,8 +83,12 @@ class TemporalDev:
     def env(self) -> dict:
         return {**os.environ, "CONNECTOR_TEMPORAL_KEY": self.key, "PYTHONPATH": str(ROOT)}
 
-    def worker(self, task_queue: str, log: Path, *extra: str) -> subprocess.Popen:
-        """``imap-connector worker`` with the tests' workflows, ready when it says so."""
+    def worker(
+        self, task_queue: str, log: Path, *extra: str, loopback: bool = True
+    ) -> subprocess.Popen:
+        """``imap-connector worker`` with the tests' workflows, ready when it says so;
+        allowed to reach the suite's servers on loopback unless ``loopback`` is False."""
+        allow = ["--allow-hosts", "127.0.0.1", "--allow-ports", "any"] if loopback else []
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -97,6 +101,7 @@ class TemporalDev:
                 task_queue,
                 "--workflows",
                 "tests.temporal_flows",
+                *allow,  # (the hosted default refuses loopback and the servers' ports)
                 *extra,
             ],
             stdout=subprocess.PIPE,

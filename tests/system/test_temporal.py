@@ -93,6 +93,20 @@ def test_run_step_returns_the_envelope(temporal, worker, dovecot_server):
     assert json.loads(run.stdout)["data"]["path"] == "INBOX"
 
 
+def test_a_worker_reaches_no_loopback_server_unless_allowed(temporal, logs, dovecot_server):
+    strict = temporal.worker("strict", logs / "worker-strict.log", loopback=False)
+    try:
+        run = run_step(
+            temporal, "getStatus", dovecot_server.connection(), "mailbox=INBOX", queue="strict"
+        )
+        envelope = json.loads(run.stdout)
+        assert run.returncode == 1 and envelope["error"]["code"] == "DESTINATION_NOT_ALLOWED"
+        assert "127.0.0.1" not in envelope["error"]["message"].replace("'127.0.0.1'", "")
+    finally:
+        strict.send_signal(signal.SIGTERM)
+        strict.wait(30)
+
+
 def test_without_a_key_nothing_starts(temporal):
     env = {k: v for k, v in temporal.env().items() if k != "CONNECTOR_TEMPORAL_KEY"}
     run = cli(temporal, "worker", env=env)

@@ -13,8 +13,9 @@ import tempfile
 import uvicorn
 
 from ..cli import Invocation
+from ..cli.egress import add_egress_arguments, egress_problem, hosts
 from ..cli.output import EXIT_OK, EXIT_USAGE
-from ..egress import HostRule, parse_ports, split_list
+from ..egress import parse_ports
 from .auth import TOKEN_ENV, TokenFileError, is_loopback, read_tokens
 from .edge import GuardedH11Protocol
 from .metrics import MULTIPROCESS_ENV
@@ -99,32 +100,7 @@ def parser(cli: Invocation) -> argparse.ArgumentParser:
         help="open HTTP connections (1000)",
     )
 
-    egress = p.add_argument_group(
-        "egress: where steps may connect (by default not to loopback, private, link-local "
-        "or reserved addresses, and only to the ports the manifests declare)"
-    )
-    egress.add_argument(
-        "--allow-hosts",
-        action="append",
-        default=[],
-        metavar="HOSTS",
-        help="names, *.domains, addresses or CIDRs allowed even when private (comma-separated)",
-    )
-    egress.add_argument(
-        "--deny-hosts",
-        action="append",
-        default=[],
-        metavar="HOSTS",
-        help="names, *.domains, addresses or CIDRs always refused (comma-separated)",
-    )
-    egress.add_argument(
-        "--allow-ports", metavar="PORTS", help="ports allowed, comma-separated, or 'any'"
-    )
-    egress.add_argument(
-        "--allow-private",
-        action="store_true",
-        help="private networks (RFC 1918, CGNAT, fc00::/7): for on-premises mail servers",
-    )
+    add_egress_arguments(p)
     return p
 
 
@@ -154,8 +130,8 @@ def serve(cli: Invocation, argv: list[str]) -> int:
         body_timeout=args.body_timeout,
         keepalive=args.keepalive,
         max_connections=args.max_connections,
-        allow_hosts=tuple(h for item in args.allow_hosts for h in split_list(item)),
-        deny_hosts=tuple(h for item in args.deny_hosts for h in split_list(item)),
+        allow_hosts=hosts(args.allow_hosts),
+        deny_hosts=hosts(args.deny_hosts),
         allow_ports=tuple(sorted(ports)) if ports is not None else None,
         any_port=args.allow_ports is not None and ports is None,
         allow_private=args.allow_private,
@@ -196,13 +172,9 @@ def _problem(args: argparse.Namespace) -> str | None:
             return f"no service token: set {TOKEN_ENV} or --token-file (or --no-auth on loopback)"
     if bool(args.certfile) != bool(args.keyfile):
         return "give --certfile and --keyfile together"
-    try:
-        parse_ports(args.allow_ports)
-        for item in (*args.allow_hosts, *args.deny_hosts):
-            for entry in split_list(item):
-                HostRule.parse(entry)
-    except ValueError as exc:
-        return str(exc)
+    problem = egress_problem(args)
+    if problem:
+        return problem
     for name in ("threads", "sessions_per_account", "per_tenant", "max_connections", "workers"):
         if getattr(args, name) < 1:
             return f"--{name.replace('_', '-')} must be at least 1"

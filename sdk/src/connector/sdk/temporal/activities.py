@@ -9,17 +9,20 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from .. import envelope
+from ..egress import EgressPolicy
 from ..errors import UnknownAction
 from ..runtime import Connector
 
 STEP = "connector.step"
 _connectors: dict[str, Any] = {}
 _pool: Any = None  # the worker's session pool (set by worker.run)
+_egress: EgressPolicy | None = None  # where steps may connect (the hosted default)
+_connect_timeout: float | None = None
 
 
-def configure(pool: Any) -> None:
-    global _pool
-    _pool = pool
+def configure(pool: Any, egress: EgressPolicy, connect_timeout: float | None) -> None:
+    global _pool, _egress, _connect_timeout
+    _pool, _egress, _connect_timeout = pool, egress, connect_timeout
 
 
 def connector(name: str) -> Connector:
@@ -39,7 +42,13 @@ def run_envelope(request: dict) -> dict:
         return envelope.error(UnknownAction(f"Unknown connector {name!r}: {exc}"))
     info = activity.info() if activity.in_activity() else None
     execution = f"{info.workflow_id}/{info.activity_id}" if info else None
-    return target.invoke(body, execution_id=execution, pool=_pool)
+    return target.invoke(
+        body,
+        execution_id=execution,
+        pool=_pool,
+        egress=_egress,
+        connect_timeout=_connect_timeout,
+    )
 
 
 @activity.defn(name=STEP)

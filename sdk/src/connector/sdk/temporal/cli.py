@@ -11,8 +11,10 @@ import sys
 import uuid
 
 from ..cli import Invocation
+from ..cli.egress import add_egress_arguments, egress_problem, policy_from_args
 from ..cli.output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, UsageError
 from ..cli.requests import add_request_arguments, build_request
+from ..discovery import installed_connectors
 from ..runtime import Connector
 from .codec import KeyError_, load_keys
 from .worker import connect, run
@@ -50,10 +52,22 @@ def worker(cli: Invocation, argv: list[str]) -> int:
         help="also run the workflows of this module (repeatable)",
     )
     parser.add_argument("--threads", type=int, default=16, help="steps at once (16)")
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=15.0,
+        help="opening a connection: TCP, TLS, greeting, login (15 s)",
+    )
+    add_egress_arguments(parser)
     args = parser.parse_args(argv)
     keys = _keys(cli, args)
-    if keys is None:
+    problem = egress_problem(args)
+    if keys is None or problem:
+        if problem:
+            print(f"{cli.usage_prefix}: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    names = [cli.connector] if cli.bound and cli.connector else sorted(installed_connectors())
+    declared = {p for name in names for p in Connector.load(name, validate=False).manifest.ports}
     asyncio.run(
         run(
             args.temporal,
@@ -62,6 +76,8 @@ def worker(cli: Invocation, argv: list[str]) -> int:
             keys=keys,
             modules=args.workflows,
             threads=args.threads,
+            egress=policy_from_args(args, declared),
+            connect_timeout=args.connect_timeout,
         )
     )
     return EXIT_OK

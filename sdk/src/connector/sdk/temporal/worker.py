@@ -12,6 +12,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from ..egress import EgressPolicy
 from ..pool import SessionPool
 from . import activities, workflows
 from .codec import data_converter
@@ -43,11 +44,13 @@ async def run(
     modules: list[str] = (),  # type: ignore[assignment]
     threads: int = 16,
     per_account: int = 3,
+    egress: EgressPolicy | None = None,
+    connect_timeout: float | None = None,
 ) -> None:
     """Run until SIGTERM or SIGINT: then finish the steps in flight and log out."""
     client = await connect(address, namespace, keys)
     pool = SessionPool(per_account=per_account)
-    activities.configure(pool)
+    activities.configure(pool, egress or EgressPolicy(), connect_timeout)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
