@@ -492,9 +492,10 @@ def main(argv=None) -> int:
                 memory = bench.w4(big_uid, big_size)
             flights = {}
             if "W5" in only:
-                from bench.w5 import run_w5
+                from bench.w5 import fairness, run_w5
 
                 flights.update(run_w5(bench, uids[-1], [0.0, args.rtt_ms]))
+                fair = fairness(bench)
             if "W6" in only:
                 cold = ColdSteps(bench, args.rtt_ms)
                 try:
@@ -523,6 +524,8 @@ def main(argv=None) -> int:
 
                 temporal = run_w7(bench)
             table = report(bench.results, memory, big_size)
+            if "W5" in only:
+                table["W5 fairness"] = fair
             if temporal is not None:
                 table["W7 Temporal"] = temporal
             for label, counts in flights.items():

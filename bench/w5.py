@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
 from connector.imap.demo.localserver import free_port
+from tests.servers import fake
 from tests.servers.fake import DelayProxy
+from tests.servers.service import HEADERS
+from tests.servers.service import Service as TenantService
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("imap-connector"))
@@ -153,3 +158,61 @@ def count_flights(proxy, service, bench, connection) -> dict[str, int]:
         time.sleep(4 * proxy.delay + 0.05)
         counts[name] = proxy.flights
     return counts
+
+
+def fairness(bench, samples: int = 50) -> dict[str, float]:
+    """Tenant B's getStatus p99 on a warm pooled session, quiet and while tenant A floods
+    the service with 64 concurrent steps of one account whose server never answers."""
+    service = TenantService(
+        bench.workdir, "--connect-timeout", "5", tokens={"tenant-b": "tenant-b-token"}
+    )
+    b_headers = {"Authorization": "Bearer tenant-b-token"}
+    bob = {"connection": dict(bench.connection), "inputs": {"mailbox": "INBOX"}}
+    path = "/v1/imap/actions/getStatus"
+
+    def latencies() -> list[float]:
+        out = []
+        for _ in range(samples):
+            started = time.perf_counter()
+            reply = service.post(path, bob, headers=b_headers)
+            out.append(time.perf_counter() - started)
+            assert reply.status_code == 200, reply.text
+        return out
+
+    def p99(values: list[float]) -> float:
+        return statistics.quantiles(values, n=100)[98]
+
+    try:
+        latencies()  # warm: B's pooled session exists
+        quiet = latencies()
+        with fake.Listener(fake.silent) as silent, ThreadPoolExecutor(64) as pool:
+            flood = {
+                "connection": {
+                    "host": "127.0.0.1",
+                    "port": silent.port,
+                    "user": "a",
+                    "pass": "a",
+                    "secure": False,
+                    "startTls": "never",
+                    "timeout": 30,
+                },
+                "inputs": {"mailbox": "INBOX"},
+            }
+            pending = [pool.submit(service.post, path, flood, headers=HEADERS) for _ in range(64)]
+            time.sleep(0.3)
+            busy = latencies()
+            codes = [f.result().status_code for f in pending]
+    finally:
+        service.stop()
+    result = {
+        "quiet p99 ms": round(p99(quiet) * 1000, 2),
+        "flooded p99 ms": round(p99(busy) * 1000, 2),
+        "ratio": round(p99(busy) / p99(quiet), 2),
+        "flood answered 429": codes.count(429),
+    }
+    print(
+        f"W5 fairness: tenant B getStatus p99 {result['quiet p99 ms']} ms quiet, "
+        f"{result['flooded p99 ms']} ms while A floods a silent server ({result['ratio']}x); "
+        f"A's 64 steps: {result['flood answered 429']} answered 429 at once"
+    )
+    return result
