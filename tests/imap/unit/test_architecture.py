@@ -44,3 +44,18 @@ def test_the_check_sees_an_access(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("def f(client):\n    return client._imap.tagged_commands\n")
     assert len(private_accesses(sample)) == 2
+
+
+def test_every_connection_goes_through_the_egress_policy():
+    """Only connector.sdk.egress opens connections (the demo's own local server aside)."""
+    sources = [*IMAP.rglob("*.py"), *(ROOT / "sdk" / "src").rglob("*.py")]
+    allowed = {ROOT / "sdk/src/connector/sdk/egress.py", IMAP / "demo" / "localserver.py"}
+    calls = ("create_connection(", "socket.socket(", "urlopen(", "httpx.", "requests.get(")
+    offenders = [
+        f"{path.name}: {call}"
+        for path in sources
+        if path not in allowed
+        for call in calls
+        if call in path.read_text(encoding="utf-8")
+    ]
+    assert offenders == []
