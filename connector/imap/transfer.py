@@ -34,10 +34,11 @@ def transfer(
     label: str,
     *,
     move: bool,
+    uid_validity: int | None = None,
 ) -> dict:
     """copyMessage / moveMessage: the output both share."""
     destination = protocol.mailbox_arg(protocol.check_mailbox(path, "path"))
-    source = commands.select(session, mailbox, readonly=not move)
+    source = commands.select(session, mailbox, readonly=not move, uid_validity=uid_validity)
     uids = commands.resolve(session, uid_set)
     result = {
         "mailbox": mailbox,

@@ -196,7 +196,8 @@ def test_imap_mailbox_inputs_link_the_mailbox_picklist():
         (op.key, spec.key)
         for op in [*manifest.actions.values(), *manifest.triggers.values()]
         for spec in op.inputs
-        if spec.key in ("mailbox", "path", "newPath")
+        if spec.key in ("mailbox", "path", "newPath", "mailboxes")
+        or spec.key.endswith("Mailbox")  # the trigger's afterSuccessMailbox...
     }
     assert names and linked == names
 

@@ -8,9 +8,11 @@ from ..wire import commands
 from ..wire.session import ImapSession
 
 
-def delete_message(session: ImapSession, mailbox: str, message_index: int) -> dict:
+def delete_message(
+    session: ImapSession, mailbox: str, message_index: int, uid_validity: int | None = None
+) -> dict:
     uid = message_index
-    commands.select(session, mailbox, readonly=False)
+    commands.select(session, mailbox, readonly=False, uid_validity=uid_validity)
     if commands.uid_search(session, [b"UID", b"%d" % uid]) != [uid]:
         raise NotFound(
             f"No message with UID {uid} in {mailbox!r}: check Message UID "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from connector.sdk.errors import NotFound
 
-from ..mail import mime
+from ..mail import budget, mime
 from ..mail.dates import iso
 from ..mail.envelope import flag_list
 from ..wire import commands, protocol
@@ -24,6 +24,8 @@ def download_message(
     by: str,
     part: str | None,
     format_: str,
+    attachments: str = budget.INLINE,
+    max_inline_bytes: int | None = None,
 ) -> dict:
     part = protocol.body_section(part)
     # Numeric parts are cut from the whole message here, so their transfer encoding
@@ -70,7 +72,12 @@ def download_message(
     elif format_ == "raw":
         out["raw"] = mime.content(body)
     else:
-        out["message"] = mime.to_json(mime.parse(body))
+        out["message"] = budget.apply(
+            mime.to_json(mime.parse(body)),
+            where={"mailbox": mailbox, "uidValidity": selected.uid_validity, "uid": uid},
+            budget=max_inline_bytes,
+            attachments=attachments,
+        )
     return out
 
 

@@ -16,11 +16,12 @@ def change_flags(
     range_: str,
     flags: list,
     operation: bytes,
+    uid_validity: int | None = None,
 ) -> dict:
     # Everything is checked before the first command that changes anything.
     wanted = protocol.normalize_flags(flags)
     uid_set = protocol.parse_uid_set(range_)
-    selected = commands.select(session, mailbox, readonly=False)
+    selected = commands.select(session, mailbox, readonly=False, uid_validity=uid_validity)
     keywords = [f for f in wanted if not f.startswith("\\")]
     if operation != b"-FLAGS":
         refused = unstorable(keywords, selected.permanent_flags)
@@ -56,13 +57,31 @@ def unstorable(keywords: list[str], permanent: tuple[str, ...] | None) -> list[s
     return [k for k in keywords if k.lower() not in allowed]
 
 
-def add_flags(session: ImapSession, mailbox: str, range_: str, flags: list) -> dict:
-    return change_flags(session, mailbox, range_, flags, b"+FLAGS")
+def add_flags(
+    session: ImapSession,
+    mailbox: str,
+    range_: str,
+    flags: list,
+    uid_validity: int | None = None,
+) -> dict:
+    return change_flags(session, mailbox, range_, flags, b"+FLAGS", uid_validity)
 
 
-def remove_flags(session: ImapSession, mailbox: str, range_: str, flags: list) -> dict:
-    return change_flags(session, mailbox, range_, flags, b"-FLAGS")
+def remove_flags(
+    session: ImapSession,
+    mailbox: str,
+    range_: str,
+    flags: list,
+    uid_validity: int | None = None,
+) -> dict:
+    return change_flags(session, mailbox, range_, flags, b"-FLAGS", uid_validity)
 
 
-def set_flags(session: ImapSession, mailbox: str, range_: str, flags: list) -> dict:
-    return change_flags(session, mailbox, range_, flags, b"FLAGS")
+def set_flags(
+    session: ImapSession,
+    mailbox: str,
+    range_: str,
+    flags: list,
+    uid_validity: int | None = None,
+) -> dict:
+    return change_flags(session, mailbox, range_, flags, b"FLAGS", uid_validity)

@@ -19,6 +19,7 @@ def move_message(
     range_: str,
     path: str | None,
     special_use: str | None,
+    uid_validity: int | None = None,
 ) -> dict:
     uid_set = protocol.parse_uid_set(range_)
     if path and special_use:
@@ -36,4 +37,4 @@ def move_message(
         raise InvalidInput(
             "Path is required (or Special Use): the mailbox to move to.", path="inputs.path"
         )
-    return transfer(session, mailbox, uid_set, path, "Path", move=True)
+    return transfer(session, mailbox, uid_set, path, "Path", move=True, uid_validity=uid_validity)

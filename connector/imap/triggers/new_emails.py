@@ -1,20 +1,35 @@
-"""newEmailsPollingTrigger: each new message exactly once, oldest first, never the * trap.
+"""newEmailsPollingTrigger: each new message exactly once, oldest first, never the * trap,
+in one mailbox or several, filtered by the server, within a payload budget.
 
-State (plain JSON the platform keeps between polls):
-  uidValidity       the mailbox's UIDVALIDITY when the cursor was set
-  lastUid           every message with a UID above this is new
-  lastInternalDate  the newest INTERNALDATE the cursor has covered (for a resync)
-  recentIds         Message-IDs the previous poll emitted (deduplication after a resync)
-  since             while catching up (look-back or resync): skip messages received before this
+State (plain JSON the platform keeps between polls), one cursor per mailbox:
+  {"mailboxes": {PATH: {
+      uidValidity       the mailbox's UIDVALIDITY when the cursor was set
+      lastUid           every message with a UID above this is new
+      lastInternalDate  the newest INTERNALDATE the cursor has covered (for a resync)
+      recentIds         Message-IDs the previous poll emitted (deduplication after a resync)
+      since             while catching up (look-back or resync): skip messages received before
+  }}}
+The single-mailbox state of earlier versions ({uidValidity, lastUid, ...}) is read as the
+cursor of the ``mailbox`` input.
+
+Each record is a message summary with its ``mailbox`` and ``uidValidity`` (and ``message``
+with Fetch Content), and the poll's ``followUps`` say which action to run on it once the
+workflow handled it (``afterSuccess``) or failed (``afterFailure``). Reading never sets
+\\Seen (BODY.PEEK); only Mark As Read does, at poll time.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from connector.sdk.errors import InvalidInput
 
-from ..mail import mime
+from .. import search
+from ..actions.mailboxes import list_mailboxes
+from ..mail import budget, mime
 from ..mail.dates import internal_date, iso, search_date
 from ..mail.envelope import summary_items
 from ..summaries import summaries
@@ -24,6 +39,20 @@ from ..wire.session import ImapSession
 # Messages received this long before the newest one we had seen are re-examined after a
 # UIDVALIDITY change: clocks and delivery order are not exact.
 RESYNC_OVERLAP = timedelta(minutes=10)
+# What one poll carries, whatever the inputs: its records' JSON (Temporal refuses a payload
+# over 2 MB and warns from 256 KB of one record), and the message bytes it downloads.
+POLL_BYTES = 1024 * 1024
+FETCH_BYTES = 48 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Options:
+    fetch_content: bool
+    mark_as_read: bool
+    limit: int
+    max_inline_bytes: int
+    filters: dict | None
+    follow_ups: dict[str, dict | None]  # "success"/"failure" -> {"action", "inputs"} template
 
 
 def new_emails(
@@ -34,59 +63,159 @@ def new_emails(
     mark_as_read: bool,
     max_per_poll: int,
     look_back_date: str | None,
+    mailboxes: list | None = None,
+    subscribed: bool = False,
+    filter_options: dict | None = None,
+    after_success: str = "none",
+    after_success_flag: str | None = None,
+    after_success_mailbox: str | None = None,
+    after_failure: str = "none",
+    after_failure_flag: str | None = None,
+    after_failure_mailbox: str | None = None,
+    max_inline_bytes: int = 262144,
 ) -> dict:
-    state = checked_state(state)
-    since = look_back(look_back_date) if look_back_date and not state else None
-    selected = commands.select(session, mailbox, readonly=not mark_as_read)
-    poll = Poll(
-        session,
-        selected,
+    cursors = checked_state(state, mailbox)
+    listed = _mailboxes(mailbox, mailboxes)
+    options = Options(
         fetch_content=fetch_content,
         mark_as_read=mark_as_read,
         limit=max_per_poll,
+        max_inline_bytes=max_inline_bytes,
+        filters=filter_options,
+        follow_ups={
+            "success": follow_up(
+                "afterSuccess", after_success, after_success_flag, after_success_mailbox
+            ),
+            "failure": follow_up(
+                "afterFailure", after_failure, after_failure_flag, after_failure_mailbox
+            ),
+        },
     )
-    if not state:
-        if since is not None:
-            return poll.emit(poll.search_since(since), since=since, previous={})
-        return poll.baseline()
-    if state["uidValidity"] != selected.uid_validity:
-        # The mailbox was recreated or renumbered: old UIDs mean nothing. Take what was
-        # received since the last poll (with an overlap), minus what that poll emitted.
-        newest = _parse_time(state.get("lastInternalDate")) or datetime.now(UTC)
-        since = newest - RESYNC_OVERLAP
-        return poll.emit(
-            poll.search_since(since),
-            since=since,
-            previous=state,
-            resync=True,
-            exclude=set(state.get("recentIds", [])),
-        )
-    since = _parse_time(state.get("since"))
-    keys = [b"UID", b"%d:%d" % (state["lastUid"] + 1, protocol.MAX_UID)]
-    if since is not None:
-        keys += [b"SINCE", _search_day(since)]
-    return poll.emit(commands.uid_search(session, keys), since=since, previous=state)
+    since = look_back(look_back_date) if look_back_date else None
+    if subscribed:
+        known = {m["path"] for m in list_mailboxes(session) if m["subscribed"]}
+        listed += sorted(known - set(listed))
+    poll = Poll(session, options, label="Mailboxes" if mailboxes else "Mailbox")
+    new_cursors: dict[str, dict] = {}
+    for name in listed:
+        if poll.room <= 0:  # this poll is full: the mailboxes left keep their cursors
+            poll.more = True
+            if name in cursors:
+                new_cursors[name] = cursors[name]
+            continue
+        new_cursors[name] = poll.mailbox(name, cursors.get(name), since)
+    return {
+        "records": poll.records,
+        "hasMore": poll.more,
+        "state": {"mailboxes": new_cursors},
+        "followUps": poll.follow_ups,
+    }
+
+
+def _mailboxes(mailbox: str, mailboxes: list | None) -> list[str]:
+    if not mailboxes:
+        return [protocol.check_mailbox(mailbox, "mailbox")]
+    out: list[str] = []
+    for index, name in enumerate(mailboxes):
+        if not isinstance(name, str) or not name:
+            raise InvalidInput(
+                'Mailboxes must be a list of mailbox paths, such as ["INBOX", "Work"].',
+                path=f"inputs.mailboxes.{index}",
+            )
+        protocol.check_mailbox(name, f"mailboxes.{index}")
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def follow_up(key: str, choice: str, flag: str | None, target: str | None) -> dict[str, Any] | None:
+    """The action to run on a record after its workflow (as a template: the record fills
+    mailbox, uidValidity and the UID)."""
+    if choice == "none":
+        return None
+    if choice == "markRead":
+        return {"action": "addFlags", "inputs": {"flags": ["\\Seen"]}}
+    if choice == "addFlag":
+        if not flag:
+            raise InvalidInput(f"{key} addFlag needs {key}Flag.", path=f"inputs.{key}Flag")
+        return {
+            "action": "addFlags",
+            "inputs": {"flags": protocol.normalize_flags([flag], f"{key}Flag")},
+        }
+    if choice == "move":
+        if not target:
+            raise InvalidInput(f"{key} move needs {key}Mailbox.", path=f"inputs.{key}Mailbox")
+        protocol.check_mailbox(target, f"{key}Mailbox")
+        return {"action": "moveMessage", "inputs": {"path": target}}
+    return {"action": "deleteMessage", "inputs": {}}  # "delete" (the manifest's choices)
 
 
 class Poll:
-    def __init__(
-        self,
-        session: ImapSession,
-        selected: commands.Selected,
-        *,
-        fetch_content: bool,
-        mark_as_read: bool,
-        limit: int,
-    ):
-        self.session, self.selected = session, selected
-        self.fetch_content, self.mark_as_read, self.limit = fetch_content, mark_as_read, limit
+    """One poll over the mailboxes: the records, their follow-ups, and what room is left."""
 
-    def search_since(self, since: datetime) -> list[int]:
-        return commands.uid_search(self.session, [b"SINCE", _search_day(since)])
+    def __init__(self, session: ImapSession, options: Options, label: str = "Mailbox"):
+        self.session, self.options, self.label = session, options, label
+        self.records: list[dict] = []
+        self.follow_ups: list[dict] = []
+        self.more = False
+        self.json_bytes = 0
+        self.fetched_bytes = 0
 
-    def baseline(self) -> dict:
-        """First poll: remember where the mailbox is; emit nothing."""
-        top = commands.highest_uid(self.session) if self.selected.exists else None
+    @property
+    def room(self) -> int:
+        return self.options.limit - len(self.records)
+
+    def mailbox(self, name: str, cursor: dict | None, since: datetime | None) -> dict:
+        """Poll one mailbox; its new cursor."""
+        selected = commands.select(
+            self.session, name, readonly=not self.options.mark_as_read, label=self.label
+        )
+        criteria = search.build(
+            self.session.capabilities,
+            sender=None,
+            recipient=None,
+            read_unread="all",
+            filters=self.options.filters,
+        )
+        filters = [] if criteria.keys == [b"ALL"] else criteria.keys
+        if cursor is None:
+            if since is None:
+                return self.baseline(selected)
+            found = self.search(filters, criteria.utf8, since=since)
+            return self.emit(selected, found, since=since, previous={})
+        if cursor["uidValidity"] != selected.uid_validity:
+            # The mailbox was recreated or renumbered: old UIDs mean nothing. Take what was
+            # received since the last poll (with an overlap), minus what that poll emitted.
+            newest = _parse_time(cursor.get("lastInternalDate")) or datetime.now(UTC)
+            since = newest - RESYNC_OVERLAP
+            return self.emit(
+                selected,
+                self.search(filters, criteria.utf8, since=since),
+                since=since,
+                previous=cursor,
+                resync=True,
+                exclude=set(cursor.get("recentIds", [])),
+            )
+        catching_up = _parse_time(cursor.get("since"))
+        keys = [b"UID", b"%d:%d" % (cursor["lastUid"] + 1, protocol.MAX_UID), *filters]
+        if catching_up is not None:
+            keys += [b"SINCE", _search_day(catching_up)]
+        ceiling = None
+        if filters and selected.uid_next is None:
+            # (Courier's SELECT says no UIDNEXT.) What the filters leave out is passed over up
+            # to the newest UID known *before* the search: a message arriving meanwhile is
+            # above it, so it is never skipped.
+            ceiling = commands.highest_uid(self.session)
+        found = commands.uid_search(self.session, keys, charset=criteria.utf8)
+        return self.emit(selected, found, since=catching_up, previous=cursor, ceiling=ceiling)
+
+    def search(self, filters: list[bytes], utf8: bool, *, since: datetime) -> list[int]:
+        keys = [b"SINCE", _search_day(since), *filters]
+        return commands.uid_search(self.session, keys, charset=utf8)
+
+    def baseline(self, selected: commands.Selected) -> dict:
+        """A mailbox's first poll: remember where it is; emit nothing."""
+        top = commands.highest_uid(self.session) if selected.exists else None
         highest = [top] if top is not None else []
         newest = None
         if highest:
@@ -94,77 +223,138 @@ class Poll:
                 highest[0], {}
             )
             newest = iso(values.get(b"INTERNALDATE"))
-        last = max([*highest, (self.selected.uid_next or 1) - 1])
-        return {
-            "records": [],
-            "hasMore": False,
-            "state": self.state(last, newest or _now_iso(), [], None),
-        }
+        last = max([*highest, (selected.uid_next or 1) - 1])
+        return cursor_of(selected, last, newest or _now_iso(), [], None)
 
     def emit(
         self,
+        selected: commands.Selected,
         candidates: list[int],
         *,
         since: datetime | None,
         previous: dict,
         resync: bool = False,
         exclude: set | None = None,
+        ceiling: int | None = None,
     ) -> dict:
-        page, more = candidates[: self.limit], len(candidates) > self.limit
-        items = summary_items(b"BODY.PEEK[]") if self.fetch_content else summary_items()
-        fetched = commands.fetch(self.session, page, items) if page else {}
-        records, newest = [], _parse_time(previous.get("lastInternalDate"))
-        summary_of = {record["uid"]: record for record in summaries(self.session, page, fetched)}
+        page = candidates[: self.room]
+        fetched = commands.fetch(self.session, page, summary_items()) if page else {}
+        if self.options.fetch_content:
+            page = self.within_download_budget(page, fetched)
+        records: list[dict] = []
+        newest = _parse_time(previous.get("lastInternalDate"))
+        summary_of = {r["uid"]: r for r in summaries(self.session, page, fetched)}
+        bodies = self.bodies(page)
+        emitted = 0  # how far into the page this poll got (the cursor's new place)
+        where = {"mailbox": selected.mailbox, "uidValidity": selected.uid_validity}
         for uid in page:
             values = fetched.get(uid)
             if values is None:  # expunged between SEARCH and FETCH
+                emitted += 1
                 continue
-            received = internal_date(values.get(b"INTERNALDATE"))
-            if received is not None:
-                newest = max(filter(None, [newest, _aware(received)]))
-                if since is not None and _aware(received) < since:
-                    continue  # catching up: received before the look-back / resync point
-            record = summary_of[uid]
-            if exclude and record["envelope"]["messageId"] in exclude:
-                continue  # the previous poll emitted it before the mailbox was renumbered
-            if self.fetch_content:
-                record["message"] = mime.to_json(mime.parse(values.get(b"BODY[]") or b""))
+            record = {**where, **summary_of[uid]}
+            if self.options.fetch_content:
+                message = mime.to_json(mime.parse(bodies.get(uid) or b""))
+                record["message"] = budget.apply(
+                    message,
+                    where={**where, "uid": uid},
+                    budget=self.options.max_inline_bytes,
+                )
             if resync:
                 record["resync"] = True
-            records.append(record)
-        if self.mark_as_read and records:
-            # Exactly the emitted UIDs: a range could catch a message that arrived meanwhile.
-            commands.store(self.session, [r["uid"] for r in records], b"+FLAGS", ["\\Seen"])
-            for record in records:
-                if "\\Seen" not in record["flags"]:
-                    record["flags"].append("\\Seen")
-        last = page[-1] if page else previous.get("lastUid", 0)
-        if (resync or not previous) and not more:
-            last = max(last, (self.selected.uid_next or 1) - 1)
-        keep_since = since if more else None
-        return {
-            "records": records,
-            "hasMore": more,
-            "state": self.state(
-                last,
-                newest.isoformat() if newest else previous.get("lastInternalDate") or _now_iso(),
-                [r["envelope"]["messageId"] for r in records if r["envelope"]["messageId"]],
-                keep_since,
-            ),
-        }
+            received = internal_date(values.get(b"INTERNALDATE"))
+            skip = (since is not None and received is not None and _aware(received) < since) or (
+                exclude and record["envelope"]["messageId"] in exclude
+            )
+            if not skip:
+                size = len(json.dumps(record, ensure_ascii=False))
+                if (self.records or records) and self.json_bytes + size > POLL_BYTES:
+                    break  # the poll is full: this message starts the next one
+                self.json_bytes += size
+                records.append(record)
+            if received is not None:
+                newest = max(filter(None, [newest, _aware(received)]))
+            emitted += 1
+        self.mark_read(records)
+        self.records += records
+        self.follow_ups += [self.follow_up(r) for r in records]
+        more = emitted < len(page) or len(candidates) > len(page)
+        self.more = self.more or more
+        last = page[emitted - 1] if emitted else previous.get("lastUid", 0)
+        if not more:
+            # Everything up to UIDNEXT was seen (also what the filters left out): the
+            # cursor moves past it, so non-matching mail is never searched again.
+            known = selected.uid_next - 1 if selected.uid_next is not None else ceiling
+            last = max(last, known or 0)
+        return cursor_of(
+            selected,
+            last,
+            newest.isoformat() if newest else previous.get("lastInternalDate") or _now_iso(),
+            [r["envelope"]["messageId"] for r in records if r["envelope"]["messageId"]],
+            since if more else None,
+        )
 
-    def state(
-        self, last_uid: int, newest: str, recent_ids: list[str], since: datetime | None
-    ) -> dict:
-        state = {
-            "uidValidity": self.selected.uid_validity,
-            "lastUid": last_uid,
-            "lastInternalDate": newest,
-            "recentIds": recent_ids,
-        }
-        if since is not None:
-            state["since"] = since.isoformat()
-        return state
+    def within_download_budget(self, page: list[int], fetched: dict[int, dict]) -> list[int]:
+        """The first messages of the page whose bytes fit this poll's download (at least
+        one message per poll, whatever its size)."""
+        kept: list[int] = []
+        for uid in page:
+            size = fetched.get(uid, {}).get(b"RFC822.SIZE")
+            size = size if isinstance(size, int) else 0
+            if (kept or self.records) and self.fetched_bytes + size > FETCH_BYTES:
+                break
+            self.fetched_bytes += size
+            kept.append(uid)
+        return kept
+
+    def bodies(self, page: list[int]) -> dict[int, bytes]:
+        if not (self.options.fetch_content and page):
+            return {}
+        fetched = commands.fetch(self.session, page, b"(UID BODY.PEEK[])")
+        return {uid: bytes(v.get(b"BODY[]") or b"") for uid, v in fetched.items()}
+
+    def mark_read(self, records: list[dict]) -> None:
+        if not (self.options.mark_as_read and records):
+            return
+        # Exactly the emitted UIDs: a range could catch a message that arrived meanwhile.
+        commands.store(self.session, [r["uid"] for r in records], b"+FLAGS", ["\\Seen"])
+        for record in records:
+            if "\\Seen" not in record["flags"]:
+                record["flags"].append("\\Seen")
+
+    def follow_up(self, record: dict) -> dict:
+        """The record's follow-up steps, with its mailbox, UIDVALIDITY and UID filled in."""
+        out: dict[str, dict | None] = {}
+        for outcome, template in self.options.follow_ups.items():
+            if template is None:
+                out[outcome] = None
+                continue
+            inputs = dict(template["inputs"])
+            inputs.update(mailbox=record["mailbox"], uidValidity=record["uidValidity"])
+            if template["action"] == "deleteMessage":
+                inputs["messageIndex"] = record["uid"]
+            else:
+                inputs["range"] = str(record["uid"])
+            out[outcome] = {"action": template["action"], "inputs": inputs}
+        return out
+
+
+def cursor_of(
+    selected: commands.Selected,
+    last_uid: int,
+    newest: str,
+    recent_ids: list[str],
+    since: datetime | None,
+) -> dict:
+    cursor: dict[str, Any] = {
+        "uidValidity": selected.uid_validity,
+        "lastUid": last_uid,
+        "lastInternalDate": newest,
+        "recentIds": recent_ids,
+    }
+    if since is not None:
+        cursor["since"] = since.isoformat()
+    return cursor
 
 
 def _search_day(since: datetime) -> bytes:
@@ -187,29 +377,47 @@ def look_back(value: str) -> datetime:
     return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
 
 
-def checked_state(state: dict) -> dict:
-    """The previous poll's state, or {} for a first poll; anything else is refused."""
+def checked_state(state: dict, mailbox: str) -> dict[str, dict]:
+    """The cursors of the previous poll (mailbox -> cursor); {} for a first poll; the
+    single-mailbox state of earlier versions as the cursor of ``mailbox``."""
     if not state:
         return {}
-    problems = []
-    if not isinstance(state.get("uidValidity"), int):
-        problems.append("uidValidity must be a number")
-    last = state.get("lastUid")
-    if not isinstance(last, int) or isinstance(last, bool) or not 0 <= last < protocol.MAX_UID:
-        problems.append(f"lastUid must be a number from 0 to {protocol.MAX_UID - 1}")
-    if not isinstance(state.get("recentIds", []), list):
-        problems.append("recentIds must be a list")
-    for key in ("lastInternalDate", "since"):
-        if state.get(key) is not None and _parse_time(state[key]) is None:
-            problems.append(f"{key} must be an ISO date-time")
-    if problems:
+    if "mailboxes" not in state and "uidValidity" in state:
+        state = {"mailboxes": {mailbox: state}}
+    cursors = state.get("mailboxes")
+    if not isinstance(cursors, dict):
         raise InvalidInput(
-            "The trigger state is not one this trigger wrote: "
-            + "; ".join(problems)
-            + ". Pass {} to start over.",
+            "The trigger state is not one this trigger wrote: it has no mailboxes. Pass {} "
+            "to start over.",
             path="state",
         )
-    return state
+    for name, cursor in cursors.items():
+        problems = _cursor_problems(cursor)
+        if problems:
+            raise InvalidInput(
+                f"The trigger state is not one this trigger wrote ({name!r:.60}): "
+                + "; ".join(problems)
+                + ". Pass {} to start over.",
+                path="state",
+            )
+    return cursors
+
+
+def _cursor_problems(cursor: object) -> list[str]:
+    if not isinstance(cursor, dict):
+        return ["each mailbox's cursor must be an object"]
+    problems = []
+    if not isinstance(cursor.get("uidValidity"), int):
+        problems.append("uidValidity must be a number")
+    last = cursor.get("lastUid")
+    if not isinstance(last, int) or isinstance(last, bool) or not 0 <= last < protocol.MAX_UID:
+        problems.append(f"lastUid must be a number from 0 to {protocol.MAX_UID - 1}")
+    if not isinstance(cursor.get("recentIds", []), list):
+        problems.append("recentIds must be a list")
+    for key in ("lastInternalDate", "since"):
+        if cursor.get(key) is not None and _parse_time(cursor[key]) is None:
+            problems.append(f"{key} must be an ISO date-time")
+    return problems
 
 
 def _parse_time(value: object) -> datetime | None:

@@ -104,14 +104,28 @@ def _listed_name(line: bytes | tuple) -> bytes:
 
 
 def select(
-    session: ImapSession, mailbox: str, *, readonly: bool, label: str = "Mailbox"
+    session: ImapSession,
+    mailbox: str,
+    *,
+    readonly: bool,
+    label: str = "Mailbox",
+    uid_validity: int | None = None,
 ) -> Selected:
-    """SELECT (or EXAMINE when read-only) the mailbox an input (``label``) names."""
+    """SELECT (or EXAMINE when read-only) the mailbox an input (``label``) names.
+
+    With ``uid_validity`` (a UID stored earlier, by a trigger record), a mailbox renumbered
+    since is refused: its UIDs now name other messages, so nothing must be changed.
+    """
     protocol.check_mailbox(mailbox, "mailbox")
     with refusals(mailbox, label, session):
         info = session.client.select_folder(mailbox, readonly=readonly)
     uid_next = info.get(b"UIDNEXT")
     permanent = info.get(b"PERMANENTFLAGS")
+    if uid_validity is not None and int(info[b"UIDVALIDITY"]) != uid_validity:
+        raise NotFound(
+            f"{mailbox!r} was renumbered (UIDVALIDITY {int(info[b'UIDVALIDITY'])}, not "
+            f"{uid_validity}): its UIDs now name other messages, so nothing was changed."
+        )
     return Selected(
         mailbox=mailbox,
         uid_validity=int(info[b"UIDVALIDITY"]),

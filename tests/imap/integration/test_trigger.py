@@ -88,7 +88,8 @@ def test_recreated_mailbox_emits_exactly_the_fresh_messages(harness, imap, mailb
     assert [r["uid"] for r in records] == [old]
     imap.delete_folder(mailbox)
     imap.create_folder(mailbox)  # a new UIDVALIDITY
-    assert imap.folder_status(mailbox, [b"UIDVALIDITY"])[b"UIDVALIDITY"] != state["uidValidity"]
+    old_validity = state["mailboxes"][mailbox]["uidValidity"]
+    assert imap.folder_status(mailbox, [b"UIDVALIDITY"])[b"UIDVALIDITY"] != old_validity
     fresh = [append(imap, mailbox, make_message(f"fresh {i}")) for i in range(2)]
     records, state, _ = poll(harness, state, mailbox=mailbox)
     assert [r["uid"] for r in records] == fresh
@@ -162,5 +163,6 @@ def test_failed_poll_leaves_the_state_file_and_the_next_poll_emits(dovecot_serve
 
     code, envelope = cli_poll(direct, state_file, mailbox)
     assert code == 0 and [r["uid"] for r in envelope["data"]] == uids
-    assert json.loads(state_file.read_text())["lastUid"] == uids[-1]
+    saved = json.loads(state_file.read_text())["mailboxes"]
+    assert next(iter(saved.values()))["lastUid"] == uids[-1]
     imap.logout()

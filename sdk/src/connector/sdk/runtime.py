@@ -181,12 +181,20 @@ class Connector:
             and isinstance(result.get("state"), dict)
         ):
             raise InternalError(f"Trigger {operation.key} must return records, state and hasMore.")
-        return {
+        envelope_: dict[str, Any] = {
             "ok": True,
             "data": result["records"],
             "state": result["state"],
             "hasMore": bool(result.get("hasMore")),
         }
+        follow_ups = result.get("followUps")
+        if follow_ups is not None:
+            if not isinstance(follow_ups, list) or len(follow_ups) != len(result["records"]):
+                raise InternalError(
+                    f"Trigger {operation.key} must return one followUps entry per record."
+                )
+            envelope_["followUps"] = follow_ups
+        return envelope_
 
     def _run_pooled(
         self,

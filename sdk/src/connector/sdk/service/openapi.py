@@ -30,6 +30,26 @@ ERROR_ENVELOPE = {
         },
     },
 }
+# A trigger's follow-ups: per record, the step to run once its workflow succeeded or failed.
+_FOLLOW_UP_STEP = {
+    "anyOf": [
+        {
+            "type": "object",
+            "required": ["action", "inputs"],
+            "properties": {"action": {"type": "string"}, "inputs": {"type": "object"}},
+        },
+        {"type": "null"},
+    ]
+}
+FOLLOW_UPS = {
+    "description": "Per record (same order): the action to run, with the same connection, "
+    "once the record's workflow succeeded (success) or failed (failure); null for none.",
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"success": _FOLLOW_UP_STEP, "failure": _FOLLOW_UP_STEP},
+    },
+}
 CONNECTION_UPDATE = {
     "description": "Fields the platform should store for the connection (refreshed OAuth tokens).",
     "type": "object",
@@ -190,6 +210,7 @@ def _poll_envelope(records_schema: dict) -> dict:
     envelope["required"] = ["ok", "data", "state", "hasMore"]
     envelope["properties"]["state"] = {"type": "object"}
     envelope["properties"]["hasMore"] = {"type": "boolean"}
+    envelope["properties"]["followUps"] = FOLLOW_UPS
     return envelope
 
 
