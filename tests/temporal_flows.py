@@ -57,3 +57,33 @@ class RecordSink:
     @workflow.run
     async def run(self, record: dict) -> str:
         return str((record.get("envelope") or {}).get("messageId"))
+
+
+@workflow.defn(name="tests.FailingSink")
+class FailingSink:
+    """A handler that fails for good (its follow-up is afterFailure's)."""
+
+    @workflow.run
+    async def run(self, record: dict) -> str:
+        from temporalio.exceptions import ApplicationError
+
+        raise ApplicationError("the handler refuses this record", non_retryable=True)
+
+
+@workflow.defn(name="tests.SlowSink")
+class SlowSink:
+    """A handler that takes a few seconds (a worker can die meanwhile)."""
+
+    @workflow.run
+    async def run(self, record: dict) -> str:
+        await workflow.sleep(4)
+        return str((record.get("envelope") or {}).get("messageId"))
+
+
+@workflow.defn(name="tests.Alert")
+class Alert:
+    """The --on-failure workflow: returns what it was told."""
+
+    @workflow.run
+    async def run(self, args: dict) -> dict:
+        return args

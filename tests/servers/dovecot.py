@@ -98,6 +98,15 @@ class Dovecot(WorkDir):
 
     # -- files --------------------------------------------------------------------------
 
+    def kick(self, user: str) -> None:
+        """End the user's sessions, as an administrator does after changing a password."""
+        subprocess.run(
+            ["doveadm", "-c", str(self.workdir / "dovecot.conf"), "kick", user],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+
     def _write_files(self) -> None:
         d = self.workdir
         kwargs = {"key_type": self.key_type} if self.key_type is not None else {}

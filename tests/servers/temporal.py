@@ -3,6 +3,7 @@ with its SQLite database in a temp dir, and worker processes for the tests."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import shutil
@@ -11,7 +12,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from connector.imap.demo.localserver import free_port
 
@@ -116,6 +119,44 @@ class TemporalDev:
             process.kill()
             raise RuntimeError(f"the worker did not start: {line!r} {log.read_text()}")
         return process
+
+    # -- the tests' own calls, through a client with the payload key (the CLI sees ciphertext)
+
+    def call(self, use: Callable[[Any], Awaitable[Any]]) -> Any:
+        """Run ``use(client)`` with a keyed client, from synchronous test code."""
+
+        async def run() -> Any:
+            from connector.sdk.temporal.worker import connect
+
+            return await use(await connect(self.address, "default", [base64.b64decode(self.key)]))
+
+        return asyncio.run(run())
+
+    def result(self, workflow_id: str, timeout: float = 120) -> Any:
+        async def use(client: Any) -> Any:
+            return await asyncio.wait_for(client.get_workflow_handle(workflow_id).result(), timeout)
+
+        return self.call(use)
+
+    def query(self, workflow_id: str, name: str) -> Any:
+        return self.call(lambda client: client.get_workflow_handle(workflow_id).query(name))
+
+    def history(self, workflow_id: str) -> str:
+        shown = self.cli("workflow", "show", "--workflow-id", workflow_id, "--output", "json")
+        assert shown.returncode == 0, shown.stderr
+        return shown.stdout
+
+    def connector_cli(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        """``imap-connector ARGS --temporal ADDRESS``."""
+        return subprocess.run(
+            [sys.executable, "-m", "connector.imap.cli", *args, "--temporal", self.address],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=env or self.env(),
+            cwd=ROOT,
+            check=False,
+        )
 
     def stop(self) -> None:
         if self.process is not None:

@@ -6,7 +6,6 @@ logs or the server's database."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -48,15 +47,7 @@ def worker(temporal, logs):
 
 
 def cli(temporal, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "connector.imap.cli", *args, "--temporal", temporal.address],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env or temporal.env(),
-        cwd=ROOT,
-        check=False,
-    )
+    return temporal.connector_cli(*args, env=env)
 
 
 def run_step(temporal, action: str, connection: dict, *inputs: str, queue="steps", extra=()):
@@ -82,9 +73,7 @@ def readable(shown: str) -> str:
 
 
 def history(temporal, workflow_id: str) -> str:
-    shown = temporal.cli("workflow", "show", "--workflow-id", workflow_id, "--output", "json")
-    assert shown.returncode == 0, shown.stderr
-    return shown.stdout
+    return temporal.history(workflow_id)
 
 
 def test_run_step_returns_the_envelope(temporal, worker, dovecot_server):
@@ -175,35 +164,16 @@ def test_a_retryable_failure_is_retried_then_succeeds(temporal, worker, dovecot_
     assert attempts(temporal, last_step_workflow(temporal, "getStatus")) == [3]
 
 
-def client(temporal):
-    """A Temporal client with the payload key (the tests' own calls are encrypted too)."""
-    from connector.sdk.temporal.codec import load_keys
-    from connector.sdk.temporal.worker import connect
-
-    os.environ["CONNECTOR_TEMPORAL_KEY"] = temporal.key
-    return connect(temporal.address, "default", load_keys())
-
-
 def start_flow(temporal, workflow_id: str, args: dict, queue: str) -> None:
-    import asyncio
-
-    async def start():
-        await (await client(temporal)).start_workflow(
+    temporal.call(
+        lambda client: client.start_workflow(
             "tests.MailFlow", args, id=workflow_id, task_queue=queue
         )
-
-    asyncio.run(start())
+    )
 
 
 def wait_result(temporal, workflow_id: str, timeout: float = 120) -> Any:
-    """The workflow's result, decoded by a client with the key (the CLI sees ciphertext)."""
-    import asyncio
-
-    async def result():
-        handle = (await client(temporal)).get_workflow_handle(workflow_id)
-        return await asyncio.wait_for(handle.result(), timeout)
-
-    return asyncio.run(result())
+    return temporal.result(workflow_id, timeout)
 
 
 def test_a_multi_step_workflow_survives_a_killed_worker(temporal, logs, dovecot_server):

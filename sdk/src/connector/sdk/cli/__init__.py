@@ -79,6 +79,13 @@ COMMANDS: dict[str, Command] = {
         "ACTION",
         extra="temporal",
     ),
+    "watch-status": Command(
+        "connector.sdk.temporal.cli:watch_status",
+        "a durable poller's health",
+        "WORKFLOW_ID",
+        scope="all",
+        extra="temporal",
+    ),
     "watch": Command(
         "connector.sdk.temporal.cli:watch",
         "a trigger as a durable poller",

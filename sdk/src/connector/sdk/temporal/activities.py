@@ -1,7 +1,15 @@
-"""The step activity: any step of any installed connector, its envelope as the result."""
+"""The step activity: any step of any installed connector, its envelope as the result.
+
+It heartbeats while the step runs (a dead worker's step is retried elsewhere within the
+heartbeat timeout), logs one line per failed step (scrubbed, as the envelope is), and
+counts steps and trigger records for the worker's metrics (``telemetry``).
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -11,9 +19,13 @@ from temporalio.exceptions import ApplicationError
 from .. import envelope
 from ..egress import EgressPolicy
 from ..errors import UnknownAction
+from ..requests import REQUEST_KINDS
 from ..runtime import Connector
+from . import telemetry
 
 STEP = "connector.step"
+HEARTBEAT_SECONDS = 5.0
+log = logging.getLogger("connector.worker")
 _connectors: dict[str, Any] = {}
 _pool: Any = None  # the worker's session pool (set by worker.run)
 _egress: EgressPolicy | None = None  # where steps may connect (the hosted default)
@@ -31,17 +43,16 @@ def connector(name: str) -> Connector:
     return _connectors[name]
 
 
-def run_envelope(request: dict) -> dict:
+def run_envelope(request: dict, execution: str | None = None) -> dict:
     """The step's envelope: ``{"connector", "action"|"trigger"|"dataSource"|"testConnection",
-    "connection", "inputs", "state"}``."""
+    "connection", "inputs", "state"}`` (``watcher``: the poller asking, for the log)."""
     body = dict(request)
     name = body.pop("connector", None)
+    body.pop("watcher", None)
     try:
         target = connector(str(name))
     except (LookupError, OSError) as exc:
         return envelope.error(UnknownAction(f"Unknown connector {name!r}: {exc}"))
-    info = activity.info() if activity.in_activity() else None
-    execution = f"{info.workflow_id}/{info.activity_id}" if info else None
     return target.invoke(
         body,
         execution_id=execution,
@@ -51,15 +62,53 @@ def run_envelope(request: dict) -> dict:
     )
 
 
+def heartbeating(request: dict, execution: str | None) -> dict:
+    """The step on a thread of its own while this (the activity's) thread heartbeats."""
+    result: dict[str, dict] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            result["envelope"] = run_envelope(request, execution)
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="step-work", daemon=True).start()
+    while not done.wait(HEARTBEAT_SECONDS):
+        activity.heartbeat()
+    return result["envelope"]
+
+
 @activity.defn(name=STEP)
 def run_step(request: dict) -> dict:
     """An ok envelope is the result; an error envelope is raised as an ApplicationError whose
     type is the error code, carrying the envelope: non-retryable errors stop at once, the
     others follow the caller's retry policy (RATE_LIMITED: after retryAfterSeconds)."""
-    result = run_envelope(request)
+    info = activity.info() if activity.in_activity() else None
+    execution = f"{info.workflow_id}/{info.activity_id}" if info else None
+    if info is not None:
+        result = heartbeating(request, execution)
+    else:
+        result = run_envelope(request, execution)
+    kind = next((k for k in REQUEST_KINDS if k in request), "action")
+    telemetry.step(str(request.get("connector")), kind, str(request.get(kind)), result)
     if result.get("ok"):
         return result
     error = result["error"]
+    log.warning(
+        json.dumps(
+            {
+                "event": "step failed",
+                "watcher": request.get("watcher"),
+                "workflowId": info.workflow_id if info else None,
+                "connector": request.get("connector"),
+                kind: request.get(kind),
+                "code": error["code"],
+                "message": error["message"],  # scrubbed of the request's secrets
+                "attempt": info.attempt if info else None,
+            }
+        )
+    )
     after = envelope.retry_after(result)
     delay = timedelta(seconds=after) if after is not None else None
     raise ApplicationError(

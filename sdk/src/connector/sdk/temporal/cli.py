@@ -58,6 +58,9 @@ def worker(cli: Invocation, argv: list[str]) -> int:
         default=15.0,
         help="opening a connection: TCP, TLS, greeting, login (15 s)",
     )
+    parser.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT"
+    )
     add_egress_arguments(parser)
     args = parser.parse_args(argv)
     keys = _keys(cli, args)
@@ -67,7 +70,12 @@ def worker(cli: Invocation, argv: list[str]) -> int:
             print(f"{cli.usage_prefix}: {problem}", file=sys.stderr)
         return EXIT_USAGE
     names = [cli.connector] if cli.bound and cli.connector else sorted(installed_connectors())
-    declared = {p for name in names for p in Connector.load(name, validate=False).manifest.ports}
+    manifests = {name: Connector.load(name, validate=False).manifest for name in names}
+    declared = {port for manifest in manifests.values() for port in manifest.ports}
+    operations = {
+        name: [key for kind in ("action", "trigger", "dataSource") for key in m.table(kind)]
+        for name, m in manifests.items()
+    }
     asyncio.run(
         run(
             args.temporal,
@@ -78,6 +86,8 @@ def worker(cli: Invocation, argv: list[str]) -> int:
             threads=args.threads,
             egress=policy_from_args(args, declared),
             connect_timeout=args.connect_timeout,
+            metrics_port=args.metrics_port,
+            operations=operations,
         )
     )
     return EXIT_OK
@@ -113,6 +123,12 @@ def watch(cli: Invocation, argv: list[str]) -> int:
     parser.add_argument("--workflow-id", help="the poller's id (default: derived)")
     parser.add_argument(
         "--polls-per-run", type=int, default=100, help="polls before continue-as-new (100)"
+    )
+    parser.add_argument(
+        "--on-failure",
+        metavar="WORKFLOW",
+        help="a workflow type started (once per pause) when the poller pauses on a failure "
+        "retrying cannot fix, with its status (for the platform to alert someone)",
     )
     args = parser.parse_args(argv)
     keys = _keys(cli, args)
@@ -186,8 +202,34 @@ async def _watch(args: argparse.Namespace, keys: list[bytes], request: dict) -> 
             "handler": args.handler,
             "handlerTaskQueue": args.handler_task_queue,
             "pollsPerRun": args.polls_per_run,
+            "onFailure": args.on_failure,
         },
         id=workflow_id,
         task_queue=args.task_queue,
     )
     return workflow_id
+
+
+def watch_status(cli: Invocation, argv: list[str]) -> int:
+    """``watch-status WORKFLOW_ID``: a durable poller's health, as JSON (``--resume`` first
+    signals it to poll at once, out of a pause)."""
+    parser = argparse.ArgumentParser(prog=cli.usage_prefix, description=watch_status.__doc__)
+    _common(parser)
+    parser.add_argument("workflow_id", metavar="WORKFLOW_ID", help="the poller's workflow id")
+    parser.add_argument("--resume", action="store_true", help="poll at once (and un-pause)")
+    args = parser.parse_args(argv)
+    keys = _keys(cli, args)
+    if keys is None:
+        return EXIT_USAGE
+    status = asyncio.run(_watch_status(args, keys))
+    print(json.dumps(status, indent=2, ensure_ascii=False))
+    return _exit(EXIT_OK if status.get("state") != "paused" else EXIT_ERROR)
+
+
+async def _watch_status(args: argparse.Namespace, keys: list[bytes]) -> dict:
+    client = await connect(args.temporal, args.namespace, keys)
+    handle = client.get_workflow_handle(args.workflow_id)
+    if args.resume:
+        await handle.signal("resume")
+    status: dict = await handle.query("status")
+    return status

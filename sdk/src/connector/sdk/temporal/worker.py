@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -14,8 +15,19 @@ from temporalio.worker import Worker
 
 from ..egress import EgressPolicy
 from ..pool import SessionPool
-from . import activities, workflows
+from . import activities, telemetry, workflows
 from .codec import data_converter
+
+
+def worker_log() -> None:
+    """The worker's own lines (failed steps) on stderr, as JSON."""
+    log = logging.getLogger("connector.worker")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
 
 
 async def connect(address: str, namespace: str, keys: list[bytes]) -> Client:
@@ -46,11 +58,20 @@ async def run(
     per_account: int = 3,
     egress: EgressPolicy | None = None,
     connect_timeout: float | None = None,
+    metrics_port: int | None = None,
+    operations: dict[str, list[str]] | None = None,
 ) -> None:
-    """Run until SIGTERM or SIGINT: then finish the steps in flight and log out."""
+    """Run until SIGTERM or SIGINT: then finish the steps in flight and log out.
+
+    Failed steps are logged to stderr, one JSON line each (scrubbed); with ``metrics_port``
+    the worker's metrics are served on 127.0.0.1 (``telemetry``)."""
     client = await connect(address, namespace, keys)
     pool = SessionPool(per_account=per_account)
     activities.configure(pool, egress or EgressPolicy(), connect_timeout)
+    worker_log()
+    telemetry.configure(operations or {})
+    if metrics_port:
+        telemetry.serve(metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -59,7 +80,12 @@ async def run(
         worker = Worker(
             client,
             task_queue=task_queue,
-            workflows=[workflows.RunStep, workflows.PollTrigger, *workflow_classes(list(modules))],
+            workflows=[
+                workflows.RunStep,
+                workflows.PollTrigger,
+                workflows.HandleRecord,
+                *workflow_classes(list(modules)),
+            ],
             activities=[activities.run_step],
             activity_executor=executor,
             max_concurrent_activities=threads,

@@ -1,4 +1,5 @@
-"""Workflows: one step (``RunStep``), and a trigger as a durable poller (``PollTrigger``).
+"""Workflows: one step (``RunStep``), a trigger as a durable poller (``PollTrigger``) and the
+hand-off of one record with its follow-up (``HandleRecord``).
 
 Workflow code is replayed: it only calls Temporal (activities, timers, child workflows)
 and deterministic standard-library code, and imports nothing that does I/O.
@@ -13,10 +14,22 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    WorkflowAlreadyStartedError,
+)
 
 STEP = "connector.step"  # activities.STEP (not imported: workflow code stays I/O-free)
 STEP_TIMEOUT = timedelta(minutes=5)
+# A step heartbeats while it runs: a dead worker's step is retried elsewhere this soon.
+HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+# A paused watcher (a failure retrying cannot fix: a rotated password, a deleted mailbox)
+# polls again after 1, 2, 4... minutes, at most an hour: never a tight loop.
+PAUSE_FIRST, PAUSE_MAX = 60.0, 3600.0
+# Codes a retry cannot fix (the others are retried by the step's policy, then polled again).
+RETRYABLE_CODES = {"CONNECTION_FAILED", "TIMEOUT", "RATE_LIMITED"}
 
 
 def retry_policy(options: dict | None = None) -> RetryPolicy:
@@ -36,6 +49,7 @@ async def step(
     *,
     retry: dict | None = None,
     start_to_close_timeout: timedelta = STEP_TIMEOUT,
+    heartbeat_timeout: timedelta | None = HEARTBEAT_TIMEOUT,
 ) -> dict:
     """Run one step (``{"connector", "action"|..., "connection", "inputs"}``) as the step
     activity, from a workflow; its envelope, ok or the last error after the retries."""
@@ -44,12 +58,25 @@ async def step(
             STEP,
             request,
             start_to_close_timeout=start_to_close_timeout,
+            heartbeat_timeout=heartbeat_timeout,
             retry_policy=retry_policy(retry),
         )
     except ActivityError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError) and cause.details:
             return cause.details[0]  # the error envelope
+        if cause is not None:
+            # No envelope: the step timed out (a worker died and its retries ran out).
+            # An envelope all the same, so a durable poller records it and goes on.
+            return {
+                "ok": False,
+                "error": {
+                    "code": "TIMEOUT",
+                    "message": f"The step did not complete: {cause}",
+                    "retryable": True,
+                    "details": [],
+                },
+            }
         raise
 
 
@@ -73,26 +100,72 @@ def record_id(record: Any) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
+def _retry_after(envelope: dict) -> float | None:
+    for detail in envelope.get("error", {}).get("details") or []:
+        seconds = detail.get("retryAfterSeconds") if isinstance(detail, dict) else None
+        if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+            return float(seconds)
+    return None
+
+
 @workflow.defn(name="connector.PollTrigger")
 class PollTrigger:
     """A trigger, polled every ``everySeconds``, each record handed to a child workflow.
 
     Args: ``{"connector", "trigger", "connection", "inputs", "state", "everySeconds",
-    "handler" (a workflow type), "handlerTaskQueue", "pollsPerRun", "retry"}``. The trigger's
-    state lives in the workflow and moves on only after every record of a poll was handed
-    off. Each record starts the handler as a child workflow whose id is derived from the
-    record (``<this workflow's id>/<record id>``) and may never be reused: after a worker
-    dies at any moment, the replay hands off what was not yet handed off, and a record
-    delivered again is refused by Temporal rather than handled twice. After ``pollsPerRun``
-    polls the workflow continues as new, so its history stays bounded.
+    "handler" (a workflow type), "handlerTaskQueue", "pollsPerRun", "retry", "onFailure"}``.
+    The trigger's state lives in the workflow and moves on only after every record of a
+    poll was handed off. Each record starts the handler as a child workflow whose id is
+    derived from the record (``<this workflow's id>/<record id>``) and may never be reused:
+    after a worker dies at any moment, the replay hands off what was not yet handed off,
+    and a record delivered again is refused by Temporal rather than handled twice. A record
+    with follow-ups (the trigger's afterSuccess/afterFailure) goes to ``HandleRecord``,
+    which runs the handler and then the follow-up. After ``pollsPerRun`` polls the
+    workflow continues as new, so its history stays bounded.
+
+    Health: the query ``status`` returns the last poll and success times, consecutive
+    failures, the last error, records handed off and the cursor. A failure retrying cannot
+    fix pauses the watcher (``paused``: polls every 1 to 60 minutes; ``onFailure`` names
+    a workflow started once per pause); the signal ``resume`` (or ``poll_now``) polls at
+    once.
     """
+
+    def __init__(self) -> None:
+        self.wake = False
+        self.health: dict[str, Any] = {}
+
+    @workflow.signal
+    def resume(self) -> None:
+        self.wake = True
+
+    @workflow.signal
+    def poll_now(self) -> None:
+        self.wake = True
+
+    @workflow.query
+    def status(self) -> dict:
+        return dict(self.health)
 
     @workflow.run
     async def run(self, args: dict) -> None:
         state = dict(args.get("state") or {})
-        every = timedelta(seconds=float(args.get("everySeconds", 60)))
+        every = float(args.get("everySeconds", 60))
         per_run = int(args.get("pollsPerRun", 100))
         me = workflow.info()
+        self.health = {
+            "workflowId": me.workflow_id,
+            "connector": args["connector"],
+            "trigger": args["trigger"],
+            "state": "polling",
+            "lastPollAt": None,
+            "lastSuccessAt": None,
+            "consecutiveFailures": 0,
+            "lastError": None,
+            "recordsHandedOff": 0,
+            "pauses": 0,
+            "cursor": state,
+            **(args.get("health") or {}),
+        }
         for _ in range(per_run):
             envelope = await step(
                 {
@@ -101,28 +174,156 @@ class PollTrigger:
                     "connection": args["connection"],
                     "inputs": args.get("inputs") or {},
                     "state": state,
+                    "watcher": me.workflow_id,
                 },
                 retry=args.get("retry"),
             )
-            more = False
+            self.health["lastPollAt"] = workflow.now().isoformat()
             if envelope.get("ok"):
-                for record in envelope["data"]:
-                    await self.hand_off(args, me, record)
+                follow_ups = envelope.get("followUps") or []
+                for index, record in enumerate(envelope["data"]):
+                    follow = follow_ups[index] if index < len(follow_ups) else None
+                    await self.hand_off(args, me, record, follow)
+                    self.health["recordsHandedOff"] += 1
                 state = envelope["state"]
-                more = bool(envelope.get("hasMore"))
-            if not more:
-                await workflow.sleep(every)
-        workflow.continue_as_new({**args, "state": state})
+                self.health.update(
+                    state="polling",
+                    lastSuccessAt=self.health["lastPollAt"],
+                    consecutiveFailures=0,
+                    lastError=None,
+                    cursor=state,
+                )
+                wait = 0.0 if envelope.get("hasMore") else every
+            else:
+                wait = await self.failed(args, me, envelope, every)
+            if wait > 0:
+                self.wake = False
+                try:
+                    await workflow.wait_condition(
+                        lambda: self.wake, timeout=timedelta(seconds=wait)
+                    )
+                except TimeoutError:
+                    pass
+        workflow.continue_as_new({**args, "state": state, "health": self._carried()})
 
-    async def hand_off(self, args: dict, me: Any, record: Any) -> None:
+    def _carried(self) -> dict:
+        keep = ("lastSuccessAt", "consecutiveFailures", "lastError", "recordsHandedOff", "pauses")
+        return {k: self.health[k] for k in keep}
+
+    async def failed(self, args: dict, me: Any, envelope: dict, every: float) -> float:
+        """Record a failed poll; how long to wait before the next one."""
+        error = envelope.get("error") or {}
+        code = str(error.get("code"))
+        self.health["consecutiveFailures"] += 1
+        self.health["lastError"] = {"code": code, "message": str(error.get("message"))}
+        if code in RETRYABLE_CODES or error.get("retryable"):
+            self.health["state"] = "polling"
+            return max(every, _retry_after(envelope) or 0.0)
+        if self.health["state"] != "paused":
+            self.health["state"] = "paused"
+            self.health["pauses"] += 1
+            self.health["pausedAt"] = workflow.now().isoformat()
+            if args.get("onFailure"):
+                await self.alert(args, me)
+        failures = self.health["consecutiveFailures"]
+        return min(PAUSE_MAX, PAUSE_FIRST * 2 ** min(failures - 1, 12))
+
+    async def alert(self, args: dict, me: Any) -> None:
+        """Start the operator's workflow once per pause, with what the status query says."""
         try:
             await workflow.start_child_workflow(
-                args["handler"],
-                record,
-                id=f"{me.workflow_id}/{record_id(record)}",
+                args["onFailure"],
+                {"watcher": me.workflow_id, "status": dict(self.health)},
+                id=f"{me.workflow_id}/paused-{self.health['pauses']}",
                 task_queue=args.get("handlerTaskQueue") or me.task_queue,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
         except WorkflowAlreadyStartedError:
+            pass
+
+    async def hand_off(self, args: dict, me: Any, record: Any, follow: dict | None) -> None:
+        child_id = f"{me.workflow_id}/{record_id(record)}"
+        queue = args.get("handlerTaskQueue") or me.task_queue
+        has_follow_up = bool(follow and (follow.get("success") or follow.get("failure")))
+        try:
+            if has_follow_up:
+                await workflow.start_child_workflow(
+                    "connector.HandleRecord",
+                    {
+                        "handler": args["handler"],
+                        "handlerTaskQueue": queue,
+                        "record": record,
+                        "followUp": follow,
+                        "connector": args["connector"],
+                        "connection": args["connection"],
+                        "retry": args.get("retry"),
+                    },
+                    id=child_id,
+                    task_queue=me.task_queue,
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
+            else:
+                await workflow.start_child_workflow(
+                    args["handler"],
+                    record,
+                    id=child_id,
+                    task_queue=queue,
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
+        except WorkflowAlreadyStartedError:
             pass  # handed off already (by an earlier run of this poller)
+
+
+@workflow.defn(name="connector.HandleRecord")
+class HandleRecord:
+    """One record: the handler as a child workflow, then the record's follow-up step
+    (``followUp.success`` when the handler completed, ``followUp.failure`` when it failed
+    after its retries). Durable in between: a worker that dies after the handler finished
+    and before the follow-up ran leaves it to the next worker, and the follow-up actions
+    are safe to repeat. A failed handler leaves this workflow failed too (after its
+    follow-up), so the failure shows where people look."""
+
+    @workflow.run
+    async def run(self, args: dict) -> dict:
+        me = workflow.info()
+        follow = args.get("followUp") or {}
+        try:
+            result = await workflow.execute_child_workflow(
+                args["handler"],
+                args["record"],
+                id=f"{me.workflow_id}/handler",
+                task_queue=args.get("handlerTaskQueue") or me.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+            outcome, failure = "success", None
+        except ChildWorkflowError as exc:
+            result, outcome, failure = None, "failure", exc
+        envelope = None
+        chosen = follow.get(outcome)
+        if chosen:
+            envelope = await step(
+                {
+                    "connector": args["connector"],
+                    "action": chosen["action"],
+                    "connection": args["connection"],
+                    "inputs": chosen["inputs"],
+                },
+                retry=args.get("retry"),
+            )
+        if failure is not None:
+            raise ApplicationError(
+                f"The handler failed; follow-up: {_said(envelope)}",
+                {"followUp": envelope},
+                type="HANDLER_FAILED",
+                non_retryable=True,
+            ) from failure
+        return {"outcome": outcome, "result": result, "followUp": envelope}
+
+
+def _said(envelope: dict | None) -> str:
+    if envelope is None:
+        return "none"
+    return "done" if envelope.get("ok") else str(envelope.get("error", {}).get("code"))
