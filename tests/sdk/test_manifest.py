@@ -42,7 +42,7 @@ def test_the_imap_manifest_is_valid_and_versioned_like_the_package():
     manifest = Manifest.load(manifest_path())
     assert len(manifest.actions) == 14
     assert len(manifest.connections["imap"].inputs) == 12  # the seed's 11 and Pipelining
-    assert len(manifest.connections["imapOAuth"].inputs) == 18  # + refresh: 6 OAuth inputs
+    assert len(manifest.connections["imapOAuth"].inputs) == 19  # + refresh: 6 OAuth inputs; tenant
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     # The wheel's version is read from connector/imap/__init__.py.
     assert project["tool"]["hatch"]["version"]["path"] == "connector/imap/__init__.py"

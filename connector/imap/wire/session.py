@@ -166,6 +166,12 @@ def open_session(context: Context | None = None, **fields: Any) -> ImapSession:
 
 def open_oauth_session(context: Context | None = None, **fields: Any) -> ImapSession:
     """The ``imapOAuth`` connection: an OAuth 2.0 access token (XOAUTH2 or OAUTHBEARER)."""
+    if not fields.get("access_token"):
+        raise InvalidInput(
+            "Access Token is required (or choose an app-only Provider and give Client ID and "
+            "Client Secret: the token is then fetched for you).",
+            path="connection.accessToken",
+        )
     return _open(
         fields,
         lambda session: oauth_login(

@@ -91,9 +91,19 @@ class RateLimited(ConnectorError):
     status = 429
     retryable = True
 
-    def __init__(self, message: str, *, retry_after: float | None = None):
-        details = [{"retryAfterSeconds": retry_after}] if retry_after is not None else None
-        super().__init__(message, details=details)
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        details: list[dict] | dict | None = None,
+    ):
+        # details as a dict ({"retryAfterSeconds": n}) is taken too: a common way to write it.
+        listed = [details] if isinstance(details, dict) else list(details or [])
+        if retry_after is not None:
+            listed = [d for d in listed if "retryAfterSeconds" not in d]
+            listed.append({"retryAfterSeconds": retry_after})
+        super().__init__(message, details=listed)
 
 
 class DestinationNotAllowed(ConnectorError):

@@ -35,8 +35,13 @@ RUNTIME_ERROR_CODES = (
 
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-# Handlers get the open connection as their first positional argument, triggers the state too.
-RESERVED_INPUT_KEYS = {"session", "state"}
+# Input keys a handler could not receive as its own: the open connection is its first
+# positional argument, a trigger's state comes as ``state``, and ``context`` is the SDK's.
+RESERVED_INPUT_KEYS = {
+    "session": "the open connection is the handler's first argument",
+    "state": "a trigger's state arrives as the parameter state",
+    "context": "the SDK's per-request context (logger, deadline) arrives as context",
+}
 KINDS = {
     "connection": "connections",
     "action": "actions",
@@ -234,12 +239,12 @@ class Manifest:
             where = f"{op.kind} {op.key}"
             raw_inputs = next(o for o in self.data[KINDS[op.kind]] if o["key"] == op.key)["inputs"]
             problems += _duplicates(f"{where}: input", [i["key"] for i in raw_inputs])
-            if op.kind != "connection":
-                problems += [
-                    f"{where}: input key {s.key!r} is reserved"
-                    for s in op.inputs
-                    if s.key in RESERVED_INPUT_KEYS
-                ]
+            problems += [
+                f"{where}: input key {s.key!r} is reserved ({RESERVED_INPUT_KEYS[s.key]}): "
+                "choose another key"
+                for s in op.inputs
+                if s.key in RESERVED_INPUT_KEYS and (op.kind != "connection" or s.key == "context")
+            ]
             if op.oauth2:
                 missing = [k for k in REQUIRED_INPUTS if k not in op.parameters]
                 if missing:
@@ -385,19 +390,37 @@ def _import_problem(where: str, path: str) -> list[str]:
 
 
 def _signature_problems(where: str, op: Operation) -> list[str]:
-    """Each input the handler cannot take under its parameter name (``python_name``)."""
+    """The handler's signature against the inputs, both ways: each input the handler cannot
+    take under its parameter name (``python_name``), and each required parameter no input
+    fills (the call would fail at run time)."""
     try:
         params = inspect.signature(op.handler).parameters
     except (TypeError, ValueError):  # a builtin or C callable: nothing to check
         return []
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return []
-    wanted = list(op.parameters.values()) + (["state"] if op.kind == "trigger" else [])
-    return [
-        f"{where}: handler {op.handler_path!r} has no parameter {name!r} (for input {key!r})"
-        for key, name in zip([*op.parameters, "state"], wanted, strict=False)
-        if name not in params
-    ]
+    wanted = dict(zip(op.parameters.values(), op.parameters, strict=True))
+    if op.kind == "trigger":
+        wanted["state"] = "state"
+    problems = []
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        problems += [
+            f"{where}: handler {op.handler_path!r} has no parameter {name!r} (for input {key!r})"
+            for name, key in wanted.items()
+            if name not in params
+        ]
+    positional = op.kind != "connection"  # actions, triggers, data sources: (session, ...)
+    for index, (name, param) in enumerate(params.items()):
+        if positional and index == 0:
+            continue
+        required = param.default is inspect.Parameter.empty and param.kind in (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            inspect.Parameter.KEYWORD_ONLY,
+        )
+        if required and name not in wanted and name != "context":
+            problems.append(
+                f"{where}: handler {op.handler_path!r} requires a parameter {name!r} that no "
+                "input fills: declare the input or give the parameter a default"
+            )
+    return problems
 
 
 def _input_problems(where: str, spec: InputSpec) -> list[str]:

@@ -4,9 +4,16 @@
 A connection with ``oauth2`` names its inputs by convention: ``accessToken``,
 ``refreshToken``, ``clientId``, ``clientSecret``, ``provider`` (a preset's key, or
 ``custom``), ``tokenUrl`` (the custom provider's token endpoint) and ``expiresAt``
-(RFC 3339). Given a refresh token and a client id, the runtime refreshes an expired token
-before the connection opens, and a rejected one (the connection handler raised AuthFailed)
-once; the new tokens go back to the platform in the envelope's ``connectionUpdate``.
+(RFC 3339), and optionally ``tenant`` (filling ``{tenant}`` in a token URL). Given a refresh
+token and a client id, the runtime refreshes an expired token before the connection opens,
+and a rejected one (any handler raised AuthFailed: the connection's, or an action's whose
+request got a 401) once; the new tokens go back to the platform in the envelope's
+``connectionUpdate``.
+
+A preset with ``grant: clientCredentials`` is app-only (RFC 6749 section 4.4): no user
+consents and there is no refresh token; the runtime gets a token with the client's id and
+secret for the preset's scopes (Microsoft 365's ``https://outlook.office365.com/.default``)
+whenever the connection has none, it has expired or it was rejected.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ ACCESS, REFRESH, CLIENT_ID, CLIENT_SECRET = (
     "clientId",
     "clientSecret",
 )
-PROVIDER, TOKEN_URL, EXPIRES_AT = "provider", "tokenUrl", "expiresAt"
+PROVIDER, TOKEN_URL, EXPIRES_AT, TENANT = "provider", "tokenUrl", "expiresAt", "tenant"
 REQUIRED_INPUTS = (ACCESS, REFRESH, CLIENT_ID, CLIENT_SECRET, PROVIDER, TOKEN_URL, EXPIRES_AT)
 EARLY = 60  # seconds before expiry at which a token counts as expired (clocks drift)
 TIMEOUT = 20  # seconds for the token endpoint
@@ -37,21 +44,31 @@ TIMEOUT = 20  # seconds for the token endpoint
 class Refresher:
     """Refreshes one connection's access token and says what changed."""
 
-    def __init__(self, oauth2: dict, fields: dict, scrubber: Scrubber):
+    def __init__(self, oauth2: dict, fields: dict, scrubber: Scrubber, grant: str):
         self.oauth2, self.fields, self.scrubber = oauth2, dict(fields), scrubber
+        self.grant = grant  # "refresh_token" or "client_credentials"
         self.changed: dict = {}
 
     @classmethod
     def for_connection(cls, conn_op: Any, fields: dict, scrubber: Scrubber) -> Refresher | None:
-        """A refresher when the connection declares ``oauth2`` and the fields can refresh."""
+        """A refresher when the connection declares ``oauth2`` and the fields can refresh
+        (a refresh token and a client id), or its preset is app-only (a client id)."""
         oauth2 = getattr(conn_op, "oauth2", None)
-        if not oauth2 or not fields.get(REFRESH) or not fields.get(CLIENT_ID):
+        if not oauth2 or not fields.get(CLIENT_ID):
+            return None
+        if _preset(oauth2, fields).get("grant") == "clientCredentials":
+            grant = "client_credentials"
+        elif fields.get(REFRESH):
+            grant = "refresh_token"
+        else:
             return None
         for key in (REFRESH, CLIENT_SECRET):
             scrubber.add(fields.get(key))
-        return cls(oauth2, fields, scrubber)
+        return cls(oauth2, fields, scrubber, grant)
 
     def expired(self) -> bool:
+        if not self.fields.get(ACCESS):
+            return True  # app-only: no token yet
         text = self.fields.get(EXPIRES_AT)
         if not text:
             return False
@@ -59,15 +76,22 @@ class Refresher:
         return when.timestamp() - EARLY <= time.time()
 
     def token_url(self) -> str:
-        provider = self.fields.get(PROVIDER) or "custom"
-        preset = (self.oauth2.get("presets") or {}).get(provider)
-        url = self.fields.get(TOKEN_URL) or (preset or {}).get("tokenUrl")
+        url = self.fields.get(TOKEN_URL) or _preset(self.oauth2, self.fields).get("tokenUrl")
         if not url:
             raise InvalidInput(
                 "Token URL is needed to refresh the access token: choose a Provider with a "
                 "preset, or give Token URL.",
                 path=f"connection.{TOKEN_URL}",
             )
+        if "{tenant}" in url:
+            tenant = str(self.fields.get(TENANT) or "")
+            if not tenant or not all(c.isalnum() or c in "-._" for c in tenant):
+                raise InvalidInput(
+                    "Tenant is needed for this provider: the directory (tenant) ID or domain, "
+                    "such as contoso.onmicrosoft.com.",
+                    path=f"connection.{TENANT}",
+                )
+            url = url.replace("{tenant}", tenant)
         parts = urlsplit(url)
         loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
         if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
@@ -78,15 +102,20 @@ class Refresher:
         return url
 
     def refresh(self, context: Any = None) -> dict:
-        """POST grant_type=refresh_token; the fields with the new tokens."""
+        """POST grant_type=refresh_token (or client_credentials); the fields with the new
+        tokens."""
         # ~10 ms of imports (http.client, email): paid only by a step that refreshes.
         import urllib.error  # noqa: PLC0415
         import urllib.request  # noqa: PLC0415
 
+        grant: dict[str, str] = {"grant_type": self.grant}
+        if self.grant == "refresh_token":
+            grant["refresh_token"] = self.fields[REFRESH]
+        else:
+            grant["scope"] = " ".join(_preset(self.oauth2, self.fields).get("scopes") or [])
         body = urlencode(
             {
-                "grant_type": "refresh_token",
-                "refresh_token": self.fields[REFRESH],
+                **grant,
                 "client_id": self.fields[CLIENT_ID],
                 **(
                     {"client_secret": self.fields[CLIENT_SECRET]}
@@ -194,3 +223,8 @@ def _opener() -> Any:
     return urllib.request.build_opener(
         urllib.request.ProxyHandler({}), HTTPHandler(), HTTPSHandler()
     )
+
+
+def _preset(oauth2: dict, fields: dict) -> dict:
+    preset = (oauth2.get("presets") or {}).get(fields.get(PROVIDER) or "custom")
+    return preset if isinstance(preset, dict) else {}

@@ -41,4 +41,11 @@ def split_connection(manifest: Manifest, connection: Any) -> tuple[Operation, di
         if not isinstance(fields, dict):
             raise InvalidInput("connection.fields must be a JSON object.", path="connection.fields")
         return manifest.connections[key], fields
+    named = connection.get("key")
+    if "fields" not in connection and isinstance(named, str) and named in manifest.connections:
+        raise InvalidInput(
+            f"connection names the connection {connection['key']!r} but has no fields: give "
+            '{"key": ..., "fields": {...}} (the fields inside "fields").',
+            path="connection.fields",
+        )
     return manifest.default_connection, connection

@@ -196,6 +196,23 @@ class Connector:
             envelope_["followUps"] = follow_ups
         return envelope_
 
+    def _call(
+        self,
+        action: Operation,
+        conn_op: Operation,
+        fields: dict,
+        arguments: dict,
+        call: Call,
+        context: Context,
+    ) -> Any:
+        if call.pool is None:
+            session = self._open(conn_op, fields, call, context)
+            try:
+                return action.handler(session, **arguments)
+            finally:
+                close_quietly(session)
+        return self._run_pooled(action, conn_op, fields, arguments, call, context)
+
     def _run_pooled(
         self,
         action: Operation,
@@ -225,7 +242,8 @@ class Connector:
 
     def _open(self, conn_op: Operation, fields: dict, call: Call, context: Context) -> Any:
         """The connection handler's session; with OAuth 2.0 (``oauth2`` in the manifest), an
-        expired access token is refreshed first and a rejected one refreshed and retried once."""
+        expired (or, app-only, a missing) access token is fetched first, and a rejected one
+        refreshed and tried once more."""
 
         def open_with(values: dict) -> Any:
             arguments = conn_op.arguments(values)
@@ -234,18 +252,22 @@ class Connector:
             return conn_op.handler(**arguments)
 
         refresh = oauth.Refresher.for_connection(conn_op, fields, call.scrubber)
-        if refresh is None:
-            return open_with(fields)
-        if refresh.expired():
-            fields = refresh.refresh(context)
-            call.connection_update = refresh.update()
-            return open_with(fields)
+        call.refresher = refresh
+        if refresh is not None and not call.refreshed and refresh.expired():
+            fields = self._refresh(refresh, call, context)
         try:
             return open_with(fields)
         except AuthFailed:
-            fields = refresh.refresh(context)
-            call.connection_update = refresh.update()
-            return open_with(fields)
+            if refresh is None or call.refreshed:
+                raise
+            return open_with(self._refresh(refresh, call, context))
+
+    @staticmethod
+    def _refresh(refresh: oauth.Refresher, call: Call, context: Context) -> dict:
+        fields = refresh.refresh(context)
+        call.connection_update = refresh.update()
+        call.refreshed = True
+        return fields
 
     def pool_account(self, request: Any, pool: SessionPool) -> bytes | None:
         """The pool's account key of a request's connection, before running it (a host
@@ -282,14 +304,15 @@ class Connector:
         arguments = action.arguments(inputs)
         if action.wants_context:
             arguments["context"] = context
-        if call.pool is None:
-            session = self._open(conn_op, fields, call, context)
-            try:
-                data = action.handler(session, **arguments)
-            finally:
-                close_quietly(session)
-        else:
-            data = self._run_pooled(action, conn_op, fields, arguments, call, context)
+        try:
+            data = self._call(action, conn_op, fields, arguments, call, context)
+        except AuthFailed:
+            # A token rejected by the handler's own request (a REST API's 401): refreshed
+            # once, and the step runs again (the request was refused, so nothing happened).
+            if call.refresher is None or call.refreshed:
+                raise
+            fields = self._refresh(call.refresher, call, context)
+            data = self._call(action, conn_op, fields, arguments, call, context)
         problem = json_problem(data)
         if problem == INVALID_TEXT:
             data, repaired = valid_text(data)
@@ -345,6 +368,8 @@ class Call:
         self.execution_id = execution_id or uuid.uuid4().hex
         self.deadline = time.monotonic() + timeout if timeout else None
         self.connection_update: dict | None = None
+        self.refresher: oauth.Refresher | None = None  # the connection's, when it has one
+        self.refreshed = False  # a token is refreshed at most once per step
 
     def context(self, connector_key: str, connection_key: str) -> Context:
         return Context(

@@ -1,4 +1,5 @@
-"""A test harness: the full invocation pipeline, plus checks of the output contract."""
+"""A test harness: the full invocation pipeline, plus checks of the output contract; and
+``FakeHttpServer`` (``testing.http``), a fake REST service for connectors' tests."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from .runtime import Connector
+from ..runtime import Connector
+from .http import FakeHttpServer, Reply
+from .http import Request as FakeRequest
+
+__all__ = ["FakeHttpServer", "FakeRequest", "Harness", "Reply", "required_inputs_are_enforced"]
 
 
 class Harness:
@@ -22,7 +27,16 @@ class Harness:
         self.connection = connection or {}
 
     def with_connection(self, **fields: Any) -> Harness:
+        """The same connection with these fields changed (inside ``fields`` for a
+        ``{"key", "fields"}`` connection)."""
+        if set(self.connection) <= {"key", "fields"} and "fields" in self.connection:
+            merged = {**(self.connection.get("fields") or {}), **fields}
+            return Harness(self.connector, {**self.connection, "fields": merged})
         return Harness(self.connector, {**self.connection, **fields})
+
+    def test_connection(self) -> dict:
+        """The connection's test, as ``test-connection`` runs it: the envelope."""
+        return self.connector.test_connection(dict(self.connection))
 
     def invoke(self, action: str, **inputs: Any) -> dict:
         return self.connector.invoke(

@@ -1,0 +1,37 @@
+"""The HTTP toolkit for REST connectors (connector-sdk's ``http`` extra, on httpx).
+
+    from connector.sdk.http import Bearer, HttpClient, LinkHeader
+
+    def open_connection(base_url, token, context):
+        return HttpClient(base_url, auth=Bearer(token), context=context)
+
+    def list_issues(client, repo):
+        return list(client.paginate(f"/repos/{repo}/issues", LinkHeader(), limit=500))
+
+- ``client``: ``HttpClient`` (base URL, ``ApiKey``/``Bearer``/``Basic`` auth, timeouts
+  within the step's deadline, the egress policy, a response-size cap, retries of idempotent
+  requests) whose errors are the SDK's codes (``errors``);
+- ``pagination``: ``LinkHeader``, ``CursorField``, ``PageNumber``, ``Offset``;
+- ``cursor``: ``HighWaterMark``, a trigger's cursor with ties;
+- OAuth 2.0: declare ``oauth2`` on the connection; a 401 is AUTH_FAILED, which the runtime
+  answers by refreshing the token once and running the step again.
+"""
+
+from .client import ApiKey, Basic, Bearer, HttpClient
+from .cursor import HighWaterMark
+from .errors import retry_after, status_error
+from .pagination import CursorField, LinkHeader, Offset, PageNumber
+
+__all__ = [
+    "ApiKey",
+    "Basic",
+    "Bearer",
+    "CursorField",
+    "HighWaterMark",
+    "HttpClient",
+    "LinkHeader",
+    "Offset",
+    "PageNumber",
+    "retry_after",
+    "status_error",
+]

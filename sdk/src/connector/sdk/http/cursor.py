@@ -1,0 +1,49 @@
+"""A trigger's cursor over a list ordered by a timestamp (``updated_at``...): a high-water
+mark, with ties.
+
+Items whose mark equals the last one seen may come again (a second resolution, several
+updated in the same second): the ids already emitted at the mark are remembered, so each
+item is emitted once and none is skipped.
+
+    cursor = HighWaterMark.of(state, mark="updated_at", id="id")
+    new = cursor.new(items)                  # oldest first, never emitted before
+    return {"records": new, "state": cursor.advance(new), "hasMore": ...}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class HighWaterMark:
+    mark_field: str
+    id_field: str
+    mark: Any = None  # the highest mark emitted so far (comparable: ISO text, numbers)
+    seen: list[Any] = field(default_factory=list)  # ids emitted at exactly that mark
+
+    @classmethod
+    def of(cls, state: dict, *, mark: str, id: str) -> HighWaterMark:  # noqa: A002 - a field name
+        return cls(mark, id, state.get("mark"), list(state.get("seen") or []))
+
+    def new(self, items: list[dict]) -> list[dict]:
+        """The items not emitted yet, oldest first."""
+        fresh = [
+            item
+            for item in items
+            if self.mark is None
+            or item[self.mark_field] > self.mark
+            or (item[self.mark_field] == self.mark and item[self.id_field] not in self.seen)
+        ]
+        return sorted(fresh, key=lambda item: (item[self.mark_field], str(item[self.id_field])))
+
+    def advance(self, emitted: list[dict]) -> dict:
+        """The state after ``emitted`` (what ``new`` returned, or the part of it handed out)."""
+        for item in emitted:
+            value = item[self.mark_field]
+            if self.mark is None or value > self.mark:
+                self.mark, self.seen = value, [item[self.id_field]]
+            elif value == self.mark and item[self.id_field] not in self.seen:
+                self.seen.append(item[self.id_field])
+        return {"mark": self.mark, "seen": list(self.seen)}
