@@ -42,6 +42,17 @@ RESERVED_INPUT_KEYS = {
     "state": "a trigger's state arrives as the parameter state",
     "context": "the SDK's per-request context (logger, deadline) arrives as context",
 }
+
+
+def reserved_keys(kind: str) -> set[str]:
+    """The input keys an operation of this kind cannot use."""
+    if kind == "connection":
+        return {"context"}
+    if kind == "trigger":
+        return set(RESERVED_INPUT_KEYS)
+    return {"session", "context"}
+
+
 KINDS = {
     "connection": "connections",
     "action": "actions",
@@ -76,6 +87,7 @@ class Operation:
         test: Operation | None = None,
         oauth2: dict | None = None,
         ports: tuple[int, ...] = (),
+        pooling: dict | None = None,
     ):
         self.kind = kind  # "connection", "action", "trigger", "dataSource" or "test"
         self.key, self.label, self.description = key, label, description
@@ -86,10 +98,17 @@ class Operation:
         self.test = test  # a connection's test: handler and output
         self.oauth2 = oauth2  # a connection's OAuth 2.0 endpoints and scopes (connector.sdk.oauth)
         self.ports = ports  # a connection's server ports (the hosted egress default)
+        self.pooling = pooling  # a connection's: None, sessions are not kept between steps
 
     @cached_property
     def handler(self) -> Callable:
         return import_object(self.handler_path)
+
+    def pool_cap(self, host_cap: int) -> int | None:
+        """Sessions per account a host keeps for this connection (None: no pooling)."""
+        if self.pooling is None:
+            return None
+        return min(host_cap, int(self.pooling.get("perAccount", host_cap)))
 
     @cached_property
     def wants_context(self) -> bool:
@@ -243,7 +262,7 @@ class Manifest:
                 f"{where}: input key {s.key!r} is reserved ({RESERVED_INPUT_KEYS[s.key]}): "
                 "choose another key"
                 for s in op.inputs
-                if s.key in RESERVED_INPUT_KEYS and (op.kind != "connection" or s.key == "context")
+                if s.key in reserved_keys(op.kind)
             ]
             if op.oauth2:
                 missing = [k for k in REQUIRED_INPUTS if k not in op.parameters]
@@ -337,6 +356,7 @@ def _operation(kind: str, raw: dict) -> Operation:
         output_example=output.get("example"),
         oauth2=raw.get("oauth2"),
         ports=tuple(raw.get("ports", ())),
+        pooling=raw.get("pooling"),
         test=None
         if test is None
         else Operation(

@@ -83,10 +83,17 @@ class SessionPool:
     # -- lending
 
     def acquire(
-        self, key: bytes, account: bytes, open_session: Callable[[], Any], wait: float | None
+        self,
+        key: bytes,
+        account: bytes,
+        open_session: Callable[[], Any],
+        wait: float | None,
+        cap: int | None = None,
     ) -> tuple[Pooled, bool]:
         """A session for ``key``: an idle pooled one (hit), else a new one (miss) when the
-        account is under its cap, else wait up to ``wait`` seconds for one to free up."""
+        account is under its cap (``cap``, the connection's, within ``per_account``), else
+        wait up to ``wait`` seconds for one to free up."""
+        limit = min(cap, self.per_account) if cap is not None else self.per_account
         deadline = None if wait is None else time.monotonic() + wait
         with self._lock:
             while True:
@@ -99,7 +106,7 @@ class SessionPool:
                     self.hits += 1
                     break
                 mine = [p for p in self._sessions if p.account == account]
-                if len(mine) < self.per_account:
+                if len(mine) < limit:
                     pooled = Pooled(None, key, account)  # a place held while connecting
                     self._sessions.append(pooled)
                     self.misses += 1
@@ -113,7 +120,7 @@ class SessionPool:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise Timeout(
-                        f"All {self.per_account} sessions of this account stayed busy: try "
+                        f"All {limit} sessions of this account stayed busy: try "
                         "again, or raise the service's sessions per account."
                     )
                 self._lock.wait(left)
@@ -143,7 +150,7 @@ class SessionPool:
             self.discard(pooled)
             with self._lock:
                 self.hits -= 1
-            return self.acquire(key, account, open_session, wait)
+            return self.acquire(key, account, open_session, wait, cap)
         return pooled, True
 
     def release(self, pooled: Pooled, *, ok: bool) -> None:

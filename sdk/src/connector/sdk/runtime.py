@@ -205,7 +205,7 @@ class Connector:
         call: Call,
         context: Context,
     ) -> Any:
-        if call.pool is None:
+        if call.pool is None or conn_op.pooling is None:  # (a connection that pools says so)
             session = self._open(conn_op, fields, call, context)
             try:
                 return action.handler(session, **arguments)
@@ -231,6 +231,7 @@ class Connector:
             account,
             lambda: self._open(conn_op, fields, call, context),
             wait=context.time_left() if call.deadline is not None else 60.0,
+            cap=conn_op.pool_cap(pool.per_account),
         )
         ok = False
         try:
@@ -269,15 +270,20 @@ class Connector:
         call.refreshed = True
         return fields
 
-    def pool_account(self, request: Any, pool: SessionPool) -> bytes | None:
-        """The pool's account key of a request's connection, before running it (a host
-        queues steps per account); None when the connection is not valid (invoke says why)."""
+    def pool_account(self, request: Any, pool: SessionPool) -> tuple[bytes, int] | None:
+        """The pool's account key of a request's connection and its session cap, before
+        running it (a host queues steps per account); None when the connection does not pool
+        or is not valid (invoke says why)."""
         try:
             conn_op, raw = split_connection(self.manifest, request.get("connection"))
             fields = conn_op.inputs.resolve(raw, "connection")
         except Exception:  # noqa: BLE001 - any problem: invoke reports it, as an envelope
             return None
-        return pool.keys(self.manifest.key, conn_op.key, fields, set(conn_op.secret_keys))[1]
+        cap = conn_op.pool_cap(pool.per_account)
+        if cap is None:
+            return None
+        account = pool.keys(self.manifest.key, conn_op.key, fields, set(conn_op.secret_keys))[1]
+        return account, cap
 
     def test_connection(self, connection: Any) -> dict:
         """Open a connection, run its test handler, close it; an envelope as from invoke."""

@@ -71,7 +71,8 @@ class HttpClient:
     ``get/post/put/patch/delete(path, ...)`` answer the response's JSON (``request`` the
     response itself) or raise the SDK's errors. Idempotent requests (GET, HEAD, OPTIONS,
     PUT, DELETE; or ``idempotent=True``) are retried on 429, 502, 503, 504 and connection
-    failures, with backoff (and Retry-After), within the step's deadline.
+    failures, ``backoff`` seconds doubling (or as Retry-After says), within the step's
+    deadline.
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class HttpClient:
         context: Context | None = None,
         timeout: float = 30.0,
         retries: int = 2,
+        backoff: float = 0.5,
         max_response_bytes: int = 16 * 1024 * 1024,
         headers: dict[str, str] | None = None,
         error_map: ErrorMap | None = None,
@@ -95,11 +97,8 @@ class HttpClient:
                 path="connection.baseUrl",
             )
         self.auth, self.context, self.timeout = auth, context, timeout
-        self.retries, self.max_response_bytes, self.error_map = (
-            retries,
-            max_response_bytes,
-            error_map,
-        )
+        self.retries, self.backoff, self.error_map = retries, backoff, error_map
+        self.max_response_bytes = max_response_bytes
         default_headers = {
             "User-Agent": user_agent or f"connector-sdk/{__version__}",
             "Accept": "application/json",
@@ -194,7 +193,13 @@ class HttpClient:
         timeout = self.timeout if left is None else max(0.001, min(self.timeout, left))
         try:
             with self._http.stream(
-                method, path, params=query, json=json, data=data, headers=sent, timeout=timeout
+                method,
+                path,
+                params=query or None,
+                json=json,
+                data=data,
+                headers=sent,
+                timeout=timeout,
             ) as response:
                 size, chunks = 0, []
                 for chunk in response.iter_bytes():
@@ -218,7 +223,8 @@ class HttpClient:
 
     def _wait(self, attempt: int, asked: float | None) -> bool:
         """Back off before retry ``attempt + 1``; False when the deadline leaves no time."""
-        delay = asked if asked is not None else 0.5 * 2**attempt * (1 + random.random() / 4)  # noqa: S311
+        jitter = 1 + random.random() / 4  # noqa: S311 - not a secret
+        delay = asked if asked is not None else self.backoff * 2**attempt * jitter
         left = self._time_left()
         if left is not None and delay >= left - 0.5:
             return False

@@ -28,6 +28,7 @@ Release = Callable[[], None]
 @dataclass
 class _Account:
     running: int = 0
+    slots: int = 0  # this key's own limit, when lower than the gate's (0: the gate's)
     waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
 
 
@@ -47,19 +48,22 @@ class Gate:
     def steps_waiting(self) -> int:
         return sum(len(a.waiters) for a in self._accounts.values())
 
-    async def acquire(self, account: Any, timeout: float) -> Release:
-        """A slot of ``account``; the returned function gives it back (from any thread)."""
+    async def acquire(self, account: Any, timeout: float, slots: int | None = None) -> Release:
+        """A slot of ``account`` (``slots`` of them, else the gate's); the returned function
+        gives it back (from any thread)."""
         loop = asyncio.get_running_loop()
         entry = self._accounts.setdefault(account, _Account())
+        if slots is not None:
+            entry.slots = min(slots, self.slots)
         release = self._releaser(loop, account)
-        if entry.running < self.slots and not entry.waiters:
+        if entry.running < (entry.slots or self.slots) and not entry.waiters:
             entry.running += 1
             return release
         if len(entry.waiters) >= self.waiting:
             self._forget_if_idle(account)
             raise RateLimited(
-                f"This {self.what} is busy: {self.slots} of its steps are running and "
-                f"{self.waiting} waiting. Try again shortly.",
+                f"This {self.what} is busy: {entry.slots or self.slots} of its steps are "
+                f"running and {self.waiting} waiting. Try again shortly.",
                 retry_after=2,
             )
         turn: asyncio.Future[None] = loop.create_future()

@@ -161,7 +161,8 @@ class Service:
             queued = time.monotonic()
             try:
                 if account is not None:
-                    releases.append(await self.accounts.acquire(account, deadline - queued))
+                    key, cap = account
+                    releases.append(await self.accounts.acquire(key, deadline - queued, cap))
                 releases.append(await self.tenants.acquire(tenant, deadline - time.monotonic()))
             finally:
                 self.metrics.queue_wait.observe(time.monotonic() - queued)
