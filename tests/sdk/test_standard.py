@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 from connector.sdk import Connector
-from connector.sdk.testing import required_inputs_are_enforced
+from connector.sdk.testing import required_inputs_are_enforced, standard_checks
 from tests.helpers import ROOT
 from tests.sample_connector import MANIFEST
 
@@ -28,5 +28,13 @@ def test_the_check_reports_an_operation_that_does_not_fail(tmp_path):
     )
     (tmp_path / "m.yaml").write_text(manifest)
     problems = required_inputs_are_enforced(Connector.load(tmp_path / "m.yaml"))
-    assert any(p.startswith("trigger counter: expected INVALID_INPUT") for p in problems)
-    assert any(p.startswith("action echo: expected INVALID_INPUT") for p in problems)
+    assert any(p.startswith("trigger counter (connection ") for p in problems), problems
+    assert any(p.startswith("action echo (connection ") for p in problems), problems
+
+
+def test_every_standard_check_passes_for_imap_with_its_docs(connector):
+    assert standard_checks(connector, docs=ROOT / "docs") == []
+
+
+def test_stale_docs_are_reported(connector, tmp_path):
+    assert any(p.startswith("stale:") for p in standard_checks(connector, docs=tmp_path))

@@ -45,6 +45,27 @@ def input_table(op: Operation, with_connection: bool) -> list[str]:
     return rows
 
 
+def oauth_presets(conn: Operation) -> list[str]:
+    """The OAuth 2.0 providers of a connection: what a platform configures."""
+    presets = (conn.oauth2 or {}).get("presets") or {}
+    if not presets:
+        return []
+    rows = [
+        "OAuth 2.0 providers (the `provider` input):",
+        "",
+        "| Provider | Grant | Authorization URL | Token URL | Scopes |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for key, preset in presets.items():
+        grant = preset.get("grant", "authorizationCode")
+        rows.append(
+            f"| {_cell(preset.get('label', key))} (`{key}`) | {grant} | "
+            f"{_cell(preset.get('authorizationUrl', ''))} | {_cell(preset['tokenUrl'])} | "
+            f"{_cell(' '.join(preset.get('scopes', [])))} |"
+        )
+    return [*rows, ""]
+
+
 def render(manifest: Manifest, icon_name: str) -> str:
     out = [
         "---",
@@ -66,6 +87,14 @@ def render(manifest: Manifest, icon_name: str) -> str:
         if conn.comments:
             out += [conn.comments.rstrip(), ""]
         out += [*input_table(conn, with_connection=False), ""]
+        out += oauth_presets(conn)
+        if conn.pooling is not None:
+            out += [
+                "A host (`serve`, the Temporal worker) keeps this connection's sessions "
+                f"logged in between steps: at most {conn.pooling.get('perAccount', 3)} per "
+                "account, one step at a time each.",
+                "",
+            ]
         if conn.test is not None:
             example = json.dumps(
                 {"ok": True, "data": conn.test.output_example}, indent=2, ensure_ascii=False

@@ -153,6 +153,7 @@ class Manifest:
     def __init__(self, data: dict, base_dir: Path):
         self.data = data
         self.base_dir = base_dir
+        self.path: Path | None = None  # the file it was loaded from
         self.key: str = data["key"]
         self.label: str = data["label"]
         self.description: str = data["description"]
@@ -213,7 +214,11 @@ class Manifest:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ManifestError([f"cannot read {path}: {exc.strerror}"]) from None
-        return cls.from_text(text, path.parent, check_handlers=check_handlers, validate=validate)
+        manifest = cls.from_text(
+            text, path.parent, check_handlers=check_handlers, validate=validate
+        )
+        manifest.path = path
+        return manifest
 
     @classmethod
     def from_text(

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..discovery import installed_connectors, resolve_manifest
+from ..discovery import installed_connectors, is_connector_name, resolve_manifest
 from ..docs import check_docs, write_docs
 from ..errors import ManifestError
 from ..manifest import Manifest, Operation
@@ -81,7 +81,17 @@ def description(op: Operation) -> dict[str, Any]:
                 "default": s.default,
                 "comments": s.comments,
                 "example": s.example,
-                **({"choices": [c["value"] for c in s.choices]} if s.choices else {}),
+                **(
+                    {
+                        "choices": [
+                            {"value": c["value"], "label": c.get("label", c["value"])}
+                            for c in s.choices
+                        ]
+                    }
+                    if s.choices
+                    else {}
+                ),
+                **({"limits": _limits(s.schema)} if _limits(s.schema) else {}),
                 **({"placeholder": s.placeholder} if s.placeholder else {}),
                 **({"dataSource": s.data_source} if s.data_source else {}),
             }
@@ -93,6 +103,12 @@ def description(op: Operation) -> dict[str, Any]:
             else {}
         ),
     }
+
+
+def _limits(schema: dict[str, Any]) -> dict[str, Any]:
+    """The input's own rules a form should know: ranges, lengths, a pattern, list sizes."""
+    keys = ("minimum", "maximum", "minLength", "maxLength", "pattern", "minItems", "maxItems")
+    return {key: schema[key] for key in keys if key in schema}
 
 
 def validate(cli: Invocation, argv: list[str]) -> int:
@@ -109,6 +125,16 @@ def validate(cli: Invocation, argv: list[str]) -> int:
     except LookupError as exc:
         print(f"{cli.prog}: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    if isinstance(source, str) and is_connector_name(source):
+        claims = installed_connectors().get(source) or []
+        versions = {version for _, version, _ in claims}
+        if versions and manifest.version not in versions:
+            print(
+                f"{path}: the manifest's version {manifest.version} differs from its "
+                f"package's ({', '.join(sorted(versions))}): make them one number",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
     print(
         f"{path}: valid ({len(manifest.connections)} connections, {len(manifest.actions)} actions)"
     )

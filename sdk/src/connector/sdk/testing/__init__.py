@@ -3,15 +3,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from ..docs import check_docs
+from ..errors import ManifestError
+from ..manifest import Manifest
 from ..runtime import Connector
 from .http import FakeHttpServer, Reply
 from .http import Request as FakeRequest
 
-__all__ = ["FakeHttpServer", "FakeRequest", "Harness", "Reply", "required_inputs_are_enforced"]
+__all__ = [
+    "FakeHttpServer",
+    "FakeRequest",
+    "Harness",
+    "Reply",
+    "required_inputs_are_enforced",
+    "standard_checks",
+]
 
 
 class Harness:
@@ -99,30 +110,44 @@ class Harness:
 def required_inputs_are_enforced(connector: Connector) -> list[str]:
     """The standard check every connector gets from its manifest.
 
-    For each action, trigger and data source: a request without any connection field
-    or input must fail with INVALID_INPUT, before any connection is opened, naming
-    every required field and input by its path. Returns the problems found.
+    For each action, trigger and data source, with each connection: a request without any
+    connection field or input must fail with INVALID_INPUT, before any connection is opened,
+    naming every required field and input by its path. Returns the problems found.
     """
     manifest = connector.manifest
     problems = []
-    for kind, table in (
-        ("action", manifest.actions),
-        ("trigger", manifest.triggers),
-        ("dataSource", manifest.data_sources),
-    ):
-        for key, op in table.items():
-            envelope = connector.invoke({kind: key, "connection": {}})
-            error = envelope.get("error") or {}
-            if error.get("code") != "INVALID_INPUT":
-                problems.append(f"{kind} {key}: expected INVALID_INPUT, got {envelope}")
-                continue
-            paths = {d["path"] for d in error.get("details", [])}
-            wanted = {
-                f"connection.{s.key}"
-                for s in manifest.default_connection.inputs
-                if s.required and s.default is None
-            }
-            wanted |= {f"inputs.{s.key}" for s in op.inputs if s.required and s.default is None}
-            if wanted - paths:
-                problems.append(f"{kind} {key}: {sorted(wanted - paths)} not named in {paths}")
+    for conn in manifest.connections.values():
+        required_fields = {
+            f"connection.{s.key}" for s in conn.inputs if s.required and s.default is None
+        }
+        for kind in ("action", "trigger", "dataSource"):
+            for key, op in manifest.table(kind).items():
+                request = {kind: key, "connection": {"key": conn.key, "fields": {}}}
+                envelope = connector.invoke(request)
+                error = envelope.get("error") or {}
+                where = f"{kind} {key} (connection {conn.key})"
+                if error.get("code") != "INVALID_INPUT":
+                    problems.append(f"{where}: expected INVALID_INPUT, got {envelope}")
+                    continue
+                paths = {d["path"] for d in error.get("details", [])}
+                wanted = required_fields | {
+                    f"inputs.{s.key}" for s in op.inputs if s.required and s.default is None
+                }
+                if wanted - paths:
+                    problems.append(f"{where}: {sorted(wanted - paths)} not named in {paths}")
+    return problems
+
+
+def standard_checks(connector: Connector, docs: Path | None = None) -> list[str]:
+    """Every standard check: the manifest loads (schema, handlers both ways, output examples
+    that fit their schemas, picklist links), required inputs are enforced with every
+    connection, and, given the docs folder, the generated docs are fresh."""
+    problems = required_inputs_are_enforced(connector)
+    if connector.manifest.path is not None:
+        try:
+            Manifest.load(connector.manifest.path)  # validated, whatever load skipped before
+        except ManifestError as exc:
+            problems += exc.problems
+    if docs is not None:
+        problems += [f"stale: {name}" for name in check_docs(connector.manifest, docs)]
     return problems
