@@ -61,6 +61,11 @@ COMMANDS: dict[str, Command] = {
         "connector.sdk.cli.manifests:validate", "check a manifest (NAME or a path)"
     ),
     "docs": Command("connector.sdk.cli.manifests:docs", "write docs/ from the manifest"),
+    "export": Command(
+        "connector.sdk.service.export:command",
+        "OpenAPI 3.1/3.0 or a Power Automate connector",
+        "--out DIR",
+    ),
     "serve": Command(
         "connector.sdk.service.cli:serve",
         "the steps over HTTP, pooled sessions",

@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", service.readyz, methods=["GET"]),
         Route("/metrics", service.metrics_route, methods=["GET"]),
         Route("/openapi.json", service.openapi_route, methods=["GET"]),
+        Route("/openapi-3.0.json", service.openapi30_route, methods=["GET"]),
         Route("/v1/{connector}", service.manifest_route, methods=["GET"]),
         Route(
             "/v1/{connector}/test-connection",

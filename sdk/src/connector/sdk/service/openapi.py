@@ -1,53 +1,63 @@
 """The service's OpenAPI 3.1 document, generated from the manifests of the connectors it
 serves: request schemas from the inputs, response schemas from the outputs and the error
-envelope, examples from the manifests, and the status of every error code."""
+envelope, examples from the manifests, and the status of every error code.
+
+Schemas are named and reused (``components/schemas``) with the names a person would give
+them: ``ImapConnection``, ``SearchMailboxInputs``, ``SearchMailboxRequest``,
+``SearchMailboxResult``, ``SearchMailboxResponse``, ``ErrorEnvelope``; a schema the
+manifest names under ``definitions.schemas`` (``envelope``, ``flagList``...) is one
+component (``Envelope``, ``FlagList``) wherever it appears. Generators then write classes
+with those names. Every array has ``items``, every ``const``/``enum`` its ``type``, and a
+secret is ``writeOnly`` with ``format: password`` (see the guide for what generators do with
+it). ``openapi30`` and ``powerautomate`` derive the 3.0 and Swagger 2.0 forms from this one.
+"""
 
 from __future__ import annotations
 
+import copy
+import json
+import re
 from typing import Any
 
 from ..errors import ERROR_CODES, ERRORS, status_of
-from ..inputs import JSON_TYPES, InputSpec
+from ..inputs import InputSpec
 from ..manifest import Manifest, Operation
 
 # Every code a step may end with, then the service's own refusals (errors.ERRORS).
 STEP_CODES = list(ERROR_CODES)
+REF = "#/components/schemas/"
 
+ERROR = {
+    "type": "object",
+    "required": ["code", "message", "retryable", "details"],
+    "properties": {
+        "code": {"type": "string", "enum": list(ERRORS)},
+        "message": {"type": "string"},
+        "retryable": {"type": "boolean"},
+        "details": {"type": "array", "items": {"type": "object"}},
+    },
+}
 ERROR_ENVELOPE = {
     "type": "object",
     "required": ["ok", "error"],
     "properties": {
-        "ok": {"const": False},
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "retryable", "details"],
-            "properties": {
-                "code": {"enum": list(ERRORS)},
-                "message": {"type": "string"},
-                "retryable": {"type": "boolean"},
-                "details": {"type": "array", "items": {"type": "object"}},
-            },
-        },
+        "ok": {"type": "boolean", "const": False},
+        "error": {"$ref": REF + "Error"},
     },
 }
 # A trigger's follow-ups: per record, the step to run once its workflow succeeded or failed.
-_FOLLOW_UP_STEP = {
-    "anyOf": [
-        {
-            "type": "object",
-            "required": ["action", "inputs"],
-            "properties": {"action": {"type": "string"}, "inputs": {"type": "object"}},
-        },
-        {"type": "null"},
-    ]
+FOLLOW_UP_STEP = {
+    "type": "object",
+    "required": ["action", "inputs"],
+    "properties": {"action": {"type": "string"}, "inputs": {"type": "object"}},
 }
-FOLLOW_UPS = {
-    "description": "Per record (same order): the action to run, with the same connection, "
-    "once the record's workflow succeeded (success) or failed (failure); null for none.",
-    "type": "array",
-    "items": {
-        "type": "object",
-        "properties": {"success": _FOLLOW_UP_STEP, "failure": _FOLLOW_UP_STEP},
+FOLLOW_UP = {
+    "description": "The action to run, with the same connection, once the record's workflow "
+    "succeeded (success) or failed (failure); null for none.",
+    "type": "object",
+    "properties": {
+        "success": {"anyOf": [{"$ref": REF + "FollowUpStep"}, {"type": "null"}]},
+        "failure": {"anyOf": [{"$ref": REF + "FollowUpStep"}, {"type": "null"}]},
     },
 }
 CONNECTION_UPDATE = {
@@ -55,6 +65,19 @@ CONNECTION_UPDATE = {
     "type": "object",
     "properties": {"fields": {"type": "object"}},
 }
+SHARED = {
+    "Error": ERROR,
+    "ErrorEnvelope": ERROR_ENVELOPE,
+    "FollowUpStep": FOLLOW_UP_STEP,
+    "FollowUp": FOLLOW_UP,
+    "ConnectionUpdate": CONNECTION_UPDATE,
+}
+
+
+def pascal(key: str) -> str:
+    """``searchMailbox`` -> ``SearchMailbox``, ``imap_oauth`` -> ``ImapOauth``."""
+    parts = re.split(r"[^A-Za-z0-9]+", key)
+    return "".join(part[:1].upper() + part[1:] for part in parts if part)
 
 
 def status_table() -> str:
@@ -67,154 +90,323 @@ def status_table() -> str:
     return "\n".join(rows)
 
 
-def document(connectors: dict[str, Any], *, auth: bool) -> dict:
-    """OpenAPI 3.1 for every route of the service, for ``connectors`` (name -> Connector)."""
-    paths: dict[str, Any] = {
-        "/healthz": {
-            "get": {
-                "operationId": "healthz",
-                "summary": "Liveness (no token needed)",
-                "security": [],
-                "responses": {
-                    "200": {"description": "Alive", "content": _json({"type": "object"})}
-                },
-            }
-        },
-        "/metrics": {
-            "get": {
-                "operationId": "metrics",
-                "summary": "Prometheus metrics",
-                "responses": {
-                    "200": {
-                        "description": "Prometheus text format",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    },
-                    **_errors(["UNAUTHORIZED"]),
-                },
-            }
-        },
-        "/openapi.json": _get_json("openapi", "This document"),
-    }
-    for name, connector in connectors.items():
-        manifest = connector.manifest
-        connection = _connection_schema(manifest)
-        paths[f"/v1/{name}"] = _get_json(f"{name}__manifest", f"The {manifest.label} manifest")
-        paths[f"/v1/{name}/test-connection"] = _post(
-            f"{name}__test_connection",
-            f"Test a {manifest.label} connection",
-            {
-                "type": "object",
-                "required": ["connection"],
-                "properties": {"connection": connection},
+class Components:
+    """Named schemas: each added once; an equal schema already named is reused."""
+
+    def __init__(self) -> None:
+        self.schemas: dict[str, Any] = copy.deepcopy(SHARED)
+        self._by_text: dict[str, str] = {}
+
+    def add(self, name: str, schema: dict, *, shared: bool = False) -> dict:
+        """``schema`` under ``name`` (a different schema of that name gets a suffix); its
+        $ref. A ``shared`` schema (the manifest's own definitions) is named once however often
+        it appears; an operation's are its own even when equal to another's."""
+        text = json.dumps(schema, sort_keys=True)
+        if shared and text in self._by_text:
+            return {"$ref": REF + self._by_text[text]}
+        if not shared and self.schemas.get(name) == schema:
+            return {"$ref": REF + name}
+        unique, number = name, 2
+        while unique in self.schemas:
+            unique, number = f"{name}{number}", number + 1
+        self.schemas[unique] = schema
+        if shared:
+            self._by_text[text] = unique
+        return {"$ref": REF + unique}
+
+    def named_definitions(self, manifest: Manifest) -> dict[str, str]:
+        """The manifest's own named schemas (``definitions.schemas``): JSON text -> name."""
+        found = {}
+        for key, schema in ((manifest.data.get("definitions") or {}).get("schemas") or {}).items():
+            if isinstance(schema, dict):
+                found[json.dumps(schema, sort_keys=True)] = pascal(key)
+        return found
+
+
+class Builder:
+    def __init__(self, connectors: dict[str, Any]):
+        self.connectors = connectors
+        self.components = Components()
+        self.single = len(connectors) == 1
+
+    # -- names
+
+    def name(self, connector: str, key: str, suffix: str, *, always: bool = False) -> str:
+        """``SearchMailboxInputs``: prefixed with the connector when several are served (a
+        connection's name always is: ``ImapConnection``, ``ImapOAuthConnection``)."""
+        base = pascal(key)
+        if (always or not self.single) and not key.lower().startswith(connector.lower()):
+            base = pascal(connector) + base
+        return base + suffix
+
+    # -- schemas
+
+    def typed(self, schema: Any, named: dict[str, str]) -> Any:
+        """A manifest schema for OpenAPI: named parts as $refs, arrays with items, every
+        const and enum with its type."""
+        if isinstance(schema, list):
+            return [self.typed(item, named) for item in schema]
+        if not isinstance(schema, dict):
+            return schema
+        text = json.dumps(schema, sort_keys=True)
+        if text in named:
+            name = named.pop(text)  # (named once; its own parts are typed below)
+            try:
+                ref = self.components.add(name, self.typed(schema, named), shared=True)
+            finally:
+                named[text] = name
+            return ref
+        out = {key: self.typed(value, named) for key, value in schema.items()}
+        for keyword in ("properties", "patternProperties", "$defs"):
+            if isinstance(schema.get(keyword), dict):
+                out[keyword] = {k: self.typed(v, named) for k, v in schema[keyword].items()}
+        return with_types(out)
+
+    def input_schema(self, spec: InputSpec) -> dict:
+        """A typed JSON value, or the raw string a UI sends (coerced by the runtime)."""
+        typed = with_types(spec.json_schema())
+        schema: dict[str, Any] = {"title": spec.label}
+        if spec.comments:
+            schema["description"] = spec.comments
+        if typed.get("type") == "string":
+            schema.update(typed)
+        else:
+            schema["anyOf"] = [typed, {"type": "string"}]
+        if spec.default is not None:
+            schema["default"] = spec.default
+        if spec.example is not None:
+            schema["examples"] = [spec.example]
+        if spec.sensitive:
+            schema["format"] = "password"
+            schema["writeOnly"] = True
+        return schema
+
+    def inputs_object(self, op: Operation) -> dict:
+        required = [s.key for s in op.inputs if s.required and s.default is None]
+        schema: dict[str, Any] = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {spec.key: self.input_schema(spec) for spec in op.inputs},
+        }
+        if required:
+            schema["required"] = required
+        return schema
+
+    def connection(self, name: str, manifest: Manifest) -> dict:
+        """``connection``: the first connection's fields, or ``{key, fields}``."""
+        refs = []
+        for conn in manifest.connections.values():
+            schema = self.inputs_object(conn)
+            schema["description"] = conn.description
+            connection_name = self.name(name, conn.key, "Connection", always=True)
+            refs.append(self.components.add(connection_name, schema))
+        keyed = {
+            "type": "object",
+            "description": "Any connection, named: the fields as the connection's schema says.",
+            "required": ["key", "fields"],
+            "additionalProperties": False,
+            "properties": {
+                "key": {"type": "string", "enum": list(manifest.connections)},
+                "fields": {"anyOf": refs} if len(refs) > 1 else refs[0],
             },
-            _ok({"type": "object"}),
-        )
-        for op in manifest.actions.values():
-            paths[f"/v1/{name}/actions/{op.key}"] = _post(
-                f"{name}__action__{op.key}",
-                op.label,
-                _request(connection, op),
-                _ok(op.output_schema or {}),
-                description=op.description,
-                example=_example(manifest.default_connection, op),
-            )
-        for op in manifest.triggers.values():
-            body = _request(connection, op)
+        }
+        named = self.components.add(self.name(name, "Named", "Connection", always=True), keyed)
+        return {"anyOf": [refs[0], named]}
+
+    def ok(self, data: dict) -> dict:
+        return {
+            "type": "object",
+            "required": ["ok", "data"],
+            "properties": {
+                "ok": {"type": "boolean", "const": True},
+                "data": data,
+                "connectionUpdate": {"$ref": REF + "ConnectionUpdate"},
+            },
+        }
+
+    # -- the document
+
+    def operation(self, name: str, manifest: Manifest, op: Operation, kind: str) -> dict:
+        connection = self.connection(name, manifest)
+        named = self.components.named_definitions(manifest)
+        # A data source may share its key with an action (listMailboxes): "Source" tells them.
+        key = op.key + ("Source" if kind == "dataSource" else "")
+        inputs = self.components.add(self.name(name, key, "Inputs"), self.inputs_object(op))
+        body: dict[str, Any] = {
+            "type": "object",
+            "required": ["connection"],
+            "additionalProperties": False,
+            "properties": {"connection": connection, "inputs": inputs},
+        }
+        output = self.typed(op.output_schema or {"type": "object"}, named)
+        if kind == "trigger":
             body["properties"]["state"] = {
                 "type": "object",
                 "description": "The state the previous poll returned ({} the first time).",
             }
-            paths[f"/v1/{name}/triggers/{op.key}/poll"] = _post(
-                f"{name}__trigger__{op.key}",
-                f"Poll {op.label}",
-                body,
-                _poll_envelope(op.output_schema or {}),
-                description=op.description,
-            )
-        for op in manifest.data_sources.values():
-            paths[f"/v1/{name}/data-sources/{op.key}"] = _post(
-                f"{name}__data_source__{op.key}",
-                op.label,
-                _request(connection, op),
-                _ok(op.output_schema or {}),
-                description=op.description,
-            )
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Connector step service",
-            "version": "1",
-            "description": (
-                "Runs connector steps over HTTP. Every response body is the envelope of "
-                "`invoke`: `{ok: true, data}` or `{ok: false, error: {code, message, "
-                "retryable, details}}`. Status by error code:\n\n" + status_table()
+            records = output
+            record = output.get("items") if isinstance(output, dict) else None
+            if isinstance(record, dict) and "$ref" not in record:
+                named_record = self.components.add(self.name(name, key, "Record"), record)
+                records = {**output, "items": named_record}
+            ok = self.ok(records)
+            ok["required"] = ["ok", "data", "state", "hasMore"]
+            ok["properties"]["state"] = {"type": "object"}
+            ok["properties"]["hasMore"] = {"type": "boolean"}
+            ok["properties"]["followUps"] = {"type": "array", "items": {"$ref": REF + "FollowUp"}}
+        else:
+            result = self.components.add(self.name(name, key, "Result"), output)
+            ok = self.ok(result)
+        request = self.components.add(self.name(name, key, "Request"), body)
+        response = self.components.add(self.name(name, key, "Response"), ok)
+        path_kind = {"action": "action", "trigger": "trigger", "dataSource": "data_source"}[kind]
+        return post(
+            f"{name}__{path_kind}__{op.key}",
+            op.label if kind != "trigger" else f"Poll {op.label}",
+            request,
+            response,
+            description=op.description,
+            example=example(manifest.default_connection, op) if kind == "action" else None,
+        )
+
+    def document(self, *, auth: bool) -> dict:
+        paths: dict[str, Any] = {
+            "/healthz": get_json("healthz", "Liveness (no token needed)", security=False),
+            "/readyz": get_json(
+                "readyz", "Readiness: 503 while every step thread is busy", security=False
             ),
-        },
-        "paths": paths,
-        "components": {
-            "schemas": {"ErrorEnvelope": ERROR_ENVELOPE},
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-        "security": [{"bearer": []}] if auth else [],
-    }
-
-
-def _get_json(operation_id: str, summary: str) -> dict:
-    """A GET route that answers a JSON object (and 401 without a token)."""
-    return {
-        "get": {
-            "operationId": operation_id,
-            "summary": summary,
-            "responses": {
-                "200": {"description": summary, "content": _json({"type": "object"})},
-                **_errors(["UNAUTHORIZED"]),
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "summary": "Prometheus metrics",
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        **errors(["UNAUTHORIZED"]),
+                    },
+                }
             },
+            "/openapi.json": get_json("openapi", "This document (OpenAPI 3.1)"),
+            "/openapi-3.0.json": get_json("openapi_3_0", "This document as OpenAPI 3.0.3"),
         }
+        for name, connector in self.connectors.items():
+            manifest = connector.manifest
+            paths[f"/v1/{name}"] = get_json(f"{name}__manifest", f"The {manifest.label} manifest")
+            test_body = {
+                "type": "object",
+                "required": ["connection"],
+                "additionalProperties": False,
+                "properties": {"connection": self.connection(name, manifest)},
+            }
+            paths[f"/v1/{name}/test-connection"] = post(
+                f"{name}__test_connection",
+                f"Test a {manifest.label} connection",
+                self.components.add(self.name(name, "TestConnection", "Request"), test_body),
+                self.ok({"type": "object"}),
+            )
+            for op in manifest.actions.values():
+                paths[f"/v1/{name}/actions/{op.key}"] = self.operation(name, manifest, op, "action")
+            for op in manifest.triggers.values():
+                paths[f"/v1/{name}/triggers/{op.key}/poll"] = self.operation(
+                    name, manifest, op, "trigger"
+                )
+            for op in manifest.data_sources.values():
+                paths[f"/v1/{name}/data-sources/{op.key}"] = self.operation(
+                    name, manifest, op, "dataSource"
+                )
+        return {
+            "openapi": "3.1.0",
+            "info": {
+                "title": "Connector step service",
+                "version": "1",
+                "description": (
+                    "Runs connector steps over HTTP. Every response body is the envelope of "
+                    "`invoke`: `{ok: true, data}` or `{ok: false, error: {code, message, "
+                    "retryable, details}}`. Status by error code:\n\n" + status_table()
+                ),
+            },
+            "paths": paths,
+            "components": {
+                "schemas": self.components.schemas,
+                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            },
+            "security": [{"bearer": []}] if auth else [],
+        }
+
+
+def document(connectors: dict[str, Any], *, auth: bool) -> dict:
+    """OpenAPI 3.1 for every route of the service, for ``connectors`` (name -> Connector)."""
+    return Builder(connectors).document(auth=auth)
+
+
+def with_types(schema: dict) -> dict:
+    """``const``/``enum`` with their ``type`` (generators need it); arrays with ``items``."""
+    values = [schema["const"]] if "const" in schema else schema.get("enum")
+    if values and "type" not in schema:
+        kinds = sorted({json_type(v) for v in values})
+        schema["type"] = kinds[0] if len(kinds) == 1 else kinds
+    kind = schema.get("type")
+    if (kind == "array" or (isinstance(kind, list) and "array" in kind)) and "items" not in schema:
+        schema["items"] = {}
+    return schema
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def get_json(operation_id: str, summary: str, *, security: bool = True) -> dict:
+    """A GET route that answers a JSON object (and 401 without a token)."""
+    operation: dict[str, Any] = {
+        "operationId": operation_id,
+        "summary": summary,
+        "responses": {"200": {"description": summary, "content": as_json({"type": "object"})}},
     }
+    if security:
+        operation["responses"].update(errors(["UNAUTHORIZED"]))
+    else:
+        operation["security"] = []
+        if operation_id == "readyz":
+            operation["responses"]["503"] = {
+                "description": "Busy",
+                "content": as_json({"type": "object"}),
+            }
+    return {"get": operation}
 
 
-def _json(schema: dict) -> dict:
+def as_json(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
 
-def _errors(codes: list[str]) -> dict:
+def errors(codes: list[str]) -> dict:
     statuses = sorted({status_of(c) for c in codes})
     return {
         str(status): {
             "description": ", ".join(c for c in codes if status_of(c) == status),
-            "content": _json({"$ref": "#/components/schemas/ErrorEnvelope"}),
+            "content": as_json({"$ref": REF + "ErrorEnvelope"}),
         }
         for status in statuses
     }
 
 
-def _step_errors() -> dict:
+def step_errors() -> dict:
     """Every status a step may answer with (any error code, the service's refusals)."""
-    return _errors([*STEP_CODES, "UNAUTHORIZED", "PAYLOAD_TOO_LARGE"])
+    return errors([*STEP_CODES, "UNAUTHORIZED", "PAYLOAD_TOO_LARGE"])
 
 
-def _ok(data_schema: dict) -> dict:
-    return {
-        "type": "object",
-        "required": ["ok", "data"],
-        "properties": {
-            "ok": {"const": True},
-            "data": data_schema,
-            "connectionUpdate": CONNECTION_UPDATE,
-        },
-    }
-
-
-def _poll_envelope(records_schema: dict) -> dict:
-    envelope = _ok(records_schema)
-    envelope["required"] = ["ok", "data", "state", "hasMore"]
-    envelope["properties"]["state"] = {"type": "object"}
-    envelope["properties"]["hasMore"] = {"type": "boolean"}
-    envelope["properties"]["followUps"] = FOLLOW_UPS
-    return envelope
-
-
-def _post(
+def post(
     operation_id: str,
     summary: str,
     body: dict,
@@ -223,7 +415,7 @@ def _post(
     description: str = "",
     example: Any = None,
 ) -> dict:
-    content = _json(body)
+    content = as_json(body)
     if example is not None:
         content["application/json"]["example"] = example
     return {
@@ -233,68 +425,14 @@ def _post(
             "description": description,
             "requestBody": {"required": True, "content": content},
             "responses": {
-                "200": {"description": "The step succeeded", "content": _json(ok)},
-                **_step_errors(),
+                "200": {"description": "The step succeeded", "content": as_json(ok)},
+                **step_errors(),
             },
         }
     }
 
 
-def _input_schema(spec: InputSpec) -> dict:
-    """A typed JSON value, or the raw string a UI sends (coerced by the runtime)."""
-    typed: dict[str, Any] = {"type": JSON_TYPES[spec.type]}
-    if spec.choices:
-        typed = {"enum": [c["value"] for c in spec.choices]}
-    schema: dict[str, Any] = {"title": spec.label}
-    if spec.comments:
-        schema["description"] = spec.comments
-    if typed.get("type") == "string":
-        schema.update(typed)
-    else:
-        schema["anyOf"] = [typed, {"type": "string"}]
-    if spec.default is not None:
-        schema["default"] = spec.default
-    if spec.example is not None:
-        schema["examples"] = [spec.example]
-    if spec.sensitive:
-        schema["format"] = "password"
-        schema["writeOnly"] = True
-    return schema
-
-
-def _inputs_object(op: Operation) -> dict:
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {spec.key: _input_schema(spec) for spec in op.inputs},
-    }
-
-
-def _connection_schema(manifest: Manifest) -> dict:
-    """The connection's fields (flat: the first connection), or {key, fields}."""
-    flat = [_inputs_object(op) for op in manifest.connections.values()]
-    keyed = {
-        "type": "object",
-        "required": ["key", "fields"],
-        "additionalProperties": False,
-        "properties": {
-            "key": {"enum": list(manifest.connections)},
-            "fields": {"type": "object"},
-        },
-    }
-    return {"anyOf": [flat[0], keyed]}
-
-
-def _request(connection: dict, op: Operation) -> dict:
-    return {
-        "type": "object",
-        "required": ["connection"],
-        "additionalProperties": False,
-        "properties": {"connection": connection, "inputs": _inputs_object(op)},
-    }
-
-
-def _example(connection: Operation, op: Operation) -> dict | None:
+def example(connection: Operation, op: Operation) -> dict | None:
     """A request from the manifest's examples (secrets left out)."""
     fields = {
         s.key: s.example for s in connection.inputs if s.example is not None and not s.sensitive

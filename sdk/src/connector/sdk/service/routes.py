@@ -8,7 +8,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,6 +28,7 @@ from ..errors import (
 )
 from ..pool import SessionPool
 from ..runtime import Connector
+from . import openapi30
 from .admission import BusyThreads, Gate, Release
 from .auth import TokenCheck
 from .metrics import Metrics
@@ -72,6 +73,7 @@ class Service:
         self.accounts = Gate(settings.account_slots, settings.account_waiting, "account")
         self.tenants = Gate(settings.per_tenant, settings.tenant_waiting, "tenant")
         self.openapi = document(connectors, auth=auth.required)
+        self.openapi30 = openapi30.convert(self.openapi)
 
     def close(self) -> None:
         self.pool.close()
@@ -155,6 +157,10 @@ class Service:
                 known = ", ".join(self.connectors) or "none"
                 raise UnknownAction(f"Unknown connector. Known: {known}.")
             step_request = dict(await self.read_body(request))
+            if "connection" not in step_request:
+                from_headers = connection_from_headers(connector, request.headers.items())
+                if from_headers is not None:
+                    step_request["connection"] = from_headers
             step_request[kind] = key if key is not None else True
             deadline = started + self.settings.max_step_timeout
             account = connector.pool_account(step_request, self.pool)
@@ -241,6 +247,11 @@ class Service:
             return self.refuse(Unauthorized(NO_TOKEN))
         return JSONResponse(self.openapi)
 
+    async def openapi30_route(self, request: Request) -> Response:
+        if self.tenant(request) is None:
+            return self.refuse(Unauthorized(NO_TOKEN))
+        return JSONResponse(self.openapi30)
+
     async def healthz(self, request: Request) -> Response:
         """Liveness: the process answers."""
         return JSONResponse({"ok": True, "connectors": list(self.connectors)})
@@ -264,3 +275,31 @@ class Service:
 
     async def not_allowed(self, request: Request, exc: Exception) -> Response:
         return self.refuse(MethodNotAllowed(f"{request.method} is not allowed here."))
+
+
+HEADER_PREFIX = "x-connection-"
+
+
+def connection_from_headers(
+    connector: Connector, headers: Iterable[tuple[str, str]]
+) -> dict | None:
+    """A connection from ``X-Connection-<field>`` headers (and ``X-Connection-Key``), for
+    platforms that pass connection parameters only as headers (Power Automate's policies);
+    None without such headers. Field names match the manifest's, whatever their case."""
+    found = {
+        name.lower()[len(HEADER_PREFIX) :]: value
+        for name, value in headers
+        if name.lower().startswith(HEADER_PREFIX)
+    }
+    if not found:
+        return None
+    key = found.pop("key", None)
+    connections = connector.manifest.connections
+    chosen = connections.get(key) if key else connector.manifest.default_connection
+    if chosen is None:
+        return {"key": key, "fields": {}}  # (the runtime names the known connections)
+    by_lower = {spec.key.lower(): spec.key for spec in chosen.inputs}
+    return {
+        "key": chosen.key,
+        "fields": {by_lower.get(name, name): value for name, value in found.items()},
+    }

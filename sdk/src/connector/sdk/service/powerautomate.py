@@ -1,0 +1,295 @@
+"""A Power Automate / Logic Apps / Copilot Studio custom connector for the service: the
+folder Microsoft's tools import (``paconn``, the maker portal's "Import an OpenAPI file").
+
+- ``apiDefinition.swagger.json``: Swagger 2.0, one operation per action and data source,
+  ``x-ms-summary`` from labels, descriptions from comments, ``x-ms-visibility``,
+  ``x-ms-dynamic-values`` from ``dataSource`` links (a picklist filled by the data source's
+  operation); each body is the step's ``inputs`` (2.0 has no ``anyOf``: typed values only).
+- ``apiProperties.json``: the connection parameters, from the manifest's connection (secrets
+  as ``securestring``), the service token, and one ``setheader`` policy per field: Power
+  Automate passes connection parameters only through policies, so each field travels as an
+  ``X-Connection-<field>`` header, which the service reads when a body has no connection.
+- the icon, and a README saying what is left to do by hand.
+
+Not expressible: a trigger. Power Automate's polling triggers keep their state in a
+``Location`` URL that the service would have to issue; the stateless service keeps none,
+so a trigger is exported as the action "Poll ..." (state in, state out). OAuth 2.0
+connections need their identity provider set up in the maker portal.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..manifest import Manifest, Operation
+from .openapi import REF, Builder, pascal
+from .openapi30 import convert
+
+SERVICE_TOKEN = "api_key"  # noqa: S105 - the security scheme's name
+# What Swagger 2.0 (and Power Automate) does not take in a schema.
+UNSUPPORTED = ("anyOf", "oneOf", "const", "nullable", "writeOnly", "examples", "$defs")
+
+
+def export(connector: Any, out: Path, *, host: str = "connector.example.com") -> list[Path]:
+    """Write the folder for ``connector`` (a loaded Connector) to ``out``; the files."""
+    manifest = connector.manifest
+    name = manifest.key
+    openapi = convert(Builder({name: connector}).document(auth=True))
+    definitions = {
+        key: schema_20(schema) for key, schema in openapi["components"]["schemas"].items()
+    }
+    connection = manifest.default_connection
+    paths: dict[str, Any] = {}
+    for kind, table in (
+        ("action", manifest.actions),
+        ("dataSource", manifest.data_sources),
+        ("trigger", manifest.triggers),
+    ):
+        for op in table.values():
+            path, operation = _operation(name, manifest, op, kind, definitions)
+            paths[path] = {"post": operation}
+    swagger = {
+        "swagger": "2.0",
+        "info": {
+            "title": manifest.label,
+            "description": manifest.description,
+            "version": manifest.version,
+        },
+        "host": host,
+        "basePath": "/",
+        "schemes": ["https"],
+        "consumes": ["application/json"],
+        "produces": ["application/json"],
+        "paths": paths,
+        "definitions": definitions,
+        "securityDefinitions": {
+            SERVICE_TOKEN: {"type": "apiKey", "in": "header", "name": "Authorization"}
+        },
+        "security": [{SERVICE_TOKEN: []}],
+    }
+    properties = _api_properties(manifest, connection)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for file_name, content in (
+        ("apiDefinition.swagger.json", swagger),
+        ("apiProperties.json", properties),
+    ):
+        target = out / file_name
+        target.write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n")
+        written.append(target)
+    icon = out / "icon.png"
+    shutil.copyfile(manifest.icon_path, icon)
+    readme = out / "README.md"
+    readme.write_text(_readme(manifest, host))
+    return [*written, icon, readme]
+
+
+def operation_id(kind: str, key: str) -> str:
+    """An operation id Power Automate takes (letters and digits): ``SearchMailbox``,
+    ``ListMailboxesSource`` (a data source), ``PollNewEmailsPollingTrigger``."""
+    return (
+        {"action": "", "trigger": "Poll"}.get(kind, "")
+        + pascal(key)
+        + ("Source" if kind == "dataSource" else "")
+    )
+
+
+def _operation(
+    name: str, manifest: Manifest, op: Operation, kind: str, definitions: dict
+) -> tuple[str, dict]:
+    route = {"action": "actions", "dataSource": "data-sources", "trigger": "triggers"}[kind]
+    path = f"/v1/{name}/{route}/{op.key}" + ("/poll" if kind == "trigger" else "")
+    op_id = operation_id(kind, op.key)
+    body_name, response_name = f"{op_id}Body", f"{op_id}Response"
+    inputs = _inputs(manifest, op)
+    body: dict[str, Any] = {
+        "type": "object",
+        "properties": {"inputs": inputs},
+    }
+    if kind == "trigger":
+        body["properties"]["state"] = {
+            "type": "object",
+            "x-ms-summary": "State",
+            "description": "What the previous poll returned as state ({} the first time).",
+        }
+    definitions[body_name] = body
+    key = op.key + ("Source" if kind == "dataSource" else "")
+    definitions[response_name] = copy.deepcopy(definitions[f"{pascal(key)}Response"])
+    description = op.description
+    if kind == "trigger":
+        description += (
+            " (Power Automate's polling triggers cannot carry this connector's state: run "
+            "this action on a schedule and pass it the state it returned last time.)"
+        )
+    operation = {
+        "operationId": op_id,
+        "summary": op.label if kind != "trigger" else f"Poll {op.label}",
+        "description": description,
+        "x-ms-visibility": "internal" if kind == "dataSource" else "important",
+        "parameters": [
+            {
+                "name": "body",
+                "in": "body",
+                "required": kind != "dataSource",
+                "schema": {"$ref": f"#/definitions/{body_name}"},
+            }
+        ],
+        "responses": {
+            "200": {"description": "The step succeeded", "schema": _ref(response_name)},
+            "default": {"description": "An error envelope", "schema": _ref("ErrorEnvelope")},
+        },
+    }
+    if kind == "trigger":
+        operation["x-ms-visibility"] = "advanced"
+    return path, operation
+
+
+def _inputs(manifest: Manifest, op: Operation) -> dict:
+    properties = {}
+    for spec in op.inputs:
+        schema: dict[str, Any] = schema_20(copy.deepcopy(spec.json_schema()))
+        schema["x-ms-summary"] = spec.label
+        if spec.comments:
+            schema["description"] = spec.comments
+        if spec.default is not None:
+            schema["default"] = spec.default
+        schema["x-ms-visibility"] = "important" if spec.required else "advanced"
+        if spec.data_source and spec.data_source in manifest.data_sources:
+            schema["x-ms-dynamic-values"] = {
+                "operationId": operation_id("dataSource", spec.data_source),
+                "value-collection": "data",
+                "value-path": "key",
+                "value-title": "label",
+            }
+        properties[spec.key] = schema
+    required = [s.key for s in op.inputs if s.required and s.default is None]
+    inputs: dict[str, Any] = {"type": "object", "x-ms-summary": "Inputs", "properties": properties}
+    if required:
+        inputs["required"] = required
+    return inputs
+
+
+def schema_20(schema: Any) -> Any:
+    """A 3.0 schema in Swagger 2.0: refs to definitions, ``x-nullable``, the typed branch of a
+    ``typed | raw string`` union, no keyword 2.0 lacks."""
+    if isinstance(schema, list):
+        return [schema_20(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    for keyword in ("anyOf", "oneOf"):
+        if keyword in out:
+            branches = out.pop(keyword)
+            typed = next(
+                (b for b in branches if not (isinstance(b, dict) and b.get("type") == "string")),
+                branches[0],
+            )
+            out.update({k: v for k, v in typed.items() if k not in out})
+    if "$ref" in out:
+        out["$ref"] = out["$ref"].replace(REF, "#/definitions/")
+    if out.pop("nullable", False):
+        out["x-nullable"] = True
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    for keyword in ("writeOnly", "examples", "$defs"):
+        out.pop(keyword, None)
+    if "allOf" in out and len(out["allOf"]) == 1 and set(out) == {"allOf"}:
+        return schema_20(out["allOf"][0])
+    for key, value in list(out.items()):
+        if key in ("properties", "patternProperties") and isinstance(value, dict):
+            out[key] = {k: schema_20(v) for k, v in value.items()}
+        elif isinstance(value, (dict, list)) and key not in ("enum", "default", "example"):
+            out[key] = schema_20(value)
+    return out
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/definitions/{name}"}
+
+
+def header_name(field: str) -> str:
+    return f"X-Connection-{field}"
+
+
+def _api_properties(manifest: Manifest, connection: Operation) -> dict:
+    parameters: dict[str, Any] = {
+        SERVICE_TOKEN: {
+            "type": "securestring",
+            "uiDefinition": {
+                "displayName": "Service token",
+                "description": "The connector service's token, as: Bearer TOKEN",
+                "tooltip": "Ask the service's operator for a token (Bearer TOKEN).",
+                "constraints": {"tabIndex": 1, "clearText": False, "required": "true"},
+            },
+        }
+    }
+    policies = []
+    for index, spec in enumerate(connection.inputs, start=2):
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", spec.key):
+            continue
+        parameters[spec.key] = {
+            "type": "securestring" if spec.sensitive else "string",
+            "uiDefinition": {
+                "displayName": spec.label,
+                "description": spec.comments or spec.label,
+                "tooltip": spec.comments or spec.label,
+                "constraints": {
+                    "tabIndex": index,
+                    "clearText": not spec.sensitive,
+                    "required": "true" if spec.required and spec.default is None else "false",
+                },
+            },
+        }
+        policies.append(
+            {
+                "templateId": "setheader",
+                "title": f"Connection field {spec.key}",
+                "parameters": {
+                    "x-ms-apimTemplateParameter.name": header_name(spec.key),
+                    "x-ms-apimTemplateParameter.value": f"@connectionParameters('{spec.key}')",
+                    "x-ms-apimTemplateParameter.existsAction": "override",
+                    "x-ms-apimTemplate-policySection": "Request",
+                },
+            }
+        )
+    return {
+        "properties": {
+            "connectionParameters": parameters,
+            "iconBrandColor": "#3a6ea5",
+            "capabilities": [],
+            "policyTemplateInstances": policies,
+            "publisher": manifest.label,
+            "stackOwner": manifest.label,
+        }
+    }
+
+
+def _readme(manifest: Manifest, host: str) -> str:
+    return f"""# {manifest.label}: a Power Automate custom connector
+
+Generated from the connector's manifest by `connector export {manifest.key} --format
+power-automate`. It calls a `connector serve` service at `{host}` (change `host` in
+`apiDefinition.swagger.json`, or export with `--host`).
+
+Import: `paconn create --api-def apiDefinition.swagger.json --api-prop apiProperties.json
+--icon icon.png`, or the maker portal's "Import an OpenAPI file" (then paste the
+connection parameters and policies of `apiProperties.json`).
+
+What is left to do by hand:
+
+- The service token: users type `Bearer TOKEN` as the Service token.
+- Connection fields reach the service as `X-Connection-<field>` headers (one `setheader`
+  policy each): header values are ASCII, so a password with other characters must be
+  given in the step's body instead.
+- Triggers: Power Automate's polling triggers keep their state in a `Location` URL; the
+  service keeps none, so each trigger is an action "Poll ..." to run on a schedule with the
+  state it returned.
+- OAuth 2.0 connections: set up the identity provider in the maker portal (the manifest's
+  presets give the authorization and token URLs and the scopes).
+- Certification wants a 160 x 160 icon and a brand color of your own.
+"""
