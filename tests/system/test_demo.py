@@ -37,26 +37,31 @@ def test_demo_json_prints_envelopes():
     assert run.stdout.count('"ok": true') == 7
 
 
+UNREAD = ("--input", "readUnread=unread")
+
+
 def test_demo_serve_accepts_invocations_until_stopped(tmp_path):
-    server = subprocess.Popen([*CLI, "demo", "--serve"], stdout=subprocess.PIPE, text=True)
+    """The connection file appears whole once the server is ready (an old one is removed
+    first), the message says how to stop it both ways, and the file goes when it stops."""
+    path = tmp_path / "conn.json"
+    path.write_text("left by an earlier run")
+    server = subprocess.Popen(
+        [*CLI, "demo", "--serve", "--connection-file", str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        connection = None
+        said = []
         for line in server.stdout:
-            if line.startswith("{"):
-                connection = json.loads(line)
+            said.append(line)
+            if line.startswith("Stop it with") or "Ctrl-C" in line:
                 break
-        assert connection and connection["caCertificate"].startswith("-----BEGIN CERTIFICATE")
-        (tmp_path / "conn.json").write_text(json.dumps(connection))
+        text = "".join(said)
+        assert f"kill {server.pid}" in text and "kill %1" in text and "Ctrl-C" in text, text
+        connection = json.loads(path.read_text())
+        assert connection["caCertificate"].startswith("-----BEGIN CERTIFICATE")
         run = subprocess.run(
-            [
-                *CLI,
-                "invoke",
-                "searchMailbox",
-                "--connection",
-                f"@{tmp_path / 'conn.json'}",
-                "--input",
-                "readUnread=unread",
-            ],
+            [*CLI, "invoke", "searchMailbox", "--connection", f"@{path}", *UNREAD],
             capture_output=True,
             text=True,
             timeout=60,
@@ -66,3 +71,4 @@ def test_demo_serve_accepts_invocations_until_stopped(tmp_path):
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=20) == 0
+    assert not path.exists()

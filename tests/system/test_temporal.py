@@ -331,3 +331,65 @@ def test_no_secret_in_history_worker_logs_or_the_database(temporal, worker, logs
     database = b"".join(p.read_bytes() for p in temporal.db.parent.glob("temporal.db*"))
     assert password.encode() not in database and b"BEGIN CERTIFICATE" not in database
     assert password not in listed
+
+
+def test_the_built_in_log_record_handler_logs_where_and_returns_the_subject(
+    temporal, worker, logs, dovecot_server
+):
+    """``watch --handler connector.LogRecord`` (the README's): the record's place in the
+    worker's log, never its subject; the subject in the child's (encrypted) result."""
+    imap = raw_client(dovecot_server)
+    box = f"tl-{uuid.uuid4().hex[:8]}"
+    imap.create_folder(box)
+    workflow_id = f"watch-log-{uuid.uuid4().hex[:8]}"
+    watched = cli(
+        temporal,
+        "watch",
+        "newEmailsPollingTrigger",
+        "--task-queue",
+        "steps",
+        "--connection",
+        json.dumps(dovecot_server.connection()),
+        "--input",
+        f"mailbox={box}",
+        "--every",
+        "300ms",
+        "--handler",
+        "connector.LogRecord",
+        "--workflow-id",
+        workflow_id,
+    )
+    assert watched.returncode == 0, watched.stderr
+    deadline = time.monotonic() + 30
+    while "activityTaskCompletedEventAttributes" not in history(temporal, workflow_id):
+        assert time.monotonic() < deadline, "the poller's first poll did not complete"
+        time.sleep(0.1)
+    subject = f"logged {uuid.uuid4().hex[:6]}"
+    imap.append(box, make_message(subject=subject))
+    imap.logout()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            listed = temporal.cli(
+                "workflow",
+                "list",
+                "--query",
+                "WorkflowType='connector.LogRecord'",
+                "--output",
+                "json",
+            )
+            runs = [
+                r["execution"]["workflowId"]
+                for r in json.loads(listed.stdout or "[]")
+                if r["execution"]["workflowId"].startswith(workflow_id + "/")
+            ]
+            if runs or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert runs, "no LogRecord child started"
+        result = wait_result(temporal, runs[0])
+    finally:
+        temporal.cli("workflow", "terminate", "--workflow-id", workflow_id, "--reason", "done")
+    assert result["mailbox"] == box and result["uid"] == 1 and result["subject"] == subject
+    log = (logs / "worker-steps.log").read_text()
+    assert f'"mailbox": "{box}"' in log and subject not in log

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -26,6 +28,8 @@ from .. import manifest_path
 from .localserver import PymapServer
 
 FOLDERS = ["Projects", "Receipts"]
+# Where --serve writes its connection (the README's commands read it).
+CONNECTION_FILE = Path(tempfile.gettempdir()) / "imap-connector-demo-connection.json"
 
 
 def _message(
@@ -304,9 +308,19 @@ def command(cli: Invocation, argv: list[str]) -> int:
     parser.add_argument(
         "--serve",
         action="store_true",
-        help="keep the seeded server running and print a connection to use",
+        help="keep the seeded server running and write its connection to a file",
+    )
+    parser.add_argument(
+        "--connection-file",
+        type=Path,
+        default=CONNECTION_FILE,
+        help=f"with --serve, where the connection goes ({CONNECTION_FILE}); it appears once "
+        "the server is ready and goes when it stops",
     )
     args = parser.parse_args(argv)
+    if args.serve:
+        # A file left by an earlier run must not pass for this server's readiness.
+        args.connection_file.unlink(missing_ok=True)
     if not PymapServer.available():
         print(
             "imap-connector demo needs the demo extra: pip install 'imap-connector[demo]'",
@@ -321,7 +335,7 @@ def command(cli: Invocation, argv: list[str]) -> int:
         connection = server.connection()
         seed(connector, connection)
         if args.serve:
-            return serve(connection)
+            return serve(connection, args.connection_file)
         print(f"Seeded {len(seed_messages())} messages on 127.0.0.1:{server.port}. Workflow:")
         run_workflow(connector, connection, as_json=args.json)
         print("Done: the server is stopped and its mail is gone.")
@@ -333,20 +347,26 @@ def command(cli: Invocation, argv: list[str]) -> int:
         server.stop()
 
 
-def serve(connection: dict) -> int:
-    path = Path(tempfile.gettempdir()) / "imap-connector-demo-connection.json"
-    path.write_text(json.dumps(connection, indent=2))
-    print("The demo server is running. Connection (also in " + str(path) + "):")
+def serve(connection: dict, path: Path) -> int:
+    """Until Ctrl-C, SIGTERM or SIGHUP. A background job (``scripts/demo --serve &``) ignores
+    SIGINT, so the message names ``kill`` too."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(connection, indent=2))
+    partial.replace(path)  # whole or absent: waiting for the file is waiting for the server
+    cli = _own_command()
+    print(f"The demo server is running. Its connection is in {path}:")
     print(json.dumps(connection))
     print(
         "\nTry, in another shell:\n"
-        f"  imap-connector invoke searchMailbox --connection @{path} --input readUnread=unread\n"
-        f"  imap-connector invoke downloadMessage --connection @{path} --input messageIndex=1 "
-        "--input by=index\n\nPress Ctrl-C to stop.",
+        f"  {cli} invoke searchMailbox --connection @{path} --input readUnread=unread\n"
+        f"  {cli} invoke downloadMessage --connection @{path} --input messageIndex=1 "
+        f"--input by=index\n\nStop it with Ctrl-C, or with kill {os.getpid()} (kill %1 when "
+        "you started it with & in this shell).",
         flush=True,
     )
     stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stop.append(1))
     try:
         while not stop:
             signal.pause()
@@ -355,3 +375,16 @@ def serve(connection: dict) -> int:
     path.unlink(missing_ok=True)
     print("Stopped.")
     return 0
+
+
+def _own_command() -> str:
+    """How to call this command again from here: the virtualenv's script when it is not
+    on PATH (scripts/demo never activates the virtualenv)."""
+    script = Path(sys.executable).with_name("imap-connector")
+    on_path = shutil.which("imap-connector")
+    if not script.exists() or (on_path and Path(on_path).resolve() == script.resolve()):
+        return "imap-connector"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)

@@ -20,14 +20,16 @@ from .codec import data_converter
 
 
 def worker_log() -> None:
-    """The worker's own lines (failed steps) on stderr, as JSON."""
-    log = logging.getLogger("connector.worker")
-    if not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+    """The worker's own lines (failed steps, as JSON) and its workflows' (LogRecord's, with
+    Temporal's workflow details) on stderr."""
+    for name in ("connector.worker", "temporalio.workflow"):
+        log = logging.getLogger(name)
+        if not log.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            log.addHandler(handler)
+            log.setLevel(logging.INFO)
+            log.propagate = False
 
 
 async def connect(address: str, namespace: str, keys: list[bytes]) -> Client:
@@ -84,6 +86,7 @@ async def run(
                 workflows.RunStep,
                 workflows.PollTrigger,
                 workflows.HandleRecord,
+                workflows.LogRecord,
                 *workflow_classes(list(modules)),
             ],
             activities=[activities.run_step],

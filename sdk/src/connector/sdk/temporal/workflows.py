@@ -1,5 +1,6 @@
-"""Workflows: one step (``RunStep``), a trigger as a durable poller (``PollTrigger``) and the
-hand-off of one record with its follow-up (``HandleRecord``).
+"""Workflows: one step (``RunStep``), a trigger as a durable poller (``PollTrigger``), the
+hand-off of one record with its follow-up (``HandleRecord``), and a handler to try a
+watcher with before writing yours (``LogRecord``).
 
 Workflow code is replayed: it only calls Temporal (activities, timers, child workflows)
 and deterministic standard-library code, and imports nothing that does I/O.
@@ -327,3 +328,17 @@ def _said(envelope: dict | None) -> str:
     if envelope is None:
         return "none"
     return "done" if envelope.get("ok") else str(envelope.get("error", {}).get("code"))
+
+
+@workflow.defn(name="connector.LogRecord")
+class LogRecord:
+    """A handler to try ``watch --handler connector.LogRecord`` with: one line in the
+    worker's log per record (where it is, never what it says) and, as its result, what
+    identifies the record plus its subject. Replace it with your own workflow."""
+
+    @workflow.run
+    async def run(self, record: dict) -> dict:
+        where = {key: record.get(key) for key in ("mailbox", "uidValidity", "uid")}
+        workflow.logger.info("record %s", json.dumps(where))
+        subject = (record.get("envelope") or {}).get("subject")
+        return {**where, "subject": subject}
