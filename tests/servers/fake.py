@@ -7,10 +7,13 @@ the password back, a TLS endpoint with chosen limits, a capturing proxy.
 
 from __future__ import annotations
 
+import random
 import re
+import select
 import socket
 import ssl
 import threading
+import time
 
 
 class Listener:
@@ -466,3 +469,67 @@ class RefusingProxy(Proxy):
             conn.close()
             return
         super()._forward(conn, listener)
+
+
+class SplittingProxy(Listener):
+    """Forwards to a real server and reshapes the byte stream both ways, as networks do:
+    each chunk is cut at random points into writes with short random pauses between them,
+    and chunks that follow each other closely are sometimes held and sent as one (a reply
+    merged with the next). What arrives is what was sent, in order: only the segment
+    boundaries and the timing change. ``seed`` makes it repeatable."""
+
+    def __init__(self, target_port: int, seed: int = 0, pause: float = 0.002):
+        self.target_port, self.pause = target_port, pause
+        self._rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+        self.connections = 0
+        super().__init__(self._forward)
+
+    def _random(self) -> float:
+        with self._rng_lock:
+            return self._rng.random()
+
+    def _forward(self, conn, listener):
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        self.connections += 1
+        for sock in (conn, upstream):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def pump(src, dst):
+            held = b""
+            try:
+                while True:
+                    ready, _, _ = select.select([src], [], [], self.pause if held else None)
+                    if ready:
+                        data = src.recv(65536)
+                        if not data:
+                            break
+                        held += data
+                        if self._random() < 0.3:
+                            continue  # hold it: the next chunk may join it
+                    self._send_in_pieces(dst, held)
+                    held = b""
+                if held:
+                    dst.sendall(held)
+            except OSError:
+                pass
+            finally:
+                for s in (src, dst):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        back = threading.Thread(target=pump, args=(upstream, conn), daemon=True)
+        back.start()
+        pump(conn, upstream)
+        back.join(5)
+        upstream.close()
+
+    def _send_in_pieces(self, dst, data: bytes) -> None:
+        while data:
+            cut = 1 + int(self._random() * len(data)) if self._random() < 0.7 else len(data)
+            dst.sendall(data[:cut])
+            data = data[cut:]
+            if data and self._random() < 0.3:
+                time.sleep(self._random() * self.pause)
