@@ -483,6 +483,7 @@ class SplittingProxy(Listener):
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         self.connections = 0
+        self.from_client: list[bytes] = []  # the client's writes, as they arrived
         super().__init__(self._forward)
 
     def _random(self) -> float:
@@ -504,6 +505,8 @@ class SplittingProxy(Listener):
                         data = src.recv(65536)
                         if not data:
                             break
+                        if src is conn:
+                            self.from_client.append(data)
                         held += data
                         if self._random() < 0.3:
                             continue  # hold it: the next chunk may join it

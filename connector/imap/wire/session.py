@@ -107,14 +107,15 @@ class ImapSession:
     def reset(self) -> None:
         """Between steps: logged in, no mailbox selected, nothing expunged.
 
-        UNSELECT where the server offers it; CLOSE is never used (it expunges \\Deleted
-        mail). Without UNSELECT the mailbox stays selected until the next step's SELECT or
-        EXAMINE, which replaces it without expunging anything either.
+        UNSELECT where the server offers it, sent with the next step's first command (one
+        round trip for both; its reply is read first, by its tag); CLOSE is never used (it
+        expunges \\Deleted mail). Without UNSELECT the mailbox stays selected until the next
+        step's SELECT or EXAMINE, which replaces it without expunging anything either.
         """
         self.complete_login()
-        if self.client.selected and self.has("UNSELECT"):
-            self.client.unselect_folder()
         self.client.forget_responses()
+        if self.client.selected and self.has("UNSELECT"):
+            self.client.defer_unselect()
 
     def check(self) -> None:
         """A round trip that fails on a connection the server dropped (before reuse)."""

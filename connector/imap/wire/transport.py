@@ -145,8 +145,14 @@ def no_delay(sock: socket.socket) -> None:
 class Deferred:
     """A command line held back to travel with the next one, and what to do with its reply."""
 
-    def __init__(self, tag: bytes, line: bytes, on_reply: Callable[[str | None, Any], None]):
-        self.tag, self.line, self.on_reply = tag, line, on_reply
+    def __init__(
+        self,
+        tag: bytes,
+        line: bytes,
+        on_reply: Callable[[str | None, Any], None],
+        kind: str = "login",
+    ):
+        self.tag, self.line, self.on_reply, self.kind = tag, line, on_reply, kind
 
 
 if TYPE_CHECKING:  # a mixin for IMAP4 subclasses: typed as one
@@ -220,12 +226,17 @@ class _Pipelining(_IMAP4):
         return self._greeting_pending
 
     def defer(
-        self, build: Callable[[bytes], bytes], on_reply: Callable[[str | None, Any], None]
+        self,
+        build: Callable[[bytes], bytes],
+        on_reply: Callable[[str | None, Any], None],
+        kind: str = "login",
     ) -> None:
-        """Hold a command (``build(tag)`` -> its line) until the next one; see ``send``."""
+        """Hold a command (``build(tag)`` -> its line) until the next one; see ``send``.
+        One at a time: one held back already goes now, alone."""
+        self.flush()
         tag = self._new_tag()
         self.tagged_commands[tag] = None
-        self._deferred = Deferred(tag, build(tag), on_reply)
+        self._deferred = Deferred(tag, build(tag), on_reply, kind)
 
     @property
     def deferred(self) -> Deferred | None:
@@ -394,7 +405,20 @@ class Client(IMAPClient):
 
     @property
     def login_pending(self) -> bool:
-        return self._imap.deferred is not None
+        deferred = self._imap.deferred
+        return deferred is not None and deferred.kind == "login"
+
+    def defer_unselect(self) -> None:
+        """UNSELECT, held back to travel with the next command (one flight for both; its
+        reply is read first, by its tag); never sent when the session closes first."""
+        imap = self._imap
+
+        def settle(typ: str | None, data: Any) -> None:
+            if typ != "OK":  # the step that carried it fails, and its session is discarded
+                raise imaplib.IMAP4.abort("UNSELECT failed")
+            imap.state = "AUTH"
+
+        imap.defer(lambda tag: tag + b" UNSELECT\r\n", settle, kind="unselect")
 
     def complete_login(self) -> None:
         """Send a held-back LOGIN now and read its reply (nothing to pipeline it with)."""
