@@ -16,13 +16,13 @@ from pathlib import Path
 from tests.servers.temporal import TemporalDev
 
 
-async def _batch(client, queue: str, request: dict, count: int) -> float:
+async def _batch(client, queue: str, request: dict, count: int, local: bool = False) -> float:
     started = time.perf_counter()
     results = await asyncio.gather(
         *(
             client.execute_workflow(
                 "connector.RunStep",
-                {"request": request},
+                {"request": request, "local": local},
                 id=f"bench-{uuid.uuid4().hex}",
                 task_queue=queue,
             )
@@ -34,13 +34,15 @@ async def _batch(client, queue: str, request: dict, count: int) -> float:
     return elapsed
 
 
-async def _latency(client, queue: str, request: dict, count: int) -> list[float]:
+async def _latency(
+    client, queue: str, request: dict, count: int, local: bool = False
+) -> list[float]:
     times = []
     for _ in range(count):
         started = time.perf_counter()
         result = await client.execute_workflow(
             "connector.RunStep",
-            {"request": request},
+            {"request": request, "local": local},
             id=f"one-{uuid.uuid4().hex}",
             task_queue=queue,
         )
@@ -72,7 +74,10 @@ def run_w7(bench, batch: int = 200, single: int = 20) -> dict:
             asyncio.run(_batch_with(connect, dev, queue, request, 10))  # warm: sessions pooled
             elapsed = asyncio.run(_batch_with(connect, dev, queue, request, batch))
             out["steps_per_second"][count] = round(batch / elapsed, 1)
+            elapsed = asyncio.run(_batch_with(connect, dev, queue, request, batch, local=True))
+            out["steps_per_second"][f"{count}, local activities"] = round(batch / elapsed, 1)
         times = asyncio.run(_latency_with(connect, dev, queue, request, single))
+        local_times = asyncio.run(_latency_with(connect, dev, queue, request, single, local=True))
         api = []
         for _ in range(single):
             started = time.perf_counter()
@@ -81,6 +86,9 @@ def run_w7(bench, batch: int = 200, single: int = 20) -> dict:
         out["one_step_ms"] = {
             "through Temporal (RunStep workflow, pooled session)": round(
                 statistics.median(times), 1
+            ),
+            "through Temporal, local activity (run-step --local)": round(
+                statistics.median(local_times), 1
             ),
             "Python API (connect per step)": round(statistics.median(api), 1),
         }
@@ -91,7 +99,7 @@ def run_w7(bench, batch: int = 200, single: int = 20) -> dict:
         dev.stop()
     print("\nW7 200 getStatus steps through Temporal")
     for count, rate in out["steps_per_second"].items():
-        print(f"  {count} worker process(es)                  {rate:9.1f} steps/s")
+        print(f"  {str(count) + ' worker process(es)':40s} {rate:9.1f} steps/s")
     for name, ms in out["one_step_ms"].items():
         print(f"  one step: {name:38s} {ms:9.1f} ms")
     return out
@@ -101,15 +109,15 @@ def _plain(request: dict) -> dict:
     return {k: v for k, v in request.items() if k != "connector"}
 
 
-async def _batch_with(connect, dev, queue, request, count):
+async def _batch_with(connect, dev, queue, request, count, local=False):
     from connector.sdk.temporal.codec import load_keys
 
     client = await connect(dev.address, "default", load_keys())
-    return await _batch(client, queue, request, count)
+    return await _batch(client, queue, request, count, local)
 
 
-async def _latency_with(connect, dev, queue, request, count):
+async def _latency_with(connect, dev, queue, request, count, local=False):
     from connector.sdk.temporal.codec import load_keys
 
     client = await connect(dev.address, "default", load_keys())
-    return await _latency(client, queue, request, count)
+    return await _latency(client, queue, request, count, local)

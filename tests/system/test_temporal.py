@@ -393,3 +393,19 @@ def test_the_built_in_log_record_handler_logs_where_and_returns_the_subject(
     assert result["mailbox"] == box and result["uid"] == 1 and result["subject"] == subject
     log = (logs / "worker-steps.log").read_text()
     assert f'"mailbox": "{box}"' in log and subject not in log
+
+
+def test_run_step_local_runs_the_step_as_a_local_activity(temporal, worker, dovecot_server):
+    """``run-step --local``: the same envelope; in history a marker, no activity task."""
+    run = run_step(
+        temporal, "getStatus", dovecot_server.connection(), "mailbox=INBOX", extra=("--local",)
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["data"]["path"] == "INBOX"
+    listed = temporal.cli(
+        "workflow", "list", "--query", "WorkflowType='connector.RunStep'", "--output", "json"
+    )
+    newest = json.loads(listed.stdout)[0]["execution"]["workflowId"]
+    shown = history(temporal, newest)
+    assert "markerRecordedEventAttributes" in shown
+    assert "activityTaskScheduledEventAttributes" not in shown

@@ -86,7 +86,7 @@ def run_step(request: dict) -> dict:
     others follow the caller's retry policy (RATE_LIMITED: after retryAfterSeconds)."""
     info = activity.info() if activity.in_activity() else None
     execution = f"{info.workflow_id}/{info.activity_id}" if info else None
-    if info is not None:
+    if info is not None and not info.is_local:  # (a local activity cannot heartbeat)
         result = heartbeating(request, execution)
     else:
         result = run_envelope(request, execution)

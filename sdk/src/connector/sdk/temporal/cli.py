@@ -101,6 +101,11 @@ def run_step(cli: Invocation, argv: list[str]) -> int:
     add_request_arguments(parser)
     parser.add_argument("--max-attempts", type=int, default=5, help="for retryable errors (5)")
     parser.add_argument("--retry-seconds", type=float, default=1.0, help="first retry delay")
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="run the step as a local activity: faster for short steps, no heartbeats",
+    )
     args = parser.parse_args(argv)
     keys = _keys(cli, args)
     request = _request(cli, "action", args.action, args)
@@ -178,6 +183,7 @@ async def _run_step(args: argparse.Namespace, keys: list[bytes], request: dict) 
                 "maximumAttempts": args.max_attempts,
                 "initialIntervalSeconds": args.retry_seconds,
             },
+            "local": args.local,
         },
         id=f"step-{request.get('action')}-{uuid.uuid4().hex[:12]}",
         task_queue=args.task_queue,
