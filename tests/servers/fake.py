@@ -400,6 +400,9 @@ class CapturingProxy(Listener):
     """
 
     _TAGGED = re.compile(rb"^([A-Za-z0-9.]+) (OK|NO|BAD)\b", re.M)
+    # Sent ahead of a step's command, in the same write: the last step's UNSELECT, and the
+    # EXAMINE of a read-only step.
+    RIDE_AHEAD = (b"UNSELECT", b"EXAMINE")
     _COMMAND = re.compile(rb"^([A-Za-z0-9.]+) ([A-Za-z]+)", re.M)
 
     def __init__(self, target_port: int):
@@ -409,7 +412,7 @@ class CapturingProxy(Listener):
         self.max_open = 0
         self.connections = 0
         # After LOGIN's reply, the most commands outstanding at once: 1 means one step at a
-        # time (an UNSELECT is counted apart, should one ever travel with a command).
+        # time (the commands that ride ahead of a step's command are counted apart).
         self.max_outstanding = 0
         self.commands: list[bytes] = []
         self._sockets: list[socket.socket] = []
@@ -441,7 +444,9 @@ class CapturingProxy(Listener):
                         state["outstanding"][tag] = name.upper()
                         self.commands.append(name.upper())
                         if state["logged_in"]:
-                            busy = [n for n in state["outstanding"].values() if n != b"UNSELECT"]
+                            busy = [
+                                n for n in state["outstanding"].values() if n not in self.RIDE_AHEAD
+                            ]
                             self.max_outstanding = max(self.max_outstanding, len(busy))
                 else:
                     for tag, _ in self._TAGGED.findall(data):
@@ -484,6 +489,7 @@ class SplittingProxy(Listener):
         self._rng_lock = threading.Lock()
         self.connections = 0
         self.from_client: list[bytes] = []  # the client's writes, as they arrived
+        self.wire: dict[int, bytearray] = {}  # client port -> both directions, marked
         super().__init__(self._forward)
 
     def _random(self) -> float:
@@ -495,6 +501,7 @@ class SplittingProxy(Listener):
         self.connections += 1
         for sock in (conn, upstream):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        wire = self.wire.setdefault(conn.getpeername()[1], bytearray())
 
         def pump(src, dst):
             held = b""
@@ -507,6 +514,7 @@ class SplittingProxy(Listener):
                             break
                         if src is conn:
                             self.from_client.append(data)
+                        wire.extend((b"\nC> " if src is conn else b"\nS> ") + data)
                         held += data
                         if self._random() < 0.3:
                             continue  # hold it: the next chunk may join it

@@ -31,9 +31,16 @@ def download_message(
     # Numeric parts are cut from the whole message here, so their transfer encoding
     # and type are known; HEADER/TEXT sections are asked of the server as they are.
     section = part if part and not protocol.NUMERIC_PART.fullmatch(part) else ""
-    selected = commands.select(session, mailbox, readonly=True)
     items = b"(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[%s])" % section.encode("ascii")
-    if by == "index":
+    # By UID, EXAMINE travels with the FETCH (one flight); by index its count comes first.
+    ahead = commands.examine_ahead(session, mailbox) if by != "index" else None
+    uid: int | None
+    if ahead is not None:
+        with ahead.carried():
+            values = commands.fetch(session, [message_index], items).get(message_index)
+        selected, uid = ahead.selected, message_index
+    elif by == "index":
+        selected = commands.select(session, mailbox, readonly=True)
         if message_index > selected.exists:
             raise NotFound(
                 f"{mailbox!r} has {selected.exists} message(s); there is no message "
@@ -43,6 +50,7 @@ def download_message(
         values = next(iter(commands.parse_fetch(data).values()), None)
         uid = int(values[b"UID"]) if values and b"UID" in values else None
     else:
+        selected = commands.select(session, mailbox, readonly=True)
         values = commands.fetch(session, [message_index], items).get(message_index)
         uid = message_index
     if not values or uid is None:

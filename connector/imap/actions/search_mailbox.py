@@ -19,9 +19,13 @@ def search_mailbox(
     from_: str | None = None,
     to: str | None = None,
 ) -> dict:
-    # EXAMINE first (it changes nothing): with pipelining it travels with the login, and the
-    # capabilities the criteria depend on are known after it.
-    selected = commands.select(session, mailbox, readonly=True)
+    # EXAMINE (it changes nothing) travels with the SEARCH where the session pipelines
+    # (with the login or a pooled session's UNSELECT too): then two flights in all, the
+    # SEARCH and the FETCH of the page. Elsewhere EXAMINE goes first, and with it the login,
+    # after which the capabilities the criteria depend on are known.
+    ahead = commands.examine_ahead(session, mailbox)
+    if ahead is None:
+        selected = commands.select(session, mailbox, readonly=True)
     criteria = search.build(
         session.capabilities,
         sender=from_,
@@ -29,7 +33,12 @@ def search_mailbox(
         read_unread=read_unread,
         filters=filter_options,
     )
-    uids = commands.uid_search(session, criteria.keys, charset=criteria.utf8)
+    if ahead is not None:
+        with ahead.carried():
+            uids = commands.uid_search(session, criteria.keys, charset=criteria.utf8)
+        selected = ahead.selected
+    else:
+        uids = commands.uid_search(session, criteria.keys, charset=criteria.utf8)
     page = uids[-limit:][::-1] if order == "newest" else uids[:limit]
     fetched = commands.fetch(session, page, summary_items()) if page else {}
     return {

@@ -119,13 +119,72 @@ def select(
     protocol.check_mailbox(mailbox, "mailbox")
     with refusals(mailbox, label, session):
         info = session.client.select_folder(mailbox, readonly=readonly)
-    uid_next = info.get(b"UIDNEXT")
-    permanent = info.get(b"PERMANENTFLAGS")
     if uid_validity is not None and int(info[b"UIDVALIDITY"]) != uid_validity:
         raise NotFound(
             f"{mailbox!r} was renumbered (UIDVALIDITY {int(info[b'UIDVALIDITY'])}, not "
             f"{uid_validity}): its UIDs now name other messages, so nothing was changed."
         )
+    return _selected_from(mailbox, info)
+
+
+class Ahead:
+    """A mailbox EXAMINEd ahead: the EXAMINE travels with the step's next command (one
+    flight for both; with a pooled session's UNSELECT, or a cold session's LOGIN, too).
+
+    Run that command inside ``carried()``; ``selected`` is known after it. A refused
+    EXAMINE is reported as the mailbox's error (NOT_FOUND...) whatever the carried command
+    then met. Read-only steps only (``examine_ahead`` decides).
+    """
+
+    def __init__(self, session: ImapSession, mailbox: str, label: str):
+        self.session, self.mailbox, self.label = session, mailbox, label
+        self._selected: Selected | None = None
+        self._refused: str | None = None
+
+    def settle(self, info: dict | None, refused: str | None) -> None:
+        if info is None:
+            self._refused = refused or "refused"
+            return
+        self._selected = _selected_from(self.mailbox, info)
+
+    @contextmanager
+    def carried(self) -> Iterator[None]:
+        try:
+            yield
+        except (imaplib.IMAP4.error, ConnectorError) as exc:
+            if self._refused is None or isinstance(exc, imaplib.IMAP4.abort):
+                raise
+            raise self._error() from None
+        if self._refused is not None:  # (a server that ran it anyway: still an error)
+            raise self._error()
+
+    def _error(self) -> ConnectorError:
+        # Every reply has been read now: a LIST to tell "missing" from "refused" is safe.
+        refusal_ = imaplib.IMAP4.error(f"examine failed: {self._refused}")
+        return mailbox_error(refusal_, self.mailbox, self.label, self.session)
+
+    @property
+    def selected(self) -> Selected:
+        if self._selected is None:
+            raise RuntimeError("the EXAMINE sent ahead has not been answered yet")
+        return self._selected
+
+
+def examine_ahead(session: ImapSession, mailbox: str, label: str = "Mailbox") -> Ahead | None:
+    """EXAMINE to travel with the next command, where that is safe: the session pipelines
+    (a server known to take commands behind others: not Courier) and nothing is held back
+    but a LOGIN or an UNSELECT. None: select the usual way."""
+    protocol.check_mailbox(mailbox, "mailbox")
+    if not session.pipelines_ahead():
+        return None
+    ahead = Ahead(session, mailbox, label)
+    session.client.defer_examine(protocol.mailbox_arg(mailbox), ahead.settle)
+    return ahead
+
+
+def _selected_from(mailbox: str, info: dict) -> Selected:
+    uid_next = info.get(b"UIDNEXT")
+    permanent = info.get(b"PERMANENTFLAGS")
     return Selected(
         mailbox=mailbox,
         uid_validity=int(info[b"UIDVALIDITY"]),

@@ -55,6 +55,12 @@ class ImapSession:
             self.client.complete_login()
             self._capabilities = None
 
+    def pipelines_ahead(self) -> bool:
+        """Whether a command may go out ahead of an earlier one's reply: pipelining is on and
+        the server is known to take it (its greeting was seen: not Courier)."""
+        known = known_server(self.server_key)
+        return self.pipelining and bool(known and known["pipelines"])
+
     @property
     def login_pending(self) -> bool:
         """LOGIN is held back to travel with the step's first command (see ``transport``)."""

@@ -169,7 +169,7 @@ class _Pipelining(_IMAP4):
     _deadline: Deadline
     _defer_greeting = False
     _greeting_pending = False
-    _deferred: Deferred | None = None
+    _deferred: tuple[Deferred, ...] = ()
 
     def _connect(self) -> None:
         if not self._defer_greeting:
@@ -232,33 +232,37 @@ class _Pipelining(_IMAP4):
         kind: str = "login",
     ) -> None:
         """Hold a command (``build(tag)`` -> its line) until the next one; see ``send``.
-        One at a time: one held back already goes now, alone."""
-        self.flush()
+        Several may be held (LOGIN, then EXAMINE): they go in order, in one write."""
         tag = self._new_tag()
         self.tagged_commands[tag] = None
-        self._deferred = Deferred(tag, build(tag), on_reply, kind)
+        self._deferred = (*self._deferred, Deferred(tag, build(tag), on_reply, kind))
 
     @property
-    def deferred(self) -> Deferred | None:
+    def deferred(self) -> tuple[Deferred, ...]:
         return self._deferred
 
     def send(self, data: Buffer) -> None:
-        deferred, self._deferred = self._deferred, None
-        if deferred is None:
+        deferred, self._deferred = self._deferred, ()
+        if not deferred:
             super().send(data)
             return
-        super().send(deferred.line + data)  # one write: one flight for both commands
-        self._complete(deferred)
+        # One write: one flight for all. Replies are read by tag, in order; a held-back
+        # command that fails raises before the later ones' replies are read (the session
+        # is then discarded: what it sent after is never mistaken for anything).
+        super().send(b"".join(d.line for d in deferred) + bytes(data))
+        for held in deferred:
+            self._complete(held)
 
     def flush(self) -> None:
-        """Send a held-back command alone and read its reply (nothing to pipeline with)."""
-        deferred, self._deferred = self._deferred, None
-        if deferred is not None:
-            super().send(deferred.line)
-            self._complete(deferred)
+        """Send held-back commands alone and read their replies (nothing to pipeline with)."""
+        deferred, self._deferred = self._deferred, ()
+        if deferred:
+            super().send(b"".join(d.line for d in deferred))
+            for held in deferred:
+                self._complete(held)
 
     def drop_deferred(self) -> None:
-        self._deferred = None
+        self._deferred = ()
 
     def _complete(self, deferred: Deferred) -> None:
         """Read the greeting (if not yet) and the held-back command's reply; ``on_reply``
@@ -405,8 +409,7 @@ class Client(IMAPClient):
 
     @property
     def login_pending(self) -> bool:
-        deferred = self._imap.deferred
-        return deferred is not None and deferred.kind == "login"
+        return any(d.kind == "login" for d in self._imap.deferred)
 
     def defer_unselect(self) -> None:
         """UNSELECT, held back to travel with the next command (one flight for both; its
@@ -414,11 +417,39 @@ class Client(IMAPClient):
         imap = self._imap
 
         def settle(typ: str | None, data: Any) -> None:
+            if typ is None:
+                return  # reading failed: its own error (a timeout, a lost line) goes on
             if typ != "OK":  # the step that carried it fails, and its session is discarded
                 raise imaplib.IMAP4.abort("UNSELECT failed")
             imap.state = "AUTH"
 
         imap.defer(lambda tag: tag + b" UNSELECT\r\n", settle, kind="unselect")
+
+    def defer_examine(self, mailbox: bytes, on_reply: Callable[[dict | None, Any], None]) -> None:
+        """EXAMINE ``mailbox`` (its wire form), held back to travel with the next command.
+
+        For read-only steps only: the next command goes out before EXAMINE's reply is read,
+        so it must change nothing whatever that reply says. ``on_reply(info, None)`` gets
+        IMAPClient's select info; ``on_reply(None, text)`` the refusal (the next command is
+        then refused by the server, "no mailbox selected"); a lost connection raises.
+        """
+        imap = self._imap
+        self.forget_responses()  # what imaplib's select() does before EXAMINE
+        imap.is_readonly = True
+
+        def settle(typ: str | None, data: Any) -> None:
+            if typ is None:
+                return  # reading failed: its own error (a timeout, a lost line) goes on
+            if typ != "OK":
+                imap.state = "AUTH"  # a failed EXAMINE leaves no mailbox selected
+                said = b" ".join(d for d in data if isinstance(d, bytes))
+                on_reply(None, said.decode("utf-8", "replace"))
+                return
+            imap.state = "SELECTED"  # (again: an UNSELECT read just before set AUTH)
+            on_reply(self._process_select_response(imap.untagged_responses), None)
+
+        imap.defer(lambda tag: tag + b" EXAMINE " + mailbox + b"\r\n", settle, kind="examine")
+        imap.state = "SELECTED"  # so the next command goes out; undone if EXAMINE fails
 
     def complete_login(self) -> None:
         """Send a held-back LOGIN now and read its reply (nothing to pipeline it with)."""
