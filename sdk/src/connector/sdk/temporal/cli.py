@@ -130,6 +130,13 @@ def watch(cli: Invocation, argv: list[str]) -> int:
         "--polls-per-run", type=int, default=100, help="polls before continue-as-new (100)"
     )
     parser.add_argument(
+        "--heartbeat",
+        type=seconds,
+        default=30.0,
+        help="a poll whose worker died is retried elsewhere after this long (30s; at least "
+        "10s: steps heartbeat every 5s)",
+    )
+    parser.add_argument(
         "--on-failure",
         metavar="WORKFLOW",
         help="a workflow type started (once per pause) when the poller pauses on a failure "
@@ -208,6 +215,7 @@ async def _watch(args: argparse.Namespace, keys: list[bytes], request: dict) -> 
             "handler": args.handler,
             "handlerTaskQueue": args.handler_task_queue,
             "pollsPerRun": args.polls_per_run,
+            "heartbeatSeconds": max(10.0, args.heartbeat),
             "onFailure": args.on_failure,
         },
         id=workflow_id,

@@ -132,7 +132,8 @@ class PollTrigger:
     """A trigger, polled every ``everySeconds``, each record handed to a child workflow.
 
     Args: ``{"connector", "trigger", "connection", "inputs", "state", "everySeconds",
-    "handler" (a workflow type), "handlerTaskQueue", "pollsPerRun", "retry", "onFailure"}``.
+    "handler" (a workflow type), "handlerTaskQueue", "pollsPerRun", "retry", "onFailure",
+    "heartbeatSeconds"}``.
     The trigger's state lives in the workflow and moves on only after every record of a
     poll was handed off. Each record starts the handler as a child workflow whose id is
     derived from the record (``<this workflow's id>/<record id>``) and may never be reused:
@@ -170,6 +171,9 @@ class PollTrigger:
         state = dict(args.get("state") or {})
         every = float(args.get("everySeconds", 60))
         per_run = int(args.get("pollsPerRun", 100))
+        heartbeat = timedelta(
+            seconds=float(args.get("heartbeatSeconds", HEARTBEAT_TIMEOUT.total_seconds()))
+        )
         me = workflow.info()
         self.health = {
             "workflowId": me.workflow_id,
@@ -196,6 +200,7 @@ class PollTrigger:
                     "watcher": me.workflow_id,
                 },
                 retry=args.get("retry"),
+                heartbeat_timeout=heartbeat,
             )
             self.health["lastPollAt"] = workflow.now().isoformat()
             if envelope.get("ok"):
