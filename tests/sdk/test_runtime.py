@@ -190,6 +190,18 @@ def test_json_problem_names_the_place():
     assert json_problem([float("nan")]) == "$[0] is nan"
 
 
+def test_json_problem_finds_lone_surrogates_in_keys_and_in_long_strings():
+    from connector.sdk.jsonvalues import INVALID_TEXT, json_problem
+
+    lone = "caf\udce9"
+    assert json_problem({"é": ["ü" * 10]}) is None
+    assert json_problem({lone: 1}) == INVALID_TEXT
+    assert json_problem({"a": [lone]}) == INVALID_TEXT
+    assert json_problem({"body": "é" * 70000 + lone}) == INVALID_TEXT  # searched, not encoded
+    assert json_problem({"body": "é" * 70000}) is None
+    assert json_problem({"a": {None: 1}}) == "$.a has a key that is not text: None"
+
+
 @pytest.mark.parametrize(
     ("key", "name"),
     [
