@@ -52,6 +52,15 @@ def counter(session, state, step):
     }
 
 
+def counter_push(session, inputs, timeout):
+    """The counter's push: "change" while the state says there is more to count."""
+    counter_push.asked.append(inputs["state"])
+    return "change" if inputs["state"].get("next", 0) < 5 else "timeout"
+
+
+counter_push.asked = []  # type: ignore[attr-defined]
+
+
 def choices(session):
     return [{"key": "a", "label": "A"}]
 
@@ -107,6 +116,7 @@ triggers:
     label: Counter
     description: Counts on from its state
     handler: tests.sample_connector:counter
+    push: tests.sample_connector:counter_push
     inputs:
       - {key: step, label: Step, type: integer, default: 2}
     output:

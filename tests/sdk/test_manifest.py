@@ -128,6 +128,14 @@ BROKEN = {
         _append(["actions", 0, "inputs"], {"key": "session", "label": "S", "type": "string"}),
         r"input key 'session' is reserved",
     ),
+    "push on an action": (
+        _set(["actions", 0, "push"], "tests.sample_connector:counter_push"),
+        r"actions/echo: push is for triggers only|push is for triggers only",
+    ),
+    "push does not import": (
+        _set(["triggers", 0, "push"], "tests.nowhere:push"),
+        r"push: .*tests.nowhere:push' does not import|tests.nowhere",
+    ),
     "no connections": (_set(["connections"], []), r"should be non-empty|too short"),
     "bad output schema": (
         _set(["actions", 0, "output", "schema"], {"type": "thing"}),

@@ -164,6 +164,46 @@ def test_poll_state_must_be_an_object(sample):
     assert envelope["error"]["details"][0]["path"] == "state"
 
 
+def test_wait_for_change_hands_the_push_the_last_state(sample):
+    sample_connector.counter_push.asked.clear()
+    sample_connector.Session.closed.clear()
+    request = {"trigger": "counter", "connection": CONN}
+    assert sample.wait_for_change({**request, "state": {"next": 2}}, 5) == {
+        "ok": True,
+        "data": {"woke": "change"},
+    }
+    assert sample.wait_for_change(request, 5)["data"] == {"woke": "change"}  # a first poll: {}
+    assert sample.wait_for_change({**request, "state": {"next": 9}}, 5)["data"]["woke"] == (
+        "timeout"
+    )
+    assert sample_connector.counter_push.asked == [{"next": 2}, {}, {"next": 9}]
+    assert sample_connector.Session.closed == [CONN["user"]] * 3  # a session each, closed
+
+
+def test_wait_for_change_needs_a_trigger_and_a_state_object(sample):
+    action = sample.wait_for_change({"action": "echo", "connection": CONN}, 5)
+    assert action["error"]["code"] == "INVALID_INPUT" and "trigger" in action["error"]["message"]
+    state = sample.wait_for_change({"trigger": "counter", "connection": CONN, "state": [1]}, 5)
+    assert state["error"]["details"][0]["path"] == "state"
+
+
+def test_listen_prints_each_record_as_a_line_and_keeps_the_state(sample, tmp_path, capsys):
+    from connector.sdk.cli import Bound, main
+
+    sample_connector.counter_push.asked.clear()
+    state = tmp_path / "state.json"
+    path = Path(sample.manifest.base_dir) / "m.yaml"
+    argv = ["listen", "counter", "--state-file", str(state), "--connection", json.dumps(CONN)]
+    # Polls 1-3 count to 6 (no wait while hasMore); the push is asked once, with that state.
+    assert main([*argv, "--polls", "4"], bound=Bound("sample", path)) == 0
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == list(range(8))
+    assert json.loads(state.read_text()) == {"next": 8}
+    assert sample_connector.counter_push.asked == [{"next": 6}]
+    # Started again, it goes on from the state file.
+    assert main([*argv, "--polls", "1", "--no-push"], bound=Bound("sample", path)) == 0
+    assert capsys.readouterr().out.split() == ["8", "9"]
+
+
 def test_unknown_trigger_and_data_source(sample):
     assert (
         sample.invoke({"trigger": "nope", "connection": CONN})["error"]["code"] == "UNKNOWN_ACTION"

@@ -196,7 +196,8 @@ class Courier(WorkDir):
             "IMAP_EMPTYTRASH": "",
             "IMAP_UMASK": "022",
             "IMAP_MOVE_EXPUNGE_TO_TRASH": "0",
-            "IMAP_IDLE_TIMEOUT": "60",
+            # Without FAM, IDLE looks for new mail this often (default 60 s): push tests.
+            "IMAP_IDLE_TIMEOUT": "2",
             "MAILDIRPATH": "Maildir",
             "IMAP_MAILBOX_SANITY_CHECK": "1",
         }

@@ -544,3 +544,40 @@ class SplittingProxy(Listener):
             data = data[cut:]
             if data and self._random() < 0.3:
                 time.sleep(self._random() * self.pause)
+
+
+class RewritingProxy(Listener):
+    """Forwards to a real server, replacing bytes the client sends (``replace``: old -> new),
+    to make a real server refuse one command (IDLE -> XIDLE: BAD)."""
+
+    def __init__(self, target_port: int, replace: dict[bytes, bytes]):
+        self.target_port, self.replace = target_port, replace
+        super().__init__(self._forward)
+
+    def _forward(self, conn, listener):
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+
+        def pump(src, dst, from_client):
+            try:
+                while True:
+                    data = src.recv(65536)
+                    if not data:
+                        break
+                    if from_client:
+                        for old, new in self.replace.items():
+                            data = data.replace(old, new)
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (src, dst):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        back = threading.Thread(target=pump, args=(upstream, conn, False), daemon=True)
+        back.start()
+        pump(conn, upstream, True)
+        back.join(5)
+        upstream.close()

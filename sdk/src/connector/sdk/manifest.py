@@ -88,6 +88,7 @@ class Operation:
         oauth2: dict | None = None,
         ports: tuple[int, ...] = (),
         pooling: dict | None = None,
+        push_path: str | None = None,
     ):
         self.kind = kind  # "connection", "action", "trigger", "dataSource" or "test"
         self.key, self.label, self.description = key, label, description
@@ -99,6 +100,13 @@ class Operation:
         self.oauth2 = oauth2  # a connection's OAuth 2.0 endpoints and scopes (connector.sdk.oauth)
         self.ports = ports  # a connection's server ports (the hosted egress default)
         self.pooling = pooling  # a connection's: None, sessions are not kept between steps
+        self.push_path = push_path  # a trigger's: what waits for its source to change
+
+    @cached_property
+    def push(self) -> Callable | None:
+        """A trigger's ``push(session, inputs, timeout)`` (connector.sdk.runtime's
+        wait_for_change), or None."""
+        return import_object(self.push_path) if self.push_path else None
 
     @cached_property
     def handler(self) -> Callable:
@@ -284,6 +292,11 @@ class Manifest:
                         f"{where}: input {spec.key}: dataSource {spec.data_source!r} is not a "
                         f"data source of this manifest (known: {known})"
                     )
+            if op.push_path is not None:
+                if op.kind != "trigger":
+                    problems.append(f"{where}: push is for triggers only")
+                elif check_handlers:
+                    problems += _import_problem(f"{where}: push", op.push_path)
             checked = [op] if op.test is None else [op, op.test]
             for part in checked:
                 label = where if part is op else f"{where}: test"
@@ -362,6 +375,7 @@ def _operation(kind: str, raw: dict) -> Operation:
         oauth2=raw.get("oauth2"),
         ports=tuple(raw.get("ports", ())),
         pooling=raw.get("pooling"),
+        push_path=raw.get("push"),
         test=None
         if test is None
         else Operation(

@@ -95,9 +95,44 @@ class Connector:
             if report is not None and call.pool_hit is not None:
                 report["pool"] = "hit" if call.pool_hit else "miss"
 
-    def _invoke_mapped(self, request: Any, call: Call) -> dict:
+    def wait_for_change(
+        self, request: Any, timeout: float, *, egress: EgressPolicy | None = None
+    ) -> dict:
+        """Block until a trigger's source reports a change, or ``timeout`` seconds pass.
+
+        For a trigger whose manifest entry names ``push`` (``module:function``, called as
+        ``push(session, inputs, timeout) -> "change" | "timeout" | "unsupported"``, on a
+        session of its own, never pooled). The request is the trigger's, with the state the
+        last poll returned (in ``inputs["state"]``: a push compares it with the source, so
+        what changed between that poll and the push's start wakes it at once). The
+        envelope: ``{"ok": true, "data": {"woke": ...}}``, "unsupported" for a trigger
+        without push, or an error. A push only says *when* to poll: the poll
+        decides what is new, so a push that lies or dies costs latency, never records.
+        """
+        call = Call(Scrubber(), None, None)
+        with egress_policy.applied(egress):
+            return self._invoke_mapped(request, call, push_timeout=timeout)
+
+    def _push(self, request: Any, call: Call, timeout: float) -> dict:
+        kind, operation, conn_op, fields, inputs = self._prepare(request, call)
+        if kind != "trigger":
+            raise InvalidInput("A push waits for a trigger: name one.", path="request")
+        if operation.push is None:
+            return {"ok": True, "data": {"woke": "unsupported"}}
+        context = call.context(self.manifest.key, conn_op.key)
+        inputs = {"state": _checked_state(request), **inputs}
+        session = self._open(conn_op, fields, call, context)
+        try:
+            woke = operation.push(session, inputs, timeout)
+        finally:
+            close_quietly(session)
+        return {"ok": True, "data": {"woke": woke}}
+
+    def _invoke_mapped(self, request: Any, call: Call, push_timeout: float | None = None) -> dict:
         scrubber = call.scrubber
         try:
+            if push_timeout is not None:
+                return self._push(request, call, push_timeout)
             result = self._invoke(request, call)
             if call.connection_update is not None:
                 result["connectionUpdate"] = call.connection_update
@@ -112,6 +147,34 @@ class Connector:
             return envelope.error(mapped, scrubber)
 
     def _invoke(self, request: Any, call: Call) -> dict:
+        kind, operation, conn_op, fields, inputs = self._prepare(request, call)
+        if kind != "trigger":
+            return {"ok": True, "data": self._run(operation, conn_op, fields, inputs, call)}
+        state = _checked_state(request)
+        result = self._run(operation, conn_op, fields, {"state": state, **inputs}, call)
+        if not (
+            isinstance(result, dict)
+            and isinstance(result.get("records"), list)
+            and isinstance(result.get("state"), dict)
+        ):
+            raise InternalError(f"Trigger {operation.key} must return records, state and hasMore.")
+        envelope_: dict[str, Any] = {
+            "ok": True,
+            "data": result["records"],
+            "state": result["state"],
+            "hasMore": bool(result.get("hasMore")),
+        }
+        follow_ups = result.get("followUps")
+        if follow_ups is not None:
+            if not isinstance(follow_ups, list) or len(follow_ups) != len(result["records"]):
+                raise InternalError(
+                    f"Trigger {operation.key} must return one followUps entry per record."
+                )
+            envelope_["followUps"] = follow_ups
+        return envelope_
+
+    def _prepare(self, request: Any, call: Call) -> tuple[str, Operation, Operation, dict, dict]:
+        """The request checked: its kind, operation, connection, fields and inputs."""
         scrubber = call.scrubber
         if not isinstance(request, dict):
             raise InvalidInput(
@@ -143,7 +206,6 @@ class Connector:
         for op, raw in ((conn_op, raw_fields), (operation, raw_inputs)):
             for key in op.secret_keys:
                 scrubber.add(raw.get(key))
-
         fields: dict = {}
         inputs: dict = {}
         details: list = []
@@ -158,43 +220,7 @@ class Connector:
         if details:
             more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
             raise InvalidInput(f"{details[0]['message']}{more}", details=details)
-
-        if kind != "trigger":
-            return {"ok": True, "data": self._run(operation, conn_op, fields, inputs, call)}
-        state = request.get("state")
-        state = {} if state is None else state
-        if not isinstance(state, dict):
-            raise InvalidInput(
-                "state must be the JSON object the previous poll returned "
-                "(or {} for the first poll).",
-                path="state",
-            )
-        problem = plain_json_problem(state)
-        if problem:
-            raise InvalidInput(
-                f"state {problem}: pass the state the previous poll returned.", path="state"
-            )
-        result = self._run(operation, conn_op, fields, {"state": state, **inputs}, call)
-        if not (
-            isinstance(result, dict)
-            and isinstance(result.get("records"), list)
-            and isinstance(result.get("state"), dict)
-        ):
-            raise InternalError(f"Trigger {operation.key} must return records, state and hasMore.")
-        envelope_: dict[str, Any] = {
-            "ok": True,
-            "data": result["records"],
-            "state": result["state"],
-            "hasMore": bool(result.get("hasMore")),
-        }
-        follow_ups = result.get("followUps")
-        if follow_ups is not None:
-            if not isinstance(follow_ups, list) or len(follow_ups) != len(result["records"]):
-                raise InternalError(
-                    f"Trigger {operation.key} must return one followUps entry per record."
-                )
-            envelope_["followUps"] = follow_ups
-        return envelope_
+        return kind, operation, conn_op, fields, inputs
 
     def _call(
         self,
@@ -412,3 +438,20 @@ def close_quietly(session: Any) -> None:
             close()
         except Exception:  # noqa: BLE001,S110 - the action's result or error matters, not this
             pass
+
+
+def _checked_state(request: dict) -> dict:
+    """A trigger request's state: the plain JSON object the previous poll returned, or {}."""
+    state = request.get("state")
+    state = {} if state is None else state
+    if not isinstance(state, dict):
+        raise InvalidInput(
+            "state must be the JSON object the previous poll returned (or {} for the first poll).",
+            path="state",
+        )
+    problem = plain_json_problem(state)
+    if problem:
+        raise InvalidInput(
+            f"state {problem}: pass the state the previous poll returned.", path="state"
+        )
+    return state

@@ -51,6 +51,11 @@ COMMANDS: dict[str, Command] = {
     "poll": Command(
         "connector.sdk.cli.steps:poll", "poll a trigger, its state in a file", "TRIGGER"
     ),
+    "listen": Command(
+        "connector.sdk.cli.listen:listen",
+        "a trigger's new records as they come (push + poll)",
+        "TRIGGER",
+    ),
     "data-source": Command(
         "connector.sdk.cli.steps:data_source", "run a data source (a picklist)", "KEY"
     ),

@@ -106,3 +106,12 @@ def build_request(
             raise UsageError(f"--input {pair!r}: expected key=value")
         inputs[name] = value  # raw strings, exactly as a platform UI sends them
     return {kind: key, "connection": connection, "inputs": inputs}
+
+
+def seconds(text: str) -> float:
+    """``60s``, ``500ms``, ``2m``, ``1h`` or a number of seconds (an argparse type)."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 60s, 500ms or 2m")
+    value = float(match.group(1))
+    return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]

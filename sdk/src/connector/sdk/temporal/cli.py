@@ -6,14 +6,13 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import sys
 import uuid
 
 from ..cli import Invocation
 from ..cli.egress import add_egress_arguments, egress_problem, policy_from_args
 from ..cli.output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, UsageError
-from ..cli.requests import add_request_arguments, build_request
+from ..cli.requests import add_request_arguments, build_request, seconds
 from ..discovery import installed_connectors
 from ..runtime import Connector
 from .codec import KeyError_, load_keys
@@ -29,15 +28,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--key-file", help="payload keys, one per line (also $CONNECTOR_TEMPORAL_KEY)"
     )
-
-
-def seconds(text: str) -> float:
-    """``60s``, ``500ms``, ``2m``, ``1h`` or a number of seconds."""
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*", text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 60s, 500ms or 2m")
-    value = float(match.group(1))
-    return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
 
 
 def worker(cli: Invocation, argv: list[str]) -> int:

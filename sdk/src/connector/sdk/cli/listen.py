@@ -1,0 +1,162 @@
+"""``listen TRIGGER --state-file FILE``: a trigger's new records as JSON lines, as they come.
+
+The loop: poll (as ``poll`` does: the state file read before, replaced atomically after a
+successful poll, locked all along), print each record on its own line, then wait: until the
+trigger's push (its manifest's ``push``: IMAP IDLE) says something changed, or ``--every``
+passes. Polling stays the authority: a push that dies or lies costs latency, never a record
+nor a duplicate, because only the poll's cursor decides what is new. Failures are printed
+on stderr (one JSON line each) and retried after a growing pause, never in a tight loop.
+SIGTERM or Ctrl-C end a wait at once, a poll once its state is saved; exit status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import ManifestError
+from . import Invocation
+from .output import EXIT_ERROR, EXIT_OK, UsageError
+from .requests import add_request_arguments, build_request, seconds
+from .steps import load_connector, read_state, state_lock, usage_failure, write_state
+
+# After a failure: 1, 2, 4... seconds, never more than the poll interval or a minute.
+PAUSE_FIRST, PAUSE_MAX = 1.0, 60.0
+
+
+class Stop(BaseException):
+    """SIGTERM or SIGINT. Not an Exception: a step's own error mapping must not catch it."""
+
+
+def listen(cli: Invocation, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog=cli.usage_prefix,
+        description="Print a trigger's new records as JSON lines as they come (push + poll).",
+    )
+    parser.add_argument("trigger")
+    parser.add_argument(
+        "--state-file", required=True, metavar="FILE", help="the trigger's state, as for poll"
+    )
+    parser.add_argument(
+        "--every",
+        type=seconds,
+        default=300.0,
+        help="poll at least this often (5m); with push, polls also come as soon as the server "
+        "reports a change",
+    )
+    parser.add_argument(
+        "--no-push", action="store_true", help="poll every --every only (no IDLE connection)"
+    )
+    parser.add_argument(
+        "--polls", type=int, default=0, help="stop after this many polls (0: never; for tests)"
+    )
+    add_request_arguments(parser)
+    args = parser.parse_args(argv)
+    state_file = Path(args.state_file)
+    try:
+        connector = load_connector(cli)
+    except (ManifestError, LookupError) as exc:
+        print(f"{cli.prog}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        request = build_request(connector.manifest, "trigger", args.trigger, args)
+        read_state(state_file)  # readable now, or a usage error before anything runs
+    except UsageError as exc:
+        return usage_failure(cli, str(exc))
+
+    listener = Listener(connector, request, state_file, args)
+    signal.signal(signal.SIGTERM, listener.stop)
+    signal.signal(signal.SIGINT, listener.stop)
+    try:
+        with state_lock(state_file, timeout=0.0):
+            listener.run()
+    except UsageError as exc:
+        return usage_failure(cli, str(exc))
+    except Stop:
+        pass
+    return EXIT_OK
+
+
+class Listener:
+    def __init__(self, connector: Any, request: dict, state_file: Path, args: Any):
+        self.connector, self.request, self.state_file = connector, request, state_file
+        self.every, self.polls_left = float(args.every), args.polls
+        self.push = not args.no_push
+        self.pause = PAUSE_FIRST
+        # A signal ends a wait at once; a poll is let finish (its records out, its state
+        # saved), or the next start would emit them again.
+        self.waiting = self.stopping = False
+
+    def stop(self, *_: Any) -> None:
+        self.stopping = True
+        if self.waiting:
+            raise Stop
+
+    def run(self) -> None:
+        while not self.stopping:
+            result = self.connector.invoke({**self.request, "state": read_state(self.state_file)})
+            if result["ok"]:
+                for record in result["data"]:
+                    print(json.dumps(record, ensure_ascii=False), flush=True)
+                write_state(self.state_file, result["state"])  # after the records are out
+                self.pause = PAUSE_FIRST
+            else:
+                self.failed("poll", result)
+            if self.polls_left:
+                self.polls_left -= 1
+                if not self.polls_left:
+                    return
+            if (result["ok"] and result.get("hasMore")) or self.stopping:
+                continue
+            self.waiting = True
+            try:
+                if not result["ok"]:
+                    self.sleep(self.backoff())
+                else:
+                    self.wait()
+            finally:
+                self.waiting = False
+
+    def wait(self) -> None:
+        """Until the push says something changed, or the poll interval is up."""
+        if not self.push:
+            self.sleep(self.every)
+            return
+        started = time.monotonic()
+        request = {**self.request, "state": read_state(self.state_file)}
+        result = self.connector.wait_for_change(request, self.every)
+        if not result["ok"]:
+            self.failed("push", result)
+            if not result["error"].get("retryable"):
+                # The server refused IDLE itself (BAD): no push from it, and no error loop.
+                self.give_up_push()
+            self.sleep(max(0.0, min(self.backoff(), self.every - (time.monotonic() - started))))
+            return
+        woke = result["data"]["woke"]
+        if woke == "unsupported":
+            self.give_up_push()
+            self.sleep(max(0.0, self.every - (time.monotonic() - started)))
+
+    def give_up_push(self) -> None:
+        note = {"event": "push unsupported: polling only", "pollingEvery": self.every}
+        print(json.dumps(note), file=sys.stderr, flush=True)
+        self.push = False
+
+    def backoff(self) -> float:
+        pause, self.pause = self.pause, min(self.pause * 2, PAUSE_MAX, max(self.every, 1.0))
+        return pause
+
+    @staticmethod
+    def failed(what: str, result: dict) -> None:
+        error = result["error"]
+        line = {"event": f"{what} failed", "code": error["code"], "message": error["message"]}
+        print(json.dumps(line, ensure_ascii=False), file=sys.stderr, flush=True)
+
+    @staticmethod
+    def sleep(how_long: float) -> None:
+        time.sleep(how_long)

@@ -1,0 +1,165 @@
+"""``imap-connector listen``: records as JSON lines as mail arrives (IDLE wakes the poll),
+against Dovecot: latency with push against the poll interval, the IDLE line cut (nothing
+missed or doubled), a restart from the state file, and a server that refuses IDLE (polling
+only, one note, no error loop)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, make_message, raw_client
+from tests.servers import fake
+
+TRIGGER = "newEmailsPollingTrigger"
+
+
+class Listening:
+    """``listen`` as a subprocess; its stdout lines (records) and stderr lines, as they come."""
+
+    def __init__(self, connection: dict, mailbox: str, state: Path, *extra: str):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IMAP_")}
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "connector.imap.cli",
+                "listen",
+                TRIGGER,
+                "--state-file",
+                str(state),
+                "--connection",
+                json.dumps(connection),
+                "--input",
+                f"mailbox={mailbox}",
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
+        self.records: queue.Queue = queue.Queue()
+        self.errors: list[str] = []
+        threading.Thread(target=self._read, args=(self.process.stdout, self.records.put)).start()
+        threading.Thread(target=self._read, args=(self.process.stderr, self.errors.append)).start()
+
+    @staticmethod
+    def _read(stream, put) -> None:
+        for line in stream:
+            put(line)
+
+    def next_subject(self, timeout: float) -> str:
+        return json.loads(self.records.get(timeout=timeout))["envelope"]["subject"]
+
+    def subjects(self, count: int, timeout: float) -> list[str]:
+        return [self.next_subject(timeout) for _ in range(count)]
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(20)
+
+
+def started(state: Path, listening: Listening, timeout: float = 20) -> None:
+    """The first poll is done (it only remembers where the mailbox is) once the state is saved."""
+    deadline = time.monotonic() + timeout
+    while not state.exists():
+        assert listening.process.poll() is None, "".join(listening.errors)
+        assert time.monotonic() < deadline, "the first poll did not finish"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def dovecot_mailbox(dovecot_server):
+    name = f"listen-{uuid.uuid4().hex[:8]}"
+    client = raw_client(dovecot_server)
+    client.create_folder(name)
+    yield client, name
+    client.logout()
+
+
+def test_push_delivers_in_about_a_second_and_every_record_once(server, imap, mailbox, tmp_path):
+    client, name = imap, mailbox
+    state = tmp_path / "state.json"
+    listening = Listening(server.connection(), name, state, "--every", "60s")
+    try:
+        started(state, listening)
+        time.sleep(0.5)  # (its IDLE is on by now)
+        latencies = []
+        for i in range(3):
+            sent = time.monotonic()
+            client.append(name, make_message(subject=f"push {i}"))
+            assert listening.next_subject(timeout=15) == f"push {i}"
+            latencies.append(time.monotonic() - sent)
+        # Polling alone would take up to 60 s: the median is push's (Courier's IDLE looks
+        # every IMAP_IDLE_TIMEOUT, 2 s in the suite).
+        assert sorted(latencies)[1] < 4, latencies
+        with pytest.raises(queue.Empty):
+            listening.records.get(timeout=1)  # nothing twice
+    finally:
+        assert listening.stop() == 0
+    assert not [e for e in listening.errors if "failed" in e], listening.errors
+
+
+def test_a_cut_idle_line_loses_nothing_and_a_restart_resumes(
+    dovecot_server, dovecot_mailbox, tmp_path
+):
+    client, name = dovecot_mailbox
+    proxy = fake.CapturingProxy(dovecot_server.starttls_port)
+    connection = dovecot_server.connection(secure=False, startTls="never", port=proxy.port)
+    state = tmp_path / "state.json"
+    # Polls a minute apart: what comes sooner came by push (IDLE), re-established after the cut.
+    listening = Listening(connection, name, state, "--every", "60s")
+    try:
+        started(state, listening)
+        time.sleep(0.5)
+        client.append(name, make_message(subject="before the cut"))
+        assert listening.next_subject(timeout=15) == "before the cut"
+        time.sleep(0.5)
+        proxy.cut_all()  # the IDLE connection (and any other) dies
+        client.append(name, make_message(subject="after the cut"))
+        assert listening.next_subject(timeout=15) == "after the cut"
+        time.sleep(0.5)
+        client.append(name, make_message(subject="pushed again"))
+        assert listening.next_subject(timeout=15) == "pushed again"
+        assert not [e for e in listening.errors if "polling only" in e], listening.errors
+        assert listening.stop() == 0
+        # Mail that arrives while nobody listens comes out once, at the restart.
+        for subject in ("while stopped 1", "while stopped 2"):
+            client.append(name, make_message(subject=subject))
+        listening = Listening(connection, name, state, "--every", "60s")
+        assert listening.subjects(2, timeout=20) == ["while stopped 1", "while stopped 2"]
+        with pytest.raises(queue.Empty):
+            listening.records.get(timeout=1)
+    finally:
+        listening.stop()
+        proxy.close()
+
+
+def test_a_server_refusing_idle_is_polled_with_one_note(dovecot_server, dovecot_mailbox, tmp_path):
+    client, name = dovecot_mailbox
+    proxy = fake.RewritingProxy(dovecot_server.starttls_port, {b" IDLE\r\n": b" XIDLE\r\n"})
+    connection = dovecot_server.connection(secure=False, startTls="never", port=proxy.port)
+    state = tmp_path / "state.json"
+    listening = Listening(connection, name, state, "--every", "1s")
+    try:
+        started(state, listening)
+        client.append(name, make_message(subject="polled"))
+        assert listening.next_subject(timeout=15) == "polled"
+        time.sleep(3)  # three more polls
+    finally:
+        assert listening.stop() == 0
+        proxy.close()
+    notes = [e for e in listening.errors if "push" in e]
+    assert len(notes) <= 2 and any("polling only" in e for e in notes), listening.errors
