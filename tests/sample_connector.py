@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 from connector.sdk.errors import NotFound
@@ -15,6 +16,10 @@ class Session:
 
     def close(self):
         Session.closed.append(self.fields.get("user"))
+
+    def interrupt(self):
+        """As a real session cuts its connection: a read blocked on it fails."""
+        self.cut = True
 
 
 class ServerSaidNo(Exception):
@@ -55,6 +60,10 @@ def counter(session, state, step):
 def counter_push(session, inputs, timeout):
     """The counter's push: "change" while the state says there is more to count."""
     counter_push.asked.append(inputs["state"])
+    if inputs["step"] == 99:  # blocks like IDLE, until its connection is cut
+        while not getattr(session, "cut", False):
+            time.sleep(0.01)
+        raise ConnectionError("cut")
     return "change" if inputs["state"].get("next", 0) < 5 else "timeout"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -178,6 +179,20 @@ def test_wait_for_change_hands_the_push_the_last_state(sample):
     )
     assert sample_connector.counter_push.asked == [{"next": 2}, {}, {"next": 9}]
     assert sample_connector.Session.closed == [CONN["user"]] * 3  # a session each, closed
+
+
+def test_wait_for_change_stops_when_asked_by_cutting_the_connection(sample):
+    import threading
+
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    request = {"trigger": "counter", "connection": CONN, "inputs": {"step": 99}}
+    started = time.monotonic()
+    assert sample.wait_for_change(request, 60, stop=stop) == {
+        "ok": True,
+        "data": {"woke": "stopped"},
+    }
+    assert time.monotonic() - started < 5
 
 
 def test_wait_for_change_needs_a_trigger_and_a_state_object(sample):

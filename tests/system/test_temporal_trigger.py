@@ -306,3 +306,136 @@ def test_100_one_megabyte_messages_and_a_30_megabyte_one_pass_within_payload_lim
         assert "BlobSizeLimit" not in (logs / "bulk.log").read_text()
     finally:
         stop(temporal, workflow_id, worker)
+
+
+# -- push (IMAP IDLE wakes the poller) ---------------------------------------------------------
+
+
+def handed_off(temporal, workflow_id: str, count: int, timeout: float) -> list[str]:
+    """The Message-IDs of the first ``count`` hand-offs, once they are done."""
+    runs = wait_for(
+        lambda: (
+            len(found := children(temporal, workflow_id, "tests.RecordSink")) >= count
+            and done(found)
+            and found
+        ),
+        timeout,
+        f"{count} hand-offs",
+    )
+    return sorted(temporal.result(r["execution"]["workflowId"]) for r in runs)
+
+
+def test_push_hands_new_mail_off_in_seconds_with_polls_a_minute_apart(
+    temporal, logs, dovecot_server
+):
+    imap = raw_client(dovecot_server)
+    box = f"push-{uuid.uuid4().hex[:6]}"
+    imap.create_folder(box)
+    queue = f"push-{uuid.uuid4().hex[:6]}"
+    worker = temporal.worker(queue, logs / "push.log")
+    workflow_id = watch(
+        temporal,
+        queue,
+        dovecot_server.connection(),
+        "tests.RecordSink",
+        f"mailbox={box}",
+        extra=("--every", "60s", "--push"),
+    )
+    try:
+        first_poll_done(temporal, workflow_id)
+        time.sleep(1)  # (the push activity starts its IDLE)
+        sent, latencies = [], []
+        for i in range(3):
+            sent.append(f"<push-{i}-{uuid.uuid4().hex[:6]}@example.com>")
+            started = time.monotonic()
+            imap.append(box, make_message(f"push {i}", message_id=sent[-1]))
+            assert handed_off(temporal, workflow_id, i + 1, 30) == sorted(sent)
+            latencies.append(time.monotonic() - started)
+        # Polling alone would hand these off up to 60 s later.
+        assert sorted(latencies)[1] < 10, latencies
+        health = status(temporal, workflow_id)
+        assert health["push"] == "idling" and health["lastPushAt"], health
+    finally:
+        stop(temporal, workflow_id, worker)
+        imap.logout()
+
+
+def test_push_survives_a_cut_line_and_a_killed_worker_missing_nothing(
+    temporal, logs, dovecot_server
+):
+    imap = raw_client(dovecot_server)
+    box = f"pcut-{uuid.uuid4().hex[:6]}"
+    imap.create_folder(box)
+    proxy = fake.CapturingProxy(dovecot_server.starttls_port)
+    conn = dovecot_server.connection(secure=False, startTls="never", port=proxy.port)
+    queue = f"pcut-{uuid.uuid4().hex[:6]}"
+    first = temporal.worker(queue, logs / "pcut-1.log")
+    workflow_id = watch(
+        temporal,
+        queue,
+        conn,
+        "tests.RecordSink",
+        f"mailbox={box}",
+        extra=("--every", "60s", "--push", "--heartbeat", "10s"),
+    )
+    second = None
+    sent: list[str] = []
+
+    def append(subject: str) -> None:
+        sent.append(f"<{subject.replace(' ', '-')}-{uuid.uuid4().hex[:6]}@example.com>")
+        imap.append(box, make_message(subject, message_id=sent[-1]))
+
+    try:
+        first_poll_done(temporal, workflow_id)
+        time.sleep(1)
+        append("before the cut")
+        assert handed_off(temporal, workflow_id, 1, 15) == sorted(sent)
+        time.sleep(1)
+        proxy.cut_all()  # the IDLE line dies: the push is retried, a new IDLE is held
+        append("after the cut")
+        assert handed_off(temporal, workflow_id, 2, 20) == sorted(sent)
+        second = temporal.worker(queue, logs / "pcut-2.log")
+        time.sleep(1)
+        first.kill()  # the worker holding the IDLE dies: its heartbeat stops
+        killed = time.monotonic()
+        append("after the kill")
+        assert handed_off(temporal, workflow_id, 3, 45) == sorted(sent)
+        assert time.monotonic() - killed < 40  # the heartbeat timeout (10 s), not the minute
+    finally:
+        stop(temporal, workflow_id, *(w for w in (second,) if w is not None))
+        proxy.close()
+        imap.logout()
+
+
+def test_a_server_refusing_idle_is_polled_and_watch_status_says_so(temporal, logs, dovecot_server):
+    imap = raw_client(dovecot_server)
+    box = f"pbad-{uuid.uuid4().hex[:6]}"
+    imap.create_folder(box)
+    proxy = fake.RewritingProxy(dovecot_server.starttls_port, {b" IDLE\r\n": b" XIDLE\r\n"})
+    conn = dovecot_server.connection(secure=False, startTls="never", port=proxy.port)
+    queue = f"pbad-{uuid.uuid4().hex[:6]}"
+    worker = temporal.worker(queue, logs / "pbad.log")
+    workflow_id = watch(
+        temporal,
+        queue,
+        conn,
+        "tests.RecordSink",
+        f"mailbox={box}",
+        extra=("--every", "2s", "--push"),
+    )
+    try:
+        first_poll_done(temporal, workflow_id)
+        health = wait_for(
+            lambda: (h := status(temporal, workflow_id))["push"] == "unsupported" and h,
+            30,
+            "push marked unsupported",
+        )
+        assert health["lastPushError"]["code"] == "SERVER_ERROR", health
+        message_id = f"<polled-{uuid.uuid4().hex[:6]}@example.com>"
+        imap.append(box, make_message("polled", message_id=message_id))
+        assert handed_off(temporal, workflow_id, 1, 30) == [message_id]
+        assert status(temporal, workflow_id)["consecutiveFailures"] == 0  # no error loop
+    finally:
+        stop(temporal, workflow_id, worker)
+        proxy.close()
+        imap.logout()

@@ -143,6 +143,14 @@ class ImapSession:
             return True
         return False
 
+    def interrupt(self) -> None:
+        """From another thread: end a blocking read at once (a push asked to stop, as in
+        IDLE). The connection is cut; the session cannot be used after."""
+        try:
+            socket.socket.shutdown(self.client.socket(), socket.SHUT_RDWR)
+        except OSError:
+            pass
+
     def close(self) -> None:
         """LOGOUT, without waiting for the reply: the step's outcome is already settled.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 import uuid
@@ -96,7 +97,12 @@ class Connector:
                 report["pool"] = "hit" if call.pool_hit else "miss"
 
     def wait_for_change(
-        self, request: Any, timeout: float, *, egress: EgressPolicy | None = None
+        self,
+        request: Any,
+        timeout: float,
+        *,
+        egress: EgressPolicy | None = None,
+        stop: threading.Event | None = None,
     ) -> dict:
         """Block until a trigger's source reports a change, or ``timeout`` seconds pass.
 
@@ -108,12 +114,16 @@ class Connector:
         envelope: ``{"ok": true, "data": {"woke": ...}}``, "unsupported" for a trigger
         without push, or an error. A push only says *when* to poll: the poll
         decides what is new, so a push that lies or dies costs latency, never records.
+
+        ``stop`` (set from another thread) ends the wait early: the session's
+        ``interrupt()`` (if it has one) cuts its connection, and the envelope says
+        ``"woke": "stopped"``.
         """
         call = Call(Scrubber(), None, None)
         with egress_policy.applied(egress):
-            return self._invoke_mapped(request, call, push_timeout=timeout)
+            return self._invoke_mapped(request, call, push=(timeout, stop))
 
-    def _push(self, request: Any, call: Call, timeout: float) -> dict:
+    def _push(self, request: Any, call: Call, timeout: float, stop: threading.Event | None) -> dict:
         kind, operation, conn_op, fields, inputs = self._prepare(request, call)
         if kind != "trigger":
             raise InvalidInput("A push waits for a trigger: name one.", path="request")
@@ -122,17 +132,29 @@ class Connector:
         context = call.context(self.manifest.key, conn_op.key)
         inputs = {"state": _checked_state(request), **inputs}
         session = self._open(conn_op, fields, call, context)
+        done = threading.Event()
+        if stop is not None:
+            threading.Thread(
+                target=_interrupt_when, args=(stop, done, session), name="push-stop", daemon=True
+            ).start()
         try:
             woke = operation.push(session, inputs, timeout)
+        except Exception:
+            if stop is None or not stop.is_set():
+                raise
+            woke = "stopped"  # its connection was cut on purpose
         finally:
+            done.set()
             close_quietly(session)
-        return {"ok": True, "data": {"woke": woke}}
+        return {"ok": True, "data": {"woke": "stopped" if stop and stop.is_set() else woke}}
 
-    def _invoke_mapped(self, request: Any, call: Call, push_timeout: float | None = None) -> dict:
+    def _invoke_mapped(
+        self, request: Any, call: Call, push: tuple[float, threading.Event | None] | None = None
+    ) -> dict:
         scrubber = call.scrubber
         try:
-            if push_timeout is not None:
-                return self._push(request, call, push_timeout)
+            if push is not None:
+                return self._push(request, call, *push)
             result = self._invoke(request, call)
             if call.connection_update is not None:
                 result["connectionUpdate"] = call.connection_update
@@ -428,6 +450,16 @@ def log_unexpected(exc: BaseException, request: Any, scrubber: Scrubber) -> None
         scrubber.text(SURROGATE.sub("\ufffd", what)),
         scrubber.text(SURROGATE.sub("\ufffd", trace)).rstrip(),
     )
+
+
+def _interrupt_when(stop: threading.Event, done: threading.Event, session: Any) -> None:
+    """Cut a push's connection once ``stop`` is set, unless the push is done first."""
+    while not done.is_set():
+        if stop.wait(0.2):
+            interrupt = getattr(session, "interrupt", None)
+            if interrupt is not None and not done.is_set():
+                interrupt()
+            return
 
 
 def close_quietly(session: Any) -> None:

@@ -3,6 +3,8 @@
 - ``activities.run_step``: one activity that runs any step of any installed connector and
   returns its envelope; an error envelope becomes a Temporal failure, non-retryable or
   retryable as its code says (RATE_LIMITED's retryAfterSeconds sets the next delay).
+- ``activities.wait_for_change``: a trigger's push (IMAP IDLE) held until its source
+  changes, heartbeating; ``PollTrigger`` with ``"push": true`` polls when it ends.
 - ``workflows.RunStep``: one step as a workflow (``run-step``); ``workflows.step()`` for
   your own workflows; ``workflows.PollTrigger``: a trigger as a durable poller handing each
   record to a child workflow you name.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from asyncio import CancelledError
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from ..runtime import Connector
 from . import telemetry
 
 STEP = "connector.step"
+PUSH = "connector.push"
 HEARTBEAT_SECONDS = 5.0
 log = logging.getLogger("connector.worker")
 _connectors: dict[str, Any] = {}
@@ -79,6 +81,60 @@ def heartbeating(request: dict, execution: str | None) -> dict:
     return result["envelope"]
 
 
+# (no_thread_cancel_exception: cancellation is read from is_cancelled, so the connection
+# is cut by us, not left to an exception raised at a random point of this thread)
+@activity.defn(name=PUSH, no_thread_cancel_exception=True)
+def wait_for_change(request: dict) -> dict:
+    """A trigger's push (IMAP IDLE), held until its source changes or ``timeoutSeconds``:
+    ``{"connector", "trigger", "connection", "inputs", "state", "timeoutSeconds"}`` ->
+    ``{"ok": true, "data": {"woke": "change"|"timeout"|"unsupported"|"stopped"}}``.
+
+    One worker runs it at a time; it heartbeats, so a worker that dies holding it is
+    noticed within the heartbeat timeout and the push is retried on another. Cancelled
+    (the watcher polled, or continued as new), it cuts its connection at once. An error
+    is raised as ``run_step`` raises it, for the caller's retry policy."""
+    body = dict(request)
+    name = body.pop("connector", None)
+    timeout = float(body.pop("timeoutSeconds"))
+    try:
+        target = connector(str(name))
+    except (LookupError, OSError) as exc:
+        return _raised(envelope.error(UnknownAction(f"Unknown connector {name!r}: {exc}")))
+    stop = threading.Event()
+    result: dict[str, dict] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            result["envelope"] = target.wait_for_change(body, timeout, egress=_egress, stop=stop)
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="push-work", daemon=True).start()
+    while not done.wait(1.0):  # a cancellation arrives with a heartbeat's answer
+        activity.heartbeat()
+        if activity.is_cancelled() or activity.is_worker_shutdown():
+            stop.set()
+    if activity.is_cancelled():
+        raise CancelledError()
+    if result["envelope"].get("ok"):
+        return result["envelope"]
+    return _raised(result["envelope"])
+
+
+def _raised(result: dict) -> dict:
+    """An error envelope as the ApplicationError Temporal's retry policy reads."""
+    error = result["error"]
+    after = envelope.retry_after(result)
+    raise ApplicationError(
+        error["message"],
+        result,
+        type=error["code"],
+        non_retryable=not error.get("retryable"),
+        next_retry_delay=timedelta(seconds=after) if after is not None else None,
+    )
+
+
 @activity.defn(name=STEP)
 def run_step(request: dict) -> dict:
     """An ok envelope is the result; an error envelope is raised as an ApplicationError whose
@@ -109,12 +165,4 @@ def run_step(request: dict) -> dict:
             }
         )
     )
-    after = envelope.retry_after(result)
-    delay = timedelta(seconds=after) if after is not None else None
-    raise ApplicationError(
-        error["message"],
-        result,
-        type=error["code"],
-        non_retryable=not error.get("retryable"),
-        next_retry_delay=delay,
-    )
+    return _raised(result)

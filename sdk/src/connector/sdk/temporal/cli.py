@@ -127,6 +127,12 @@ def watch(cli: Invocation, argv: list[str]) -> int:
         "10s: steps heartbeat every 5s)",
     )
     parser.add_argument(
+        "--push",
+        action="store_true",
+        help="also wait on the trigger's push (IMAP IDLE: one more connection to the "
+        "server) and poll as soon as it reports new mail; polls still come every --every",
+    )
+    parser.add_argument(
         "--on-failure",
         metavar="WORKFLOW",
         help="a workflow type started (once per pause) when the poller pauses on a failure "
@@ -207,6 +213,7 @@ async def _watch(args: argparse.Namespace, keys: list[bytes], request: dict) -> 
             "pollsPerRun": args.polls_per_run,
             "heartbeatSeconds": max(10.0, args.heartbeat),
             "onFailure": args.on_failure,
+            "push": args.push,
         },
         id=workflow_id,
         task_queue=args.task_queue,

@@ -89,7 +89,7 @@ async def run(
                 workflows.LogRecord,
                 *workflow_classes(list(modules)),
             ],
-            activities=[activities.run_step],
+            activities=[activities.run_step, activities.wait_for_change],
             activity_executor=executor,
             max_concurrent_activities=threads,
         )

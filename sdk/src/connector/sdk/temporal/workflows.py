@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from temporalio import workflow
@@ -23,6 +24,7 @@ from temporalio.exceptions import (
 )
 
 STEP = "connector.step"  # activities.STEP (not imported: workflow code stays I/O-free)
+PUSH = "connector.push"  # activities.PUSH
 STEP_TIMEOUT = timedelta(minutes=5)
 # A step heartbeats while it runs: a dead worker's step is retried elsewhere this soon.
 HEARTBEAT_TIMEOUT = timedelta(seconds=30)
@@ -143,8 +145,18 @@ class PollTrigger:
     which runs the handler and then the follow-up. After ``pollsPerRun`` polls the
     workflow continues as new, so its history stays bounded.
 
+    Push (``"push": true``, for a trigger whose manifest names one: IMAP IDLE): while it
+    waits, the watcher holds one push activity (its own IMAP connection), which ends when
+    the server reports new mail: the watcher then polls at once. Only the workflow starts
+    it, one at a time, so two workers never hold it; it heartbeats, so a worker that dies
+    holding it is replaced within the heartbeat timeout. The poll stays the authority (every
+    ``everySeconds`` whatever the push does): a push that fails costs latency, never a
+    record. A push failure retrying cannot fix (a server refusing IDLE) turns it off.
+
     Health: the query ``status`` returns the last poll and success times, consecutive
-    failures, the last error, records handed off and the cursor. A failure retrying cannot
+    failures, the last error, records handed off and the cursor; with push, ``push``
+    (``idling``, ``reconnecting``, ``unsupported`` or ``off``), ``lastPushAt`` (when it
+    last woke the watcher), ``pushReconnects`` and ``lastPushError``. A failure retrying cannot
     fix pauses the watcher (``paused``: polls every 1 to 60 minutes; ``onFailure`` names
     a workflow started once per pause); the signal ``resume`` (or ``poll_now``) polls at
     once.
@@ -153,6 +165,8 @@ class PollTrigger:
     def __init__(self) -> None:
         self.wake = False
         self.health: dict[str, Any] = {}
+        self.push: Any = None  # the push activity's handle, while one runs
+        self.push_rests = False  # after a failed push: none until the next poll
 
     @workflow.signal
     def resume(self) -> None:
@@ -187,6 +201,10 @@ class PollTrigger:
             "recordsHandedOff": 0,
             "pauses": 0,
             "cursor": state,
+            "push": "idling" if args.get("push") else "off",
+            "lastPushAt": None,
+            "pushReconnects": 0,
+            "lastPushError": None,
             **(args.get("health") or {}),
         }
         for _ in range(per_run):
@@ -221,17 +239,85 @@ class PollTrigger:
             else:
                 wait = await self.failed(args, me, envelope, every)
             if wait > 0:
-                self.wake = False
-                try:
-                    await workflow.wait_condition(
-                        lambda: self.wake, timeout=timedelta(seconds=wait)
-                    )
-                except TimeoutError:
-                    pass
+                await self.wait(args, state, wait, heartbeat)
+        if self.push is not None:
+            self.push.cancel()  # (it cuts its connection when its heartbeat hears of it)
         workflow.continue_as_new({**args, "state": state, "health": self._carried()})
 
+    async def wait(self, args: dict, state: dict, wait: float, heartbeat: timedelta) -> None:
+        """Until ``wait`` seconds pass, a signal, or the push says the source changed."""
+        self.wake = False
+        self.push_rests = False
+        end = workflow.now() + timedelta(seconds=wait)
+        while not self.wake and (left := (end - workflow.now()).total_seconds()) > 0:
+            pushing = self.health["push"] in ("idling", "reconnecting") and not self.push_rests
+            if pushing and self.push is None:
+                self.push = self.start_push(args, state, wait, heartbeat)
+            push = self.push
+            try:
+                await workflow.wait_condition(
+                    partial(self._woken, push), timeout=timedelta(seconds=left)
+                )
+            except TimeoutError:
+                return
+            if push is not None and push.done():
+                self.push = None
+                if self.pushed(push) == "change":
+                    return
+
+    def _woken(self, push: Any) -> bool:
+        return self.wake or (push is not None and push.done())
+
+    def start_push(self, args: dict, state: dict, every: float, heartbeat: timedelta) -> Any:
+        return workflow.start_activity(
+            PUSH,
+            {
+                "connector": args["connector"],
+                "trigger": args["trigger"],
+                "connection": args["connection"],
+                "inputs": args.get("inputs") or {},
+                "state": state,
+                "timeoutSeconds": every,
+            },
+            start_to_close_timeout=timedelta(seconds=every) + STEP_TIMEOUT,
+            heartbeat_timeout=heartbeat,
+            retry_policy=retry_policy(args.get("retry")),
+        )
+
+    def pushed(self, push: Any) -> str:
+        """What the push that ended said ("failed" when it did not end well)."""
+        try:
+            woke = str(push.result()["data"]["woke"])
+        except ActivityError as exc:
+            cause = exc.cause
+            envelope = (
+                cause.details[0] if isinstance(cause, ApplicationError) and cause.details else {}
+            )
+            error = envelope.get("error") or {"message": str(cause), "retryable": True}
+            self.health["lastPushError"] = {
+                "code": str(error.get("code", "TIMEOUT")),
+                "message": str(error.get("message")),
+            }
+            if error.get("retryable"):
+                self.health["push"] = "reconnecting"
+                self.health["pushReconnects"] += 1
+                self.push_rests = True  # retried after the next poll: never a tight loop
+            else:
+                self.health["push"] = "unsupported"  # e.g. IDLE answered BAD
+            return "failed"
+        if woke == "unsupported":
+            self.health["push"] = "unsupported"
+        elif woke == "change":
+            self.health.update(push="idling", lastPushAt=workflow.now().isoformat())
+        else:
+            self.health["push"] = "idling"
+        return woke
+
     def _carried(self) -> dict:
-        keep = ("lastSuccessAt", "consecutiveFailures", "lastError", "recordsHandedOff", "pauses")
+        keep = (
+            *("lastSuccessAt", "consecutiveFailures", "lastError", "recordsHandedOff", "pauses"),
+            *("push", "lastPushAt", "pushReconnects", "lastPushError"),
+        )
         return {k: self.health[k] for k in keep}
 
     async def failed(self, args: dict, me: Any, envelope: dict, every: float) -> float:
