@@ -462,7 +462,10 @@ def main(argv=None) -> int:
     parser.add_argument("--messages", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--big-mb", type=int, default=20)
-    parser.add_argument("--only", default="W1,W2,W3,W4,W5,W6,W7", help="comma-separated workloads")
+    parser.add_argument(
+        "--only", default="W1,W2,W3,W4,W5,W6,W7,W8", help="comma-separated workloads"
+    )
+    parser.add_argument("--appends", type=int, default=50, help="W8: messages appended")
     parser.add_argument("--rtt-ms", type=float, default=20.0, help="W6: added per round trip")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"))
     args = parser.parse_args(argv)
@@ -523,11 +526,18 @@ def main(argv=None) -> int:
                 from bench.temporal import run_w7
 
                 temporal = run_w7(bench)
+            new_mail = None
+            if "W8" in only:
+                from bench.temporal import run_w8
+
+                new_mail = run_w8(bench, appends=args.appends)
             table = report(bench.results, memory, big_size)
             if "W5" in only:
                 table["W5 fairness"] = fair
             if temporal is not None:
                 table["W7 Temporal"] = temporal
+            if new_mail is not None:
+                table["W8 new mail to the handler"] = new_mail
             for label, counts in flights.items():
                 print(
                     f"{label}: client flights per step: "

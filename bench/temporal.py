@@ -121,3 +121,93 @@ async def _latency_with(connect, dev, queue, request, count, local=False):
 
     client = await connect(dev.address, "default", load_keys())
     return await _latency(client, queue, request, count, local)
+
+
+# -- W8: new mail to the handler, push against polling ----------------------------------------
+
+
+def run_w8(bench, appends: int = 50, poll_every: float = 4.0) -> dict:
+    """Seconds from APPEND to the start of the handler workflow (connector.LogRecord) a
+    watcher starts for it, median and 90th percentile over ``appends`` messages: with
+    ``--push`` (polls a minute apart, so what comes sooner came by IDLE) and by polling
+    alone every ``poll_every`` seconds (expected: about half the interval). Each append
+    comes at a random moment, so the polls' phase is not in the figures."""
+    dev = TemporalDev().start()
+    os.environ["CONNECTOR_TEMPORAL_KEY"] = dev.key
+    logs = Path(tempfile.mkdtemp(prefix="w8-"))
+    queue = f"w8-{uuid.uuid4().hex[:6]}"
+    worker = dev.worker(queue, logs / "worker.log")
+    out: dict = {}
+    try:
+        for label, every, push, pause in (
+            ("push (IDLE), polls every 60 s", 60.0, True, 1.0),
+            (f"polling only, every {poll_every:g} s", poll_every, False, poll_every),
+        ):
+            seconds = asyncio.run(_w8_latencies(dev, queue, bench, every, push, pause, appends))
+            out[label] = {
+                "median_s": round(statistics.median(seconds), 2),
+                "p90_s": round(sorted(seconds)[int(len(seconds) * 0.9) - 1], 2),
+                "appends": len(seconds),
+            }
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+        dev.stop()
+    print(f"\nW8 APPEND to the handler workflow's start, {appends} appends")
+    for label, figures in out.items():
+        print(f"  {label:38s} median {figures['median_s']:6.2f} s   p90 {figures['p90_s']:6.2f} s")
+    return out
+
+
+async def _w8_latencies(dev, queue, bench, every, push, pause, appends) -> list[float]:
+    import random
+
+    from connector.sdk.temporal.codec import load_keys
+    from connector.sdk.temporal.worker import connect
+    from tests.helpers import make_message, raw_client
+
+    client = await connect(dev.address, "default", load_keys())
+    imap = raw_client(bench.info)
+    box = f"w8-{uuid.uuid4().hex[:6]}"
+    imap.create_folder(box)
+    watcher = f"w8-{uuid.uuid4().hex[:8]}"
+    handle = await client.start_workflow(
+        "connector.PollTrigger",
+        {
+            "connector": "imap",
+            "trigger": "newEmailsPollingTrigger",
+            "connection": bench.connection,
+            "inputs": {"mailbox": box},
+            "state": {},
+            "everySeconds": every,
+            "handler": "connector.LogRecord",
+            "push": push,
+        },
+        id=watcher,
+        task_queue=queue,
+    )
+    try:
+        while not (await handle.query("status"))["lastSuccessAt"]:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1)  # (the push's IDLE is held by now)
+        seconds = []
+        for i in range(appends):
+            await asyncio.sleep(random.uniform(0, pause))
+            sent = time.time()
+            imap.append(box, make_message(subject=f"w8 {i}"))
+            started = await _nth_child_start(client, watcher, i + 1)
+            seconds.append(started - sent)
+        return seconds
+    finally:
+        await handle.terminate("bench done")
+        imap.logout()
+
+
+async def _nth_child_start(client, watcher: str, count: int) -> float:
+    """When the newest of the watcher's first ``count`` handler workflows started (epoch s)."""
+    query = f"WorkflowType='connector.LogRecord' AND WorkflowId STARTS_WITH '{watcher}/'"
+    while True:
+        starts = [w.start_time.timestamp() async for w in client.list_workflows(query)]
+        if len(starts) >= count:
+            return max(starts)
+        await asyncio.sleep(0.05)
