@@ -163,3 +163,30 @@ def test_a_server_refusing_idle_is_polled_with_one_note(dovecot_server, dovecot_
         proxy.close()
     notes = [e for e in listening.errors if "push" in e]
     assert len(notes) <= 2 and any("polling only" in e for e in notes), listening.errors
+
+
+def test_notify_watches_every_mailbox_on_one_connection(dovecot_server, tmp_path):
+    """Dovecot has NOTIFY (RFC 5465): new mail in the second mailbox wakes the poll too,
+    and the push holds one connection (IDLE alone would watch the first mailbox only)."""
+    client = raw_client(dovecot_server)
+    names = [f"notify-{i}-{uuid.uuid4().hex[:6]}" for i in range(2)]
+    for name in names:
+        client.create_folder(name)
+    proxy = fake.CapturingProxy(dovecot_server.starttls_port)
+    connection = dovecot_server.connection(secure=False, startTls="never", port=proxy.port)
+    state = tmp_path / "state.json"
+    mailboxes = ["--input", f"mailboxes={json.dumps(names)}"]
+    listening = Listening(connection, names[0], state, "--every", "60s", *mailboxes)
+    try:
+        started(state, listening)
+        time.sleep(1)
+        for i, name in enumerate([names[1], names[0], names[1]]):
+            client.append(name, make_message(subject=f"notified {i}"))
+            assert listening.next_subject(timeout=10) == f"notified {i}"
+            time.sleep(0.3)
+        assert b"NOTIFY" in proxy.commands  # (names[1] first: IDLE alone would miss it)
+        assert proxy.open == 1  # between polls: the push's connection only
+    finally:
+        assert listening.stop() == 0
+        proxy.close()
+        client.logout()
