@@ -210,7 +210,7 @@ def test_listen_prints_each_record_as_a_line_and_keeps_the_state(sample, tmp_pat
     path = Path(sample.manifest.base_dir) / "m.yaml"
     argv = ["listen", "counter", "--state-file", str(state), "--connection", json.dumps(CONN)]
     # Polls 1-3 count to 6 (no wait while hasMore); the push is asked once, with that state.
-    assert main([*argv, "--polls", "4"], bound=Bound("sample", path)) == 0
+    assert main([*argv, "--polls", "4", "--every", "200ms"], bound=Bound("sample", path)) == 0
     assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == list(range(8))
     assert json.loads(state.read_text()) == {"next": 8}
     assert sample_connector.counter_push.asked == [{"next": 6}]

@@ -190,3 +190,21 @@ def test_notify_watches_every_mailbox_on_one_connection(dovecot_server, tmp_path
         assert listening.stop() == 0
         proxy.close()
         client.logout()
+
+
+def test_the_idle_is_renewed_and_still_pushes(dovecot_server, dovecot_mailbox, tmp_path):
+    client, name = dovecot_mailbox
+    proxy = fake.CapturingProxy(dovecot_server.starttls_port)
+    connection = dovecot_server.connection(secure=False, startTls="never", port=proxy.port)
+    state = tmp_path / "state.json"
+    renew = ("--every", "60s", "--push-renew", "1s")
+    listening = Listening(connection, name, state, *renew)
+    try:
+        started(state, listening)
+        time.sleep(3.5)  # three renewals or so
+        assert proxy.commands.count(b"IDLE") >= 3, proxy.commands
+        client.append(name, make_message(subject="after renewals"))
+        assert listening.next_subject(timeout=5) == "after renewals"
+    finally:
+        assert listening.stop() == 0
+        proxy.close()

@@ -53,6 +53,13 @@ def listen(cli: Invocation, argv: list[str]) -> int:
         "--no-push", action="store_true", help="poll every --every only (no IDLE connection)"
     )
     parser.add_argument(
+        "--push-renew",
+        type=seconds,
+        default=1500.0,
+        help="end and re-issue the push (IDLE) at least this often (25m: servers drop an IDLE "
+        "after 30 minutes, some NATs sooner)",
+    )
+    parser.add_argument(
         "--polls", type=int, default=0, help="stop after this many polls (0: never; for tests)"
     )
     add_request_arguments(parser)
@@ -86,7 +93,7 @@ class Listener:
     def __init__(self, connector: Any, request: dict, state_file: Path, args: Any):
         self.connector, self.request, self.state_file = connector, request, state_file
         self.every, self.polls_left = float(args.every), args.polls
-        self.push = not args.no_push
+        self.push, self.renew = not args.no_push, max(1.0, float(args.push_renew))
         self.pause = PAUSE_FIRST
         # A signal ends a wait at once; a poll is let finish (its records out, its state
         # saved), or the next start would emit them again.
@@ -127,20 +134,29 @@ class Listener:
         if not self.push:
             self.sleep(self.every)
             return
-        started = time.monotonic()
+        end = time.monotonic() + self.every
         request = {**self.request, "state": read_state(self.state_file)}
-        result = self.connector.wait_for_change(request, self.every)
-        if not result["ok"]:
-            self.failed("push", result)
-            if not result["error"].get("retryable"):
-                # The server refused IDLE itself (BAD): no push from it, and no error loop.
+        while (left := end - time.monotonic()) > 0:
+            asked, started = min(left, self.renew), time.monotonic()
+            result = self.connector.wait_for_change(request, asked)
+            if not result["ok"]:
+                self.failed("push", result)
+                if not result["error"].get("retryable"):
+                    # The server refused IDLE itself (BAD): no push from it, no error loop.
+                    self.give_up_push()
+                self.sleep(max(0.0, min(self.backoff(), end - time.monotonic())))
+                return  # then a poll: what came while the line was down
+            woke = result["data"]["woke"]
+            if woke == "unsupported":
                 self.give_up_push()
-            self.sleep(max(0.0, min(self.backoff(), self.every - (time.monotonic() - started))))
-            return
-        woke = result["data"]["woke"]
-        if woke == "unsupported":
-            self.give_up_push()
-            self.sleep(max(0.0, self.every - (time.monotonic() - started)))
+                self.sleep(max(0.0, end - time.monotonic()))
+            if woke != "timeout":
+                return
+            if time.monotonic() - started < asked / 2:
+                # A push timing out long before it was asked to: never a tight loop.
+                self.sleep(max(0.0, end - time.monotonic()))
+                return
+            # "timeout" with time left: the IDLE is renewed (--push-renew)
 
     def give_up_push(self) -> None:
         note = {"event": "push unsupported: polling only", "pollingEvery": self.every}

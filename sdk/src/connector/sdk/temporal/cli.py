@@ -133,6 +133,13 @@ def watch(cli: Invocation, argv: list[str]) -> int:
         "server) and poll as soon as it reports new mail; polls still come every --every",
     )
     parser.add_argument(
+        "--push-renew",
+        type=seconds,
+        default=1500.0,
+        help="end and re-issue the push (IDLE) at least this often (25m: servers drop an "
+        "IDLE after 30 minutes, some NATs sooner)",
+    )
+    parser.add_argument(
         "--on-failure",
         metavar="WORKFLOW",
         help="a workflow type started (once per pause) when the poller pauses on a failure "
@@ -214,6 +221,7 @@ async def _watch(args: argparse.Namespace, keys: list[bytes], request: dict) -> 
             "heartbeatSeconds": max(10.0, args.heartbeat),
             "onFailure": args.on_failure,
             "push": args.push,
+            "pushRenewSeconds": max(1.0, args.push_renew),
         },
         id=workflow_id,
         task_queue=args.task_queue,

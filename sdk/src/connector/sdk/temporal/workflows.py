@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -167,6 +167,7 @@ class PollTrigger:
         self.health: dict[str, Any] = {}
         self.push: Any = None  # the push activity's handle, while one runs
         self.push_rests = False  # after a failed push: none until the next poll
+        self.push_asked, self.push_started = 0.0, datetime.min  # set by start_push
 
     @workflow.signal
     def resume(self) -> None:
@@ -269,6 +270,9 @@ class PollTrigger:
         return self.wake or (push is not None and push.done())
 
     def start_push(self, args: dict, state: dict, every: float, heartbeat: timedelta) -> Any:
+        # Re-issued at least this often (servers drop an IDLE after 30 minutes).
+        self.push_asked = min(every, float(args.get("pushRenewSeconds", 1500)))
+        self.push_started = workflow.now()
         return workflow.start_activity(
             PUSH,
             {
@@ -277,7 +281,7 @@ class PollTrigger:
                 "connection": args["connection"],
                 "inputs": args.get("inputs") or {},
                 "state": state,
-                "timeoutSeconds": every,
+                "timeoutSeconds": self.push_asked,
             },
             start_to_close_timeout=timedelta(seconds=every) + STEP_TIMEOUT,
             heartbeat_timeout=heartbeat,
@@ -311,6 +315,8 @@ class PollTrigger:
             self.health.update(push="idling", lastPushAt=workflow.now().isoformat())
         else:
             self.health["push"] = "idling"
+            if (workflow.now() - self.push_started).total_seconds() < self.push_asked / 2:
+                self.push_rests = True  # it timed out long before asked: never a tight loop
         return woke
 
     def _carried(self) -> dict:
