@@ -219,6 +219,27 @@ def test_listen_prints_each_record_as_a_line_and_keeps_the_state(sample, tmp_pat
     assert capsys.readouterr().out.split() == ["8", "9"]
 
 
+def test_listen_refuses_a_state_it_cannot_save_or_hold(sample, tmp_path, capsys):
+    from connector.sdk.cli import Bound, main
+    from connector.sdk.cli.steps import state_lock
+
+    path = Path(sample.manifest.base_dir) / "m.yaml"
+
+    def listen(state: Path) -> int:
+        argv = ["listen", "counter", "--state-file", str(state), "--connection", json.dumps(CONN)]
+        return main(argv, bound=Bound("sample", path))
+
+    assert listen(tmp_path / "missing" / "state.json") == 2
+    out = capsys.readouterr()
+    assert json.loads(out.out)["error"]["code"] == "INVALID_INPUT"
+    assert "does not exist or is not writable" in out.err
+    state = tmp_path / "state.json"
+    with state_lock(state, timeout=0):  # another poll (or listen) holds it
+        assert listen(state) == 2
+    assert "another poll holds it" in capsys.readouterr().err
+    assert not state.exists()  # nothing polled
+
+
 def test_unknown_trigger_and_data_source(sample):
     assert (
         sample.invoke({"trigger": "nope", "connection": CONN})["error"]["code"] == "UNKNOWN_ACTION"

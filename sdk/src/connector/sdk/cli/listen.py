@@ -23,7 +23,14 @@ from ..errors import ManifestError
 from . import Invocation
 from .output import EXIT_ERROR, EXIT_OK, UsageError
 from .requests import add_request_arguments, build_request, seconds
-from .steps import load_connector, read_state, state_lock, usage_failure, write_state
+from .steps import (
+    load_connector,
+    read_state,
+    state_folder_problem,
+    state_lock,
+    usage_failure,
+    write_state,
+)
 
 # After a failure: 1, 2, 4... seconds, never more than the poll interval or a minute.
 PAUSE_FIRST, PAUSE_MAX = 1.0, 60.0
@@ -65,6 +72,9 @@ def listen(cli: Invocation, argv: list[str]) -> int:
     add_request_arguments(parser)
     args = parser.parse_args(argv)
     state_file = Path(args.state_file)
+    problem = state_folder_problem(state_file)
+    if problem:
+        return usage_failure(cli, problem)
     try:
         connector = load_connector(cli)
     except (ManifestError, LookupError) as exc:

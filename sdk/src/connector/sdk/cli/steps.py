@@ -78,13 +78,9 @@ def poll(cli: Invocation, argv: list[str]) -> int:
     add_request_arguments(parser)
     args = parser.parse_args(argv)
     state_file = Path(args.state_file)
-    folder = state_file.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        # Checked before polling: a poll whose state cannot be saved would repeat forever.
-        return usage_failure(
-            cli,
-            f"--state-file {state_file}: the folder {folder} does not exist or is not writable",
-        )
+    problem = state_folder_problem(state_file)
+    if problem:
+        return usage_failure(cli, problem)
     try:
         with state_lock(state_file, args.lock_timeout):
             return run_step(cli, "trigger", args.trigger, args, state_file=state_file)
@@ -131,6 +127,14 @@ def usage_failure(cli: Invocation, message: str) -> int:
 
 
 # -- the trigger's state file ---------------------------------------------------------------
+
+
+def state_folder_problem(path: Path) -> str | None:
+    """Checked before polling: a poll whose state cannot be saved would repeat forever."""
+    folder = path.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        return f"--state-file {path}: the folder {folder} does not exist or is not writable"
+    return None
 
 
 def read_state(path: Path) -> dict:
