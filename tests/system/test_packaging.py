@@ -28,6 +28,10 @@ def test_sdk_wheel_contents_and_dependencies(wheels):
     archive = zipfile.ZipFile(wheels[0])
     names = archive.namelist()
     assert "connector/sdk/manifest.schema.json" in names and "connector/sdk/py.typed" in names
+    studio = {
+        f"connector/sdk/service/studio/{f}" for f in ("index.html", "studio.js", "studio.css")
+    }
+    assert studio <= set(names)  # serve --studio works from the wheel alone
     assert not [n for n in names if n.startswith("connector/imap")]
     metadata = archive.read(next(n for n in names if n.endswith("/METADATA"))).decode()
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]

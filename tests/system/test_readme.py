@@ -1,5 +1,5 @@
-"""The README's "Run as a service" and "Run on Temporal" commands, as written: each block is
-read from README.md and run by bash (-euo pipefail) from the repository's root, with only
+"""The README's "Run as a service", "Studio" and "Run on Temporal" commands, as written: each
+block is read from README.md and run by bash (-euo pipefail) from the repository's root, with only
 its fixed ports swapped for free ones and the demo's connection file put in a temp folder
 (through TMPDIR, which the demo honours). Whatever a block leaves running is killed."""
 
@@ -41,6 +41,7 @@ def run_block(block: str, tmp_path: Path, ports: dict[str, int]) -> str:
         ["bash", "-euo", "pipefail", "-c", block],
         cwd=ROOT,
         env=env,
+        stdin=subprocess.DEVNULL,  # (a block waiting for Enter goes on at once)
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -80,6 +81,15 @@ def test_run_as_a_service_as_written(tmp_path):
     assert status["ok"] is True, status
     assert status["data"]["path"] == "INBOX" and status["data"]["messages"] == 10
     assert not (tmp_path / Path(CONNECTION_FILE).name).exists()  # the demo server stopped
+
+
+def test_studio_as_written(tmp_path):
+    port = free_port()
+    output = run_block(sh_block("Studio"), tmp_path, {"8080": port})
+    assert f"open http://127.0.0.1:{port}/studio" in output, output[-4000:]
+    connection = next(o for o in json_objects(output) if "host" in o)
+    assert connection["user"] and connection["pass"]  # what to paste into the studio
+    assert not (tmp_path / Path(CONNECTION_FILE).name).exists()
 
 
 def test_run_on_temporal_as_written(tmp_path):

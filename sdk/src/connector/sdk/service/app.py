@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from ..discovery import installed_connectors
 from ..runtime import Connector
+from . import studio
 from .auth import TOKEN_ENV, TokenCheck, TokenFileError, read_tokens
 from .routes import Service
 from .settings import Settings
@@ -73,6 +74,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             "/v1/{connector}/data-sources/{key}", service.step_route("dataSource"), methods=["POST"]
         ),
     ]
+    if settings.studio:
+        routes += studio.routes()
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -41,6 +41,12 @@ def parser(cli: Invocation) -> argparse.ArgumentParser:
     p.add_argument(
         "--no-auth", action="store_true", help="no service token (loopback addresses only)"
     )
+    p.add_argument(
+        "--studio",
+        action="store_true",
+        help="also serve /studio: each step's form from the manifest, run in the browser "
+        "(it asks for the same service token)",
+    )
     if not cli.bound:
         p.add_argument(
             "--connector", action="append", help="serve only this connector (repeatable)"
@@ -135,6 +141,7 @@ def serve(cli: Invocation, argv: list[str]) -> int:
         allow_ports=tuple(sorted(ports)) if ports is not None else None,
         any_port=args.allow_ports is not None and ports is None,
         allow_private=args.allow_private,
+        studio=args.studio,
     )
     os.environ[CONFIG_ENV] = settings.to_env()  # read by each worker's create_app
     if args.workers > 1:  # one scrape sums every worker's metrics

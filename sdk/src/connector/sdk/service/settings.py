@@ -45,6 +45,7 @@ class Settings:
     allow_ports: tuple[int, ...] | None = None  # None: the ports the manifests declare
     any_port: bool = False
     allow_private: bool = False
+    studio: bool = False  # /studio: the steps' forms in a browser (off unless asked for)
 
     @property
     def account_slots(self) -> int:
