@@ -186,7 +186,8 @@ class Proxy(Listener):
 def relay(conn, target_port: int, watch, on_open=None) -> None:
     """Pump bytes between ``conn`` and a new connection to ``target_port`` until a side
     closes. ``watch(data, from_client)`` says what to do with each chunk: "send", "drop"
-    or "stop"; ``on_open(upstream)`` sees the upstream socket first."""
+    or "stop", or gives the bytes to send instead; ``on_open(upstream)`` sees the upstream
+    socket first."""
     upstream = socket.create_connection(("127.0.0.1", target_port))
     if on_open is not None:
         on_open(upstream)
@@ -202,6 +203,8 @@ def relay(conn, target_port: int, watch, on_open=None) -> None:
                     break
                 if verdict == "send":
                     dst.sendall(data)
+                elif isinstance(verdict, bytes):
+                    dst.sendall(verdict)
         except OSError:
             pass
         finally:
@@ -555,29 +558,10 @@ class RewritingProxy(Listener):
         super().__init__(self._forward)
 
     def _forward(self, conn, listener):
-        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        def rewrite(data: bytes, from_client: bool) -> bytes:
+            if from_client:
+                for old, new in self.replace.items():
+                    data = data.replace(old, new)
+            return data
 
-        def pump(src, dst, from_client):
-            try:
-                while True:
-                    data = src.recv(65536)
-                    if not data:
-                        break
-                    if from_client:
-                        for old, new in self.replace.items():
-                            data = data.replace(old, new)
-                    dst.sendall(data)
-            except OSError:
-                pass
-            finally:
-                for s in (src, dst):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-
-        back = threading.Thread(target=pump, args=(upstream, conn, False), daemon=True)
-        back.start()
-        pump(conn, upstream, True)
-        back.join(5)
-        upstream.close()
+        relay(conn, self.target_port, rewrite)
