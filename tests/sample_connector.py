@@ -57,11 +57,13 @@ def counter(session, state, step):
     }
 
 
-def counter_push(session, inputs, timeout):
+def counter_push(session, inputs, timeout, sessions):
     """The counter's push: "change" while the state says there is more to count."""
     counter_push.asked.append(inputs["state"])
-    if inputs["step"] == 99:  # blocks like IDLE, until its connection is cut
-        while not getattr(session, "cut", False):
+    if inputs["step"] in (98, 99):  # blocks like IDLE, until its connections are cut
+        lines = [session] + [sessions.open() for _ in range(2 if inputs["step"] == 98 else 0)]
+        counter_push.lines = lines
+        while not all(getattr(line, "cut", False) for line in lines):
             time.sleep(0.01)
         raise ConnectionError("cut")
     return "change" if inputs["state"].get("next", 0) < 5 else "timeout"

@@ -195,6 +195,19 @@ def test_wait_for_change_stops_when_asked_by_cutting_the_connection(sample):
     assert time.monotonic() - started < 5
 
 
+def test_a_push_may_open_more_sessions_and_the_runtime_cuts_and_closes_them_all(sample):
+    import threading
+
+    sample_connector.Session.closed.clear()
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    request = {"trigger": "counter", "connection": CONN, "inputs": {"step": 98}}
+    assert sample.wait_for_change(request, 60, stop=stop)["data"] == {"woke": "stopped"}
+    lines = sample_connector.counter_push.lines
+    assert len(lines) == 3 and all(line.cut for line in lines)
+    assert sample_connector.Session.closed == [CONN["user"]] * 3
+
+
 def test_wait_for_change_needs_a_trigger_and_a_state_object(sample):
     action = sample.wait_for_change({"action": "echo", "connection": CONN}, 5)
     assert action["error"]["code"] == "INVALID_INPUT" and "trigger" in action["error"]["message"]

@@ -551,17 +551,22 @@ class SplittingProxy(Listener):
 
 class RewritingProxy(Listener):
     """Forwards to a real server, replacing bytes the client sends (``replace``: old -> new),
-    to make a real server refuse one command (IDLE -> XIDLE: BAD)."""
+    to make a real server refuse one command (IDLE -> XIDLE: BAD), and bytes it answers
+    (``replies``), to hide a capability."""
 
-    def __init__(self, target_port: int, replace: dict[bytes, bytes]):
-        self.target_port, self.replace = target_port, replace
+    def __init__(
+        self,
+        target_port: int,
+        replace: dict[bytes, bytes],
+        replies: dict[bytes, bytes] | None = None,
+    ):
+        self.target_port, self.replace, self.replies = target_port, replace, replies or {}
         super().__init__(self._forward)
 
     def _forward(self, conn, listener):
         def rewrite(data: bytes, from_client: bool) -> bytes:
-            if from_client:
-                for old, new in self.replace.items():
-                    data = data.replace(old, new)
+            for old, new in (self.replace if from_client else self.replies).items():
+                data = data.replace(old, new)
             return data
 
         relay(conn, self.target_port, rewrite)

@@ -192,6 +192,30 @@ def test_notify_watches_every_mailbox_on_one_connection(dovecot_server, tmp_path
         client.logout()
 
 
+def test_every_mailbox_is_pushed_on_every_server(server, imap, tmp_path):
+    """With NOTIFY (Dovecot) one connection covers them all; elsewhere (Cyrus, Courier,
+    pymap) each mailbox has an IDLE on a connection of its own. Either way, new mail in
+    any watched mailbox comes long before the next poll."""
+    names = [server.path(f"each-{i}-{uuid.uuid4().hex[:6]}") for i in range(3)]
+    for name in names:
+        imap.create_folder(name)
+    state = tmp_path / "state.json"
+    mailboxes = ["--input", f"mailboxes={json.dumps(names)}"]
+    listening = Listening(server.connection(), names[0], state, "--every", "60s", *mailboxes)
+    try:
+        started(state, listening)
+        time.sleep(1)  # (its IDLEs are on by now)
+        for i, name in enumerate([names[2], names[1], names[0], names[2]]):
+            imap.append(name, make_message(subject=f"each {i}"))
+            # (Courier's IDLE looks every 2 s in the suite; a poll would take 60)
+            assert listening.next_subject(timeout=12) == f"each {i}"
+        with pytest.raises(queue.Empty):
+            listening.records.get(timeout=1)  # nothing twice
+    finally:
+        assert listening.stop() == 0
+    assert not [e for e in listening.errors if "failed" in e], listening.errors
+
+
 def test_the_idle_is_renewed_and_still_pushes(dovecot_server, dovecot_mailbox, tmp_path):
     client, name = dovecot_mailbox
     proxy = fake.CapturingProxy(dovecot_server.starttls_port)

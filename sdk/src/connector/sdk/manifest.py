@@ -104,9 +104,14 @@ class Operation:
 
     @cached_property
     def push(self) -> Callable | None:
-        """A trigger's ``push(session, inputs, timeout)`` (connector.sdk.runtime's
+        """A trigger's ``push(session, inputs, timeout[, sessions])`` (connector.sdk.runtime's
         wait_for_change), or None."""
         return import_object(self.push_path) if self.push_path else None
+
+    @cached_property
+    def push_wants_sessions(self) -> bool:
+        """Whether the push takes ``sessions`` (connector.sdk.push: more connections)."""
+        return _takes(self.push, "sessions")
 
     @cached_property
     def handler(self) -> Callable:
@@ -121,10 +126,7 @@ class Operation:
     @cached_property
     def wants_context(self) -> bool:
         """Whether the handler takes a ``context`` parameter (connector.sdk.context)."""
-        try:
-            return "context" in inspect.signature(self.handler).parameters
-        except (TypeError, ValueError):
-            return False
+        return _takes(self.handler, "context")
 
     @property
     def secret_keys(self) -> list[str]:
@@ -508,3 +510,10 @@ def _output_problems(where: str, schema: dict, example: Any) -> list[str]:
         f"{'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"
         for e in validator.iter_errors(example)
     ]
+
+
+def _takes(function: Callable | None, parameter: str) -> bool:
+    try:
+        return function is not None and parameter in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False

@@ -18,6 +18,7 @@ from .errors import AuthFailed, ConnectorError, InternalError, InvalidInput, Unk
 from .inputs import plain_json_problem
 from .jsonvalues import INVALID_TEXT, json_problem, valid_text
 from .manifest import KIND_LABELS, Manifest, Operation
+from .push import PushSessions, close_quietly
 from .requests import REQUEST_KINDS, kind_of, split_connection
 from .scrub import Scrubber
 from .text import SURROGATE
@@ -108,16 +109,18 @@ class Connector:
 
         For a trigger whose manifest entry names ``push`` (``module:function``, called as
         ``push(session, inputs, timeout) -> "change" | "timeout" | "unsupported"``, on a
-        session of its own, never pooled). The request is the trigger's, with the state the
-        last poll returned (in ``inputs["state"]``: a push compares it with the source, so
-        what changed between that poll and the push's start wakes it at once). The
-        envelope: ``{"ok": true, "data": {"woke": ...}}``, "unsupported" for a trigger
-        without push, or an error. A push only says *when* to poll: the poll
-        decides what is new, so a push that lies or dies costs latency, never records.
+        session of its own, never pooled; a push with a ``sessions`` parameter may open more
+        of the same connection with ``sessions.open()``: connector.sdk.push). The request
+        is the trigger's, with the state the last poll returned (in ``inputs["state"]``: a
+        push compares it with the source, so what changed between that poll and the
+        push's start wakes it at once). The envelope: ``{"ok": true, "data": {"woke":
+        ...}}``, "unsupported" for a trigger without push, or an error. A push only says
+        *when* to poll: the poll decides what is new, so a push that lies or dies costs
+        latency, never records.
 
-        ``stop`` (set from another thread) ends the wait early: the session's
-        ``interrupt()`` (if it has one) cuts its connection, and the envelope says
-        ``"woke": "stopped"``.
+        ``stop`` (set from another thread) ends the wait early: the sessions'
+        ``interrupt()`` (where they have one) cuts their connections, and the envelope
+        says ``"woke": "stopped"``.
         """
         call = Call(Scrubber(), None, None)
         with egress_policy.applied(egress):
@@ -131,21 +134,25 @@ class Connector:
             return {"ok": True, "data": {"woke": "unsupported"}}
         context = call.context(self.manifest.key, conn_op.key)
         inputs = {"state": _checked_state(request), **inputs}
-        session = self._open(conn_op, fields, call, context)
+        sessions = PushSessions(
+            self._open(conn_op, fields, call, context),
+            lambda: self._open(conn_op, fields, call, context),
+        )
         done = threading.Event()
         if stop is not None:
             threading.Thread(
-                target=_interrupt_when, args=(stop, done, session), name="push-stop", daemon=True
+                target=_interrupt_when, args=(stop, done, sessions), name="push-stop", daemon=True
             ).start()
+        extra = {"sessions": sessions} if operation.push_wants_sessions else {}
         try:
-            woke = operation.push(session, inputs, timeout)
+            woke = operation.push(sessions.all[0], inputs, timeout, **extra)
         except Exception:
             if stop is None or not stop.is_set():
                 raise
             woke = "stopped"  # its connection was cut on purpose
         finally:
             done.set()
-            close_quietly(session)
+            sessions.close()
         return {"ok": True, "data": {"woke": "stopped" if stop and stop.is_set() else woke}}
 
     def _invoke_mapped(
@@ -452,24 +459,13 @@ def log_unexpected(exc: BaseException, request: Any, scrubber: Scrubber) -> None
     )
 
 
-def _interrupt_when(stop: threading.Event, done: threading.Event, session: Any) -> None:
-    """Cut a push's connection once ``stop`` is set, unless the push is done first."""
+def _interrupt_when(stop: threading.Event, done: threading.Event, sessions: PushSessions) -> None:
+    """Cut a push's connections once ``stop`` is set, unless the push is done first."""
     while not done.is_set():
         if stop.wait(0.2):
-            interrupt = getattr(session, "interrupt", None)
-            if interrupt is not None and not done.is_set():
-                interrupt()
+            if not done.is_set():
+                sessions.interrupt()
             return
-
-
-def close_quietly(session: Any) -> None:
-    """Close a session; a failure to say goodbye must not hide the action's outcome."""
-    close = getattr(session, "close", None)
-    if close is not None:
-        try:
-            close()
-        except Exception:  # noqa: BLE001,S110 - the action's result or error matters, not this
-            pass
 
 
 def _checked_state(request: dict) -> dict:
