@@ -347,6 +347,10 @@ class DelayProxy(Listener):
         import time
 
         upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        # No Nagle in the middle: a reply's second segment must not wait on the client's
+        # (delayed) ACK of the first, which no real path between them would add.
+        for sock in (conn, upstream):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         server_spoke = [True]  # this connection's: has the client been answered since it sent?
 
         def pump(src, dst, from_client):
