@@ -286,6 +286,11 @@ def test_json_problem_finds_lone_surrogates_in_keys_and_in_long_strings():
     assert json_problem({"é": ["ü" * 10]}) is None
     assert json_problem({lone: 1}) == INVALID_TEXT
     assert json_problem({"a": [lone]}) == INVALID_TEXT
+    # A list of strings is checked at once (flags): what is not ASCII text is still walked.
+    assert json_problem({"a": ["\\Seen", "x"]}) is None
+    assert json_problem({"a": ["\\Seen", lone]}) == INVALID_TEXT
+    assert json_problem({"a": ["\\Seen", b"x"]}) == "$.a[1] is a bytes"
+    assert json_problem({"a": ["\\Seen", ["x", 1j]]}) == "$.a[1][1] is a complex"
     assert json_problem({"body": "é" * 70000 + lone}) == INVALID_TEXT  # searched, not encoded
     assert json_problem({"body": "é" * 70000}) is None
     assert json_problem({"a": {None: 1}}) == "$.a has a key that is not text: None"

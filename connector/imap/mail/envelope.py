@@ -132,7 +132,12 @@ def _legacy(text: object) -> bool:
 
 def flag_list(raw: object) -> list[str]:
     """Flags as strings, without \\Recent (a per-session flag nobody can set)."""
-    if not isinstance(raw, (tuple, list)):
+    if type(raw) is tuple:
+        try:
+            return list(_flags(raw))  # the parsers' shape: straight to the cache
+        except TypeError:
+            pass  # an unhashable item (a list a hostile server nested): filtered below
+    elif not isinstance(raw, (tuple, list)):
         return []
     return list(_flags(tuple(f for f in raw if isinstance(f, (bytes, str)))))
 
@@ -140,7 +145,7 @@ def flag_list(raw: object) -> list[str]:
 @lru_cache(maxsize=1024)
 def _flags(raw: tuple) -> tuple[str, ...]:
     # A mailbox has few distinct flag sets: decode each once.
-    texts: list[str] = [_text(flag) for flag in raw]
+    texts: list[str] = [_text(flag) for flag in raw if isinstance(flag, (bytes, str))]
     return tuple(canonical_name(text) for text in texts if text.lower() != "\\recent")
 
 

@@ -9,7 +9,7 @@ atoms, NIL, numbers, quoted strings, literals and parenthesised lists.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -78,16 +78,52 @@ _FLAGS_LINE = re.compile(
 
 def _flags_only(data: list) -> dict | None:
     """A reply of nothing but ``(UID FLAGS)`` (a flag read-back): one regex pass over it all."""
-    if not data or not all(type(entry) is bytes for entry in data):
+    found = _flag_lines(data)
+    if found is None:
         return None
-    found = _FLAGS_LINE.findall(b"\n".join(data))
-    if len(found) != len(data):
-        return None
+    flags = _shared_flags()
     out: dict[int, dict] = {}
     for seq, uid_a, flags_a, flags_b, uid_b in found:
         uid = int(uid_a or uid_b)
-        out[uid] = {b"SEQ": int(seq), b"UID": uid, b"FLAGS": tuple((flags_a or flags_b).split())}
+        out[uid] = {b"SEQ": int(seq), b"UID": uid, b"FLAGS": flags(flags_a or flags_b)}
     return out
+
+
+def uid_flags(data: list) -> dict[int, tuple]:
+    """A flag read-back (a STORE's replies) as {uid: FLAGS}. A reply of nothing but UID
+    and FLAGS is read without a dict per message: half the cost of ``parse``."""
+    found = _flag_lines(data)
+    if found is None:  # other items too: the general reader. Replies without a UID are
+        # left out: a bare sequence number is not a UID.
+        return {
+            uid: values[b"FLAGS"]
+            for uid, values in parse(data).items()
+            if b"UID" in values and b"FLAGS" in values
+        }
+    flags = _shared_flags()
+    return {
+        int(uid_a or uid_b): flags(text_a or text_b) for _, uid_a, text_a, text_b, uid_b in found
+    }
+
+
+def _flag_lines(data: list) -> list | None:
+    if not data or not all(type(entry) is bytes for entry in data):
+        return None
+    found = _FLAGS_LINE.findall(b"\n".join(data))
+    return found if len(found) == len(data) else None
+
+
+def _shared_flags() -> Callable[[bytes], tuple]:
+    """FLAGS text -> a tuple, one per distinct text: the caches after this one then hit."""
+    seen: dict[bytes, tuple] = {}
+
+    def flags(text: bytes) -> tuple:
+        found = seen.get(text)
+        if found is None:
+            found = seen[text] = tuple(text.split())
+        return found
+
+    return flags
 
 
 def parse_tokens(data: list) -> dict[int, dict[bytes, Any]]:

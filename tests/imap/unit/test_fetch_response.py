@@ -88,6 +88,18 @@ def test_flag_read_back_fast_path():
     assert fetch_response._flags_only([*lines, b"3 (UID 5 FLAGS () RFC822.SIZE 3)"]) is None
 
 
+def test_flag_read_back_by_uid_reads_any_reply_the_same():
+    lines = [b"1 (UID 4 FLAGS (\\Seen \\Flagged))", b"2 (FLAGS () UID 9)", b"3 (UID 7 FLAGS ())"]
+    fast = fetch_response.uid_flags(lines)
+    assert fast == {4: (b"\\Seen", b"\\Flagged"), 9: (), 7: ()}
+    assert fast[9] is fast[7]  # one tuple per distinct flag set: the caches after hit
+    # Anything else in the reply: the general reader, and a reply without a UID left out.
+    mixed = [*lines, b"4 (UID 5 FLAGS (x) MODSEQ (3))", b"6 (FLAGS (y))", b"8 (UID x FLAGS ())"]
+    assert fetch_response.uid_flags(mixed[:-1]) == {**fast, 5: (b"x",)}
+    with pytest.raises(ValueError):
+        fetch_response.uid_flags(mixed)
+
+
 def test_envelope_json_skips_group_markers():
     env = envelope_json(fetch_response.parse(DATA)[7][b"ENVELOPE"])
     assert env["from"] == [{"name": 'Andr"e', "address": "andre@example.com"}]

@@ -41,6 +41,13 @@ def json_problem(value: Any) -> str | None:
                 invalid_text = True
             stack.extend(item.values())
         elif kind is list:
+            # A list of ASCII strings (flags, addresses) in one C call; any other item
+            # (TypeError) or a non-ASCII string sends the list through the walk.
+            try:
+                if all(map(str.isascii, item)):
+                    continue
+            except TypeError:
+                pass
             stack.extend(item)
         elif kind is not float or item != item or item in (float("inf"), float("-inf")):
             return _where(value)
