@@ -47,7 +47,11 @@ def download_message(
                 f"number {message_index}: check Message Index or ID."
             )
         data = commands.read_fetch(session, [b"%d" % message_index, items], uid=False)
-        values = next(iter(commands.parse_fetch(data).values()), None)
+        # That number's response: not an update about another message the server sent too.
+        values = next(
+            (v for v in commands.parse_fetch(data).values() if v.get(b"SEQ") == message_index),
+            None,
+        )
         uid = int(values[b"UID"]) if values and b"UID" in values else None
     else:
         selected = commands.select(session, mailbox, readonly=True)

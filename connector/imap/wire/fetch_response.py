@@ -62,8 +62,9 @@ def parse(data: list) -> dict[int, dict[bytes, Any]]:
 
     Values: UID, RFC822.SIZE as int; FLAGS as a tuple of bytes; INTERNALDATE,
     BODY[...] and other strings as bytes; ENVELOPE and BODYSTRUCTURE as nested
-    lists (or tuples) with None for NIL. A FETCH without the UID item is keyed by its
-    sequence number under ``b"SEQ"`` too.
+    lists (or tuples) with None for NIL; each response's sequence number under ``b"SEQ"``.
+    A FETCH without the UID item (an unsolicited update) is keyed by its sequence number,
+    or left out where a response naming a UID holds that key.
     """
     fast = _flags_only(data)
     if fast is None:
@@ -221,8 +222,7 @@ def _parse_lines(data: list) -> dict | None:
                     ]
                 except (IndexError, ValueError):
                     return None
-        key = values.get(b"UID", values[b"SEQ"])
-        out.setdefault(key, {}).update(values)
+        _keep(out, values)
     return out
 
 
@@ -277,6 +277,20 @@ def _finish(top: list, out: dict) -> None:
     except (TypeError, ValueError):
         seq = None
     values[b"SEQ"] = seq
-    key = values.get(b"UID", seq)
-    if key is not None:
-        out.setdefault(key, {}).update(values)
+    _keep(out, values)
+
+
+def _keep(out: dict, values: dict) -> None:
+    """One FETCH response into ``out``: by its UID, or (an unsolicited update without one)
+    by its sequence number, never merged into another message's record: sequence number 3
+    and UID 3 are seldom the same message, and a UID the reply names wins over it."""
+    uid = values.get(b"UID")
+    if uid is None:
+        seq = values[b"SEQ"]
+        if seq is None or b"UID" in out.get(seq, {}):
+            return
+        out.setdefault(seq, {}).update(values)
+        return
+    if b"UID" not in out.get(uid, {b"UID": uid}):
+        del out[uid]  # an update without a UID about whichever message was at that number
+    out.setdefault(uid, {}).update(values)

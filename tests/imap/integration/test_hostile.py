@@ -11,7 +11,8 @@ import socket
 import time
 
 from connector.sdk.testing import Harness
-from tests.helpers import append, cli, make_message
+from tests.helpers import append, cli, make_message, raw_client
+from tests.servers import fake
 
 FIELDS = {"host": "127.0.0.1", "secure": False, "startTls": "never", "timeout": 5}
 
@@ -167,3 +168,28 @@ def test_nothing_reaches_the_server_from_a_refused_step(connector, server, imap,
     )
     imap.select_folder(mailbox, readonly=True)
     assert set(imap.get_flags([uid])[uid]) <= {b"\\Recent"}
+
+
+# --- an unsolicited FETCH about another message -----------------------------------------------
+
+
+def test_an_update_about_another_message_is_not_taken_for_the_one_asked(connector, dovecot_server):
+    """A server may send a FETCH about any message (another session changed its flags)
+    beside the one asked for: downloading number 2 must answer number 2, not the update."""
+    client = raw_client(dovecot_server)
+    name = f"updates-{time.monotonic_ns()}"
+    client.create_folder(name)
+    first = append(client, name, make_message("first"))
+    second = append(client, name, make_message("second"))
+    update = b"* 1 FETCH (UID %d FLAGS (\\Deleted))\r\n* 2 FETCH (" % first
+    proxy = fake.RewritingProxy(dovecot_server.starttls_port, {}, {b"* 2 FETCH (": update})
+    harness = Harness(
+        connector, dovecot_server.connection(secure=False, startTls="never", port=proxy.port)
+    )
+    try:
+        data = harness.ok("downloadMessage", mailbox=name, messageIndex="2", by="index")
+        assert data["uid"] == second and data["message"]["subject"] == "second"
+        assert "\\Deleted" not in data["flags"]
+    finally:
+        proxy.close()
+        client.logout()

@@ -43,6 +43,20 @@ def test_parse_matches_the_grammar():
     assert out[3] == {b"FLAGS": (b"\\Deleted",), b"SEQ": 3}
 
 
+@pytest.mark.parametrize("first", [True, False])
+def test_an_update_without_a_uid_never_merges_into_another_messages_record(first):
+    # Sequence number 5 (no UID: a flag change another session made) and UID 5 are two
+    # messages: the one the reply names by UID keeps its own flags, in either order.
+    solicited = [b"1 (UID 5 FLAGS (\\Seen) RFC822.SIZE 10)", b"2 (UID 6 FLAGS () RFC822.SIZE 11)"]
+    update = b"5 (FLAGS (\\Deleted))"
+    lines = [update, *solicited] if first else [*solicited, update]
+    for read in (fetch_response.parse, fetch_response.parse_tokens):
+        out = read(lines)
+        assert out[5] == {b"SEQ": 1, b"UID": 5, b"FLAGS": (b"\\Seen",), b"RFC822.SIZE": 10}
+        assert set(out) == {5, 6}
+    assert fetch_response.parse([update, solicited[1]])[5] == {b"SEQ": 5, b"FLAGS": (b"\\Deleted",)}
+
+
 def test_parse_agrees_with_imapclient():
     ours = fetch_response.parse(DATA)
     theirs = parse_fetch_response(DATA, False, True)
