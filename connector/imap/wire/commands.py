@@ -360,9 +360,9 @@ def read_fetch(
         line = read_line()
         if line.startswith(b"* "):
             head, _, rest = line[2:].partition(b" ")
-            in_fetch = (rest.startswith(b"FETCH ") or rest[:6].upper() == b"FETCH ") and (
-                head.isdigit()
-            )
+            # (upper() only for a server that does not write FETCH in capitals)
+            fetch = rest.startswith(b"FETCH ") or rest[:6].upper() == b"FETCH "
+            in_fetch = fetch and head.isdigit()
             text = head + rest[5:] if in_fetch else line  # b"seq (...)"; (line: not kept)
         elif line.startswith(done):
             status, _, said = line[len(done) :].rstrip(b"\r\n").partition(b" ")

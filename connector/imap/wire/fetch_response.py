@@ -291,6 +291,7 @@ def _keep(out: dict, values: dict) -> None:
             return
         out.setdefault(seq, {}).update(values)
         return
-    if b"UID" not in out.get(uid, {b"UID": uid}):
+    held = out.get(uid)
+    if held is not None and b"UID" not in held:
         del out[uid]  # an update without a UID about whichever message was at that number
     out.setdefault(uid, {}).update(values)
