@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from .. import search
-from ..mail.envelope import summary_items
-from ..summaries import summaries
+from ..summaries import fetch_summaries
 from ..wire import commands
 from ..wire.session import ImapSession
 
@@ -40,10 +39,10 @@ def search_mailbox(
     else:
         uids = commands.uid_search(session, criteria.keys, charset=criteria.utf8)
     page = uids[-limit:][::-1] if order == "newest" else uids[:limit]
-    fetched = commands.fetch(session, page, summary_items()) if page else {}
+    _, messages = fetch_summaries(session, page)
     return {
         "mailbox": mailbox,
         "uidValidity": selected.uid_validity,
         "total": len(uids),
-        "messages": summaries(session, page, fetched),
+        "messages": messages,
     }

@@ -31,8 +31,7 @@ from .. import search
 from ..actions.mailboxes import list_mailboxes
 from ..mail import budget, mime
 from ..mail.dates import internal_date, iso, search_date
-from ..mail.envelope import summary_items
-from ..summaries import summaries
+from ..summaries import fetch_summaries
 from ..wire import commands, protocol
 from ..wire.session import ImapSession
 
@@ -238,12 +237,12 @@ class Poll:
         ceiling: int | None = None,
     ) -> dict:
         page = candidates[: self.room]
-        fetched = commands.fetch(self.session, page, summary_items()) if page else {}
+        fetched, rows = fetch_summaries(self.session, page)
         if self.options.fetch_content:
             page = self.within_download_budget(page, fetched)
         records: list[dict] = []
         newest = _parse_time(previous.get("lastInternalDate"))
-        summary_of = {r["uid"]: r for r in summaries(self.session, page, fetched)}
+        summary_of = {r["uid"]: r for r in rows}
         bodies = self.bodies(page)
         emitted = 0  # how far into the page this poll got (the cursor's new place)
         where = {"mailbox": selected.mailbox, "uidValidity": selected.uid_validity}

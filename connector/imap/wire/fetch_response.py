@@ -53,6 +53,11 @@ _ITEM = re.compile(
     rb"INTERNALDATE \"([^\"]*)\"|ENVELOPE " + _ENVELOPE + rb")"
 )
 _LINE = re.compile(rb"(\d+) \((.*)\)[ \t\r\n]*", re.S)
+# A summary's items in the order asked (most servers answer in that order): one match.
+_SUMMARY_LINE = re.compile(
+    rb"(\d+) \(UID (\d+) FLAGS \(([^()\"]*)\) RFC822\.SIZE (\d+) "
+    rb"INTERNALDATE \"([^\"]*)\" ENVELOPE " + _ENVELOPE + rb"\)[ \t\r\n]*"
+)
 _ADDRESS_RE = re.compile(_ADDRESS)
 _LITERAL_MARKER = re.compile(rb"~?\{\d+\+?\}[ \t\r\n]*$")
 
@@ -67,9 +72,63 @@ def parse(data: list) -> dict[int, dict[bytes, Any]]:
     or left out where a response naming a UID holds that key.
     """
     fast = _flags_only(data)
-    if fast is None:
-        fast = _parse_lines(data)
-    return fast if fast is not None else parse_tokens(data)
+    if fast is not None:
+        return fast
+    stream = FetchStream()
+    for entry in data:
+        stream.append(entry)
+    return stream.result()
+
+
+class FetchStream:
+    """FETCH responses read one by one as they arrive: ``read_fetch`` appends each entry
+    (as to a list), and each complete response is parsed at once, while the server is still
+    writing the next ones: the parsing hides behind the server's work instead of following it.
+
+    Responses are merged as ``parse`` says (``_keep``); ``each(key, values)``, if given, is
+    called whenever a response naming a UID completes, with that message's merged values.
+    Nothing raised here may stop the reading midway (the session would be left inside a
+    reply): the first error is kept and raised by ``result()``, once the reply is read.
+    """
+
+    def __init__(self, each: Callable[[int, dict], None] | None = None):
+        self.out: dict[int, dict[bytes, Any]] = {}
+        self.each = each
+        self.error: Exception | None = None
+        self._parts: list = []  # the (text, literal) entries of a response not yet complete
+
+    def append(self, entry: bytes | tuple | None) -> None:
+        if entry is None:
+            return
+        if type(entry) is tuple:
+            self._parts.append(entry)
+            return
+        if self._parts:
+            entries, self._parts = [*self._parts, entry], []
+        else:
+            entries = [entry]
+        self._take(entries)
+
+    def _take(self, entries: list) -> None:
+        if self.error is not None:
+            return
+        try:
+            values = _fast_values(entries)
+            for found in [values] if values is not None else _token_values(entries):
+                key = _keep(self.out, found)
+                if key is not None and self.each is not None:
+                    self.each(key, self.out[key])
+        except Exception as exc:  # noqa: BLE001 - raised by result(), after the reply
+            self.error = exc
+
+    def result(self) -> dict[int, dict[bytes, Any]]:
+        """What was read, {key: values}; or the first error met, raised now."""
+        if self._parts:  # a reply that ended inside a response
+            entries, self._parts = self._parts, []
+            self._take(entries)
+        if self.error is not None:
+            raise self.error
+        return self.out
 
 
 _FLAGS_LINE = re.compile(
@@ -130,6 +189,13 @@ def _shared_flags() -> Callable[[bytes], tuple]:
 def parse_tokens(data: list) -> dict[int, dict[bytes, Any]]:
     """The general reader: any FETCH response, one token at a time."""
     out: dict[int, dict] = {}
+    for values in _token_values(data):
+        _keep(out, values)
+    return out
+
+
+def _token_values(data: list) -> Iterator[dict[bytes, Any]]:
+    """Each FETCH response in ``data`` as {ITEM: value}, read token by token."""
     top: list = []
     current = top
     stack: list[list] = []
@@ -150,7 +216,9 @@ def parse_tokens(data: list) -> dict[int, dict[bytes, Any]]:
             elif kind == 2:
                 current = stack.pop()
                 if not stack:  # the message's list closed: one FETCH response complete
-                    _finish(top, out)
+                    values = _values(top)
+                    if values is not None:
+                        yield values
                     top = []
                     current = top
             elif kind == 3:
@@ -161,69 +229,90 @@ def parse_tokens(data: list) -> dict[int, dict[bytes, Any]]:
             elif kind == 5:
                 atom = match.group(5)
                 current.append(None if atom == b"NIL" else atom)
-    return out
 
 
-def _responses(data: list) -> Iterator[tuple[bytes, list[bytes]]]:
-    """Each FETCH response as one line, its literals replaced by \\0k\\0 placeholders.
+def _fast_values(entries: list) -> dict[bytes, Any] | None:
+    """One response of the usual items (a summary's), in one pass; None for anything else
+    (then the general reader takes it).
 
     imaplib splits a response at each literal: (text ending in {n}, literal bytes)
-    tuples, then the rest of the line as bytes. NUL never occurs in IMAP text, so the
-    placeholders cannot collide with what the server wrote.
+    tuples, then the rest of the line as bytes. The literals are put back as \\0k\\0
+    placeholders: NUL never occurs in IMAP text, so they cannot collide with the server's.
     """
-    parts: list[bytes] = []
     literals: list[bytes] = []
-    for entry in data:
-        if entry is None:
-            continue
-        if type(entry) is tuple:
-            head = _LITERAL_MARKER.sub(b"", entry[0])
-            parts.append(head + b"\x00%d\x00" % len(literals))
-            literals.append(entry[1])
-            continue
-        parts.append(entry)
-        yield b"".join(parts) if len(parts) > 1 else entry, literals
-        parts, literals = [], []
-    if parts:
-        yield b"".join(parts), literals
-
-
-def _parse_lines(data: list) -> dict | None:
-    """Every response one FETCH of the usual items, or None (then the general reader runs)."""
-    out: dict[int, dict] = {}
-    for line, literals in _responses(data):
-        if b"\x00" in line and not literals:
+    if len(entries) == 1:
+        line = entries[0]
+        if b"\x00" in line:
             return None
-        whole = _LINE.fullmatch(line)
-        if whole is None:
-            return None
-        body, pos, end = whole.group(2), 0, len(whole.group(2))
-        values: dict[bytes, Any] = {b"SEQ": int(whole.group(1))}
-        while pos < end:
-            item = _ITEM.match(body, pos)
-            if item is None:
+    else:
+        parts = []
+        for entry in entries:
+            text = entry[0] if type(entry) is tuple else entry
+            if b"\x00" in text:
                 return None
-            pos = item.end()
-            if item.group(1):
-                values[item.group(1)] = int(item.group(2))
-            elif item.group(3) is not None:
-                values[b"FLAGS"] = tuple(item.group(3).split())
-            elif item.group(4) is not None:
-                values[b"INTERNALDATE"] = item.group(4)
+            if text is entry:
+                parts.append(text)
             else:
-                g = item.groups()[4:]
-                try:
-                    values[b"ENVELOPE"] = [
-                        _unquote(g[0], literals),
-                        _unquote(g[1], literals),
-                        *(_addresses(a, literals) for a in g[2:8]),
-                        _unquote(g[8], literals),
-                        _unquote(g[9], literals),
-                    ]
-                except (IndexError, ValueError):
-                    return None
-        _keep(out, values)
-    return out
+                parts.append(_LITERAL_MARKER.sub(b"", text) + b"\x00%d\x00" % len(literals))
+                literals.append(entry[1])
+        line = b"".join(parts)
+    summary = _SUMMARY_LINE.fullmatch(line)
+    if summary is not None:
+        g = summary.groups()
+        env = _envelope(g[5:], literals)
+        return (
+            None
+            if env is None
+            else {
+                b"SEQ": int(g[0]),
+                b"UID": int(g[1]),
+                b"FLAGS": tuple(g[2].split()),
+                b"RFC822.SIZE": int(g[3]),
+                b"INTERNALDATE": g[4],
+                b"ENVELOPE": env,
+            }
+        )
+    whole = _LINE.fullmatch(line)
+    if whole is None:
+        return None
+    body, pos, end = whole.group(2), 0, len(whole.group(2))
+    values: dict[bytes, Any] = {b"SEQ": int(whole.group(1))}
+    while pos < end:
+        item = _ITEM.match(body, pos)
+        if item is None:
+            return None
+        pos = item.end()
+        if item.group(1):
+            values[item.group(1)] = int(item.group(2))
+        elif item.group(3) is not None:
+            values[b"FLAGS"] = tuple(item.group(3).split())
+        elif item.group(4) is not None:
+            values[b"INTERNALDATE"] = item.group(4)
+        else:
+            env = _envelope(item.groups()[4:], literals)
+            if env is None:
+                return None
+            values[b"ENVELOPE"] = env
+    return values
+
+
+def _envelope(g: tuple, literals: list[bytes]) -> list | None:
+    """ENVELOPE's ten fields, as the regex matched them, as RFC 3501 lists them."""
+    try:
+        return [
+            _unquote(g[0], literals),
+            _unquote(g[1], literals),
+            _addresses(g[2], literals),
+            _addresses(g[3], literals),
+            _addresses(g[4], literals),
+            _addresses(g[5], literals),
+            _addresses(g[6], literals),
+            _addresses(g[7], literals),
+            _unquote(g[8], literals),
+            _unquote(g[9], literals),
+        ]
+    except (IndexError, ValueError):  # a placeholder the line did not come with
+        return None
 
 
 def _unquote(token: bytes, literals: list[bytes]) -> bytes | None:
@@ -254,9 +343,9 @@ def _plain_addresses(token: bytes) -> tuple:
     )
 
 
-def _finish(top: list, out: dict) -> None:
+def _values(top: list) -> dict[bytes, Any] | None:
     if len(top) < 2 or not isinstance(top[-1], list):
-        return
+        return None
     items = top[-1]
     values: dict[bytes, Any] = {}
     for i in range(0, len(items) - 1, 2):
@@ -277,21 +366,23 @@ def _finish(top: list, out: dict) -> None:
     except (TypeError, ValueError):
         seq = None
     values[b"SEQ"] = seq
-    _keep(out, values)
+    return values
 
 
-def _keep(out: dict, values: dict) -> None:
+def _keep(out: dict, values: dict) -> int | None:
     """One FETCH response into ``out``: by its UID, or (an unsolicited update without one)
     by its sequence number, never merged into another message's record: sequence number 3
-    and UID 3 are seldom the same message, and a UID the reply names wins over it."""
+    and UID 3 are seldom the same message, and a UID the reply names wins over it.
+    Returns the UID whose record it went into (None for an update without one)."""
     uid = values.get(b"UID")
     if uid is None:
         seq = values[b"SEQ"]
         if seq is None or b"UID" in out.get(seq, {}):
-            return
+            return None
         out.setdefault(seq, {}).update(values)
-        return
+        return None
     held = out.get(uid)
     if held is not None and b"UID" not in held:
         del out[uid]  # an update without a UID about whichever message was at that number
     out.setdefault(uid, {}).update(values)
+    return uid

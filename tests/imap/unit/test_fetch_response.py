@@ -79,14 +79,51 @@ LINES = [
 
 
 def test_fast_path_and_general_reader_agree():
-    fast, general = fetch_response._parse_lines(LINES[:2]), fetch_response.parse_tokens(LINES[:2])
-    assert fast.keys() == general.keys()
-    for uid in fast:  # address lists may be tuples on one side, lists on the other
-        assert summary(uid, fast[uid]) == summary(uid, general[uid])
-        assert fast[uid][b"FLAGS"] == general[uid][b"FLAGS"]
-    assert fetch_response._parse_lines(LINES) is None  # MODSEQ: the general reader takes over
-    assert fetch_response.parse(LINES)[11][b"MODSEQ"] == 12
-    assert fetch_response.parse(LINES)[9][b"ENVELOPE"][1] == b'S "q" \\'
+    for line in LINES[:2]:
+        fast, general = fetch_response._fast_values([line]), [*fetch_response._token_values([line])]
+        assert len(general) == 1 and general[0].keys() == fast.keys()
+        # Address lists may be tuples on one side, lists on the other: compared as summaries.
+        assert {**general[0], b"ENVELOPE": 0} == {**fast, b"ENVELOPE": 0}
+        uid = fast[b"UID"]
+        assert summary(uid, fast) == summary(uid, general[0])
+    assert fetch_response._fast_values([LINES[2]]) is None  # MODSEQ: the general reader
+    out = fetch_response.parse(LINES)
+    assert out[11][b"MODSEQ"] == 12 and set(out) == {9, 10, 11}
+    assert out[9][b"ENVELOPE"][1] == b'S "q" \\'
+    assert out[9] == fetch_response.parse(LINES[:1])[9]
+
+
+def test_a_stream_reads_each_response_as_it_completes():
+    # read_fetch appends entries one by one; each message is handed over as soon as its
+    # response is complete (a literal's tuple alone completes nothing), merged if repeated.
+    seen = []
+    stream = fetch_response.FetchStream(lambda uid, values: seen.append((uid, dict(values))))
+    stream.append(DATA[0])
+    stream.append(DATA[1])
+    assert seen == []
+    stream.append(DATA[2])
+    assert [uid for uid, _ in seen] == [7]
+    for entry in [*DATA[3:], b"4 (UID 7 FLAGS (\\Flagged))"]:
+        stream.append(entry)
+    assert [uid for uid, _ in seen] == [7, 9, 7]  # the update without a UID: not handed over
+    assert seen[-1][1][b"FLAGS"] == (b"\\Flagged",) and seen[-1][1][b"RFC822.SIZE"] == 1234
+    assert stream.result() == fetch_response.parse([*DATA, b"4 (UID 7 FLAGS (\\Flagged))"])
+
+
+def test_a_stream_keeps_reading_past_an_error_and_raises_it_at_the_end():
+    def refuse(uid, values):
+        raise RuntimeError(f"no {uid}")
+
+    stream = fetch_response.FetchStream(refuse)
+    for entry in [b"1 (UID 3 FLAGS ())", b"2 (UID x FLAGS ())", b"3 (UID 5 FLAGS ())"]:
+        stream.append(entry)  # nothing raised while the reply is being read
+    with pytest.raises(RuntimeError, match="no 3"):
+        stream.result()
+    broken = fetch_response.FetchStream()
+    for entry in [b"1 (UID x FLAGS ())", b"2 (UID 5 FLAGS ())"]:
+        broken.append(entry)
+    with pytest.raises(ValueError):
+        broken.result()
 
 
 def test_flag_read_back_fast_path():
