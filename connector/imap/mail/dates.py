@@ -18,34 +18,37 @@ _MONTH_NUMBER: dict[str | bytes, int] = {
 }
 
 
+_MONTH_AS_WRITTEN = {name: number for number, name in enumerate(MONTHS, start=1)}
+
+
 def month_number(name: str | bytes) -> int | None:
     """``Jan``/``JAN``/``b"jan"`` -> 1; None for anything else."""
-    return _MONTH_NUMBER.get(name.lower())
+    found = _MONTH_AS_WRITTEN.get(name) if isinstance(name, str) else None
+    return found or _MONTH_NUMBER.get(name.lower())
 
 
 # --- INTERNALDATE: the server's own fixed format ------------------------------------------
 
-_INTERNALDATE = re.compile(
-    rb" ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)"
-)
+_INTERNALDATE_FORM = r" ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)"
+_INTERNALDATE = re.compile(_INTERNALDATE_FORM.encode("ascii"))
+_INTERNALDATE_TEXT = re.compile(_INTERNALDATE_FORM, re.ASCII)
 
 
 def internal_date_iso(value: bytes) -> str | None:
     """``25-Nov-2026 18:42:15 +0000`` -> ``2026-11-25T18:42:15+00:00`` without a datetime.
 
     INTERNALDATE is the server's own fixed format; checking each field's range is enough.
+    (Matched as text: one decode, not one per field; latin-1 maps each byte to itself.)
     """
-    match = _INTERNALDATE.fullmatch(value)
+    match = _INTERNALDATE_TEXT.fullmatch(value.decode("latin-1"))
     if not match:
         return None
     day, month, year, hh, mm, ss, sign, oh, om = match.groups()
-    number = month_number(month)
-    if number is None or not 1 <= int(day) <= 31 or int(hh) > 23 or int(mm) > 59 or int(ss) > 60:
+    number = _MONTH_AS_WRITTEN.get(month) or month_number(month)
+    # (two ASCII digits each: compared as text)
+    if number is None or hh > "23" or mm > "59" or ss > "60" or not 1 <= (d := int(day)) <= 31:
         return None
-    return (
-        f"{year.decode()}-{number:02d}-{int(day):02d}T{hh.decode()}:{mm.decode()}:"
-        f"{ss.decode()}{sign.decode()}{oh.decode()}:{om.decode()}"
-    )
+    return f"{year}-{number:02d}-{d:02d}T{hh}:{mm}:{ss}{sign}{oh}:{om}"
 
 
 def internal_date(value: object) -> datetime | None:
@@ -111,7 +114,20 @@ def header_date_iso(text: str) -> str | None:
         match = _RFC2822.match(text)
     if match:  # the common form, without email.utils' general (slower) parser
         day, month, year, hh, mm, ss, sign, oh, om = match.groups()
-        number = month_number(month)
+        number = _MONTH_AS_WRITTEN.get(month) or month_number(month)
+        if (  # plainly valid (any month has a 28th): written out as isoformat() would
+            number is not None
+            and 1 <= int(day) <= 28
+            and hh <= "23"
+            and mm <= "59"
+            and (ss or "00") <= "59"
+            and oh <= "23"
+            and om <= "59"
+            and year != "0000"
+            and match.group(0).isascii()
+        ):
+            sign = "+" if oh == om == "00" else sign
+            return f"{year}-{number:02d}-{int(day):02d}T{hh}:{mm}:{ss or '00'}{sign}{oh}:{om}"
         offset = timedelta(hours=int(oh), minutes=int(om))
         if number is not None:
             try:

@@ -120,8 +120,10 @@ def _decode_word(match: re.Match, fallback: str | None) -> str:
     try:
         if encoding in b"bB":
             data = base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
-        else:
+        elif text.endswith(b"=") or b"==" in text:  # where a2b_qp reads "=" otherwise
             data = _Q_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), text.replace(b"_", b" "))
+        else:  # (the word holds no whitespace: no soft line breaks for a2b_qp to take)
+            data = binascii.a2b_qp(text, header=True)
     except (ValueError, binascii.Error):
         return charsets.decode(match.group(0), None, fallback)
     return charsets.decode(data, charset.decode("ascii", "replace"), fallback)

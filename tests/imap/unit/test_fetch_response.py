@@ -8,7 +8,7 @@ from email.header import decode_header, make_header
 import pytest
 from imapclient.response_parser import parse_fetch_response
 
-from connector.imap.mail import dates
+from connector.imap.mail import charsets, dates
 from connector.imap.mail.envelope import envelope_json, summary
 from connector.imap.mail.mime import decode_words, header_date
 from connector.imap.wire import fetch_response
@@ -184,6 +184,18 @@ def test_decode_words_agrees_with_the_email_package(value):
     assert decode_words(value) == str(make_header(decode_header(value)))
 
 
+def test_q_words_decode_as_the_email_package_decodes_them():
+    import random
+
+    rng = random.Random(3)
+    pieces = ["=", "_", "a", "Z", "0", "9", "e", "F", "g", "=4", "=41", "=e9", "=C3=A9", "=="]
+    for _ in range(2000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        value = f"=?iso-8859-1?q?{text}?="
+        [(data, charset)] = decode_header(value)  # its bytes; the text by our charset rules
+        assert decode_words(value) == charsets.decode(data, charset), value
+
+
 def test_decode_words_survives_unknown_charsets_and_bad_base64():
     assert decode_words("=?x-unknown?q?Bad=E9?=").startswith("Bad")
     assert decode_words("=?utf-8?b?!!!?=") == "=?utf-8?b?!!!?="  # kept as it came
@@ -201,6 +213,31 @@ def test_decode_words_survives_unknown_charsets_and_bad_base64():
 )
 def test_header_date(value, expected):
     assert header_date(value) == expected
+
+
+def test_dates_written_out_by_hand_agree_with_datetime():
+    """The common forms are formatted without a datetime: the same text isoformat() gives."""
+    import random
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        day, month, year = rng.randint(1, 31), rng.randint(1, 12), rng.choice([1999, 2024, 9])
+        hh, mm, ss, oh, om = (rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 59), *[0, 0])
+        if rng.random() < 0.7:
+            oh, om = rng.randint(0, 23), rng.choice([0, 30, 45, 59])
+        sign = rng.choice("+-")
+        name = dates.MONTHS[month - 1]
+        header = f"{day} {name} {year:04d} {hh:02d}:{mm:02d}:{ss:02d} {sign}{oh:02d}{om:02d}"
+        internal = f"{day:2d}-{name}-{year:04d} {hh:02d}:{mm:02d}:{ss:02d} {sign}{oh:02d}{om:02d}"
+        offset = timedelta(hours=oh, minutes=om) * (-1 if sign == "-" else 1)
+        try:
+            expected = datetime(year, month, day, hh, mm, ss, tzinfo=timezone(offset)).isoformat()
+        except ValueError:  # the 31st of a short month: not a date
+            assert dates.header_date_iso(header) is None
+            continue
+        assert dates.header_date_iso(header) == expected, header
+        got = dates.internal_date_iso(internal.encode())  # the server's offset as written
+        assert got == expected or (got and got.endswith("-00:00") and oh == om == 0), internal
 
 
 def test_mangled_replies_never_raise_anything_unexpected():
