@@ -193,3 +193,44 @@ def test_an_update_about_another_message_is_not_taken_for_the_one_asked(connecto
     finally:
         proxy.close()
         client.logout()
+
+
+# --- a FETCH reply that cannot be read, midway ------------------------------------------------
+
+
+def test_an_unreadable_response_midway_is_raised_after_the_reply_is_read(connector, dovecot_server):
+    """Summaries are built as each response arrives; one the reader cannot read must not
+    stop the reading midway (the session would be left inside the reply): SERVER_ERROR
+    once the tagged reply is in, and the same session answers the next command."""
+    from connector.imap.summaries import fetch_summaries
+    from connector.imap.wire import commands
+    from connector.imap.wire.session import open_session
+    from connector.sdk.errors import ServerError
+
+    client = raw_client(dovecot_server)
+    name = f"garbled-{time.monotonic_ns()}"
+    client.create_folder(name)
+    uids = [append(client, name, make_message(f"m{i}")) for i in range(3)]
+    # The second response's UID becomes "x<uid>": not a number, whatever reader takes it.
+    proxy = fake.RewritingProxy(
+        dovecot_server.starttls_port, {}, {b"* 2 FETCH (UID ": b"* 2 FETCH (UID x"}
+    )
+    imap = connector.manifest.connections["imap"]
+    given = dovecot_server.connection(secure=False, startTls="never", port=proxy.port)
+    session = open_session(**imap.arguments(imap.inputs.resolve(given, "connection")))
+    try:
+        commands.select(session, name, readonly=True)
+        try:
+            fetch_summaries(session, uids)
+        except ServerError as exc:
+            assert "not valid IMAP" in str(exc)
+        else:
+            raise AssertionError("a garbled response was read as a message")
+        assert commands.uid_search(session, [b"ALL"]) == uids  # still in step with the server
+        harness = Harness(connector, given)
+        failed = harness.error("searchMailbox", "SERVER_ERROR", mailbox=name, limit="10")
+        assert "not valid IMAP" in failed["message"]
+    finally:
+        session.close()
+        proxy.close()
+        client.logout()
