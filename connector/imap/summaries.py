@@ -11,11 +11,11 @@ CHARSET_ITEMS = b"(UID BODY.PEEK[HEADER.FIELDS (CONTENT-TYPE)] BODY.PEEK[1.MIME]
 
 
 def fetch_summaries(session: ImapSession, uids: list[int]) -> tuple[dict[int, dict], list[dict]]:
-    """FETCH the summaries of ``uids``: (what was fetched, {uid: {ITEM: value}}; the
-    summaries in ``uids`` order, expunged messages left out).
+    """FETCH the summaries of ``uids``. Returns what was fetched ({uid: {ITEM: value}})
+    and the summaries in ``uids`` order (expunged messages left out).
 
     Each summary is built as its FETCH response arrives, while the server is still
-    writing the next ones (bench W1: the building then costs little beyond the reply).
+    writing the next ones (bench W1: part of the building hides behind the reply).
     ENVELOPE carries no charset: for the rare message whose header holds 8-bit bytes
     that are not UTF-8 (legacy mail), its declared charset is fetched (one more command
     for all of them) so "Привет" in KOI8-R is read as KOI8-R, not as windows-1252.

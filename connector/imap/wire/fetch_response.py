@@ -260,18 +260,16 @@ def _fast_values(entries: list) -> dict[bytes, Any] | None:
     if summary is not None:
         g = summary.groups()
         env = _envelope(g[5:], literals)
-        return (
-            None
-            if env is None
-            else {
-                b"SEQ": int(g[0]),
-                b"UID": int(g[1]),
-                b"FLAGS": tuple(g[2].split()),
-                b"RFC822.SIZE": int(g[3]),
-                b"INTERNALDATE": g[4],
-                b"ENVELOPE": env,
-            }
-        )
+        if env is None:
+            return None
+        return {
+            b"SEQ": int(g[0]),
+            b"UID": int(g[1]),
+            b"FLAGS": tuple(g[2].split()),
+            b"RFC822.SIZE": int(g[3]),
+            b"INTERNALDATE": g[4],
+            b"ENVELOPE": env,
+        }
     whole = _LINE.fullmatch(line)
     if whole is None:
         return None
