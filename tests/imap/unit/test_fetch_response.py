@@ -222,7 +222,8 @@ def test_dates_written_out_by_hand_agree_with_datetime():
     rng = random.Random(7)
     for _ in range(3000):
         day, month, year = rng.randint(1, 31), rng.randint(1, 12), rng.choice([1999, 2024, 9])
-        hh, mm, ss, oh, om = (rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 59), *[0, 0])
+        hh, mm, ss = rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 59)
+        oh, om = 0, 0
         if rng.random() < 0.7:
             oh, om = rng.randint(0, 23), rng.choice([0, 30, 45, 59])
         sign = rng.choice("+-")
