@@ -44,7 +44,7 @@ def internal_date_iso(value: bytes) -> str | None:
     if not match:
         return None
     day, month, year, hh, mm, ss, sign, oh, om = match.groups()
-    number = _MONTH_AS_WRITTEN.get(month) or month_number(month)
+    number = month_number(month)
     # (two ASCII digits each: compared as text)
     if number is None or hh > "23" or mm > "59" or ss > "60" or not 1 <= (d := int(day)) <= 31:
         return None
@@ -114,7 +114,7 @@ def header_date_iso(text: str) -> str | None:
         match = _RFC2822.match(text)
     if match:  # the common form, without email.utils' general (slower) parser
         day, month, year, hh, mm, ss, sign, oh, om = match.groups()
-        number = _MONTH_AS_WRITTEN.get(month) or month_number(month)
+        number = month_number(month)
         if (  # plainly valid (any month has a 28th): written out as isoformat() would
             number is not None
             and 1 <= int(day) <= 28

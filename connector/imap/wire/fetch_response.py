@@ -72,8 +72,11 @@ def parse(data: list) -> dict[int, dict[bytes, Any]]:
     or left out where a response naming a UID holds that key.
     """
     fast = _flags_only(data)
-    if fast is not None:
-        return fast
+    return fast if fast is not None else _read_all(data)
+
+
+def _read_all(data: list) -> dict[int, dict[bytes, Any]]:
+    """Every response in ``data`` through a ``FetchStream`` (no flags-only fast path)."""
     stream = FetchStream()
     for entry in data:
         stream.append(entry)
@@ -157,7 +160,7 @@ def uid_flags(data: list) -> dict[int, tuple]:
         # left out: a bare sequence number is not a UID.
         return {
             uid: values[b"FLAGS"]
-            for uid, values in parse(data).items()
+            for uid, values in _read_all(data).items()
             if b"UID" in values and b"FLAGS" in values
         }
     flags = _shared_flags()
