@@ -19,7 +19,7 @@ import httpx
 from connector.imap.demo.localserver import free_port
 from tests.servers import fake
 from tests.servers.fake import DelayProxy
-from tests.servers.service import HEADERS
+from tests.servers.service import HEADERS, UNCAPPED
 from tests.servers.service import Service as TenantService
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,9 @@ class Service:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+        self.http = httpx.Client(  # uncapped: see tests/servers/service.py
+            base_url=f"http://127.0.0.1:{port}", timeout=120, limits=UNCAPPED
+        )
         deadline = time.monotonic() + 30
         while True:
             try:

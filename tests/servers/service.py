@@ -14,6 +14,7 @@ import httpx
 
 from connector.imap.demo.localserver import free_port
 
+UNCAPPED = httpx.Limits(max_connections=None, max_keepalive_connections=None)
 TOKEN = "svc-" + uuid.uuid4().hex
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -54,7 +55,10 @@ class Service:
             stderr=self.log_path.open("wb"),
             env=env,
         )
-        self.http = httpx.Client(base_url=self.url, timeout=60)
+        # No keep-alive cap: httpcore 1.0.9 closes "surplus" idle connections counting all of
+        # them, idle or not, and can close one it just gave a waiting request (httpcore#1110):
+        # a thread of a 64-request flood then reads a closed socket (EBADF).
+        self.http = httpx.Client(base_url=self.url, timeout=60, limits=UNCAPPED)
         deadline = time.monotonic() + 30
         while True:
             try:
