@@ -352,8 +352,9 @@ def _server_fault(read: Callable[[], dict]) -> dict:
     try:
         return read()
     except (IndexError, ValueError, TypeError) as exc:
+        # The parse error quotes the server's bytes: shortened, as any server's words are.
         raise ServerError(
-            f"The server sent a FETCH reply that is not valid IMAP ({exc})."
+            f"The server sent a FETCH reply that is not valid IMAP ({server_text(exc)})."
         ) from None
 
 
