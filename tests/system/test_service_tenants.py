@@ -144,8 +144,10 @@ def test_a_silent_account_flooding_64_steps_cannot_delay_another_account(
     loopback_any_port, dovecot_server
 ):
     """64 steps of one account against a server that never answers: 3 connect, 6 wait, the
-    rest are refused at once (429 'account busy'); another tenant's account keeps its pace
-    (p99 within twice the quiet p99, with 50 ms for this shared machine's jitter)."""
+    rest are refused at once (429 'account busy'); another tenant's account keeps its pace:
+    p99 within twice the quiet p99, or 250 ms over it (64 client threads share this 2-core
+    machine with the service); a step stalled behind the flood would wait out the 2 s
+    connect bound."""
     service = loopback_any_port
     bob = {
         "connection": {**dovecot_server.connection("bob", secure=False), "host": "localhost"},
@@ -168,7 +170,7 @@ def test_a_silent_account_flooding_64_steps_cannot_delay_another_account(
     assert codes.count("RATE_LIMITED") >= 64 - 9, codes
     assert all(r.headers.get("Retry-After") for r in replies if r.status_code == 429)
     assert set(codes) <= {"RATE_LIMITED", "TIMEOUT"}, codes  # the connect bound (2 s) ended them
-    assert p99(busy) <= max(2 * p99(quiet), p99(quiet) + 0.05), (p99(quiet), p99(busy))
+    assert p99(busy) <= max(2 * p99(quiet), p99(quiet) + 0.25), (p99(quiet), p99(busy))
 
 
 def test_the_connect_bound_ends_a_silent_server_step_early(loopback_any_port):
