@@ -22,6 +22,7 @@ from connector.sdk.push import PushSessions, PushStopped
 from ..actions.mailboxes import list_mailboxes
 from ..wire import commands, protocol
 from ..wire.session import ImapSession
+from ..wire.transport import known_server
 from .new_emails import _mailboxes, checked_state
 
 # Servers and NATs drop a silent connection after 30 minutes or sooner (RFC 2177 asks
@@ -67,6 +68,9 @@ def wait_for_mail(
 
 
 def _idle_on(session: ImapSession, name: str, cursor: dict | None, timeout: float) -> str:
+    # A line kept from the last wait may hold what its server said since: the cursor
+    # comparison below is what decides, so it is dropped.
+    session.client.forget_responses()
     selected = commands.select(session, name, readonly=True)
     if moved_since(session, selected, cursor):
         return "change"
@@ -87,16 +91,19 @@ def _idle_each(sessions: PushSessions, names: list[str], cursors: dict, timeout:
         except ConnectorError:
             break
     outcomes: queue.Queue = queue.Queue()
+    ended: set[int] = set()  # the lines out of IDLE by themselves: fit to be kept
 
-    def watch(session: ImapSession, name: str) -> None:
+    def watch(line: int, session: ImapSession, name: str) -> None:
         try:
-            outcomes.put(_idle_on(session, name, cursors.get(name), timeout))
+            outcome: str | Exception = _idle_on(session, name, cursors.get(name), timeout)
+            ended.add(line)
         except Exception as exc:  # noqa: BLE001 - handed to the waiting thread
-            outcomes.put(exc)
+            outcome = exc
+        outcomes.put(outcome)
 
     threads = [
-        threading.Thread(target=watch, args=pair, name="push-idle", daemon=True)
-        for pair in zip(lines, names, strict=False)
+        threading.Thread(target=watch, args=(line, *pair), name="push-idle", daemon=True)
+        for line, pair in enumerate(zip(lines, names, strict=False))
     ]
     for thread in threads:
         thread.start()
@@ -109,23 +116,30 @@ def _idle_each(sessions: PushSessions, names: list[str], cursors: dict, timeout:
                 return "change"
         return "timeout"
     finally:
-        for session in lines:  # (those still idling: their reads fail, their threads end)
-            session.interrupt()
+        for line, session in enumerate(lines):
+            if line not in ended:  # still idling: its read fails, its thread ends
+                session.interrupt()
         for thread in threads:
             thread.join(5)
 
 
 def _notified(session: ImapSession, names: list[str], cursors: dict, timeout: float) -> str:
     """Every mailbox on one connection: NOTIFY SET for new mail in them, then IDLE; the
-    server reports each change as a STATUS response naming the mailbox."""
-    for name in names:
-        status = session.client.folder_status(name, [b"UIDNEXT", b"UIDVALIDITY"])
-        if _past(cursors.get(name), status.get(b"UIDVALIDITY"), status.get(b"UIDNEXT")):
-            return "change"
-    watched = {protocol.encode_mailbox(name) for name in names}
+    server reports each change as a STATUS response naming the mailbox.
+
+    NOTIFY goes first and each mailbox's STATUS after it: mail that came before the SET
+    shows in those, mail after it is reported, during the STATUS commands as well (every
+    STATUS response they bring is read). A line kept from the last wait still has its
+    NOTIFY: what it reported since is dropped, as the STATUS of each mailbox decides."""
+    session.client.forget_responses()
+    watched = {protocol.encode_mailbox(name): name for name in names}
+    if session.notifying:
+        # Dovecot 2.3 drops the first mailbox's events when a SET replaces a SET (12 of 12
+        # tries; after NONE, none lost): the last wait's is ended first.
+        commands.run(session, b"NOTIFY", [b"NONE"], uid=False)
     # RFC 5465: MessageNew goes with MessageExpunge (an expunge wakes a poll that finds
     # nothing new: harmless).
-    commands.run(
+    said = commands.run(
         session,
         b"NOTIFY",
         [
@@ -134,37 +148,74 @@ def _notified(session: ImapSession, names: list[str], cursors: dict, timeout: fl
             *(b")", b"(", b"MessageNew", b"MessageExpunge", b")", b")"),
         ],
         uid=False,
+        response="STATUS",
+    )
+    session.notifying = True
+    for name in names:
+        said += commands.run(
+            session,
+            b"STATUS",
+            [protocol.mailbox_arg(name), b"(", b"UIDNEXT", b"UIDVALIDITY", b")"],
+            uid=False,
+        )
+    if any(_moved(status, watched, cursors) for status in commands.statuses(said)):
+        return "change"
+    return _idle(
+        session,
+        timeout,
+        lambda said: len(said) > 2 and said[0] == b"STATUS" and _moved(said[1:], watched, cursors),
     )
 
-    def new_mail(said: tuple) -> bool:
-        if len(said) > 2 and said[0] == b"STATUS":
-            name = said[1]
-            return (name if isinstance(name, bytes) else str(name).encode()) in watched
-        return False
 
-    return _idle(session, timeout, new_mail)
+def _moved(status: tuple, watched: dict[bytes, str], cursors: dict) -> bool:
+    """Whether a STATUS response (mailbox, items) reports new mail in a watched mailbox:
+    UIDNEXT past the last poll's cursor, or no UIDNEXT (a notification that only counts:
+    the poll decides)."""
+    if len(status) < 2 or not isinstance(status[1], tuple):
+        return False
+    name = status[0] if isinstance(status[0], bytes) else str(status[0]).encode()
+    if name not in watched:
+        return False
+    pairs = zip(status[1][::2], status[1][1::2], strict=False)
+    items = {(k if isinstance(k, bytes) else str(k).encode()).upper(): v for k, v in pairs}
+    uid_next = items.get(b"UIDNEXT")
+    if not isinstance(uid_next, int):
+        return True
+    cursor = cursors.get(watched[name])
+    validity = items.get(b"UIDVALIDITY", cursor["uidValidity"] if cursor else None)
+    return _past(cursor, validity, uid_next)
 
 
 def _idle(session: ImapSession, timeout: float, woken_by: Callable[[tuple], bool]) -> str:
     """IDLE until ``woken_by`` one of the server's responses, or ``timeout``; a NOOP every
-    LIVENESS seconds of quiet (answered within the read timeout, or the line is dead)."""
+    LIVENESS seconds of quiet (answered within the read timeout, or the line is dead).
+
+    Where the server takes pipelined commands, every IDLE goes out behind a NOOP (one
+    write): Dovecot reports mail that came between a command's reply and the IDLE only
+    at DONE (an APPEND between EXAMINE and IDLE: 7 of 7 silent for the whole IDLE); the
+    NOOP finds it, and is the liveness check too. Elsewhere (Courier loses pipelined
+    commands) the NOOP goes alone between IDLEs."""
+    known = known_server(session.server_key)
+    sync = bool(known and known["pipelines"])
     end = time.monotonic() + min(timeout, LONGEST_IDLE)
     while True:
         segment = min(end, time.monotonic() + LIVENESS)
-        woke = _idle_once(session, segment, woken_by)
+        woke = _idle_once(session, segment, woken_by, sync)
         now = time.monotonic()
         if woke != "timeout" or now < segment - 0.5 or end - now < 1:
             return woke  # (a quiet IDLE that ended early: the caller decides, no tight loop)
-        if any(woken_by(response) for response in session.client.noop()[1]):
+        if not sync and any(woken_by(response) for response in session.client.noop()[1]):
             return "change"
 
 
-def _idle_once(session: ImapSession, end: float, woken_by: Callable[[tuple], bool]) -> str:
+def _idle_once(
+    session: ImapSession, end: float, woken_by: Callable[[tuple], bool], sync: bool
+) -> str:
     client = session.client
-    client.idle()
-    woke = "timeout"
+    early = client.idle(sync_first=sync)  # (what came before the "+" counts, the NOOP's too)
+    woke = "change" if any(woken_by(response) for response in early) else "timeout"
     try:
-        while (left := end - time.monotonic()) > 0:
+        while woke == "timeout" and (left := end - time.monotonic()) > 0:
             asked = min(left, 60.0)
             started = time.monotonic()
             said: list[Any] = client.idle_check(timeout=asked)

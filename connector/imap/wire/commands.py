@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
+from imapclient.response_parser import parse_response
+
 from connector.sdk.errors import (
     AlreadyExists,
     ConnectorError,
@@ -222,6 +224,13 @@ def run(
     return session.client.command(
         command, tokens, uid=uid, response=response, literal_plus=session.has("LITERAL+")
     )
+
+
+def statuses(data: list) -> list[tuple]:
+    """STATUS response data as ``run(..., response="STATUS")`` returns it ->
+    ``[(mailbox, (item, value, ...)), ...]`` (imaplib says [None] for none)."""
+    parsed = parse_response([item for item in data if item is not None])
+    return list(zip(parsed[::2], parsed[1::2], strict=False))
 
 
 def append(

@@ -48,6 +48,7 @@ class ImapSession:
         self.deadline: Deadline | None = None
         self.pipelining = False
         self.server_key: tuple = (host, port)  # + the server's identity, set once TLS is up
+        self.notifying = False  # a NOTIFY SET (RFC 5465) in force: a push's line kept
 
     def complete_login(self) -> None:
         """Send a held-back LOGIN now and read its reply (for a step that sends no command)."""

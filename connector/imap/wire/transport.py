@@ -50,6 +50,7 @@ import hashlib
 import imaplib
 import random
 import re
+import select
 import socket
 import ssl
 import threading
@@ -58,7 +59,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, ProtocolError
 from imapclient.imap4 import IMAP4WithTimeout
+from imapclient.imapclient import _parse_untagged_response as parse_untagged
+from imapclient.imapclient import require_capability
 from imapclient.tls import IMAP4_TLS
 
 from connector.sdk import egress
@@ -551,9 +555,67 @@ class Client(IMAPClient):
         """Take (and clear) a response code imaplib collected, such as COPYUID."""
         return self._imap.untagged_responses.pop(name, [])
 
+    def idle_check(self, timeout: float | None = None) -> list:
+        """The responses that come in IDLE within ``timeout`` seconds, parsed as
+        IMAPClient's ``idle_check()`` parses them.
+
+        IMAPClient reads them with the socket non-blocking; over TLS a response that
+        arrives in two pieces then loses its first one (Python's buffered reader drops what
+        it had read when the SSL socket raises SSLWantReadError mid-line), and the rest
+        reads as a response of its own ("unexpected response: 'FLAGS ())'", about 1 in 60
+        pushes on pymap). Here only the wait is a poll: each line is read whole, in blocking
+        mode within the read timeout."""
+        sock, imap = self.socket(), self._imap
+        if not (self._buffered(sock) or _readable(sock, timeout)):
+            return []
+        responses: list = []
+        while True:
+            try:
+                line = imap._get_line()
+            except imaplib.IMAP4.abort as exc:
+                if "EOF" in str(exc):  # the server closed the line: DONE will tell
+                    return responses
+                raise
+            responses.append(parse_untagged(line))
+            if not (self._buffered(sock) or _readable(sock, 0)):
+                return responses
+
+    def _buffered(self, sock: socket.socket) -> bool:
+        """Whether imaplib's reader (or TLS) holds input already: no poll would see it."""
+        timeout = sock.gettimeout()
+        sock.setblocking(False)
+        try:
+            return bool(self._imap.file.peek(1))
+        except OSError:  # nothing yet (would block, or TLS wants more)
+            return False
+        finally:
+            sock.settimeout(timeout)
+
     def parse_folder_list(self, data: list) -> list:
         """LIST reply lines -> [(flags, delimiter, name)] as ``list_folders`` gives them."""
         return self._proc_folder_list(data)
+
+    @require_capability("IDLE")  # (as IMAPClient's: idle_check() then reads it from cache)
+    def idle(self, *, sync_first: bool = False) -> list:
+        """IDLE (RFC 2177); returns what the server said before its "+", parsed as
+        ``idle_check()`` parses. IMAPClient raises on any of it, but new mail reported just
+        as the IDLE went out is news, not an error. A refusal (NO, BAD) still raises.
+
+        ``sync_first``: a NOOP goes in the same write, and what it reports is returned too
+        (the IDLE then starts right after a look at the mailbox; for servers that take
+        pipelined commands)."""
+        imap = self._imap
+        noop = imap._command("NOOP") if sync_first else None
+        self._idle_tag = tag = imap._command("IDLE")
+        early = [] if noop is None else self._consume_until_tagged_response(noop, "NOOP")[1]
+        while (line := imap._get_response()) is not None:  # (None: the continuation)
+            if imap.tagged_commands.get(tag):
+                raise IMAPClientError(f"Unexpected IDLE response: {line!r}")
+            try:
+                early.append(parse_untagged(line))
+            except (ProtocolError, ValueError):  # (a literal in it: the poll will tell)
+                continue
+        return early
 
     # -- goodbye
 
@@ -563,3 +625,10 @@ class Client(IMAPClient):
         imap.drop_deferred()
         imap.send(imap._new_tag() + b" LOGOUT\r\n")
         imap.sock.shutdown(socket.SHUT_WR)
+
+
+def _readable(sock: socket.socket, timeout: float | None) -> bool:
+    """Whether input (or EOF) arrives on ``sock`` within ``timeout`` seconds (None: ever)."""
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(None if timeout is None else timeout * 1000))

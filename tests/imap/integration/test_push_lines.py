@@ -99,3 +99,78 @@ def test_without_notify_each_mailbox_has_its_own_line_and_all_are_closed(connect
         counting.close()
         proxy.close()
         client.logout()
+
+
+# --- mail that comes as the IDLE goes out, a reply in pieces --------------------------------
+
+
+class AppendingProxy(fake.Listener):
+    """Forwards plain IMAP to Dovecot; the first time the client sends NOOP or IDLE after
+    its EXAMINE, ``append()`` runs before those bytes go on: new mail that lands between
+    the EXAMINE's reply and the IDLE."""
+
+    def __init__(self, target_port: int, append):
+        self.target_port, self.append, self.done = target_port, append, False
+        self.examined = False
+        super().__init__(self._forward)
+
+    def _forward(self, conn, listener):
+        def watch(data: bytes, from_client: bool) -> str:
+            if from_client and b" EXAMINE " in data:
+                self.examined = True
+            elif from_client and self.examined and not self.done:
+                if b" NOOP\r\n" in data or b" IDLE\r\n" in data:
+                    self.done = True
+                    self.append()
+            return "send"
+
+        fake.relay(conn, self.target_port, watch)
+
+
+def test_mail_between_the_examine_and_the_idle_wakes_the_push(connector, dovecot_server):
+    """Dovecot reports such mail only at DONE, not during the IDLE: the NOOP that goes out
+    with the IDLE finds it (without it, this wait would sleep its 8 seconds)."""
+    client = raw_client(dovecot_server)
+    name = f"gap-{uuid.uuid4().hex[:8]}"
+    client.create_folder(name)
+    proxy = AppendingProxy(
+        dovecot_server.starttls_port, lambda: client.append(name, make_message(subject="gap"))
+    )
+    connection = dovecot_server.connection(secure=False, startTls="never", port=proxy.port)
+    try:
+        started = time.monotonic()
+        woke = connector.wait_for_change(_request(connection, name), 8)
+        assert proxy.done and woke == {"ok": True, "data": {"woke": "change"}}, woke
+        assert time.monotonic() - started < 4
+    finally:
+        proxy.close()
+        client.logout()
+
+
+class SlowPieces(fake.SplittingProxy):
+    """Every chunk either way is cut in two after its 5th byte, 50 ms apart: a response
+    that arrives in pieces, as over a slow link (each piece a TLS record or a segment)."""
+
+    def _send_in_pieces(self, dst, data: bytes) -> None:
+        cut = min(5, len(data))
+        dst.sendall(data[:cut])
+        time.sleep(0.05)
+        dst.sendall(data[cut:])
+
+
+def test_a_response_in_two_pieces_during_idle_wakes_the_push(connector, dovecot_server):
+    """IMAPClient's idle_check reads with the socket non-blocking: the first piece is lost
+    and the rest reads as a response of its own ("unexpected response: 'XISTS'"), so the
+    push failed and was reconnected instead of waking the poll."""
+    client = raw_client(dovecot_server)
+    name = f"pieces-{uuid.uuid4().hex[:8]}"
+    client.create_folder(name)
+    proxy = SlowPieces(dovecot_server.starttls_port)
+    connection = dovecot_server.connection(secure=False, startTls="never", port=proxy.port)
+    try:
+        threading.Timer(2.0, lambda: client.append(name, make_message(subject="x"))).start()
+        woke = connector.wait_for_change(_request(connection, name), 15)
+        assert woke == {"ok": True, "data": {"woke": "change"}}, woke
+    finally:
+        proxy.close()
+        client.logout()
