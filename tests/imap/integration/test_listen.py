@@ -187,6 +187,7 @@ def test_notify_watches_every_mailbox_on_one_connection(dovecot_server, tmp_path
         assert b"NOTIFY" in proxy.commands  # (names[1] first: IDLE alone would miss it)
         assert proxy.open == 1  # between polls: the push's connection only
     finally:
+        print("ERRORS", listening.errors)
         assert listening.stop() == 0
         proxy.close()
         client.logout()
@@ -227,6 +228,8 @@ def test_the_idle_is_renewed_and_still_pushes(dovecot_server, dovecot_mailbox, t
         started(state, listening)
         time.sleep(3.5)  # three renewals or so
         assert proxy.commands.count(b"IDLE") >= 3, proxy.commands
+        # the first poll's connection and the push's one line: kept, not one per renewal
+        assert proxy.connections == 2, proxy.commands
         client.append(name, make_message(subject="after renewals"))
         assert listening.next_subject(timeout=5) == "after renewals"
     finally:

@@ -101,7 +101,7 @@ def test_without_notify_each_mailbox_has_its_own_line_and_all_are_closed(connect
         client.logout()
 
 
-# --- mail that comes as the IDLE goes out, a reply in pieces --------------------------------
+# --- mail that comes as the IDLE goes out, a reply in pieces, lines kept between waits ------
 
 
 class AppendingProxy(fake.Listener):
@@ -173,4 +173,48 @@ def test_a_response_in_two_pieces_during_idle_wakes_the_push(connector, dovecot_
         assert woke == {"ok": True, "data": {"woke": "change"}}, woke
     finally:
         proxy.close()
+        client.logout()
+
+
+def _mailboxes_request(connection: dict, names: list[str], state: dict) -> dict:
+    return {**_request(connection, names[0], mailboxes=names), "state": state}
+
+
+@pytest.mark.parametrize("notify", [True, False], ids=["notify", "idle-per-mailbox"])
+def test_kept_lines_serve_the_next_waits_and_still_wake(connector, dovecot_server, notify):
+    """With ``PushLines`` (listen, a worker) a wait starts on the lines the last one kept:
+    no new login, and new mail in any watched mailbox still wakes it (Dovecot drops the
+    first mailbox's events when a NOTIFY SET replaces another: NONE goes first)."""
+    from connector.sdk.push import PushLines
+
+    client = raw_client(dovecot_server)
+    names = [f"kept-{i}-{uuid.uuid4().hex[:6]}" for i in range(2)]
+    for name in names:
+        client.create_folder(name)
+    hide = {} if notify else {b" NOTIFY": b" XNOTIFY"}
+    hiding = fake.RewritingProxy(dovecot_server.starttls_port, {}, hide)
+    proxy = fake.CapturingProxy(hiding.port)
+    connection = dovecot_server.connection(secure=False, startTls="never", port=proxy.port)
+    state = connector.invoke(_mailboxes_request(connection, names, {}))["state"]
+    polls = proxy.connections
+    lines = PushLines()
+    try:
+        request = _mailboxes_request(connection, names, state)
+        for _ in range(2):  # quiet waits: the lines are kept
+            assert connector.wait_for_change(request, 1, lines=lines)["data"]["woke"] == "timeout"
+        for i, name in enumerate([names[0], names[1], names[0]]):
+            threading.Timer(0.5, lambda n=name: client.append(n, make_message())).start()
+            woke = connector.wait_for_change(request, 10, lines=lines)
+            assert woke["data"] == {"woke": "change"}, (i, woke)
+            state = connector.invoke({**request, "state": state})["state"]
+            polls += 1
+            request = _mailboxes_request(connection, names, state)
+        lines_opened = proxy.connections - polls
+        # one line per mailbox without NOTIFY (a line cut when another woke is opened again)
+        assert lines_opened <= (1 if notify else 2 + 2), (lines_opened, proxy.commands)
+        assert proxy.commands.count(b"NOTIFY") >= (5 if notify else 0)
+    finally:
+        lines.close()
+        proxy.close()
+        hiding.close()
         client.logout()

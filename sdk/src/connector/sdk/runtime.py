@@ -18,7 +18,7 @@ from .errors import AuthFailed, ConnectorError, InternalError, InvalidInput, Unk
 from .inputs import plain_json_problem
 from .jsonvalues import INVALID_TEXT, json_problem, valid_text
 from .manifest import KIND_LABELS, Manifest, Operation
-from .push import PushSessions, close_quietly
+from .push import PushLines, PushSessions, close_quietly
 from .requests import REQUEST_KINDS, kind_of, split_connection
 from .scrub import Scrubber
 from .text import SURROGATE
@@ -104,6 +104,7 @@ class Connector:
         *,
         egress: EgressPolicy | None = None,
         stop: threading.Event | None = None,
+        lines: PushLines | None = None,
     ) -> dict:
         """Block until a trigger's source reports a change, or ``timeout`` seconds pass.
 
@@ -120,13 +121,22 @@ class Connector:
 
         ``stop`` (set from another thread) ends the wait early: the sessions'
         ``interrupt()`` (where they have one) cuts their connections, and the envelope
-        says ``"woke": "stopped"``.
+        says ``"woke": "stopped"``. With ``lines`` (connector.sdk.push.PushLines, for a
+        caller that waits again and again), a wait starts on the sessions the last wait of
+        the same connection kept, and one that ends well keeps its own there.
         """
         call = Call(Scrubber(), None, None)
         with egress_policy.applied(egress):
-            return self._invoke_mapped(request, call, push=(timeout, stop))
+            return self._invoke_mapped(request, call, push=(timeout, stop, lines))
 
-    def _push(self, request: Any, call: Call, timeout: float, stop: threading.Event | None) -> dict:
+    def _push(
+        self,
+        request: Any,
+        call: Call,
+        timeout: float,
+        stop: threading.Event | None,
+        lines: PushLines | None,
+    ) -> dict:
         kind, operation, conn_op, fields, inputs = self._prepare(request, call)
         if kind != "trigger":
             raise InvalidInput("A push waits for a trigger: name one.", path="request")
@@ -134,9 +144,12 @@ class Connector:
             return {"ok": True, "data": {"woke": "unsupported"}}
         context = call.context(self.manifest.key, conn_op.key)
         inputs = {"state": _checked_state(request), **inputs}
+        key = lines.key(self.manifest.key, conn_op.key, fields) if lines is not None else b""
+        kept = lines.take(key) if lines is not None else []
         sessions = PushSessions(
-            self._open(conn_op, fields, call, context),
+            kept[0] if kept else self._open(conn_op, fields, call, context),
             lambda: self._open(conn_op, fields, call, context),
+            spare=kept[1:],
         )
         done = threading.Event()
         if stop is not None:
@@ -144,19 +157,28 @@ class Connector:
                 target=_interrupt_when, args=(stop, done, sessions), name="push-stop", daemon=True
             ).start()
         extra = {"sessions": sessions} if operation.push_wants_sessions else {}
+        ended_well = False
         try:
             woke = operation.push(sessions.all[0], inputs, timeout, **extra)
+            ended_well = woke in ("change", "timeout")  # (not "unsupported": no next wait)
         except Exception:
             if stop is None or not stop.is_set():
                 raise
             woke = "stopped"  # its connection was cut on purpose
         finally:
             done.set()
-            sessions.close()
+            stopped = stop is not None and stop.is_set()
+            if lines is not None and ended_well and not stopped:
+                lines.give(key, sessions.release())  # (a line it cut is closed there)
+            else:
+                sessions.close()
         return {"ok": True, "data": {"woke": "stopped" if stop and stop.is_set() else woke}}
 
     def _invoke_mapped(
-        self, request: Any, call: Call, push: tuple[float, threading.Event | None] | None = None
+        self,
+        request: Any,
+        call: Call,
+        push: tuple[float, threading.Event | None, PushLines | None] | None = None,
     ) -> dict:
         scrubber = call.scrubber
         try:

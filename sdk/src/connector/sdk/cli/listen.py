@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ManifestError
+from ..push import PushLines
 from . import Invocation
 from .output import EXIT_ERROR, EXIT_OK, UsageError
 from .requests import add_request_arguments, build_request, seconds
@@ -96,6 +97,8 @@ def listen(cli: Invocation, argv: list[str]) -> int:
         return usage_failure(cli, str(exc))
     except Stop:
         pass
+    finally:
+        listener.lines.close()
     return EXIT_OK
 
 
@@ -104,6 +107,7 @@ class Listener:
         self.connector, self.request, self.state_file = connector, request, state_file
         self.every, self.polls_left = float(args.every), args.polls
         self.push, self.renew = not args.no_push, max(1.0, float(args.push_renew))
+        self.lines = PushLines()  # the IDLE lines, logged in once, not once per wait
         self.pause = PAUSE_FIRST
         # A signal ends a wait at once; a poll is let finish (its records out, its state
         # saved), or the next start would emit them again.
@@ -148,7 +152,7 @@ class Listener:
         request = {**self.request, "state": read_state(self.state_file)}
         while (left := end - time.monotonic()) > 0:
             asked, started = min(left, self.renew), time.monotonic()
-            result = self.connector.wait_for_change(request, asked)
+            result = self.connector.wait_for_change(request, asked, lines=self.lines)
             if not result["ok"]:
                 self.failed("push", result)
                 if not result["error"].get("retryable"):

@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 from .. import envelope
 from ..egress import EgressPolicy
 from ..errors import UnknownAction
+from ..push import PushLines
 from ..requests import REQUEST_KINDS
 from ..runtime import Connector
 from . import telemetry
@@ -32,11 +33,17 @@ _connectors: dict[str, Any] = {}
 _pool: Any = None  # the worker's session pool (set by worker.run)
 _egress: EgressPolicy | None = None  # where steps may connect (the hosted default)
 _connect_timeout: float | None = None
+_push_lines: PushLines | None = None  # the pushes' lines kept between waits (worker.run)
 
 
-def configure(pool: Any, egress: EgressPolicy, connect_timeout: float | None) -> None:
-    global _pool, _egress, _connect_timeout
-    _pool, _egress, _connect_timeout = pool, egress, connect_timeout
+def configure(
+    pool: Any,
+    egress: EgressPolicy,
+    connect_timeout: float | None,
+    push_lines: PushLines | None = None,
+) -> None:
+    global _pool, _egress, _connect_timeout, _push_lines
+    _pool, _egress, _connect_timeout, _push_lines = pool, egress, connect_timeout, push_lines
 
 
 def connector(name: str) -> Connector:
@@ -106,7 +113,9 @@ def wait_for_change(request: dict) -> dict:
 
     def work() -> None:
         try:
-            result["envelope"] = target.wait_for_change(body, timeout, egress=_egress, stop=stop)
+            result["envelope"] = target.wait_for_change(
+                body, timeout, egress=_egress, stop=stop, lines=_push_lines
+            )
         finally:
             done.set()
 

@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 
 from ..egress import EgressPolicy
 from ..pool import SessionPool
+from ..push import PushLines
 from . import activities, telemetry, workflows
 from .codec import data_converter
 
@@ -69,7 +70,9 @@ async def run(
     the worker's metrics are served on 127.0.0.1 (``telemetry``)."""
     client = await connect(address, namespace, keys)
     pool = SessionPool(per_account=per_account)
-    activities.configure(pool, egress or EgressPolicy(), connect_timeout)
+    # A push's IDLE lines stay logged in from one wait to the next on this worker.
+    push_lines = PushLines()
+    activities.configure(pool, egress or EgressPolicy(), connect_timeout, push_lines)
     worker_log()
     telemetry.configure(operations or {})
     if metrics_port:
@@ -97,3 +100,4 @@ async def run(
             print(f"worker ready on {address}, task queue {task_queue}", flush=True)
             await stop.wait()
     pool.close()
+    push_lines.close()
