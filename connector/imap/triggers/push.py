@@ -190,10 +190,10 @@ def _idle(session: ImapSession, timeout: float, woken_by: Callable[[tuple], bool
     """IDLE until ``woken_by`` one of the server's responses, or ``timeout``; a NOOP every
     LIVENESS seconds of quiet (answered within the read timeout, or the line is dead).
 
-    Where the server takes pipelined commands, every IDLE goes out behind a NOOP (one
-    write): Dovecot reports mail that came between a command's reply and the IDLE only
-    at DONE (an APPEND between EXAMINE and IDLE: 7 of 7 silent for the whole IDLE); the
-    NOOP finds it, and is the liveness check too. Elsewhere (Courier loses pipelined
+    Where the server takes pipelined commands, every IDLE goes out right behind a NOOP
+    (its reply not awaited): Dovecot reports mail that came between a command's reply and
+    the IDLE only at DONE (an APPEND between EXAMINE and IDLE: 7 of 7 silent for the whole
+    IDLE); the NOOP finds it, and is the liveness check too. Elsewhere (Courier loses pipelined
     commands) the NOOP goes alone between IDLEs."""
     known = known_server(session.server_key)
     sync = bool(known and known["pipelines"])

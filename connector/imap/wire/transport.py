@@ -601,9 +601,9 @@ class Client(IMAPClient):
         ``idle_check()`` parses. IMAPClient raises on any of it, but new mail reported just
         as the IDLE went out is news, not an error. A refusal (NO, BAD) still raises.
 
-        ``sync_first``: a NOOP goes in the same write, and what it reports is returned too
-        (the IDLE then starts right after a look at the mailbox; for servers that take
-        pipelined commands)."""
+        ``sync_first``: a NOOP goes just ahead, its reply not awaited, and what it reports
+        is returned too (the IDLE then starts right after a look at the mailbox; for
+        servers that take pipelined commands)."""
         imap = self._imap
         noop = imap._command("NOOP") if sync_first else None
         self._idle_tag = tag = imap._command("IDLE")
