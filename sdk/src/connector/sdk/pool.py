@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import Timeout
+from .push import reusable
 
 
 class Pooled:
@@ -134,19 +135,8 @@ class SessionPool:
             if pooled.replacing:
                 self._replace_idle(pooled)
             return pooled, False
-        stale = getattr(pooled.session, "stale", None)
-        check = getattr(pooled.session, "check", None)
-        try:
-            dead = stale is not None and stale()
-            if (
-                not dead
-                and check is not None
-                and (time.monotonic() - pooled.last_used > self.check_after)
-            ):
-                check()
-        except Exception:  # noqa: BLE001 - a session that fails its check is dead too
-            dead = True
-        if dead:  # discarded, and a new one instead: the step never sees it
+        checked = time.monotonic() - pooled.last_used > self.check_after
+        if not reusable(pooled.session, checked):  # discarded; a new one the step never sees
             self.discard(pooled)
             with self._lock:
                 self.hits -= 1

@@ -107,14 +107,14 @@ class PushLines:
         checked = time.monotonic() - since > self.check_after
         live = []
         for session in sessions:
-            if _reusable(session, checked):
+            if reusable(session, checked):
                 live.append(session)
             else:
                 close_quietly(session)
         return live
 
     def give(self, key: bytes, sessions: list[Any]) -> None:
-        dead = [s for s in sessions if not _reusable(s, checked=False)]  # (cut lines)
+        dead = [s for s in sessions if not reusable(s, checked=False)]  # (cut lines)
         sessions = [s for s in sessions if s not in dead]
         for session in dead:
             close_quietly(session)
@@ -150,9 +150,10 @@ class PushLines:
                     close_quietly(session)
 
 
-def _reusable(session: Any, checked: bool) -> bool:
-    """Whether a kept session may serve another wait: not dropped by its server, and (when
-    ``checked``) answering a round trip."""
+def reusable(session: Any, checked: bool) -> bool:
+    """Whether a kept session (a push's line, a pooled step session) may be used again: not
+    dropped by its server (``stale()``), and, when ``checked``, answering a round trip
+    (``check()``)."""
     stale = getattr(session, "stale", None)
     check = getattr(session, "check", None)
     try:
