@@ -122,8 +122,9 @@ _KEYWORD = re.compile(r"[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+")
 
 
 def normalize_flags(flags: list, path: str = "flags") -> list[str]:
-    """System flags in their canonical case, keywords checked against the atom grammar."""
-    out: list[str] = []
+    """System flags in their canonical case, keywords checked against the atom grammar,
+    each once, in the order given (a dict keeps the order: linear, whatever the count)."""
+    out: dict[str, None] = {}
     for index, flag in enumerate(flags):
         where = f"inputs.{path}.{index}"
         if not isinstance(flag, str) or not flag:
@@ -144,9 +145,8 @@ def normalize_flags(flags: list, path: str = "flags") -> list[str]:
                 'punctuation, without spaces or any of ( ) { } % * " \\ ].',
                 path=where,
             )
-        if flag not in out:
-            out.append(flag)
-    return out
+        out[flag] = None
+    return list(out)
 
 
 def flags_arg(flags: list[str]) -> bytes:

@@ -75,6 +75,9 @@ def errors(schema: dict, value: Any, path: tuple = ()) -> Iterator[tuple[tuple, 
                 f"{shown} should be non-empty" if schema[low] == 1 else f"{shown} is too short",
             )
         if high in schema and len(value) > schema[high]:
+            if isinstance(value, list):
+                yield path, f"has {len(value)} items: at most {schema[high]}"
+                return  # (its items are not checked: one message, not one per item)
             yield path, f"{shown} is too long (at most {schema[high]})"
     if isinstance(value, str):
         if "pattern" in schema:
