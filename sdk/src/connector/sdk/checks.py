@@ -56,7 +56,7 @@ def handles(schema: Any) -> bool:
 
 def errors(schema: dict, value: Any, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
     """(path, message) for each way ``value`` breaks ``schema``; messages read like jsonschema's."""
-    shown = _show(value)
+    shown = _Shown(value)  # (the value's repr only for a message: a 45 MB text costs 0.4 s)
     kind = schema.get("type")
     if kind is not None and not _is_type(value, kind):
         yield path, f"{shown} is not of type {kind!r}"
@@ -121,7 +121,19 @@ def ecma_anchors(pattern: str) -> str:
 
 def _show(value: Any) -> str:
     """A value for a message: a 20 MB input must not come back inside its own error."""
+    if isinstance(value, str) and len(value) > 4 * VALUE_CHARS:
+        value = value[: 4 * VALUE_CHARS]  # (shortened anyway: no repr of all of it)
     return shorten(repr(value), VALUE_CHARS)
+
+
+class _Shown:
+    """A value as a message shows it, made when a message is (f-strings call __format__)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __format__(self, spec: str) -> str:
+        return _show(self.value)
 
 
 def _is_type(value: Any, kind: str | list[str]) -> bool:

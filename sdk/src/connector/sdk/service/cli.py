@@ -91,6 +91,13 @@ def parser(cli: Invocation) -> argparse.ArgumentParser:
         "--max-body-mb", type=float, default=DEFAULTS.max_body / MB, help="body limit in MB (64)"
     )
     edge.add_argument(
+        "--max-body-elements",
+        type=int,
+        default=DEFAULTS.max_body_elements,
+        help="JSON elements in a body (values, keys, separators), counted before parsing "
+        f"({DEFAULTS.max_body_elements:,})",
+    )
+    edge.add_argument(
         "--header-timeout", type=float, default=DEFAULTS.header_timeout, help="headers (10 s)"
     )
     edge.add_argument(
@@ -132,6 +139,7 @@ def serve(cli: Invocation, argv: list[str]) -> int:
         max_step_timeout=args.max_step_timeout,
         connect_timeout=args.connect_timeout,
         max_body=int(args.max_body_mb * MB),
+        max_body_elements=args.max_body_elements,
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
         keepalive=args.keepalive,
@@ -182,7 +190,14 @@ def _problem(args: argparse.Namespace) -> str | None:
     problem = egress_problem(args)
     if problem:
         return problem
-    for name in ("threads", "sessions_per_account", "per_tenant", "max_connections", "workers"):
+    for name in (
+        "threads",
+        "sessions_per_account",
+        "per_tenant",
+        "max_connections",
+        "workers",
+        "max_body_elements",
+    ):
         if getattr(args, name) < 1:
             return f"--{name.replace('_', '-')} must be at least 1"
     return None

@@ -21,7 +21,6 @@ from ..errors import (
     ConnectorError,
     InvalidInput,
     MethodNotAllowed,
-    PayloadTooLarge,
     Timeout,
     Unauthorized,
     UnknownAction,
@@ -31,6 +30,7 @@ from ..runtime import Connector
 from . import openapi30
 from .admission import BusyThreads, Gate, Release
 from .auth import TokenCheck
+from .body import MAX_BODY_DEPTH, read_json_object
 from .metrics import Metrics
 from .openapi import document
 from .settings import Settings
@@ -69,6 +69,8 @@ class Service:
         # The step threads: a hard cap. A step past its timeout is answered TIMEOUT at once,
         # but its thread (and the pooled session it holds) stays counted until it returns.
         self.threads = ThreadPoolExecutor(settings.threads, thread_name_prefix="step")
+        # Bodies are parsed here, off the event loop (and off the step threads).
+        self.parsers = ThreadPoolExecutor(2, thread_name_prefix="body")
         self.busy = BusyThreads(settings.threads)
         self.accounts = Gate(settings.account_slots, settings.account_waiting, "account")
         self.tenants = Gate(settings.per_tenant, settings.tenant_waiting, "tenant")
@@ -78,6 +80,7 @@ class Service:
     def close(self) -> None:
         self.pool.close()
         self.threads.shutdown(wait=False, cancel_futures=True)
+        self.parsers.shutdown(wait=False, cancel_futures=True)
 
     def update_gauges(self) -> None:
         def sample() -> dict[str, int]:
@@ -112,23 +115,13 @@ class Service:
         return tenant
 
     async def read_body(self, request: Request) -> dict:
-        limit = self.settings.max_body
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(f"The body is over {limit} bytes.")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"The body is over {limit} bytes.")
-            chunks.append(chunk)
-        try:
-            body = json.loads(b"".join(chunks) or b"{}")
-        except (ValueError, RecursionError):
-            raise InvalidInput("The body must be a JSON object.") from None
-        if not isinstance(body, dict):
-            raise InvalidInput("The body must be a JSON object.")
-        return body
+        return await read_json_object(
+            request,
+            max_bytes=self.settings.max_body,
+            max_elements=self.settings.max_body_elements,
+            max_depth=MAX_BODY_DEPTH,
+            parser=self.parsers,
+        )
 
     # -- routes
 

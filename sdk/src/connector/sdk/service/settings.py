@@ -35,6 +35,9 @@ class Settings:
     connect_timeout: float = 15.0  # opening a connection (TCP, TLS, greeting, login)
     # The HTTP edge
     max_body: int = 64 * MB  # a 40 MB attachment in base64 inside JSON, with room to spare
+    # JSON elements of a body (service.body): counted before parsing; a parsed element costs
+    # ~70 bytes or more, so 45 MB of "{}," cost 1.2 GB. Real steps send a few hundred.
+    max_body_elements: int = 100_000
     header_timeout: float = 10.0  # a request's headers, from its first byte
     body_timeout: float = 60.0  # a request's body, from the end of its headers
     keepalive: float = 5.0  # an idle kept-alive connection
