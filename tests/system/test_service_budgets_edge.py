@@ -9,6 +9,8 @@ with its traceback, without a secret).
 from __future__ import annotations
 
 import json
+import resource
+import selectors
 import socket
 import statistics
 import subprocess
@@ -227,3 +229,62 @@ def test_a_flags_list_over_its_cap_is_400_naming_the_input_and_the_maximum(servi
 
 def p99(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100)[98] if len(samples) > 1 else samples[0]
+
+
+# --- connections -------------------------------------------------------------------------------
+
+
+def open_files_for(count: int) -> None:
+    """This test process's soft limit on open files raised to fit ``count`` more sockets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < count + 512:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, count + 512), hard))
+
+
+def closed_by_peer(sockets: list[socket.socket], seconds: float) -> set[socket.socket]:
+    """The sockets the service closes (EOF or reset) within ``seconds``, waiting for all."""
+    closed: set[socket.socket] = set()
+    selector = selectors.DefaultSelector()
+    for sock in sockets:
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ, data=sock)
+    deadline = time.monotonic() + seconds
+    try:
+        while len(closed) < len(sockets) and (left := deadline - time.monotonic()) > 0:
+            for key, _ in selector.select(left):
+                sock = key.data
+                try:
+                    data = sock.recv(4096)
+                except (ConnectionResetError, BlockingIOError):
+                    data = b""
+                if not data:
+                    closed.add(sock)
+                    selector.unregister(sock)
+    finally:
+        selector.close()
+    return closed
+
+
+def test_1100_idle_sockets_from_one_address_leave_others_served(service):
+    """Before: ~1,100 idle sockets of one client (no token, no byte sent) took every
+    connection: 0 of 30 /healthz probes from elsewhere were answered. Now one address holds
+    at most 256 (--max-connections-per-client): the rest are closed at once, other addresses
+    are answered all the while, and the 256 are closed once idle for --keepalive (5 s)."""
+    open_files_for(1100)
+    offender = []
+    try:
+        for _ in range(1100):
+            offender.append(socket.create_connection(("127.0.0.1", service.port), timeout=10))
+        started = time.monotonic()
+        with Prober(service, source="127.0.0.2") as other:
+            refused = closed_by_peer(offender, 1.5)
+        assert len(other.latencies) >= 30 and not other.failures, other.failures
+        assert 1100 - 256 <= len(refused) <= 1100 - 250, len(refused)  # (256 less ours)
+        held = [s for s in offender if s not in refused]
+        idle_closed = closed_by_peer(held, 10)
+        took = time.monotonic() - started
+        assert len(idle_closed) == len(held) and took < 5 + 5, took  # idle: closed after 5 s
+    finally:
+        for sock in offender:
+            sock.close()
+    assert service.http.get("/healthz").status_code == 200  # the address is welcome again

@@ -17,7 +17,7 @@ from ..cli.egress import add_egress_arguments, egress_problem, hosts
 from ..cli.output import EXIT_OK, EXIT_USAGE
 from ..egress import parse_ports
 from .auth import TOKEN_ENV, TokenFileError, is_loopback, read_tokens
-from .edge import GuardedH11Protocol
+from .edge import GuardedH11Protocol, raise_open_file_limit
 from .metrics import MULTIPROCESS_ENV
 from .settings import CONFIG_ENV, MB, Settings
 
@@ -112,6 +112,13 @@ def parser(cli: Invocation) -> argparse.ArgumentParser:
         default=DEFAULTS.max_connections,
         help="open HTTP connections (1000)",
     )
+    edge.add_argument(
+        "--max-connections-per-client",
+        type=int,
+        default=DEFAULTS.max_connections_per_client,
+        help="open HTTP connections from one client address, an IPv6 /64 (256; "
+        "0: no cap, as behind a proxy that caps them itself)",
+    )
 
     add_egress_arguments(p)
     return p
@@ -144,6 +151,7 @@ def serve(cli: Invocation, argv: list[str]) -> int:
         body_timeout=args.body_timeout,
         keepalive=args.keepalive,
         max_connections=args.max_connections,
+        max_connections_per_client=args.max_connections_per_client,
         allow_hosts=hosts(args.allow_hosts),
         deny_hosts=hosts(args.deny_hosts),
         allow_ports=tuple(sorted(ports)) if ports is not None else None,
@@ -152,6 +160,7 @@ def serve(cli: Invocation, argv: list[str]) -> int:
         studio=args.studio,
     )
     os.environ[CONFIG_ENV] = settings.to_env()  # read by each worker's create_app
+    raise_open_file_limit()  # (inherited by the workers)
     if args.workers > 1:  # one scrape sums every worker's metrics
         shared = tempfile.mkdtemp(prefix="connector-metrics-")
         atexit.register(shutil.rmtree, shared, ignore_errors=True)
@@ -200,4 +209,6 @@ def _problem(args: argparse.Namespace) -> str | None:
     ):
         if getattr(args, name) < 1:
             return f"--{name.replace('_', '-')} must be at least 1"
+    if args.max_connections_per_client < 0:
+        return "--max-connections-per-client must be 0 (no cap) or more"
     return None

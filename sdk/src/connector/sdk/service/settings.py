@@ -40,8 +40,11 @@ class Settings:
     max_body_elements: int = 100_000
     header_timeout: float = 10.0  # a request's headers, from its first byte
     body_timeout: float = 60.0  # a request's body, from the end of its headers
-    keepalive: float = 5.0  # an idle kept-alive connection
+    keepalive: float = 5.0  # an idle connection: a new one before its first byte, or kept-alive
     max_connections: int = 1000
+    # Open connections from one client address (an IPv6 /64), so that one client cannot hold
+    # them all; 0: no such cap (behind a proxy, where every client has the proxy's address).
+    max_connections_per_client: int = 256
     # Egress: where steps may connect (connector.sdk.egress)
     allow_hosts: tuple[str, ...] = ()
     deny_hosts: tuple[str, ...] = ()
