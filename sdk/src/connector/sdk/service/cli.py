@@ -16,7 +16,14 @@ from ..cli import Invocation
 from ..cli.egress import add_egress_arguments, egress_problem, hosts
 from ..cli.output import EXIT_OK, EXIT_USAGE
 from ..egress import parse_ports
-from .auth import TOKEN_ENV, TokenFileError, is_loopback, read_tokens
+from .auth import (
+    METRICS_TOKEN_ENV,
+    TOKEN_ENV,
+    TokenFileError,
+    is_loopback,
+    read_metrics_tokens,
+    read_tokens,
+)
 from .edge import GuardedH11Protocol, raise_open_file_limit
 from .metrics import MULTIPROCESS_ENV
 from .settings import CONFIG_ENV, MB, Settings
@@ -37,6 +44,11 @@ def parser(cli: Invocation) -> argparse.ArgumentParser:
     p.add_argument(
         "--token-file",
         help=f"service tokens, one per line: TOKEN or TENANT: TOKEN (also ${TOKEN_ENV})",
+    )
+    p.add_argument(
+        "--metrics-token-file",
+        help="the operator's tokens for GET /metrics, one per line: they read every tenant's "
+        f"series and run no step (also ${METRICS_TOKEN_ENV}); a tenant's token reads its own",
     )
     p.add_argument(
         "--no-auth", action="store_true", help="no service token (loopback addresses only)"
@@ -136,6 +148,7 @@ def serve(cli: Invocation, argv: list[str]) -> int:
     settings = Settings(
         connectors=tuple(connectors) if connectors else None,
         token_file=args.token_file,
+        metrics_token_file=args.metrics_token_file,
         no_auth=args.no_auth,
         workers=args.workers,
         threads=args.threads,
@@ -194,6 +207,12 @@ def _problem(args: argparse.Namespace) -> str | None:
             return str(exc)
         if not tokens:
             return f"no service token: set {TOKEN_ENV} or --token-file (or --no-auth on loopback)"
+        try:
+            operators = read_metrics_tokens(args.metrics_token_file)
+        except (OSError, TokenFileError) as exc:
+            return str(exc)
+        if set(operators) & set(tokens):
+            return "a metrics token must not also be a service token"
     if bool(args.certfile) != bool(args.keyfile):
         return "give --certfile and --keyfile together"
     problem = egress_problem(args)

@@ -19,6 +19,7 @@ from .. import envelope
 from ..egress import EgressPolicy
 from ..errors import (
     ConnectorError,
+    InternalError,
     InvalidInput,
     MethodNotAllowed,
     Timeout,
@@ -26,7 +27,9 @@ from ..errors import (
     UnknownAction,
 )
 from ..pool import SessionPool
-from ..runtime import Connector
+from ..requests import split_connection
+from ..runtime import Connector, log_unexpected
+from ..scrub import Scrubber
 from . import openapi30
 from .admission import BusyThreads, Gate, Release
 from .auth import TokenCheck
@@ -144,17 +147,18 @@ class Service:
             return self.refuse(Unauthorized(NO_TOKEN))
         outcome["tenant"] = tenant
         releases: list[Release] = []
+        step_request: dict[str, Any] = {kind: key if key is not None else True}
+        connector: Connector | None = None
         try:
             connector = self.connectors.get(name)
             if connector is None:
                 known = ", ".join(self.connectors) or "none"
                 raise UnknownAction(f"Unknown connector. Known: {known}.")
-            step_request = dict(await self.read_body(request))
+            step_request = {**await self.read_body(request), **step_request}
             if "connection" not in step_request:
                 from_headers = connection_from_headers(connector, request.headers.items())
                 if from_headers is not None:
                     step_request["connection"] = from_headers
-            step_request[kind] = key if key is not None else True
             deadline = started + self.settings.max_step_timeout
             account = connector.pool_account(step_request, self.pool)
             queued = time.monotonic()
@@ -173,6 +177,11 @@ class Service:
             result = envelope.error(InvalidInput("The request body was cut off."))
         except ConnectorError as exc:
             result = envelope.error(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug outside the runtime: logged, answered
+            log_unexpected(exc, step_request, secrets_of(request, connector, step_request))
+            result = envelope.error(
+                InternalError(f"Unexpected {type(exc).__name__} in the service (logged).")
+            )
         finally:
             for release in releases:  # (run() took over the releases of a step it started)
                 release()
@@ -256,10 +265,15 @@ class Service:
         return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics_route(self, request: Request) -> Response:
-        if self.tenant(request) is None:
-            return self.refuse(Unauthorized(NO_TOKEN))
+        """Every series for the operator (a metrics token); a tenant's own series for its
+        token (service.metrics.TenantView)."""
+        view: str | None = None
+        if not self.auth.operator(request.headers.get("authorization")):
+            view = self.tenant(request)
+            if view is None:
+                return self.refuse(Unauthorized(NO_TOKEN))
         self.update_gauges()
-        return Response(self.metrics.text(), media_type="text/plain; version=0.0.4")
+        return Response(self.metrics.text(view), media_type="text/plain; version=0.0.4")
 
     async def not_found(self, request: Request, exc: Exception) -> Response:
         if self.tenant(request) is None:
@@ -268,6 +282,21 @@ class Service:
 
     async def not_allowed(self, request: Request, exc: Exception) -> Response:
         return self.refuse(MethodNotAllowed(f"{request.method} is not allowed here."))
+
+
+def secrets_of(request: Request, connector: Connector | None, step_request: dict) -> Scrubber:
+    """What a log line about this request must not show: the service token and the
+    connection's secret fields (the runtime masks the same within a step)."""
+    scrubber = Scrubber()
+    scrubber.add((request.headers.get("authorization") or "").partition(" ")[2].strip())
+    if connector is not None:
+        try:
+            conn_op, fields = split_connection(connector.manifest, step_request.get("connection"))
+        except ConnectorError:
+            return scrubber
+        for key in conn_op.secret_keys:
+            scrubber.add(fields.get(key))
+    return scrubber
 
 
 HEADER_PREFIX = "x-connection-"

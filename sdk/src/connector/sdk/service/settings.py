@@ -22,6 +22,7 @@ MB = 1024 * 1024
 class Settings:
     connectors: tuple[str, ...] | None = None  # names; None: every installed connector
     token_file: str | None = None
+    metrics_token_file: str | None = None  # the operator's metrics tokens (service.auth)
     no_auth: bool = False
     workers: int = 1
     # Steps
