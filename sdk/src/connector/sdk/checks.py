@@ -77,8 +77,9 @@ def errors(schema: dict, value: Any, path: tuple = ()) -> Iterator[tuple[tuple, 
         if high in schema and len(value) > schema[high]:
             if isinstance(value, list):
                 yield path, f"has {len(value)} items: at most {schema[high]}"
-                return  # (its items are not checked: one message, not one per item)
-            yield path, f"{shown} is too long (at most {schema[high]})"
+            else:
+                yield path, f"{shown} is too long (at most {schema[high]})"
+            return  # (nothing more is checked: one message, and no pattern over 10 MB)
     if isinstance(value, str):
         if "pattern" in schema:
             pattern = _patterns.get(schema["pattern"])
