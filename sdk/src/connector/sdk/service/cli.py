@@ -116,7 +116,10 @@ def parser(cli: Invocation) -> argparse.ArgumentParser:
         "--body-timeout", type=float, default=DEFAULTS.body_timeout, help="a body (60 s)"
     )
     edge.add_argument(
-        "--keepalive", type=float, default=DEFAULTS.keepalive, help="idle connection (5 s)"
+        "--keepalive",
+        type=float,
+        default=DEFAULTS.keepalive,
+        help="an idle connection: a new one before its first byte, or a kept-alive one (5 s)",
     )
     edge.add_argument(
         "--max-connections",
