@@ -62,6 +62,11 @@ OTHER_KEYS = (
     "not",
 )
 KNOWN = sorted([*FLAG_KEYS, *STATE_KEYS, *STRING_KEYS, *DATE_KEYS, *SIZE_KEYS, *OTHER_KEYS])
+# What one filterOptions may hold (the manifest's comments say the same: a test keeps them
+# agreeing). Real searches use a handful of filters; a server parses OR and NOT recursively.
+MAX_TERMS = 500  # filters (and header names) at every level together
+MAX_OR_ITEMS = 100  # alternatives in one "or" list
+MAX_NESTING = 8  # "or" and "not" inside one another
 
 
 class Criteria:
@@ -71,6 +76,24 @@ class Criteria:
         self.capabilities = capabilities
         self.utf8 = False
         self.keys: list[bytes] = []
+        self.terms = 0  # filters read so far (MAX_TERMS)
+        self.nesting = 0  # "or"/"not" levels around the filter being read (MAX_NESTING)
+
+    def count(self, where: str, terms: int = 1) -> None:
+        self.terms += terms
+        if self.terms > MAX_TERMS:
+            raise InvalidInput(
+                f"filterOptions has more than {MAX_TERMS} filters (counting those inside or "
+                f"and not, and each header): at most {MAX_TERMS}.",
+                path=f"inputs.{where}",
+            )
+
+    def nested(self, where: str) -> None:
+        if self.nesting >= MAX_NESTING:
+            raise InvalidInput(
+                f"{where} nests or/not more than {MAX_NESTING} levels deep: at most {MAX_NESTING}.",
+                path=f"inputs.{where}",
+            )
 
     def string(self, value: str, path: str) -> bytes:
         encoded, utf8 = protocol.search_string(value, path)
@@ -120,6 +143,7 @@ def translate(filters: object, criteria: Criteria, path: str) -> list[bytes]:
         where = f"{path}.{key}"
         if value is None:
             continue
+        criteria.count(where)
         if key in FLAG_KEYS:
             keys.append(FLAG_KEYS[key] if _bool(value, where) else UNFLAG[FLAG_KEYS[key]])
         elif key in STATE_KEYS:
@@ -150,7 +174,10 @@ def translate(filters: object, criteria: Criteria, path: str) -> list[bytes]:
         elif key == "or":
             keys += _or(value, criteria, where)
         elif key == "not":
+            criteria.nested(where)
+            criteria.nesting += 1
             keys += [b"NOT", *_group(translate(value, criteria, where))]
+            criteria.nesting -= 1
         else:
             raise InvalidInput(
                 f"Unknown filter {key!r} in {path}. Known filters: {', '.join(KNOWN)}.",
@@ -169,11 +196,21 @@ def _or(value: object, criteria: Criteria, where: str) -> list[bytes]:
         raise InvalidInput(
             f"{where} must be a non-empty list of filter objects.", path=f"inputs.{where}"
         )
+    if len(value) > MAX_OR_ITEMS:
+        raise InvalidInput(
+            f"{where} has {len(value)} alternatives: at most {MAX_OR_ITEMS}.",
+            path=f"inputs.{where}",
+        )
+    criteria.nested(where)
+    criteria.nesting += 1
     groups = [_group(translate(item, criteria, f"{where}.{i}")) for i, item in enumerate(value)]
-    # OR takes two keys: fold the list from the right, OR a (OR b c).
-    result = groups[-1]
-    for group in reversed(groups[:-1]):
-        result = [b"OR", *group, *result]
+    criteria.nesting -= 1
+    # OR takes two keys: fold the list from the right, OR a (OR b c), written out in one pass
+    # as OR a OR b c (each OR's second key is the rest), never copying what is built.
+    result: list[bytes] = []
+    for group in groups[:-1]:
+        result += [b"OR", *group]
+    result += groups[-1]
     return result
 
 
@@ -183,6 +220,7 @@ def _headers(value: object, criteria: Criteria, where: str) -> list[bytes]:
             f'{where} must be an object of header name -> text, such as {{"X-Priority": "1"}}.',
             path=f"inputs.{where}",
         )
+    criteria.count(where, len(value) - 1)  # (the header filter itself counted one)
     keys: list[bytes] = []
     for name, text in value.items():
         if (

@@ -17,12 +17,16 @@ from connector.imap.demo.localserver import free_port
 UNCAPPED = httpx.Limits(max_connections=None, max_keepalive_connections=None)
 TOKEN = "svc-" + uuid.uuid4().hex
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+METRICS_TOKEN = "metrics-" + uuid.uuid4().hex  # the operator's: every tenant's series
+OPERATOR = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 class Service:
-    """``imap-connector serve`` as a subprocess on a free port. By default it may reach the
-    suite's servers on 127.0.0.1 at any port (``allow``); tokens: TOKEN of tenant "acme",
-    ``other-token`` of tenant "default", and ``tokens`` (tenant -> token) given."""
+    """``imap-connector serve`` (or ``command serve``) as a subprocess on a free port. By
+    default it may reach the suite's servers on 127.0.0.1 at any port (``allow``); tokens:
+    TOKEN of tenant "acme", ``other-token`` of tenant "default", and ``tokens`` (tenant ->
+    token) given; the operator's metrics token METRICS_TOKEN; ``env`` adds to the
+    environment."""
 
     def __init__(
         self,
@@ -30,6 +34,8 @@ class Service:
         *args: str,
         allow: tuple[str, ...] = ("--allow-hosts", "127.0.0.1", "--allow-ports", "any"),
         tokens: dict[str, str] | None = None,
+        command: tuple[str, ...] = (sys.executable, "-m", "connector.imap.cli"),
+        env: dict[str, str] | None = None,
     ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -37,12 +43,14 @@ class Service:
         extra = "".join(f"{tenant}: {token}\n" for tenant, token in (tokens or {}).items())
         token_file.write_text(f"# service tokens\nother-token\nacme: {TOKEN}\n{extra}")
         self.log_path = tmp / "service.log"
-        env = {k: v for k, v in os.environ.items() if k != "CONNECTOR_SERVICE_TOKEN"}
+        env = {
+            **{k: v for k, v in os.environ.items() if k != "CONNECTOR_SERVICE_TOKEN"},
+            "CONNECTOR_METRICS_TOKEN": METRICS_TOKEN,
+            **(env or {}),
+        }
         self.process = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "connector.imap.cli",
+                *command,
                 "serve",
                 "--port",
                 str(self.port),

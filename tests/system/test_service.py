@@ -18,7 +18,7 @@ import pytest
 from connector.imap.demo.localserver import free_port
 from tests.helpers import append, raw_client
 from tests.servers import fake
-from tests.servers.service import HEADERS, TOKEN, Service
+from tests.servers.service import HEADERS, OPERATOR, TOKEN, Service
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +170,7 @@ def test_status_follows_the_error_code(service, dovecot_server):
 
 
 def metric(service, name: str) -> float:
-    text = service.http.get("/metrics", headers=HEADERS).text
+    text = service.http.get("/metrics", headers=OPERATOR).text
     for line in text.splitlines():
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])
@@ -252,7 +252,7 @@ def test_no_secret_in_logs_metrics_or_bodies(service, dovecot_server):
     conn = tls(dovecot_server)
     wrong = {**conn, "pass": "Sup3r-Secret-Passw0rd"}
     body = service.post("/v1/imap/actions/getStatus", {"connection": wrong}).text
-    metrics = service.http.get("/metrics", headers=HEADERS).text
+    metrics = service.http.get("/metrics", headers=OPERATOR).text
     log = service.log()
     for secret in ("Sup3r-Secret-Passw0rd", dovecot_server.users["alice"], TOKEN):
         assert secret not in body + metrics + log

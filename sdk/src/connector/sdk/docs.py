@@ -38,6 +38,9 @@ def input_table(op: Operation, with_connection: bool) -> list[str]:
             comments += f" Picklist: data source `{spec.data_source}`."
         if spec.placeholder:
             comments += f" Placeholder: {spec.placeholder}."
+        most = spec.json_schema().get("maxItems")
+        if most is not None:
+            comments += f" At most {most} items."
         rows.append(
             f"| {_cell(spec.label)} | `{spec.key}` | {kind} | {_cell(comments)} | "
             f"{_default(spec.default)} |"

@@ -41,6 +41,9 @@ _DATE_TIME = re.compile(
     r"(?:[Zz]|[-+][0-9]{2}:[0-9]{2})"
 )
 MAX_DEPTH = 32  # nesting of a list/object input: real inputs need a few levels
+# Items of a list input whose manifest declares no maxItems: every list a caller sends has a
+# cap, so no handler meets a list of a million items (a manifest may set its own, lower).
+MAX_ITEMS = 1000
 
 
 def plain_json_problem(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
@@ -102,6 +105,8 @@ class InputSpec(NamedTuple):
             schema["minLength"] = 1
         if self.choices:
             schema["enum"] = [c["value"] for c in self.choices]
+        if self.type == "list":
+            schema["maxItems"] = MAX_ITEMS
         schema.update(self.schema)
         return schema
 

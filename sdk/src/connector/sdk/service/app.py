@@ -14,7 +14,7 @@ from starlette.routing import Route
 from ..discovery import installed_connectors
 from ..runtime import Connector
 from . import studio
-from .auth import TOKEN_ENV, TokenCheck, TokenFileError, read_tokens
+from .auth import TOKEN_ENV, TokenCheck, TokenFileError, read_metrics_tokens, read_tokens
 from .routes import Service
 from .settings import Settings
 
@@ -30,6 +30,38 @@ def request_log() -> None:
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
+    problems_log()
+
+
+class JsonLine(logging.Formatter):
+    """A record as one JSON line, like the request log's: a traceback stays one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        return json.dumps(line, ensure_ascii=False)
+
+
+def problems_log() -> None:
+    """Warnings and errors of every "connector" logger (an unexpected exception: once, with
+    its traceback, secrets masked: runtime.log_unexpected) as JSON lines on stderr. The
+    console's ``--debug`` prints them already; without it they went nowhere."""
+    root = logging.getLogger("connector")
+    printed = any(
+        isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+        for h in root.handlers
+    )
+    if printed:
+        return  # (--debug, or a worker that configured it already)
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(JsonLine())
+    root.addHandler(handler)
+    if root.getEffectiveLevel() > logging.WARNING:
+        root.setLevel(logging.WARNING)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -40,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     connectors = {name: Connector.load(name) for name in names}
     try:
         tokens = {} if settings.no_auth else read_tokens(settings.token_file)
+        operators = [] if settings.no_auth else read_metrics_tokens(settings.metrics_token_file)
     except (OSError, TokenFileError) as exc:
         raise SystemExit(f"connector serve: {exc}") from None
     if not tokens and not settings.no_auth:
@@ -47,7 +80,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             f"connector serve: no service token: set {TOKEN_ENV} or --token-file "
             "(or --no-auth, on a loopback address only)"
         )
-    service = Service(connectors, settings, TokenCheck(tokens, required=not settings.no_auth))
+    auth = TokenCheck(tokens, required=not settings.no_auth, operators=operators)
+    return app_for(Service(connectors, settings, auth), settings)
+
+
+def app_for(service: Service, settings: Settings) -> Starlette:
+    """The routes of ``service`` as an ASGI application."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -1,9 +1,13 @@
-"""Service tokens and the tenants they belong to.
+"""Service tokens and the tenants they belong to; metrics tokens and the operator.
 
 Tokens come from CONNECTOR_SERVICE_TOKEN (comma or space separated: tenant ``default``) and
 the token file, one per line: ``TOKEN``, or ``TENANT: TOKEN`` to name its tenant (the
 request log and the metrics show the tenant, never the token; the per-tenant limit counts
 the steps of all its tokens). Lines starting with ``#`` are comments.
+
+Metrics tokens (CONNECTOR_METRICS_TOKEN, and ``--metrics-token-file``: one per line) are the
+operator's: they read every series of /metrics and run no step. A tenant's token reads only
+its own tenant's series.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import re
 from pathlib import Path
 
 TOKEN_ENV = "CONNECTOR_SERVICE_TOKEN"  # noqa: S105 - the variable's name, not a token
+METRICS_TOKEN_ENV = "CONNECTOR_METRICS_TOKEN"  # noqa: S105 - the variable's name, not a token
 DEFAULT_TENANT = "default"
 _TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
@@ -49,6 +54,23 @@ def read_tokens(token_file: str | None) -> dict[bytes, str]:
     return tokens
 
 
+def read_metrics_tokens(token_file: str | None) -> list[bytes]:
+    """The operator's metrics tokens, from the environment and the metrics token file."""
+    tokens = [t for t in os.environ.get(METRICS_TOKEN_ENV, "").replace(",", " ").split() if t]
+    if token_file:
+        lines = Path(token_file).read_text(encoding="utf-8").splitlines()
+        for number, raw in enumerate(lines, start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            if " " in line or ":" in line:
+                raise TokenFileError(
+                    f"{token_file}:{number}: expected one metrics token per line (no tenant)"
+                )
+            tokens.append(line)
+    return [t.encode("utf-8") for t in tokens]
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -61,8 +83,15 @@ def is_loopback(host: str) -> bool:
 class TokenCheck:
     """Bearer tokens, compared in constant time against every known token."""
 
-    def __init__(self, tokens: dict[bytes, str], *, required: bool = True):
+    def __init__(
+        self,
+        tokens: dict[bytes, str],
+        *,
+        required: bool = True,
+        operators: list[bytes] | None = None,
+    ):
         self.tokens, self.required = tokens, required
+        self.operators = list(operators or [])  # metrics tokens
 
     @property
     def tenants(self) -> list[str]:
@@ -73,12 +102,31 @@ class TokenCheck:
         """The tenant of the request's token; None when it has no valid one."""
         if not self.required:
             return DEFAULT_TENANT
-        scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not given:
+        offered = _bearer(authorization)
+        if offered is None:
             return None
-        offered = given.strip().encode("utf-8", "replace")
         found = None
         for token, tenant in self.tokens.items():  # every one: no early exit to time
             if hmac.compare_digest(offered, token):
                 found = tenant
         return found
+
+    def operator(self, authorization: str | None) -> bool:
+        """Whether the request may read every tenant's metrics: a metrics token, or any
+        request when the service takes no token (--no-auth, loopback only)."""
+        if not self.required:
+            return True
+        offered = _bearer(authorization)
+        if offered is None:
+            return False
+        found = False
+        for token in self.operators:  # every one: no early exit to time
+            found = hmac.compare_digest(offered, token) or found
+        return found
+
+
+def _bearer(authorization: str | None) -> bytes | None:
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        return None
+    return given.strip().encode("utf-8", "replace")

@@ -16,8 +16,15 @@ from ..cli import Invocation
 from ..cli.egress import add_egress_arguments, egress_problem, hosts
 from ..cli.output import EXIT_OK, EXIT_USAGE
 from ..egress import parse_ports
-from .auth import TOKEN_ENV, TokenFileError, is_loopback, read_tokens
-from .edge import GuardedH11Protocol
+from .auth import (
+    METRICS_TOKEN_ENV,
+    TOKEN_ENV,
+    TokenFileError,
+    is_loopback,
+    read_metrics_tokens,
+    read_tokens,
+)
+from .edge import GuardedH11Protocol, raise_open_file_limit
 from .metrics import MULTIPROCESS_ENV
 from .settings import CONFIG_ENV, MB, Settings
 
@@ -37,6 +44,11 @@ def parser(cli: Invocation) -> argparse.ArgumentParser:
     p.add_argument(
         "--token-file",
         help=f"service tokens, one per line: TOKEN or TENANT: TOKEN (also ${TOKEN_ENV})",
+    )
+    p.add_argument(
+        "--metrics-token-file",
+        help="the operator's tokens for GET /metrics, one per line: they read every tenant's "
+        f"series and run no step (also ${METRICS_TOKEN_ENV}); a tenant's token reads its own",
     )
     p.add_argument(
         "--no-auth", action="store_true", help="no service token (loopback addresses only)"
@@ -91,19 +103,36 @@ def parser(cli: Invocation) -> argparse.ArgumentParser:
         "--max-body-mb", type=float, default=DEFAULTS.max_body / MB, help="body limit in MB (64)"
     )
     edge.add_argument(
+        "--max-body-elements",
+        type=int,
+        default=DEFAULTS.max_body_elements,
+        help="JSON elements in a body (values, keys, separators), counted before parsing "
+        f"({DEFAULTS.max_body_elements:,})",
+    )
+    edge.add_argument(
         "--header-timeout", type=float, default=DEFAULTS.header_timeout, help="headers (10 s)"
     )
     edge.add_argument(
         "--body-timeout", type=float, default=DEFAULTS.body_timeout, help="a body (60 s)"
     )
     edge.add_argument(
-        "--keepalive", type=float, default=DEFAULTS.keepalive, help="idle connection (5 s)"
+        "--keepalive",
+        type=float,
+        default=DEFAULTS.keepalive,
+        help="an idle connection: a new one before its first byte, or a kept-alive one (5 s)",
     )
     edge.add_argument(
         "--max-connections",
         type=int,
         default=DEFAULTS.max_connections,
         help="open HTTP connections (1000)",
+    )
+    edge.add_argument(
+        "--max-connections-per-client",
+        type=int,
+        default=DEFAULTS.max_connections_per_client,
+        help="open HTTP connections from one client address, an IPv6 /64 (256; "
+        "0: no cap, as behind a proxy that caps them itself)",
     )
 
     add_egress_arguments(p)
@@ -122,6 +151,7 @@ def serve(cli: Invocation, argv: list[str]) -> int:
     settings = Settings(
         connectors=tuple(connectors) if connectors else None,
         token_file=args.token_file,
+        metrics_token_file=args.metrics_token_file,
         no_auth=args.no_auth,
         workers=args.workers,
         threads=args.threads,
@@ -132,10 +162,12 @@ def serve(cli: Invocation, argv: list[str]) -> int:
         max_step_timeout=args.max_step_timeout,
         connect_timeout=args.connect_timeout,
         max_body=int(args.max_body_mb * MB),
+        max_body_elements=args.max_body_elements,
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
         keepalive=args.keepalive,
         max_connections=args.max_connections,
+        max_connections_per_client=args.max_connections_per_client,
         allow_hosts=hosts(args.allow_hosts),
         deny_hosts=hosts(args.deny_hosts),
         allow_ports=tuple(sorted(ports)) if ports is not None else None,
@@ -144,6 +176,7 @@ def serve(cli: Invocation, argv: list[str]) -> int:
         studio=args.studio,
     )
     os.environ[CONFIG_ENV] = settings.to_env()  # read by each worker's create_app
+    raise_open_file_limit()  # (inherited by the workers)
     if args.workers > 1:  # one scrape sums every worker's metrics
         shared = tempfile.mkdtemp(prefix="connector-metrics-")
         atexit.register(shutil.rmtree, shared, ignore_errors=True)
@@ -177,12 +210,27 @@ def _problem(args: argparse.Namespace) -> str | None:
             return str(exc)
         if not tokens:
             return f"no service token: set {TOKEN_ENV} or --token-file (or --no-auth on loopback)"
+        try:
+            operators = read_metrics_tokens(args.metrics_token_file)
+        except (OSError, TokenFileError) as exc:
+            return str(exc)
+        if set(operators) & set(tokens):
+            return "a metrics token must not also be a service token"
     if bool(args.certfile) != bool(args.keyfile):
         return "give --certfile and --keyfile together"
     problem = egress_problem(args)
     if problem:
         return problem
-    for name in ("threads", "sessions_per_account", "per_tenant", "max_connections", "workers"):
+    for name in (
+        "threads",
+        "sessions_per_account",
+        "per_tenant",
+        "max_connections",
+        "workers",
+        "max_body_elements",
+    ):
         if getattr(args, name) < 1:
             return f"--{name.replace('_', '-')} must be at least 1"
+    if args.max_connections_per_client < 0:
+        return "--max-connections-per-client must be 0 (no cap) or more"
     return None

@@ -1,4 +1,6 @@
-"""Prometheus metrics of the service, which no caller can inflate.
+"""Prometheus metrics of the service, which no caller can inflate, and no tenant can read
+another's: a metrics token (the operator's) reads every series, a tenant's token only the
+series labelled with its own tenant (``TenantView``).
 
 Every label comes from a closed set: the served connectors, their operations, the error
 codes of the table, the tenants of the token file; anything else is ``unknown``. A request
@@ -13,7 +15,7 @@ With ``--workers N`` every worker writes its values to a shared directory
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import (
     CollectorRegistry,
@@ -23,6 +25,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
 
 from ..errors import ERRORS
 
@@ -142,9 +145,31 @@ class Metrics:
         self.accounts_waiting.set(values["accountsWaiting"])
         self.steps_waiting.set(values["stepsWaiting"])
 
-    def text(self) -> bytes:
+    def text(self, tenant: str | None = None) -> bytes:
+        """The exposition: every series, or (``tenant``) only that tenant's own."""
+        source: CollectorRegistry
         if self.registry is not None:
-            return generate_latest(self.registry)
-        collected = CollectorRegistry()
-        multiprocess.MultiProcessCollector(collected)
-        return generate_latest(collected)
+            source = self.registry
+        else:
+            source = CollectorRegistry()
+            multiprocess.MultiProcessCollector(source)
+        if tenant is None:
+            return generate_latest(source)
+        return generate_latest(TenantView(source, tenant))  # (a registry: anything with collect())
+
+
+class TenantView:
+    """The series of one tenant (those labelled with it): what a tenant's token reads. The
+    rest (other tenants' steps, and the service-wide latency, pool and thread figures, which
+    mix every tenant's) is the operator's."""
+
+    def __init__(self, source: CollectorRegistry, tenant: str):
+        self.source, self.tenant = source, tenant
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.source.collect():
+            samples = [s for s in family.samples if s.labels.get("tenant") == self.tenant]
+            if samples:
+                own = Metric(family.name, family.documentation, family.type, family.unit)
+                own.samples = samples
+                yield own

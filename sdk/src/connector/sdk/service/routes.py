@@ -19,18 +19,21 @@ from .. import envelope
 from ..egress import EgressPolicy
 from ..errors import (
     ConnectorError,
+    InternalError,
     InvalidInput,
     MethodNotAllowed,
-    PayloadTooLarge,
     Timeout,
     Unauthorized,
     UnknownAction,
 )
 from ..pool import SessionPool
-from ..runtime import Connector
+from ..requests import split_connection
+from ..runtime import Connector, log_unexpected
+from ..scrub import Scrubber
 from . import openapi30
 from .admission import BusyThreads, Gate, Release
 from .auth import TokenCheck
+from .body import MAX_BODY_DEPTH, read_json_object
 from .metrics import Metrics
 from .openapi import document
 from .settings import Settings
@@ -69,6 +72,8 @@ class Service:
         # The step threads: a hard cap. A step past its timeout is answered TIMEOUT at once,
         # but its thread (and the pooled session it holds) stays counted until it returns.
         self.threads = ThreadPoolExecutor(settings.threads, thread_name_prefix="step")
+        # Bodies are parsed here, off the event loop (and off the step threads).
+        self.parsers = ThreadPoolExecutor(2, thread_name_prefix="body")
         self.busy = BusyThreads(settings.threads)
         self.accounts = Gate(settings.account_slots, settings.account_waiting, "account")
         self.tenants = Gate(settings.per_tenant, settings.tenant_waiting, "tenant")
@@ -78,6 +83,7 @@ class Service:
     def close(self) -> None:
         self.pool.close()
         self.threads.shutdown(wait=False, cancel_futures=True)
+        self.parsers.shutdown(wait=False, cancel_futures=True)
 
     def update_gauges(self) -> None:
         def sample() -> dict[str, int]:
@@ -112,23 +118,13 @@ class Service:
         return tenant
 
     async def read_body(self, request: Request) -> dict:
-        limit = self.settings.max_body
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(f"The body is over {limit} bytes.")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"The body is over {limit} bytes.")
-            chunks.append(chunk)
-        try:
-            body = json.loads(b"".join(chunks) or b"{}")
-        except (ValueError, RecursionError):
-            raise InvalidInput("The body must be a JSON object.") from None
-        if not isinstance(body, dict):
-            raise InvalidInput("The body must be a JSON object.")
-        return body
+        return await read_json_object(
+            request,
+            max_bytes=self.settings.max_body,
+            max_elements=self.settings.max_body_elements,
+            max_depth=MAX_BODY_DEPTH,
+            parser=self.parsers,
+        )
 
     # -- routes
 
@@ -151,17 +147,18 @@ class Service:
             return self.refuse(Unauthorized(NO_TOKEN))
         outcome["tenant"] = tenant
         releases: list[Release] = []
+        step_request: dict[str, Any] = {kind: key if key is not None else True}
+        connector: Connector | None = None
         try:
             connector = self.connectors.get(name)
             if connector is None:
                 known = ", ".join(self.connectors) or "none"
                 raise UnknownAction(f"Unknown connector. Known: {known}.")
-            step_request = dict(await self.read_body(request))
+            step_request = {**await self.read_body(request), **step_request}
             if "connection" not in step_request:
                 from_headers = connection_from_headers(connector, request.headers.items())
                 if from_headers is not None:
                     step_request["connection"] = from_headers
-            step_request[kind] = key if key is not None else True
             deadline = started + self.settings.max_step_timeout
             account = connector.pool_account(step_request, self.pool)
             queued = time.monotonic()
@@ -180,6 +177,11 @@ class Service:
             result = envelope.error(InvalidInput("The request body was cut off."))
         except ConnectorError as exc:
             result = envelope.error(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug outside the runtime: logged, answered
+            log_unexpected(exc, step_request, secrets_of(request, connector, step_request))
+            result = envelope.error(
+                InternalError(f"Unexpected {type(exc).__name__} in the service (logged).")
+            )
         finally:
             for release in releases:  # (run() took over the releases of a step it started)
                 release()
@@ -263,10 +265,15 @@ class Service:
         return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics_route(self, request: Request) -> Response:
-        if self.tenant(request) is None:
-            return self.refuse(Unauthorized(NO_TOKEN))
+        """Every series for the operator (a metrics token); a tenant's own series for its
+        token (service.metrics.TenantView)."""
+        view: str | None = None
+        if not self.auth.operator(request.headers.get("authorization")):
+            view = self.tenant(request)
+            if view is None:
+                return self.refuse(Unauthorized(NO_TOKEN))
         self.update_gauges()
-        return Response(self.metrics.text(), media_type="text/plain; version=0.0.4")
+        return Response(self.metrics.text(view), media_type="text/plain; version=0.0.4")
 
     async def not_found(self, request: Request, exc: Exception) -> Response:
         if self.tenant(request) is None:
@@ -275,6 +282,21 @@ class Service:
 
     async def not_allowed(self, request: Request, exc: Exception) -> Response:
         return self.refuse(MethodNotAllowed(f"{request.method} is not allowed here."))
+
+
+def secrets_of(request: Request, connector: Connector | None, step_request: dict) -> Scrubber:
+    """What a log line about this request must not show: the service token and the
+    connection's secret fields (the runtime masks the same within a step)."""
+    scrubber = Scrubber()
+    scrubber.add((request.headers.get("authorization") or "").partition(" ")[2].strip())
+    if connector is not None:
+        try:
+            conn_op, fields = split_connection(connector.manifest, step_request.get("connection"))
+        except ConnectorError:
+            return scrubber
+        for key in conn_op.secret_keys:
+            scrubber.add(fields.get(key))
+    return scrubber
 
 
 HEADER_PREFIX = "x-connection-"

@@ -22,6 +22,7 @@ MB = 1024 * 1024
 class Settings:
     connectors: tuple[str, ...] | None = None  # names; None: every installed connector
     token_file: str | None = None
+    metrics_token_file: str | None = None  # the operator's metrics tokens (service.auth)
     no_auth: bool = False
     workers: int = 1
     # Steps
@@ -35,10 +36,16 @@ class Settings:
     connect_timeout: float = 15.0  # opening a connection (TCP, TLS, greeting, login)
     # The HTTP edge
     max_body: int = 64 * MB  # a 40 MB attachment in base64 inside JSON, with room to spare
+    # JSON elements of a body (service.body): counted before parsing; a parsed element costs
+    # ~70 bytes or more, so 45 MB of "{}," cost 1.2 GB. Real steps send a few hundred.
+    max_body_elements: int = 100_000
     header_timeout: float = 10.0  # a request's headers, from its first byte
     body_timeout: float = 60.0  # a request's body, from the end of its headers
-    keepalive: float = 5.0  # an idle kept-alive connection
+    keepalive: float = 5.0  # an idle connection: a new one before its first byte, or kept-alive
     max_connections: int = 1000
+    # Open connections from one client address (an IPv6 /64), so that one client cannot hold
+    # them all; 0: no such cap (behind a proxy, where every client has the proxy's address).
+    max_connections_per_client: int = 256
     # Egress: where steps may connect (connector.sdk.egress)
     allow_hosts: tuple[str, ...] = ()
     deny_hosts: tuple[str, ...] = ()
