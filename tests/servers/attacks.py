@@ -1,20 +1,23 @@
 """Issue 36's attacks on a shared service, and what a victim tenant sees meanwhile.
 
-A victim tenant steps getStatus on Dovecot (a pooled session, from a client address of its
-own, 127.0.0.2), paced, first quiet and then while the attacker tenant runs one attack
-from 127.0.0.1 against the same service (a fresh one per attack, so that what one attack
-leaves behind is not charged to the next). The attacks point steps at the hostile servers
-of tests/servers/fake.py, or at the service itself. ``measure()`` returns both figures
-from the same run; tests/system/test_victim_p99.py asserts them, bench/w9.py prints them.
+A victim tenant steps getStatus on Dovecot (a pooled session, from a process and a client
+address of its own, 127.0.0.2: tests/servers/victim.py), paced, first quiet and then while
+the attacker tenant runs one attack from 127.0.0.1 against the same service (a fresh one
+per attack, so that what one attack leaves behind is not charged to the next). The attacks
+point steps at the hostile servers of tests/servers/fake.py, or at the service itself.
+``measure()`` returns both figures from the same run; tests/system/test_victim_p99.py
+asserts them, bench/w9.py prints them.
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import signal
 import socket
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,15 +30,13 @@ import httpx
 
 from tests.servers import fake
 from tests.servers.service import UNCAPPED, Service
+from tests.servers.victim import SAMPLES, answer
 
-VICTIM = {"Authorization": "Bearer victim-token"}
+ROOT = Path(__file__).resolve().parents[2]
+
 ATTACKER = {"Authorization": "Bearer attacker-token"}
 TOKENS = {"victim": "victim-token", "attacker": "attacker-token"}
-VICTIM_ADDRESS = "127.0.0.2"  # the victim's own client address (attackers come from 127.0.0.1)
-SAMPLES = 30  # victim steps per phase, one every PACE seconds (a phase spans ~2 s at least)
-PACE = 0.075
 SETTLE = 1.0  # seconds the attack runs before the victim is measured
-PHASE_BUDGET = 15.0  # seconds a phase may take: a wedged service ends it (not within)
 FLOOR = 0.25  # seconds of noise allowed on a shared 2-core machine: max(2 x quiet, quiet + this)
 
 
@@ -52,6 +53,7 @@ class Figures:
     attacked: list[float]
     errors: list[str]  # the victim's failed steps under attack (codes, or the exception)
     attack_steps: collections.Counter = field(default_factory=collections.Counter)
+    tries: int = 1  # attacked phases measured: a second when the first was not within
 
     @property
     def bound(self) -> float:
@@ -69,6 +71,8 @@ class Figures:
         steps = ", ".join(f"{code} {n}" for code, n in self.attack_steps.most_common(3))
         failed = collections.Counter(self.errors).most_common(2)
         verdict = "within" if self.within else "OVER"
+        if self.tries > 1:
+            verdict += f" (try {self.tries})"
         if failed:
             verdict += f" ({len(self.errors)} failed: {', '.join(e for e, _ in failed)})"
         return (
@@ -87,59 +91,49 @@ def table(results: list[Figures]) -> str:
     return "\n".join([HEADER, *(figures.row() for figures in results)])
 
 
-def answer(reply: httpx.Response) -> str:
-    """``200``, or the status and the envelope's code (the status alone when not JSON)."""
-    if reply.status_code == 200:
-        return "200"
-    try:
-        return f"{reply.status_code} {reply.json()['error']['code']}"
-    except (ValueError, KeyError, TypeError):
-        return str(reply.status_code)
-
-
 class Arena:
-    """One service, the victim's Dovecot account, and the attacker's means."""
+    """One service, the victim (a process stepping on its Dovecot account:
+    tests/servers/victim.py), and the attacker's means."""
 
     def __init__(self, service: Service, dovecot: Any):
         self.service, self.dovecot = service, dovecot
         self.victim_connection = {**dovecot.connection("alice", secure=False), "timeout": 10}
-        self.victim = httpx.Client(
-            base_url=service.url,
-            timeout=15,
-            headers=VICTIM,
-            transport=httpx.HTTPTransport(local_address=VICTIM_ADDRESS, limits=UNCAPPED),
-        )
+        self.enough = threading.Event()  # the attack did what it must (``loop(at_least=)``)
         self.attack_steps: collections.Counter = collections.Counter()
-        self.enough = threading.Event()  # the attack did what it must before the victim stops
         self._lock = threading.Lock()
-
-    # -- the victim
-
-    def victim_latencies(
-        self, samples: int = SAMPLES, until: threading.Event | None = None
-    ) -> tuple[list[float], list[str]]:
-        """``samples`` paced steps at least, and more until ``until`` is set."""
-        if until is None:
-            until = threading.Event()
-            until.set()
         body = {"connection": self.victim_connection, "inputs": {"mailbox": "INBOX"}}
-        out: list[float] = []
-        errors: list[str] = []
-        ends = time.monotonic() + PHASE_BUDGET
-        while len(out) < samples or not until.is_set():
-            started = time.perf_counter()
-            try:
-                reply = self.victim.post("/v1/imap/actions/getStatus", json=body)
-                if reply.status_code != 200:
-                    errors.append(answer(reply))
-            except httpx.HTTPError as exc:
-                errors.append(type(exc).__name__)
-            took = time.perf_counter() - started
-            out.append(took)
-            if time.monotonic() > ends:
-                break
-            time.sleep(max(0.0, PACE - took))
-        return out, errors
+        self._victim = subprocess.Popen(
+            [sys.executable, "-m", "tests.servers.victim", service.url],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._tell(json.dumps(body))
+        if self._victim.stdout is None or self._victim.stdout.readline().strip() != "ready":
+            raise RuntimeError("the victim did not start")
+
+    def _tell(self, line: str) -> None:
+        assert self._victim.stdin is not None
+        self._victim.stdin.write(line + "\n")
+        self._victim.stdin.flush()
+
+    def victim(self, phase: str) -> tuple[list[float], list[str]]:
+        """A phase of the victim's steps: ``quiet``, or ``attacked`` (until ``enough``)."""
+        self._tell(phase)
+        if phase == "attacked":
+
+            def tell_when_enough() -> None:
+                self.enough.wait()
+                try:
+                    self._tell("enough")
+                except (OSError, ValueError):
+                    pass  # (the phase ended first)
+
+            threading.Thread(target=tell_when_enough, daemon=True).start()
+        assert self._victim.stdout is not None
+        figures = json.loads(self._victim.stdout.readline())
+        return figures["latencies"], figures["errors"]
 
     # -- the attacker
 
@@ -182,11 +176,19 @@ class Arena:
         for thread in threads:
             thread.start()
         stop.wait()
-        for thread in threads:  # (a step held by the service ends when the service does)
-            thread.join(1)
+        ends = time.monotonic() + 2  # (a step held by the service ends when the service does)
+        for thread in threads:
+            thread.join(max(0.0, ends - time.monotonic()))
 
     def close(self) -> None:
-        self.victim.close()
+        self.enough.set()
+        try:
+            assert self._victim.stdin is not None
+            self._victim.stdin.close()  # (the end of its commands)
+            self._victim.wait(5)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            self._victim.kill()
+            self._victim.wait(5)
 
 
 def hostile(port: int, user: str = "mallory", timeout: float = 5) -> dict:
@@ -271,6 +273,7 @@ def idle_sockets(arena: Arena, stop: threading.Event, count: int = 1100) -> None
             except OSError as exc:
                 arena.attack_steps[type(exc).__name__] += 1
         arena.attack_steps["sockets opened"] = len(held)
+        arena.enough.set()
         stop.wait()
     finally:
         for sock in held:
@@ -334,17 +337,19 @@ def measure(attack: Attack, service: Service, dovecot: Any) -> Figures:
     """The victim's latencies quiet, then under ``attack``, on ``service``."""
     arena = Arena(service, dovecot)
     try:
-        arena.victim_latencies(3)  # its pooled session, warm
-        quiet, quiet_errors = arena.victim_latencies()
+        quiet, quiet_errors = arena.victim("quiet")
         if quiet_errors:
             raise AssertionError(f"the victim failed before any attack: {quiet_errors}")
         stop = threading.Event()
         attacker = threading.Thread(target=attack.run, args=(arena, stop), daemon=True)
         attacker.start()
         time.sleep(SETTLE)
-        attacked, errors = arena.victim_latencies(until=arena.enough)
+        figures = Figures(attack.title, quiet, *arena.victim("attacked"), arena.attack_steps)
+        if not figures.within:
+            # A hiccup of the shared machine fails one phase; a missing defence fails both.
+            figures = Figures(attack.title, quiet, *arena.victim("attacked"), arena.attack_steps, 2)
         stop.set()
         attacker.join(10)
-        return Figures(attack.title, quiet, attacked, errors, arena.attack_steps)
+        return figures
     finally:
         arena.close()
