@@ -41,6 +41,7 @@ class DeniedNames:
         self._lock = threading.Lock()
         # name -> (when to resolve again, its addresses and their IPv4 forms)
         self._known: dict[str, tuple[float, frozenset[IPAddress]]] = {}
+        self._resolving: dict[str, threading.Lock] = {}
 
     def addresses(self, names: Iterable[str], resolver: Callable[..., Any]) -> set[IPAddress]:
         """Every address the names resolve to (fresh, or the last known)."""
@@ -50,30 +51,43 @@ class DeniedNames:
         return out
 
     def _of(self, name: str, resolver: Callable[..., Any]) -> frozenset[IPAddress]:
-        now = self.clock()
         with self._lock:
             due, known = self._known.get(name, (0.0, frozenset()))
-        if now < due:
+            resolving = self._resolving.setdefault(name, threading.Lock())
+        if self.clock() < due:
             return known
-        # Resolved outside the lock: a slow name does not hold up the others' steps.
-        try:
-            infos = resolver(name, None, 0, socket.SOCK_STREAM)
-            found = frozenset(
-                form
-                for info in infos
-                for form in ipv4_forms(ipaddress.ip_address(str(info[4][0]).split("%")[0]))
-            )
-        except (OSError, UnicodeError, ValueError):
-            found = frozenset()
-        if found:
-            entry = (now + self.ttl, found)
-        else:
-            log.warning(
-                "the denied host %s does not resolve: refused by name%s",
-                name,
-                " and by the addresses it last had" if known else "",
-            )
-            entry = (now + self.retry, known)
-        with self._lock:
-            self._known[name] = entry
-        return entry[1]
+        # One lookup per name at a time, outside the main lock (a slow name holds up only
+        # the steps that need it); the others wait for its answer rather than check
+        # without it.
+        with resolving:
+            with self._lock:
+                due, known = self._known.get(name, (0.0, frozenset()))
+            now = self.clock()
+            if now < due:
+                return known
+            found = _resolve(name, resolver)
+            if found:
+                entry = (now + self.ttl, found)
+            else:
+                log.warning(
+                    "the denied host %s does not resolve: refused by name%s",
+                    name,
+                    " and by the addresses it last had" if known else "",
+                )
+                entry = (now + self.retry, known)
+            with self._lock:
+                self._known[name] = entry
+            return entry[1]
+
+
+def _resolve(name: str, resolver: Callable[..., Any]) -> frozenset[IPAddress]:
+    """The name's addresses and the IPv4 addresses their IPv6 spellings reach."""
+    try:
+        infos = resolver(name, None, 0, socket.SOCK_STREAM)
+        return frozenset(
+            form
+            for info in infos
+            for form in ipv4_forms(ipaddress.ip_address(str(info[4][0]).split("%")[0]))
+        )
+    except (OSError, UnicodeError, ValueError):
+        return frozenset()
