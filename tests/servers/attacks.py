@@ -132,7 +132,10 @@ class Arena:
 
             threading.Thread(target=tell_when_enough, daemon=True).start()
         assert self._victim.stdout is not None
-        figures = json.loads(self._victim.stdout.readline())
+        line = self._victim.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the victim process ended (status {self._victim.wait(5)})")
+        figures = json.loads(line)
         return figures["latencies"], figures["errors"]
 
     # -- the attacker

@@ -100,7 +100,9 @@ def main(url: str) -> None:
     with httpx.Client(base_url=url, timeout=15, headers=VICTIM, transport=transport) as client:
         phase(client, body, 3, lambda: True)  # its pooled session, warm
         print("ready", flush=True)
-        while (command := lines.next()) in ("quiet", "attacked"):
+        while (command := lines.next()) in ("quiet", "attacked", "enough"):
+            if command == "enough":
+                continue  # (it came after its phase ended: over its budget)
             if command == "attacked":
                 done: Callable[[], bool] = lambda: lines.seen("enough")  # noqa: E731
             else:
