@@ -463,7 +463,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--big-mb", type=int, default=20)
     parser.add_argument(
-        "--only", default="W1,W2,W3,W4,W5,W6,W7,W8", help="comma-separated workloads"
+        "--only", default="W1,W2,W3,W4,W5,W6,W7,W8,W9", help="comma-separated workloads"
     )
     parser.add_argument("--appends", type=int, default=50, help="W8: messages appended")
     parser.add_argument("--rtt-ms", type=float, default=20.0, help="W6: added per round trip")
@@ -531,6 +531,11 @@ def main(argv=None) -> int:
                 from bench.temporal import run_w8
 
                 new_mail = run_w8(bench, appends=args.appends)
+            attacks = None
+            if "W9" in only:
+                from bench.w9 import run_w9
+
+                attacks = run_w9(info, Path(tmp))
             table = report(bench.results, memory, big_size)
             if "W5" in only:
                 table["W5 fairness"] = fair
@@ -538,6 +543,8 @@ def main(argv=None) -> int:
                 table["W7 Temporal"] = temporal
             if new_mail is not None:
                 table["W8 new mail to the handler"] = new_mail
+            if attacks is not None:
+                table["W9 victim p99 under attack"] = attacks
             for label, counts in flights.items():
                 print(
                     f"{label}: client flights per step: "

@@ -45,8 +45,41 @@ REFUSED = {
     "64:ff9b::7f00:1": "loopback, in an IPv6 form",  # NAT64 of 127.0.0.1
     "64:ff9b::a9fe:a9fe": "link-local (cloud metadata), in an IPv6 form",
     "::127.0.0.1": "loopback, in an IPv6 form",  # IPv4-compatible (deprecated)
+    # IPv6 ranges no mail server is on (connector.sdk.addresses says why, per range).
+    "fec0::1": "site-local",  # deprecated (RFC 3879), a site's private network
+    "feff:ffff::1": "site-local",
+    "3ffe:b00::1": "reserved",  # 6bone, returned (RFC 3701)
+    "2001:db8::1": "reserved",  # documentation
+    "3fff::1": "reserved",  # documentation (RFC 9637)
+    "2001:10::1": "reserved",  # ORCHID (deprecated)
+    "2001:20::1": "reserved",  # ORCHIDv2
+    "2001:2::1": "reserved",  # benchmarking
+    "2001:3::1": "reserved",  # AMT, within the IETF protocol assignments 2001::/23
+    "100::1": "reserved",  # discard-only
+    "5f00::1": "reserved",  # SRv6 SIDs
+    "4000::1": "reserved",  # outside global unicast 2000::/3
+    "64:ff9b:1::808:808": "local-use NAT64",  # RFC 8215: an operator's own translator
+    "64:ff9b:1:ffff::1": "local-use NAT64",
+    # Teredo: refused whatever it embeds; classed by the client (or server) IPv4 inside
+    # when that one is internal (the client is stored inverted).
+    "2001:0:4136:e378:8000:63bf:f7f7:f7f7": "tunnel (Teredo)",  # client 8.8.8.8
+    "2001:0:4136:e378::80ff:fffe": "loopback, in an IPv6 form",  # client 127.0.0.1
+    "2001:0:a00:1::f7f7:f7f7": "private, in an IPv6 form",  # server 10.0.0.1
+    # IPv4 special-purpose blocks, whatever Python's ipaddress thinks of them.
+    "192.0.0.9": "reserved",  # PCP anycast, within the IETF protocol assignments
+    "192.88.99.1": "reserved",  # 6to4 relay anycast (deprecated)
+    "198.51.100.7": "reserved",
+    "203.0.113.7": "reserved",
 }
-PUBLIC = ["93.184.216.34", "8.8.8.8", "2606:2800:220:1::1", "::ffff:8.8.8.8", "64:ff9b::808:808"]
+PUBLIC = [
+    "93.184.216.34",
+    "8.8.8.8",
+    "2606:2800:220:1::1",
+    "::ffff:8.8.8.8",
+    "64:ff9b::808:808",
+    "2a00:1450:400c:c0b::6d",  # a mail server's IPv6 address
+    "2002:808:808::1",  # 6to4 of a public address
+]
 
 
 @pytest.mark.parametrize(("address", "expected"), sorted(REFUSED.items()))

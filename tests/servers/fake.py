@@ -7,6 +7,7 @@ the password back, a TLS endpoint with chosen limits, a capturing proxy.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import select
@@ -574,3 +575,126 @@ class RewritingProxy(Listener):
             return data
 
         relay(conn, self.target_port, rewrite)
+
+
+# --- Issue 36's hostile servers: what a tenant can point its own steps at -------------------
+# (tests/servers/attacks.py runs them against the service while a victim tenant steps.)
+
+
+def _hostile_peer(on_command, greeting=None, capabilities=b"IMAP4rev1 AUTH=PLAIN"):
+    """An IMAP server that logs anyone in and lets ``on_command(conn, tag, command, line,
+    listener)`` answer the rest (STATUS, NOOP, UNSELECT and the like answered plainly when
+    it returns False). ``greeting()``: the greeting's text (fresh per connection)."""
+
+    def handle(conn, listener):
+        text = greeting() if greeting is not None else b"ready"
+        conn.sendall(b"* OK [CAPABILITY " + capabilities + b"] " + text + b"\r\n")
+        while not listener._stop:
+            line = read_line(conn, listener)
+            if not line:
+                return
+            tag, _, rest = line.partition(b" ")
+            command = rest.split(b" ", 1)[0].upper().strip()
+            if command == b"LOGOUT":
+                conn.sendall(b"* BYE\r\n" + tag + b" OK bye\r\n")
+                return
+            if command == b"CAPABILITY":
+                conn.sendall(b"* CAPABILITY " + capabilities + b"\r\n" + tag + b" OK done\r\n")
+            elif command == b"LOGIN":
+                conn.sendall(tag + b" OK [CAPABILITY " + capabilities + b"] logged in\r\n")
+            elif on_command(conn, tag, command, line, listener) is False:
+                conn.sendall(_plain_answer(tag, command))
+        listener.received.clear()  # (a long attack sends a lot; nothing reads it)
+
+    return handle
+
+
+def _plain_answer(tag: bytes, command: bytes) -> bytes:
+    if command == b"STATUS":
+        return (
+            b'* STATUS "INBOX" (MESSAGES 3 RECENT 0 UIDNEXT 4 UIDVALIDITY 7 UNSEEN 1)\r\n'
+            + tag
+            + b" OK done\r\n"
+        )
+    if command in (b"SELECT", b"EXAMINE"):
+        return (
+            b"* 3 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 4] ok\r\n"
+            + tag
+            + b" OK [READ-ONLY] done\r\n"
+        )
+    if command in (b"NOOP", b"UNSELECT", b"CLOSE", b"CHECK", b"ENABLE", b"ID", b"NAMESPACE"):
+        return tag + b" OK done\r\n"
+    return tag + b" BAD unknown\r\n"
+
+
+def accepts_any_user():
+    """Logs in every user name (a tenant varying user names for many pooled sessions)."""
+    return _hostile_peer(lambda *args: False)
+
+
+def greets_with_fresh_bytes(size: int = 990_000):
+    """A greeting of ``size`` fresh bytes per connection (under imaplib's 1,000,000-byte
+    line cap: the connection goes on), then an ordinary server."""
+    return _hostile_peer(lambda *args: False, greeting=lambda: os.urandom(size // 2).hex().encode())
+
+
+def drips_after_login():
+    """Logs in, then answers every command one byte a second, for as long as it is open."""
+
+    def drip(conn, tag, command, line, listener):
+        for byte in b"* STATUS INBOX (MESSAGES 1)\r\n" * 1000:
+            if listener._stop:
+                return None
+            conn.sendall(bytes([byte]))
+            time.sleep(1)
+        return None
+
+    return _hostile_peer(drip)
+
+
+def lists_a_huge_literal(size: int = 4_000_000_000):
+    """A LIST reply announcing a ``size``-byte literal (the mailbox name), then silence
+    while the line is open: imaplib reserves it all before a byte arrives."""
+
+    def announce(conn, tag, command, line, listener):
+        if command != b"LIST":
+            return False
+        conn.sendall(b'* LIST () "/" {%d}\r\n' % size)
+        conn.settimeout(1)
+        while not listener._stop:
+            try:
+                if not conn.recv(4096):
+                    return None
+            except TimeoutError:
+                continue
+        return None
+
+    return _hostile_peer(announce)
+
+
+def esearch_all_uids():
+    """Answers any UID SEARCH with ``ESEARCH ... UID ALL 1:4294967295`` (every UID there
+    could be: a client that expands it asks for 4 billion numbers)."""
+
+    def search(conn, tag, command, line, listener):
+        if command != b"UID" or b" SEARCH " not in line.upper():
+            return False
+        conn.sendall(
+            b'* ESEARCH (TAG "' + tag + b'") UID ALL 1:4294967295\r\n' + tag + b" OK done\r\n"
+        )
+        return None
+
+    return _hostile_peer(search, capabilities=b"IMAP4rev1 AUTH=PLAIN ESEARCH")
+
+
+def lists_many_mailboxes(count: int = 300_000):
+    """A LIST reply of ``count`` mailboxes (300,000: ~37 MB), made once."""
+    lines = b"".join(b'* LIST () "/" "box-%07d-%s"\r\n' % (i, b"x" * 80) for i in range(count))
+
+    def listing(conn, tag, command, line, listener):
+        if command != b"LIST":
+            return False
+        conn.sendall(lines + tag + b" OK done\r\n")
+        return None
+
+    return _hostile_peer(listing)

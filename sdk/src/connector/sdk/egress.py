@@ -7,23 +7,33 @@ rebinding would answer differently). TLS still verifies the *name* the caller ga
 
 The policy of ``connector serve`` and the Temporal worker (``EgressPolicy()``) refuses
 loopback, unspecified, link-local (the cloud metadata address among them), private
-(RFC 1918), shared (CGNAT), unique-local, multicast and reserved addresses, in any spelling
-(``127.1``, ``2130706433``, ``0x7f000001``, IPv4-mapped, 6to4 and NAT64 IPv6), and ports
-other than those the manifests declare. Operators open what they need:
+(RFC 1918), shared (CGNAT), unique-local and site-local, multicast, reserved and tunnel
+addresses, in any spelling (``127.1``, ``2130706433``, ``0x7f000001``, IPv4-mapped, 6to4
+and NAT64 IPv6: connector.sdk.addresses has the classes and why), and ports other than
+those the manifests declare. Operators open what they need:
 
 - ``allow_hosts``: names (``mail.corp.example``, ``*.corp.example``: as the caller typed
   the host) allowed whatever they resolve to, and addresses or CIDRs (``10.1.2.3``,
   ``10.0.0.0/8``) allowed whatever the name;
-- ``deny_hosts``: names or CIDRs always refused (checked first);
+- ``deny_hosts``: names or CIDRs always refused (checked first), whatever the step calls
+  them: a denied name's addresses are denied too (connector.sdk.denied_names), and a
+  denied IPv4 address in its IPv6 spellings;
 - ``allow_ports``: the ports allowed (None: any);
-- ``allow_private``: private, CGNAT and unique-local ranges, for on-premises mail.
+- ``allow_private``: private, CGNAT, unique-local and site-local ranges, for on-premises
+  mail.
+
+An OAuth token endpoint is a destination of its own (``for_token_endpoint``): while a
+step refreshes its token, https's port 443 is allowed beside the steps' ports, under the
+same host rules.
 
 The CLI and the Python API act for the operator: their default is permissive
 (``EgressPolicy.permissive()``), unless the environment sets a policy
 (``CONNECTOR_ALLOW_HOSTS``, ``CONNECTOR_DENY_HOSTS``, ``CONNECTOR_ALLOW_PORTS``,
 ``CONNECTOR_ALLOW_PRIVATE``, or ``CONNECTOR_EGRESS=restricted``).
 
-A refusal is ``DestinationNotAllowed`` (403), naming the rule and never the addresses.
+A refusal is ``DestinationNotAllowed`` (403), naming the rule (in its message, and in
+``details[].rule``: ``allowPorts``, ``denyHosts``, ``addressClass``, prefixed
+``tokenEndpoint.`` for a token endpoint) and never the addresses.
 """
 
 from __future__ import annotations
@@ -37,21 +47,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .addresses import PRIVATE_CLASSES, IPAddress, address_class, ipv4_forms
+from .denied_names import DeniedNames
 from .errors import DestinationNotAllowed, InvalidInput
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 AddrInfo = tuple[Any, Any, Any, Any, Any]
 Resolver = Callable[..., list[AddrInfo]]
-
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
-_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
-_RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
-_ULA = ipaddress.ip_network("fc00::/7")
-_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
-_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
-# The classes allow_private opens: addresses of a private network, not of this host.
-PRIVATE_CLASSES = frozenset({"private", "shared (CGNAT)", "unique-local"})
 
 ENV_ALLOW_HOSTS = "CONNECTOR_ALLOW_HOSTS"
 ENV_DENY_HOSTS = "CONNECTOR_DENY_HOSTS"
@@ -59,49 +61,9 @@ ENV_ALLOW_PORTS = "CONNECTOR_ALLOW_PORTS"
 ENV_ALLOW_PRIVATE = "CONNECTOR_ALLOW_PRIVATE"
 ENV_EGRESS = "CONNECTOR_EGRESS"  # "restricted" or "permissive"
 
-
-def address_class(ip: IPAddress) -> str | None:
-    """The refused class an address belongs to, or None for a public address.
-
-    IPv6 spellings of an IPv4 address (IPv4-mapped, IPv4-compatible, 6to4, NAT64) are
-    classed by the IPv4 address inside.
-    """
-    if isinstance(ip, ipaddress.IPv6Address):
-        inner = _embedded_ipv4(ip)
-        if inner is not None:
-            found = address_class(inner)
-            return f"{found}, in an IPv6 form" if found else None
-        ip = ipaddress.IPv6Address(ip.compressed.split("%")[0])  # without a zone
-    if ip.is_unspecified or ip in _THIS_NETWORK:
-        return "unspecified"
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link-local (cloud metadata)"
-    if isinstance(ip, ipaddress.IPv4Address):
-        if any(ip in net for net in _RFC1918):
-            return "private"
-        if ip in _CGNAT:
-            return "shared (CGNAT)"
-    elif ip in _ULA:
-        return "unique-local"
-    if ip.is_multicast:
-        return "multicast"
-    if ip.is_reserved or not ip.is_global:
-        return "reserved"
-    return None
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if any(ip in net for net in _NAT64):
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    if ip in _IPV4_COMPATIBLE and int(ip) > 1:  # ::a.b.c.d (deprecated; not :: nor ::1)
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
+# An OAuth token endpoint is https: its port is allowed beside the steps' ports.
+TOKEN_ENDPOINT_PORTS = frozenset({443})
+TOKEN_ENDPOINT = "tokenEndpoint"  # noqa: S105 - a role, named in refusals (details[].rule)
 
 
 def _name(host: str) -> str:
@@ -136,6 +98,11 @@ class HostRule:
             return name.endswith(self.text[1:]) and name != self.text[2:]
         return name == self.text
 
+    @property
+    def resolvable(self) -> bool:
+        """A plain name (not a network, not a wildcard): it has addresses to deny."""
+        return self.network is None and not self.text.startswith("*.")
+
     def matches_address(self, ip: IPAddress) -> bool:
         if self.network is None or ip.version != self.network.version:
             return False
@@ -156,6 +123,9 @@ class EgressPolicy:
     allow_private: bool = False
     restricted: bool = True  # False: no address class is refused (the operator's own CLI)
     resolver: Resolver = field(default=socket.getaddrinfo, compare=False, repr=False)
+    # "" for a step's own connections; TOKEN_ENDPOINT while it refreshes an OAuth token.
+    role: str = ""
+    denied_names: DeniedNames = field(default_factory=DeniedNames, compare=False, repr=False)
 
     @classmethod
     def create(
@@ -193,7 +163,13 @@ class EgressPolicy:
         )
 
     def with_resolver(self, resolver: Resolver) -> EgressPolicy:
-        return replace(self, resolver=resolver)
+        return replace(self, resolver=resolver, denied_names=DeniedNames())
+
+    def for_token_endpoint(self) -> EgressPolicy:
+        """The policy of an OAuth token endpoint (a refresh): the same host rules, and
+        https's port 443 beside the steps' ports; refusals name the token endpoint."""
+        ports = None if self.allow_ports is None else self.allow_ports | TOKEN_ENDPOINT_PORTS
+        return replace(self, allow_ports=ports, role=TOKEN_ENDPOINT)
 
     def describe(self) -> dict[str, Any]:
         """The policy as the service logs it at start-up."""
@@ -202,6 +178,11 @@ class EgressPolicy:
             "allowHosts": [r.text for r in self.allow_hosts],
             "denyHosts": [r.text for r in self.deny_hosts],
             "allowPorts": sorted(self.allow_ports) if self.allow_ports is not None else "any",
+            "tokenEndpointPorts": (
+                sorted(self.allow_ports | TOKEN_ENDPOINT_PORTS)
+                if self.allow_ports is not None
+                else "any"
+            ),
             "allowPrivate": self.allow_private,
         }
 
@@ -215,27 +196,36 @@ class EgressPolicy:
         """
         if self.allow_ports is not None and port not in self.allow_ports:
             allowed = ", ".join(str(p) for p in sorted(self.allow_ports)) or "none"
-            raise DestinationNotAllowed(
-                f"Port {port} is not allowed by this service (allowed: {allowed}); the "
-                "operator can allow it (--allow-ports)."
+            where = " for an OAuth token endpoint" if self.role else ""
+            raise self._refusal(
+                "allowPorts",
+                f"Port {port} is not allowed{where} by this service (allowed: {allowed}); the "
+                "operator can allow it (--allow-ports).",
             )
         if any(rule.matches_name(host) for rule in self.deny_hosts):
-            raise DestinationNotAllowed(
-                f"The host {_show(host)} is refused by this service (--deny-hosts)."
+            raise self._refusal(
+                "denyHosts", f"{self._what(host)} is refused by this service (--deny-hosts)."
             )
         infos = self.resolver(host, port, 0, socket.SOCK_STREAM)
         if not infos:
             raise OSError(f"{host} does not resolve")
         named = any(rule.matches_name(host) for rule in self.allow_hosts)
+        denied = self._denied_addresses()
         for info in infos:
-            self._check(host, _ip(info), named)
+            self._check(host, _ip(info), named, denied)
         return infos
 
-    def _check(self, host: str, ip: IPAddress, named: bool) -> None:
-        if any(rule.matches_address(ip) for rule in self.deny_hosts):
-            raise DestinationNotAllowed(
-                f"The host {_show(host)} is refused by this service: it resolves to an "
-                "address the operator denied (--deny-hosts)."
+    def _denied_addresses(self) -> set[IPAddress]:
+        names = [rule.text for rule in self.deny_hosts if rule.resolvable]
+        return self.denied_names.addresses(names, self.resolver) if names else set()
+
+    def _check(self, host: str, ip: IPAddress, named: bool, denied: set[IPAddress]) -> None:
+        forms = ipv4_forms(ip)  # a denied IPv4 address is denied in its IPv6 spellings too
+        if any(f in denied or rule.matches_address(f) for f in forms for rule in self.deny_hosts):
+            raise self._refusal(
+                "denyHosts",
+                f"{self._what(host)} is refused by this service: it resolves to an address the "
+                "operator denied (--deny-hosts).",
             )
         if not self.restricted or named or any(r.matches_address(ip) for r in self.allow_hosts):
             return
@@ -244,10 +234,20 @@ class EgressPolicy:
             return
         kind, _, form = found.partition(", ")
         hint = "--allow-private opens private networks, " if kind in PRIVATE_CLASSES else ""
-        raise DestinationNotAllowed(
-            f"The host {_show(host)} is not allowed: it resolves to a {kind} address"
+        raise self._refusal(
+            "addressClass",
+            f"{self._what(host)} is not allowed: it resolves to a {kind} address"
             f"{f' ({form})' if form else ''}, which this service does not connect to. Give "
-            f"the server's public name; the operator can allow the host ({hint}--allow-hosts)."
+            f"the server's public name; the operator can allow the host ({hint}--allow-hosts).",
+        )
+
+    def _what(self, host: str) -> str:
+        return f"The {'OAuth token endpoint' if self.role else 'host'} {_show(host)}"
+
+    def _refusal(self, rule: str, message: str) -> DestinationNotAllowed:
+        """A refusal naming its rule (``details[].rule``), the token endpoint's apart."""
+        return DestinationNotAllowed(
+            message, details=[{"rule": f"{self.role}.{rule}" if self.role else rule}]
         )
 
 

@@ -136,7 +136,12 @@ class Refresher:
         if context is not None:
             context.log.info("refreshing the access token at %s", url)
         try:
-            with _opener().open(request, timeout=TIMEOUT) as reply:
+            # The token endpoint is a destination of its own: https (443) under the step's
+            # host rules, whatever ports the steps' servers are allowed.
+            with (
+                egress.applied(egress.current().for_token_endpoint()),
+                _opener().open(request, timeout=TIMEOUT) as reply,
+            ):
                 answer = json.loads(reply.read(1 << 20) or b"{}")
         except urllib.error.HTTPError as exc:
             raise self._refused(exc) from None

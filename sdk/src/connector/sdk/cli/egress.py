@@ -27,7 +27,8 @@ def add_egress_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="HOSTS",
-        help="names, *.domains, addresses or CIDRs always refused (comma-separated)",
+        help="names, *.domains, addresses or CIDRs always refused, a name also at the "
+        "addresses it resolves to (comma-separated)",
     )
     group.add_argument(
         "--allow-ports", metavar="PORTS", help="ports allowed, comma-separated, or 'any'"
@@ -35,7 +36,8 @@ def add_egress_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--allow-private",
         action="store_true",
-        help="private networks (RFC 1918, CGNAT, fc00::/7): for on-premises mail servers",
+        help="private networks (RFC 1918, CGNAT, fc00::/7, fec0::/10): for on-premises mail "
+        "servers",
     )
 
 

@@ -18,8 +18,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
+
+if TYPE_CHECKING:
+    import ssl
 
 
 @dataclass
@@ -69,7 +72,12 @@ class _Fault:
 
 
 class FakeHttpServer:
-    def __init__(self) -> None:
+    """``host``/``port``: where it listens (any loopback address: 127.0.0.0/8); with ``tls``
+    (a server-side SSLContext) it speaks https, as a real token endpoint does on 443."""
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.requests: list[Request] = []
         self._routes: list[tuple[str, re.Pattern[str], Responder]] = []
         self._faults: dict[tuple[str, str], list[_Fault]] = {}
@@ -90,10 +98,16 @@ class FakeHttpServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _any  # noqa: N815
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
+        if tls is not None:  # (each connection's handshake in its own thread, not accept's)
+            self._server.socket = tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self.port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        scheme = "https" if tls is not None else "http"
+        default = 443 if tls is not None else 80
+        self.url = f"{scheme}://{host}{f':{self.port}' if self.port != default else ''}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
