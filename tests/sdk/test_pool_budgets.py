@@ -137,6 +137,23 @@ def test_a_failed_login_over_a_cap_closes_nobodys_session(made):
     assert mine.closed == theirs.closed == 0
 
 
+def test_logins_in_flight_over_the_caps_close_nobodys_session_until_they_succeed(made):
+    """Over the account's and the pool's cap while their logins go out with their first
+    command: the victim, stepping meanwhile, keeps its session; the refused ones close no one."""
+    pool = made(per_account=2, max_sessions=1)
+    victim = keys(pool, tenant="victim")
+    session, _ = step(pool, victim)
+    wrong = keys(pool, password="guess", tenant="mallory")
+    in_flight = [pool.acquire(wrong, Session, wait=1)[0] for _ in range(2)]
+    for _ in range(3):
+        again, hit = step(pool, victim)
+        assert hit and again is session
+    for lent in in_flight:
+        pool.release(lent, ok=False, failure=AuthFailed("refused"))
+    assert step(pool, victim) == (session, True) and session.closed == 0
+    assert pool.stats()["evicted"] == 0
+
+
 # -- failed logins --------------------------------------------------------------------------------
 
 
@@ -245,6 +262,7 @@ def test_the_index_forgets_every_key_once_its_sessions_are_gone(made):
     pool.close()
     assert pool.stats()["open"] == 0 and pool.stats()["idle"] == 0
     assert not (pool._by_key or pool._by_account or pool._by_tenant or pool._tenant_idle)
+    assert not pool._proven_by_tenant and pool._proven == 0
 
 
 def test_a_stale_session_is_replaced_within_the_same_deadline(made, monkeypatch):

@@ -117,6 +117,9 @@ class SessionPool:
         self._idle: OrderedDict[Pooled, None] = OrderedDict()  # least recently used first
         self._tenant_idle: dict[Hashable | None, OrderedDict[Pooled, None]] = {}
         self._count = 0
+        # Logged-in sessions (a step succeeded on them): what the caps keep in bounds.
+        self._proven_by_tenant: dict[Hashable | None, int] = {}
+        self._proven = 0
         self.hits = self.misses = self.evicted = 0
         self._closed = False
         self._on_change = on_change or (lambda: None)
@@ -264,7 +267,6 @@ class SessionPool:
                 self.logins.succeeded(pooled.keys.login)
             elif isinstance(failure, AuthFailed):
                 self.logins.failed(pooled.keys.login)
-        pooled.proven = pooled.proven or ok
         if ok:
             reset = getattr(pooled.session, "reset", None)
             try:
@@ -276,7 +278,8 @@ class SessionPool:
             self.discard(pooled)
             return
         with self._lock:
-            pooled.replacing = False
+            if not pooled.proven:
+                self._prove(pooled)
             self._set_idle(pooled)
             closing = self._make_room(pooled)
             self._lock.notify_all()
@@ -296,11 +299,12 @@ class SessionPool:
 
     def _make_room(self, pooled: Pooled) -> list[Pooled]:
         """Idle sessions to close now that ``pooled`` is back (lock held): while its account,
-        its tenant or the pool is over its cap, the least recently used idle session there
-        (``pooled`` itself last: it was just used)."""
+        its tenant or the pool holds more logged-in sessions than its cap, the least
+        recently used idle one there (``pooled`` itself last: it was just used). Sessions
+        still logging in are not counted: a login that fails must close nobody's session."""
         closing: list[Pooled] = []
         account = self._by_account.get(pooled.account, [])
-        while len(account) > pooled.limit:
+        while sum(p.proven for p in account) > pooled.limit:
             spare = [p for p in account if not p.busy]
             if not spare:
                 break
@@ -308,12 +312,14 @@ class SessionPool:
         tenant = pooled.keys.tenant
         while (
             self.per_tenant is not None
-            and self._by_tenant.get(tenant, 0) > self.per_tenant
+            and self._proven_by_tenant.get(tenant, 0) > self.per_tenant
             and tenant in self._tenant_idle
         ):
             closing.append(self._evict(next(iter(self._tenant_idle[tenant]))))
-        while self.max_sessions is not None and self._count > self.max_sessions and self._idle:
-            biggest = max(self._tenant_idle, key=lambda t: self._by_tenant.get(t, 0))
+        while (
+            self.max_sessions is not None and self._proven > self.max_sessions and self._idle
+        ):
+            biggest = max(self._tenant_idle, key=lambda t: self._proven_by_tenant.get(t, 0))
             closing.append(self._evict(next(iter(self._tenant_idle[biggest]))))
         return closing
 
@@ -338,11 +344,24 @@ class SessionPool:
         self._by_tenant[tenant] = self._by_tenant.get(tenant, 0) + 1
         self._count += 1
 
+    def _prove(self, pooled: Pooled) -> None:
+        """A first step succeeded on ``pooled``: its login was accepted, it counts."""
+        pooled.proven, pooled.replacing = True, False
+        tenant = pooled.keys.tenant
+        self._proven_by_tenant[tenant] = self._proven_by_tenant.get(tenant, 0) + 1
+        self._proven += 1
+
     def _remove(self, pooled: Pooled) -> None:
         sessions = self._by_key.get(pooled.key)
         if sessions is None or pooled not in sessions:
             return  # (already gone)
         self._set_busy(pooled)
+        if pooled.proven:
+            tenant = pooled.keys.tenant
+            self._proven_by_tenant[tenant] -= 1
+            if not self._proven_by_tenant[tenant]:
+                del self._proven_by_tenant[tenant]
+            self._proven -= 1
         for index, key in ((self._by_key, pooled.key), (self._by_account, pooled.account)):
             listed = index[key]
             listed.remove(pooled)
