@@ -316,9 +316,7 @@ class SessionPool:
             and tenant in self._tenant_idle
         ):
             closing.append(self._evict(next(iter(self._tenant_idle[tenant]))))
-        while (
-            self.max_sessions is not None and self._proven > self.max_sessions and self._idle
-        ):
+        while self.max_sessions is not None and self._proven > self.max_sessions and self._idle:
             biggest = max(self._tenant_idle, key=lambda t: self._proven_by_tenant.get(t, 0))
             closing.append(self._evict(next(iter(self._tenant_idle[biggest]))))
         return closing
