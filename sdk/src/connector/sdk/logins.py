@@ -4,10 +4,11 @@ nor keep its account's sessions busy, in a tight loop.
 
 A refusal is RATE_LIMITED with ``retryAfterSeconds``, for that tenant only: another
 tenant logging in to the same account is not affected (each pair is its own key). The
-refusal lasts ``backoff`` seconds and doubles with each failure after it, up to
-``longest``; a successful login clears the count, and a count with no failure for
-``forget_after`` seconds is forgotten. At most ``entries`` pairs are remembered (the
-oldest go first), so a tenant varying user names cannot grow it without bound.
+refusal lasts ``backoff`` seconds and doubles with each failure after it (not with those of
+tries that started before it), up to ``longest``; a successful login clears the count, and
+a count with no failure for ``forget_after`` seconds is forgotten. At most ``entries``
+pairs are remembered (the oldest go first), so a tenant varying user names cannot grow it
+without bound.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class _Failures:
     count: int = 0
     last: float = 0.0  # the latest failure (monotonic)
     until: float = 0.0  # new logins refused until then (monotonic)
+    pauses: int = 0  # refusals so far: each lasts twice the one before
 
 
 class LoginThrottle:
@@ -69,9 +71,11 @@ class LoginThrottle:
             entry = self._failures.pop(key, None) or _Failures()
             entry.count += 1
             entry.last = now
-            if entry.count >= self.allowed:
-                over = entry.count - self.allowed
-                entry.until = now + min(self.longest, self.backoff * 2 ** min(over, 32))
+            # A failure of a login that started before the pause (tries that overlapped)
+            # does not lengthen it; the first one after it does.
+            if entry.count >= self.allowed and now >= entry.until:
+                pause = self.backoff * 2 ** min(entry.pauses, 32)
+                entry.until, entry.pauses = now + min(self.longest, pause), entry.pauses + 1
             self._failures[key] = entry  # (moved to the end: the newest failure)
             while len(self._failures) > self.entries:
                 self._failures.popitem(last=False)
