@@ -41,87 +41,89 @@ def pool():
     made.close()
 
 
-def keys(pool, password="pw", user="ann"):
-    return pool.keys("c", "conn", {"user": user, "pass": password}, {"pass"})
+def keys(pool, password="pw", user="ann", tenant=None):
+    return pool.keys("c", "conn", {"user": user, "pass": password}, {"pass"}, tenant)
 
 
 def test_same_fields_reuse_one_session_and_the_key_hides_the_fields(pool):
-    key, account = keys(pool)
-    assert b"pw" not in key and b"ann" not in key and len(key) == 32
-    first, hit = pool.acquire(key, account, Session, wait=1)
+    k = keys(pool)
+    assert all(b"pw" not in h and b"ann" not in h for h in (k.session, k.account, k.login))
+    assert len(k.session) == 32
+    first, hit = pool.acquire(k, Session, wait=1)
     assert not hit
     pool.release(first, ok=True)
-    again, hit = pool.acquire(key, account, Session, wait=1)
+    again, hit = pool.acquire(k, Session, wait=1)
     assert hit and again.session is first.session and first.session.resets == 1
     pool.release(again, ok=True)
-    assert pool.stats() == {"open": 1, "idle": 1, "hits": 1, "misses": 1}
+    assert pool.stats() == {"open": 1, "idle": 1, "hits": 1, "misses": 1, "evicted": 0}
 
 
 def test_an_error_discards_the_session(pool):
-    key, account = keys(pool)
-    lent, _ = pool.acquire(key, account, Session, wait=1)
+    k = keys(pool)
+    lent, _ = pool.acquire(k, Session, wait=1)
     pool.release(lent, ok=False)
     assert lent.session.closed == 1 and pool.stats()["open"] == 0
 
 
 def test_a_session_that_cannot_reset_is_closed(pool):
-    key, account = keys(pool)
-    lent, _ = pool.acquire(key, account, lambda: Session(fail_reset=True), wait=1)
+    k = keys(pool)
+    lent, _ = pool.acquire(k, lambda: Session(fail_reset=True), wait=1)
     pool.release(lent, ok=True)
     assert lent.session.closed == 1 and pool.stats()["open"] == 0
 
 
 def test_a_stale_session_is_replaced_without_the_step_seeing_it(pool):
-    key, account = keys(pool)
-    lent, _ = pool.acquire(key, account, lambda: Session(stale=True), wait=1)
+    k = keys(pool)
+    lent, _ = pool.acquire(k, lambda: Session(stale=True), wait=1)
     pool.release(lent, ok=True)
-    fresh, hit = pool.acquire(key, account, Session, wait=1)
+    fresh, hit = pool.acquire(k, Session, wait=1)
     assert not hit and fresh.session is not lent.session and lent.session.closed == 1
 
 
 def test_an_idle_session_is_checked_before_reuse(pool):
-    key, account = keys(pool)
-    lent, _ = pool.acquire(key, account, Session, wait=1)
+    k = keys(pool)
+    lent, _ = pool.acquire(k, Session, wait=1)
     pool.release(lent, ok=True)
     lent.last_used -= 10  # idle past check_after
-    again, hit = pool.acquire(key, account, Session, wait=1)
+    again, hit = pool.acquire(k, Session, wait=1)
     assert hit and again.session.checks == 1
 
 
 def test_the_account_cap_makes_steps_wait_then_time_out(pool):
-    key, account = keys(pool)
-    a, _ = pool.acquire(key, account, Session, wait=1)
-    b, _ = pool.acquire(key, account, Session, wait=1)
+    k = keys(pool)
+    a, _ = pool.acquire(k, Session, wait=1)
+    b, _ = pool.acquire(k, Session, wait=1)
     with pytest.raises(Timeout):
-        pool.acquire(key, account, Session, wait=0.2)
+        pool.acquire(k, Session, wait=0.2)
     threading.Timer(0.1, pool.release, args=(a,), kwargs={"ok": True}).start()
     started = time.monotonic()
-    c, hit = pool.acquire(key, account, Session, wait=2)
+    c, hit = pool.acquire(k, Session, wait=2)
     assert hit and c.session is a.session and time.monotonic() - started >= 0.05
     pool.release(b, ok=True)
     pool.release(c, ok=True)
 
 
 def test_another_password_is_the_same_account_and_takes_an_idle_place(pool):
-    key, account = keys(pool)
-    other_key, other_account = keys(pool, password="new")
-    assert other_account == account and other_key != key
-    a, _ = pool.acquire(key, account, Session, wait=1)
-    b, _ = pool.acquire(key, account, Session, wait=1)
+    k = keys(pool)
+    other = keys(pool, password="new")
+    assert other.account == k.account and other.session != k.session
+    a, _ = pool.acquire(k, Session, wait=1)
+    b, _ = pool.acquire(k, Session, wait=1)
     pool.release(a, ok=True)
     pool.release(b, ok=True)
-    c, hit = pool.acquire(other_key, other_account, Session, wait=1)  # an idle one is closed
-    assert not hit and pool.stats()["open"] == 2
-    pool.release(c, ok=True)
+    c, hit = pool.acquire(other, Session, wait=1)  # over the cap by one while it logs in
+    assert not hit and pool.stats()["open"] == 3 and a.session.closed == b.session.closed == 0
+    pool.release(c, ok=True)  # its first step succeeded: the oldest idle one makes room
+    assert pool.stats()["open"] == 2 and pool.stats()["evicted"] == 1
 
 
 def test_a_failed_login_evicts_no_idle_session_of_the_account(pool):
     """A wrong password at the account's cap must not log out the real user's sessions: the
     idle one makes room only once the new credentials logged in."""
-    key, account = keys(pool)
-    wrong_key, _ = keys(pool, password="wrong")
-    a, _ = pool.acquire(key, account, Session, wait=1)
-    b, _ = pool.acquire(key, account, Session, wait=1)
+    k = keys(pool)
+    wrong = keys(pool, password="wrong")
+    a, _ = pool.acquire(k, Session, wait=1)
+    b, _ = pool.acquire(k, Session, wait=1)
     pool.release(a, ok=True)
     pool.release(b, ok=True)
 
@@ -130,17 +132,17 @@ def test_a_failed_login_evicts_no_idle_session_of_the_account(pool):
 
     for _ in range(3):
         with pytest.raises(PermissionError):
-            pool.acquire(wrong_key, account, refused, wait=1)
+            pool.acquire(wrong, refused, wait=1)
     assert a.session.closed == 0 and b.session.closed == 0
     assert pool.stats()["open"] == 2 and pool.stats()["idle"] == 2
-    again, hit = pool.acquire(key, account, Session, wait=1)  # the user's session is still there
+    again, hit = pool.acquire(k, Session, wait=1)  # the user's session is still there
     assert hit
     pool.release(again, ok=True)
 
 
 def test_close_logs_out_idle_sessions(pool):
-    key, account = keys(pool)
-    lent, _ = pool.acquire(key, account, Session, wait=1)
+    k = keys(pool)
+    lent, _ = pool.acquire(k, Session, wait=1)
     pool.release(lent, ok=True)
     pool.close()
     assert lent.session.closed == 1

@@ -136,10 +136,10 @@ def test_a_bug_in_a_step_is_logged_once_with_its_traceback_and_no_secret(client,
 def test_an_exception_around_the_step_is_logged_once_and_answered_500(client, caplog):
     connector = client.service.connectors["sample"]
 
-    def out_of_memory(request, pool):
+    def out_of_memory(request, pool, tenant):
         raise MemoryError(f"no room for {request['connection']['token']}")
 
-    connector.pool_account = out_of_memory  # (a fault where no step runs yet)
+    connector.pool_keys = out_of_memory  # (a fault where no step runs yet)
     body = {"connection": {"user": "u", "token": SECRET}, "inputs": {}}
     with caplog.at_level(logging.INFO):
         reply = post(client, "/v1/sample/actions/echo", body)

@@ -25,6 +25,7 @@ from .text import SURROGATE
 
 if TYPE_CHECKING:  # (a one-request process never imports the pool)
     from .egress import EgressPolicy
+    from .pool import Keys as PoolKeys
     from .pool import SessionPool
 
 log = logging.getLogger("connector.sdk")
@@ -72,6 +73,7 @@ class Connector:
         report: dict | None = None,
         egress: EgressPolicy | None = None,
         connect_timeout: float | None = None,
+        tenant: str | None = None,
     ) -> dict:
         """Run one request; always return an envelope, never raise.
 
@@ -82,14 +84,17 @@ class Connector:
 
         ``execution_id`` (a new one by default) and ``timeout`` (seconds; the deadline) reach
         handlers that take a ``context``. With a ``pool`` (connector.sdk.pool), the session
-        comes from it and goes back to it; ``report`` (a dict) then gets ``pool``: "hit" or
-        "miss". ``connect_timeout`` bounds opening the connection (``context.connect_timeout``).
+        comes from it and goes back to it, among the sessions of ``tenant`` (a host's name
+        for who asks: its sessions and failed logins are its own); ``report`` (a dict) then
+        gets ``pool``: "hit" or "miss". ``connect_timeout`` bounds opening the connection
+        (``context.connect_timeout``).
         ``egress`` is where the step may connect (connector.sdk.egress): a hosted
         service passes its policy; by default the environment's (permissive when unset).
         When the connection refreshed its OAuth 2.0 tokens,
         the envelope's ``connectionUpdate`` holds the fields for the platform to store.
         """
         call = Call(Scrubber(), execution_id, timeout, pool, connect_timeout)
+        call.tenant = tenant
         try:
             with egress_policy.applied(egress):
                 return self._invoke_mapped(request, call)
@@ -302,20 +307,21 @@ class Connector:
         """The handler on a pooled session: reused when the fields match, discarded on error."""
         pool = call.pool
         assert pool is not None  # noqa: S101 - the caller checked
-        key, account = pool.keys(self.manifest.key, conn_op.key, fields, set(conn_op.secret_keys))
+        keys = pool.keys(
+            self.manifest.key, conn_op.key, fields, set(conn_op.secret_keys), call.tenant
+        )
         pooled, call.pool_hit = pool.acquire(
-            key,
-            account,
+            keys,
             lambda: self._open(conn_op, fields, call, context),
             wait=context.time_left() if call.deadline is not None else 60.0,
             cap=conn_op.pool_cap(pool.per_account),
         )
-        ok = False
         try:
             data = action.handler(pooled.session, **arguments)
-            ok = True
-        finally:
-            pool.release(pooled, ok=ok)
+        except BaseException as exc:  # (a login sent with the first command is refused here)
+            pool.release(pooled, ok=False, failure=exc)
+            raise
+        pool.release(pooled, ok=True)
         return data
 
     def _open(self, conn_op: Operation, fields: dict, call: Call, context: Context) -> Any:
@@ -347,10 +353,13 @@ class Connector:
         call.refreshed = True
         return fields
 
-    def pool_account(self, request: Any, pool: SessionPool) -> tuple[bytes, int] | None:
-        """The pool's account key of a request's connection and its session cap, before
-        running it (a host queues steps per account); None when the connection does not pool
-        or is not valid (invoke says why)."""
+    def pool_keys(
+        self, request: Any, pool: SessionPool, tenant: str | None = None
+    ) -> tuple[PoolKeys, int] | None:
+        """The pool's keys of a request's connection (for ``tenant``) and its session cap,
+        before running it (a host queues steps per session key and checks the login
+        throttle); None when the connection does not pool or is not valid (invoke says
+        why)."""
         try:
             conn_op, raw = split_connection(self.manifest, request.get("connection"))
             fields = conn_op.inputs.resolve(raw, "connection")
@@ -359,8 +368,8 @@ class Connector:
         cap = conn_op.pool_cap(pool.per_account)
         if cap is None:
             return None
-        account = pool.keys(self.manifest.key, conn_op.key, fields, set(conn_op.secret_keys))[1]
-        return account, cap
+        keys = pool.keys(self.manifest.key, conn_op.key, fields, set(conn_op.secret_keys), tenant)
+        return keys, cap
 
     def test_connection(self, connection: Any) -> dict:
         """Open a connection, run its test handler, close it; an envelope as from invoke."""
@@ -447,6 +456,7 @@ class Call:
         self.pool = pool
         self.connect_timeout = connect_timeout
         self.pool_hit: bool | None = None  # with a pool: whether the session was reused
+        self.tenant: str | None = None  # with a pool: whose sessions
         self.scrubber = scrubber
         self.execution_id = execution_id or uuid.uuid4().hex
         self.deadline = time.monotonic() + timeout if timeout else None

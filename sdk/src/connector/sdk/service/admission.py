@@ -3,9 +3,11 @@
 A step thread is taken only by a step that can run at once. Steps of one account wait for
 one of the account's session slots *here*, on the event loop, in a bounded queue (beyond
 it: RATE_LIMITED "account busy"); then for one of its tenant's ``per_tenant`` slots, the
-same way. So an account whose server is silent holds its own slots and nothing else, and a
-tenant with many accounts holds at most its share of the threads: other accounts' and
-other tenants' steps find threads free.
+same way. The service keys the account's queue by the pool's session key (the tenant and
+the exact connection fields), so no step waits behind another tenant's, or a wrong
+password's, steps for the same server user. So an account whose server is silent holds
+its own slots and nothing else, and a tenant with many accounts holds at most its share of
+the threads: other accounts' and other tenants' steps find threads free.
 
 Slots are given back when the step's thread ends, not when its caller stops waiting: a
 timed-out step still holds its session until its thread returns.

@@ -84,6 +84,33 @@ def parser(cli: Invocation) -> argparse.ArgumentParser:
         "--idle-seconds", type=float, default=DEFAULTS.idle_seconds, help="idle close (60)"
     )
     steps.add_argument(
+        "--sessions-per-tenant",
+        type=int,
+        default=DEFAULTS.sessions_per_tenant,
+        help="pooled sessions one tenant holds, all workers together; over it, the "
+        "tenant's least recently used idle one closes (64)",
+    )
+    steps.add_argument(
+        "--max-sessions",
+        type=int,
+        default=DEFAULTS.max_sessions,
+        help="pooled sessions in all, all workers together; over it, an idle one of the "
+        "tenant holding the most closes (256)",
+    )
+    steps.add_argument(
+        "--failed-logins",
+        type=int,
+        default=DEFAULTS.failed_logins,
+        help="a tenant's failed logins to one account in a row before its new logins "
+        "there are refused for a while: 429 (3)",
+    )
+    steps.add_argument(
+        "--login-backoff",
+        type=float,
+        default=DEFAULTS.login_backoff,
+        help="how long, doubled by each further failure, up to 15 min (60 s)",
+    )
+    steps.add_argument(
         "--max-step-timeout",
         "--step-timeout",
         dest="max_step_timeout",
@@ -159,6 +186,10 @@ def serve(cli: Invocation, argv: list[str]) -> int:
         account_queue=args.account_queue,
         per_tenant=args.per_tenant,
         idle_seconds=args.idle_seconds,
+        sessions_per_tenant=args.sessions_per_tenant,
+        max_sessions=args.max_sessions,
+        failed_logins=args.failed_logins,
+        login_backoff=args.login_backoff,
         max_step_timeout=args.max_step_timeout,
         connect_timeout=args.connect_timeout,
         max_body=int(args.max_body_mb * MB),
@@ -228,9 +259,14 @@ def _problem(args: argparse.Namespace) -> str | None:
         "max_connections",
         "workers",
         "max_body_elements",
+        "sessions_per_tenant",
+        "max_sessions",
+        "failed_logins",
     ):
         if getattr(args, name) < 1:
             return f"--{name.replace('_', '-')} must be at least 1"
     if args.max_connections_per_client < 0:
         return "--max-connections-per-client must be 0 (no cap) or more"
+    if not args.login_backoff > 0:
+        return "--login-backoff must be more than 0 seconds"
     return None

@@ -67,6 +67,10 @@ class Service:
         self.pool = SessionPool(
             per_account=settings.account_slots,
             idle_seconds=settings.idle_seconds,
+            per_tenant=settings.tenant_sessions,
+            max_sessions=settings.pool_sessions,
+            failed_logins=settings.failed_logins,
+            login_backoff=settings.login_backoff,
             on_change=self.update_gauges,
         )
         # The step threads: a hard cap. A step past its timeout is answered TIMEOUT at once,
@@ -75,6 +79,8 @@ class Service:
         # Bodies are parsed here, off the event loop (and off the step threads).
         self.parsers = ThreadPoolExecutor(2, thread_name_prefix="body")
         self.busy = BusyThreads(settings.threads)
+        # Steps queue per session key (a tenant's exact credentials): a step never waits
+        # behind another tenant's steps, nor behind a wrong password's, for the same account.
         self.accounts = Gate(settings.account_slots, settings.account_waiting, "account")
         self.tenants = Gate(settings.per_tenant, settings.tenant_waiting, "tenant")
         self.openapi = document(connectors, auth=auth.required)
@@ -160,18 +166,21 @@ class Service:
                 if from_headers is not None:
                     step_request["connection"] = from_headers
             deadline = started + self.settings.max_step_timeout
-            account = connector.pool_account(step_request, self.pool)
+            pooled = connector.pool_keys(step_request, self.pool, tenant)
             queued = time.monotonic()
             try:
-                if account is not None:
-                    key, cap = account
-                    releases.append(await self.accounts.acquire(key, deadline - queued, cap))
+                if pooled is not None:
+                    keys, cap = pooled
+                    self.pool.check_login(keys)  # (a tenant refused new logins: at once)
+                    releases.append(
+                        await self.accounts.acquire(keys.session, deadline - queued, cap)
+                    )
                 releases.append(await self.tenants.acquire(tenant, deadline - time.monotonic()))
             finally:
                 self.metrics.queue_wait.observe(time.monotonic() - queued)
                 self.update_gauges()
             holder: dict[str, Any] = {}
-            result = await self.run(connector, step_request, holder, deadline, releases)
+            result = await self.run(connector, step_request, holder, deadline, releases, tenant)
             outcome["pool"] = holder.get("pool")
         except ClientDisconnect:
             result = envelope.error(InvalidInput("The request body was cut off."))
@@ -200,6 +209,7 @@ class Service:
         report: dict,
         deadline: float,
         releases: list[Release],
+        tenant: str,
     ) -> dict:
         """The step on a step thread, within the step's deadline. The thread gives back the
         tenant's and the account's slots when it ends (after the answer, on a timeout)."""
@@ -219,6 +229,7 @@ class Service:
                         report=report,
                         egress=self.egress,
                         connect_timeout=settings.connect_timeout,
+                        tenant=tenant,
                     )
             finally:
                 for release in held:

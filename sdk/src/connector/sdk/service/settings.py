@@ -32,6 +32,11 @@ class Settings:
     per_tenant: int = 16  # steps at once per tenant (a token, or the tokens of a tenant)
     tenant_queue: int | None = None  # a tenant's steps waiting (None: 4 x per_tenant)
     idle_seconds: float = 60.0
+    # What a tenant may hold: pooled sessions, and failed logins (connector.sdk.pool)
+    sessions_per_tenant: int = 64  # pooled sessions of one tenant, all workers together
+    max_sessions: int = 256  # pooled sessions in all, all workers together
+    failed_logins: int = 3  # a tenant's failed logins to one account in a row, then a pause
+    login_backoff: float = 60.0  # that pause, doubled by each further failure (to 15 min)
     max_step_timeout: float = 120.0  # what a step may last, whatever its connection asks
     connect_timeout: float = 15.0  # opening a connection (TCP, TLS, greeting, login)
     # The HTTP edge
@@ -59,6 +64,16 @@ class Settings:
         """Sessions per account in this worker process: the cap is divided among workers,
         so all of them together stay within it (and within the server's own limit)."""
         return max(1, self.per_account // max(1, self.workers))
+
+    @property
+    def tenant_sessions(self) -> int:
+        """Pooled sessions per tenant in this worker process (the cap divided among them)."""
+        return max(1, self.sessions_per_tenant // max(1, self.workers))
+
+    @property
+    def pool_sessions(self) -> int:
+        """Pooled sessions in all in this worker process (the cap divided among them)."""
+        return max(1, self.max_sessions // max(1, self.workers))
 
     @property
     def account_waiting(self) -> int:
