@@ -18,6 +18,7 @@ from .. import __version__
 from ..context import Context
 from ..errors import ConnectionFailed, ConnectorError, InvalidInput, ServerError, Timeout
 from .errors import retry_after, status_error
+from .pagination import Paginator, items
 from .transport import PolicedTransport
 
 IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
@@ -159,14 +160,23 @@ class HttpClient:
         return _json(self.request("DELETE", path, **kwargs))
 
     def paginate(
-        self, path: str, paginator: Any, *, params: dict[str, Any] | None = None, limit: int = 0
+        self,
+        path: str,
+        paginator: Paginator,
+        *,
+        params: dict[str, Any] | None = None,
+        limit: int = 0,
     ) -> Iterator[Any]:
-        """Every item of every page (``pagination``), at most ``limit`` when given."""
+        """Every item of every page (``pagination``); at most ``limit`` when given, asking
+        for pages no bigger than that."""
+        if limit <= 0:
+            yield from items(paginator, self, path, dict(params or {}), None)
+            return
         count = 0
-        for item in paginator.items(self, path, dict(params or {})):
+        for item in items(paginator, self, path, dict(params or {}), limit):
             yield item
             count += 1
-            if limit and count >= limit:
+            if count >= limit:
                 return
 
     def close(self) -> None:

@@ -1,5 +1,6 @@
 """A trigger's cursor over a list ordered by a timestamp (``updated_at``...): a high-water
-mark, with ties.
+mark, with ties. ``ListPoller`` (``polling``) does the whole poll (first poll, pages, limit)
+with it; this is the part for a trigger that fetches its own items.
 
 Items whose mark equals the last one seen may come again (a second resolution, several
 updated in the same second): the ids already emitted at the mark are remembered, so each
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from .polling import order_key
 
 
 @dataclass
@@ -36,7 +39,11 @@ class HighWaterMark:
             or item[self.mark_field] > self.mark
             or (item[self.mark_field] == self.mark and item[self.id_field] not in self.seen)
         ]
-        return sorted(fresh, key=lambda item: (item[self.mark_field], str(item[self.id_field])))
+        # Ties in id order, numbers as numbers (2 before 10); marks as instants or numbers.
+        return sorted(
+            fresh,
+            key=lambda item: (order_key(item[self.mark_field]), order_key(item[self.id_field])),
+        )
 
     def advance(self, emitted: list[dict]) -> dict:
         """The state after ``emitted`` (what ``new`` returned, or the part of it handed out)."""
