@@ -120,7 +120,7 @@ def paginator(style: str, size: int) -> Any:
 
 
 def scenarios(adds: int = 12, ties: st.SearchStrategy | None = None) -> st.SearchStrategy:
-    ties = ties or st.booleans()
+    ties = st.booleans() if ties is None else ties
     return st.fixed_dictionaries(
         {
             "style": st.sampled_from(["page", "cursor", "link", "keyset"]),

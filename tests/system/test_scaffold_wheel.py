@@ -70,6 +70,6 @@ def test_the_rest_template_passes_its_tests_on_the_sdk_wheel_alone(tmp_path, whe
     work.mkdir()
     tests = run_in(work, python, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(package))
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "11 passed" in tests.stdout
+    assert "12 passed" in tests.stdout
     validated = run_in(work, str(tmp_path / "venv" / "bin" / "connector"), "validate", "tracker")
     assert validated.returncode == 0, validated.stderr
