@@ -16,7 +16,14 @@ import httpx
 
 from .. import __version__
 from ..context import Context
-from ..errors import ConnectionFailed, ConnectorError, InvalidInput, ServerError, Timeout
+from ..errors import (
+    AuthFailed,
+    ConnectionFailed,
+    ConnectorError,
+    InvalidInput,
+    ServerError,
+    Timeout,
+)
 from .errors import retry_after, status_error
 from .pagination import Paginator, items
 from .transport import PolicedTransport
@@ -35,6 +42,10 @@ class ApiKey:
     query: str | None = None
     prefix: str = ""  # such as "Token " for "Authorization: Token KEY"
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.value, str) or not self.value:
+            raise AuthFailed("There is no API key to send: give the connection's key.")
+
     def apply(self, headers: dict[str, str], params: dict[str, Any]) -> None:
         if self.query:
             params[self.query] = self.value
@@ -47,6 +58,11 @@ class Bearer:
     """``Authorization: Bearer TOKEN`` (an OAuth 2.0 access token, too)."""
 
     token: str
+
+    def __post_init__(self) -> None:
+        # Never "Authorization: Bearer None": a connection without a token says so.
+        if not isinstance(self.token, str) or not self.token:
+            raise AuthFailed("There is no access token to send: connect the account again.")
 
     def apply(self, headers: dict[str, str], params: dict[str, Any]) -> None:
         headers["Authorization"] = f"Bearer {self.token}"
