@@ -24,7 +24,7 @@ from ..errors import (
     ServerError,
     Timeout,
 )
-from .errors import retry_after, status_error
+from .errors import Words, retry_after, status_error
 from .pagination import Paginator, items
 from .transport import PolicedTransport
 
@@ -104,6 +104,7 @@ class HttpClient:
         max_response_bytes: int = 16 * 1024 * 1024,
         headers: dict[str, str] | None = None,
         error_map: ErrorMap | None = None,
+        error_message: Words | None = None,
         verify: ssl.SSLContext | bool = True,
         user_agent: str | None = None,
     ):
@@ -115,6 +116,7 @@ class HttpClient:
             )
         self.auth, self.context, self.timeout = auth, context, timeout
         self.retries, self.backoff, self.error_map = retries, backoff, error_map
+        self.error_message = error_message  # where the API's own words are (errors.said)
         self.max_response_bytes = max_response_bytes
         default_headers = {
             "User-Agent": user_agent or f"connector-sdk/{__version__}",
@@ -262,7 +264,7 @@ class HttpClient:
             mapped = self.error_map(response)
             if mapped is not None:
                 return mapped
-        return status_error(response)
+        return status_error(response, self.error_message)
 
 
 def _json(response: httpx.Response) -> Any:
