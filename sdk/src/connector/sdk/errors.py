@@ -99,6 +99,7 @@ class RateLimited(ConnectorError):
         details: list[dict] | dict | None = None,
     ):
         # details as a dict ({"retryAfterSeconds": n}) is taken too: a common way to write it.
+        self.retry_after = retry_after  # seconds the remote side asked to wait, or None
         listed = [details] if isinstance(details, dict) else list(details or [])
         if retry_after is not None:
             listed = [d for d in listed if "retryAfterSeconds" not in d]
