@@ -363,6 +363,7 @@ def _operation(kind: str, raw: dict) -> Operation:
             invalid_message=i.get("invalidMessage", ""),
             placeholder=i.get("placeholder", ""),
             data_source=i.get("dataSource", ""),
+            max_bytes=i.get("maxBytes", 0),
         )
         for i in raw["inputs"]
     ]
@@ -493,7 +494,7 @@ def _input_problems(where: str, spec: InputSpec) -> list[str]:
         except CoercionError as exc:
             problems.append(f"{where}: {what} {value!r} does not fit type {spec.type}: {exc}")
             continue
-        if what == "choice":
+        if what == "choice" or spec.type == "file":  # (a file's checks are its coercion)
             continue
         for error in validator.iter_errors(typed):
             problems.append(f"{where}: {what} {value!r} does not fit the input: {error.message}")

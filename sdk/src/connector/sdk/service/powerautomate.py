@@ -196,7 +196,7 @@ def schema_20(schema: Any) -> Any:
         out["x-nullable"] = True
     if "const" in out:
         out["enum"] = [out.pop("const")]
-    for keyword in ("writeOnly", "examples", "$defs"):
+    for keyword in ("writeOnly", "examples", "$defs", "contentEncoding"):  # (format: byte stays)
         out.pop(keyword, None)
     if "allOf" in out and len(out["allOf"]) == 1 and set(out) == {"allOf"}:
         return schema_20(out["allOf"][0])
