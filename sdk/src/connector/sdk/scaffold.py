@@ -53,7 +53,9 @@ def command(cli: Invocation, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog=f"{cli.prog} new", description="Scaffold a connector package, with its tests."
     )
-    parser.add_argument("name", help="the connector's key: lower case, digits, underscores")
+    parser.add_argument(
+        "name", metavar="NAME", help="the connector's key: lower case, digits, underscores"
+    )
     parser.add_argument(
         "--template",
         choices=sorted(p.name for p in TEMPLATES.iterdir() if p.is_dir()),

@@ -30,7 +30,8 @@ from ..manifest import Manifest, Operation
 from .openapi import REF, Builder, pascal
 from .openapi30 import convert
 
-SERVICE_TOKEN = "api_key"  # noqa: S105 - the security scheme's name
+# The security scheme's name: never a connection field's (apiKey, api_key...) beside it.
+SERVICE_TOKEN = "serviceToken"  # noqa: S105
 # What Swagger 2.0 (and Power Automate) does not take in a schema.
 UNSUPPORTED = ("anyOf", "oneOf", "const", "nullable", "writeOnly", "examples", "$defs")
 
