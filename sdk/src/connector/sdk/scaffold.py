@@ -3,10 +3,11 @@ installs and passes its tests.
 
 The templates are folders under ``templates/`` (shipped in the wheel): ``basic`` keeps
 notes in a local folder (no network: the smallest whole connector); ``rest`` is a REST API
-connector on ``connector.sdk.http`` (API-key and OAuth 2.0 connections, a paginated list,
-create and close actions, a trigger with a cursor, a picklist), tested against
-``FakeHttpServer``. In file contents ``{{name}}``, ``{{dist}}``, ``{{label}}`` and
-``{{sdk_range}}`` are filled in; in paths, ``__name__`` is the connector's name.
+connector on ``connector.sdk.http`` (API-key, OAuth 2.0 and app-only connections, lists
+paged by link and by cursor, create, close and upload actions, a ListPoller trigger, a
+picklist), tested against ``FakeHttpServer``. In file contents ``{{name}}``, ``{{dist}}``,
+``{{dist_module}}``, ``{{label}}`` and ``{{sdk_range}}`` are filled in; in paths,
+``__name__`` is the connector's name.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def scaffold(name: str, where: Path, template: str = "basic") -> Path:
     values = {
         "name": name,
         "dist": f"{name.replace('_', '-')}-connector",
+        "dist_module": f"{name}_connector",
         "label": name.replace("_", " ").title(),
         "sdk_range": f">={sdk_minor},<{_next_minor(sdk_minor)}",
     }

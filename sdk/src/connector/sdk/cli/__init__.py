@@ -42,6 +42,18 @@ COMMANDS: dict[str, Command] = {
     "new": Command(
         "connector.sdk.scaffold:command", "scaffold a new connector package", "NAME", scope="none"
     ),
+    "build": Command(
+        "connector.sdk.cli.build:build",
+        "a connector package's wheel, checked",
+        "[PATH] [--out DIR]",
+        scope="none",
+    ),
+    "fake": Command(
+        "connector.sdk.cli.fake:fake",
+        "a FakeHttpServer by hand, its routes from your tests",
+        "MODULE:factory [--port P]",
+        scope="none",
+    ),
     "actions": Command("connector.sdk.cli.manifests:actions", "the actions, one per line"),
     "describe": Command(
         "connector.sdk.cli.manifests:describe", "a step's inputs and output, as JSON", "STEP"

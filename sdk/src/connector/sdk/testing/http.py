@@ -118,10 +118,15 @@ class _Fault:
 
 class FakeHttpServer:
     """``host``/``port``: where it listens (any loopback address: 127.0.0.0/8); with ``tls``
-    (a server-side SSLContext) it speaks https, as a real token endpoint does on 443."""
+    (a server-side SSLContext) it speaks https, as a real token endpoint does on 443; ``log``
+    gets a line per request answered (``connector fake`` prints them)."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.requests: list[Request] = []
         self._routes: list[tuple[str, re.Pattern[str], Responder]] = []
@@ -143,6 +148,7 @@ class FakeHttpServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _any  # noqa: N815
 
+        self.log = log
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         if tls is not None:  # (each connection's handshake in its own thread, not accept's)
@@ -278,6 +284,8 @@ class FakeHttpServer:
         else:
             reply = self._route(request)
         self._send(handler, reply)
+        if self.log is not None:
+            self.log(f"{request.method} {handler.path} -> {reply.status}")
 
     def _route(self, request: Request) -> Reply:
         for method, pattern, respond in self._routes:
