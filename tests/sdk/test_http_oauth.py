@@ -182,7 +182,7 @@ def test_no_token_and_no_way_to_get_one_is_said_before_any_request(connector, ap
     assert "give Refresh Token and Client ID" in error["message"]
     assert api.requests == []
     with pytest.raises(AuthFailed):
-        Bearer(None)  # type: ignore[arg-type]
+        Bearer(None)
     with pytest.raises(AuthFailed):
         ApiKey("")
 

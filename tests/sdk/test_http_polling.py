@@ -188,7 +188,8 @@ def runs(case: dict) -> Api:
     first = poller.poll(api, "/items", {})
     api.phase = "after"
     assert first["records"] == [] and first["hasMore"] is False
-    state, emitted = first["state"], []
+    state = first["state"]
+    emitted: list[tuple[int, str]] = []
 
     def poll(limit: int) -> dict:
         nonlocal state
@@ -278,7 +279,7 @@ def test_pages_are_sized_to_the_limit_and_never_asked_twice_in_a_poll():
         asked.append(str(response.request.url))
         return response
 
-    api.request = recording  # type: ignore[method-assign]
+    api.request = recording
     api.add(False)
     poller = ListPoller(mark="t", since="since", paginator=PageNumber(size=100))
     state = poller.poll(api, "/items", {})["state"]
