@@ -94,6 +94,7 @@ def description(op: Operation) -> dict[str, Any]:
                 **({"limits": _limits(s.schema)} if _limits(s.schema) else {}),
                 **({"placeholder": s.placeholder} if s.placeholder else {}),
                 **({"dataSource": s.data_source} if s.data_source else {}),
+                **({"maxBytes": s.max_bytes} if s.type == "file" else {}),
             }
             for s in op.inputs
         ],
