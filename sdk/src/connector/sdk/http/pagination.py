@@ -69,6 +69,9 @@ def items(
     paginator: Paginator, client: Requester, path: str, params: dict[str, Any], size: int | None
 ) -> Iterator[Any]:
     """Every item of every page."""
+    if not hasattr(paginator, "pages"):  # a connector's own paginator of the first release
+        yield from paginator.items(client, path, params)  # type: ignore[attr-defined]
+        return
     for page in paginator.pages(client, path, params, size=size):
         yield from page.items
 
