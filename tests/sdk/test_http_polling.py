@@ -321,7 +321,10 @@ def test_marks_and_ids_compare_as_numbers_and_instants():
     assert order_key("b") > order_key("a")
 
 
-def test_the_high_water_mark_orders_ties_by_number():
+def test_the_high_water_mark_orders_ties_by_number_and_marks_as_instants():
     cursor = HighWaterMark.of({}, mark="t", id="id")
     items = [{"id": n, "t": 1} for n in (10, 2, 1, 3)]
     assert [i["id"] for i in cursor.new(items)] == [1, 2, 3, 10]
+    later = HighWaterMark.of({"mark": "2026-12-01T10:00:00Z", "seen": [1]}, mark="t", id="id")
+    fractions = [{"id": 2, "t": "2026-12-01T10:00:00.5Z"}, {"id": 1, "t": "2026-12-01T10:00:00Z"}]
+    assert later.new(fractions) == fractions[:1]  # (as text, ".5Z" sorts before "Z")

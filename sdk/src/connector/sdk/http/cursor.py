@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .polling import order_key
+from .polling import Cursor, order_key
 
 
 @dataclass
@@ -31,15 +31,10 @@ class HighWaterMark:
         return cls(mark, id, state.get("mark"), list(state.get("seen") or []))
 
     def new(self, items: list[dict]) -> list[dict]:
-        """The items not emitted yet, oldest first."""
-        fresh = [
-            item
-            for item in items
-            if self.mark is None
-            or item[self.mark_field] > self.mark
-            or (item[self.mark_field] == self.mark and item[self.id_field] not in self.seen)
-        ]
-        # Ties in id order, numbers as numbers (2 before 10); marks as instants or numbers.
+        """The items not emitted yet, oldest first (marks compared as instants or numbers,
+        ties in id order: 2 before 10)."""
+        cursor = Cursor(self.mark, self.seen)
+        fresh = [i for i in items if not cursor.old(i[self.mark_field], i[self.id_field])]
         return sorted(
             fresh,
             key=lambda item: (order_key(item[self.mark_field]), order_key(item[self.id_field])),
@@ -47,10 +42,8 @@ class HighWaterMark:
 
     def advance(self, emitted: list[dict]) -> dict:
         """The state after ``emitted`` (what ``new`` returned, or the part of it handed out)."""
+        cursor = Cursor(self.mark, list(self.seen))
         for item in emitted:
-            value = item[self.mark_field]
-            if self.mark is None or value > self.mark:
-                self.mark, self.seen = value, [item[self.id_field]]
-            elif value == self.mark and item[self.id_field] not in self.seen:
-                self.seen.append(item[self.id_field])
-        return {"mark": self.mark, "seen": list(self.seen)}
+            cursor.advance(item[self.mark_field], item[self.id_field])
+        self.mark, self.seen = cursor.mark, cursor.seen
+        return cursor.state()
