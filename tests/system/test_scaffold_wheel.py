@@ -4,6 +4,7 @@ fresh virtualenv without imapclient, and passes its own tests."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import venv
 from pathlib import Path
@@ -60,8 +61,11 @@ def test_scaffold_builds_installs_without_imapclient_and_beside_imap(tmp_path, w
 
 
 def test_the_rest_template_passes_its_tests_on_the_sdk_wheel_alone(tmp_path, wheels):
-    """connector new --template rest: a REST connector on connector.sdk.http, tested against
-    the SDK's FakeHttpServer, in a fresh venv with the SDK wheel (and its http extra)."""
+    """connector new --template rest: a REST connector on connector.sdk.http using every part
+    (OAuth client credentials with a {workspace} token URL, the API's error words, a retry on
+    429 only, an upload, link and cursor pages, a ListPoller trigger under ties and pages),
+    tested against the SDK's FakeHttpServer in a fresh venv with the SDK wheel (and its http
+    extra); then built by ``connector build`` and tried by hand through ``connector fake``."""
     sdk_wheel, _ = wheels
     package = scaffold("tracker", tmp_path / "src", template="rest")
     python, pip = fresh_venv(tmp_path / "venv")
@@ -70,6 +74,38 @@ def test_the_rest_template_passes_its_tests_on_the_sdk_wheel_alone(tmp_path, whe
     work.mkdir()
     tests = run_in(work, python, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(package))
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "11 passed" in tests.stdout
-    validated = run_in(work, str(tmp_path / "venv" / "bin" / "connector"), "validate", "tracker")
+    assert "17 passed" in tests.stdout
+    console = str(tmp_path / "venv" / "bin" / "connector")
+    validated = run_in(work, console, "validate", "tracker")
     assert validated.returncode == 0, validated.stderr
+    assert "(3 connections, 5 actions, 1 trigger, 1 data source)" in validated.stdout
+
+    built = run_in(package, console, "build", "--out", str(tmp_path / "dist"))
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert [p.name for p in (tmp_path / "dist").glob("*.whl")] == [
+        "tracker_connector-0.1.0-py3-none-any.whl"
+    ]
+
+    fake = subprocess.Popen(  # the template's fake API, by hand, on a free port
+        [console, "fake", "tests.test_tracker:Tracker"],
+        cwd=package,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert fake.stdout is not None
+        first = fake.stdout.readline()
+        assert first.startswith("fake API at http://127.0.0.1:"), first
+        url = first.split()[3]
+        connection = json.dumps({"baseUrl": url, "apiKey": "key-" + "k" * 20})
+        created = run_in(
+            work, console, "invoke", "tracker", "createIssue", "--connection", connection,
+            "--input", "repo=acme/web", "--input", "title=By hand",
+        )  # fmt: skip
+        assert created.returncode == 0, created.stdout + created.stderr
+        assert json.loads(created.stdout)["data"]["title"] == "By hand"
+    finally:
+        fake.terminate()
+        fake.wait(timeout=10)
+    assert fake.returncode == 0

@@ -55,6 +55,7 @@ def test_every_connection_goes_through_the_egress_policy():
         sdk / "egress.py",
         *(sdk / "http").glob("*.py"),  # httpx on http/transport.py's PolicedBackend
         *(sdk / "testing").glob("*.py"),  # its fake HTTP server listens, never connects
+        sdk / "service" / "cli.py",  # serve's listening socket, bound before its workers
         IMAP / "demo" / "localserver.py",
     }
     calls = ("create_connection(", "socket.socket(", "urlopen(", "httpx.", "requests.get(")

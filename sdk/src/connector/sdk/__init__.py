@@ -21,6 +21,7 @@ from .errors import (
     UnknownAction,
     Unsupported,
 )
+from .inputs import File
 from .runtime import Connector
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ __all__ = [
     "ConnectionFailed",
     "Connector",
     "ConnectorError",
+    "File",
     "Harness",
     "InternalError",
     "InvalidInput",

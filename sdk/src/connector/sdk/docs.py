@@ -41,6 +41,10 @@ def input_table(op: Operation, with_connection: bool) -> list[str]:
         most = spec.json_schema().get("maxItems")
         if most is not None:
             comments += f" At most {most} items."
+        if spec.type == "file":
+            comments += (
+                f" A file of at most {spec.max_bytes} bytes (name, contentType, base64 content)."
+            )
         rows.append(
             f"| {_cell(spec.label)} | `{spec.key}` | {kind} | {_cell(comments)} | "
             f"{_default(spec.default)} |"

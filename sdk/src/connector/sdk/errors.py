@@ -99,6 +99,7 @@ class RateLimited(ConnectorError):
         details: list[dict] | dict | None = None,
     ):
         # details as a dict ({"retryAfterSeconds": n}) is taken too: a common way to write it.
+        self.retry_after = retry_after  # seconds the remote side asked to wait, or None
         listed = [details] if isinstance(details, dict) else list(details or [])
         if retry_after is not None:
             listed = [d for d in listed if "retryAfterSeconds" not in d]
@@ -118,6 +119,19 @@ class NotFound(ConnectorError):
 
     code = "NOT_FOUND"
     status = 422  # what the request names is missing: the caller's input, not the route
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        details: list[dict] | None = None,
+        retryable: bool | None = None,
+    ):
+        # path="inputs.KEY": the input that names what is missing (a UI marks it).
+        if details is None and path is not None:
+            details = [{"path": path, "message": message}]
+        super().__init__(message, details=details, retryable=retryable)
 
 
 class AlreadyExists(ConnectorError):

@@ -7,6 +7,8 @@ defaults filled -> strict coercion by type -> JSON Schema validation (Draft
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Iterator
@@ -30,7 +32,10 @@ JSON_TYPES = {
     "boolean": "boolean",
     "list": "array",
     "object": "object",
+    "file": "object",
 }
+FILE_KEYS = ("name", "contentType", "content")
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
 _INTEGER = re.compile(r"-?[0-9]+")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")  # JSON's grammar
@@ -44,6 +49,7 @@ MAX_DEPTH = 32  # nesting of a list/object input: real inputs need a few levels
 # Items of a list input whose manifest declares no maxItems: every list a caller sends has a
 # cap, so no handler meets a list of a million items (a manifest may set its own, lower).
 MAX_ITEMS = 1000
+_CONTENT_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*(?:\s*;[^\x00-\x1f\x7f]*)?")
 
 
 def plain_json_problem(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
@@ -73,6 +79,21 @@ class CoercionError(ValueError):
     """A raw value that cannot be read as the input's type."""
 
 
+class File(NamedTuple):
+    """A ``file`` input as its handler gets it: the bytes decoded from base64.
+
+    ``client.post(path, files={"file": upload.as_upload()})`` sends it as a multipart part.
+    """
+
+    name: str
+    content_type: str
+    content: bytes
+
+    def as_upload(self) -> tuple[str, bytes, str]:
+        """(name, bytes, content type): what httpx (``HttpClient``'s ``files=``) takes."""
+        return (self.name, self.content, self.content_type)
+
+
 class InputSpec(NamedTuple):
     """One input of a connection or action, as the manifest declares it.
 
@@ -91,13 +112,17 @@ class InputSpec(NamedTuple):
     invalid_message: str = ""
     placeholder: str = ""  # a hint shown in an empty field ("e.g. Archive/2024")
     data_source: str = ""  # the data source whose picklist fills this input
+    max_bytes: int = 0  # a file input's size limit (decoded)
 
     @property
     def sensitive(self) -> bool:
         return self.type == "password"
 
     def json_schema(self) -> dict:
-        """The JSON Schema a coerced value of this input must satisfy."""
+        """The JSON Schema a coerced value of this input must satisfy (a file: the JSON
+        object a caller sends, its content's length bounded by ``maxBytes``)."""
+        if self.type == "file":
+            return file_schema(self.max_bytes)
         schema: dict = {"type": JSON_TYPES[self.type]}
         if self.type in ("date", "date-time"):
             schema["format"] = self.type
@@ -111,9 +136,30 @@ class InputSpec(NamedTuple):
         return schema
 
 
+def file_schema(max_bytes: int) -> dict:
+    return {
+        "type": "object",
+        "required": ["name", "content"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 255},
+            "contentType": {"type": "string"},
+            "content": {
+                "type": "string",
+                "contentEncoding": "base64",
+                "format": "byte",
+                "description": f"The file's bytes in base64: at most {max_bytes} bytes.",
+                "maxLength": -(-max_bytes // 3) * 4,  # base64's length of max_bytes
+            },
+        },
+    }
+
+
 def coerce(spec: InputSpec, raw: Any) -> Any:
     """Turn a raw value (often a string from a UI) into the input's type."""
     kind = spec.type
+    if kind == "file":
+        return _file(spec, raw)
     if kind in STRING_TYPES:
         if isinstance(raw, str):
             return raw
@@ -159,6 +205,38 @@ def coerce(spec: InputSpec, raw: Any) -> Any:
     if kind == "object":
         return _parse_json(raw, dict, 'a JSON object such as {"key": "value"}')
     raise CoercionError(f"unknown input type {kind!r}")  # the manifest schema forbids this
+
+
+def _file(spec: InputSpec, raw: Any) -> File:
+    """``{"name", "contentType", "content"}`` (base64), its size checked before and after
+    decoding."""
+    value = _parse_json(
+        raw, dict, 'a file: {"name": "a.pdf", "contentType": "application/pdf", "content": BASE64}'
+    )
+    unknown = sorted(set(value) - set(FILE_KEYS))
+    if unknown:
+        raise CoercionError(f"a file has name, contentType and content, not {', '.join(unknown)}")
+    name, kind, content = value.get("name"), value.get("contentType"), value.get("content")
+    if not isinstance(name, str) or not name.strip() or len(name) > 255:
+        raise CoercionError("the file needs a name (at most 255 characters)")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise CoercionError("the file's name must not contain line breaks or control characters")
+    if kind is not None and (not isinstance(kind, str) or not _CONTENT_TYPE.fullmatch(kind)):
+        raise CoercionError(
+            f"contentType must be a media type such as text/plain, got {_show(kind)}"
+        )
+    if not isinstance(content, str):
+        raise CoercionError("the file's content must be base64 text")
+    limit = spec.max_bytes
+    if limit and len(content) > -(-limit // 3) * 4 + 4:  # (never decode what cannot fit)
+        raise CoercionError(f"the file is over {limit} bytes (its maxBytes)")
+    try:
+        data = base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError):
+        raise CoercionError("the file's content is not base64") from None
+    if limit and len(data) > limit:
+        raise CoercionError(f"the file is {len(data)} bytes, over {limit} (its maxBytes)")
+    return File(name, kind or DEFAULT_CONTENT_TYPE, data)
 
 
 def _date_text(kind: str, raw: Any) -> str:
@@ -271,17 +349,23 @@ class InputSet:
     def __len__(self) -> int:
         return len(self.specs)
 
-    def schema(self) -> dict:
-        return {"type": "object", "properties": {s.key: s.json_schema() for s in self.specs}}
+    def schema(self, checked: bool = False) -> dict:
+        specs = self._checked if checked else self.specs
+        return {"type": "object", "properties": {s.key: s.json_schema() for s in specs}}
+
+    @property
+    def _checked(self) -> tuple[InputSpec, ...]:
+        """The inputs whose coerced values the schema checks (coercion checks a file)."""
+        return tuple(s for s in self.specs if s.type != "file")
 
     def errors(self, values: dict) -> Iterator[tuple[tuple, str]]:
         """(path items, message) for each schema violation among the given values."""
         if self._simple is None:
-            self._simple = all(checks.handles(s.json_schema()) for s in self.specs)
+            self._simple = all(checks.handles(s.json_schema()) for s in self._checked)
             if not self._simple:
-                self._validator = _jsonschema_validator(self.schema())
+                self._validator = _jsonschema_validator(self.schema(checked=True))
         if self._simple:
-            for spec in self.specs:
+            for spec in self._checked:
                 if spec.key in values:
                     yield from checks.errors(spec.json_schema(), values[spec.key], (spec.key,))
             return
@@ -342,7 +426,9 @@ class InputSet:
 
         reported = {d["path"] for d in details}
         given = {
-            k: v for k, v in values.items() if v is not None and f"{prefix}.{k}" not in reported
+            k: v
+            for k, v in values.items()
+            if v is not None and f"{prefix}.{k}" not in reported and known[k].type != "file"
         }
         for error_path, error_message in self.errors(given):
             items = [str(p) for p in error_path]

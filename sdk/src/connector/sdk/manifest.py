@@ -23,7 +23,7 @@ from typing import Any
 
 from .errors import ManifestError
 from .inputs import CoercionError, InputSet, InputSpec, coerce
-from .oauth import REQUIRED_INPUTS
+from .oauth import placeholder_problems, required_inputs
 
 # What the runtime itself returns for any connector; a manifest declares the rest.
 RUNTIME_ERROR_CODES = (
@@ -280,12 +280,16 @@ class Manifest:
                 if s.key in reserved_keys(op.kind)
             ]
             if op.oauth2:
-                missing = [k for k in REQUIRED_INPUTS if k not in op.parameters]
+                missing = [k for k in required_inputs(op.oauth2) if k not in op.parameters]
                 if missing:
                     problems.append(
                         f"{where}: oauth2 needs the inputs {', '.join(missing)} "
                         "(connector.sdk.oauth names them by convention)"
                     )
+                problems += [
+                    f"{where}: {problem}"
+                    for problem in placeholder_problems(op.oauth2, set(op.parameters))
+                ]
             for spec in op.inputs:
                 problems += _input_problems(where, spec)
                 if spec.data_source and spec.data_source not in self.data_sources:
@@ -359,6 +363,7 @@ def _operation(kind: str, raw: dict) -> Operation:
             invalid_message=i.get("invalidMessage", ""),
             placeholder=i.get("placeholder", ""),
             data_source=i.get("dataSource", ""),
+            max_bytes=i.get("maxBytes", 0),
         )
         for i in raw["inputs"]
     ]
@@ -489,7 +494,7 @@ def _input_problems(where: str, spec: InputSpec) -> list[str]:
         except CoercionError as exc:
             problems.append(f"{where}: {what} {value!r} does not fit type {spec.type}: {exc}")
             continue
-        if what == "choice":
+        if what == "choice" or spec.type == "file":  # (a file's checks are its coercion)
             continue
         for error in validator.iter_errors(typed):
             problems.append(f"{where}: {what} {value!r} does not fit the input: {error.message}")

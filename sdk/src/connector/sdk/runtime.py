@@ -337,6 +337,8 @@ class Connector:
 
         refresh = oauth.Refresher.for_connection(conn_op, fields, call.scrubber)
         call.refresher = refresh
+        if conn_op.oauth2 and refresh is None and not fields.get(oauth.ACCESS):
+            raise oauth.missing_token(conn_op, fields)  # never a request with "Bearer None"
         if refresh is not None and not call.refreshed and refresh.expired():
             fields = self._refresh(refresh, call, context)
         try:

@@ -3,10 +3,11 @@ installs and passes its tests.
 
 The templates are folders under ``templates/`` (shipped in the wheel): ``basic`` keeps
 notes in a local folder (no network: the smallest whole connector); ``rest`` is a REST API
-connector on ``connector.sdk.http`` (API-key and OAuth 2.0 connections, a paginated list,
-create and close actions, a trigger with a cursor, a picklist), tested against
-``FakeHttpServer``. In file contents ``{{name}}``, ``{{dist}}``, ``{{label}}`` and
-``{{sdk_range}}`` are filled in; in paths, ``__name__`` is the connector's name.
+connector on ``connector.sdk.http`` (API-key, OAuth 2.0 and app-only connections, lists
+paged by link and by cursor, create, close and upload actions, a ListPoller trigger, a
+picklist), tested against ``FakeHttpServer``. In file contents ``{{name}}``, ``{{dist}}``,
+``{{dist_module}}``, ``{{label}}`` and ``{{sdk_range}}`` are filled in; in paths,
+``__name__`` is the connector's name.
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def command(cli: Invocation, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog=f"{cli.prog} new", description="Scaffold a connector package, with its tests."
     )
-    parser.add_argument("name", help="the connector's key: lower case, digits, underscores")
+    parser.add_argument(
+        "name", metavar="NAME", help="the connector's key: lower case, digits, underscores"
+    )
     parser.add_argument(
         "--template",
         choices=sorted(p.name for p in TEMPLATES.iterdir() if p.is_dir()),
@@ -85,6 +88,7 @@ def scaffold(name: str, where: Path, template: str = "basic") -> Path:
     values = {
         "name": name,
         "dist": f"{name.replace('_', '-')}-connector",
+        "dist_module": f"{name}_connector",
         "label": name.replace("_", " ").title(),
         "sdk_range": f">={sdk_minor},<{_next_minor(sdk_minor)}",
     }

@@ -32,6 +32,7 @@ class Command:
     # installed (or the bound one), or "none" (list, new: hidden from a bound console).
     scope: str = "one"
     extra: str | None = None  # the connector-sdk extra its imports need
+    names: str = "NAME"  # how the usage shows the connector's place ("NAME|PATH")
 
 
 COMMANDS: dict[str, Command] = {
@@ -40,6 +41,18 @@ COMMANDS: dict[str, Command] = {
     ),
     "new": Command(
         "connector.sdk.scaffold:command", "scaffold a new connector package", "NAME", scope="none"
+    ),
+    "build": Command(
+        "connector.sdk.cli.build:build",
+        "a connector package's wheel, checked",
+        "[PATH] [--out DIR]",
+        scope="none",
+    ),
+    "fake": Command(
+        "connector.sdk.cli.fake:fake",
+        "a FakeHttpServer by hand, its routes from your tests",
+        "MODULE:factory [--port P]",
+        scope="none",
     ),
     "actions": Command("connector.sdk.cli.manifests:actions", "the actions, one per line"),
     "describe": Command(
@@ -63,7 +76,9 @@ COMMANDS: dict[str, Command] = {
         "connector.sdk.cli.steps:test_connection", "log in and run the connection's test"
     ),
     "validate": Command(
-        "connector.sdk.cli.manifests:validate", "check a manifest (NAME or a path)"
+        "connector.sdk.cli.manifests:validate",
+        "check a manifest: an installed connector's, or a file",
+        names="NAME|PATH",
     ),
     "docs": Command("connector.sdk.cli.manifests:docs", "write docs/ from the manifest"),
     "export": Command(
@@ -156,7 +171,7 @@ def usage(prog: str, rows: Mapping[str, Command], *, bound: bool) -> str:
     ]
     shown = []
     for command, row in rows.items():
-        who = "" if bound or row.scope != "one" else " NAME"
+        who = "" if bound or row.scope != "one" else f" {row.names}"
         shown.append((f"{command}{who} {row.args}".rstrip(), row.summary))
     width = max(len(left) for left, _ in shown)
     lines += [f"  {left.ljust(width)}  {summary}" for left, summary in shown]
@@ -199,8 +214,9 @@ def main(
         name, rest = rest[0], rest[1:]
         source = name
     elif row.scope == "one" and not any(a in ("-h", "--help") for a in rest):
+        what = "name or a manifest's path" if "PATH" in row.names else "name"
         print(
-            f"{prog}: {command} needs the connector's name (see '{prog} list')",
+            f"{prog}: {command} needs the connector's {what} (see '{prog} list')",
             file=sys.stderr,
         )
         return EXIT_USAGE

@@ -94,6 +94,7 @@ def description(op: Operation) -> dict[str, Any]:
                 **({"limits": _limits(s.schema)} if _limits(s.schema) else {}),
                 **({"placeholder": s.placeholder} if s.placeholder else {}),
                 **({"dataSource": s.data_source} if s.data_source else {}),
+                **({"maxBytes": s.max_bytes} if s.type == "file" else {}),
             }
             for s in op.inputs
         ],
@@ -112,10 +113,13 @@ def _limits(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate(cli: Invocation, argv: list[str]) -> int:
-    parser = parser_for(cli, "Check a manifest: the installed connector's, or PATH.")
-    parser.add_argument("path", nargs="?", metavar="PATH")
+    if cli.bound:  # (the bound console's own manifest, or another one's)
+        parser = parser_for(cli, "Check the manifest: this connector's, or the one at PATH.")
+        parser.add_argument("path", nargs="?", metavar="PATH")
+    else:
+        parser = parser_for(cli, "Check a manifest: an installed connector's NAME, or a PATH.")
     args = parser.parse_args(argv)
-    source: str | Path | None = args.path or cli.source  # NAME may be a manifest's path
+    source: str | Path | None = getattr(args, "path", None) or cli.source
     try:
         path = resolve_manifest(source)
         manifest = Manifest.load(path)
@@ -135,9 +139,16 @@ def validate(cli: Invocation, argv: list[str]) -> int:
                 file=sys.stderr,
             )
             return EXIT_ERROR
-    print(
-        f"{path}: valid ({len(manifest.connections)} connections, {len(manifest.actions)} actions)"
+    kinds = (
+        (manifest.connections, "connection"),
+        (manifest.actions, "action"),
+        (manifest.triggers, "trigger"),
+        (manifest.data_sources, "data source"),
     )
+    counted = ", ".join(
+        f"{len(found)} {word}{'' if len(found) == 1 else 's'}" for found, word in kinds
+    )
+    print(f"{path}: valid ({counted})")
     return EXIT_OK
 
 

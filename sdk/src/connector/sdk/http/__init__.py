@@ -12,7 +12,9 @@
   within the step's deadline, the egress policy, a response-size cap, retries of idempotent
   requests) whose errors are the SDK's codes (``errors``);
 - ``pagination``: ``LinkHeader``, ``CursorField``, ``PageNumber``, ``Offset``;
-- ``cursor``: ``HighWaterMark``, a trigger's cursor with ties;
+- ``polling``: ``ListPoller``, a trigger's whole poll of a list sorted by a mark (first
+  poll, ties, pages, a limit), handing off each item once;
+- ``cursor``: ``HighWaterMark``, the cursor with ties for a trigger that fetches its own;
 - OAuth 2.0: declare ``oauth2`` on the connection; a 401 is AUTH_FAILED, which the runtime
   answers by refreshing the token once and running the step again.
 """
@@ -20,7 +22,8 @@
 from .client import ApiKey, Basic, Bearer, HttpClient
 from .cursor import HighWaterMark
 from .errors import retry_after, status_error
-from .pagination import CursorField, LinkHeader, Offset, PageNumber
+from .pagination import CursorField, LinkHeader, Offset, Page, PageNumber, Paginator
+from .polling import ListPoller
 
 __all__ = [
     "ApiKey",
@@ -30,8 +33,11 @@ __all__ = [
     "HighWaterMark",
     "HttpClient",
     "LinkHeader",
+    "ListPoller",
     "Offset",
+    "Page",
     "PageNumber",
+    "Paginator",
     "retry_after",
     "status_error",
 ]

@@ -1,5 +1,6 @@
 """A trigger's cursor over a list ordered by a timestamp (``updated_at``...): a high-water
-mark, with ties.
+mark, with ties. ``ListPoller`` (``polling``) does the whole poll (first poll, pages, limit)
+with it; this is the part for a trigger that fetches its own items.
 
 Items whose mark equals the last one seen may come again (a second resolution, several
 updated in the same second): the ids already emitted at the mark are remembered, so each
@@ -15,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .polling import Cursor, order_key
+
 
 @dataclass
 class HighWaterMark:
@@ -28,22 +31,19 @@ class HighWaterMark:
         return cls(mark, id, state.get("mark"), list(state.get("seen") or []))
 
     def new(self, items: list[dict]) -> list[dict]:
-        """The items not emitted yet, oldest first."""
-        fresh = [
-            item
-            for item in items
-            if self.mark is None
-            or item[self.mark_field] > self.mark
-            or (item[self.mark_field] == self.mark and item[self.id_field] not in self.seen)
-        ]
-        return sorted(fresh, key=lambda item: (item[self.mark_field], str(item[self.id_field])))
+        """The items not emitted yet, oldest first (marks compared as instants or numbers,
+        ties in id order: 2 before 10)."""
+        cursor = Cursor(self.mark, self.seen)
+        fresh = [i for i in items if not cursor.old(i[self.mark_field], i[self.id_field])]
+        return sorted(
+            fresh,
+            key=lambda item: (order_key(item[self.mark_field]), order_key(item[self.id_field])),
+        )
 
     def advance(self, emitted: list[dict]) -> dict:
         """The state after ``emitted`` (what ``new`` returned, or the part of it handed out)."""
+        cursor = Cursor(self.mark, list(self.seen))
         for item in emitted:
-            value = item[self.mark_field]
-            if self.mark is None or value > self.mark:
-                self.mark, self.seen = value, [item[self.id_field]]
-            elif value == self.mark and item[self.id_field] not in self.seen:
-                self.seen.append(item[self.id_field])
-        return {"mark": self.mark, "seen": list(self.seen)}
+            cursor.advance(item[self.mark_field], item[self.id_field])
+        self.mark, self.seen = cursor.mark, cursor.seen
+        return cursor.state()

@@ -10,8 +10,14 @@
     other 4xx       SERVER_ERROR
     no connection   CONNECTION_FAILED; no answer in time: TIMEOUT
 
-A connector overrides any of it with its own ``error_map`` (a function of the response that
-returns an error, or None for this table).
+The message keeps the API's own words, shortened (the runtime masks the request's secrets in
+it): ``POST /tickets: HTTP 422 (requester_email: is not a valid email): the service refused
+the inputs.`` They are found at ``message``, ``error_description``, ``detail``, ``error``,
+``title``, ``description`` or ``errors`` of a JSON body, else the body's start; a connector
+whose API keeps them elsewhere says where with ``HttpClient(error_message=...)``: a dotted
+path (``"details"``, ``"errors.0.detail"``) or a function of the response. A connector
+overrides the codes with its own ``error_map`` (a function of the response that returns an
+error, or None for this table).
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import httpx
 
@@ -51,28 +58,68 @@ def retry_after(headers: Mapping[str, str], now: float | None = None) -> float |
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def said(response: httpx.Response) -> str:
-    """What the server said, short: a JSON error's message, else the start of the body."""
+MESSAGE_KEYS = ("message", "error_description", "detail", "error", "title", "description")
+Words = str | Callable[[httpx.Response], str | None]
+
+
+def said(response: httpx.Response, where: Words | None = None) -> str:
+    """What the server said, short: at ``where`` (a dotted path into the JSON body, or a
+    function of the response) when given, else a JSON error's message, else the body's start."""
+    if callable(where):
+        text = where(response)
+        return shorten(" ".join(str(text).split()), REMOTE_CHARS) if text else ""
     try:
         body = response.json()
     except (ValueError, UnicodeDecodeError):
         return shorten(" ".join(response.text.split()), REMOTE_CHARS)
+    if where is not None:
+        found = _at(body, where)
+        if found not in (None, "", [], {}):
+            return shorten(" ".join(words(found).split()), REMOTE_CHARS)
     if isinstance(body, dict):
-        for key in ("message", "error_description", "detail", "error", "title"):
+        for key in (*MESSAGE_KEYS, "errors"):
             value = body.get(key)
-            if isinstance(value, str) and value:
-                return shorten(value, REMOTE_CHARS)
-            if isinstance(value, dict) and isinstance(value.get("message"), str):
-                return shorten(value["message"], REMOTE_CHARS)
+            if value not in (None, "", [], {}) and not isinstance(value, bool | int | float):
+                return shorten(" ".join(words(value).split()), REMOTE_CHARS)
     return shorten(json.dumps(body, ensure_ascii=False), REMOTE_CHARS)
 
 
-def status_error(response: httpx.Response) -> ConnectorError:
-    """The default meaning of an HTTP error status."""
+def words(value: Any) -> str:
+    """An error value as a sentence: a field's list of problems as ``field: problem``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "; ".join(filter(None, (words(item) for item in value)))
+    if isinstance(value, dict):
+        for key in MESSAGE_KEYS:
+            if isinstance(value.get(key), str) and value[key]:
+                field = value.get("field") or value.get("path") or value.get("pointer")
+                return f"{field}: {value[key]}" if isinstance(field, str) else value[key]
+            if isinstance(value.get(key), dict):
+                return words(value[key])
+        return "; ".join(f"{key}: {words(item)}" for key, item in value.items())
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _at(body: Any, path: str) -> Any:
+    found = body
+    for part in path.split("."):
+        if isinstance(found, dict):
+            found = found.get(part)
+        elif isinstance(found, list) and part.isdigit() and int(part) < len(found):
+            found = found[int(part)]
+        else:
+            return None
+    return found
+
+
+def status_error(response: httpx.Response, message: Words | None = None) -> ConnectorError:
+    """The default meaning of an HTTP error status, with the API's words (at ``message``,
+    as ``said`` finds them)."""
     status = response.status_code
     request = response.request
     where = f"{request.method} {request.url.path}: HTTP {status}"
-    text = said(response)
+    text = said(response, message)
     message = f"{where} ({text})" if text else where
     if status in (401, 403):
         return AuthFailed(f"{message}: check the connection's credentials.")

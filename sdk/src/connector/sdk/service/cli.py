@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import inspect
 import os
 import shutil
+import socket
 import sys
 import tempfile
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from ..cli import Invocation
 from ..cli.egress import add_egress_arguments, egress_problem, hosts
-from ..cli.output import EXIT_OK, EXIT_USAGE
+from ..cli.output import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 from ..egress import parse_ports
 from .auth import (
     METRICS_TOKEN_ENV,
@@ -212,7 +215,7 @@ def serve(cli: Invocation, argv: list[str]) -> int:
         shared = tempfile.mkdtemp(prefix="connector-metrics-")
         atexit.register(shutil.rmtree, shared, ignore_errors=True)
         os.environ[MULTIPROCESS_ENV] = shared
-    uvicorn.run(
+    config = uvicorn.Config(
         "connector.sdk.service.app:create_app",
         factory=True,
         host=args.host,
@@ -227,7 +230,45 @@ def serve(cli: Invocation, argv: list[str]) -> int:
         access_log=False,
         timeout_graceful_shutdown=30,
     )
-    return EXIT_OK
+    # Bound here, before any worker starts (and logs "started"): a busy port is the
+    # operator's to change, said in one line, not a traceback after a start.
+    try:
+        sock = listening_socket(args.host, args.port)
+    except OSError as exc:
+        print(
+            f"{prog}: cannot listen on {args.host} port {args.port}: {exc.strerror or exc} "
+            "(another process has it? choose another with --port)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    server = uvicorn.Server(config)
+    try:
+        if args.workers > 1:
+            # (older uvicorn versions also take the function each worker runs: server.run)
+            older = "target" in inspect.signature(Multiprocess).parameters
+            extra = {"target": server.run} if older else {}
+            Multiprocess(config, sockets=[sock], **extra).run()
+        else:
+            server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    return EXIT_OK if args.workers > 1 or server.started else EXIT_ERROR
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to (host, port), as uvicorn binds one, to hand to its workers."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 def _problem(args: argparse.Namespace) -> str | None:

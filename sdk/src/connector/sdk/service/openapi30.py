@@ -47,6 +47,7 @@ def _schema(schema: Any) -> Any:
             schema["anyOf"] = [{"type": k} for k in kinds]
     if "const" in schema:
         schema["enum"] = [schema.pop("const")]
+    schema.pop("contentEncoding", None)  # 3.1's base64; 3.0 says it with format: byte
     if "examples" in schema:
         examples = schema.pop("examples")
         if examples:

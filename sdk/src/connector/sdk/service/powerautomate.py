@@ -30,7 +30,8 @@ from ..manifest import Manifest, Operation
 from .openapi import REF, Builder, pascal
 from .openapi30 import convert
 
-SERVICE_TOKEN = "api_key"  # noqa: S105 - the security scheme's name
+# The security scheme's name: never a connection field's (apiKey, api_key...) beside it.
+SERVICE_TOKEN = "serviceToken"  # noqa: S105
 # What Swagger 2.0 (and Power Automate) does not take in a schema.
 UNSUPPORTED = ("anyOf", "oneOf", "const", "nullable", "writeOnly", "examples", "$defs")
 
@@ -196,7 +197,7 @@ def schema_20(schema: Any) -> Any:
         out["x-nullable"] = True
     if "const" in out:
         out["enum"] = [out.pop("const")]
-    for keyword in ("writeOnly", "examples", "$defs"):
+    for keyword in ("writeOnly", "examples", "$defs", "contentEncoding"):  # (format: byte stays)
         out.pop(keyword, None)
     if "allOf" in out and len(out["allOf"]) == 1 and set(out) == {"allOf"}:
         return schema_20(out["allOf"][0])

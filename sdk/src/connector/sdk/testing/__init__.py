@@ -12,7 +12,7 @@ from ..docs import check_docs
 from ..errors import ManifestError
 from ..manifest import Manifest
 from ..runtime import Connector
-from .http import FakeHttpServer, Reply
+from .http import FakeHttpServer, Reply, Upload
 from .http import Request as FakeRequest
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "FakeRequest",
     "Harness",
     "Reply",
+    "Upload",
     "required_inputs_are_enforced",
     "standard_checks",
 ]

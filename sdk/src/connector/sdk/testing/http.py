@@ -17,6 +17,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,9 +27,21 @@ if TYPE_CHECKING:
     import ssl
 
 
+@dataclass(frozen=True)
+class Upload:
+    """One file of a multipart request (``Request.files``)."""
+
+    filename: str | None
+    content_type: str
+    content: bytes
+
+
 @dataclass
 class Request:
-    """What the connector sent."""
+    """What the connector sent: ``method``, ``path``, ``params`` (the query), ``headers``
+    (lower-case names), ``body`` (bytes), ``path_params`` (a route's ``{name}`` parts); and
+    read from the body: ``json``, ``form`` (url-encoded or a multipart's plain fields),
+    ``files`` (a multipart's files, by field) and ``bearer`` (the Authorization token)."""
 
     method: str
     path: str
@@ -42,7 +56,38 @@ class Request:
 
     @property
     def form(self) -> dict[str, str]:
+        if self._multipart() is not None:
+            return {k: v for k, v in self._parts().items() if isinstance(v, str)}
         return {k: v[0] for k, v in parse_qs(self.body.decode("utf-8", "replace")).items()}
+
+    @property
+    def files(self) -> dict[str, Upload]:
+        return {k: v for k, v in self._parts().items() if isinstance(v, Upload)}
+
+    def _multipart(self) -> str | None:
+        kind = self.headers.get("content-type", "")
+        return kind if kind.lower().startswith("multipart/form-data") else None
+
+    def _parts(self) -> dict[str, str | Upload]:
+        """A multipart/form-data body's parts by field: text, or an Upload with a file name."""
+        kind = self._multipart()
+        if kind is None:
+            return {}
+        head = f"Content-Type: {kind}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+        message = BytesParser(policy=HTTP).parsebytes(head + self.body)
+        parts: dict[str, str | Upload] = {}
+        for part in message.iter_parts() if message.is_multipart() else ():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            content = payload if isinstance(payload, bytes) else b""
+            filename = part.get_filename()
+            if not isinstance(name, str):
+                continue
+            if filename is None and "content-type" not in part:
+                parts[name] = content.decode("utf-8", "replace")
+            else:
+                parts[name] = Upload(filename, part.get_content_type(), content)
+        return parts
 
     @property
     def bearer(self) -> str | None:
@@ -73,10 +118,15 @@ class _Fault:
 
 class FakeHttpServer:
     """``host``/``port``: where it listens (any loopback address: 127.0.0.0/8); with ``tls``
-    (a server-side SSLContext) it speaks https, as a real token endpoint does on 443."""
+    (a server-side SSLContext) it speaks https, as a real token endpoint does on 443; ``log``
+    gets a line per request answered (``connector fake`` prints them)."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.requests: list[Request] = []
         self._routes: list[tuple[str, re.Pattern[str], Responder]] = []
@@ -98,6 +148,7 @@ class FakeHttpServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _any  # noqa: N815
 
+        self.log = log
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         if tls is not None:  # (each connection's handshake in its own thread, not accept's)
@@ -233,6 +284,8 @@ class FakeHttpServer:
         else:
             reply = self._route(request)
         self._send(handler, reply)
+        if self.log is not None:
+            self.log(f"{request.method} {handler.path} -> {reply.status}")
 
     def _route(self, request: Request) -> Reply:
         for method, pattern, respond in self._routes:

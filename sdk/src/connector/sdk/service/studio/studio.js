@@ -371,6 +371,9 @@ function field(spec, scope) {
       help,
       error,
     );
+  } else if (spec.type === "file") {
+    control = el("input", { ...common, type: "file", placeholder: null });
+    control.addEventListener("change", () => readFile(control));
   } else if (["text", "list", "object"].includes(spec.type)) {
     control = el("textarea", { ...common, rows: spec.type === "text" ? 4 : 3, spellcheck: "false" });
     if (spec.type !== "text") control.classList.add("code");
@@ -413,6 +416,22 @@ function field(spec, scope) {
   return el("div", { class: `field${wide ? " wide" : ""}` }, parts, help, error);
 }
 
+// A file input's value: {name, contentType, content (base64)}, as the runtime takes it.
+function readFile(control) {
+  delete control.dataset.file;
+  const file = control.files && control.files[0];
+  if (!file) return;
+  const reader = new FileReader();
+  reader.onload = () => {
+    const url = String(reader.result); // data:TYPE;base64,CONTENT
+    const content = url.slice(url.indexOf(",") + 1);
+    const contentType = file.type || "application/octet-stream";
+    control.dataset.file = JSON.stringify({ name: file.name, contentType, content });
+    updateCopy();
+  };
+  reader.readAsDataURL(file);
+}
+
 function collect(specs, scope) {
   const values = {};
   for (const spec of specs) {
@@ -424,7 +443,7 @@ function collect(specs, scope) {
       }
       continue;
     }
-    const value = control.value;
+    const value = spec.type === "file" ? control.dataset.file || "" : control.value;
     if (value === "") continue; // not given: the manifest's default applies
     values[spec.key] = value; // raw strings, as a platform UI sends them: the runtime coerces
   }
