@@ -28,9 +28,17 @@ class PushStopped(Exception):
 
 class PushSessions:
     """``open()`` -> another session of the push's connection (egress-checked, like the
-    first, from whichever thread asks)."""
+    first, from whichever thread asks); ``confirm()``: the source confirmed it is watching
+    (IMAP: the server's go-ahead for IDLE), for a host that reports it (``confirmed``)."""
 
-    def __init__(self, first: Any, opener: Callable[[], Any], spare: list[Any] | None = None):
+    def __init__(
+        self,
+        first: Any,
+        opener: Callable[[], Any],
+        spare: list[Any] | None = None,
+        confirmed: threading.Event | None = None,
+    ):
+        self.confirmed = confirmed if confirmed is not None else threading.Event()
         self._opener = opener
         self._policy = egress_policy.current()  # (a ContextVar: threads do not inherit it)
         self._lock = threading.Lock()
@@ -55,6 +63,9 @@ class PushSessions:
             interrupt(session)
             raise PushStopped("the push was stopped")
         return session
+
+    def confirm(self) -> None:
+        self.confirmed.set()
 
     def interrupt(self) -> None:
         """Cut every session's connection (from another thread): the push's reads fail."""

@@ -105,6 +105,7 @@ class Connector:
         egress: EgressPolicy | None = None,
         stop: threading.Event | None = None,
         lines: PushLines | None = None,
+        confirmed: threading.Event | None = None,
     ) -> dict:
         """Block until a trigger's source reports a change, or ``timeout`` seconds pass.
 
@@ -124,10 +125,12 @@ class Connector:
         says ``"woke": "stopped"``. With ``lines`` (connector.sdk.push.PushLines, for a
         caller that waits again and again), a wait starts on the sessions the last wait of
         the same connection kept, and one that ends well keeps its own there.
+        ``confirmed`` is set once the source said it is watching (``sessions.confirm()``:
+        IMAP's go-ahead for IDLE), for a host that reports whether a push is live.
         """
         call = Call(Scrubber(), None, None)
         with egress_policy.applied(egress):
-            return self._invoke_mapped(request, call, push=(timeout, stop, lines))
+            return self._invoke_mapped(request, call, push=(timeout, stop, lines, confirmed))
 
     def _push(
         self,
@@ -136,6 +139,7 @@ class Connector:
         timeout: float,
         stop: threading.Event | None,
         lines: PushLines | None,
+        confirmed: threading.Event | None = None,
     ) -> dict:
         kind, operation, conn_op, fields, inputs = self._prepare(request, call)
         if kind != "trigger":
@@ -150,6 +154,7 @@ class Connector:
             kept[0] if kept else self._open(conn_op, fields, call, context),
             lambda: self._open(conn_op, fields, call, context),
             spare=kept[1:],
+            confirmed=confirmed,
         )
         done = threading.Event()
         if stop is not None:
@@ -178,7 +183,8 @@ class Connector:
         self,
         request: Any,
         call: Call,
-        push: tuple[float, threading.Event | None, PushLines | None] | None = None,
+        push: tuple[float, threading.Event | None, PushLines | None, threading.Event | None]
+        | None = None,
     ) -> dict:
         scrubber = call.scrubber
         try:
