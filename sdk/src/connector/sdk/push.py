@@ -29,16 +29,17 @@ class PushStopped(Exception):
 class PushSessions:
     """``open()`` -> another session of the push's connection (egress-checked, like the
     first, from whichever thread asks); ``confirm()``: the source confirmed it is watching
-    (IMAP: the server's go-ahead for IDLE), for a host that reports it (``confirmed``)."""
+    (IMAP: the server's go-ahead for IDLE), for a host that reports it (``on_watching``,
+    called from the push's thread, once or more)."""
 
     def __init__(
         self,
         first: Any,
         opener: Callable[[], Any],
         spare: list[Any] | None = None,
-        confirmed: threading.Event | None = None,
+        on_watching: Callable[[], None] | None = None,
     ):
-        self.confirmed = confirmed if confirmed is not None else threading.Event()
+        self.on_watching = on_watching
         self._opener = opener
         self._policy = egress_policy.current()  # (a ContextVar: threads do not inherit it)
         self._lock = threading.Lock()
@@ -65,7 +66,8 @@ class PushSessions:
         return session
 
     def confirm(self) -> None:
-        self.confirmed.set()
+        if self.on_watching is not None:
+            self.on_watching()
 
     def interrupt(self) -> None:
         """Cut every session's connection (from another thread): the push's reads fail."""

@@ -7,6 +7,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,7 +106,7 @@ class Connector:
         egress: EgressPolicy | None = None,
         stop: threading.Event | None = None,
         lines: PushLines | None = None,
-        confirmed: threading.Event | None = None,
+        on_watching: Callable[[], None] | None = None,
     ) -> dict:
         """Block until a trigger's source reports a change, or ``timeout`` seconds pass.
 
@@ -125,12 +126,12 @@ class Connector:
         says ``"woke": "stopped"``. With ``lines`` (connector.sdk.push.PushLines, for a
         caller that waits again and again), a wait starts on the sessions the last wait of
         the same connection kept, and one that ends well keeps its own there.
-        ``confirmed`` is set once the source said it is watching (``sessions.confirm()``:
+        ``on_watching`` is called once the source said it is watching (``sessions.confirm()``:
         IMAP's go-ahead for IDLE), for a host that reports whether a push is live.
         """
         call = Call(Scrubber(), None, None)
         with egress_policy.applied(egress):
-            return self._invoke_mapped(request, call, push=(timeout, stop, lines, confirmed))
+            return self._invoke_mapped(request, call, push=(timeout, stop, lines, on_watching))
 
     def _push(
         self,
@@ -139,7 +140,7 @@ class Connector:
         timeout: float,
         stop: threading.Event | None,
         lines: PushLines | None,
-        confirmed: threading.Event | None = None,
+        on_watching: Callable[[], None] | None = None,
     ) -> dict:
         kind, operation, conn_op, fields, inputs = self._prepare(request, call)
         if kind != "trigger":
@@ -154,7 +155,7 @@ class Connector:
             kept[0] if kept else self._open(conn_op, fields, call, context),
             lambda: self._open(conn_op, fields, call, context),
             spare=kept[1:],
-            confirmed=confirmed,
+            on_watching=on_watching,
         )
         done = threading.Event()
         if stop is not None:
@@ -183,7 +184,7 @@ class Connector:
         self,
         request: Any,
         call: Call,
-        push: tuple[float, threading.Event | None, PushLines | None, threading.Event | None]
+        push: tuple[float, threading.Event | None, PushLines | None, Callable[[], None] | None]
         | None = None,
     ) -> dict:
         scrubber = call.scrubber

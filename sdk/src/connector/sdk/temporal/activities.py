@@ -131,7 +131,12 @@ def wait_for_change(request: dict) -> dict:
     def work() -> None:
         try:
             result["envelope"] = target.wait_for_change(
-                body, timeout, egress=_egress, stop=stop, lines=_push_lines, confirmed=confirmed
+                body,
+                timeout,
+                egress=_egress,
+                stop=stop,
+                lines=_push_lines,
+                on_watching=confirmed.set,
             )
         finally:
             done.set()
