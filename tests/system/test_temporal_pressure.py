@@ -408,3 +408,51 @@ def test_a_dead_worker_costs_seconds_and_300_at_once_are_handled_in_seconds(
         proxy.delay = 0
         stop(temporal, watcher, *(w for w in (second,) if w is not None))
         proxy.close()
+
+
+def test_a_dead_watcher_of_an_earlier_version_resumes_without_a_double(
+    temporal, logs, dovecot_server
+):
+    """A watcher as it was before (no cursor in its memo, hand-off ids hashing the whole
+    record) terminated right after handing a record off, before its state moved on: the new
+    ``watch`` finds the cursor its last poll started from, and the record it had handed off
+    is not handed off again."""
+    imap = raw_client(dovecot_server)
+    box = f"legacy-{uuid.uuid4().hex[:6]}"
+    imap.create_folder(box)
+    queue = f"legacy-{uuid.uuid4().hex[:6]}"
+    worker = temporal.worker(queue, logs / "legacy.log", "--workflows", "tests.temporal_legacy")
+    watcher = f"watch-{uuid.uuid4().hex[:8]}"
+    conn = dovecot_server.connection()
+    args = {"connection": conn, "inputs": {"mailbox": box}, "hangAfterHandOff": True}
+    temporal.call(
+        lambda client: client.start_workflow(
+            "tests.LegacyWatcher", args, id=watcher, task_queue=queue
+        )
+    )
+    try:
+        wait_for(lambda: polls_of_legacy(temporal, watcher) >= 2, 30, "the legacy bookmark")
+        imap.append(box, make_message("handed by the old", message_id="<old@example.com>"))
+        all_handed_off(temporal, watcher, 1, 30)
+        temporal.cli("workflow", "terminate", "--workflow-id", watcher, "--reason", "upgrade")
+        imap.append(box, make_message("after it", message_id="<new@example.com>"))
+        said = json.loads(temporal.connector_cli("watch-status", watcher).stdout)
+        assert said["state"] == "dead" and said["cursorFrom"] == "history", said
+        again = temporal.connector_cli(
+            "watch", "newEmailsPollingTrigger", "--task-queue", queue,
+            "--connection", json.dumps(conn), "--input", f"mailbox={box}",
+            "--every", "500ms", "--handler", SINK, "--workflow-id", watcher,
+        )  # fmt: skip
+        assert again.returncode == 0 and "resuming" in again.stdout, again.stderr
+        runs = all_handed_off(temporal, watcher, 2, 30)
+        first_poll_done(temporal, watcher)
+        time.sleep(2)  # (more polls: nothing more)
+        runs = all_handed_off(temporal, watcher, 2, 30)
+        assert sorted(results(temporal, runs)) == ["<new@example.com>", "<old@example.com>"]
+    finally:
+        stop(temporal, watcher, worker)
+
+
+def polls_of_legacy(temporal, watcher: str) -> int:
+    history = json.loads(temporal.history(watcher))
+    return sum(1 for e in history.get("events", []) if "activityTaskCompletedEventAttributes" in e)

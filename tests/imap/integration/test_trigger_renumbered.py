@@ -63,7 +63,9 @@ def test_a_recreated_mailbox_with_the_same_messages_hands_off_only_the_new(
         after = imap.folder_status(name, [b"UIDVALIDITY"])[b"UIDVALIDITY"]
         assert after != before  # renumbered
         for i in range(3):
-            imap.append(name, without_message_id(f"new {i}") if i == 0 else make_message(f"new {i}"))
+            imap.append(
+                name, without_message_id(f"new {i}") if i == 0 else make_message(f"new {i}")
+            )
 
         records, state = poll(harness, state, mailbox=name)
         assert sorted(r["envelope"]["subject"] for r in records) == ["new 0", "new 1", "new 2"]

@@ -23,6 +23,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from .. import envelope
 from ..egress import EgressPolicy
@@ -205,8 +206,11 @@ async def poll_and_hand_off(args: dict) -> dict:
     big or many they are. Each record's workflow id is ``<watcher>/<record id>`` (from the
     trigger's recordKey) and is never reused: this activity repeated after a worker died
     hands off what was not yet handed off, and what was is refused by Temporal (counted in
-    ``records``, not in ``handedOff``). The hand-offs run HAND_OFFS_AT_ONCE at a time. A
-    failed poll is raised as ``run_step`` raises it, for the caller's retry policy."""
+    ``records``, not in ``handedOff``). The hand-offs run HAND_OFFS_AT_ONCE at a time.
+    ``legacyIds`` (the first poll of a watcher resumed from a run of an earlier version):
+    a record whose workflow that version started, under a hash of the whole record, is not
+    started again. A failed poll is raised as ``run_step`` raises it, for the caller's
+    retry policy."""
     request, to = args["request"], args["handOff"]
     info = activity.info()
     name, key = str(request.get("connector")), str(request.get("trigger"))
@@ -285,9 +289,16 @@ async def hand_off(
         else:
             starts.append((to["handler"], record, child, to["handlerTaskQueue"]))
     gate = asyncio.Semaphore(HAND_OFFS_AT_ONCE)
+    legacy = {
+        child: f"{to['watcher']}/{record_id(record)}"
+        for record, (_, _, child, _) in zip(records, starts, strict=True)
+        if to.get("legacyIds")
+    }
 
     async def start(workflow: str, arg: Any, child: str, queue: str) -> bool:
         async with gate:
+            if child in legacy and await exists(client, legacy[child]):
+                return False  # handed off by an earlier version (its ids hashed the record)
             try:
                 await client.start_workflow(
                     workflow,
@@ -309,6 +320,16 @@ async def hand_off(
                 )
             )
     return sum(1 for outcome in outcomes if outcome is True)
+
+
+async def exists(client: Client, workflow_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 async def _heartbeating(work: Awaitable[T]) -> T:

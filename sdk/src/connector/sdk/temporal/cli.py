@@ -233,11 +233,15 @@ async def _watch(
     )
     state: dict = {}
     resumed = None
+    legacy = False
     if args.workflow_id:
         before = await watcher_status(client, workflow_id)
         if before["state"] == "dead":
             state = before.get("cursor") or {}
             resumed = f"{before['status']} ({before['reason']})"
+            # (a run of an earlier version: its last poll's records may be handed off under
+            # its ids, which the first poll checks)
+            legacy = before.get("cursorFrom") == "history"
         elif before["state"] != "unknown" or before.get("cursor") is not None:
             raise UsageError(
                 f"a watcher with the workflow id {workflow_id} is running: see watch-status "
@@ -259,6 +263,7 @@ async def _watch(
             "onFailure": args.on_failure,
             "push": args.push,
             "pushRenewSeconds": max(1.0, args.push_renew),
+            "legacyIds": legacy,
         },
         id=workflow_id,
         task_queue=args.task_queue,

@@ -29,6 +29,9 @@ CLOSED = {
     WorkflowExecutionStatus.CANCELED: "canceled",
     WorkflowExecutionStatus.COMPLETED: "completed",
 }
+# A run of an earlier version kept no cursor in its memo: the last poll's is looked for
+# this far back from the end of its history (its last poll's hand-offs come after it).
+HISTORY_PAGES, HISTORY_PAGE = 20, 500
 QUERY_SECONDS = 10.0  # a running watcher no worker answers for is reported as such
 REASON_CHARS = 300
 
@@ -74,9 +77,42 @@ async def dead(client: Client, described: WorkflowExecutionDescription) -> dict:
         "status": how,
         "reason": await close_reason(client, described, how),
         "closedAt": described.close_time.isoformat() if described.close_time else None,
-        "cursor": await described.memo_value("cursor", None),
+        **await saved_cursor(client, described),
         "resume": "watch again with this --workflow-id: it resumes from this cursor",
     }
+
+
+async def saved_cursor(client: Client, described: WorkflowExecutionDescription) -> dict:
+    """``{"cursor", "cursorFrom"}``: the state the run saved in its memo, or (a run of an
+    earlier version, which kept none) the state its last poll started from, read backwards
+    from the end of its history; ``{"cursor": None}`` when neither is there."""
+    cursor = await described.memo_value("cursor", None)
+    if cursor is not None:
+        return {"cursor": cursor, "cursorFrom": "memo"}
+    token = b""
+    for _ in range(HISTORY_PAGES):
+        reply = await client.workflow_service.get_workflow_execution_history_reverse(
+            GetWorkflowExecutionHistoryReverseRequest(
+                namespace=client.namespace,
+                execution=WorkflowExecution(workflow_id=described.id, run_id=described.run_id),
+                maximum_page_size=HISTORY_PAGE,
+                next_page_token=token,
+            )
+        )
+        for event in reply.history.events:
+            if not event.HasField("activity_task_scheduled_event_attributes"):
+                continue
+            scheduled = event.activity_task_scheduled_event_attributes
+            if scheduled.activity_type.name not in (POLL, STEP):
+                continue
+            (request,) = await client.data_converter.decode(scheduled.input.payloads)
+            request = request.get("request", request) if isinstance(request, dict) else {}
+            if "trigger" in request and isinstance(request.get("state"), dict):
+                return {"cursor": request["state"], "cursorFrom": "history"}
+        token = reply.next_page_token
+        if not token:
+            break
+    return {"cursor": None}
 
 
 async def close_reason(client: Client, described: WorkflowExecutionDescription, how: str) -> str:

@@ -256,6 +256,7 @@ class PollTrigger:
             if envelope.get("ok"):
                 data = envelope["data"]
                 state = data["state"]
+                args = {**args, "legacyIds": False}  # (one poll after an earlier version)
                 self.health["recordsHandedOff"] += int(data.get("handedOff", 0))
                 self.health.update(
                     state="polling",
@@ -296,6 +297,7 @@ class PollTrigger:
                         "handlerTaskQueue": args.get("handlerTaskQueue") or me.task_queue,
                         "taskQueue": me.task_queue,
                         "retry": args.get("retry"),
+                        "legacyIds": bool(args.get("legacyIds")),
                     },
                 },
                 start_to_close_timeout=STEP_TIMEOUT,
