@@ -15,7 +15,7 @@ from connector.imap.triggers.new_emails import (
 
 
 def record(message_id: str | None, subject: str = "s", size: int = 10) -> dict:
-    envelope = {"messageId": message_id, "subject": subject, "date": None, "from": []}
+    envelope: dict = {"messageId": message_id, "subject": subject, "date": None, "from": []}
     return {"envelope": envelope, "size": size}
 
 
