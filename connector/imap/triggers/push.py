@@ -22,7 +22,7 @@ from connector.sdk.push import PushSessions, PushStopped
 from ..actions.mailboxes import list_mailboxes
 from ..wire import commands, protocol
 from ..wire.session import ImapSession
-from ..wire.transport import known_server
+from ..wire.transport import IdleRefused, known_server
 from .new_emails import _mailboxes, checked_state
 
 # Servers and NATs drop a silent connection after 30 minutes or sooner (RFC 2177 asks
@@ -43,12 +43,22 @@ def wait_for_mail(
     session: ImapSession, inputs: dict, timeout: float, sessions: PushSessions | None = None
 ) -> str:
     """ "change" once a watched mailbox reports new mail, "timeout" after ``timeout``
-    seconds (at most 25 minutes), "unsupported" without IDLE. A line that dies raises.
+    seconds (at most 25 minutes), "unsupported" without IDLE (not advertised, or answered
+    BAD). A line that dies, or any other refusal, raises: the caller tries again later.
 
     ``inputs["state"]`` is what the last poll returned: mail that came between that poll
-    and this IDLE is seen at once (the mailbox's UIDNEXT is past the poll's cursor)."""
+    and this IDLE is seen at once (the mailbox's UIDNEXT is past the poll's cursor).
+    ``sessions.confirm()`` says when the server has taken the IDLE."""
     if not session.has("IDLE"):
         return "unsupported"
+    try:
+        return _wait(session, inputs, timeout, sessions)
+    except IdleRefused:
+        return "unsupported"
+
+
+def _wait(session: ImapSession, inputs: dict, timeout: float, sessions: PushSessions | None) -> str:
+    confirm = sessions.confirm if sessions is not None else _nothing
     names = _mailboxes(inputs.get("mailbox") or "INBOX", inputs.get("mailboxes"))
     if inputs.get("subscribed"):
         known = {m["path"] for m in list_mailboxes(session) if m["subscribed"]}
@@ -56,25 +66,35 @@ def wait_for_mail(
     cursors = checked_state(inputs.get("state") or {}, names[0])
     if len(names) > 1 and session.has("NOTIFY"):
         try:
-            return _notified(session, names, cursors, timeout)
-        except imaplib.IMAP4.abort:
+            return _notified(session, names, cursors, timeout, confirm)
+        except (imaplib.IMAP4.abort, IdleRefused):
             raise
         except imaplib.IMAP4.error:  # NOTIFY refused (too many mailboxes...): IDLE below
             pass
     watched = names[:MOST_IDLE_LINES] if sessions is not None else names[:1]
     if len(watched) > 1 and sessions is not None:
         return _idle_each(sessions, watched, cursors, timeout)
-    return _idle_on(session, names[0], cursors.get(names[0]), timeout)
+    return _idle_on(session, names[0], cursors.get(names[0]), timeout, confirm)
 
 
-def _idle_on(session: ImapSession, name: str, cursor: dict | None, timeout: float) -> str:
+def _nothing() -> None:
+    pass
+
+
+def _idle_on(
+    session: ImapSession,
+    name: str,
+    cursor: dict | None,
+    timeout: float,
+    confirm: Callable[[], None] = _nothing,
+) -> str:
     # A line kept from the last wait may hold what its server said since: the cursor
     # comparison below is what decides, so it is dropped.
     session.client.forget_responses()
     selected = commands.select(session, name, readonly=True)
     if moved_since(session, selected, cursor):
         return "change"
-    return _idle(session, timeout, lambda said: len(said) > 1 and said[1] in NEW_MAIL)
+    return _idle(session, timeout, lambda said: len(said) > 1 and said[1] in NEW_MAIL, confirm)
 
 
 def _idle_each(sessions: PushSessions, names: list[str], cursors: dict, timeout: float) -> str:
@@ -95,7 +115,9 @@ def _idle_each(sessions: PushSessions, names: list[str], cursors: dict, timeout:
 
     def watch(line: int, session: ImapSession, name: str) -> None:
         try:
-            outcome: str | Exception = _idle_on(session, name, cursors.get(name), timeout)
+            outcome: str | Exception = _idle_on(
+                session, name, cursors.get(name), timeout, sessions.confirm
+            )
             ended.add(line)
         except Exception as exc:  # noqa: BLE001 - handed to the waiting thread
             outcome = exc
@@ -112,8 +134,8 @@ def _idle_each(sessions: PushSessions, names: list[str], cursors: dict, timeout:
             outcome = outcomes.get()
             if isinstance(outcome, Exception):
                 raise outcome
-            if outcome == "change":
-                return "change"
+            if outcome in ("change", "unsupported"):
+                return outcome
         return "timeout"
     finally:
         for line, session in enumerate(lines):
@@ -123,7 +145,13 @@ def _idle_each(sessions: PushSessions, names: list[str], cursors: dict, timeout:
             thread.join(5)
 
 
-def _notified(session: ImapSession, names: list[str], cursors: dict, timeout: float) -> str:
+def _notified(
+    session: ImapSession,
+    names: list[str],
+    cursors: dict,
+    timeout: float,
+    confirm: Callable[[], None] = _nothing,
+) -> str:
     """Every mailbox on one connection: NOTIFY SET for new mail in them, then IDLE; the
     server reports each change as a STATUS response naming the mailbox.
 
@@ -164,6 +192,7 @@ def _notified(session: ImapSession, names: list[str], cursors: dict, timeout: fl
         session,
         timeout,
         lambda said: len(said) > 2 and said[0] == b"STATUS" and _moved(said[1:], watched, cursors),
+        confirm,
     )
 
 
@@ -186,7 +215,12 @@ def _moved(status: tuple, watched: dict[bytes, str], cursors: dict) -> bool:
     return _past(cursor, validity, uid_next)
 
 
-def _idle(session: ImapSession, timeout: float, woken_by: Callable[[tuple], bool]) -> str:
+def _idle(
+    session: ImapSession,
+    timeout: float,
+    woken_by: Callable[[tuple], bool],
+    confirm: Callable[[], None] = _nothing,
+) -> str:
     """IDLE until ``woken_by`` one of the server's responses, or ``timeout``; a NOOP every
     LIVENESS seconds of quiet (answered within the read timeout, or the line is dead).
 
@@ -200,7 +234,7 @@ def _idle(session: ImapSession, timeout: float, woken_by: Callable[[tuple], bool
     end = time.monotonic() + min(timeout, LONGEST_IDLE)
     while True:
         segment = min(end, time.monotonic() + LIVENESS)
-        woke = _idle_once(session, segment, woken_by, sync)
+        woke = _idle_once(session, segment, woken_by, sync, confirm)
         now = time.monotonic()
         if woke != "timeout" or now < segment - 0.5 or end - now < 1:
             return woke  # (a quiet IDLE that ended early: the caller decides, no tight loop)
@@ -209,10 +243,15 @@ def _idle(session: ImapSession, timeout: float, woken_by: Callable[[tuple], bool
 
 
 def _idle_once(
-    session: ImapSession, end: float, woken_by: Callable[[tuple], bool], sync: bool
+    session: ImapSession,
+    end: float,
+    woken_by: Callable[[tuple], bool],
+    sync: bool,
+    confirm: Callable[[], None],
 ) -> str:
     client = session.client
     early = client.idle(sync_first=sync)  # (what came before the "+" counts, the NOOP's too)
+    confirm()  # (the server took the IDLE)
     woke = "change" if any(woken_by(response) for response in early) else "timeout"
     try:
         while woke == "timeout" and (left := end - time.monotonic()) > 0:

@@ -109,6 +109,10 @@ def learn_server(
         entry["capabilities"] = capabilities
 
 
+class IdleRefused(IMAPClientError):
+    """The server answered IDLE with BAD: it does not take IDLE, whatever it advertised."""
+
+
 class Deadline:
     """Shuts a socket down when the time for opening a session is up."""
 
@@ -609,7 +613,11 @@ class Client(IMAPClient):
         self._idle_tag = tag = imap._command("IDLE")
         early = [] if noop is None else self._consume_until_tagged_response(noop, "NOOP")[1]
         while (line := imap._get_response()) is not None:  # (None: the continuation)
-            if imap.tagged_commands.get(tag):
+            answered = imap.tagged_commands.get(tag)
+            if answered:
+                kind = answered[0] if isinstance(answered, tuple) else None
+                if kind == "BAD":  # (the server does not take IDLE: not a passing fault)
+                    raise IdleRefused(f"IDLE refused: {line!r}")
                 raise IMAPClientError(f"Unexpected IDLE response: {line!r}")
             try:
                 early.append(parse_untagged(line))

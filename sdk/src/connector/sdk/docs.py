@@ -134,6 +134,13 @@ def render(manifest: Manifest, icon_name: str) -> str:
                     )
                 example = json.dumps(envelope, indent=2, ensure_ascii=False)
                 out += ["Example output:", "", "```json", example, "```", ""]
+            if op.record_key:
+                keys = ", ".join(f"`{key}`" for key in op.record_key)
+                out += [
+                    f"A record is identified by {keys}: a record delivered again (a poll "
+                    "repeated after a crash) has the same values, so de-duplicate by them.",
+                    "",
+                ]
     for guide in manifest.guides:
         out += [f"## {guide['title']}", "", guide["body"].rstrip(), ""]
     out += [

@@ -89,6 +89,7 @@ class Operation:
         ports: tuple[int, ...] = (),
         pooling: dict | None = None,
         push_path: str | None = None,
+        record_key: tuple[str, ...] = (),
     ):
         self.kind = kind  # "connection", "action", "trigger", "dataSource" or "test"
         self.key, self.label, self.description = key, label, description
@@ -101,6 +102,9 @@ class Operation:
         self.ports = ports  # a connection's server ports (the hosted egress default)
         self.pooling = pooling  # a connection's: None, sessions are not kept between steps
         self.push_path = push_path  # a trigger's: what waits for its source to change
+        # A trigger's: the record properties that identify a record (the same values: the
+        # same record, handed off once; consumers of ``listen`` de-duplicate by them).
+        self.record_key = record_key
 
     @cached_property
     def push(self) -> Callable | None:
@@ -303,6 +307,7 @@ class Manifest:
                     problems.append(f"{where}: push is for triggers only")
                 elif check_handlers:
                     problems += _import_problem(f"{where}: push", op.push_path)
+            problems += _record_key_problems(where, op)
             checked = [op] if op.test is None else [op, op.test]
             for part in checked:
                 label = where if part is op else f"{where}: test"
@@ -383,6 +388,7 @@ def _operation(kind: str, raw: dict) -> Operation:
         ports=tuple(raw.get("ports", ())),
         pooling=raw.get("pooling"),
         push_path=raw.get("push"),
+        record_key=tuple(raw.get("recordKey", ())),
         test=None
         if test is None
         else Operation(
@@ -419,6 +425,25 @@ def _duplicates(what: str, keys: list[str]) -> list[str]:
             dupes.append(key)
         seen.add(key)
     return [f"{what} key {k!r} is declared more than once" for k in dupes]
+
+
+def _record_key_problems(where: str, op: Operation) -> list[str]:
+    """A trigger's recordKey names properties its records have."""
+    if not op.record_key:
+        return []
+    if op.kind != "trigger":
+        return [f"{where}: recordKey is for triggers only"]
+    items = (op.output_schema or {}).get("items") or {}
+    known = items.get("properties") if isinstance(items, dict) else None
+    if not isinstance(known, dict):
+        return []  # (an output schema without item properties: nothing to check against)
+    missing = [key for key in op.record_key if key not in known]
+    if missing:
+        return [
+            f"{where}: recordKey names {', '.join(missing)}, not a property of its records "
+            f"(known: {', '.join(known)})"
+        ]
+    return []
 
 
 def _import_problem(where: str, path: str) -> list[str]:

@@ -28,9 +28,18 @@ class PushStopped(Exception):
 
 class PushSessions:
     """``open()`` -> another session of the push's connection (egress-checked, like the
-    first, from whichever thread asks)."""
+    first, from whichever thread asks); ``confirm()``: the source confirmed it is watching
+    (IMAP: the server's go-ahead for IDLE), for a host that reports it (``on_watching``,
+    called from the push's thread, once or more)."""
 
-    def __init__(self, first: Any, opener: Callable[[], Any], spare: list[Any] | None = None):
+    def __init__(
+        self,
+        first: Any,
+        opener: Callable[[], Any],
+        spare: list[Any] | None = None,
+        on_watching: Callable[[], None] | None = None,
+    ):
+        self.on_watching = on_watching
         self._opener = opener
         self._policy = egress_policy.current()  # (a ContextVar: threads do not inherit it)
         self._lock = threading.Lock()
@@ -55,6 +64,10 @@ class PushSessions:
             interrupt(session)
             raise PushStopped("the push was stopped")
         return session
+
+    def confirm(self) -> None:
+        if self.on_watching is not None:
+            self.on_watching()
 
     def interrupt(self) -> None:
         """Cut every session's connection (from another thread): the push's reads fail."""

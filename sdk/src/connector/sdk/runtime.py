@@ -7,6 +7,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +111,7 @@ class Connector:
         egress: EgressPolicy | None = None,
         stop: threading.Event | None = None,
         lines: PushLines | None = None,
+        on_watching: Callable[[], None] | None = None,
     ) -> dict:
         """Block until a trigger's source reports a change, or ``timeout`` seconds pass.
 
@@ -129,10 +131,12 @@ class Connector:
         says ``"woke": "stopped"``. With ``lines`` (connector.sdk.push.PushLines, for a
         caller that waits again and again), a wait starts on the sessions the last wait of
         the same connection kept, and one that ends well keeps its own there.
+        ``on_watching`` is called once the source said it is watching (``sessions.confirm()``:
+        IMAP's go-ahead for IDLE), for a host that reports whether a push is live.
         """
         call = Call(Scrubber(), None, None)
         with egress_policy.applied(egress):
-            return self._invoke_mapped(request, call, push=(timeout, stop, lines))
+            return self._invoke_mapped(request, call, push=(timeout, stop, lines, on_watching))
 
     def _push(
         self,
@@ -141,6 +145,7 @@ class Connector:
         timeout: float,
         stop: threading.Event | None,
         lines: PushLines | None,
+        on_watching: Callable[[], None] | None = None,
     ) -> dict:
         kind, operation, conn_op, fields, inputs = self._prepare(request, call)
         if kind != "trigger":
@@ -155,6 +160,7 @@ class Connector:
             kept[0] if kept else self._open(conn_op, fields, call, context),
             lambda: self._open(conn_op, fields, call, context),
             spare=kept[1:],
+            on_watching=on_watching,
         )
         done = threading.Event()
         if stop is not None:
@@ -183,7 +189,8 @@ class Connector:
         self,
         request: Any,
         call: Call,
-        push: tuple[float, threading.Event | None, PushLines | None] | None = None,
+        push: tuple[float, threading.Event | None, PushLines | None, Callable[[], None] | None]
+        | None = None,
     ) -> dict:
         scrubber = call.scrubber
         try:

@@ -3,10 +3,16 @@
 The loop: poll (as ``poll`` does: the state file read before, replaced atomically after a
 successful poll, locked all along), print each record on its own line, then wait: until the
 trigger's push (its manifest's ``push``: IMAP IDLE) says something changed, or ``--every``
-passes. Polling stays the authority: a push that dies or lies costs latency, never a record
-nor a duplicate, because only the poll's cursor decides what is new. Failures are printed
-on stderr (one JSON line each) and retried after a growing pause, never in a tight loop.
-SIGTERM or Ctrl-C end a wait at once, a poll once its state is saved; exit status 0.
+passes. Polling stays the authority: a push that dies or lies costs latency, never a record,
+because only the poll's cursor decides what is new. Failures are printed on stderr (one JSON
+line each) and retried after a growing pause, never in a tight loop; a push that fails is
+tried again after its own pause (only a server that refuses IDLE turns it off). SIGTERM or
+Ctrl-C end a wait at once, a poll once its state is saved; exit status 0.
+
+At least once, by design: the state is saved after the poll's records are printed, so a
+``listen`` killed in between prints them again when it starts. Each record carries its
+trigger's identity (``recordKey``: for IMAP ``mailbox``, ``uidValidity``, ``uid``): a
+consumer de-duplicates by it.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from . import Invocation
 from .output import EXIT_ERROR, EXIT_OK, UsageError
 from .requests import add_request_arguments, build_request, seconds
 from .steps import (
+    clear_leftovers,
     load_connector,
     read_state,
     state_folder_problem,
@@ -92,6 +99,7 @@ def listen(cli: Invocation, argv: list[str]) -> int:
     signal.signal(signal.SIGINT, listener.stop)
     try:
         with state_lock(state_file, timeout=0.0):
+            clear_leftovers(state_file)
             listener.run()
     except UsageError as exc:
         return usage_failure(cli, str(exc))
@@ -109,6 +117,8 @@ class Listener:
         self.push, self.renew = not args.no_push, max(1.0, float(args.push_renew))
         self.lines = PushLines()  # the IDLE lines, logged in once, not once per wait
         self.pause = PAUSE_FIRST
+        self.push_pause = PAUSE_FIRST  # before the push is tried again after a failure
+        self.push_failed = False
         # A signal ends a wait at once; a poll is let finish (its records out, its state
         # saved), or the next start would emit them again.
         self.waiting = self.stopping = False
@@ -152,18 +162,23 @@ class Listener:
         request = {**self.request, "state": read_state(self.state_file)}
         while (left := end - time.monotonic()) > 0:
             asked, started = min(left, self.renew), time.monotonic()
-            result = self.connector.wait_for_change(request, asked, lines=self.lines)
+            result = self.connector.wait_for_change(
+                request, asked, lines=self.lines, on_watching=self.watching
+            )
             if not result["ok"]:
+                # Whatever it was (a cut line, a refused login, a mailbox gone), the push is
+                # tried again after a pause of its own: only a refused IDLE turns it off.
                 self.failed("push", result)
-                if not result["error"].get("retryable"):
-                    # The server refused IDLE itself (BAD): no push from it, no error loop.
-                    self.give_up_push()
-                self.sleep(max(0.0, min(self.backoff(), end - time.monotonic())))
+                self.push_failed = True
+                self.sleep(max(0.0, min(self.push_backoff(), end - time.monotonic())))
                 return  # then a poll: what came while the line was down
             woke = result["data"]["woke"]
             if woke == "unsupported":
+                # The server refused IDLE itself (BAD): no push from it, no error loop.
                 self.give_up_push()
                 self.sleep(max(0.0, end - time.monotonic()))
+                return
+            self.push_pause = PAUSE_FIRST
             if woke != "timeout":
                 return
             if time.monotonic() - started < asked / 2:
@@ -172,6 +187,13 @@ class Listener:
                 return
             # "timeout" with time left: the IDLE is renewed (--push-renew)
 
+    def watching(self) -> None:
+        """The server took the IDLE (from the push's thread): said once after failures."""
+        self.push_pause = PAUSE_FIRST
+        if self.push_failed:
+            self.push_failed = False
+            print(json.dumps({"event": "push back"}), file=sys.stderr, flush=True)
+
     def give_up_push(self) -> None:
         note = {"event": "push unsupported: polling only", "pollingEvery": self.every}
         print(json.dumps(note), file=sys.stderr, flush=True)
@@ -179,6 +201,11 @@ class Listener:
 
     def backoff(self) -> float:
         pause, self.pause = self.pause, min(self.pause * 2, PAUSE_MAX, max(self.every, 1.0))
+        return pause
+
+    def push_backoff(self) -> float:
+        pause = self.push_pause
+        self.push_pause = min(self.push_pause * 2, PAUSE_MAX, max(self.every, 1.0))
         return pause
 
     @staticmethod

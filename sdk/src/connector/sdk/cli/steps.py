@@ -10,6 +10,7 @@ import argparse
 import fcntl
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -83,6 +84,7 @@ def poll(cli: Invocation, argv: list[str]) -> int:
         return usage_failure(cli, problem)
     try:
         with state_lock(state_file, args.lock_timeout):
+            clear_leftovers(state_file)
             return run_step(cli, "trigger", args.trigger, args, state_file=state_file)
     except UsageError as exc:
         return usage_failure(cli, str(exc))
@@ -152,17 +154,51 @@ def read_state(path: Path) -> dict:
 
 
 def write_state(path: Path, state: dict) -> None:
-    """Replace the state file in one step: a crash leaves the old state or the new, never half."""
+    """Replace the state file in one step: a crash leaves the old state or the new, never
+    half, and no temporary file: the new state is written to a file without a name
+    (O_TMPFILE), which gets one (``.NAME.tmp``) only for the rename; a crash in that instant
+    leaves it, and the next write (or ``clear_leftovers``) removes it."""
+    data = json.dumps(state).encode("utf-8")
+    folder = path.parent or Path(".")
+    try:
+        fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600)
+    except (AttributeError, OSError):  # (no O_TMPFILE on this system or file system)
+        _write_named(path, data)
+        return
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+            temporary = folder / f".{path.name}.tmp"
+            temporary.unlink(missing_ok=True)
+            os.link(f"/proc/self/fd/{fh.fileno()}", temporary)
+        os.replace(temporary, path)
+    except OSError:
+        _write_named(path, data)  # (no /proc here: a named temporary file, as before)
+
+
+def _write_named(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(state, fh)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def clear_leftovers(path: Path) -> None:
+    """Remove the temporary files a killed writer of this state file left (``.NAME.tmp``,
+    and ``.NAME.xxxxxxxx`` from earlier versions); called under the state's lock."""
+    pattern = re.compile(re.escape(f".{path.name}.") + r"(tmp|[a-z0-9_]{8})")
+    folder = path.parent or Path(".")
+    for leftover in folder.glob(f".{path.name}.*"):
+        if pattern.fullmatch(leftover.name) and leftover.is_file():
+            leftover.unlink(missing_ok=True)
 
 
 @contextmanager

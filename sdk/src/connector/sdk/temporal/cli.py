@@ -16,7 +16,13 @@ from ..cli.requests import add_request_arguments, build_request, seconds
 from ..discovery import installed_connectors
 from ..runtime import Connector
 from .codec import KeyError_, load_keys
+from .status import watcher_status
 from .worker import connect, run
+from .workflows import HEARTBEAT_TIMEOUT, POLLS_PER_RUN
+
+# A poll's step heartbeats every 2 s: a heartbeat timeout shorter than this would retry
+# polls that are merely slow.
+HEARTBEAT_LEAST = 5.0
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -115,16 +121,25 @@ def watch(cli: Invocation, argv: list[str]) -> int:
     parser.add_argument("--every", type=seconds, default=60.0, help="poll interval (60s)")
     parser.add_argument("--handler", required=True, help="the workflow type each record starts")
     parser.add_argument("--handler-task-queue", help="its task queue (default: --task-queue)")
-    parser.add_argument("--workflow-id", help="the poller's id (default: derived)")
     parser.add_argument(
-        "--polls-per-run", type=int, default=100, help="polls before continue-as-new (100)"
+        "--workflow-id",
+        help="the poller's id (default: derived); an id whose watcher died (terminated, "
+        "timed out, failed) starts it again from the cursor it saved",
+    )
+    parser.add_argument(
+        "--polls-per-run",
+        type=int,
+        default=POLLS_PER_RUN,
+        help=f"polls before continue-as-new ({POLLS_PER_RUN}; sooner when its history "
+        "reaches its budget)",
     )
     parser.add_argument(
         "--heartbeat",
         type=seconds,
-        default=30.0,
-        help="a poll whose worker died is retried elsewhere after this long (30s; at least "
-        "10s: steps heartbeat every 5s)",
+        default=HEARTBEAT_TIMEOUT.total_seconds(),
+        help=f"a poll or push whose worker died is retried elsewhere after this long "
+        f"({HEARTBEAT_TIMEOUT.total_seconds():g}s; at least {HEARTBEAT_LEAST:g}s: steps "
+        "heartbeat every 2s)",
     )
     parser.add_argument(
         "--push",
@@ -150,7 +165,13 @@ def watch(cli: Invocation, argv: list[str]) -> int:
     request = _request(cli, "trigger", args.trigger, args)
     if keys is None or request is None:
         return EXIT_USAGE
-    workflow_id = asyncio.run(_watch(args, keys, request))
+    try:
+        workflow_id, resumed = asyncio.run(_watch(args, keys, request))
+    except UsageError as exc:
+        print(f"{cli.prog} {cli.command}: {exc}", file=sys.stderr)
+        return _exit(EXIT_ERROR)
+    if resumed is not None:
+        print(f"resuming: the last run {resumed}; its saved cursor is the new run's state")
     print(f"watching: workflow {workflow_id} on {args.temporal}")
     return _exit(EXIT_OK)
 
@@ -200,12 +221,32 @@ async def _run_step(args: argparse.Namespace, keys: list[bytes], request: dict) 
     )
 
 
-async def _watch(args: argparse.Namespace, keys: list[bytes], request: dict) -> str:
+async def _watch(
+    args: argparse.Namespace, keys: list[bytes], request: dict
+) -> tuple[str, str | None]:
+    """Start the watcher; with the id of one that died, from the cursor it saved (and what
+    became of it)."""
     client = await connect(args.temporal, args.namespace, keys)
     workflow_id = (
         args.workflow_id
         or f"watch-{request['connector']}-{request['trigger']}-{uuid.uuid4().hex[:8]}"
     )
+    state: dict = {}
+    resumed = None
+    legacy = False
+    if args.workflow_id:
+        before = await watcher_status(client, workflow_id)
+        if before["state"] == "dead":
+            state = before.get("cursor") or {}
+            resumed = f"{before['status']} ({before['reason']})"
+            # (a run of an earlier version: its last poll's records may be handed off under
+            # its ids, which the first poll checks)
+            legacy = before.get("cursorFrom") == "history"
+        elif before["state"] != "unknown" or before.get("cursor") is not None:
+            raise UsageError(
+                f"a watcher with the workflow id {workflow_id} is running: see watch-status "
+                "(terminate it first to start it again)"
+            )
     await client.start_workflow(
         "connector.PollTrigger",
         {
@@ -213,25 +254,27 @@ async def _watch(args: argparse.Namespace, keys: list[bytes], request: dict) -> 
             "trigger": request["trigger"],
             "connection": request["connection"],
             "inputs": request["inputs"],
-            "state": {},
+            "state": state,
             "everySeconds": args.every,
             "handler": args.handler,
             "handlerTaskQueue": args.handler_task_queue,
             "pollsPerRun": args.polls_per_run,
-            "heartbeatSeconds": max(10.0, args.heartbeat),
+            "heartbeatSeconds": max(HEARTBEAT_LEAST, args.heartbeat),
             "onFailure": args.on_failure,
             "push": args.push,
             "pushRenewSeconds": max(1.0, args.push_renew),
+            "legacyIds": legacy,
         },
         id=workflow_id,
         task_queue=args.task_queue,
     )
-    return workflow_id
+    return workflow_id, resumed
 
 
 def watch_status(cli: Invocation, argv: list[str]) -> int:
     """``watch-status WORKFLOW_ID``: a durable poller's health, as JSON (``--resume`` first
-    signals it to poll at once, out of a pause)."""
+    signals it to poll at once, out of a pause). Exit status 0 while it polls, 1 when it
+    is paused, dead (terminated, timed out, failed: ``reason`` says why) or unknown."""
     parser = argparse.ArgumentParser(prog=cli.usage_prefix, description=watch_status.__doc__)
     _common(parser)
     parser.add_argument("workflow_id", metavar="WORKFLOW_ID", help="the poller's workflow id")
@@ -242,13 +285,9 @@ def watch_status(cli: Invocation, argv: list[str]) -> int:
         return EXIT_USAGE
     status = asyncio.run(_watch_status(args, keys))
     print(json.dumps(status, indent=2, ensure_ascii=False))
-    return _exit(EXIT_OK if status.get("state") != "paused" else EXIT_ERROR)
+    return _exit(EXIT_OK if status.get("state") == "polling" else EXIT_ERROR)
 
 
 async def _watch_status(args: argparse.Namespace, keys: list[bytes]) -> dict:
     client = await connect(args.temporal, args.namespace, keys)
-    handle = client.get_workflow_handle(args.workflow_id)
-    if args.resume:
-        await handle.signal("resume")
-    status: dict = await handle.query("status")
-    return status
+    return await watcher_status(client, args.workflow_id, resume=args.resume)

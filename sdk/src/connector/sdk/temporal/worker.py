@@ -72,7 +72,6 @@ async def run(
     pool = SessionPool(per_account=per_account)
     # A push's IDLE lines stay logged in from one wait to the next on this worker.
     push_lines = PushLines()
-    activities.configure(pool, egress or EgressPolicy(), connect_timeout, push_lines)
     worker_log()
     telemetry.configure(operations or {})
     if metrics_port:
@@ -82,6 +81,7 @@ async def run(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     with ThreadPoolExecutor(threads) as executor:
+        activities.configure(pool, egress or EgressPolicy(), connect_timeout, push_lines, executor)
         worker = Worker(
             client,
             task_queue=task_queue,
@@ -92,7 +92,11 @@ async def run(
                 workflows.LogRecord,
                 *workflow_classes(list(modules)),
             ],
-            activities=[activities.run_step, activities.wait_for_change],
+            activities=[
+                activities.run_step,
+                activities.poll_and_hand_off,
+                activities.wait_for_change,
+            ],
             activity_executor=executor,
             max_concurrent_activities=threads,
         )

@@ -25,14 +25,30 @@ from temporalio.exceptions import (
 
 STEP = "connector.step"  # activities.STEP (not imported: workflow code stays I/O-free)
 PUSH = "connector.push"  # activities.PUSH
+POLL = "connector.poll"  # activities.POLL: a trigger's poll and the hand-off of its records
 STEP_TIMEOUT = timedelta(minutes=5)
-# A step heartbeats while it runs: a dead worker's step is retried elsewhere this soon.
-HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+# A step heartbeats while it runs (every 2 s): a dead worker's step, poll or push is retried
+# elsewhere this soon (plus the first retry's second).
+HEARTBEAT_TIMEOUT = timedelta(seconds=8)
 # A paused watcher (a failure retrying cannot fix: a rotated password, a deleted mailbox)
 # polls again after 1, 2, 4... minutes, at most an hour: never a tight loop.
 PAUSE_FIRST, PAUSE_MAX = 60.0, 3600.0
+# A push that failed is started again after 1, 2, 4... seconds, at most this (or the poll
+# interval): a line that keeps failing never becomes a tight loop.
+PUSH_RETRY_MAX = 60.0
 # Codes a retry cannot fix (the others are retried by the step's policy, then polled again).
 RETRYABLE_CODES = {"CONNECTION_FAILED", "TIMEOUT", "RATE_LIMITED"}
+
+# What a watcher may carry (every budget has one owner; the README lists them). Temporal
+# terminates a workflow whose history passes 50 MB or 51,200 events, and fails a payload
+# over 2 MB. A watcher's history holds no record: the poll activity hands each record to its
+# workflow itself and returns only the trigger's state and counts. The trigger bounds the
+# records of one poll (the IMAP trigger: maxPerPoll, at most 1,000, and 1 MiB of JSON).
+HISTORY_BYTES = 4 * 1024 * 1024  # a run continues as new past this much history
+HISTORY_EVENTS = 5_000  # ... or this many events
+POLLS_PER_RUN = 100  # ... or this many polls
+RECORD_BYTES = 1536 * 1024  # one record, the input of its workflow
+HAND_OFFS_AT_ONCE = 32  # one poll's records started concurrently
 
 
 def retry_policy(options: dict | None = None) -> RetryPolicy:
@@ -79,22 +95,27 @@ async def step(
             retry_policy=retry_policy(retry),
         )
     except ActivityError as exc:
-        cause = exc.cause
-        if isinstance(cause, ApplicationError) and cause.details:
-            return cause.details[0]  # the error envelope
-        if cause is not None:
-            # No envelope: the step timed out (a worker died and its retries ran out).
-            # An envelope all the same, so a durable poller records it and goes on.
-            return {
-                "ok": False,
-                "error": {
-                    "code": "TIMEOUT",
-                    "message": f"The step did not complete: {cause}",
-                    "retryable": True,
-                    "details": [],
-                },
-            }
-        raise
+        return failed_envelope(exc)
+
+
+def failed_envelope(exc: ActivityError) -> dict:
+    """The error envelope of an activity that failed after its retries: the one it raised,
+    or a TIMEOUT when none came (a worker died and the retries ran out), so a durable
+    poller records it and goes on."""
+    cause = exc.cause
+    if isinstance(cause, ApplicationError) and cause.details:
+        return cause.details[0]  # the error envelope
+    if cause is None:
+        raise exc
+    return {
+        "ok": False,
+        "error": {
+            "code": "TIMEOUT",
+            "message": f"The step did not complete: {cause}",
+            "retryable": True,
+            "details": [],
+        },
+    }
 
 
 # Unsandboxed: its code is one awaited step, deterministic by construction, and the
@@ -115,9 +136,12 @@ class RunStep:
         )
 
 
-def record_id(record: Any) -> str:
-    """A record's identity for its hand-off: a hash of its canonical JSON."""
-    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def record_id(record: Any, key: tuple[str, ...] | list[str] = ()) -> str:
+    """A record's identity for its hand-off: a hash of the values of its trigger's
+    ``recordKey`` (the same record polled again, its flags changed, keeps it), else of the
+    whole record's canonical JSON."""
+    identity = [record.get(k) for k in key] if key and isinstance(record, dict) else record
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
@@ -131,19 +155,25 @@ def _retry_after(envelope: dict) -> float | None:
 
 @workflow.defn(name="connector.PollTrigger")
 class PollTrigger:
-    """A trigger, polled every ``everySeconds``, each record handed to a child workflow.
+    """A trigger, polled every ``everySeconds``, each record handed to a workflow of its own.
 
     Args: ``{"connector", "trigger", "connection", "inputs", "state", "everySeconds",
     "handler" (a workflow type), "handlerTaskQueue", "pollsPerRun", "retry", "onFailure",
-    "heartbeatSeconds"}``.
+    "heartbeatSeconds", "push", "pushRenewSeconds"}``.
     The trigger's state lives in the workflow and moves on only after every record of a
-    poll was handed off. Each record starts the handler as a child workflow whose id is
-    derived from the record (``<this workflow's id>/<record id>``) and may never be reused:
-    after a worker dies at any moment, the replay hands off what was not yet handed off,
-    and a record delivered again is refused by Temporal rather than handled twice. A record
-    with follow-ups (the trigger's afterSuccess/afterFailure) goes to ``HandleRecord``,
-    which runs the handler and then the follow-up. After ``pollsPerRun`` polls the
-    workflow continues as new, so its history stays bounded.
+    poll was handed off. The poll activity (``connector.poll``) polls and starts the handler
+    for each record, as a workflow whose id is derived from the record's identity (its
+    trigger's ``recordKey``: ``<this workflow's id>/<record id>``) and may never be reused:
+    a poll repeated after a worker died at any moment hands off what was not yet handed
+    off, and a record delivered again is refused by Temporal rather than handled twice. A
+    record with follow-ups (the trigger's afterSuccess/afterFailure) goes to
+    ``HandleRecord``, which runs the handler and then the follow-up.
+
+    What it carries (HISTORY_BYTES, HISTORY_EVENTS, POLLS_PER_RUN): records never pass
+    through this workflow's history, only the state and counts; it continues as new when
+    its history reaches a budget or after ``pollsPerRun`` polls. The state it saved last is
+    also in its memo (``cursor``): ``watch`` with the same workflow id after this workflow
+    was terminated, timed out or failed resumes from there, never from a fresh bookmark.
 
     Push (``"push": true``, for a trigger whose manifest names one: IMAP IDLE): while it
     waits, the watcher holds one push activity (its own IMAP connection), which ends when
@@ -151,27 +181,33 @@ class PollTrigger:
     it, one at a time, so two workers never hold it; it heartbeats, so a worker that dies
     holding it is replaced within the heartbeat timeout. The poll stays the authority (every
     ``everySeconds`` whatever the push does): a push that fails costs latency, never a
-    record. A push failure retrying cannot fix (a server refusing IDLE) turns it off.
+    record. A push that fails is started again after 1, 2, 4... seconds (``waiting``); only
+    a server that refuses IDLE turns it off (``unsupported``), until ``resume``.
 
     Health: the query ``status`` returns the last poll and success times, consecutive
     failures, the last error, records handed off and the cursor; with push, ``push``
-    (``idling``, ``reconnecting``, ``unsupported`` or ``off``), ``lastPushAt`` (when it
-    last woke the watcher), ``pushReconnects`` and ``lastPushError``. A failure retrying cannot
-    fix pauses the watcher (``paused``: polls every 1 to 60 minutes; ``onFailure`` names
-    a workflow started once per pause); the signal ``resume`` (or ``poll_now``) polls at
-    once.
+    (``idling``, ``waiting`` with ``pushWaiting``: why, ``unsupported`` or ``off``),
+    ``lastPushAt`` (when it last woke the watcher), ``pushReconnects`` and
+    ``lastPushError``. A failure retrying cannot fix pauses the watcher (``paused``: polls
+    every 1 to 60 minutes; ``onFailure`` names a workflow started once per pause); the
+    signal ``resume`` (or ``poll_now``) polls at once, also when it comes during a poll.
     """
 
     def __init__(self) -> None:
         self.wake = False
         self.health: dict[str, Any] = {}
         self.push: Any = None  # the push activity's handle, while one runs
-        self.push_rests = False  # after a failed push: none until the next poll
+        self.push_failures = 0  # pushes that failed in a row (their backoff)
+        self.push_retry_at: datetime | None = None  # no push before this, after a failure
         self.push_asked, self.push_started = 0.0, datetime.min  # set by start_push
+        self.saved: Any = None  # the state in the memo
 
     @workflow.signal
     def resume(self) -> None:
         self.wake = True
+        self.push_failures, self.push_retry_at = 0, None
+        if self.health.get("push") == "unsupported":  # (worth another look, when asked)
+            self.health.update(push="waiting", pushWaiting="starting")
 
     @workflow.signal
     def poll_now(self) -> None:
@@ -185,7 +221,7 @@ class PollTrigger:
     async def run(self, args: dict) -> None:
         state = dict(args.get("state") or {})
         every = float(args.get("everySeconds", 60))
-        per_run = int(args.get("pollsPerRun", 100))
+        per_run = int(args.get("pollsPerRun", POLLS_PER_RUN))
         heartbeat = timedelta(
             seconds=float(args.get("heartbeatSeconds", HEARTBEAT_TIMEOUT.total_seconds()))
         )
@@ -202,33 +238,26 @@ class PollTrigger:
             "recordsHandedOff": 0,
             "pauses": 0,
             "cursor": state,
-            "push": "idling" if args.get("push") else "off",
+            "push": "waiting" if args.get("push") else "off",
+            "pushWaiting": "starting" if args.get("push") else None,
             "lastPushAt": None,
             "pushReconnects": 0,
             "lastPushError": None,
             **(args.get("health") or {}),
         }
-        for _ in range(per_run):
-            envelope = await step(
-                {
-                    "connector": args["connector"],
-                    "trigger": args["trigger"],
-                    "connection": args["connection"],
-                    "inputs": args.get("inputs") or {},
-                    "state": state,
-                    "watcher": me.workflow_id,
-                },
-                retry=args.get("retry"),
-                heartbeat_timeout=heartbeat,
-            )
+        self.saved = workflow.memo_value("cursor", None)
+        self.save(state)
+        polls = 0
+        while True:
+            polls += 1
+            self.wake = False  # a signal from here on (a hand-off, say) polls again after
+            envelope = await self.poll(args, me, state, heartbeat)
             self.health["lastPollAt"] = workflow.now().isoformat()
             if envelope.get("ok"):
-                follow_ups = envelope.get("followUps") or []
-                for index, record in enumerate(envelope["data"]):
-                    follow = follow_ups[index] if index < len(follow_ups) else None
-                    await self.hand_off(args, me, record, follow)
-                    self.health["recordsHandedOff"] += 1
-                state = envelope["state"]
+                data = envelope["data"]
+                state = data["state"]
+                args = {**args, "legacyIds": False}  # (one poll after an earlier version)
+                self.health["recordsHandedOff"] += int(data.get("handedOff", 0))
                 self.health.update(
                     state="polling",
                     lastSuccessAt=self.health["lastPollAt"],
@@ -236,31 +265,86 @@ class PollTrigger:
                     lastError=None,
                     cursor=state,
                 )
-                wait = 0.0 if envelope.get("hasMore") else every
+                self.save(state)
+                wait = 0.0 if data.get("hasMore") else every
             else:
                 wait = await self.failed(args, me, envelope, every)
             if wait > 0:
                 await self.wait(args, state, wait, heartbeat)
+            if polls >= per_run or self.history_full():
+                break
         if self.push is not None:
             self.push.cancel()  # (it cuts its connection when its heartbeat hears of it)
         workflow.continue_as_new({**args, "state": state, "health": self._carried()})
 
+    async def poll(self, args: dict, me: Any, state: dict, heartbeat: timedelta) -> dict:
+        """Poll, and hand each record off (in the activity: records never come here)."""
+        try:
+            return await workflow.execute_activity(
+                POLL,
+                {
+                    "request": {
+                        "connector": args["connector"],
+                        "trigger": args["trigger"],
+                        "connection": args["connection"],
+                        "inputs": args.get("inputs") or {},
+                        "state": state,
+                        "watcher": me.workflow_id,
+                    },
+                    "handOff": {
+                        "watcher": me.workflow_id,
+                        "handler": args["handler"],
+                        "handlerTaskQueue": args.get("handlerTaskQueue") or me.task_queue,
+                        "taskQueue": me.task_queue,
+                        "retry": args.get("retry"),
+                        "legacyIds": bool(args.get("legacyIds")),
+                    },
+                },
+                start_to_close_timeout=STEP_TIMEOUT,
+                heartbeat_timeout=heartbeat,
+                retry_policy=retry_policy(args.get("retry")),
+            )
+        except ActivityError as exc:
+            return failed_envelope(exc)
+
+    def save(self, state: dict) -> None:
+        """The state in the memo, where ``watch`` finds it after this workflow died."""
+        if state != self.saved:
+            workflow.upsert_memo({"cursor": state})
+            self.saved = state
+
+    @staticmethod
+    def history_full() -> bool:
+        info = workflow.info()
+        return (
+            info.get_current_history_size() > HISTORY_BYTES
+            or info.get_current_history_length() > HISTORY_EVENTS
+            or info.is_continue_as_new_suggested()
+        )
+
     async def wait(self, args: dict, state: dict, wait: float, heartbeat: timedelta) -> None:
         """Until ``wait`` seconds pass, a signal, or the push says the source changed."""
-        self.wake = False
-        self.push_rests = False
         end = workflow.now() + timedelta(seconds=wait)
         while not self.wake and (left := (end - workflow.now()).total_seconds()) > 0:
-            pushing = self.health["push"] in ("idling", "reconnecting") and not self.push_rests
+            pushing = self.health["push"] in ("idling", "waiting")
+            pushing = pushing and self.health["state"] == "polling"
             if pushing and self.push is None:
-                self.push = self.start_push(args, state, wait, heartbeat)
+                retry_in = (
+                    (self.push_retry_at - workflow.now()).total_seconds()
+                    if self.push_retry_at is not None
+                    else 0.0
+                )
+                if retry_in > 0:
+                    left = min(left, retry_in)  # (then the push starts again)
+                else:
+                    self.push = self.start_push(args, state, wait, heartbeat)
             push = self.push
             try:
                 await workflow.wait_condition(
                     partial(self._woken, push), timeout=timedelta(seconds=left)
                 )
             except TimeoutError:
-                return
+                continue
             if push is not None and push.done():
                 self.push = None
                 if self.pushed(push) == "change":
@@ -293,36 +377,42 @@ class PollTrigger:
         try:
             woke = str(push.result()["data"]["woke"])
         except ActivityError as exc:
-            cause = exc.cause
-            envelope = (
-                cause.details[0] if isinstance(cause, ApplicationError) and cause.details else {}
-            )
-            error = envelope.get("error") or {"message": str(cause), "retryable": True}
+            error = failed_envelope(exc)["error"]
             self.health["lastPushError"] = {
-                "code": str(error.get("code", "TIMEOUT")),
+                "code": str(error.get("code")),
                 "message": str(error.get("message")),
             }
-            if error.get("retryable"):
-                self.health["push"] = "reconnecting"
-                self.health["pushReconnects"] += 1
-                self.push_rests = True  # retried after the next poll: never a tight loop
-            else:
-                self.health["push"] = "unsupported"  # e.g. IDLE answered BAD
+            self.health.update(push="waiting", pushWaiting=f"reconnecting after {error['code']}")
+            self.health["pushReconnects"] += 1
+            self.push_later()
             return "failed"
         if woke == "unsupported":
-            self.health["push"] = "unsupported"
-        elif woke == "change":
-            self.health.update(push="idling", lastPushAt=workflow.now().isoformat())
+            self.health.update(
+                push="unsupported",
+                pushWaiting=None,
+                lastPushError={"code": "UNSUPPORTED", "message": "The server refuses IDLE."},
+            )
+            return woke
+        self.health.update(push="idling", pushWaiting=None)
+        if woke == "change":
+            self.health["lastPushAt"] = workflow.now().isoformat()
+            self.push_failures = 0
+        elif (workflow.now() - self.push_started).total_seconds() < self.push_asked / 2:
+            self.push_later()  # it timed out long before asked: never a tight loop
         else:
-            self.health["push"] = "idling"
-            if (workflow.now() - self.push_started).total_seconds() < self.push_asked / 2:
-                self.push_rests = True  # it timed out long before asked: never a tight loop
+            self.push_failures = 0
         return woke
+
+    def push_later(self) -> None:
+        """No push for 1, 2, 4... seconds (at most PUSH_RETRY_MAX), polls going on."""
+        self.push_failures += 1
+        delay = min(PUSH_RETRY_MAX, 2.0 ** min(self.push_failures - 1, 10))
+        self.push_retry_at = workflow.now() + timedelta(seconds=delay)
 
     def _carried(self) -> dict:
         keep = (
             *("lastSuccessAt", "consecutiveFailures", "lastError", "recordsHandedOff", "pauses"),
-            *("push", "lastPushAt", "pushReconnects", "lastPushError"),
+            *("push", "pushWaiting", "lastPushAt", "pushReconnects", "lastPushError"),
         )
         return {k: self.health[k] for k in keep}
 
@@ -339,6 +429,9 @@ class PollTrigger:
             self.health["state"] = "paused"
             self.health["pauses"] += 1
             self.health["pausedAt"] = workflow.now().isoformat()
+            if self.push is not None:  # (paused: no line held until a poll succeeds)
+                self.push.cancel()
+                self.push = None
             if args.get("onFailure"):
                 await self.alert(args, me)
         failures = self.health["consecutiveFailures"]
@@ -357,40 +450,6 @@ class PollTrigger:
             )
         except WorkflowAlreadyStartedError:
             pass
-
-    async def hand_off(self, args: dict, me: Any, record: Any, follow: dict | None) -> None:
-        child_id = f"{me.workflow_id}/{record_id(record)}"
-        queue = args.get("handlerTaskQueue") or me.task_queue
-        has_follow_up = bool(follow and (follow.get("success") or follow.get("failure")))
-        try:
-            if has_follow_up:
-                await workflow.start_child_workflow(
-                    "connector.HandleRecord",
-                    {
-                        "handler": args["handler"],
-                        "handlerTaskQueue": queue,
-                        "record": record,
-                        "followUp": follow,
-                        "connector": args["connector"],
-                        "connection": args["connection"],
-                        "retry": args.get("retry"),
-                    },
-                    id=child_id,
-                    task_queue=me.task_queue,
-                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                )
-            else:
-                await workflow.start_child_workflow(
-                    args["handler"],
-                    record,
-                    id=child_id,
-                    task_queue=queue,
-                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                )
-        except WorkflowAlreadyStartedError:
-            pass  # handed off already (by an earlier run of this poller)
 
 
 @workflow.defn(name="connector.HandleRecord")

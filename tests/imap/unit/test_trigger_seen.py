@@ -1,0 +1,43 @@
+"""What the new-email trigger remembers for a renumbering (issue 37): a digest per message
+(its Message-ID, else its envelope), kept for the re-read window and bounded."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from connector.imap.triggers.new_emails import (
+    RESYNC_OVERLAP,
+    SEEN_MOST,
+    recent,
+    seen_digest,
+    seen_of,
+)
+
+
+def record(message_id: str | None, subject: str = "s", size: int = 10) -> dict:
+    envelope: dict = {"messageId": message_id, "subject": subject, "date": None, "from": []}
+    return {"envelope": envelope, "size": size}
+
+
+def test_a_digest_is_the_message_id_else_the_envelope():
+    assert seen_digest(record("<a@x>")) == seen_digest(record("<a@x>", subject="other"))
+    assert seen_digest(record("<a@x>")) != seen_digest(record("<b@x>"))
+    assert seen_digest(record(None, "one")) == seen_digest(record(None, "one"))
+    assert seen_digest(record(None, "one")) != seen_digest(record(None, "two"))
+    assert seen_digest(record(None, "one", 10)) != seen_digest(record(None, "one", 11))
+
+
+def test_what_is_remembered_is_the_window_and_at_most_seen_most():
+    newest = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    now = int(newest.timestamp())
+    window = int(RESYNC_OVERLAP.total_seconds())
+    seen = [("old", now - window - 1), ("edge", now - window), ("new", now)]
+    assert [d for d, _ in recent(seen, newest)] == ["edge", "new"]
+    many = [(f"d{i}", now - i) for i in range(SEEN_MOST + 50)]
+    kept = recent(many, newest)
+    assert len(kept) == SEEN_MOST and kept[-1] == ["d0", now]  # the newest kept
+
+
+def test_an_earlier_versions_recent_ids_count_as_seen():
+    cursor = {"recentIds": ["<a@x>"], "lastInternalDate": "2026-01-01T12:00:00+00:00"}
+    assert [d for d, _ in seen_of(cursor)] == [seen_digest(record("<a@x>"))]
