@@ -45,11 +45,21 @@ def input_table(op: Operation, with_connection: bool) -> list[str]:
             comments += (
                 f" A file of at most {spec.max_bytes} bytes (name, contentType, base64 content)."
             )
+        default = _default(spec.default)
+        for when, value in spec.default_when:
+            default += f" ({_default(value)} when {_when(op, when)})"
         rows.append(
-            f"| {_cell(spec.label)} | `{spec.key}` | {kind} | {_cell(comments)} | "
-            f"{_default(spec.default)} |"
+            f"| {_cell(spec.label)} | `{spec.key}` | {kind} | {_cell(comments)} | {default} |"
         )
     return rows
+
+
+def _when(op: Operation, when: dict) -> str:
+    """``Secure is false``: a defaultWhen condition as people read it."""
+    labels = {spec.key: spec.label for spec in op.inputs}
+    return " and ".join(
+        f"{_cell(labels.get(key, key))} is {_default(value)}" for key, value in when.items()
+    )
 
 
 def oauth_presets(conn: Operation) -> list[str]:

@@ -292,6 +292,7 @@ class Manifest:
                 ]
             for spec in op.inputs:
                 problems += _input_problems(where, spec)
+                problems += _default_when_problems(where, spec, op.inputs)
                 if spec.data_source and spec.data_source not in self.data_sources:
                     known = ", ".join(self.data_sources) or "none"
                     problems.append(
@@ -364,6 +365,7 @@ def _operation(kind: str, raw: dict) -> Operation:
             placeholder=i.get("placeholder", ""),
             data_source=i.get("dataSource", ""),
             max_bytes=i.get("maxBytes", 0),
+            default_when=tuple((d["when"], d["value"]) for d in i.get("defaultWhen", ())),
         )
         for i in raw["inputs"]
     ]
@@ -484,6 +486,7 @@ def _input_problems(where: str, spec: InputSpec) -> list[str]:
     problems = []
     for what, value in (
         ("default", spec.default),
+        *(("default", value) for _, value in spec.default_when),
         ("example", spec.example),
         *(("choice", c["value"]) for c in spec.choices),
     ):
@@ -498,6 +501,33 @@ def _input_problems(where: str, spec: InputSpec) -> list[str]:
             continue
         for error in validator.iter_errors(typed):
             problems.append(f"{where}: {what} {value!r} does not fit the input: {error.message}")
+    return problems
+
+
+def _default_when_problems(where: str, spec: InputSpec, inputs: InputSet) -> list[str]:
+    """Each ``defaultWhen`` names other inputs of the operation, with values of their type."""
+    problems = []
+    for when, _ in spec.default_when:
+        for key, wanted in when.items():
+            other = inputs.by_key.get(key)
+            if other is None or other.key == spec.key:
+                known = ", ".join(k for k in inputs.by_key if k != spec.key) or "none"
+                problems.append(
+                    f"{where}: input {spec.key}: defaultWhen names {key!r}, not another input "
+                    f"(known: {known})"
+                )
+                continue
+            try:
+                typed = coerce(other, wanted)
+            except CoercionError as exc:
+                typed, problem = None, str(exc)
+            else:
+                problem = "" if typed == wanted else f"write it as {typed!r}"
+            if problem:
+                problems.append(
+                    f"{where}: input {spec.key}: defaultWhen value {wanted!r} for {key} does "
+                    f"not fit its type {other.type}: {problem}"
+                )
     return problems
 
 

@@ -172,7 +172,9 @@ class Builder:
             schema.update(typed)
         else:
             schema["anyOf"] = [typed, {"type": "string"}]
-        if spec.default is not None:
+        if spec.default is not None and not spec.default_when:
+            # (A default that depends on other inputs is not one value: a generated client
+            # would send it as if given. The description says it.)
             schema["default"] = spec.default
         if spec.example is not None:
             schema["examples"] = [spec.example]

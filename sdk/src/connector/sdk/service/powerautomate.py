@@ -157,7 +157,7 @@ def _inputs(manifest: Manifest, op: Operation) -> dict:
         schema["x-ms-summary"] = spec.label
         if spec.comments:
             schema["description"] = spec.comments
-        if spec.default is not None:
+        if spec.default is not None and not spec.default_when:
             schema["default"] = spec.default
         schema["x-ms-visibility"] = "important" if spec.required else "advanced"
         if spec.data_source and spec.data_source in manifest.data_sources:
