@@ -45,7 +45,15 @@ def test_openapi_30_is_valid_and_has_no_31_keywords(imap):
             assert not isinstance(node.get("type"), list), where
             assert not ("$ref" in node and len(node) > 1), where
     record = spec["components"]["schemas"]["NewEmailsPollingTriggerRecord"]["properties"]
-    assert record["internalDate"] == {"type": "string", "nullable": True}
+    assert {k: record["internalDate"][k] for k in ("type", "nullable", "format", "title")} == {
+        "type": "string",
+        "nullable": True,
+        "format": "date-time",
+        "title": "Received",
+    }
+    # nullable only counts beside a type (3.0.3): a nullable $ref gets the referenced type.
+    uid = spec["components"]["schemas"]["AppendMessageResult"]["properties"]["uid"]
+    assert uid["nullable"] is True and uid["type"] == "integer", uid
 
 
 def check_power_automate_folder(folder: Path) -> list[str]:

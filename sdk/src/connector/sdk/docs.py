@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import outputs
 from .errors import ERROR_TYPES, ServerError
 from .manifest import SCHEMA_PATH, Manifest, Operation
 
@@ -60,6 +61,19 @@ def _when(op: Operation, when: dict) -> str:
     return " and ".join(
         f"{_cell(labels.get(key, key))} is {_default(value)}" for key, value in when.items()
     )
+
+
+def output_table(op: Operation) -> list[str]:
+    """The output's fields with their labels: what a workflow author picks from."""
+    rows = list(outputs.fields(op.output_schema or {}))
+    if not rows:
+        return []
+    table = ["Output fields:", "", "| Field | Key | Type | Meaning |", "| --- | --- | --- | --- |"]
+    table += [
+        f"| {_cell(f.label)} | `{f.path}` | {_cell(f.kind)} | {_cell(f.description)} |"
+        for f in rows
+    ]
+    return [*table, ""]
 
 
 def oauth_presets(conn: Operation) -> list[str]:
@@ -144,6 +158,7 @@ def render(manifest: Manifest, icon_name: str) -> str:
                     )
                 example = json.dumps(envelope, indent=2, ensure_ascii=False)
                 out += ["Example output:", "", "```json", example, "```", ""]
+            out += output_table(op)
     for guide in manifest.guides:
         out += [f"## {guide['title']}", "", guide["body"].rstrip(), ""]
     out += [

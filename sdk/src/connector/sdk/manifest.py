@@ -24,6 +24,7 @@ from typing import Any
 from .errors import ManifestError
 from .inputs import CoercionError, InputSet, InputSpec, coerce
 from .oauth import placeholder_problems, required_inputs
+from .outputs import column_problems
 
 # What the runtime itself returns for any connector; a manifest declares the rest.
 RUNTIME_ERROR_CODES = (
@@ -309,6 +310,7 @@ class Manifest:
                 label = where if part is op else f"{where}: test"
                 if part.output_schema is not None:
                     problems += _output_problems(label, part.output_schema, part.output_example)
+                    problems += column_problems(part.output_schema, f"{label}: output")
                 if check_handlers:
                     found = _import_problem(f"{label}: handler", part.handler_path)
                     problems += found or _signature_problems(label, part)

@@ -19,6 +19,7 @@ import json
 import re
 from typing import Any
 
+from .. import outputs
 from ..errors import ERROR_CODES, ERRORS, status_of
 from ..inputs import InputSpec
 from ..manifest import Manifest, Operation
@@ -148,19 +149,27 @@ class Builder:
             return [self.typed(item, named) for item in schema]
         if not isinstance(schema, dict):
             return schema
-        text = json.dumps(schema, sort_keys=True)
+        # A property's own label and description do not make it another schema: a labelled
+        # ``uid`` is still the named Uid, with its title beside the $ref (3.1 allows it).
+        notes = {k: schema[k] for k in ("label", "description") if k in schema}
+        bare = {k: v for k, v in schema.items() if k not in notes}
+        text = json.dumps(bare, sort_keys=True)
         if text in named:
             name = named.pop(text)  # (named once; its own parts are typed below)
             try:
-                ref = self.components.add(name, self.typed(schema, named), shared=True)
+                ref = self.components.add(name, self.typed(bare, named), shared=True)
             finally:
                 named[text] = name
-            return ref
-        out = {key: self.typed(value, named) for key, value in schema.items()}
+            return {**ref, **titled(notes)}
+        out = {
+            key: self.typed(value, named)
+            for key, value in schema.items()
+            if key not in outputs.OURS
+        }
         for keyword in ("properties", "patternProperties", "$defs"):
             if isinstance(schema.get(keyword), dict):
                 out[keyword] = {k: self.typed(v, named) for k, v in schema[keyword].items()}
-        return with_types(out)
+        return with_types({**titled(notes), **out})
 
     def input_schema(self, spec: InputSpec) -> dict:
         """A typed JSON value, or the raw string a UI sends (coerced by the runtime)."""
@@ -341,6 +350,14 @@ class Builder:
 def document(connectors: dict[str, Any], *, auth: bool) -> dict:
     """OpenAPI 3.1 for every route of the service, for ``connectors`` (name -> Connector)."""
     return Builder(connectors).document(auth=auth)
+
+
+def titled(notes: dict) -> dict:
+    """A manifest's ``label`` as JSON Schema's ``title`` (the description stays)."""
+    out = {"title": notes["label"]} if "label" in notes else {}
+    if "description" in notes:
+        out["description"] = notes["description"]
+    return out
 
 
 def with_types(schema: dict) -> dict:
