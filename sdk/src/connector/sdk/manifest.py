@@ -178,6 +178,7 @@ class Manifest:
             d["key"]: _operation("dataSource", d) for d in data.get("dataSources", [])
         }
         self.guides: list[dict] = list(data.get("guides", []))
+        self.categories: list[str] = list(data.get("categories", []))  # a marketplace's
         # The error codes this connector returns: the runtime's own, and those it declares.
         self.error_codes: set[str] = {*RUNTIME_ERROR_CODES, *data.get("errorCodes", ())}
 

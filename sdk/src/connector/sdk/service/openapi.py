@@ -32,39 +32,61 @@ ERROR = {
     "type": "object",
     "required": ["code", "message", "retryable", "details"],
     "properties": {
-        "code": {"type": "string", "enum": list(ERRORS)},
-        "message": {"type": "string"},
-        "retryable": {"type": "boolean"},
-        "details": {"type": "array", "items": {"type": "object"}},
+        "code": {"title": "Error Code", "type": "string", "enum": list(ERRORS)},
+        "message": {
+            "title": "Error Message",
+            "description": "What was wrong and which input to change",
+            "type": "string",
+        },
+        "retryable": {
+            "title": "Retryable",
+            "description": "Whether the same step may succeed when run again",
+            "type": "boolean",
+        },
+        "details": {
+            "title": "Details",
+            "description": "Per input: its path (inputs.range) and what is wrong with it",
+            "type": "array",
+            "items": {"type": "object"},
+        },
     },
 }
 ERROR_ENVELOPE = {
     "type": "object",
     "required": ["ok", "error"],
     "properties": {
-        "ok": {"type": "boolean", "const": False},
-        "error": {"$ref": REF + "Error"},
+        "ok": {"title": "OK", "type": "boolean", "const": False, "enum": [False]},
+        "error": {"$ref": REF + "Error", "title": "Error"},
     },
 }
 # A trigger's follow-ups: per record, the step to run once its workflow succeeded or failed.
 FOLLOW_UP_STEP = {
     "type": "object",
     "required": ["action", "inputs"],
-    "properties": {"action": {"type": "string"}, "inputs": {"type": "object"}},
+    "properties": {
+        "action": {"title": "Action", "description": "The action's key", "type": "string"},
+        "inputs": {"title": "Inputs", "description": "Its inputs", "type": "object"},
+    },
 }
 FOLLOW_UP = {
     "description": "The action to run, with the same connection, once the record's workflow "
     "succeeded (success) or failed (failure); null for none.",
     "type": "object",
     "properties": {
-        "success": {"anyOf": [{"$ref": REF + "FollowUpStep"}, {"type": "null"}]},
-        "failure": {"anyOf": [{"$ref": REF + "FollowUpStep"}, {"type": "null"}]},
+        "success": {
+            "title": "On Success",
+            "anyOf": [{"$ref": REF + "FollowUpStep"}, {"type": "null"}],
+        },
+        "failure": {
+            "title": "On Failure",
+            "anyOf": [{"$ref": REF + "FollowUpStep"}, {"type": "null"}],
+        },
     },
 }
 CONNECTION_UPDATE = {
     "description": "Fields the platform should store for the connection (refreshed OAuth tokens).",
     "type": "object",
-    "properties": {"fields": {"type": "object"}},
+    "properties": {"fields": {"title": "Fields", "type": "object"}},
 }
 SHARED = {
     "Error": ERROR,
@@ -229,9 +251,12 @@ class Builder:
             "type": "object",
             "required": ["ok", "data"],
             "properties": {
-                "ok": {"type": "boolean", "const": True},
-                "data": data,
-                "connectionUpdate": {"$ref": REF + "ConnectionUpdate"},
+                "ok": {"title": "OK", "type": "boolean", "const": True, "enum": [True]},
+                "data": {**data, "title": "Result"},
+                "connectionUpdate": {
+                    "$ref": REF + "ConnectionUpdate",
+                    "title": "Connection Update",
+                },
             },
         }
 
@@ -262,9 +287,22 @@ class Builder:
                 records = {**output, "items": named_record}
             ok = self.ok(records)
             ok["required"] = ["ok", "data", "state", "hasMore"]
-            ok["properties"]["state"] = {"type": "object"}
-            ok["properties"]["hasMore"] = {"type": "boolean"}
-            ok["properties"]["followUps"] = {"type": "array", "items": {"$ref": REF + "FollowUp"}}
+            ok["properties"]["state"] = {
+                "title": "State",
+                "description": "Give it to the next poll",
+                "type": "object",
+            }
+            ok["properties"]["hasMore"] = {
+                "title": "Has More",
+                "description": "More records are waiting: poll again now",
+                "type": "boolean",
+            }
+            ok["properties"]["followUps"] = {
+                "title": "Follow-ups",
+                "description": "Per record, the action to run after its workflow",
+                "type": "array",
+                "items": {"$ref": REF + "FollowUp"},
+            }
         else:
             result = self.components.add(self.name(name, key, "Result"), output)
             ok = self.ok(result)
@@ -361,8 +399,11 @@ def titled(notes: dict) -> dict:
 
 
 def with_types(schema: dict) -> dict:
-    """``const``/``enum`` with their ``type`` (generators need it); arrays with ``items``."""
+    """``const``/``enum`` with their ``type`` (generators need it), ``const`` with its one-value
+    ``enum``; arrays with ``items``."""
     values = [schema["const"]] if "const" in schema else schema.get("enum")
+    if "const" in schema and "enum" not in schema:
+        schema["enum"] = values  # (openapi-generator reads a lone const as a string enum)
     if values and "type" not in schema:
         kinds = sorted({json_type(v) for v in values})
         schema["type"] = kinds[0] if len(kinds) == 1 else kinds
