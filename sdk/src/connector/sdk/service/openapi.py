@@ -97,6 +97,23 @@ SHARED = {
 }
 
 
+# Operations by kind: what an importer groups them under.
+TAGS = {
+    "action": "Actions",
+    "trigger": "Triggers",
+    "dataSource": "Data sources",
+    "connection": "Connection",
+    "manifest": "Manifest",
+}
+TAG_TEXT = {
+    "Actions": "The steps a workflow runs.",
+    "Triggers": "Polling triggers: give each poll the state the previous one returned.",
+    "Data sources": "Picklists for inputs (such as the mailboxes).",
+    "Connection": "Test a connection before using it.",
+    "Manifest": "What the connector offers, as its manifest says.",
+}
+
+
 def pascal(key: str) -> str:
     """``searchMailbox`` -> ``SearchMailbox``, ``imap_oauth`` -> ``ImapOauth``."""
     parts = re.split(r"[^A-Za-z0-9]+", key)
@@ -316,33 +333,19 @@ class Builder:
             response,
             description=op.description,
             example=example(manifest.default_connection, op) if kind == "action" else None,
+            tag=TAGS[kind],
         )
 
     def document(self, *, auth: bool) -> dict:
-        paths: dict[str, Any] = {
-            "/healthz": get_json("healthz", "Liveness (no token needed)", security=False),
-            "/readyz": get_json(
-                "readyz", "Readiness: 503 while every step thread is busy", security=False
-            ),
-            "/metrics": {
-                "get": {
-                    "operationId": "metrics",
-                    "summary": "Prometheus metrics",
-                    "responses": {
-                        "200": {
-                            "description": "Prometheus text format",
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
-                        },
-                        **errors(["UNAUTHORIZED"]),
-                    },
-                }
-            },
-            "/openapi.json": get_json("openapi", "This document (OpenAPI 3.1)"),
-            "/openapi-3.0.json": get_json("openapi_3_0", "This document as OpenAPI 3.0.3"),
-        }
+        # The steps only: a platform imports these. The operator's routes (/healthz,
+        # /readyz, /metrics, this document) are in the README, not in what n8n or Power
+        # Automate would show as operations.
+        paths: dict[str, Any] = {}
         for name, connector in self.connectors.items():
             manifest = connector.manifest
-            paths[f"/v1/{name}"] = get_json(f"{name}__manifest", f"The {manifest.label} manifest")
+            paths[f"/v1/{name}"] = get_json(
+                f"{name}__manifest", f"The {manifest.label} manifest", tag=TAGS["manifest"]
+            )
             test_body = {
                 "type": "object",
                 "required": ["connection"],
@@ -354,6 +357,8 @@ class Builder:
                 f"Test a {manifest.label} connection",
                 self.components.add(self.name(name, "TestConnection", "Request"), test_body),
                 self.ok({"type": "object"}),
+                tag=TAGS["connection"],
+                description="Opens the connection, logs in and says what the server offers.",
             )
             for op in manifest.actions.values():
                 paths[f"/v1/{name}/actions/{op.key}"] = self.operation(name, manifest, op, "action")
@@ -367,6 +372,10 @@ class Builder:
                 )
         return {
             "openapi": "3.1.0",
+            # Relative: the service that serves this document (GET /openapi.json puts its own
+            # address here); an exported copy names the host it was exported for.
+            "servers": [{"url": "/", "description": "This service"}],
+            "tags": [{"name": name, "description": text} for name, text in TAG_TEXT.items()],
             "info": {
                 "title": "Connector step service",
                 "version": "1",
@@ -375,6 +384,8 @@ class Builder:
                     "`invoke`: `{ok: true, data}` or `{ok: false, error: {code, message, "
                     "retryable, details}}`. Status by error code:\n\n" + status_table()
                 ),
+                "contact": {"name": "The operator of this service"},
+                "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
             },
             "paths": paths,
             "components": {
@@ -427,22 +438,18 @@ def json_type(value: Any) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
-def get_json(operation_id: str, summary: str, *, security: bool = True) -> dict:
+def get_json(operation_id: str, summary: str, *, tag: str) -> dict:
     """A GET route that answers a JSON object (and 401 without a token)."""
     operation: dict[str, Any] = {
         "operationId": operation_id,
         "summary": summary,
-        "responses": {"200": {"description": summary, "content": as_json({"type": "object"})}},
+        "description": summary + ".",
+        "tags": [tag],
+        "responses": {
+            "200": {"description": summary, "content": as_json({"type": "object"})},
+            **errors(["UNAUTHORIZED"]),
+        },
     }
-    if security:
-        operation["responses"].update(errors(["UNAUTHORIZED"]))
-    else:
-        operation["security"] = []
-        if operation_id == "readyz":
-            operation["responses"]["503"] = {
-                "description": "Busy",
-                "content": as_json({"type": "object"}),
-            }
     return {"get": operation}
 
 
@@ -472,6 +479,7 @@ def post(
     body: dict,
     ok: dict,
     *,
+    tag: str,
     description: str = "",
     example: Any = None,
 ) -> dict:
@@ -483,6 +491,7 @@ def post(
             "operationId": operation_id,
             "summary": summary,
             "description": description,
+            "tags": [tag],
             "requestBody": {"required": True, "content": content},
             "responses": {
                 "200": {"description": "The step succeeded", "content": as_json(ok)},
@@ -493,9 +502,13 @@ def post(
 
 
 def example(connection: Operation, op: Operation) -> dict | None:
-    """A request from the manifest's examples (secrets left out)."""
-    fields = {
-        s.key: s.example for s in connection.inputs if s.example is not None and not s.sensitive
-    }
+    """A request from the manifest's examples, valid against its schema: every required
+    field, a secret as a placeholder saying what goes there."""
+    fields = {}
+    for spec in connection.inputs:
+        if spec.sensitive and spec.required:
+            fields[spec.key] = f"<{spec.label.lower()}>"
+        elif spec.example is not None and not spec.sensitive:
+            fields[spec.key] = spec.example
     inputs = {spec.key: spec.example for spec in op.inputs if spec.example is not None}
     return {"connection": fields, "inputs": inputs} if inputs else None

@@ -14,6 +14,9 @@ SCHEMA_PLACES = ("schema", "items", "not", "additionalProperties")
 def convert(document: dict) -> dict:
     out = copy.deepcopy(document)
     out["openapi"] = "3.0.3"
+    license_ = out.get("info", {}).get("license", {})
+    if license_.pop("identifier", None) == "Apache-2.0":  # (3.1's; 3.0 has a URL)
+        license_["url"] = "https://www.apache.org/licenses/LICENSE-2.0"
     schemas = out.get("components", {}).get("schemas", {})
     for schema in schemas.values():
         _schema(schema)
