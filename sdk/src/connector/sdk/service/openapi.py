@@ -55,7 +55,7 @@ ERROR_ENVELOPE = {
     "type": "object",
     "required": ["ok", "error"],
     "properties": {
-        "ok": {"title": "OK", "type": "boolean", "const": False, "enum": [False]},
+        "ok": {"title": "OK", "description": "false: the step failed", "type": "boolean"},
         "error": {"$ref": REF + "Error", "title": "Error"},
     },
 }
@@ -268,7 +268,7 @@ class Builder:
             "type": "object",
             "required": ["ok", "data"],
             "properties": {
-                "ok": {"title": "OK", "type": "boolean", "const": True, "enum": [True]},
+                "ok": {"title": "OK", "description": "true: the step succeeded", "type": "boolean"},
                 "data": {**data, "title": "Result"},
                 "connectionUpdate": {
                     "$ref": REF + "ConnectionUpdate",
@@ -398,7 +398,22 @@ class Builder:
 
 def document(connectors: dict[str, Any], *, auth: bool) -> dict:
     """OpenAPI 3.1 for every route of the service, for ``connectors`` (name -> Connector)."""
-    return Builder(connectors).document(auth=auth)
+    return open_objects(Builder(connectors).document(auth=auth))
+
+
+def open_objects(node: Any) -> Any:
+    """Every ``type: object`` without properties says it takes any keys: openapi-typescript
+    types a bare one as an object of ``never`` (filterOptions then took no filter at all)."""
+    if isinstance(node, list):
+        for item in node:
+            open_objects(item)
+    elif isinstance(node, dict):
+        if node.get("type") == "object" and not {"properties", "additionalProperties"} & set(node):
+            node["additionalProperties"] = True
+        for key, value in node.items():
+            if key not in ("example", "examples", "default", "enum"):
+                open_objects(value)
+    return node
 
 
 def titled(notes: dict) -> dict:
@@ -413,6 +428,13 @@ def with_types(schema: dict) -> dict:
     """``const``/``enum`` with their ``type`` (generators need it), ``const`` with its one-value
     ``enum``; arrays with ``items``."""
     values = [schema["const"]] if "const" in schema else schema.get("enum")
+    if values and all(isinstance(v, bool) for v in values):
+        # A fixed boolean (deleted: true) is a boolean: openapi-generator 7.26 checks a
+        # boolean const or enum as the *string* "true", so every real reply failed.
+        schema.pop("const", None)
+        schema.pop("enum", None)
+        schema["type"] = "boolean"
+        return schema
     if "const" in schema and "enum" not in schema:
         schema["enum"] = values  # (openapi-generator reads a lone const as a string enum)
     if values and "type" not in schema:
