@@ -116,6 +116,8 @@ class InputSpec(NamedTuple):
     # Defaults that depend on other inputs: ({other input: value, ...}, default), the first
     # whose inputs all match wins; ``default`` otherwise (Port: 143 when Secure is off).
     default_when: tuple = ()
+    advanced: bool = False  # rarely changed: forms show it under Advanced
+    legacy: bool = False  # an alias kept for steps saved by earlier versions: forms hide it
 
     @property
     def sensitive(self) -> bool:

@@ -295,6 +295,8 @@ class Manifest:
             for spec in op.inputs:
                 problems += _input_problems(where, spec)
                 problems += _default_when_problems(where, spec, op.inputs)
+                raw_spec = next(i for i in raw_inputs if i["key"] == spec.key)
+                problems += _shown_when_problems(where, spec.key, raw_spec, op.inputs)
                 if spec.data_source and spec.data_source not in self.data_sources:
                     known = ", ".join(self.data_sources) or "none"
                     problems.append(
@@ -369,6 +371,8 @@ def _operation(kind: str, raw: dict) -> Operation:
             data_source=i.get("dataSource", ""),
             max_bytes=i.get("maxBytes", 0),
             default_when=tuple((d["when"], d["value"]) for d in i.get("defaultWhen", ())),
+            advanced=i.get("advanced", False),
+            legacy=i.get("legacy", False),
         )
         for i in raw["inputs"]
     ]
@@ -532,6 +536,15 @@ def _default_when_problems(where: str, spec: InputSpec, inputs: InputSet) -> lis
                     f"not fit its type {other.type}: {problem}"
                 )
     return problems
+
+
+def _shown_when_problems(where: str, key: str, raw: dict, inputs: InputSet) -> list[str]:
+    """``shownWhen`` names other inputs of the step."""
+    return [
+        f"{where}: input {key}: shownWhen names {other!r}, not another input"
+        for other in raw.get("shownWhen") or {}
+        if other == key or other not in inputs.by_key
+    ]
 
 
 def _output_problems(where: str, schema: dict, example: Any) -> list[str]:

@@ -193,7 +193,13 @@ def _inputs(manifest: Manifest, op: Operation) -> dict:
             schema["description"] = spec.comments
         if spec.default is not None and not spec.default_when:
             schema["default"] = spec.default
-        schema["x-ms-visibility"] = "important" if spec.required else "advanced"
+        schema["x-ms-visibility"] = (
+            "internal"
+            if spec.legacy
+            else "important"
+            if spec.required and not spec.advanced
+            else "advanced"
+        )
         if spec.data_source and spec.data_source in manifest.data_sources:
             schema["x-ms-dynamic-values"] = {
                 "operationId": operation_id("dataSource", spec.data_source),
