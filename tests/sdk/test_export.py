@@ -45,7 +45,15 @@ def test_openapi_30_is_valid_and_has_no_31_keywords(imap):
             assert not isinstance(node.get("type"), list), where
             assert not ("$ref" in node and len(node) > 1), where
     record = spec["components"]["schemas"]["NewEmailsPollingTriggerRecord"]["properties"]
-    assert record["internalDate"] == {"type": "string", "nullable": True}
+    assert {k: record["internalDate"][k] for k in ("type", "nullable", "format", "title")} == {
+        "type": "string",
+        "nullable": True,
+        "format": "date-time",
+        "title": "Received",
+    }
+    # nullable only counts beside a type (3.0.3): a nullable $ref gets the referenced type.
+    uid = spec["components"]["schemas"]["AppendMessageResult"]["properties"]["uid"]
+    assert uid["nullable"] is True and uid["type"] == "integer", uid
 
 
 def check_power_automate_folder(folder: Path) -> list[str]:
@@ -72,6 +80,16 @@ def check_power_automate_folder(folder: Path) -> list[str]:
             problems.append(f"operationId {op_id!r} is not letters and digits")
         if not op.get("summary"):
             problems.append(f"{op_id}: no summary")
+        if "/" in op.get("summary", ""):
+            problems.append(f"{op_id}: a slash in the summary {op['summary']!r}")
+        for field, schema in reachable_properties(swagger, op["responses"]["200"]["schema"]):
+            if not schema.get("x-ms-summary"):
+                problems.append(f"{op_id}: response field {field} has no x-ms-summary")
+    if not swagger["info"].get("contact"):
+        problems.append("info.contact is missing")
+    metadata = {m["propertyName"] for m in swagger.get("x-ms-connector-metadata", [])}
+    if not {"Website", "Privacy policy"} <= metadata:
+        problems.append("x-ms-connector-metadata needs Website and Privacy policy")
         for parameter in op.get("parameters", []):
             if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", parameter["name"]):
                 problems.append(f"{op_id}: parameter name {parameter['name']!r}")
@@ -104,11 +122,42 @@ def check_power_automate_folder(folder: Path) -> list[str]:
         named = re.fullmatch(r"@connectionParameters\('([^']+)'\)", value)
         if not named or named.group(1) not in parameters:
             problems.append(f"policy {policy['title']}: names no connection parameter")
+    for name, parameter in parameters.items():
+        choices = parameter["uiDefinition"]["constraints"].get("allowedValues", [])
+        if any(set(c) != {"text", "value"} for c in choices):
+            problems.append(f"connection parameter {name}: allowedValues are {{text, value}}")
+    scripted = set(properties.get("scriptOperations", []))
+    if scripted - set(operations):
+        problems.append(f"scriptOperations name no operation: {scripted - set(operations)}")
+    if scripted and not (folder / "script.csx").is_file():
+        problems.append("scriptOperations without script.csx")
     icon = (folder / "icon.png").read_bytes()
     width, height = struct.unpack(">II", icon[16:24])
-    if not icon.startswith(b"\x89PNG") or width != height or len(icon) > 1024 * 1024:
-        problems.append("the icon must be a square PNG under 1 MB")
+    if not icon.startswith(b"\x89PNG") or len(icon) > 1024 * 1024:
+        problems.append("the icon must be a PNG under 1 MB")
+    if (width, height) != (230, 230):
+        problems.append(f"the icon is {width} x {height}, not 230 x 230")
     return problems
+
+
+def reachable_properties(swagger: dict, schema, seen=None):
+    """(name, schema) of every property reachable from ``schema`` through $refs."""
+    seen = set() if seen is None else seen
+    if not isinstance(schema, dict):
+        return
+    ref = schema.get("$ref")
+    if ref:
+        if ref in seen:
+            return
+        seen.add(ref)
+        yield from reachable_properties(swagger, swagger["definitions"][ref.split("/")[-1]], seen)
+    for name, prop in (schema.get("properties") or {}).items():
+        yield name, prop
+        yield from reachable_properties(swagger, prop, seen)
+    for key in ("items", "additionalProperties"):
+        yield from reachable_properties(swagger, schema.get(key), seen)
+    for branch in schema.get("allOf") or ():
+        yield from reachable_properties(swagger, branch, seen)
 
 
 def test_the_imap_power_automate_folder_passes_the_checklist(imap, tmp_path):
@@ -121,8 +170,19 @@ def test_the_imap_power_automate_folder_passes_the_checklist(imap, tmp_path):
     assert mailbox["x-ms-summary"] == "Mailbox"
     assert mailbox["x-ms-dynamic-values"]["operationId"] == "ListMailboxesSource"
     properties = json.loads((tmp_path / "apiProperties.json").read_text())["properties"]
-    assert properties["connectionParameters"]["pass"]["type"] == "securestring"
-    assert properties["connectionParameters"]["host"]["type"] == "string"
+    parameters = properties["connectionParameters"]
+    assert parameters["pass"]["type"] == "securestring"
+    assert parameters["host"]["type"] == "string"
+    assert parameters["secure"]["type"] == "bool" and parameters["port"]["type"] == "int"
+    start_tls = parameters["startTls"]["uiDefinition"]["constraints"]["allowedValues"]
+    assert [c["value"] for c in start_tls] == ["required", "optional", "never"]
+    assert search["summary"] == "Search or List Mailbox Messages"
+    status = swagger["definitions"]["GetStatusResponse"]["properties"]
+    assert status["ok"]["x-ms-visibility"] == "internal"
+    data = dict(reachable_properties(swagger, status["data"]))
+    assert data["uidNext"]["x-ms-summary"] == "Next UID"
+    assert "UID the next message" in data["uidNext"]["description"]
+    assert "X-Connection-" in (tmp_path / "script.csx").read_text()
 
 
 def test_a_scaffolded_connectors_folder_passes_too(tmp_path):

@@ -29,7 +29,8 @@ def test_sdk_wheel_contents_and_dependencies(wheels):
     names = archive.namelist()
     assert "connector/sdk/manifest.schema.json" in names and "connector/sdk/py.typed" in names
     studio = {
-        f"connector/sdk/service/studio/{f}" for f in ("index.html", "studio.js", "studio.css")
+        f"connector/sdk/service/studio/{f}"
+        for f in ("index.html", "studio.js", "studio.css", "favicon.svg")
     }
     assert studio <= set(names)  # serve --studio works from the wheel alone
     assert not [n for n in names if n.startswith("connector/imap")]

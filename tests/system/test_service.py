@@ -53,7 +53,9 @@ def tls(server, user="alice") -> dict:
 
 def test_health_needs_no_token_everything_else_does(service):
     assert service.http.get("/healthz").json()["ok"] is True
-    for path in ("/openapi.json", "/metrics", "/v1/imap"):
+    for path in ("/openapi.json", "/openapi-3.0.json"):  # no secret in them: importable
+        assert service.http.get(path).status_code == 200
+    for path in ("/metrics", "/v1/imap"):
         assert service.http.get(path).status_code == 401
         wrong = service.http.get(path, headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "UNAUTHORIZED"

@@ -26,21 +26,23 @@ def change_flags(
     if operation != b"-FLAGS":
         refused = unstorable(keywords, selected.permanent_flags)
         if refused:
-            raise Unsupported(
+            said = (
                 f"{mailbox!r} cannot keep the keyword(s) {', '.join(refused)}: the "
                 "server stores only system flags (\\Seen, \\Flagged...) and the "
                 "keywords it lists. Nothing was changed."
             )
+            raise Unsupported(said, details=[{"path": "inputs.flags", "message": said}])
     uids = commands.resolve(session, uid_set)
     after: dict = {}
     with refusal() as store:
         after = commands.store_and_read(session, uids, operation, wanted) if uids else {}
     if store.error is not None:
         if keywords and "FLAG" in str(store.error).upper():  # "BAD Unrecognized flag"
-            raise Unsupported(
+            said = (
                 f"The server refused the keyword(s) {', '.join(keywords)} "
                 f"({server_text(store.error)})."
             )
+            raise Unsupported(said, details=[{"path": "inputs.flags", "message": said}])
         raise store.error
     return {
         "mailbox": mailbox,

@@ -118,6 +118,7 @@ def rename_mailbox(session: ImapSession, path: str, new_path: str) -> dict:
             f"The mailbox {path!r} does not exist: check Path (List Mailboxes "
             f"shows the existing paths).{moved}"
         )
+    commands.leave_mailbox(session)
     with refusal() as refused:
         session.client.rename_folder(path, new_path)
     if refused.error is not None:
@@ -134,6 +135,7 @@ def delete_mailbox(session: ImapSession, path: str) -> dict:
     protocol.check_mailbox(path, "path")
     if path.upper() == "INBOX":
         raise InvalidInput("INBOX cannot be deleted: give another Path.", path="inputs.path")
+    commands.leave_mailbox(session)
     with refusals(path, "Path", session):
         session.client.delete_folder(path)
     with refusal():  # a subscription to a deleted mailbox is only clutter in mail clients

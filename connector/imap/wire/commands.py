@@ -255,6 +255,20 @@ def append(
     return None, None
 
 
+def leave_mailbox(session: ImapSession) -> None:
+    """No mailbox selected, before a command on a mailbox itself (DELETE, RENAME): Courier
+    refuses to delete the selected mailbox, pymap deletes it and then drops the connection
+    ("Selected mailbox no longer exists"), which looked like a retryable failure. UNSELECT
+    where offered (or the pooled session's, already on its way); else EXAMINE INBOX, which
+    replaces the selection and expunges nothing (INBOX is never deleted or renamed away)."""
+    if not session.client.selected or session.client.unselect_pending:
+        return
+    if session.has("UNSELECT"):
+        run(session, b"UNSELECT", [], uid=False)
+    else:
+        select(session, "INBOX", readonly=True)
+
+
 def leave_read_only(session: ImapSession, mailbox: str) -> None:
     """After EXAMINE: UNSELECT where offered, else SELECT the mailbox read-write.
 

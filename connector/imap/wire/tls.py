@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 import warnings
 from functools import lru_cache
@@ -36,7 +37,21 @@ def build_context(
             "raise the maximum or lower the minimum.",
             path="connection.maxVersion",
         )
-    return _context(min_version, max_version, min_dh_size, ca_certificate or None)
+    return _context(min_version, max_version, min_dh_size, pem(ca_certificate or "") or None)
+
+
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.S)
+
+
+def pem(text: str) -> str:
+    """PEM blocks with their line breaks put back: a certificate pasted into a one-line field
+    (a platform's connection form, a header) loses them, and OpenSSL then reads nothing."""
+    blocks = []
+    for label, body in _PEM_BLOCK.findall(text):
+        data = "".join(body.split())
+        lines = [data[i : i + 64] for i in range(0, len(data), 64)]
+        blocks.append("\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----"]))
+    return "\n".join(blocks) + "\n" if blocks else text
 
 
 @lru_cache(maxsize=32)

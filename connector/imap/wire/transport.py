@@ -419,6 +419,11 @@ class Client(IMAPClient):
     def login_pending(self) -> bool:
         return any(d.kind == "login" for d in self._imap.deferred)
 
+    @property
+    def unselect_pending(self) -> bool:
+        """Whether an UNSELECT is held back (it goes out with the next command)."""
+        return any(d.kind == "unselect" for d in self._imap.deferred)
+
     def defer_unselect(self) -> None:
         """UNSELECT, held back to travel with the next command (one flight for both; its
         reply is read first, by its tag); never sent when the session closes first."""

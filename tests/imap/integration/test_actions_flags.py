@@ -51,6 +51,7 @@ def test_keywords(harness, server, imap, mailbox):
             "addFlags", "UNSUPPORTED", mailbox=mailbox, range=str(uid), flags=["\\Seen", "Work"]
         )
         assert "Work" in error["message"]
+        assert error["details"][0]["path"] == "inputs.flags"  # (a form marks Flags)
         assert server_flags(imap, mailbox, [uid])[uid] == []
         return
     harness.ok("addFlags", mailbox=mailbox, range=str(uid), flags=["$Important", "Work"])
@@ -190,6 +191,7 @@ def test_refused_keyword_is_unsupported_naming_it(connector, permanent):
             "addFlags", "UNSUPPORTED", mailbox="INBOX", range="4", flags=["\\Seen", "Work"]
         )
         assert "Work" in error["message"]
+        assert error["details"][0]["path"] == "inputs.flags"
         stores = [line for line in bytes(listener.received).split(b"\r\n") if b"STORE" in line]
         # Known from PERMANENTFLAGS: refused before anything is stored.
         assert stores == [] if b"\\*" not in permanent else len(stores) == 1

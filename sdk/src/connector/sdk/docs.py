@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import outputs
 from .errors import ERROR_TYPES, ServerError
 from .manifest import SCHEMA_PATH, Manifest, Operation
 
@@ -45,11 +46,34 @@ def input_table(op: Operation, with_connection: bool) -> list[str]:
             comments += (
                 f" A file of at most {spec.max_bytes} bytes (name, contentType, base64 content)."
             )
+        default = _default(spec.default)
+        for when, value in spec.default_when:
+            default += f" ({_default(value)} when {_when(op, when)})"
         rows.append(
-            f"| {_cell(spec.label)} | `{spec.key}` | {kind} | {_cell(comments)} | "
-            f"{_default(spec.default)} |"
+            f"| {_cell(spec.label)} | `{spec.key}` | {kind} | {_cell(comments)} | {default} |"
         )
     return rows
+
+
+def _when(op: Operation, when: dict) -> str:
+    """``Secure is false``: a defaultWhen condition as people read it."""
+    labels = {spec.key: spec.label for spec in op.inputs}
+    return " and ".join(
+        f"{_cell(labels.get(key, key))} is {_default(value)}" for key, value in when.items()
+    )
+
+
+def output_table(op: Operation) -> list[str]:
+    """The output's fields with their labels: what a workflow author picks from."""
+    rows = list(outputs.fields(op.output_schema or {}))
+    if not rows:
+        return []
+    table = ["Output fields:", "", "| Field | Key | Type | Meaning |", "| --- | --- | --- | --- |"]
+    table += [
+        f"| {_cell(f.label)} | `{f.path}` | {_cell(f.kind)} | {_cell(f.description)} |"
+        for f in rows
+    ]
+    return [*table, ""]
 
 
 def oauth_presets(conn: Operation) -> list[str]:
@@ -134,6 +158,7 @@ def render(manifest: Manifest, icon_name: str) -> str:
                     )
                 example = json.dumps(envelope, indent=2, ensure_ascii=False)
                 out += ["Example output:", "", "```json", example, "```", ""]
+            out += output_table(op)
             if op.record_key:
                 keys = ", ".join(f"`{key}`" for key in op.record_key)
                 out += [

@@ -113,6 +113,11 @@ class InputSpec(NamedTuple):
     placeholder: str = ""  # a hint shown in an empty field ("e.g. Archive/2024")
     data_source: str = ""  # the data source whose picklist fills this input
     max_bytes: int = 0  # a file input's size limit (decoded)
+    # Defaults that depend on other inputs: ({other input: value, ...}, default), the first
+    # whose inputs all match wins; ``default`` otherwise (Port: 143 when Secure is off).
+    default_when: tuple = ()
+    advanced: bool = False  # rarely changed: forms show it under Advanced
+    legacy: bool = False  # an alias kept for steps saved by earlier versions: forms hide it
 
     @property
     def sensitive(self) -> bool:
@@ -374,6 +379,27 @@ class InputSet:
         ):
             yield tuple(error.absolute_path), error.message
 
+    def default_of(self, spec: InputSpec, raw: dict) -> Any:
+        """The value of ``spec`` when it is not given: the first ``default_when`` whose inputs
+        all have the values it names (given, or their own defaults), else ``default``."""
+        for when, value in spec.default_when:
+            if all(self._value_of(key, raw) == wanted for key, wanted in when.items()):
+                return value
+        return spec.default
+
+    def _value_of(self, key: str, raw: dict) -> Any:
+        """Another input's typed value (or its default), or None when it cannot be read."""
+        other = self.by_key.get(key)
+        if other is None:
+            return None
+        value = raw.get(key)
+        if is_missing(other, value):
+            value = other.default
+        try:
+            return None if value is None else coerce(other, value)
+        except CoercionError:
+            return None  # (reported at that input)
+
     def resolve(self, raw: dict | None, prefix: str) -> dict:
         """Coerce and validate ``raw``; return the typed values.
 
@@ -399,7 +425,7 @@ class InputSet:
         for spec in self.specs:
             value = raw.get(spec.key)
             if is_missing(spec, value):
-                value = spec.default
+                value = self.default_of(spec, raw)
             if value is None:
                 if spec.required:
                     details.append(

@@ -24,6 +24,7 @@ from typing import Any
 from .errors import ManifestError
 from .inputs import CoercionError, InputSet, InputSpec, coerce
 from .oauth import placeholder_problems, required_inputs
+from .outputs import column_problems
 
 # What the runtime itself returns for any connector; a manifest declares the rest.
 RUNTIME_ERROR_CODES = (
@@ -181,6 +182,7 @@ class Manifest:
             d["key"]: _operation("dataSource", d) for d in data.get("dataSources", [])
         }
         self.guides: list[dict] = list(data.get("guides", []))
+        self.categories: list[str] = list(data.get("categories", []))  # a marketplace's
         # The error codes this connector returns: the runtime's own, and those it declares.
         self.error_codes: set[str] = {*RUNTIME_ERROR_CODES, *data.get("errorCodes", ())}
 
@@ -296,6 +298,9 @@ class Manifest:
                 ]
             for spec in op.inputs:
                 problems += _input_problems(where, spec)
+                problems += _default_when_problems(where, spec, op.inputs)
+                raw_spec = next(i for i in raw_inputs if i["key"] == spec.key)
+                problems += _shown_when_problems(where, spec.key, raw_spec, op.inputs)
                 if spec.data_source and spec.data_source not in self.data_sources:
                     known = ", ".join(self.data_sources) or "none"
                     problems.append(
@@ -313,6 +318,7 @@ class Manifest:
                 label = where if part is op else f"{where}: test"
                 if part.output_schema is not None:
                     problems += _output_problems(label, part.output_schema, part.output_example)
+                    problems += column_problems(part.output_schema, f"{label}: output")
                 if check_handlers:
                     found = _import_problem(f"{label}: handler", part.handler_path)
                     problems += found or _signature_problems(label, part)
@@ -369,6 +375,9 @@ def _operation(kind: str, raw: dict) -> Operation:
             placeholder=i.get("placeholder", ""),
             data_source=i.get("dataSource", ""),
             max_bytes=i.get("maxBytes", 0),
+            default_when=tuple((d["when"], d["value"]) for d in i.get("defaultWhen", ())),
+            advanced=i.get("advanced", False),
+            legacy=i.get("legacy", False),
         )
         for i in raw["inputs"]
     ]
@@ -509,6 +518,7 @@ def _input_problems(where: str, spec: InputSpec) -> list[str]:
     problems = []
     for what, value in (
         ("default", spec.default),
+        *(("default", value) for _, value in spec.default_when),
         ("example", spec.example),
         *(("choice", c["value"]) for c in spec.choices),
     ):
@@ -524,6 +534,42 @@ def _input_problems(where: str, spec: InputSpec) -> list[str]:
         for error in validator.iter_errors(typed):
             problems.append(f"{where}: {what} {value!r} does not fit the input: {error.message}")
     return problems
+
+
+def _default_when_problems(where: str, spec: InputSpec, inputs: InputSet) -> list[str]:
+    """Each ``defaultWhen`` names other inputs of the operation, with values of their type."""
+    problems = []
+    for when, _ in spec.default_when:
+        for key, wanted in when.items():
+            other = inputs.by_key.get(key)
+            if other is None or other.key == spec.key:
+                known = ", ".join(k for k in inputs.by_key if k != spec.key) or "none"
+                problems.append(
+                    f"{where}: input {spec.key}: defaultWhen names {key!r}, not another input "
+                    f"(known: {known})"
+                )
+                continue
+            try:
+                typed = coerce(other, wanted)
+            except CoercionError as exc:
+                typed, problem = None, str(exc)
+            else:
+                problem = "" if typed == wanted else f"write it as {typed!r}"
+            if problem:
+                problems.append(
+                    f"{where}: input {spec.key}: defaultWhen value {wanted!r} for {key} does "
+                    f"not fit its type {other.type}: {problem}"
+                )
+    return problems
+
+
+def _shown_when_problems(where: str, key: str, raw: dict, inputs: InputSet) -> list[str]:
+    """``shownWhen`` names other inputs of the step."""
+    return [
+        f"{where}: input {key}: shownWhen names {other!r}, not another input"
+        for other in raw.get("shownWhen") or {}
+        if other == key or other not in inputs.by_key
+    ]
 
 
 def _output_problems(where: str, schema: dict, example: Any) -> list[str]:

@@ -110,8 +110,9 @@ def _next_minor(version: str) -> str:
     return f"{major}.{minor + 1}"
 
 
-def _icon(size: int = 16) -> bytes:
-    """A plain square PNG, so the manifest's icon exists until you draw one."""
+def _icon(size: int = 230) -> bytes:
+    """A plain square PNG, so the manifest's icon exists until you draw one (230 x 230, the
+    size Power Automate's marketplace asks for)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data

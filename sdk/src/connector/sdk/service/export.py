@@ -16,6 +16,7 @@ from . import openapi30, powerautomate
 from .openapi import document
 
 FORMATS = ("openapi-3.1", "openapi-3.0", "power-automate")
+HOST = "connector.example.com"
 
 
 def command(cli: Invocation, argv: list[str]) -> int:
@@ -26,8 +27,8 @@ def command(cli: Invocation, argv: list[str]) -> int:
     parser.add_argument("--out", required=True, help="the folder to write to")
     parser.add_argument(
         "--host",
-        default="connector.example.com",
-        help="the service's host:port, for power-automate (connector.example.com)",
+        default=HOST,
+        help="the service's host[:port]: the Power Automate host, the OpenAPI server",
     )
     args = parser.parse_args(argv)
     try:
@@ -40,6 +41,8 @@ def command(cli: Invocation, argv: list[str]) -> int:
         written = powerautomate.export(connector, out, host=args.host)
     else:
         spec = document({connector.manifest.key: connector}, auth=True)
+        if args.host != HOST:  # (else relative: the service the document is served by)
+            spec["servers"] = [{"url": f"https://{args.host}", "description": "The service"}]
         if args.format == "openapi-3.0":
             spec = openapi30.convert(spec)
         out.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ import json
 import re
 from typing import Any
 
+from .. import outputs
 from ..errors import ERROR_CODES, ERRORS, status_of
 from ..inputs import InputSpec
 from ..manifest import Manifest, Operation
@@ -31,39 +32,61 @@ ERROR = {
     "type": "object",
     "required": ["code", "message", "retryable", "details"],
     "properties": {
-        "code": {"type": "string", "enum": list(ERRORS)},
-        "message": {"type": "string"},
-        "retryable": {"type": "boolean"},
-        "details": {"type": "array", "items": {"type": "object"}},
+        "code": {"title": "Error Code", "type": "string", "enum": list(ERRORS)},
+        "message": {
+            "title": "Error Message",
+            "description": "What was wrong and which input to change",
+            "type": "string",
+        },
+        "retryable": {
+            "title": "Retryable",
+            "description": "Whether the same step may succeed when run again",
+            "type": "boolean",
+        },
+        "details": {
+            "title": "Details",
+            "description": "Per input: its path (inputs.range) and what is wrong with it",
+            "type": "array",
+            "items": {"type": "object"},
+        },
     },
 }
 ERROR_ENVELOPE = {
     "type": "object",
     "required": ["ok", "error"],
     "properties": {
-        "ok": {"type": "boolean", "const": False},
-        "error": {"$ref": REF + "Error"},
+        "ok": {"title": "OK", "description": "false: the step failed", "type": "boolean"},
+        "error": {"$ref": REF + "Error", "title": "Error"},
     },
 }
 # A trigger's follow-ups: per record, the step to run once its workflow succeeded or failed.
 FOLLOW_UP_STEP = {
     "type": "object",
     "required": ["action", "inputs"],
-    "properties": {"action": {"type": "string"}, "inputs": {"type": "object"}},
+    "properties": {
+        "action": {"title": "Action", "description": "The action's key", "type": "string"},
+        "inputs": {"title": "Inputs", "description": "Its inputs", "type": "object"},
+    },
 }
 FOLLOW_UP = {
     "description": "The action to run, with the same connection, once the record's workflow "
     "succeeded (success) or failed (failure); null for none.",
     "type": "object",
     "properties": {
-        "success": {"anyOf": [{"$ref": REF + "FollowUpStep"}, {"type": "null"}]},
-        "failure": {"anyOf": [{"$ref": REF + "FollowUpStep"}, {"type": "null"}]},
+        "success": {
+            "title": "On Success",
+            "anyOf": [{"$ref": REF + "FollowUpStep"}, {"type": "null"}],
+        },
+        "failure": {
+            "title": "On Failure",
+            "anyOf": [{"$ref": REF + "FollowUpStep"}, {"type": "null"}],
+        },
     },
 }
 CONNECTION_UPDATE = {
     "description": "Fields the platform should store for the connection (refreshed OAuth tokens).",
     "type": "object",
-    "properties": {"fields": {"type": "object"}},
+    "properties": {"fields": {"title": "Fields", "type": "object"}},
 }
 SHARED = {
     "Error": ERROR,
@@ -71,6 +94,23 @@ SHARED = {
     "FollowUpStep": FOLLOW_UP_STEP,
     "FollowUp": FOLLOW_UP,
     "ConnectionUpdate": CONNECTION_UPDATE,
+}
+
+
+# Operations by kind: what an importer groups them under.
+TAGS = {
+    "action": "Actions",
+    "trigger": "Triggers",
+    "dataSource": "Data sources",
+    "connection": "Connection",
+    "manifest": "Manifest",
+}
+TAG_TEXT = {
+    "Actions": "The steps a workflow runs.",
+    "Triggers": "Polling triggers: give each poll the state the previous one returned.",
+    "Data sources": "Picklists for inputs (such as the mailboxes).",
+    "Connection": "Test a connection before using it.",
+    "Manifest": "What the connector offers, as its manifest says.",
 }
 
 
@@ -148,19 +188,27 @@ class Builder:
             return [self.typed(item, named) for item in schema]
         if not isinstance(schema, dict):
             return schema
-        text = json.dumps(schema, sort_keys=True)
+        # A property's own label and description do not make it another schema: a labelled
+        # ``uid`` is still the named Uid, with its title beside the $ref (3.1 allows it).
+        notes = {k: schema[k] for k in ("label", "description") if k in schema}
+        bare = {k: v for k, v in schema.items() if k not in notes}
+        text = json.dumps(bare, sort_keys=True)
         if text in named:
             name = named.pop(text)  # (named once; its own parts are typed below)
             try:
-                ref = self.components.add(name, self.typed(schema, named), shared=True)
+                ref = self.components.add(name, self.typed(bare, named), shared=True)
             finally:
                 named[text] = name
-            return ref
-        out = {key: self.typed(value, named) for key, value in schema.items()}
+            return {**ref, **titled(notes)}
+        out = {
+            key: self.typed(value, named)
+            for key, value in schema.items()
+            if key not in outputs.OURS
+        }
         for keyword in ("properties", "patternProperties", "$defs"):
             if isinstance(schema.get(keyword), dict):
                 out[keyword] = {k: self.typed(v, named) for k, v in schema[keyword].items()}
-        return with_types(out)
+        return with_types({**titled(notes), **out})
 
     def input_schema(self, spec: InputSpec) -> dict:
         """A typed JSON value, or the raw string a UI sends (coerced by the runtime)."""
@@ -172,7 +220,9 @@ class Builder:
             schema.update(typed)
         else:
             schema["anyOf"] = [typed, {"type": "string"}]
-        if spec.default is not None:
+        if spec.default is not None and not spec.default_when:
+            # (A default that depends on other inputs is not one value: a generated client
+            # would send it as if given. The description says it.)
             schema["default"] = spec.default
         if spec.example is not None:
             schema["examples"] = [spec.example]
@@ -218,9 +268,12 @@ class Builder:
             "type": "object",
             "required": ["ok", "data"],
             "properties": {
-                "ok": {"type": "boolean", "const": True},
-                "data": data,
-                "connectionUpdate": {"$ref": REF + "ConnectionUpdate"},
+                "ok": {"title": "OK", "description": "true: the step succeeded", "type": "boolean"},
+                "data": {**data, "title": "Result"},
+                "connectionUpdate": {
+                    "$ref": REF + "ConnectionUpdate",
+                    "title": "Connection Update",
+                },
             },
         }
 
@@ -251,9 +304,22 @@ class Builder:
                 records = {**output, "items": named_record}
             ok = self.ok(records)
             ok["required"] = ["ok", "data", "state", "hasMore"]
-            ok["properties"]["state"] = {"type": "object"}
-            ok["properties"]["hasMore"] = {"type": "boolean"}
-            ok["properties"]["followUps"] = {"type": "array", "items": {"$ref": REF + "FollowUp"}}
+            ok["properties"]["state"] = {
+                "title": "State",
+                "description": "Give it to the next poll",
+                "type": "object",
+            }
+            ok["properties"]["hasMore"] = {
+                "title": "Has More",
+                "description": "More records are waiting: poll again now",
+                "type": "boolean",
+            }
+            ok["properties"]["followUps"] = {
+                "title": "Follow-ups",
+                "description": "Per record, the action to run after its workflow",
+                "type": "array",
+                "items": {"$ref": REF + "FollowUp"},
+            }
         else:
             result = self.components.add(self.name(name, key, "Result"), output)
             ok = self.ok(result)
@@ -267,33 +333,19 @@ class Builder:
             response,
             description=op.description,
             example=example(manifest.default_connection, op) if kind == "action" else None,
+            tag=TAGS[kind],
         )
 
     def document(self, *, auth: bool) -> dict:
-        paths: dict[str, Any] = {
-            "/healthz": get_json("healthz", "Liveness (no token needed)", security=False),
-            "/readyz": get_json(
-                "readyz", "Readiness: 503 while every step thread is busy", security=False
-            ),
-            "/metrics": {
-                "get": {
-                    "operationId": "metrics",
-                    "summary": "Prometheus metrics",
-                    "responses": {
-                        "200": {
-                            "description": "Prometheus text format",
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
-                        },
-                        **errors(["UNAUTHORIZED"]),
-                    },
-                }
-            },
-            "/openapi.json": get_json("openapi", "This document (OpenAPI 3.1)"),
-            "/openapi-3.0.json": get_json("openapi_3_0", "This document as OpenAPI 3.0.3"),
-        }
+        # The steps only: a platform imports these. The operator's routes (/healthz,
+        # /readyz, /metrics, this document) are in the README, not in what n8n or Power
+        # Automate would show as operations.
+        paths: dict[str, Any] = {}
         for name, connector in self.connectors.items():
             manifest = connector.manifest
-            paths[f"/v1/{name}"] = get_json(f"{name}__manifest", f"The {manifest.label} manifest")
+            paths[f"/v1/{name}"] = get_json(
+                f"{name}__manifest", f"The {manifest.label} manifest", tag=TAGS["manifest"]
+            )
             test_body = {
                 "type": "object",
                 "required": ["connection"],
@@ -305,6 +357,8 @@ class Builder:
                 f"Test a {manifest.label} connection",
                 self.components.add(self.name(name, "TestConnection", "Request"), test_body),
                 self.ok({"type": "object"}),
+                tag=TAGS["connection"],
+                description="Opens the connection, logs in and says what the server offers.",
             )
             for op in manifest.actions.values():
                 paths[f"/v1/{name}/actions/{op.key}"] = self.operation(name, manifest, op, "action")
@@ -318,6 +372,10 @@ class Builder:
                 )
         return {
             "openapi": "3.1.0",
+            # Relative: the service that serves this document (GET /openapi.json puts its own
+            # address here); an exported copy names the host it was exported for.
+            "servers": [{"url": "/", "description": "This service"}],
+            "tags": [{"name": name, "description": text} for name, text in TAG_TEXT.items()],
             "info": {
                 "title": "Connector step service",
                 "version": "1",
@@ -326,6 +384,8 @@ class Builder:
                     "`invoke`: `{ok: true, data}` or `{ok: false, error: {code, message, "
                     "retryable, details}}`. Status by error code:\n\n" + status_table()
                 ),
+                "contact": {"name": "The operator of this service"},
+                "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
             },
             "paths": paths,
             "components": {
@@ -338,12 +398,45 @@ class Builder:
 
 def document(connectors: dict[str, Any], *, auth: bool) -> dict:
     """OpenAPI 3.1 for every route of the service, for ``connectors`` (name -> Connector)."""
-    return Builder(connectors).document(auth=auth)
+    return open_objects(Builder(connectors).document(auth=auth))
+
+
+def open_objects(node: Any) -> Any:
+    """Every ``type: object`` without properties says it takes any keys: openapi-typescript
+    types a bare one as an object of ``never`` (filterOptions then took no filter at all)."""
+    if isinstance(node, list):
+        for item in node:
+            open_objects(item)
+    elif isinstance(node, dict):
+        if node.get("type") == "object" and not {"properties", "additionalProperties"} & set(node):
+            node["additionalProperties"] = True
+        for key, value in node.items():
+            if key not in ("example", "examples", "default", "enum"):
+                open_objects(value)
+    return node
+
+
+def titled(notes: dict) -> dict:
+    """A manifest's ``label`` as JSON Schema's ``title`` (the description stays)."""
+    out = {"title": notes["label"]} if "label" in notes else {}
+    if "description" in notes:
+        out["description"] = notes["description"]
+    return out
 
 
 def with_types(schema: dict) -> dict:
-    """``const``/``enum`` with their ``type`` (generators need it); arrays with ``items``."""
+    """``const``/``enum`` with their ``type`` (generators need it), ``const`` with its one-value
+    ``enum``; arrays with ``items``."""
     values = [schema["const"]] if "const" in schema else schema.get("enum")
+    if values and all(isinstance(v, bool) for v in values):
+        # A fixed boolean (deleted: true) is a boolean: openapi-generator 7.26 checks a
+        # boolean const or enum as the *string* "true", so every real reply failed.
+        schema.pop("const", None)
+        schema.pop("enum", None)
+        schema["type"] = "boolean"
+        return schema
+    if "const" in schema and "enum" not in schema:
+        schema["enum"] = values  # (openapi-generator reads a lone const as a string enum)
     if values and "type" not in schema:
         kinds = sorted({json_type(v) for v in values})
         schema["type"] = kinds[0] if len(kinds) == 1 else kinds
@@ -367,22 +460,18 @@ def json_type(value: Any) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
-def get_json(operation_id: str, summary: str, *, security: bool = True) -> dict:
+def get_json(operation_id: str, summary: str, *, tag: str) -> dict:
     """A GET route that answers a JSON object (and 401 without a token)."""
     operation: dict[str, Any] = {
         "operationId": operation_id,
         "summary": summary,
-        "responses": {"200": {"description": summary, "content": as_json({"type": "object"})}},
+        "description": summary + ".",
+        "tags": [tag],
+        "responses": {
+            "200": {"description": summary, "content": as_json({"type": "object"})},
+            **errors(["UNAUTHORIZED"]),
+        },
     }
-    if security:
-        operation["responses"].update(errors(["UNAUTHORIZED"]))
-    else:
-        operation["security"] = []
-        if operation_id == "readyz":
-            operation["responses"]["503"] = {
-                "description": "Busy",
-                "content": as_json({"type": "object"}),
-            }
     return {"get": operation}
 
 
@@ -412,6 +501,7 @@ def post(
     body: dict,
     ok: dict,
     *,
+    tag: str,
     description: str = "",
     example: Any = None,
 ) -> dict:
@@ -423,6 +513,7 @@ def post(
             "operationId": operation_id,
             "summary": summary,
             "description": description,
+            "tags": [tag],
             "requestBody": {"required": True, "content": content},
             "responses": {
                 "200": {"description": "The step succeeded", "content": as_json(ok)},
@@ -433,9 +524,13 @@ def post(
 
 
 def example(connection: Operation, op: Operation) -> dict | None:
-    """A request from the manifest's examples (secrets left out)."""
-    fields = {
-        s.key: s.example for s in connection.inputs if s.example is not None and not s.sensitive
-    }
+    """A request from the manifest's examples, valid against its schema: every required
+    field, a secret as a placeholder saying what goes there."""
+    fields = {}
+    for spec in connection.inputs:
+        if spec.sensitive and spec.required:
+            fields[spec.key] = f"<{spec.label.lower()}>"
+        elif spec.example is not None and not spec.sensitive:
+            fields[spec.key] = spec.example
     inputs = {spec.key: spec.example for spec in op.inputs if spec.example is not None}
     return {"connection": fields, "inputs": inputs} if inputs else None

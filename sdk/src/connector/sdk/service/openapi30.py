@@ -14,8 +14,14 @@ SCHEMA_PLACES = ("schema", "items", "not", "additionalProperties")
 def convert(document: dict) -> dict:
     out = copy.deepcopy(document)
     out["openapi"] = "3.0.3"
-    for schema in out.get("components", {}).get("schemas", {}).values():
+    license_ = out.get("info", {}).get("license", {})
+    if license_.pop("identifier", None) == "Apache-2.0":  # (3.1's; 3.0 has a URL)
+        license_["url"] = "https://www.apache.org/licenses/LICENSE-2.0"
+    schemas = out.get("components", {}).get("schemas", {})
+    for schema in schemas.values():
         _schema(schema)
+    for schema in schemas.values():
+        _typed_nullable(schema, schemas)
     for path in out.get("paths", {}).values():
         for operation in path.values():
             for media in (operation.get("requestBody") or {}).get("content", {}).values():
@@ -24,6 +30,27 @@ def convert(document: dict) -> dict:
                 for media in response.get("content", {}).values():
                     _media(media)
     return out
+
+
+def _typed_nullable(schema: Any, schemas: dict) -> None:
+    """``nullable`` counts only beside a ``type`` (3.0.3): a nullable ``allOf: [$ref]`` gets the
+    referenced schema's type, or generators read null as invalid (Redocly calls it an error)."""
+    if isinstance(schema, list):
+        for item in schema:
+            _typed_nullable(item, schemas)
+        return
+    if not isinstance(schema, dict):
+        return
+    if schema.get("nullable") and "type" not in schema:
+        for branch in schema.get("allOf") or ():
+            name = str(branch.get("$ref", "")).rsplit("/", 1)[-1]
+            kind = schemas.get(name, {}).get("type")
+            if isinstance(kind, str):
+                schema["type"] = kind
+                break
+    for value in schema.values():
+        if isinstance(value, (dict, list)):
+            _typed_nullable(value, schemas)
 
 
 def _media(media: dict) -> None:

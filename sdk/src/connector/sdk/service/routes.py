@@ -8,7 +8,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -34,6 +34,7 @@ from . import openapi30
 from .admission import BusyThreads, Gate, Release
 from .auth import TokenCheck
 from .body import MAX_BODY_DEPTH, read_json_object
+from .headers import connection_from_headers
 from .metrics import Metrics
 from .openapi import document
 from .settings import Settings
@@ -255,14 +256,12 @@ class Service:
             return self.refuse(UnknownAction("Unknown connector."))
         return JSONResponse(self.connectors[name].manifest.data)
 
+    # The documents hold no secret (the manifests' shapes, the status table): no token, so
+    # a platform can import them from their URL.
     async def openapi_route(self, request: Request) -> Response:
-        if self.tenant(request) is None:
-            return self.refuse(Unauthorized(NO_TOKEN))
         return JSONResponse(self.openapi)
 
     async def openapi30_route(self, request: Request) -> Response:
-        if self.tenant(request) is None:
-            return self.refuse(Unauthorized(NO_TOKEN))
         return JSONResponse(self.openapi30)
 
     async def healthz(self, request: Request) -> Response:
@@ -308,31 +307,3 @@ def secrets_of(request: Request, connector: Connector | None, step_request: dict
         for key in conn_op.secret_keys:
             scrubber.add(fields.get(key))
     return scrubber
-
-
-HEADER_PREFIX = "x-connection-"
-
-
-def connection_from_headers(
-    connector: Connector, headers: Iterable[tuple[str, str]]
-) -> dict | None:
-    """A connection from ``X-Connection-<field>`` headers (and ``X-Connection-Key``), for
-    platforms that pass connection parameters only as headers (Power Automate's policies);
-    None without such headers. Field names match the manifest's, whatever their case."""
-    found = {
-        name.lower()[len(HEADER_PREFIX) :]: value
-        for name, value in headers
-        if name.lower().startswith(HEADER_PREFIX)
-    }
-    if not found:
-        return None
-    key = found.pop("key", None)
-    connections = connector.manifest.connections
-    chosen = connections.get(key) if key else connector.manifest.default_connection
-    if chosen is None:
-        return {"key": key, "fields": {}}  # (the runtime names the known connections)
-    by_lower = {spec.key.lower(): spec.key for spec in chosen.inputs}
-    return {
-        "key": chosen.key,
-        "fields": {by_lower.get(name, name): value for name, value in found.items()},
-    }

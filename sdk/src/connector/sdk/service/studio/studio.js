@@ -1,7 +1,8 @@
 // The studio: every form is built from the served manifest (GET /v1/{connector}); every
 // step runs through the service's own routes with the tab's bearer token. Text from the
 // server or the user is only ever set as textContent (never parsed as HTML), and a
-// message's HTML goes to a sandboxed frame without scripts.
+// message's HTML goes to a sandboxed frame without scripts. Results are shown with the
+// manifest's output labels, formats and columns.
 "use strict";
 
 const TOKEN_KEY = "connector-studio-token";
@@ -17,6 +18,7 @@ const studio = {
   step: null, // {kind, spec}
   states: {}, // trigger key -> the state its last poll returned
   picklists: {}, // data source key -> [{key, label}]
+  controls: { conn: {}, step: {} }, // scope -> input key -> {spec, node, focus, get, set}
 };
 
 const $ = (id) => document.getElementById(id);
@@ -103,6 +105,7 @@ async function start() {
   $("forget-token").addEventListener("click", () => showGate(""));
   $("connector-pick").addEventListener("change", () => loadConnector($("connector-pick").value));
   $("test-connection").addEventListener("click", testConnection);
+  $("edit-connection").addEventListener("click", () => expandConnection(true));
   $("fill-connection").addEventListener("click", fillConnection);
   $("run").addEventListener("click", run);
   $("reset-state").addEventListener("click", () => {
@@ -112,7 +115,8 @@ async function start() {
   for (const button of document.querySelectorAll("[data-copy]")) {
     button.addEventListener("click", () => copy(button));
   }
-  window.addEventListener("hashchange", () => pickFromHash());
+  $("steps-menu").open = !window.matchMedia("(max-width: 820px)").matches;
+  window.addEventListener("hashchange", () => pickFromHash({ focus: true }));
   if (sessionStorage.getItem(TOKEN_KEY)) await open();
   else showGate("");
 }
@@ -141,15 +145,18 @@ async function loadConnector(name) {
   document.title = `${json.label || name} · Connector studio`;
   renderConnectionKinds();
   renderNav();
-  pickFromHash() || pick("action", (json.actions || [])[0]);
+  pickFromHash({ focus: false }) || pick("action", (json.actions || [])[0], { focus: false });
 }
 
 // -- the connection --------------------------------------------------------------------------
+
+const savedKey = () => `connector-studio-connection-${studio.connector}`;
 
 function renderConnectionKinds() {
   const connections = studio.manifest.connections || [];
   const holder = $("connection-kind");
   holder.replaceChildren();
+  const saved = savedConnection();
   if (connections.length > 1) {
     const select = el(
       "select",
@@ -159,26 +166,44 @@ function renderConnectionKinds() {
     holder.append(
       el("div", { class: "field" }, el("label", { for: "connection-key", text: "Kind" }), select),
     );
+    if (saved && connections.some((c) => c.key === saved.key)) select.value = saved.key;
   }
-  renderConnection(connections[0] && connections[0].key);
+  renderConnection((saved && saved.key) || (connections[0] && connections[0].key));
 }
 
 function renderConnection(key) {
   const connections = studio.manifest.connections || [];
   studio.connection = connections.find((c) => c.key === key) || connections[0];
   const form = $("connection-form");
-  form.replaceChildren(...(studio.connection.inputs || []).map((s) => field(s, "conn")));
+  renderFields(form, studio.connection.inputs || [], "conn");
   $("connection-result").replaceChildren();
   if (studio.connection.description) {
     form.prepend(el("p", { class: "help field wide", text: studio.connection.description }));
   }
+  const saved = savedConnection();
+  if (saved && saved.key === studio.connection.key) setValues("conn", saved.fields);
+  expandConnection(true, { focus: false });
+}
+
+function savedConnection() {
+  try {
+    return JSON.parse(sessionStorage.getItem(savedKey()) || "null");
+  } catch {
+    return null;
+  }
+}
+
+function saveConnection() {
+  // Kept for the tab, like the token; secrets never (they are typed again after a reload).
+  const fields = collect("conn");
+  for (const spec of studio.connection.inputs || []) {
+    if (spec.type === "password") delete fields[spec.key];
+  }
+  sessionStorage.setItem(savedKey(), JSON.stringify({ key: studio.connection.key, fields }));
 }
 
 function connectionValue() {
-  return {
-    key: studio.connection.key,
-    fields: collect(studio.connection.inputs || [], "conn"),
-  };
+  return { key: studio.connection.key, fields: collect("conn") };
 }
 
 function fillConnection() {
@@ -202,16 +227,31 @@ function fillConnection() {
   }
   const known = new Set((studio.connection.inputs || []).map((s) => s.key));
   const unknown = Object.keys(fields).filter((k) => !known.has(k));
-  for (const [key, given] of Object.entries(fields)) {
-    const control = $(`conn-${key}`);
-    if (!control) continue;
-    if (control.type === "checkbox") control.checked = given === true || given === "true";
-    else control.value = typeof given === "string" ? given : JSON.stringify(given);
-  }
+  setValues("conn", fields);
   $("connection-json").setAttribute("aria-invalid", "false");
   error.textContent = unknown.length ? `Not fields of this connection: ${unknown.join(", ")}` : "";
   $("connection-json").value = ""; // it may hold a password: not kept on the page
+  saveConnection();
   updateCopy();
+}
+
+function connectionWho() {
+  // The connection in one line: its required fields that are not secret (host, user...).
+  const fields = collect("conn");
+  const parts = (studio.connection.inputs || [])
+    .filter((s) => s.required && s.type !== "password" && fields[s.key] !== undefined)
+    .map((s) => String(fields[s.key]));
+  return parts.join(" · ") || studio.connection.label || "Connection";
+}
+
+function expandConnection(open, { focus = true } = {}) {
+  $("connection-body").hidden = !open;
+  $("connection-summary").hidden = open;
+  if (!open) $("connection-who").textContent = connectionWho();
+  if (open && focus) {
+    const first = $("connection-form").querySelector("input, select, textarea");
+    if (first) first.focus();
+  }
 }
 
 async function testConnection() {
@@ -219,9 +259,20 @@ async function testConnection() {
   const out = $("connection-result");
   out.replaceChildren(el("p", { text: "Testing…" }));
   const { json } = await api("POST", stepPath("testConnection"), { connection: connectionValue() });
-  out.replaceChildren(outcome(json, { compact: true }));
-  if (json.ok) loadPicklists();
-  else markErrors(json.error);
+  const schema = studio.connection.test && studio.connection.test.output
+    ? studio.connection.test.output.schema : null;
+  if (json.ok) {
+    saveConnection();
+    expandConnection(false);
+    out.replaceChildren(
+      el("details", { class: "tested" }, el("summary", { text: "What the server said" }),
+        outcome(json, { schema, compact: true })),
+    );
+    loadPicklists();
+  } else {
+    out.replaceChildren(outcome(json, { compact: true }));
+    markErrors(json.error);
+  }
 }
 
 // -- steps -------------------------------------------------------------------------------------
@@ -248,7 +299,8 @@ function renderNav() {
               title: spec.description || "",
               text: spec.label || spec.key,
               onclick: () => {
-                location.hash = `${kind}/${spec.key}`;
+                if (location.hash === `#${kind}/${spec.key}`) pick(kind, spec, { focus: true });
+                else location.hash = `${kind}/${spec.key}`;
               },
             }),
           ),
@@ -258,16 +310,16 @@ function renderNav() {
   }
 }
 
-function pickFromHash() {
+function pickFromHash({ focus }) {
   const [kind, key] = decodeURIComponent(location.hash.slice(1)).split("/");
   if (!KINDS[kind] || !studio.manifest) return false;
   const spec = (studio.manifest[KINDS[kind].table] || []).find((s) => s.key === key);
   if (!spec) return false;
-  pick(kind, spec);
+  pick(kind, spec, { focus });
   return true;
 }
 
-function pick(kind, spec) {
+function pick(kind, spec, { focus } = {}) {
   if (!spec) return;
   studio.step = { kind, spec };
   for (const button of document.querySelectorAll("#steps button")) {
@@ -278,15 +330,21 @@ function pick(kind, spec) {
   $("step-kind").textContent = `${KINDS[kind].label} · ${spec.key}`;
   $("step-description").textContent = spec.description || "";
   const form = $("step-form");
-  form.replaceChildren(...(spec.inputs || []).map((s) => field(s, "step")));
+  renderFields(form, spec.inputs || [], "step");
   if (!(spec.inputs || []).length) form.append(el("p", { class: "help", text: "No inputs." }));
-  $("run").textContent = kind === "trigger" ? "Poll" : "Run";
+  $("run").textContent = kind === "trigger" ? "Poll" : spec.destructive ? `${spec.label || "Run"}…` : "Run";
+  $("run").classList.toggle("danger", Boolean(spec.destructive));
   $("run").disabled = false;
   $("trigger-state").hidden = kind !== "trigger";
   $("result").replaceChildren();
   showState();
   fillPicklists();
   updateCopy();
+  if (focus) {
+    if (window.matchMedia("(max-width: 820px)").matches) $("steps-menu").open = false;
+    $("step-title").focus();
+    $("step").scrollIntoView({ block: "start" });
+  }
 }
 
 function showState() {
@@ -297,19 +355,50 @@ function showState() {
 
 function requestBody() {
   const { kind, spec } = studio.step;
-  const body = { connection: connectionValue(), inputs: collect(spec.inputs || [], "step") };
+  const body = { connection: connectionValue(), inputs: collect("step") };
   if (kind === "trigger") body.state = studio.states[spec.key] || {};
   return body;
+}
+
+function confirmed(spec) {
+  // A destructive step asks first, in a dialog the keyboard and screen readers can use.
+  const dialog = $("confirm");
+  $("confirm-title").textContent = `${spec.label || spec.key}?`;
+  const named = Object.entries(collect("step")).map(([k, v]) => `${labelOf(spec, k)}: ${v}`);
+  $("confirm-text").textContent =
+    `${spec.description || "This step changes data"}. It cannot be undone. ${named.join(", ")}`;
+  $("confirm-run").textContent = spec.label || "Run";
+  return new Promise((done) => {
+    const finish = (answer) => {
+      $("confirm-run").onclick = null;
+      $("confirm-cancel").onclick = null;
+      dialog.onclose = null;
+      if (dialog.open) dialog.close();
+      $("run").focus();
+      done(answer);
+    };
+    $("confirm-run").onclick = () => finish(true);
+    $("confirm-cancel").onclick = () => finish(false);
+    dialog.onclose = () => finish(false);
+    dialog.showModal();
+  });
+}
+
+function labelOf(spec, key) {
+  const input = (spec.inputs || []).find((i) => i.key === key);
+  return input ? input.label || key : key;
 }
 
 async function run() {
   if (!studio.step) return;
   const { kind, spec } = studio.step;
+  if (spec.destructive && !(await confirmed(spec))) return;
   clearErrors();
   const button = $("run");
   button.disabled = true;
   $("result").replaceChildren(el("p", { text: "Running…" }));
   const started = performance.now();
+  const stateBefore = studio.states[spec.key];
   const { json } = await api("POST", stepPath(kind, spec.key), requestBody());
   const ms = Math.round(performance.now() - started);
   button.disabled = false;
@@ -318,12 +407,36 @@ async function run() {
     showState();
   }
   if (json.ok && kind === "dataSource") studio.picklists[spec.key] = json.data;
-  $("result").replaceChildren(outcome(json, { ms, kind }));
-  if (!json.ok) markErrors(json.error);
+  const schema = spec.output ? spec.output.schema : null;
+  const firstPoll = kind === "trigger" && (!stateBefore || !Object.keys(stateBefore).length);
+  $("result").replaceChildren(outcome(json, { ms, kind, schema, firstPoll }));
+  if (json.ok) {
+    $("connection-result").querySelectorAll(".error-box").forEach((n) => n.remove());
+    if (kind === "action") loadPicklists(); // (a step may have made or removed a choice)
+  } else {
+    markErrors(json.error);
+  }
   updateCopy();
 }
 
 // -- fields --------------------------------------------------------------------------------------
+
+function renderFields(form, specs, scope) {
+  studio.controls[scope] = {};
+  form.replaceChildren();
+  const advanced = el("div", { class: "advanced-fields" });
+  for (const spec of specs) {
+    if (spec.legacy) continue; // an alias kept for saved steps: nothing to fill here
+    const made = field(spec, scope);
+    (spec.advanced ? advanced : form).append(made);
+  }
+  if (advanced.children.length) {
+    form.append(
+      el("details", { class: "advanced field wide" }, el("summary", { text: "Advanced" }), advanced),
+    );
+  }
+  applyConditions(scope);
+}
 
 function field(spec, scope) {
   const id = `${scope}-${spec.key}`;
@@ -340,114 +453,439 @@ function field(spec, scope) {
     "aria-required": spec.required ? "true" : null,
     placeholder: spec.placeholder || null,
   };
-  const label = el(
-    "label",
-    { for: id },
-    spec.label || spec.key,
-    spec.required ? el("span", { class: "required-mark", "aria-hidden": "true", text: "*" }) : null,
-  );
-  const initial = spec.default;
-  let control;
-  let wide = false;
-  if (spec.choices) {
-    control = el("select", common);
-    if (!spec.required || initial === undefined) {
-      control.append(el("option", { value: "", text: spec.required ? "Choose…" : "(none)" }));
-    }
-    for (const choice of spec.choices) {
-      const value = typeof choice.value === "string" ? choice.value : JSON.stringify(choice.value);
-      control.append(el("option", { value, text: choice.label || String(choice.value) }));
-    }
-    if (initial !== undefined) {
-      control.value = typeof initial === "string" ? initial : JSON.stringify(initial);
-    }
+  const labelText = [spec.label || spec.key,
+    spec.required ? el("span", { class: "required-mark", "aria-hidden": "true", text: "*" }) : null];
+  let made;
+  if (spec.choices) made = choiceControl(spec, common);
+  else if (spec.type === "boolean") made = switchControl(spec, common);
+  else if (spec.type === "file") made = fileControl(spec, common);
+  else if (spec.type === "list") made = listControl(spec, common, labelText);
+  else if (spec.type === "object") made = objectControl(spec, common, labelText);
+  else if (spec.dataSource) made = comboControl(spec, common);
+  else made = plainControl(spec, common);
+  const control = made; // (its focus may be a getter: not copied)
+  control.spec = spec;
+  studio.controls[scope][spec.key] = control;
+  const wrapper = el("div", {
+    class: `field${made.wide ? " wide" : ""}`,
+    "data-field": spec.key,
+  });
+  if (made.group) {
+    wrapper.append(made.node, help, error);
   } else if (spec.type === "boolean") {
-    control = el("input", { ...common, type: "checkbox", role: "switch", required: null });
-    control.checked = initial === true;
-    return el(
-      "div",
-      { class: "field" },
-      el("div", { class: "switch" }, control, label),
-      help,
-      error,
-    );
-  } else if (spec.type === "file") {
-    control = el("input", { ...common, type: "file", placeholder: null });
-    control.addEventListener("change", () => readFile(control));
-  } else if (["text", "list", "object"].includes(spec.type)) {
-    control = el("textarea", { ...common, rows: spec.type === "text" ? 4 : 3, spellcheck: "false" });
-    if (spec.type !== "text") control.classList.add("code");
-    if (!spec.placeholder && spec.type === "list") control.placeholder = '["a", "b"]';
-    if (!spec.placeholder && spec.type === "object") control.placeholder = '{"key": "value"}';
-    if (initial !== undefined && initial !== null) {
-      control.value = typeof initial === "string" ? initial : JSON.stringify(initial);
-    }
-    wide = true;
+    wrapper.append(el("div", { class: "switch" }, made.node, el("label", { for: id }, labelText)), help, error);
   } else {
-    const type = {
-      integer: "number",
-      number: "number",
-      password: "password",
-      date: "date",
-    }[spec.type] || "text";
-    control = el("input", {
+    wrapper.append(el("label", { for: id }, labelText), made.node, help, error);
+  }
+  wrapper.addEventListener("input", () => fieldChanged(scope, spec.key));
+  wrapper.addEventListener("change", () => fieldChanged(scope, spec.key));
+  return wrapper;
+}
+
+function fieldChanged(scope, key) {
+  const control = studio.controls[scope][key];
+  if (control) {
+    control.touched = true;
+    unmark(control);
+  }
+  applyConditions(scope);
+  if (scope === "conn") saveConnection();
+  updateCopy();
+}
+
+function asText(value) {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+function plainControl(spec, common) {
+  const type = { integer: "number", number: "number", password: "password", date: "date" }[spec.type];
+  const multi = spec.type === "text";
+  const node = multi
+    ? el("textarea", { ...common, rows: 4, spellcheck: "false" })
+    : el("input", {
       ...common,
-      type,
+      type: type || "text",
       step: spec.type === "integer" ? "1" : spec.type === "number" ? "any" : null,
       autocomplete: spec.type === "password" ? "off" : null,
-      list: spec.dataSource ? `${id}-choices` : null,
     });
-    if (spec.type === "date-time" && !spec.placeholder) {
-      control.placeholder = "2024-05-01T09:30:00+02:00";
-    }
-    if (initial !== undefined && initial !== null) control.value = String(initial);
-  }
-  const parts = [label, control];
-  if (spec.dataSource) {
-    parts.push(el("datalist", { id: `${id}-choices`, "data-source": spec.dataSource }));
-    parts.push(
-      el("p", {
-        class: "help picklist-note",
-        id: `${id}-picklist`,
-        text: "Choices load once the connection is tested.",
-      }),
-    );
-  }
-  return el("div", { class: `field${wide ? " wide" : ""}` }, parts, help, error);
+  if (spec.type === "date-time" && !spec.placeholder) node.placeholder = "2024-05-01T09:30:00+02:00";
+  const control = {
+    node,
+    focus: node,
+    wide: multi,
+    get: () => (node.value === "" ? undefined : node.value),
+    set: (value) => { node.value = value === undefined || value === null ? "" : asText(value); },
+  };
+  control.set(spec.default);
+  return control;
 }
 
 // A file input's value: {name, contentType, content (base64)}, as the runtime takes it.
-function readFile(control) {
-  delete control.dataset.file;
-  const file = control.files && control.files[0];
-  if (!file) return;
-  const reader = new FileReader();
-  reader.onload = () => {
-    const url = String(reader.result); // data:TYPE;base64,CONTENT
-    const content = url.slice(url.indexOf(",") + 1);
-    const contentType = file.type || "application/octet-stream";
-    control.dataset.file = JSON.stringify({ name: file.name, contentType, content });
-    updateCopy();
+function fileControl(spec, common) {
+  const node = el("input", { ...common, type: "file", placeholder: null });
+  node.addEventListener("change", () => {
+    delete node.dataset.file;
+    const file = node.files && node.files[0];
+    if (!file) return;
+    const reader = new FileReader();
+    reader.onload = () => {
+      const url = String(reader.result); // data:TYPE;base64,CONTENT
+      const content = url.slice(url.indexOf(",") + 1);
+      const contentType = file.type || "application/octet-stream";
+      node.dataset.file = JSON.stringify({ name: file.name, contentType, content });
+      updateCopy();
+    };
+    reader.readAsDataURL(file);
+  });
+  return {
+    node,
+    focus: node,
+    get: () => node.dataset.file || undefined,
+    set: () => {}, // (a browser picks files only by the user's hand)
   };
-  reader.readAsDataURL(file);
 }
 
-function collect(specs, scope) {
-  const values = {};
-  for (const spec of specs) {
-    const control = $(`${scope}-${spec.key}`);
-    if (!control) continue;
-    if (spec.type === "boolean") {
-      if (control.checked || spec.default !== undefined || spec.required) {
-        values[spec.key] = control.checked;
-      }
-      continue;
+function choiceControl(spec, common) {
+  const node = el("select", common);
+  if (!spec.required || spec.default === undefined) {
+    node.append(el("option", { value: "", text: spec.required ? "Choose…" : "(none)" }));
+  }
+  for (const choice of spec.choices) {
+    node.append(el("option", { value: asText(choice.value), text: choice.label || String(choice.value) }));
+  }
+  const control = {
+    node,
+    focus: node,
+    get: () => (node.value === "" ? undefined : node.value),
+    set: (value) => { node.value = value === undefined || value === null ? "" : asText(value); },
+  };
+  control.set(spec.default);
+  return control;
+}
+
+function switchControl(spec, common) {
+  const node = el("input", { ...common, type: "checkbox", role: "switch", required: null });
+  const control = {
+    node,
+    focus: node,
+    get: () => (node.checked || spec.default !== undefined || spec.required ? node.checked : undefined),
+    set: (value) => { node.checked = value === true || value === "true"; },
+  };
+  control.set(spec.default);
+  return control;
+}
+
+// A list as chips: type and press Enter (or a comma) to add; each chip has its remove
+// button; suggestions (such as system flags) are checkboxes.
+function listControl(spec, common, labelText) {
+  const items = [];
+  const suggestions = spec.suggestions || [];
+  const chips = el("ul", { class: "chips", "aria-label": `${spec.label}: the items` });
+  const input = el("input", {
+    ...common,
+    type: "text",
+    "aria-label": null,
+    placeholder: spec.placeholder || "Type, then Enter",
+  });
+  const boxes = suggestions.map((value) => el("input", {
+    type: "checkbox",
+    value,
+    id: `${common.id}-pick-${value.replace(/[^A-Za-z0-9]/g, "")}`,
+  }));
+  const draw = () => {
+    chips.replaceChildren(...items.filter((v) => !suggestions.includes(v)).map((value) =>
+      el("li", { class: "chip" }, el("span", { text: value }), el("button", {
+        type: "button",
+        class: "chip-remove",
+        "aria-label": `Remove ${value}`,
+        text: "×",
+        onclick: () => {
+          items.splice(items.indexOf(value), 1);
+          draw();
+          input.dispatchEvent(new Event("input", { bubbles: true }));
+          input.focus();
+        },
+      }))));
+    for (const box of boxes) box.checked = items.includes(box.value);
+  };
+  const add = (text) => {
+    const value = text.trim();
+    if (value && !items.includes(value)) items.push(value);
+    draw();
+  };
+  input.addEventListener("keydown", (event) => {
+    if ((event.key === "Enter" || event.key === ",") && input.value.trim()) {
+      event.preventDefault();
+      add(input.value);
+      input.value = "";
+      input.dispatchEvent(new Event("input", { bubbles: true }));
+    } else if (event.key === "Backspace" && !input.value && items.length) {
+      items.pop();
+      draw();
     }
-    const value = spec.type === "file" ? control.dataset.file || "" : control.value;
-    if (value === "") continue; // not given: the manifest's default applies
-    values[spec.key] = value; // raw strings, as a platform UI sends them: the runtime coerces
+  });
+  for (const box of boxes) {
+    box.addEventListener("change", () => {
+      const at = items.indexOf(box.value);
+      if (box.checked && at < 0) items.push(box.value);
+      if (!box.checked && at >= 0) items.splice(at, 1);
+    });
+  }
+  const picks = boxes.length
+    ? el("div", { class: "picks", role: "group", "aria-label": `${spec.label}: common values` },
+      boxes.map((box) => el("label", { class: "pick", for: box.id }, box, box.value)))
+    : null;
+  const node = el("fieldset", { class: "list-field" },
+    el("legend", {}, labelText),
+    picks,
+    chips,
+    el("label", { class: "sub-label", for: common.id, text: `${spec.label}: add a value` }),
+    input);
+  const control = {
+    node,
+    focus: input,
+    group: true,
+    wide: true,
+    get: () => {
+      const pending = input.value.trim();
+      const all = pending && !items.includes(pending) ? [...items, pending] : items;
+      return all.length || spec.default !== undefined || spec.required ? JSON.stringify(all) : undefined;
+    },
+    set: (value) => {
+      let list = value;
+      if (typeof list === "string") {
+        try { list = JSON.parse(list); } catch { list = list ? [list] : []; }
+      }
+      items.splice(0, items.length, ...(Array.isArray(list) ? list.map(String) : []));
+      input.value = "";
+      draw();
+    },
+  };
+  control.set(spec.default);
+  return control;
+}
+
+// An object as key/value rows (filters), or as JSON for anything deeper.
+function objectControl(spec, common, labelText) {
+  const rows = el("div", { class: "kv-rows" });
+  const json = el("textarea", {
+    id: `${common.id}-json`, rows: 3, spellcheck: "false", class: "code", hidden: true,
+    "aria-label": `${spec.label} as JSON`, placeholder: '{"key": "value"}',
+  });
+  let asJson = false;
+  const addRow = (key = "", value = "") => {
+    const n = rows.children.length + 1;
+    const keyInput = el("input", { type: "text", "aria-label": `${spec.label}: name ${n}`, value: key, class: "kv-key" });
+    const valueInput = el("input", { type: "text", "aria-label": `${spec.label}: value ${n}`, value, class: "kv-value" });
+    const row = el("div", { class: "kv-row" }, keyInput, valueInput, el("button", {
+      type: "button", class: "quiet", "aria-label": `Remove ${spec.label} row ${n}`, text: "×",
+      onclick: () => { row.remove(); keyInput.dispatchEvent(new Event("input", { bubbles: true })); },
+    }));
+    rows.append(row);
+    return keyInput;
+  };
+  const read = () => {
+    const out = {};
+    for (const row of rows.children) {
+      const [key, value] = row.querySelectorAll("input");
+      if (!key.value.trim()) continue;
+      let parsed = value.value;
+      try {
+        const json = JSON.parse(value.value);
+        if (typeof json !== "string") parsed = json; // numbers, true/false, lists, objects
+      } catch { /* text as typed */ }
+      out[key.value.trim()] = parsed;
+    }
+    return out;
+  };
+  const fill = (object) => {
+    rows.replaceChildren();
+    for (const [key, value] of Object.entries(object || {})) addRow(key, asText(value));
+    if (!rows.children.length) addRow();
+  };
+  const toggle = el("button", {
+    type: "button", class: "quiet", text: "Edit as JSON",
+    onclick: () => {
+      asJson = !asJson;
+      if (asJson) json.value = JSON.stringify(read(), null, 1);
+      else {
+        try { fill(JSON.parse(json.value || "{}")); } catch { asJson = true; return; }
+      }
+      json.hidden = !asJson;
+      rows.hidden = asJson;
+      add.hidden = asJson;
+      toggle.textContent = asJson ? "Edit as rows" : "Edit as JSON";
+    },
+  });
+  const add = el("button", {
+    type: "button", class: "quiet", text: "Add a row",
+    onclick: () => addRow().focus(),
+  });
+  const node = el("fieldset", { class: "object-field", id: common.id,
+    "aria-describedby": common["aria-describedby"] },
+  el("legend", {}, labelText), rows, json, el("div", { class: "buttons" }, add, toggle));
+  const control = {
+    node,
+    get focus() { return asJson ? json : rows.querySelector("input") || json; },
+    group: true,
+    wide: true,
+    get: () => {
+      if (asJson) return json.value.trim() || undefined;
+      const value = read();
+      return Object.keys(value).length ? JSON.stringify(value) : undefined;
+    },
+    set: (value) => {
+      let object = value;
+      if (typeof object === "string") {
+        try { object = JSON.parse(object); } catch { object = {}; }
+      }
+      fill(object && typeof object === "object" && !Array.isArray(object) ? object : {});
+    },
+  };
+  control.set(spec.default);
+  return control;
+}
+
+// A searchable combobox filled by a data source (the ARIA 1.2 pattern): every choice
+// shows on opening; typing filters.
+function comboControl(spec, common) {
+  const listId = `${common.id}-listbox`;
+  const input = el("input", {
+    ...common,
+    type: "text",
+    role: "combobox",
+    autocomplete: "off",
+    "aria-autocomplete": "list",
+    "aria-expanded": "false",
+    "aria-controls": listId,
+  });
+  const list = el("ul", { id: listId, role: "listbox", class: "listbox", hidden: true,
+    "aria-label": `${spec.label} choices`, "data-source": spec.dataSource });
+  const toggle = el("button", {
+    type: "button", class: "combo-toggle", tabindex: "-1", "aria-label": `Show ${spec.label} choices`,
+    text: "▾", onclick: () => (list.hidden ? openList(true) : closeList()),
+  });
+  const note = el("p", { class: "help picklist-note", id: `${common.id}-picklist`,
+    text: "Choices load once the connection is tested." });
+  let filtering = false;
+  let active = -1;
+  const options = () => [...list.querySelectorAll("[role=option]")];
+  const openList = (all) => {
+    const choices = studio.picklists[spec.dataSource] || [];
+    const typed = input.value.toLowerCase();
+    const shown = choices.filter((c) => all || !filtering ||
+      String(c.key).toLowerCase().includes(typed) || String(c.label || "").toLowerCase().includes(typed));
+    list.replaceChildren(...shown.map((c, i) => el("li", {
+      role: "option", id: `${listId}-${i}`, "data-value": String(c.key),
+      "aria-selected": String(c.key) === input.value ? "true" : "false",
+      text: c.label || String(c.key),
+      onmousedown: (event) => { event.preventDefault(); choose(String(c.key)); },
+    })));
+    if (!shown.length) list.append(el("li", { class: "empty", text: choices.length ? "No match" : "No choices loaded" }));
+    list.hidden = false;
+    input.setAttribute("aria-expanded", "true");
+    active = -1;
+  };
+  const closeList = () => {
+    list.hidden = true;
+    input.setAttribute("aria-expanded", "false");
+    input.removeAttribute("aria-activedescendant");
+  };
+  const choose = (value) => {
+    input.value = value;
+    filtering = false;
+    closeList();
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+  };
+  const move = (by) => {
+    const all = options();
+    if (!all.length) return;
+    active = (active + by + all.length) % all.length;
+    all.forEach((o, i) => o.classList.toggle("active", i === active));
+    input.setAttribute("aria-activedescendant", all[active].id);
+    all[active].scrollIntoView({ block: "nearest" });
+  };
+  input.addEventListener("input", (event) => {
+    if (event.isTrusted) { filtering = true; openList(false); }
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowDown") { event.preventDefault(); if (list.hidden) openList(true); move(1); }
+    else if (event.key === "ArrowUp") { event.preventDefault(); move(-1); }
+    else if (event.key === "Enter" && !list.hidden && active >= 0) {
+      event.preventDefault();
+      choose(options()[active].dataset.value);
+    } else if (event.key === "Escape") closeList();
+  });
+  input.addEventListener("click", () => openList(!filtering));
+  input.addEventListener("blur", () => setTimeout(closeList, 150));
+  const node = el("div", { class: "combo" }, el("div", { class: "combo-row" }, input, toggle), list, note);
+  const control = {
+    node,
+    focus: input,
+    get: () => (input.value === "" ? undefined : input.value),
+    set: (value) => { input.value = value === undefined || value === null ? "" : asText(value); filtering = false; },
+    refresh: () => {
+      const choices = studio.picklists[spec.dataSource];
+      if (choices) note.textContent = `${choices.length} choices (type to filter, or ↓ for all).`;
+      if (!list.hidden) openList(!filtering);
+    },
+  };
+  control.set(spec.default);
+  return control;
+}
+
+function setValues(scope, values) {
+  for (const [key, value] of Object.entries(values || {})) {
+    const control = studio.controls[scope][key];
+    if (control) {
+      control.set(value);
+      control.touched = true;
+    }
+  }
+  applyConditions(scope);
+}
+
+function collect(scope) {
+  const values = {};
+  for (const [key, control] of Object.entries(studio.controls[scope] || {})) {
+    if (control.hidden) continue; // an input that does not apply (shownWhen)
+    const value = control.get();
+    if (value !== undefined) values[key] = value; // raw text, as a platform UI sends it
   }
   return values;
+}
+
+function current(scope, key) {
+  const control = studio.controls[scope][key];
+  if (!control) return undefined;
+  const value = control.get();
+  return value === undefined ? control.spec.default : value;
+}
+
+function same(value, wanted) {
+  return String(value) === String(wanted);
+}
+
+function applyConditions(scope) {
+  // shownWhen: a field that does not apply is hidden (and not sent); defaultWhen: a field
+  // left alone follows the input its default depends on (Port follows Secure).
+  for (const [key, control] of Object.entries(studio.controls[scope] || {})) {
+    const when = control.spec.shownWhen;
+    if (when) {
+      const shown = Object.entries(when).every(([other, wanted]) => {
+        const value = current(scope, other);
+        return (Array.isArray(wanted) ? wanted : [wanted]).some((w) => same(value, w));
+      });
+      control.hidden = !shown;
+      const wrapper = control.node.closest("[data-field]");
+      if (wrapper) wrapper.hidden = !shown;
+    }
+    if (control.spec.defaultWhen && !control.touched) {
+      const rule = control.spec.defaultWhen.find((r) =>
+        Object.entries(r.when).every(([other, w]) => same(current(scope, other), w)));
+      control.set(rule ? rule.value : control.spec.default);
+    }
+  }
 }
 
 // -- picklists ----------------------------------------------------------------------------------
@@ -470,45 +908,71 @@ async function loadPicklists() {
 }
 
 function fillPicklists() {
-  for (const list of document.querySelectorAll("datalist[data-source]")) {
-    const choices = studio.picklists[list.dataset.source];
-    if (!choices) continue;
-    list.replaceChildren(
-      ...choices.map((c) => el("option", { value: String(c.key), label: c.label || String(c.key) })),
-    );
-    const note = $(list.id.replace(/-choices$/, "-picklist"));
-    if (note) note.textContent = `${choices.length} choices loaded (type to filter).`;
+  for (const scope of ["conn", "step"]) {
+    for (const control of Object.values(studio.controls[scope] || {})) {
+      if (control.refresh) control.refresh();
+    }
   }
 }
 
 // -- errors at their fields ---------------------------------------------------------------------
 
+function unmark(control) {
+  const target = control.focus;
+  target.setAttribute("aria-invalid", "false");
+  const error = $(`${target.id}-error`) || control.node.closest("[data-field]").querySelector(".field-error");
+  if (error) error.textContent = "";
+}
+
 function clearErrors() {
-  for (const node of document.querySelectorAll("[aria-invalid='true']")) {
-    if (node.id !== "token") node.setAttribute("aria-invalid", "false");
-  }
-  for (const node of document.querySelectorAll(".field-error")) {
-    if (node.id !== "token-error") node.textContent = "";
+  for (const scope of ["conn", "step"]) {
+    for (const control of Object.values(studio.controls[scope] || {})) unmark(control);
   }
 }
 
+function mark(control, message) {
+  control.focus.setAttribute("aria-invalid", "true");
+  const error = control.node.closest("[data-field]").querySelector(".field-error");
+  if (error) error.textContent = message;
+  const advanced = control.node.closest("details");
+  if (advanced) advanced.open = true;
+}
+
+function mentioned(message, label) {
+  // A label named in the error's text, as a word: "check Mailbox", "Username and Password".
+  const escaped = label.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`(^|[^A-Za-z])${escaped}([^A-Za-z]|$)`).test(message);
+}
+
 function markErrors(error) {
-  let first = null;
+  // Every input the error names: by its details' paths, else by its label in the message
+  // (connection fields too: the connection opens to show them).
+  const marked = [];
   for (const detail of (error && error.details) || []) {
     const [where, key] = String(detail.path || "").split(".");
     const scope = where === "inputs" ? "step" : where === "connection" ? "conn" : null;
-    const control = scope && key ? $(`${scope}-${key}`) : null;
-    if (!control) continue;
-    control.setAttribute("aria-invalid", "true");
-    $(`${control.id}-error`).textContent = detail.message || error.message;
-    first = first || control;
+    const control = scope && key ? studio.controls[scope][key] : null;
+    if (!control || control.hidden) continue;
+    mark(control, detail.message || error.message);
+    marked.push([scope, control]);
   }
-  if (first) first.focus();
+  if (!marked.length && error && error.message) {
+    for (const scope of ["step", "conn"]) {
+      for (const control of Object.values(studio.controls[scope] || {})) {
+        const label = control.spec.label || control.spec.key;
+        if (control.hidden || !mentioned(error.message, label)) continue;
+        mark(control, error.message);
+        marked.push([scope, control]);
+      }
+    }
+  }
+  if (marked.some(([scope]) => scope === "conn")) expandConnection(true, { focus: false });
+  if (marked.length) marked[0][1].focus.focus();
 }
 
 // -- what came back ------------------------------------------------------------------------------
 
-function outcome(envelope, { ms, kind, compact } = {}) {
+function outcome(envelope, { ms, kind, compact, schema, firstPoll } = {}) {
   const box = el("div", { class: "outcome" });
   if (!envelope.ok) {
     const error = envelope.error || {};
@@ -523,13 +987,19 @@ function outcome(envelope, { ms, kind, compact } = {}) {
       ),
     );
   } else {
-    const count = Array.isArray(envelope.data) ? ` · ${envelope.data.length} records` : "";
+    const records = Array.isArray(envelope.data) ? envelope.data.length : null;
+    const count = records === null ? "" : ` · ${records} record${records === 1 ? "" : "s"}`;
     box.append(
       el("p", {}, el("span", { class: "ok-badge", text: "OK" }),
         ms !== undefined ? ` in ${ms} ms` : "", count,
         envelope.hasMore ? " · more to come: poll again" : ""),
     );
-    box.append(view(envelope.data, { compact }));
+    if (firstPoll && records === 0) {
+      box.append(el("p", { class: "note bookmark", text:
+        "First poll: nothing is returned yet. The trigger noted where the source is now " +
+        "(its state, below); what arrives from now on comes with the next poll." }));
+    }
+    box.append(view(envelope.data, schema, { compact, kind }));
   }
   box.append(
     el("details", {}, el("summary", { text: "Raw JSON" }),
@@ -538,35 +1008,47 @@ function outcome(envelope, { ms, kind, compact } = {}) {
   return box;
 }
 
-function view(data, { compact } = {}) {
-  if (isRows(data)) return table(data);
-  if (data && typeof data === "object" && !Array.isArray(data)) {
-    const message = messageOf(data);
-    const parts = [];
-    const scalars = Object.entries(data).filter(([, v]) => !isRows(v) && v !== message);
-    if (scalars.length) parts.push(pairs(Object.fromEntries(scalars), compact));
-    for (const [key, value] of Object.entries(data)) {
-      if (isRows(value)) parts.push(el("h3", { text: key }), table(value));
-    }
-    if (message) parts.push(messageView(message, data));
-    return el("div", {}, parts);
+// The schema of a property (through anyOf / oneOf: the branch that is not null).
+function branch(schema) {
+  if (!schema || typeof schema !== "object") return {};
+  const choices = schema.anyOf || schema.oneOf;
+  if (choices) {
+    const typed = choices.find((b) => b && b.type !== "null") || {};
+    return { ...typed, ...schema, anyOf: undefined, oneOf: undefined };
   }
-  return el("pre", { text: JSON.stringify(data, null, 2) });
+  return schema;
 }
 
-function isRows(value) {
-  return Array.isArray(value) && value.length > 0 &&
-    value.every((row) => row && typeof row === "object" && !Array.isArray(row));
+function propertyOf(schema, key) {
+  const props = branch(schema).properties || {};
+  return branch(props[key]);
 }
 
-function messageOf(data) {
-  const looks = (m) => m && typeof m === "object" && ("text" in m || "html" in m) && "attachments" in m;
-  if (looks(data.message)) return data.message;
-  return null;
+function labelFor(schema, key) {
+  return (schema && schema.label) || key;
 }
 
-function shown(value) {
-  if (value === null || value === undefined) return "";
+function bytes(size) {
+  if (typeof size !== "number") return String(size);
+  const units = ["bytes", "KB", "MB", "GB"];
+  let value = size;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+  return unit ? `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}` : `${size} bytes`;
+}
+
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+function formatted(value, schema) {
+  // A value as people read it: dates in local time, sizes in KB/MB, lists and addresses.
+  const s = branch(schema);
+  if (value === null || value === undefined) return "—";
+  if (s.format === "date-time" && typeof value === "string") {
+    const date = new Date(value);
+    return Number.isNaN(date.getTime()) ? value : dateFormat.format(date);
+  }
+  if (s.unit === "bytes") return bytes(value);
+  if (typeof value === "boolean") return value ? "Yes" : "No";
   if (Array.isArray(value)) {
     return value.map((v) => (v && typeof v === "object" && "address" in v
       ? (v.name ? `${v.name} <${v.address}>` : v.address)
@@ -576,96 +1058,171 @@ function shown(value) {
   return String(value);
 }
 
-function pairs(object, compact) {
+function cellNode(value, schema) {
+  // Lists of words (flags) as chips that never break inside a word; the rest as text.
+  if (Array.isArray(value) && value.every((v) => typeof v === "string")) {
+    return value.length
+      ? el("ul", { class: "tags" }, value.map((v) => el("li", { text: v })))
+      : el("span", { class: "none", text: "—" });
+  }
+  const s = branch(schema);
+  const text = formatted(value, schema);
+  const attributes = { text };
+  if (s.format === "date-time" && typeof value === "string") attributes.title = value;
+  if (s.type === "integer" || s.unit) attributes.class = "nowrap";
+  return el("span", attributes);
+}
+
+function view(data, schema, options = {}) {
+  const s = branch(schema);
+  if (isRows(data)) return table(data, s, options);
+  if (data && typeof data === "object" && !Array.isArray(data)) {
+    const message = messageOf(data);
+    const parts = [];
+    const scalars = Object.entries(data).filter(([, v]) => !isRows(v) && v !== message && !isContent(v));
+    if (scalars.length) parts.push(pairs(scalars, s, options));
+    for (const [key, value] of Object.entries(data)) {
+      if (isRows(value)) {
+        const inner = propertyOf(s, key);
+        parts.push(el("h3", { text: labelFor(inner, key) }), table(value, inner, options));
+      }
+    }
+    if (message) parts.push(messageView(message, data, propertyOf(s, "message")));
+    else for (const [key, value] of Object.entries(data)) {
+      if (isContent(value)) parts.push(contentView(key, value, data, propertyOf(s, key)));
+    }
+    return el("div", {}, parts);
+  }
+  if (Array.isArray(data) && !data.length) return el("p", { class: "help", text: "Nothing." });
+  return el("pre", { text: JSON.stringify(data, null, 2) });
+}
+
+function isRows(value) {
+  return Array.isArray(value) && value.length > 0 &&
+    value.every((row) => row && typeof row === "object" && !Array.isArray(row));
+}
+
+function isContent(value) {
+  return value && typeof value === "object" && "encoding" in value && "content" in value &&
+    Object.keys(value).length === 2;
+}
+
+function messageOf(data) {
+  const looks = (m) => m && typeof m === "object" && ("text" in m || "html" in m) && "attachments" in m;
+  if (looks(data.message)) return data.message;
+  return null;
+}
+
+function pairs(entries, schema, { compact } = {}) {
   const list = el("dl", { class: "pairs" });
-  for (const [key, value] of Object.entries(object)) {
-    let text = shown(value);
-    if (compact && text.length > 300) text = `${text.slice(0, 300)}…`;
-    list.append(el("dt", { text: key }), el("dd", { text }));
+  for (const [key, value] of entries) {
+    const inner = propertyOf(schema, key);
+    let node;
+    if (value && typeof value === "object" && !Array.isArray(value)) {
+      node = pairs(Object.entries(value), inner, { compact }); // (tls: version, cipher)
+    } else {
+      node = cellNode(value, inner);
+      if (compact && node.tagName === "SPAN" && node.textContent.length > 300) {
+        node.textContent = `${node.textContent.slice(0, 300)}…`;
+      }
+    }
+    list.append(el("dt", { text: labelFor(inner, key), title: key }), el("dd", {}, node));
   }
   return list;
 }
 
-function columnsOf(rows) {
+function columnsOf(rows, schema) {
+  // The manifest's columns first; else its labelled simple fields in order; at most 8.
+  const items = branch(schema.items);
+  const named = schema.columns || [];
+  if (named.length) return named;
   const columns = [];
-  const add = (name) => { if (!columns.includes(name)) columns.push(name); };
-  for (const row of rows.slice(0, 50)) {
-    for (const [key, value] of Object.entries(row)) {
-      if (value && typeof value === "object" && !Array.isArray(value)) {
-        for (const [inner, v] of Object.entries(value)) {
-          if (v === null || typeof v !== "object" || Array.isArray(v)) add(`${key}.${inner}`);
+  for (const [key, prop] of Object.entries(items.properties || {})) {
+    const p = branch(prop);
+    if (p.type !== "object" && !(p.type === "array" && branch(p.items).type === "object")) columns.push(key);
+  }
+  if (!columns.length) {
+    for (const row of rows.slice(0, 50)) {
+      for (const [key, value] of Object.entries(row)) {
+        if ((value === null || typeof value !== "object" || Array.isArray(value)) && !columns.includes(key)) {
+          columns.push(key);
         }
-      } else {
-        add(key);
       }
     }
   }
-  // The readable ones first (subjects, senders, dates), the rarely read last; at most 8
-  // columns (the raw JSON has everything).
-  const rank = (c) => {
-    if (/sender|replyTo|bcc|inReplyTo|references|messageId/i.test(c)) return 3;
-    if (/subject|label|name|title/i.test(c)) return 0;
-    return /from|date|uid|key|flags/i.test(c) ? 1 : 2;
-  };
-  return columns.sort((a, b) => rank(a) - rank(b)).slice(0, 8);
+  return columns.slice(0, 8);
 }
 
-function cell(row, column) {
-  const [outer, inner] = column.split(".");
-  const value = inner === undefined ? row[outer] : (row[outer] || {})[inner];
-  return shown(value);
+function columnSchema(items, column) {
+  let s = branch(items);
+  for (const part of column.split(".")) s = propertyOf(s, part);
+  return s;
 }
 
-function table(rows) {
-  const columns = columnsOf(rows);
+function valueAt(row, column) {
+  return column.split(".").reduce((v, part) => (v && typeof v === "object" ? v[part] : undefined), row);
+}
+
+function sortKey(value, schema) {
+  const s = branch(schema);
+  if (value === null || value === undefined) return "";
+  if (s.format === "date-time") return new Date(value).getTime() || 0;
+  if (typeof value === "number") return value;
+  return formatted(value, schema).toLowerCase();
+}
+
+function table(rows, schema) {
+  const s = branch(schema);
+  const items = branch(s.items);
+  const columns = columnsOf(rows, s);
   let order = { column: null, up: true };
   const body = el("tbody");
   const head = el("tr");
   const fill = () => {
     const sorted = [...rows];
     if (order.column) {
+      const cs = columnSchema(items, order.column);
       sorted.sort((a, b) => {
-        const x = cell(a, order.column);
-        const y = cell(b, order.column);
-        const n = Number(x) - Number(y);
-        const result = Number.isNaN(n) || x === "" || y === "" ? x.localeCompare(y) : n;
+        const x = sortKey(valueAt(a, order.column), cs);
+        const y = sortKey(valueAt(b, order.column), cs);
+        const result = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
         return order.up ? result : -result;
       });
     }
-    body.replaceChildren(
-      ...sorted.map((row) => el("tr", {}, columns.map((c) => el("td", { text: cell(row, c) })))),
-    );
+    body.replaceChildren(...sorted.map((row) => el("tr", {}, columns.map((c) =>
+      el("td", {}, cellNode(valueAt(row, c), columnSchema(items, c)))))));
     for (const th of head.children) {
-      const current = th.dataset.column === order.column;
-      th.setAttribute("aria-sort", current ? (order.up ? "ascending" : "descending") : "none");
+      const on = th.dataset.column === order.column;
+      th.setAttribute("aria-sort", on ? (order.up ? "ascending" : "descending") : "none");
+      th.querySelector(".arrow").textContent = on ? (order.up ? "▲" : "▼") : "↕";
     }
   };
   for (const column of columns) {
+    const label = labelFor(columnSchema(items, column), column.split(".").pop());
     head.append(
-      el("th", { scope: "col", "data-column": column },
+      el("th", { scope: "col", "data-column": column, title: column },
         el("button", {
           type: "button",
-          text: column,
           onclick: () => {
             order = { column, up: order.column === column ? !order.up : true };
             fill();
           },
-        })),
+        }, label, el("span", { class: "arrow", "aria-hidden": "true" }))),
     );
   }
   fill();
   return el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, head), body));
 }
 
-function messageView(message, data) {
+function messageView(message, data, schema) {
   const parts = [el("h3", { text: message.subject || "(no subject)" })];
-  parts.push(pairs({
-    From: message.from,
-    To: message.to,
-    Cc: message.cc,
-    Date: message.date,
-    "Message-ID": message.messageId,
-  }));
+  parts.push(pairs([
+    ["from", message.from],
+    ["to", message.to],
+    ["cc", message.cc],
+    ["date", message.date],
+    ["messageId", message.messageId],
+  ], schema));
   if (message.text) {
     parts.push(el("h4", { text: "Text" }), el("pre", { class: "message-text", tabindex: "0", text: message.text }));
   }
@@ -696,27 +1253,68 @@ function previewDocument(html) {
   return `<!doctype html><meta http-equiv="Content-Security-Policy" content="${policy}">${html}`;
 }
 
-function attachmentButton(attachment, data) {
-  const name = attachment.filename || `part-${attachment.partId}`;
-  const size = attachment.size !== undefined ? ` (${attachment.size} bytes)` : "";
-  const content = attachment.content;
-  if (!content || content.encoding !== "base64") {
-    return el("span", { text: `${name}${size}: not inline (download it with its part ${attachment.partId})` });
-  }
-  return el("button", {
+function save(bytesOrText, name, type) {
+  const url = URL.createObjectURL(new Blob([bytesOrText], { type: type || "application/octet-stream" }));
+  const link = el("a", { href: url, download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+function decoded(content) {
+  if (content.encoding === "base64") return Uint8Array.from(atob(content.content), (c) => c.charCodeAt(0));
+  return new TextEncoder().encode(content.content);
+}
+
+function contentView(key, content, data, schema) {
+  // Bytes in the reply (a raw message, a body part): a button saves them as a file.
+  const raw = key === "raw";
+  const name = raw ? `message-${data.uid || "raw"}.eml` : data.filename || `${key}.bin`;
+  const type = raw ? "message/rfc822" : data.contentType;
+  const size = content.encoding === "base64" ? Math.floor(content.content.length * 3 / 4) : content.content.length;
+  return el("p", {}, el("button", {
     type: "button",
     class: "quiet",
-    text: `Download ${name}${size}`,
-    onclick: () => {
-      const bytes = Uint8Array.from(atob(content.content), (c) => c.charCodeAt(0));
-      const url = URL.createObjectURL(new Blob([bytes], { type: attachment.contentType || "application/octet-stream" }));
-      const link = el("a", { href: url, download: name });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    text: `Download ${name} (${bytes(size)})`,
+    onclick: () => save(decoded(content), name, type),
+  }), ` ${labelFor(schema, key)}`);
+}
+
+function attachmentButton(attachment, data) {
+  // Every attachment downloads: inlined bytes at once; a reference (not inlined) by running
+  // this step again for its part, when the step takes one.
+  const name = attachment.filename || `part-${attachment.partId}`;
+  const size = attachment.size !== undefined ? ` (${bytes(attachment.size)})` : "";
+  const content = attachment.content;
+  const label = `Download ${name}${size}`;
+  if (content && content.content !== undefined) {
+    return el("button", {
+      type: "button",
+      class: "quiet",
+      text: label,
+      onclick: () => save(decoded(content), name, attachment.contentType),
+    });
+  }
+  const step = studio.step && studio.step.spec;
+  const takesPart = step && (step.inputs || []).some((i) => i.key === "part");
+  if (!takesPart) return el("span", { text: `${name}${size}: not in this reply (part ${attachment.partId})` });
+  const button = el("button", {
+    type: "button",
+    class: "quiet",
+    text: label,
+    onclick: async () => {
+      button.disabled = true;
+      const body = requestBody();
+      body.inputs = { ...body.inputs, part: attachment.partId, format: "parsed" };
+      const { json } = await api("POST", stepPath(studio.step.kind, step.key), body);
+      button.disabled = false;
+      const part = json.ok && json.data && json.data.part;
+      if (part && part.content) save(decoded(part.content), name, attachment.contentType);
+      else button.after(outcome(json, { compact: true }));
     },
   });
+  return button;
 }
 
 // -- copy as ----------------------------------------------------------------------------------------
@@ -759,7 +1357,4 @@ async function copy(button) {
   }
 }
 
-document.addEventListener("input", (event) => {
-  if (event.target.closest && event.target.closest("#step-form, #connection-form")) updateCopy();
-});
 document.addEventListener("DOMContentLoaded", start);
