@@ -796,16 +796,26 @@ def long_line(size: int):
 
 
 class Drip:
-    """After login, every command is answered one byte every ``every`` seconds, a line that
-    never ends: each read succeeds, so only a deadline for the whole step stops it.
-    ``closed`` is set when the client cut the connection (its thread came back)."""
+    """After login, commands are answered one byte every ``every`` seconds, a line that never
+    ends: each read succeeds, so only a deadline for the whole step stops it. On each
+    connection the first ``answered`` commands are answered by ``answer`` (an ``on_other``)
+    instead. ``cut`` counts the connections the client cut while they dripped, and
+    ``last_cut`` is when the latest was (``time.monotonic()``)."""
 
-    def __init__(self, every: float = 1.0):
-        self.every = every
-        self.closed = threading.Event()
+    def __init__(self, every: float = 1.0, answer=None, answered: int = 0):
+        self.every, self.answer, self.answered = every, answer, answered
+        self.cut = 0
+        self.last_cut: float | None = None
         self.dripping = threading.Event()
+        self._seen: dict[int, int] = {}
+        self._lock = threading.Lock()
 
     def on_other(self, conn, tag, command, line, listener):
+        with self._lock:
+            seen = self._seen[id(conn)] = self._seen.get(id(conn), 0) + 1
+        if seen <= self.answered:
+            self.answer(conn, tag, command, line, listener)
+            return
         self.dripping.set()
         try:
             conn.sendall(b"* OK ")
@@ -816,5 +826,7 @@ class Drip:
                     break
         except OSError:
             pass
-        self.closed.set()
+        with self._lock:
+            self.cut += 1
+            self.last_cut = time.monotonic()
         raise OSError("the client left")  # (ends the scripted loop: the line is over)
