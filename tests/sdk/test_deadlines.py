@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connector.sdk.deadlines import WATCHDOG, watching
+from connector.sdk.deadlines import WATCHDOG, seconds_left, watching
 from connector.sdk.errors import Timeout
 
 # What a cut may lag its deadline by on a shared machine (measured: about a millisecond).
@@ -82,3 +83,14 @@ def test_the_watchdog_keeps_no_session_once_a_step_ended():
     watch = WATCHDOG.watch(line, time.monotonic() + 60)
     watch.disarm()
     assert watch.session is None  # (the heap keeps the entry until its time, not the session)
+
+
+def test_a_temporal_steps_deadline_is_the_least_time_its_activity_has_left():
+    now = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
+    minute = timedelta(minutes=1)
+    started = now - timedelta(seconds=20)
+    scheduled = now - timedelta(seconds=50)
+    assert seconds_left([(minute, started), (None, scheduled)], now) == 40.0
+    assert seconds_left([(minute, started), (minute, scheduled)], now) == 10.0
+    assert seconds_left([(minute, now - 2 * minute)], now) == 0.001  # (already past)
+    assert seconds_left([(None, started), (None, scheduled)], now) is None

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 from .errors import Timeout
@@ -113,6 +114,17 @@ def watching(session: Any, deadline: float | None, seconds: float | None) -> Ite
         raise
     if watch.disarm():
         raise timed_out(seconds)
+
+
+def seconds_left(limits: list[tuple[timedelta | None, datetime]], now: datetime) -> float | None:
+    """The least time left of ``(timeout, since)`` limits (a host's timeouts, each counted
+    from its own start; None: no limit) at ``now``; None when there is none at all."""
+    left = [
+        timeout.total_seconds() - (now - since).total_seconds()
+        for timeout, since in limits
+        if timeout
+    ]
+    return max(0.001, min(left)) if left else None
 
 
 def timed_out(seconds: float | None) -> Timeout:
