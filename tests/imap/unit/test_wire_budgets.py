@@ -321,3 +321,24 @@ def test_a_server_set_that_is_not_imap_is_a_server_error(text):
     with pytest.raises(ServerError) as raised:
         ServerSet.parse(text)
     assert "not valid IMAP" in str(raised.value)
+
+
+def test_the_readme_and_the_docs_state_the_budgets_the_code_has():
+    """One place for each default (budgets.py); the README's table and the docs say it."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    readme = (root / "README.md").read_text()
+    table = readme[readme.index("## Sharing fairly") :]
+    docs = (root / "docs" / "imap.md").read_text()
+    said = {
+        "256 MiB": budgets.MAX_LITERAL == 256 * 1024 * 1024,
+        "1,000,000 bytes": budgets.MAX_LINE == 1_000_000,
+        "16 KiB": budgets.MAX_GREETING == 16 * 1024,
+        "20,000": budgets.MAX_MAILBOXES == 20_000,
+    }
+    assert all(said.values()), said
+    for text in said:
+        assert text in table and text in docs, text
+    assert f"| {budgets.MAX_UIDS:,} |" in table and f"| {budgets.MAX_RESPONSES:,} |" in table
+    assert f"| {budgets.MAX_KNOWN_SERVERS:,}," in table
