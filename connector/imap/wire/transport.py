@@ -233,24 +233,31 @@ class _Pipelining(_IMAP4):
 
     def readline(self) -> bytes:
         """One line, within ``budgets.MAX_LINE`` (imaplib's own cap is the ceiling), or
-        ``MAX_GREETING`` for the first."""
-        budget, limit = (
-            (budgets.LINE, budgets.MAX_LINE)
-            if self._greeted
-            else (budgets.GREETING, budgets.MAX_GREETING)
-        )
+        ``MAX_GREETING`` for the first; and the reply's bytes within ``MAX_REPLY``.
+        (Per line: ~0.2 us beside imaplib's; a flag read-back reads 10,000 lines.)"""
         try:
             line = super().readline()
         except imaplib.IMAP4.abort:
             raise
         except imaplib.IMAP4.error:  # imaplib's "got more than N bytes"
-            raise OverBudget(budget, limit) from None
-        if len(line) > limit:
-            raise OverBudget(budget, limit, None if budget == budgets.LINE else len(line))
-        self._greeted = True
-        self._reply_bytes += len(line)
-        budgets.check(budgets.REPLY, budgets.MAX_REPLY, self._reply_bytes)
+            raise self._line_over(None) from None
+        size = len(line)
+        read = self._reply_bytes = self._reply_bytes + size
+        if read > budgets.MAX_REPLY or size > budgets.MAX_GREETING or not self._greeted:
+            self._check_line(size, read)
         return line
+
+    def _check_line(self, size: int, read: int) -> None:
+        """A line past the greeting's, the line's or the reply's budget (the slow path)."""
+        if (not self._greeted and size > budgets.MAX_GREETING) or size > budgets.MAX_LINE:
+            raise self._line_over(size)
+        self._greeted = True
+        budgets.check(budgets.REPLY, budgets.MAX_REPLY, read)
+
+    def _line_over(self, size: int | None) -> OverBudget:
+        if not self._greeted:
+            return OverBudget(budgets.GREETING, budgets.MAX_GREETING, size)
+        return OverBudget(budgets.LINE, budgets.MAX_LINE)
 
     def read(self, size: int) -> bytes:
         """A literal of the ``size`` the server announced: checked against the budget first
