@@ -3,6 +3,7 @@ session with ``interrupt()``)."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -94,3 +95,29 @@ def test_a_temporal_steps_deadline_is_the_least_time_its_activity_has_left():
     assert seconds_left([(minute, started), (minute, scheduled)], now) == 10.0
     assert seconds_left([(minute, now - 2 * minute)], now) == 0.001  # (already past)
     assert seconds_left([(None, started), (None, scheduled)], now) is None
+
+
+def test_a_moving_deadline_is_asked_again_when_it_comes():
+    """``renew``: a deadline that moves (a line's, renewed while lines keep coming)."""
+    line, asked = Line(), []
+    start = time.monotonic()
+
+    def renew(now: float) -> float | None:
+        asked.append(now - start)
+        return start + 0.4 if len(asked) == 1 else None  # later once, then: cut
+
+    WATCHDOG.watch(line, start + 0.1, renew)
+    assert line.cut.wait(5)
+    assert len(asked) == 2 and 0.1 <= asked[0] < 0.1 + MARGIN
+    assert line.cut_at is not None and start + 0.4 <= line.cut_at < start + 0.4 + MARGIN
+
+
+def test_a_moving_deadline_may_say_there_is_nothing_left_to_watch():
+    line = Line()
+    watch = WATCHDOG.watch(line, time.monotonic() + 0.05, lambda now: math.inf)
+    time.sleep(0.3)
+    assert not line.cut.is_set()
+    assert watch.disarm() is False and watch.session is None
+    after = Line()  # (the watchdog goes on: an emptied heap once stopped its thread)
+    WATCHDOG.watch(after, time.monotonic() + 0.05)
+    assert after.cut.wait(5)

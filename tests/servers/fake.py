@@ -796,14 +796,15 @@ def long_line(size: int):
 
 
 class Drip:
-    """After login, commands are answered one byte every ``every`` seconds, a line that never
-    ends: each read succeeds, so only a deadline for the whole step stops it. On each
-    connection the first ``answered`` commands are answered by ``answer`` (an ``on_other``)
-    instead. ``cut`` counts the connections the client cut while they dripped, and
-    ``last_cut`` is when the latest was (``time.monotonic()``)."""
+    """After login, commands are answered with ``start``, then one byte every ``every``
+    seconds, a line (or a literal) that never ends: each read succeeds, so only a deadline
+    (the step's, or the connection's Timeout for a whole line) stops it. On each connection
+    the first ``answered`` commands are answered by ``answer`` (an ``on_other``) instead.
+    ``cut`` counts the connections the client cut while they dripped, and ``last_cut`` is
+    when the latest was (``time.monotonic()``)."""
 
-    def __init__(self, every: float = 1.0, answer=None, answered: int = 0):
-        self.every, self.answer, self.answered = every, answer, answered
+    def __init__(self, every: float = 1.0, answer=None, answered: int = 0, start=b"* OK "):
+        self.every, self.answer, self.answered, self.start = every, answer, answered, start
         self.cut = 0
         self.last_cut: float | None = None
         self.dripping = threading.Event()
@@ -818,8 +819,9 @@ class Drip:
             return
         self.dripping.set()
         try:
-            conn.sendall(b"* OK ")
-            while True:
+            conn.sendall(self.start)  # (then a byte at a time: a line, or a literal's octets)
+            give_up = time.monotonic() + 30  # (a client that never cuts: the test fails, not hangs)
+            while time.monotonic() < give_up:
                 conn.sendall(b"x")
                 ready, _, _ = select.select([conn], [], [], self.every)
                 if ready and not conn.recv(4096):  # the client shut the line down

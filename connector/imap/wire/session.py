@@ -252,6 +252,9 @@ def _open(
             session.read_timeout = float(asked)
             session.server_key = (host, port, client.identity)
             authenticate(session)
+            # The connection's Timeout for each line of every reply from now on, however
+            # the server trickles it (the opening has its deadline above).
+            client.watch_progress(float(asked))
         except BaseException:
             try:  # no LOGOUT: after a failed handshake or login the socket may be unusable
                 client.shutdown()

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import hashlib
 import imaplib
+import math
 import random
 import re
 import select
@@ -71,6 +72,7 @@ from imapclient.imapclient import require_capability
 from imapclient.tls import IMAP4_TLS
 
 from connector.sdk import egress
+from connector.sdk.deadlines import WATCHDOG, Watch
 
 from . import budgets
 from .budgets import OverBudget
@@ -233,14 +235,24 @@ class _Pipelining(_IMAP4):
 
     def readline(self) -> bytes:
         """One line, within ``budgets.MAX_LINE`` (imaplib's own cap is the ceiling), or
-        ``MAX_GREETING`` for the first; and the reply's bytes within ``MAX_REPLY``.
-        (Per line: ~0.2 us beside imaplib's; a flag read-back reads 10,000 lines.)"""
+        ``MAX_GREETING`` for the first; and the reply's bytes within ``MAX_REPLY``; the line
+        within the connection's Timeout (``watch_progress``). (Per line: ~0.35 us beside
+        imaplib's own; a flag read-back of 10,000 messages reads 10,000 lines.)"""
+        self._reading_since = time.monotonic()
         try:
             line = super().readline()
         except imaplib.IMAP4.abort:
             raise
         except imaplib.IMAP4.error:  # imaplib's "got more than N bytes"
             raise self._line_over(None) from None
+        except OSError:
+            if self._stalled:
+                raise self._stall() from None
+            raise
+        finally:
+            self._reading_since = None
+        if self._stalled:  # (the cut socket read as EOF)
+            raise self._stall()
         size = len(line)
         read = self._reply_bytes = self._reply_bytes + size
         if read > budgets.MAX_REPLY or size > budgets.MAX_GREETING or not self._greeted:
@@ -267,15 +279,73 @@ class _Pipelining(_IMAP4):
         budgets.check(budgets.REPLY, budgets.MAX_REPLY, self._reply_bytes + size)
         self._reply_bytes += size
         if size <= budgets.LITERAL_PIECE:
-            return super().read(size)
+            return self._piece(size)
         pieces, left = [], size
         while left:
-            piece = super().read(min(left, budgets.LITERAL_PIECE))
+            piece = self._piece(min(left, budgets.LITERAL_PIECE))
             if not piece:  # EOF: short, as imaplib's read would be
                 break
             pieces.append(piece)
             left -= len(piece)
         return b"".join(pieces)
+
+    def _piece(self, size: int) -> bytes:
+        """``size`` bytes of a literal, within the connection's Timeout (``watch_progress``)."""
+        self._reading_since = time.monotonic()
+        try:
+            piece = super().read(size)
+        except OSError:
+            if self._stalled:
+                raise self._stall() from None
+            raise
+        finally:
+            self._reading_since = None
+        if self._stalled:
+            raise self._stall()
+        return piece
+
+    # -- the connection's Timeout for each line, however the server trickles it
+
+    _reading_since: float | None = None  # when the line (or literal piece) being read began
+    _stall_seconds = 0.0
+    _stalled = False  # the watchdog cut the connection: a line took too long
+    _progress: Watch | None = None
+
+    def watch_progress(self, seconds: float) -> None:
+        """From now on, a line of a reply (or a MiB of a literal) must arrive within
+        ``seconds`` of the moment it is waited for; else the connection is cut and the read
+        is a ``TimeoutError``. A socket's timeout bounds each ``recv``: a server sending a
+        byte a second satisfies it for ever (measured: a step held until the host's cap)."""
+        self._stall_seconds = seconds
+        self._progress = WATCHDOG.watch(self, time.monotonic() + seconds, self._renew)
+
+    def _renew(self, now: float) -> float | None:
+        """The watchdog's question (its thread, its lock): when to look again; None: cut."""
+        if self.sock.fileno() < 0:
+            return math.inf  # closed: nothing left to watch
+        since = self._reading_since
+        if since is None:  # not waiting for the server (idle, or the step is working)
+            return now + self._stall_seconds
+        due = since + self._stall_seconds
+        return due if due > now else None
+
+    def interrupt(self) -> None:
+        """The watchdog's cut: the blocked read ends at once (see ``watch_progress``)."""
+        self._stalled = True
+        try:
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _stall(self) -> TimeoutError:
+        return TimeoutError(
+            f"the server sent no complete line within {self._stall_seconds:g} s (Timeout)"
+        )
+
+    def shutdown(self) -> None:
+        if self._progress is not None:
+            self._progress.disarm()
+        super().shutdown()
 
     def _get_response(self) -> Any:
         try:
@@ -493,6 +563,11 @@ class Client(IMAPClient):
     def forget_capabilities(self) -> None:
         """Drop IMAPClient's cached capabilities (they change with STARTTLS and login)."""
         self._cached_capabilities = None
+
+    def watch_progress(self, seconds: float) -> None:
+        """Each line of a reply (or MiB of a literal) within ``seconds``, from now on
+        (``_Pipelining.watch_progress``)."""
+        self._imap.watch_progress(seconds)
 
     # -- login
 

@@ -22,6 +22,10 @@ MARGIN = 1.0
 STATUS = b"* STATUS INBOX (MESSAGES 0 RECENT 0 UNSEEN 0 UIDNEXT 1 UIDVALIDITY 7)\r\n"
 
 
+def _counts(stats: dict) -> dict:
+    return {key: stats[key] for key in ("open", "idle", "hits", "misses")}
+
+
 def answers_status(conn, tag, command, line, listener):
     if command == b"STATUS":
         conn.sendall(STATUS + tag + b" OK done\r\n")
@@ -69,7 +73,7 @@ def test_a_pooled_session_is_cut_at_its_own_steps_deadline_and_never_lent_again(
     try:
         first, _ = get_status(connector, listener, timeout=30, pool=pool)
         assert first["ok"], first
-        assert pool.stats() == {"open": 1, "idle": 1, "hits": 0, "misses": 1}
+        assert _counts(pool.stats()) == {"open": 1, "idle": 1, "hits": 0, "misses": 1}
         reused, took = get_status(connector, listener, pool=pool)
         stats = pool.stats()
     finally:
@@ -113,4 +117,67 @@ def test_a_step_that_ends_in_time_keeps_its_session(connector):
     finally:
         pool.close()
         listener.close()
-    assert stats == {"open": 1, "idle": 1, "hits": 2, "misses": 1}
+    assert _counts(stats) == {"open": 1, "idle": 1, "hits": 2, "misses": 1}
+
+
+# --- the connection's Timeout: each line of a reply, however the server trickles it ----------
+
+
+def test_without_a_host_deadline_the_connections_timeout_bounds_each_line(connector):
+    """The CLI and the Python API give no step deadline: a server dripping a line a byte at
+    a time is cut after the connection's Timeout (each byte used to reset it)."""
+    drip = fake.Drip(every=0.5)
+    listener = fake.Listener(fake.scripted(fake.accept_login, drip.on_other))
+    try:
+        envelope, took = get_status(connector, listener, timeout=None, read_timeout=2)
+    finally:
+        listener.close()
+    assert envelope["error"]["code"] == "TIMEOUT", envelope
+    assert "raise Timeout" in envelope["error"]["message"]
+    assert 2.0 - 0.1 <= took < 2 * 2.0, f"answered after {took:.2f} s"  # (a drip: 30 s and on)
+    assert drip.cut == 1
+
+
+def test_a_literal_dripped_a_byte_at_a_time_is_cut_after_the_timeout(connector):
+    drip = fake.Drip(every=0.5, start=b"* STATUS INBOX {100}\r\n")
+    listener = fake.Listener(fake.scripted(fake.accept_login, drip.on_other))
+    try:
+        envelope, took = get_status(connector, listener, timeout=None, read_timeout=2)
+    finally:
+        listener.close()
+    assert envelope["error"]["code"] == "TIMEOUT", envelope
+    assert 2.0 - 0.1 <= took < 2 * 2.0, f"answered after {took:.2f} s"  # (a drip: 30 s and on)
+
+
+def test_a_reply_whose_lines_each_come_in_time_may_take_longer_than_the_timeout(connector):
+    """The Timeout bounds each line, not the whole reply: a long answer that keeps coming is
+    read to its end."""
+
+    def slow_lines(conn, tag, command, line, listener):
+        for n in range(4):
+            conn.sendall(b"* OK [ALERT] still working %d\r\n" % n)
+            time.sleep(0.6)
+        answers_status(conn, tag, command, line, listener)
+
+    listener = fake.Listener(fake.scripted(fake.accept_login, slow_lines))
+    try:
+        envelope, took = get_status(connector, listener, timeout=None, read_timeout=1)
+    finally:
+        listener.close()
+    assert envelope["ok"], envelope
+    assert took >= 2.4  # (four lines 0.6 s apart: longer than the 1 s Timeout in all)
+
+
+def test_an_idle_pooled_session_is_not_cut_for_waiting_longer_than_the_timeout(connector):
+    listener = fake.Listener(fake.scripted(fake.accept_login, answers_status))
+    pool = SessionPool(check_after=60)
+    try:
+        first, _ = get_status(connector, listener, timeout=None, pool=pool, read_timeout=1)
+        time.sleep(2.5)  # idle in the pool: nothing is being read, nothing is cut
+        second, _ = get_status(connector, listener, timeout=None, pool=pool, read_timeout=1)
+        stats = pool.stats()
+    finally:
+        pool.close()
+        listener.close()
+    assert first["ok"] and second["ok"], (first, second)
+    assert stats["hits"] == 1 and stats["misses"] == 1

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,11 +29,18 @@ from .errors import Timeout
 
 class Watch:
     """One step's watch over its session: ``disarm()`` ends it, and says whether the
-    deadline came first (the connection was cut, or is being cut)."""
+    deadline came first (the connection was cut, or is being cut).
 
-    def __init__(self, session: Any, deadline: float):
+    With ``renew``, a deadline that moves: when it comes, ``renew(now)`` says what it is now
+    (a later time: look again then; None: cut now; ``math.inf``: stop watching). It runs
+    on the watchdog's thread under its lock: it must only read a few attributes."""
+
+    def __init__(
+        self, session: Any, deadline: float, renew: Callable[[float], float | None] | None = None
+    ):
         self.session: Any = session  # (None once disarmed: the heap keeps no session alive)
         self.deadline = deadline
+        self.renew = renew
         self.state = "armed"  # then "fired" or "disarmed": changed under the watchdog's lock
 
     def disarm(self) -> bool:
@@ -48,8 +56,13 @@ class Watchdog:
         self._order = itertools.count()  # (ties: never compare two Watch objects)
         self._thread: threading.Thread | None = None
 
-    def watch(self, session: Any, deadline: float) -> Watch:
-        watch = Watch(session, deadline)
+    def watch(
+        self,
+        session: Any,
+        deadline: float,
+        renew: Callable[[float], float | None] | None = None,
+    ) -> Watch:
+        watch = Watch(session, deadline, renew)
         with self._lock:
             heapq.heappush(self._heap, (deadline, next(self._order), watch))
             if self._thread is None:
@@ -65,7 +78,7 @@ class Watchdog:
         with self._lock:
             if watch.state == "armed":
                 watch.state = "disarmed"  # (left in the heap: dropped when its time comes)
-                watch.session = None
+                watch.session = watch.renew = None
             return watch.state == "fired"
 
     def _run(self) -> None:
@@ -80,11 +93,24 @@ class Watchdog:
                 now = time.monotonic()
                 while self._heap and self._heap[0][0] <= now:
                     watch = heapq.heappop(self._heap)[2]
-                    if watch.state == "armed":
+                    if watch.state != "armed":
+                        continue
+                    try:
+                        later = watch.renew(now) if watch.renew is not None else None
+                    except Exception:  # noqa: BLE001 - a renew that fails: cut (never die)
+                        later = None
+                    if later is None:
                         watch.state = "fired"
                         due.append(watch)
+                    elif later == math.inf:
+                        watch.state = "disarmed"
+                        watch.session = watch.renew = None
+                    else:
+                        watch.deadline = max(later, now + 0.001)
+                        heapq.heappush(self._heap, (watch.deadline, next(self._order), watch))
                 if not due:
-                    self._lock.wait(self._heap[0][0] - now)
+                    if self._heap:  # (a renew may have emptied it: look again from the top)
+                        self._lock.wait(self._heap[0][0] - now)
                     continue
             for watch in due:  # (outside the lock: a cut is a system call)
                 session, watch.session = watch.session, None
