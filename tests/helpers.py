@@ -116,3 +116,52 @@ def build_wheels(out: Path) -> tuple[Path, Path]:
     (sdk,) = out.glob("connector_sdk-*.whl")
     (imap,) = out.glob("imap_connector-*.whl")
     return sdk, imap
+
+
+def rss_kib(pid: int | str = "self") -> int:
+    """A process's (this one by default) resident memory (VmRSS), in KiB. For this process,
+    garbage is collected and the C heap's free memory handed back first (glibc's
+    ``malloc_trim``): what is left is what is held, not what earlier tests fragmented."""
+    if pid == "self":
+        import ctypes
+        import gc
+
+        gc.collect()
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return _status_kib("VmRSS", pid)
+
+
+class VirtualMemoryWatch:
+    """How far a process's virtual memory (VmSize) rose above where it was, sampled every
+    few milliseconds while the ``with`` block runs (VmPeak would carry an earlier test's
+    peak): ``grown`` in KiB."""
+
+    def __init__(self, pid: int | str = "self", every: float = 0.005):
+        self.pid, self.every = pid, every
+        self.grown = 0
+
+    def __enter__(self) -> VirtualMemoryWatch:
+        import threading
+
+        self._start = _status_kib("VmSize", self.pid)
+        self._done = threading.Event()
+
+        def sample() -> None:
+            while not self._done.wait(self.every):
+                self.grown = max(self.grown, _status_kib("VmSize", self.pid) - self._start)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def _status_kib(field: str, pid: int | str) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise LookupError(field)

@@ -19,7 +19,7 @@ import imaplib
 from connector.sdk.errors import ConnectionFailed
 
 from .mail import mime
-from .wire import commands, protocol
+from .wire import commands, protocol, server_sets
 from .wire.session import ImapSession
 
 IDENTITY_ITEMS = b"(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
@@ -145,10 +145,15 @@ def _send(
                 "them twice. Check the destination before trying again.",
                 retryable=False,
             ) from exc
+        sent = len(server_sets.ServerSet.parse(chunk))  # (our own set: its UIDs, counted)
         for parts in commands.response_code_values(session, "COPYUID"):
             if len(parts) == 3:
                 uid_validity = int(parts[0])
-                mapping.update(
-                    zip(commands.expand_set(parts[1]), commands.expand_set(parts[2]), strict=False)
+                # Counted first: a COPYUID naming more UIDs than this chunk sent is the
+                # server's lie (``1:4294967295`` was a MemoryError), never expanded.
+                source, copies = (
+                    server_sets.ServerSet.parse(parts[1]),
+                    server_sets.ServerSet.parse(parts[2]),
                 )
+                mapping.update(zip(source.expand(sent), copies.expand(sent), strict=False))
     return mapping, uid_validity

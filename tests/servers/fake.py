@@ -86,12 +86,14 @@ def read_line(conn, listener) -> bytes:
     return data
 
 
-def scripted(on_login, on_other=None, capabilities=b"IMAP4rev1 AUTH=PLAIN"):
+def scripted(on_login, on_other=None, capabilities=b"IMAP4rev1 AUTH=PLAIN", greeting=None):
     """Greets, answers CAPABILITY, lets ``on_login(conn, tag, line)`` handle LOGIN and
-    ``on_other(conn, tag, command, line, listener)`` anything else (BAD when not given)."""
+    ``on_other(conn, tag, command, line, listener)`` anything else (BAD when not given).
+    ``greeting()``, if given, makes each connection's greeting text (after the capabilities)."""
 
     def handle(conn, listener):
-        conn.sendall(b"* OK [CAPABILITY " + capabilities + b"] ready\r\n")
+        text = greeting() if greeting is not None else b"ready"
+        conn.sendall(b"* OK [CAPABILITY " + capabilities + b"] " + text + b"\r\n")
         while True:
             line = read_line(conn, listener)
             if not line:
@@ -698,3 +700,135 @@ def lists_many_mailboxes(count: int = 300_000):
         return None
 
     return _hostile_peer(listing)
+
+
+# --- servers that send too much, or too slowly (the wire's budgets, the step deadline) -----
+
+
+def fresh_bytes(size: int):
+    """A greeting text of ``size`` printable bytes never sent before (a new cache key each)."""
+    return lambda: os.urandom(size // 2).hex().encode()
+
+
+def mailbox_opens(conn, tag, command, line, listener, capabilities=b"") -> bool:
+    """SELECT / EXAMINE of an empty mailbox; False for any other command."""
+    if command not in (b"SELECT", b"EXAMINE"):
+        return False
+    conn.sendall(
+        b"* 0 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 1] ok\r\n"
+        + tag
+        + (b" OK [READ-ONLY] done\r\n" if command == b"EXAMINE" else b" OK [READ-WRITE] done\r\n")
+    )
+    return True
+
+
+def announces_literal(where: bytes, size: int):
+    """A server whose reply to ``where`` (LIST, STATUS, SELECT) announces a literal of
+    ``size`` bytes, then sends nothing more: a client that reserves it waits holding it."""
+
+    def on_other(conn, tag, command, line, listener):
+        if command == where:
+            heads = {
+                b"LIST": b'* LIST () "/" ',
+                b"STATUS": b"* STATUS ",
+                b"SELECT": b"* FLAGS ",  # (an untagged reply of any kind can carry one)
+                b"EXAMINE": b"* FLAGS ",
+            }
+            conn.sendall(heads[where] + b"{%d}\r\n" % size)
+            silent(conn, listener)
+        elif not mailbox_opens(conn, tag, command, line, listener):
+            conn.sendall(tag + b" BAD unknown\r\n")
+
+    return on_other
+
+
+def esearch_all(uids: bytes, copyuid: bytes | None = None):
+    """ESEARCH answering every UID SEARCH with ``ALL <uids>``; FETCH answers nothing (the
+    messages are gone); COPY and MOVE answer ``[COPYUID 7 <copyuid> <copyuid>]``."""
+
+    def on_other(conn, tag, command, line, listener):
+        words = line.upper().split()
+        if mailbox_opens(conn, tag, command, line, listener):
+            return
+        if words[1:3] == [b"UID", b"SEARCH"]:
+            conn.sendall(b'* ESEARCH (TAG "' + tag + b'") UID ALL ' + uids + b"\r\n")
+            conn.sendall(tag + b" OK done\r\n")
+        elif words[1:3] in ([b"UID", b"COPY"], [b"UID", b"MOVE"]):
+            code = b"COPYUID 7 " + (copyuid or uids) + b" " + (copyuid or uids)
+            conn.sendall(tag + b" OK [" + code + b"] done\r\n")
+        elif words[1:2] == [b"UID"] or command in (b"NOOP", b"UNSELECT", b"CLOSE"):
+            conn.sendall(tag + b" OK done\r\n")
+        else:
+            conn.sendall(tag + b" BAD unknown\r\n")
+
+    return on_other
+
+
+def many_mailboxes(count: int):
+    """LIST answered with ``count`` mailboxes (written in 64 KB pieces, as fast as read)."""
+
+    def on_other(conn, tag, command, line, listener):
+        if command != b"LIST":  # (LSUB: nothing subscribed)
+            conn.sendall(tag + (b" OK done\r\n" if command == b"LSUB" else b" BAD unknown\r\n"))
+            return
+        piece = bytearray()
+        for n in range(count):
+            piece += b'* LIST (\\HasNoChildren) "/" "Folder %07d"\r\n' % n
+            if len(piece) > 65536:
+                conn.sendall(piece)
+                piece.clear()
+        conn.sendall(bytes(piece) + tag + b" OK done\r\n")
+
+    return on_other
+
+
+def long_line(size: int):
+    """SELECT answered with one untagged line of ``size`` bytes."""
+
+    def on_other(conn, tag, command, line, listener):
+        if command not in (b"SELECT", b"EXAMINE"):
+            conn.sendall(tag + b" BAD unknown\r\n")
+            return
+        conn.sendall(b"* OK " + b"x" * size + b"\r\n")
+        silent(conn, listener)
+
+    return on_other
+
+
+class Drip:
+    """After login, commands are answered with ``start``, then one byte every ``every``
+    seconds, a line (or a literal) that never ends: each read succeeds, so only a deadline
+    (the step's, or the connection's Timeout for a whole line) stops it. On each connection
+    the first ``answered`` commands are answered by ``answer`` (an ``on_other``) instead.
+    ``cut`` counts the connections the client cut while they dripped, and ``last_cut`` is
+    when the latest was (``time.monotonic()``)."""
+
+    def __init__(self, every: float = 1.0, answer=None, answered: int = 0, start=b"* OK "):
+        self.every, self.answer, self.answered, self.start = every, answer, answered, start
+        self.cut = 0
+        self.last_cut: float | None = None
+        self.dripping = threading.Event()
+        self._seen: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def on_other(self, conn, tag, command, line, listener):
+        with self._lock:
+            seen = self._seen[id(conn)] = self._seen.get(id(conn), 0) + 1
+        if seen <= self.answered:
+            self.answer(conn, tag, command, line, listener)
+            return
+        self.dripping.set()
+        try:
+            conn.sendall(self.start)  # (then a byte at a time: a line, or a literal's octets)
+            give_up = time.monotonic() + 30  # (a client that never cuts: the test fails, not hangs)
+            while time.monotonic() < give_up:
+                conn.sendall(b"x")
+                ready, _, _ = select.select([conn], [], [], self.every)
+                if ready and not conn.recv(4096):  # the client shut the line down
+                    break
+        except OSError:
+            pass
+        with self._lock:
+            self.cut += 1
+            self.last_cut = time.monotonic()
+        raise OSError("the client left")  # (ends the scripted loop: the line is over)

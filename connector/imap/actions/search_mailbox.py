@@ -34,11 +34,12 @@ def search_mailbox(
     )
     if ahead is not None:
         with ahead.carried():
-            uids = commands.uid_search(session, criteria.keys, charset=criteria.utf8)
+            uids = commands.search_set(session, criteria.keys, charset=criteria.utf8)
         selected = ahead.selected
     else:
-        uids = commands.uid_search(session, criteria.keys, charset=criteria.utf8)
-    page = uids[-limit:][::-1] if order == "newest" else uids[:limit]
+        uids = commands.search_set(session, criteria.keys, charset=criteria.utf8)
+    # Only the page is expanded: the server's set may name millions (counted, in "total").
+    page = uids.last(limit)[::-1] if order == "newest" else uids.first(limit)
     _, messages = fetch_summaries(session, page)
     return {
         "mailbox": mailbox,

@@ -44,6 +44,7 @@ from ..mail import budget, mime
 from ..mail.dates import internal_date, iso, search_date
 from ..summaries import fetch_summaries
 from ..wire import commands, protocol
+from ..wire.server_sets import ServerSet
 from ..wire.session import ImapSession
 
 # Messages received this long before the newest one we had seen are re-examined after a
@@ -220,7 +221,7 @@ class Poll:
             # to the newest UID known *before* the search: a message arriving meanwhile is
             # above it, so it is never skipped.
             ceiling = commands.highest_uid(self.session)
-        found = commands.uid_search(self.session, keys, charset=criteria.utf8)
+        found = commands.search_set(self.session, keys, charset=criteria.utf8)
         resync_from = cursor.get("resyncFrom") if catching_up is not None else None
         return self.emit(
             selected,
@@ -231,9 +232,9 @@ class Poll:
             resync_from=resync_from if isinstance(resync_from, int) else None,
         )
 
-    def search(self, filters: list[bytes], utf8: bool, *, since: datetime) -> list[int]:
+    def search(self, filters: list[bytes], utf8: bool, *, since: datetime) -> ServerSet:
         keys = [b"SINCE", _search_day(since), *filters]
-        return commands.uid_search(self.session, keys, charset=utf8)
+        return commands.search_set(self.session, keys, charset=utf8)
 
     def baseline(self, selected: commands.Selected) -> dict:
         """A mailbox's first poll: remember where it is; emit nothing."""
@@ -251,7 +252,7 @@ class Poll:
     def emit(
         self,
         selected: commands.Selected,
-        candidates: list[int],
+        candidates: ServerSet,
         *,
         since: datetime | None,
         previous: dict,
@@ -261,7 +262,7 @@ class Poll:
         """The records of ``candidates`` (UIDs, oldest first) that fit this poll; the
         mailbox's new cursor. ``resync_from``: re-reading after a UIDVALIDITY change (from
         that one): what the cursor saw is not emitted again."""
-        page = candidates[: self.room]
+        page = candidates.first(self.room)  # (only the page: the set may name millions)
         seen = seen_of(previous)
         exclude = {digest for digest, _ in seen} if resync_from is not None else set()
         fetched, rows = fetch_summaries(self.session, page)

@@ -24,7 +24,7 @@ from connector.sdk.errors import (
     Unsupported,
 )
 
-from . import protocol
+from . import budgets, protocol, server_sets
 from .errors import rate_limited, refusal, server_text
 from .session import ImapSession
 
@@ -160,8 +160,8 @@ class Ahead:
         try:
             yield
         except (imaplib.IMAP4.error, ConnectorError) as exc:
-            if self._refused is None or isinstance(exc, imaplib.IMAP4.abort):
-                raise
+            if self._refused is None or isinstance(exc, (imaplib.IMAP4.abort, budgets.OverBudget)):
+                raise  # (a lost line, or a reply over budget: no LIST on that session)
             raise self._error() from None
         if self._refused is not None:  # (a server that ran it anyway: still an error)
             raise self._error()
@@ -282,13 +282,22 @@ def leave_read_only(session: ImapSession, mailbox: str) -> None:
 
 
 def uid_search(session: ImapSession, criteria: list[bytes], *, charset: bool = False) -> list[int]:
-    """UID SEARCH with criteria tokens from ``protocol``/``search``; sorted UIDs.
+    """UID SEARCH with criteria tokens from ``protocol``/``search``; sorted UIDs, every one
+    of them (a step that acts on all it found), within ``budgets.MAX_UIDS``."""
+    return search_set(session, criteria, charset=charset).expand()
+
+
+def search_set(
+    session: ImapSession, criteria: list[bytes], *, charset: bool = False
+) -> server_sets.ServerSet:
+    """UID SEARCH; the UIDs found as an ascending ``ServerSet``: counted, expanded only as
+    far as the step needs (a page of the newest: ``last(n)``).
 
     With ESEARCH (RFC 4731) the server answers in ranges (``1:10000``), not one number
     per message: a big mailbox's reply shrinks from ~6 bytes a message to a few bytes.
     """
     args = ([b"CHARSET", b"UTF-8"] if charset else []) + criteria
-    found: list[int] = []
+    found = server_sets.ServerSet([])
     with refusal() as refused:
         found = _uid_search(session, args)
     if refused.error is None:
@@ -301,20 +310,20 @@ def uid_search(session: ImapSession, criteria: list[bytes], *, charset: bool = F
     raise refused.error
 
 
-def _uid_search(session: ImapSession, args: list[bytes]) -> list[int]:
+def _uid_search(session: ImapSession, args: list[bytes]) -> server_sets.ServerSet:
     if session.has("ESEARCH"):
-        uids: list[int] = []
+        runs: list[tuple[int, int]] = []
         for line in run(session, b"SEARCH", [b"RETURN", b"(ALL)", *args], response="ESEARCH"):
             tokens = (line or b"").split()
             for i, token in enumerate(tokens[:-1]):
                 if token.upper() == b"ALL":
-                    uids.extend(expand_set(tokens[i + 1]))
-        return sorted(set(uids))
-    uids = []
-    for line in run(session, b"SEARCH", args):
-        if line:
-            uids.extend(int(tok) for tok in line.split() if tok.isdigit())
-    return sorted(set(uids))
+                    runs += server_sets.ServerSet.parse(tokens[i + 1]).runs
+        return server_sets.ServerSet(runs).ascending()
+    lines = [line for line in run(session, b"SEARCH", args) if line]
+    server_sets.count_numbers(lines)  # before a single int is made of them
+    return server_sets.ServerSet.of(
+        int(tok) for line in lines for tok in line.split() if tok.isdigit()
+    )
 
 
 def resolve(session: ImapSession, uid_set: protocol.UidSet) -> list[int]:
@@ -382,7 +391,6 @@ def _server_fault(read: Callable[[], dict]) -> dict:
 
 
 _LITERAL_AT_END = re.compile(rb"~?\{(\d+)\+?\}\r\n$")  # ~{n}: a literal8 (RFC 3516)
-MAX_LITERAL = 1 << 30  # a server announcing more is not sending a mail message
 
 
 def read_fetch(
@@ -409,6 +417,7 @@ def read_fetch(
     done = tag + b" "
     data: Any = [] if into is None else into
     in_fetch = False
+    responses = 0  # FETCH responses kept: one a message asked, or a server flooding
     read_line = client.read_line
     # Per line: ~1 us of Python beside the server's reply; a flag read-back has 10,000.
     while True:
@@ -419,6 +428,10 @@ def read_fetch(
             fetch = rest.startswith(b"FETCH ") or rest[:6].upper() == b"FETCH "
             in_fetch = fetch and head.isdigit()
             text = head + rest[5:] if in_fetch else line  # b"seq (...)"; (line: not kept)
+            if in_fetch:
+                responses += 1
+                if responses > budgets.MAX_RESPONSES:
+                    raise budgets.OverBudget(budgets.RESPONSES, budgets.MAX_RESPONSES)
         elif line.startswith(done):
             status, _, said = line[len(done) :].rstrip(b"\r\n").partition(b" ")
             if status != b"OK":
@@ -432,10 +445,10 @@ def read_fetch(
         # (the regex only where a literal can be: most lines of a flag read-back are not)
         literal = _LITERAL_AT_END.search(line) if line.endswith(b"}\r\n") else None
         if literal is not None:
-            size = int(literal.group(1))
-            if size > MAX_LITERAL:
-                raise imaplib.IMAP4.abort(f"the server announced a literal of {size} bytes")
-            blob = client.read_exactly(size)
+            digits = literal.group(1)
+            if len(digits) > 12:  # (int() of thousands of digits is itself a cost)
+                raise budgets.OverBudget(budgets.LITERAL, budgets.MAX_LITERAL)
+            blob = client.read_exactly(int(digits))  # (the budgets are checked first)
             if in_fetch:
                 data.append((text.rstrip(b"\r\n"), blob))
         elif in_fetch:
@@ -486,15 +499,3 @@ def response_code_values(session: ImapSession, name: str) -> list[list[bytes]]:
         code.split() if isinstance(code, bytes) else code.encode().split()
         for code in pop_response_code(session, name)
     ]
-
-
-def expand_set(text: bytes | str) -> list[int]:
-    """A server's sequence set (``4:6,9``) -> [4, 5, 6, 9], in the order written."""
-    if isinstance(text, bytes):
-        text = text.decode("ascii")
-    out: list[int] = []
-    for item in text.split(","):
-        low, _, high = item.partition(":")
-        a, b = int(low), int(high or low)
-        out.extend(range(a, b + 1) if a <= b else range(a, b - 1, -1))
-    return out

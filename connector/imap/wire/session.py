@@ -11,6 +11,7 @@ import imaplib
 import select
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
 from connector.sdk.context import Context
+from connector.sdk.deadlines import WATCHDOG
 from connector.sdk.errors import (
     AuthFailed,
     ConnectionFailed,
@@ -49,6 +51,7 @@ class ImapSession:
         self.pipelining = False
         self.server_key: tuple = (host, port)  # + the server's identity, set once TLS is up
         self.notifying = False  # a NOTIFY SET (RFC 5465) in force: a push's line kept
+        self.read_timeout = 30.0  # the connection's Timeout (``_open`` sets it)
 
     def complete_login(self) -> None:
         """Send a held-back LOGIN now and read its reply (for a step that sends no command)."""
@@ -126,7 +129,7 @@ class ImapSession:
 
     def check(self) -> None:
         """A round trip that fails on a connection the server dropped (before reuse)."""
-        self.client.noop()
+        self._noop()
 
     def stale(self) -> bool:
         """Whether the server dropped this idle session, without a round trip when all is
@@ -139,10 +142,20 @@ class ImapSession:
         if not readable:
             return False
         try:
-            self.client.noop()
+            self._noop()
         except Exception:  # noqa: BLE001 - any failure: not reusable
             return True
         return False
+
+    def _noop(self) -> None:
+        """NOOP, its whole reply within the connection's Timeout: a server dripping it a
+        byte at a time is cut (as a step past its deadline is), and the session not reused."""
+        watch = WATCHDOG.watch(self, time.monotonic() + self.read_timeout)
+        try:
+            self.client.noop()
+        finally:
+            if watch.disarm():
+                raise Timeout("The server did not answer NOOP in time.")
 
     def interrupt(self) -> None:
         """From another thread: end a blocking read at once (a push asked to stop, as in
@@ -236,8 +249,12 @@ def _open(
                 negotiate_starttls(client, fields["start_tls"], context, host=host, port=port)
                 deadline.watch(client.socket())  # TLS replaced the socket being watched
             session.deadline, session.pipelining = deadline, pipelining
+            session.read_timeout = float(asked)
             session.server_key = (host, port, client.identity)
             authenticate(session)
+            # The connection's Timeout for each line of every reply from now on, however
+            # the server trickles it (the opening has its deadline above).
+            client.watch_progress(float(asked))
         except BaseException:
             try:  # no LOGOUT: after a failed handshake or login the socket may be unusable
                 client.shutdown()

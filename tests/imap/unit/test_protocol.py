@@ -6,7 +6,7 @@ import pytest
 
 from connector.imap import search
 from connector.imap.wire import protocol
-from connector.imap.wire.commands import expand_set
+from connector.imap.wire.server_sets import ServerSet
 from connector.sdk.errors import InvalidInput, Unsupported
 
 
@@ -62,7 +62,7 @@ def test_compress_and_chunk():
     sets = protocol.uid_sets(uids, limit=8000)
     assert all(len(s) <= 8000 for s in sets)
     assert len(sets) > 1
-    back = [u for s in sets for item in s.split(b",") for u in expand_set(item)]
+    back = [u for s in sets for u in ServerSet.parse(s).expand()]
     assert back == sorted(uids)
     assert protocol.uid_sets(range(1, 5001)) == [b"1:5000"]
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from . import egress as egress_policy
 from . import envelope, oauth
 from .context import Context
+from .deadlines import watching
 from .discovery import is_connector_name, resolve_manifest
 from .errors import AuthFailed, ConnectorError, InternalError, InvalidInput, UnknownAction
 from .inputs import plain_json_problem
@@ -84,11 +85,13 @@ class Connector:
         {"testConnection": true, "connection"} -> {"ok", "data"}.
 
         ``execution_id`` (a new one by default) and ``timeout`` (seconds; the deadline) reach
-        handlers that take a ``context``. With a ``pool`` (connector.sdk.pool), the session
-        comes from it and goes back to it, among the sessions of ``tenant`` (a host's name
-        for who asks: its sessions and failed logins are its own); ``report`` (a dict) then
-        gets ``pool``: "hit" or "miss". ``connect_timeout`` bounds opening the connection
-        (``context.connect_timeout``).
+        handlers that take a ``context``; at the deadline a session with ``interrupt()`` is
+        cut, so a server answering a byte at a time cannot hold the step past it
+        (connector.sdk.deadlines): the step is TIMEOUT, its session discarded. With a
+        ``pool`` (connector.sdk.pool), the session comes from it and goes back to it, among
+        the sessions of ``tenant`` (a host's name for who asks: its sessions and failed
+        logins are its own); ``report`` (a dict) then gets ``pool``: "hit" or "miss".
+        ``connect_timeout`` bounds opening the connection (``context.connect_timeout``).
         ``egress`` is where the step may connect (connector.sdk.egress): a hosted
         service passes its policy; by default the environment's (permissive when unset).
         When the connection refreshed its OAuth 2.0 tokens,
@@ -297,7 +300,8 @@ class Connector:
         if call.pool is None or conn_op.pooling is None:  # (a connection that pools says so)
             session = self._open(conn_op, fields, call, context)
             try:
-                return action.handler(session, **arguments)
+                with watching(session, call.deadline, call.timeout):
+                    return action.handler(session, **arguments)
             finally:
                 close_quietly(session)
         return self._run_pooled(action, conn_op, fields, arguments, call, context)
@@ -324,7 +328,9 @@ class Connector:
             cap=conn_op.pool_cap(pool.per_account),
         )
         try:
-            data = action.handler(pooled.session, **arguments)
+            # (a session cut at the deadline raises TIMEOUT here: never lent again)
+            with watching(pooled.session, call.deadline, call.timeout):
+                data = action.handler(pooled.session, **arguments)
         except BaseException as exc:  # (a login sent with the first command is refused here)
             pool.release(pooled, ok=False, failure=exc)
             raise
@@ -468,6 +474,7 @@ class Call:
         self.tenant: str | None = None  # with a pool: whose sessions
         self.scrubber = scrubber
         self.execution_id = execution_id or uuid.uuid4().hex
+        self.timeout = timeout
         self.deadline = time.monotonic() + timeout if timeout else None
         self.connection_update: dict | None = None
         self.refresher: oauth.Refresher | None = None  # the connection's, when it has one

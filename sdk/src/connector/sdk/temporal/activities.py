@@ -16,7 +16,7 @@ import threading
 from asyncio import CancelledError
 from collections.abc import Awaitable
 from concurrent.futures import Executor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import activity
@@ -26,6 +26,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from .. import envelope
+from ..deadlines import seconds_left
 from ..egress import EgressPolicy
 from ..errors import ConnectionFailed, InternalError, UnknownAction
 from ..push import PushLines
@@ -69,9 +70,10 @@ def connector(name: str) -> Connector:
     return _connectors[name]
 
 
-def run_envelope(request: dict, execution: str | None = None) -> dict:
+def run_envelope(request: dict, execution: str | None = None, timeout: float | None = None) -> dict:
     """The step's envelope: ``{"connector", "action"|"trigger"|"dataSource"|"testConnection",
-    "connection", "inputs", "state"}`` (``watcher``: the poller asking, for the log)."""
+    "connection", "inputs", "state"}`` (``watcher``: the poller asking, for the log).
+    ``timeout``: the step's deadline, in seconds (``time_left``)."""
     body = dict(request)
     name = body.pop("connector", None)
     body.pop("watcher", None)
@@ -82,20 +84,34 @@ def run_envelope(request: dict, execution: str | None = None) -> dict:
     return target.invoke(
         body,
         execution_id=execution,
+        timeout=timeout,
         pool=_pool,
         egress=_egress,
         connect_timeout=_connect_timeout,
     )
 
 
-def heartbeating(request: dict, execution: str | None) -> dict:
+def time_left(info: activity.Info) -> float | None:
+    """What the activity has left of its start-to-close and schedule-to-close timeouts: the
+    step's deadline, so that a server answering a byte at a time cannot hold the step (and
+    its worker thread) past the moment Temporal gives up on it (connector.sdk.deadlines)."""
+    return seconds_left(
+        [
+            (info.start_to_close_timeout, info.started_time),
+            (info.schedule_to_close_timeout, info.scheduled_time),
+        ],
+        datetime.now(UTC),
+    )
+
+
+def heartbeating(request: dict, execution: str | None, timeout: float | None = None) -> dict:
     """The step on a thread of its own while this (the activity's) thread heartbeats."""
     result: dict[str, dict] = {}
     done = threading.Event()
 
     def work() -> None:
         try:
-            result["envelope"] = run_envelope(request, execution)
+            result["envelope"] = run_envelope(request, execution, timeout)
         finally:
             done.set()
 
@@ -175,10 +191,11 @@ def run_step(request: dict) -> dict:
     others follow the caller's retry policy (RATE_LIMITED: after retryAfterSeconds)."""
     info = activity.info() if activity.in_activity() else None
     execution = f"{info.workflow_id}/{info.activity_id}" if info else None
+    timeout = time_left(info) if info is not None else None
     if info is not None and not info.is_local:  # (a local activity cannot heartbeat)
-        result = heartbeating(request, execution)
+        result = heartbeating(request, execution, timeout)
     else:
-        result = run_envelope(request, execution)
+        result = run_envelope(request, execution, timeout)
     kind = next((k for k in REQUEST_KINDS if k in request), "action")
     telemetry.step(str(request.get("connector")), kind, str(request.get(kind)), result)
     if kind == "trigger":
@@ -216,7 +233,8 @@ async def poll_and_hand_off(args: dict) -> dict:
     name, key = str(request.get("connector")), str(request.get("trigger"))
     loop = asyncio.get_running_loop()
     execution = f"{info.workflow_id}/{info.activity_id}"
-    result = await _heartbeating(loop.run_in_executor(_executor, run_envelope, request, execution))
+    poll = loop.run_in_executor(_executor, run_envelope, request, execution, time_left(info))
+    result = await _heartbeating(poll)
     telemetry.step(name, "trigger", key, result)
     telemetry.poll(name, key, to.get("watcher"), result, last_attempt=last_attempt(info, result))
     if not result.get("ok"):

@@ -1,0 +1,123 @@
+"""The step watchdog: sessions cut at their step's deadline, from one thread (generic: any
+session with ``interrupt()``)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from connector.sdk.deadlines import WATCHDOG, seconds_left, watching
+from connector.sdk.errors import Timeout
+
+# What a cut may lag its deadline by on a shared machine (measured: about a millisecond).
+MARGIN = 0.5
+
+
+class Line:
+    """A session whose ``interrupt()`` ends a blocked ``read()``, as a cut socket does."""
+
+    def __init__(self) -> None:
+        self.cut = threading.Event()
+        self.cut_at: float | None = None
+
+    def interrupt(self) -> None:
+        self.cut_at = time.monotonic()
+        self.cut.set()
+
+    def read(self, wait: float) -> str:
+        if self.cut.wait(wait):
+            raise ConnectionResetError("the line was cut")
+        return "data"
+
+
+def test_a_session_is_cut_at_its_deadline_and_the_step_is_a_timeout():
+    line = Line()
+    deadline = time.monotonic() + 0.3
+    with pytest.raises(Timeout) as raised, watching(line, deadline, 0.3):
+        line.read(30)
+    assert line.cut_at is not None and deadline <= line.cut_at < deadline + MARGIN
+    assert "within 0.3 s" in str(raised.value)
+    assert raised.value.retryable is True
+
+
+def test_a_step_done_in_time_is_never_cut():
+    line = Line()
+    with watching(line, time.monotonic() + 0.2, 0.2):
+        assert line.read(0) == "data"
+    time.sleep(0.4)
+    assert not line.cut.is_set()
+
+
+def test_deadlines_are_kept_in_order_whatever_order_they_come_in():
+    lines = [Line() for _ in range(5)]
+    now = time.monotonic()
+    offsets = [1.2, 0.1, 1.0, 0.2, 0.8]  # (0.4 s apart around the look: a noisy machine)
+    watches = [
+        WATCHDOG.watch(line, now + offset) for line, offset in zip(lines, offsets, strict=True)
+    ]
+    time.sleep(0.4)
+    assert [line.cut.is_set() for line in lines] == [False, True, False, True, False]
+    assert watches[4].disarm() is False  # disarmed before its time: never cut
+    time.sleep(1.2)
+    assert [line.cut.is_set() for line in lines] == [True, True, True, True, False]
+    assert all(w.disarm() for i, w in enumerate(watches) if i != 4)  # (fired: said so)
+
+
+def test_a_session_without_interrupt_and_a_step_without_deadline_are_not_watched():
+    class Plain:
+        pass
+
+    with watching(Plain(), time.monotonic() - 1, 1.0):  # (past its deadline already)
+        pass
+    line = Line()
+    with watching(line, None, None):
+        pass
+    assert not line.cut.is_set()
+
+
+def test_the_watchdog_keeps_no_session_once_a_step_ended():
+    line = Line()
+    watch = WATCHDOG.watch(line, time.monotonic() + 60)
+    watch.disarm()
+    assert watch.session is None  # (the heap keeps the entry until its time, not the session)
+
+
+def test_a_temporal_steps_deadline_is_the_least_time_its_activity_has_left():
+    now = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
+    minute = timedelta(minutes=1)
+    started = now - timedelta(seconds=20)
+    scheduled = now - timedelta(seconds=50)
+    assert seconds_left([(minute, started), (None, scheduled)], now) == 40.0
+    assert seconds_left([(minute, started), (minute, scheduled)], now) == 10.0
+    assert seconds_left([(minute, now - 2 * minute)], now) == 0.001  # (already past)
+    assert seconds_left([(None, started), (None, scheduled)], now) is None
+
+
+def test_a_moving_deadline_is_asked_again_when_it_comes():
+    """``renew``: a deadline that moves (a line's, renewed while lines keep coming)."""
+    line, asked = Line(), []
+    start = time.monotonic()
+
+    def renew(now: float) -> float | None:
+        asked.append(now - start)
+        return start + 0.4 if len(asked) == 1 else None  # later once, then: cut
+
+    WATCHDOG.watch(line, start + 0.1, renew)
+    assert line.cut.wait(5)
+    assert len(asked) == 2 and 0.1 <= asked[0] < 0.1 + MARGIN
+    assert line.cut_at is not None and start + 0.4 <= line.cut_at < start + 0.4 + MARGIN
+
+
+def test_a_moving_deadline_may_say_there_is_nothing_left_to_watch():
+    line = Line()
+    watch = WATCHDOG.watch(line, time.monotonic() + 0.05, lambda now: math.inf)
+    time.sleep(0.3)
+    assert not line.cut.is_set()
+    assert watch.disarm() is False and watch.session is None
+    after = Line()  # (the watchdog goes on: an emptied heap once stopped its thread)
+    WATCHDOG.watch(after, time.monotonic() + 0.05)
+    assert after.cut.wait(5)
