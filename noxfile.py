@@ -21,7 +21,15 @@ FLOOR = 63  # measured 2026-12-04: 63.8% (6,681 statements)
 
 @nox.session(python=PYTHONS)
 def unit(session: nox.Session) -> None:
-    packages = ["-e", "./sdk[serve,http]", "-e", ".[demo]", "pytest>=7", "openapi-spec-validator"]
+    packages = [
+        "-e",
+        "./sdk[serve,http]",
+        "-e",
+        ".[demo]",
+        "pytest>=7",
+        "openapi-spec-validator",
+        "hypothesis>=6.100",
+    ]
     session.install(*packages, "pytest-cov>=5")
     coverage = []
     if session.python == PYTHONS[-1]:  # the figure, measured once (sys.monitoring: cheap)

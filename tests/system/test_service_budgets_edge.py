@@ -184,13 +184,18 @@ def test_a_45_mb_message_is_parsed_off_the_event_loop(service):
         {"connection": REFUSED, "inputs": {"mailbox": "INBOX", "content": content}}
     ).encode()
     assert len(body) > 45_000_000
-    with Prober(service) as quiet:
-        time.sleep(1.5)
-    with Prober(service) as busy:
-        status, reply = raw_post(service.port, APPEND, body)
-        time.sleep(0.2)
-    assert status == 403 and reply["error"]["code"] == "DESTINATION_NOT_ALLOWED", reply
-    assert not busy.failures, busy.failures
+    # Measured twice when over: a hiccup of this shared machine fails one try, a parse on
+    # the event loop fails both (CI once saw 0.407 s against a 0.407 s bound).
+    for _try in range(2):
+        with Prober(service) as quiet:
+            time.sleep(1.5)
+        with Prober(service) as busy:
+            status, reply = raw_post(service.port, APPEND, body)
+            time.sleep(0.2)
+        assert status == 403 and reply["error"]["code"] == "DESTINATION_NOT_ALLOWED", reply
+        assert not busy.failures, busy.failures
+        if max(busy.latencies) <= p99(quiet.latencies) + 0.4:
+            break
     assert max(busy.latencies) <= p99(quiet.latencies) + 0.4, (
         p99(quiet.latencies),
         max(busy.latencies),
