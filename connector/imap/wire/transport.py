@@ -802,19 +802,40 @@ class Client(IMAPClient):
         imap = self._imap
         noop = imap._command("NOOP") if sync_first else None
         self._idle_tag = tag = imap._command("IDLE")
-        early = [] if noop is None else self._consume_until_tagged_response(noop, "NOOP")[1]
-        while (line := imap._get_response()) is not None:  # (None: the continuation)
-            answered = imap.tagged_commands.get(tag)
-            if answered:
-                kind = answered[0] if isinstance(answered, tuple) else None
-                if kind == "BAD":  # (the server does not take IDLE: not a passing fault)
-                    raise IdleRefused(f"IDLE refused: {line!r}")
-                raise IMAPClientError(f"Unexpected IDLE response: {line!r}")
-            try:
-                early.append(parse_untagged(line))
-            except (ProtocolError, ValueError):  # (a literal in it: the poll will tell)
-                continue
+        early: list = []
+        line: bytes | None = b""
+        # The NOOP's reply first. Dovecot refuses a command it does not know as soon as it
+        # reads it, while the NOOP ahead still syncs: IDLE's BAD can come before NOOP's OK.
+        while noop is not None and not imap.tagged_commands.get(noop):
+            line = imap._get_response()
+            if line is None:  # IDLE's "+" before NOOP's reply: NOOP's comes in the IDLE
+                break
+            self._take_early(line, tag, early)
+        if noop is not None and imap.tagged_commands.get(noop):
+            typ, data = imap.tagged_commands.pop(noop)
+            self._checkok("NOOP", typ, data)
+        while line is not None and not imap.tagged_commands.get(tag):
+            line = imap._get_response()  # (None: the continuation)
+            if line is not None:
+                self._take_early(line, tag, early)
+        answered = imap.tagged_commands.get(tag)
+        if answered:
+            kind = answered[0] if isinstance(answered, tuple) else None
+            if kind == "BAD":  # (the server does not take IDLE: not a passing fault)
+                raise IdleRefused("IDLE refused: BAD")
+            raise IMAPClientError(f"IDLE refused: {kind}")
         return early
+
+    def _take_early(self, line: bytes, idle_tag: bytes, early: list) -> None:
+        """An untagged line read before the IDLE took hold, parsed into ``early`` (a tagged
+        one, the NOOP's or the IDLE's, is imaplib's to file: it is not data)."""
+        tagged = self._imap.tagged_commands
+        if not line.startswith(b"* ") or tagged.get(idle_tag):
+            return
+        try:
+            early.append(parse_untagged(line))
+        except (ProtocolError, ValueError):  # (a literal in it: the poll will tell)
+            pass
 
     # -- goodbye
 
