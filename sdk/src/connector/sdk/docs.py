@@ -46,6 +46,9 @@ def input_table(op: Operation, with_connection: bool) -> list[str]:
             comments += (
                 f" A file of at most {spec.max_bytes} bytes (name, contentType, base64 content)."
             )
+        if spec.renamed_from:
+            earlier = ", ".join(f"`{old}`" for old in spec.renamed_from)
+            comments += f" Earlier name: {earlier} (still read)."
         default = _default(spec.default)
         for when, value in spec.default_when:
             default += f" ({_default(value)} when {_when(op, when)})"

@@ -279,6 +279,7 @@ class Manifest:
             where = f"{op.kind} {op.key}"
             raw_inputs = next(o for o in self.data[KINDS[op.kind]] if o["key"] == op.key)["inputs"]
             problems += _duplicates(f"{where}: input", [i["key"] for i in raw_inputs])
+            problems += _renamed_problems(where, op.inputs)
             problems += [
                 f"{where}: input key {s.key!r} is reserved ({RESERVED_INPUT_KEYS[s.key]}): "
                 "choose another key"
@@ -377,7 +378,7 @@ def _operation(kind: str, raw: dict) -> Operation:
             max_bytes=i.get("maxBytes", 0),
             default_when=tuple((d["when"], d["value"]) for d in i.get("defaultWhen", ())),
             advanced=i.get("advanced", False),
-            legacy=i.get("legacy", False),
+            renamed_from=tuple(i.get("renamedFrom", ())),
         )
         for i in raw["inputs"]
     ]
@@ -560,6 +561,27 @@ def _default_when_problems(where: str, spec: InputSpec, inputs: InputSet) -> lis
                     f"{where}: input {spec.key}: defaultWhen value {wanted!r} for {key} does "
                     f"not fit its type {other.type}: {problem}"
                 )
+    return problems
+
+
+def _renamed_problems(where: str, inputs: InputSet) -> list[str]:
+    """An old key (``renamedFrom``) names one input only, and no input has it as its key: a
+    saved value must have one place to go."""
+    problems = []
+    seen: dict[str, str] = {}
+    for spec in inputs:
+        for old in spec.renamed_from:
+            if old in inputs.by_key:
+                problems.append(
+                    f"{where}: input {spec.key}: renamedFrom names {old!r}, the key of an input "
+                    "of this step: an old key cannot still be in use"
+                )
+            elif old in seen:
+                problems.append(
+                    f"{where}: inputs {seen[old]} and {spec.key} both declare renamedFrom "
+                    f"{old!r}: a saved value must have one place to go"
+                )
+            seen.setdefault(old, spec.key)
     return problems
 
 

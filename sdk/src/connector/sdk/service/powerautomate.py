@@ -194,11 +194,7 @@ def _inputs(manifest: Manifest, op: Operation) -> dict:
         if spec.default is not None and not spec.default_when:
             schema["default"] = spec.default
         schema["x-ms-visibility"] = (
-            "internal"
-            if spec.legacy
-            else "important"
-            if spec.required and not spec.advanced
-            else "advanced"
+            "important" if spec.required and not spec.advanced else "advanced"
         )
         if spec.data_source and spec.data_source in manifest.data_sources:
             schema["x-ms-dynamic-values"] = {
@@ -208,6 +204,14 @@ def _inputs(manifest: Manifest, op: Operation) -> dict:
                 "value-title": "label",
             }
         properties[spec.key] = schema
+        for old in spec.renamed_from:  # a flow saved with the earlier key keeps its value
+            earlier = {
+                k: v for k, v in schema.items() if k not in ("default", "x-ms-dynamic-values")
+            }
+            earlier["x-ms-summary"] = summary_text(f"{spec.label} (earlier name)")
+            earlier["description"] = f"The earlier name of {spec.label}: give {spec.key} instead."
+            earlier["x-ms-visibility"] = "internal"
+            properties[old] = earlier
     required = [s.key for s in op.inputs if s.required and s.default is None]
     inputs: dict[str, Any] = {"type": "object", "x-ms-summary": "Inputs", "properties": properties}
     if required:
@@ -254,7 +258,8 @@ def schema_20(schema: Any) -> Any:
         out["enum"] = [out.pop("const")]
     if "title" in out and "x-ms-summary" not in out:  # (an output's label)
         out["x-ms-summary"] = summary_text(out["title"])
-    for keyword in ("writeOnly", "examples", "$defs", "contentEncoding"):  # (format: byte stays)
+    for keyword in ("writeOnly", "examples", "$defs", "contentEncoding", "deprecated"):
+        # (format: byte stays; a deprecated input is x-ms-visibility internal)
         out.pop(keyword, None)
     if "allOf" in out and len(out["allOf"]) == 1 and set(out) == {"allOf"}:
         return schema_20(out["allOf"][0])
