@@ -81,6 +81,12 @@ COMMANDS: dict[str, Command] = {
         names="NAME|PATH",
     ),
     "docs": Command("connector.sdk.cli.manifests:docs", "write docs/ from the manifest"),
+    "diff": Command(
+        "connector.sdk.cli.diff:diff",
+        "what an upgrade changes for saved steps",
+        "OLD NEW|--last-release NEW [--format json]",
+        scope="all",
+    ),
     "export": Command(
         "connector.sdk.service.export:command",
         "OpenAPI 3.1/3.0 or a Power Automate connector",
