@@ -1,8 +1,8 @@
 """ListPoller (connector.sdk.http.polling): over random streams of items with ties, updates,
 pages of every kind and limits, no item is handed off twice and none is lost. The streams
 run against an API model in this process (thousands of polls: HTTP would only add time);
-the same poller over real sockets is in the rest template's stress test
-(tests/system/test_rest_template_trigger.py)."""
+the same poller over real sockets is in the rest template's own tests (its
+tests/test___name__.py.tmpl, run by tests/system/test_scaffold_wheel.py)."""
 
 from __future__ import annotations
 

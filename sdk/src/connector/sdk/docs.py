@@ -8,6 +8,7 @@ from pathlib import Path
 from . import outputs
 from .errors import ERROR_TYPES, ServerError
 from .manifest import SCHEMA_PATH, Manifest, Operation
+from .pool import PER_ACCOUNT
 
 
 def _cell(text: str) -> str:
@@ -123,10 +124,10 @@ def render(manifest: Manifest, icon_name: str) -> str:
         out += [*input_table(conn, with_connection=False), ""]
         out += oauth_presets(conn)
         if conn.pooling is not None:
+            most = conn.pooling.get("perAccount", PER_ACCOUNT)
             out += [
                 "A host (`serve`, the Temporal worker) keeps this connection's sessions "
-                f"logged in between steps: at most {conn.pooling.get('perAccount', 3)} per "
-                "account, one step at a time each.",
+                f"logged in between steps: at most {most} per account, one step at a time each.",
                 "",
             ]
         if conn.test is not None:

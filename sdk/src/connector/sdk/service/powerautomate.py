@@ -37,8 +37,6 @@ from .openapi30 import convert
 
 # The security scheme's name: never a connection field's (apiKey, api_key...) beside it.
 SERVICE_TOKEN = "serviceToken"  # noqa: S105
-# What Swagger 2.0 (and Power Automate) does not take in a schema.
-UNSUPPORTED = ("anyOf", "oneOf", "const", "nullable", "writeOnly", "examples", "$defs")
 
 
 def export(connector: Any, out: Path, *, host: str = "connector.example.com") -> list[Path]:
