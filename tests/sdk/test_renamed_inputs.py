@@ -15,10 +15,10 @@ from connector.sdk import Connector
 from connector.sdk.cli.manifests import description
 from connector.sdk.docs import render
 from connector.sdk.errors import ManifestError
+from connector.sdk.export import powerautomate
+from connector.sdk.export.openapi import document
 from connector.sdk.manifest import Manifest
-from connector.sdk.service import powerautomate
 from connector.sdk.service.headers import connection_from_headers
-from connector.sdk.service.openapi import document
 from tests.helpers import ROOT
 from tests.sample_connector import MANIFEST
 

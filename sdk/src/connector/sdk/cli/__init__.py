@@ -90,7 +90,7 @@ COMMANDS: dict[str, Command] = {
         scope="all",
     ),
     "export": Command(
-        "connector.sdk.service.export:command",
+        "connector.sdk.export.cli:command",
         "OpenAPI 3.1/3.0 or a Power Automate connector",
         "--out DIR",
     ),

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..manifest import Manifest, Operation
-from .headers import header_name
+from ..service.headers import header_name
 from .openapi import REF, Builder, pascal
 from .openapi30 import convert
 
