@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,15 @@ from connector.imap import manifest_path
 from connector.sdk import Connector
 from connector.sdk.testing import Harness
 from tests.helpers import raw_client, require_server
+from tests.markers import deselected_folder
 from tests.servers import courier, cyrus, dovecot, pymap
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A folder whose tests ``-m`` deselects is not collected (its imports cost seconds)."""
+    if deselected_folder(collection_path, config.getoption("markexpr") or ""):
+        return True
+    return None
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -27,6 +27,13 @@ BASE_CAPS = (
 )
 
 
+def property_examples(full: int) -> int:
+    """A property test's number of random cases: ``full`` in the whole suite (scripts/test,
+    and so CI, sets CONNECTOR_FULL_PROPERTIES=1), a quarter in a quick ``pytest -m unit``:
+    the same properties, fewer cases, so the unit tests stay a few seconds."""
+    return full if os.environ.get("CONNECTOR_FULL_PROPERTIES") == "1" else max(25, full // 4)
+
+
 def required_servers() -> set[str]:
     """IMAP_TEST_SERVERS (set by .ci/run): servers whose absence fails instead of skipping."""
     return {s.strip() for s in os.environ.get("IMAP_TEST_SERVERS", "").split(",") if s.strip()}

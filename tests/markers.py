@@ -10,9 +10,21 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from pathlib import Path
 
 import pytest
+
+TESTS = Path(__file__).resolve().parent
+# Each folder's marker (its conftest applies it): ``-m`` decides which folders to collect.
+FOLDERS = {
+    TESTS / "sdk": "unit",
+    TESTS / "imap" / "unit": "unit",
+    TESTS / "imap" / "integration": "integration",
+    TESTS / "system": "system",
+}
+_WORD = re.compile(r"\b(?!(?:and|or|not)\b)[A-Za-z_][A-Za-z0-9_]*\b")
 
 
 def mark_folder(conftest: str, items: list[pytest.Item], marker: pytest.MarkDecorator) -> None:
@@ -21,3 +33,25 @@ def mark_folder(conftest: str, items: list[pytest.Item], marker: pytest.MarkDeco
     for item in items:
         if folder in Path(item.path).resolve().parents:
             item.add_marker(marker)
+
+
+def deselected_folder(path: Path, markexpr: str) -> bool:
+    """Whether ``-m markexpr`` deselects every test of the folder ``path``, so that it need
+    not be collected nor its modules imported (``-m unit`` then skips the heavy imports of
+    the server and program tests). Exact: true only when the expression is false whatever
+    other markers a test there carries, its folder's marker the only one of FOLDERS."""
+    marker = FOLDERS.get(path.resolve())
+    if marker is None or not markexpr.strip():
+        return False
+    try:  # pytest's own reading of -m (a private module: anything unexpected, collect)
+        from _pytest.mark.expression import Expression
+
+        expression = Expression.compile(markexpr)
+    except Exception:  # noqa: BLE001
+        return False
+    others = sorted(set(_WORD.findall(markexpr)) - set(FOLDERS.values()))
+    for values in itertools.product((False, True), repeat=len(others)):
+        carried = {marker, *(name for name, on in zip(others, values, strict=True) if on)}
+        if expression.evaluate(lambda name, /, carried=carried, **_: name in carried):
+            return False
+    return True

@@ -10,7 +10,7 @@ import json
 from connector.imap import manifest_path
 from connector.sdk import Connector
 from connector.sdk.cli import main
-from connector.sdk.service import powerautomate
+from connector.sdk.export import powerautomate
 
 
 def test_validate_counts_every_kind(capsys):

@@ -13,8 +13,8 @@ from connector.imap import manifest_path
 from connector.sdk import Connector
 from connector.sdk.docs import render
 from connector.sdk.errors import ManifestError
+from connector.sdk.export.openapi import document
 from connector.sdk.manifest import Manifest
-from connector.sdk.service.openapi import document
 from tests.helpers import ROOT
 from tests.sample_connector import MANIFEST
 

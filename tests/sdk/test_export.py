@@ -14,10 +14,22 @@ from openapi_spec_validator import validate
 
 from connector.imap import manifest_path
 from connector.sdk import Connector
+from connector.sdk.export import openapi30, powerautomate
+from connector.sdk.export.openapi import document
 from connector.sdk.scaffold import scaffold
-from connector.sdk.service import openapi30, powerautomate
-from connector.sdk.service.openapi import document
 from connector.sdk.service.routes import connection_from_headers
+
+# Schema keywords of OpenAPI 3 that Swagger 2.0 (and Power Automate) does not take.
+NOT_SWAGGER_20 = (
+    "anyOf",
+    "oneOf",
+    "const",
+    "nullable",
+    "writeOnly",
+    "examples",
+    "$defs",
+    "deprecated",
+)
 
 
 def walk(value, path=""):
@@ -96,7 +108,7 @@ def check_power_automate_folder(folder: Path) -> list[str]:
     for where, node in walk(swagger):
         if not isinstance(node, dict):
             continue
-        for keyword in powerautomate.UNSUPPORTED:
+        for keyword in NOT_SWAGGER_20:
             if keyword in node:
                 problems.append(f"{where}: {keyword} is not Swagger 2.0")
         dynamic = node.get("x-ms-dynamic-values")

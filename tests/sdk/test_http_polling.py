@@ -1,8 +1,8 @@
 """ListPoller (connector.sdk.http.polling): over random streams of items with ties, updates,
 pages of every kind and limits, no item is handed off twice and none is lost. The streams
 run against an API model in this process (thousands of polls: HTTP would only add time);
-the same poller over real sockets is in the rest template's stress test
-(tests/system/test_rest_template_trigger.py)."""
+the same poller over real sockets is in the rest template's own tests (its
+tests/test___name__.py.tmpl, run by tests/system/test_scaffold_wheel.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from connector.sdk.errors import ServerError
 from connector.sdk.http import CursorField, HighWaterMark, LinkHeader, ListPoller, PageNumber
 from connector.sdk.http.polling import order_key
+from tests.helpers import property_examples
 
 BASE = datetime(2026, 12, 1, 10, tzinfo=UTC)
 URL = "https://api.example/items"
@@ -146,14 +147,18 @@ scenario = scenarios()
 changes = st.lists(st.sampled_from([None, "tie", "new", "update", "update"]), max_size=40)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=property_examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(scenario)
 def test_no_item_is_lost_and_none_comes_twice(case):
     """Items arrive while a poll reads and between polls; items change between polls."""
     runs(case)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=property_examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(scenario, changes)
 def test_with_a_keyset_cursor_items_may_also_change_while_a_poll_reads(case, intrusions):
     """A cursor naming the last item read and an inclusive since: an item updated between
@@ -161,7 +166,9 @@ def test_with_a_keyset_cursor_items_may_also_change_while_a_poll_reads(case, int
     runs({**case, "style": "keyset", "since": True, "intrusions": intrusions})
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=property_examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(scenarios(adds=2, ties=st.sampled_from([False, False, True])), changes)
 def test_pages_asked_again_from_the_mark_so_nothing_shifts(case, intrusions):
     """Pages by number, offset cursor or link, items changing while a poll reads (an update

@@ -8,9 +8,9 @@ import pytest
 from connector.imap import manifest_path
 from connector.sdk import Connector
 from connector.sdk.docs import render
+from connector.sdk.export.openapi import document
 from connector.sdk.manifest import Manifest
 from connector.sdk.outputs import column_problems, fields, kind
-from connector.sdk.service.openapi import document
 
 
 @pytest.fixture(scope="module")

@@ -53,24 +53,13 @@ def message_bytes(content: str, encoding: str) -> tuple[bytes, bool]:
 
 def append_message(
     session: ImapSession,
-    path: str | None,
-    mailbox: str | None,
+    path: str,
     content: str,
     content_encoding: str,
     flags: list,
     internal_date: str | None,
 ) -> dict:
-    target = path or mailbox
-    if not target:
-        raise InvalidInput(
-            "Path is required: the mailbox to store the message in.", path="inputs.path"
-        )
-    if path and mailbox and path != mailbox:
-        raise InvalidInput(
-            f"Path ({path!r}) and Mailbox ({mailbox!r}) name different mailboxes: give only Path.",
-            path="inputs.mailbox",
-        )
-    protocol.check_mailbox(target, "path" if path else "mailbox")
+    protocol.check_mailbox(path, "path")
     data, removed_separator = message_bytes(content, content_encoding)
     wanted = protocol.normalize_flags(flags or [])
     when = None
@@ -93,7 +82,7 @@ def append_message(
         )
     message_id = mime.message_id(data)
     result = {
-        "mailbox": target,
+        "mailbox": path,
         "uid": None,
         "uidValidity": None,
         "alreadyPresent": False,
@@ -102,7 +91,7 @@ def append_message(
     if message_id:
         # A retried step (the reply to an earlier APPEND was lost) must not store it twice;
         # another message that merely shares the Message-ID must still be stored.
-        selected = commands.select(session, target, readonly=True)
+        selected = commands.select(session, path, readonly=True)
         present = find_identical(session, data, message_id)
         if present is not None:
             return {
@@ -111,10 +100,10 @@ def append_message(
                 "uidValidity": selected.uid_validity,
                 "alreadyPresent": True,
             }
-        commands.leave_read_only(session, target)  # Courier refuses APPEND to it otherwise
+        commands.leave_read_only(session, path)  # Courier refuses APPEND to it otherwise
     try:
-        with commands.refusals(target, "Path", session):
-            uid_validity, uid = commands.append(session, target, data, wanted, when)
+        with commands.refusals(path, "Path", session):
+            uid_validity, uid = commands.append(session, path, data, wanted, when)
     except (TimeoutError, imaplib.IMAP4.abort, OSError):
         # The message may be stored already. With a Message-ID, a retry finds it (above);
         # without one, a blind retry would store it twice.

@@ -5,3 +5,7 @@
 ``commands`` sends what the actions need and reads the replies (``fetch_response``);
 ``errors`` maps the libraries' exceptions to the SDK's error codes.
 """
+
+from . import library_version
+
+library_version.provide()  # (before any module here imports IMAPClient)

@@ -214,7 +214,7 @@ class UidSet(NamedTuple):
         return b",".join(sets)
 
 
-# The manifest's Range pattern, as a parser (tests/test_manifest_rules.py: they agree); a
+# The manifest's Range pattern, as a parser (tests/imap/unit/test_manifest_rules.py: they agree); a
 # 0 is read so that it is refused as out of range, not as a syntax error.
 _UID_ITEM = re.compile(r"\s*([1-9][0-9]*|0|\*)\s*(?::\s*([1-9][0-9]*|0|\*)\s*)?")
 

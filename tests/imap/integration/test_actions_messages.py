@@ -37,9 +37,17 @@ def test_append_stores_the_message_with_flags_and_date(harness, imap, mailbox):
     assert when.astimezone(UTC) == datetime(2024, 5, 1, 7, 30, tzinfo=UTC)
 
 
-def test_append_mailbox_alias_and_conflicts(harness, mailbox):
-    data = harness.ok("appendMessage", mailbox=mailbox, content=make_message().decode())
+def test_a_step_saved_with_mailbox_still_appends_and_conflicts_are_refused(harness, imap, mailbox):
+    # appendMessage's Path was Mailbox until 0.2 (renamedFrom: [mailbox]): a step saved then
+    # sends "mailbox", and the runtime gives its value to path.
+    mid = f"<{uuid.uuid4().hex}@example.com>"
+    content = make_message("Saved step", message_id=mid).decode()
+    data = harness.ok("appendMessage", mailbox=mailbox, content=content)
     assert data["mailbox"] == mailbox and data["uid"]
+    assert find_by_message_id(imap, mailbox, mid) == [data["uid"]]
+    assert harness.ok("appendMessage", mailbox=mailbox, path=mailbox, content=content)[
+        "alreadyPresent"
+    ]
     error = harness.error(
         "appendMessage",
         "INVALID_INPUT",

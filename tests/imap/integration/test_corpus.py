@@ -14,19 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from connector.sdk.jsonvalues import json_problem
 from tests import corpus
 from tests.helpers import cli
-
-
-def strict_json(text_or_bytes) -> dict:
-    """Parse output as a platform would: UTF-8 JSON with no lone surrogate anywhere."""
-    data = text_or_bytes.encode("utf-8") if isinstance(text_or_bytes, str) else text_or_bytes
-    value = json.loads(data.decode("utf-8"))
-    assert json_problem(value) is None, json_problem(value)
-    json.dumps(value, ensure_ascii=False).encode("utf-8")  # strict: raises on a surrogate
-    return value
-
 
 BROKEN_HEADERS = {"date-garbage", "rfc2822-a63-whitespace"}
 
@@ -79,7 +68,7 @@ def test_every_message_downloads_as_expected(harness, connector, mailbox_of_corp
     problems = []
     for name, uid in stored.items():
         data = harness.ok("downloadMessage", mailbox=mailbox_of_corpus, messageIndex=uid)
-        strict_json(json.dumps(data, ensure_ascii=False))
+        corpus.strict_json(json.dumps(data, ensure_ascii=False))
         problems += corpus.mismatches(name, data["message"])
     assert problems == []
     # The decoders gave valid text: the runtime's last guard never had to repair any.
@@ -111,14 +100,14 @@ def test_every_message_through_the_cli_is_valid_utf8_json(
     problems = []
     for name, run in results:
         assert run.returncode == 0, (name, run.stdout[-500:], run.stderr[-500:])
-        envelope = strict_json(run.stdout)
+        envelope = corpus.strict_json(run.stdout)
         problems += corpus.mismatches(name, envelope["data"]["message"])
     assert problems == []
 
 
 def test_search_summaries_decode_the_servers_envelope(harness, server, mailbox_of_corpus, stored):
     data = harness.ok("searchMailbox", mailbox=mailbox_of_corpus, limit=1000)
-    strict_json(json.dumps(data, ensure_ascii=False))
+    corpus.strict_json(json.dumps(data, ensure_ascii=False))
     by_uid = {m["uid"]: m["envelope"] for m in data["messages"]}
     assert set(by_uid) == set(stored.values())
     if "RAW-ENVELOPE" not in server.capabilities:
@@ -198,46 +187,6 @@ def test_retried_append_of_odd_bytes_stores_one_copy(harness, server, imap, mail
 
 # --- random bytes: never invalid JSON, never INTERNAL_ERROR -------------------------------
 
-NASTY = [
-    b"\x00",
-    b"\r",
-    b"\n",
-    b"\xff",
-    b"\xc3",
-    b"\xed\xa0\x80",
-    b"=?",
-    b"?=",
-    b"=?utf-7?B?",
-    b"=?unicode_escape?Q?\\ud800?=",
-    b"=?utf-7?Q?+2AA-?=",
-    b"\x1b$B",
-    b";",
-    b'"',
-    b"(",
-    b"<",
-    b"@",
-    b":",
-    b"\\",
-    b"%",
-    b"*",
-    b"=?iso-2022-jp?B?GyRC?=",
-    b"\x80\x81\x8d",
-]
-
-
-def mutate(rng: random.Random, raw: bytes) -> bytes:
-    data = bytearray(raw)
-    for _ in range(rng.randint(1, 6)):
-        at = rng.randrange(len(data) + 1)
-        choice = rng.random()
-        if choice < 0.4:
-            data[at:at] = rng.choice(NASTY)
-        elif choice < 0.8:
-            data[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
-        elif data:
-            del data[at : at + rng.randint(1, 8)]
-    return bytes(data)
-
 
 def test_random_bytes_through_the_server_never_internal_error(harness, connector, server, mailbox):
     rng = random.Random(7)
@@ -248,7 +197,7 @@ def test_random_bytes_through_the_server_never_internal_error(harness, connector
     sturdy = "BROKEN-HEADERS" in server.capabilities
 
     def check(envelope, allowed=()):
-        strict_json(json.dumps(envelope, ensure_ascii=False))
+        corpus.strict_json(json.dumps(envelope, ensure_ascii=False))
         if not envelope["ok"]:
             code = envelope["error"]["code"]
             assert code != "INTERNAL_ERROR", envelope["error"]
@@ -256,7 +205,7 @@ def test_random_bytes_through_the_server_never_internal_error(harness, connector
         return envelope["ok"]
 
     for _ in range(40):
-        raw = mutate(rng, rng.choice(seeds))
+        raw = corpus.mutate(rng, rng.choice(seeds))
         envelope = harness.invoke(
             "appendMessage",
             path=mailbox,

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from connector.imap.cli import main
 from tests.helpers import ROOT, cli
 
 
@@ -86,12 +87,15 @@ def test_validate():
     assert run.returncode == 0 and "14 actions" in run.stdout
 
 
-def test_docs_are_fresh_and_staleness_is_detected(tmp_path):
-    assert cli("docs", "--check").returncode == 0, "docs/ is stale: run imap-connector docs"
+def test_docs_are_fresh_and_staleness_is_detected(tmp_path, monkeypatch, capsys):
+    # (In this process: the console itself is run as a program by the tests above.)
+    monkeypatch.chdir(ROOT)
+    assert main(["docs", "--check"]) == 0, "docs/ is stale: run imap-connector docs"
     shutil.copytree(ROOT / "docs", tmp_path / "docs")
     page = tmp_path / "docs" / "imap.md"
     page.write_text(page.read_text().replace("Add Flags", "Add Flagz", 1))
-    stale = cli("docs", "--check", "--out", str(tmp_path / "docs"))
-    assert stale.returncode == 1 and "imap.md" in stale.stderr
-    assert cli("docs", "--out", str(tmp_path / "docs")).returncode == 0
-    assert cli("docs", "--check", "--out", str(tmp_path / "docs")).returncode == 0
+    capsys.readouterr()
+    assert main(["docs", "--check", "--out", str(tmp_path / "docs")]) == 1
+    assert "imap.md" in capsys.readouterr().err
+    assert main(["docs", "--out", str(tmp_path / "docs")]) == 0
+    assert main(["docs", "--check", "--out", str(tmp_path / "docs")]) == 0

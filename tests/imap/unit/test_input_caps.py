@@ -108,7 +108,7 @@ def test_a_flags_list_over_its_cap_is_invalid_input_naming_the_input_and_the_max
     connector, action
 ):
     operation = connector.manifest.actions[action]
-    raw = {"mailbox": "INBOX", "range": "1", "content": "Subject: x\r\n\r\nx\r\n"}
+    raw = {"mailbox": "INBOX", "path": "INBOX", "range": "1", "content": "Subject: x\r\n\r\nx\r\n"}
     raw = {k: v for k, v in raw.items() if k in operation.inputs.by_key}
     operation.inputs.resolve({**raw, "flags": [f"k{i}" for i in range(100)]}, "inputs")
     with pytest.raises(InvalidInput) as info:

@@ -8,6 +8,7 @@ from pathlib import Path
 from . import outputs
 from .errors import ERROR_TYPES, ServerError
 from .manifest import SCHEMA_PATH, Manifest, Operation
+from .pool import PER_ACCOUNT
 
 
 def _cell(text: str) -> str:
@@ -46,6 +47,9 @@ def input_table(op: Operation, with_connection: bool) -> list[str]:
             comments += (
                 f" A file of at most {spec.max_bytes} bytes (name, contentType, base64 content)."
             )
+        if spec.renamed_from:
+            earlier = ", ".join(f"`{old}`" for old in spec.renamed_from)
+            comments += f" Earlier name: {earlier} (still read)."
         default = _default(spec.default)
         for when, value in spec.default_when:
             default += f" ({_default(value)} when {_when(op, when)})"
@@ -120,10 +124,10 @@ def render(manifest: Manifest, icon_name: str) -> str:
         out += [*input_table(conn, with_connection=False), ""]
         out += oauth_presets(conn)
         if conn.pooling is not None:
+            most = conn.pooling.get("perAccount", PER_ACCOUNT)
             out += [
                 "A host (`serve`, the Temporal worker) keeps this connection's sessions "
-                f"logged in between steps: at most {conn.pooling.get('perAccount', 3)} per "
-                "account, one step at a time each.",
+                f"logged in between steps: at most {most} per account, one step at a time each.",
                 "",
             ]
         if conn.test is not None:

@@ -212,12 +212,6 @@ ERRORS: dict[str, type[ConnectorError]] = {
 }
 
 
-def meaning(code: str) -> str:
-    """What a code means, in one sentence (the class's docstring)."""
-    cls = ERRORS.get(code)
-    return " ".join((cls.__doc__ or "").split()) if cls else ""
-
-
 def status_of(code: str) -> int:
     """The HTTP status of an error code (500 for a code nobody declared)."""
     cls = ERRORS.get(code)

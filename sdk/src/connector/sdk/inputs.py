@@ -117,7 +117,10 @@ class InputSpec(NamedTuple):
     # whose inputs all match wins; ``default`` otherwise (Port: 143 when Secure is off).
     default_when: tuple = ()
     advanced: bool = False  # rarely changed: forms show it under Advanced
-    legacy: bool = False  # an alias kept for steps saved by earlier versions: forms hide it
+    # The keys this input had in earlier versions: a saved step that still sends one gets
+    # its value here (``InputSet.renamed``), and ``connector diff`` counts the rename as
+    # compatible.
+    renamed_from: tuple = ()
 
     @property
     def sensitive(self) -> bool:
@@ -329,6 +332,16 @@ def anchored_patterns(schema: Any) -> Any:
     return out
 
 
+def _same(spec: InputSpec, one: Any, other: Any) -> bool:
+    """Whether two raw values are one value of the input ("3" and 3 for an integer)."""
+    if one == other:
+        return True
+    try:
+        return bool(coerce(spec, one) == coerce(spec, other))
+    except CoercionError:
+        return False
+
+
 def is_missing(spec: InputSpec, raw: Any) -> bool:
     """None, or "" where "" cannot be a value: non-text types, and optional text
     (a platform UI sends "" for a field the user left empty)."""
@@ -343,6 +356,7 @@ class InputSet:
     def __init__(self, specs: list[InputSpec]):
         self.specs = tuple(specs)
         self.by_key = {s.key: s for s in self.specs}
+        self.old_keys = {old: s for s in self.specs for old in s.renamed_from}
         # How values are checked, chosen on first use: the fast checker when it handles
         # every schema here (``_simple``), else a jsonschema validator.
         self._simple: bool | None = None
@@ -400,6 +414,27 @@ class InputSet:
         except CoercionError:
             return None  # (reported at that input)
 
+    def renamed(self, raw: dict, prefix: str, details: list[dict]) -> dict:
+        """``raw`` with each value given under an input's old key (``renamedFrom``) moved to
+        its current key, as a step saved by an earlier version sends it. Both keys with
+        different values is a problem for ``details``: which one was meant cannot be told.
+        """
+        for old in [key for key in raw if key in self.old_keys]:
+            spec = self.old_keys[old]
+            value = raw.pop(old)
+            current = raw.get(spec.key)
+            if is_missing(spec, current):
+                raw[spec.key] = value
+            elif not is_missing(spec, value) and not _same(spec, value, current):
+                details.append(
+                    {
+                        "path": f"{prefix}.{old}",
+                        "message": f"{old} is the earlier name of {spec.label} ({spec.key}), "
+                        f"which is given too with another value: give only {spec.key}",
+                    }
+                )
+        return raw
+
     def resolve(self, raw: dict | None, prefix: str) -> dict:
         """Coerce and validate ``raw``; return the typed values.
 
@@ -407,9 +442,9 @@ class InputSet:
         details with paths like ``inputs.range``. The result has every declared
         key (None where an optional input without a default was not given).
         """
-        raw = dict(raw or {})
         known = self.by_key
         details: list[dict] = []
+        raw = self.renamed(dict(raw or {}), prefix, details)
 
         for key in raw:
             if key not in known:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import builtins
 import hashlib
 import importlib
-import inspect
 import json
 import keyword
 import os
@@ -23,7 +22,6 @@ from typing import Any
 
 from .errors import ManifestError
 from .inputs import CoercionError, InputSet, InputSpec, coerce
-from .oauth import placeholder_problems, required_inputs
 from .outputs import column_problems
 
 # What the runtime itself returns for any connector; a manifest declares the rest.
@@ -258,6 +256,8 @@ class Manifest:
     # -- checks a schema cannot express -------------------------------------------------
 
     def semantic_problems(self, *, check_handlers: bool) -> list[str]:
+        from .oauth import placeholder_problems, required_inputs  # noqa: PLC0415 - checks only
+
         problems: list[str] = []
         for kind, section in KINDS.items():
             problems += _duplicates(kind, [o["key"] for o in self.data.get(section, [])])
@@ -279,6 +279,7 @@ class Manifest:
             where = f"{op.kind} {op.key}"
             raw_inputs = next(o for o in self.data[KINDS[op.kind]] if o["key"] == op.key)["inputs"]
             problems += _duplicates(f"{where}: input", [i["key"] for i in raw_inputs])
+            problems += _renamed_problems(where, op.inputs)
             problems += [
                 f"{where}: input key {s.key!r} is reserved ({RESERVED_INPUT_KEYS[s.key]}): "
                 "choose another key"
@@ -377,7 +378,7 @@ def _operation(kind: str, raw: dict) -> Operation:
             max_bytes=i.get("maxBytes", 0),
             default_when=tuple((d["when"], d["value"]) for d in i.get("defaultWhen", ())),
             advanced=i.get("advanced", False),
-            legacy=i.get("legacy", False),
+            renamed_from=tuple(i.get("renamedFrom", ())),
         )
         for i in raw["inputs"]
     ]
@@ -473,6 +474,8 @@ def _signature_problems(where: str, op: Operation) -> list[str]:
     """The handler's signature against the inputs, both ways: each input the handler cannot
     take under its parameter name (``python_name``), and each required parameter no input
     fills (the call would fail at run time)."""
+    import inspect  # noqa: PLC0415 - validation only: a one-step process never needs it
+
     try:
         params = inspect.signature(op.handler).parameters
     except (TypeError, ValueError):  # a builtin or C callable: nothing to check
@@ -563,6 +566,27 @@ def _default_when_problems(where: str, spec: InputSpec, inputs: InputSet) -> lis
     return problems
 
 
+def _renamed_problems(where: str, inputs: InputSet) -> list[str]:
+    """An old key (``renamedFrom``) names one input only, and no input has it as its key: a
+    saved value must have one place to go."""
+    problems = []
+    seen: dict[str, str] = {}
+    for spec in inputs:
+        for old in spec.renamed_from:
+            if old in inputs.by_key:
+                problems.append(
+                    f"{where}: input {spec.key}: renamedFrom names {old!r}, the key of an input "
+                    "of this step: an old key cannot still be in use"
+                )
+            elif old in seen:
+                problems.append(
+                    f"{where}: inputs {seen[old]} and {spec.key} both declare renamedFrom "
+                    f"{old!r}: a saved value must have one place to go"
+                )
+            seen.setdefault(old, spec.key)
+    return problems
+
+
 def _shown_when_problems(where: str, key: str, raw: dict, inputs: InputSet) -> list[str]:
     """``shownWhen`` names other inputs of the step."""
     return [
@@ -589,7 +613,17 @@ def _output_problems(where: str, schema: dict, example: Any) -> list[str]:
 
 
 def _takes(function: Callable | None, parameter: str) -> bool:
+    """Whether ``function`` has a parameter of that name (asked of every step's handler)."""
+    if function is None:
+        return False
+    code = getattr(function, "__code__", None)
+    if code is not None and not hasattr(function, "__wrapped__"):
+        # A plain function: its code object says (inspect costs a one-step process ~3 ms).
+        count = code.co_argcount + code.co_kwonlyargcount
+        return parameter in code.co_varnames[:count]
+    import inspect  # noqa: PLC0415 - a callable object, a partial, a wrapper: rare
+
     try:
-        return function is not None and parameter in inspect.signature(function).parameters
+        return parameter in inspect.signature(function).parameters
     except (TypeError, ValueError):
         return False

@@ -52,6 +52,10 @@ from .push import reusable
 
 # How long a step refused for a full tenant or pool is asked to wait: a running step ends.
 FULL_RETRY_AFTER = 1
+# The defaults of every host (serve, the Temporal worker, the docs), written here only.
+PER_ACCOUNT = 3  # logged-in sessions kept per account (Dovecot allows 10 per user and IP)
+IDLE_SECONDS = 60.0  # an idle session is logged out after this
+LOGIN_BACKOFF = 60.0  # the pause after a tenant's failed logins (doubled by each further one)
 
 
 @dataclass(frozen=True)
@@ -89,13 +93,13 @@ class SessionPool:
     def __init__(
         self,
         *,
-        per_account: int = 3,
-        idle_seconds: float = 60.0,
+        per_account: int = PER_ACCOUNT,
+        idle_seconds: float = IDLE_SECONDS,
         check_after: float = 5.0,
         per_tenant: int | None = None,
         max_sessions: int | None = None,
         failed_logins: int | None = None,
-        login_backoff: float = 60.0,
+        login_backoff: float = LOGIN_BACKOFF,
         on_change: Callable[[], None] | None = None,
     ):
         """``per_tenant`` and ``max_sessions`` None: no such cap; ``failed_logins`` None:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import egress as egress_policy
-from . import envelope, oauth
+from . import envelope
 from .context import Context
 from .deadlines import watching
 from .discovery import is_connector_name, resolve_manifest
@@ -26,6 +26,9 @@ from .scrub import Scrubber
 from .text import SURROGATE
 
 if TYPE_CHECKING:  # (a one-request process never imports the pool)
+    from contextlib import AbstractContextManager
+
+    from . import oauth
     from .egress import EgressPolicy
     from .pool import Keys as PoolKeys
     from .pool import SessionPool
@@ -100,7 +103,7 @@ class Connector:
         call = Call(Scrubber(), execution_id, timeout, pool, connect_timeout)
         call.tenant = tenant
         try:
-            with egress_policy.applied(egress):
+            with _applied(egress):
                 return self._invoke_mapped(request, call)
         finally:
             if report is not None and call.pool_hit is not None:
@@ -138,7 +141,7 @@ class Connector:
         IMAP's go-ahead for IDLE), for a host that reports whether a push is live.
         """
         call = Call(Scrubber(), None, None)
-        with egress_policy.applied(egress):
+        with _applied(egress):
             return self._invoke_mapped(request, call, push=(timeout, stop, lines, on_watching))
 
     def _push(
@@ -348,10 +351,14 @@ class Connector:
                 arguments["context"] = context
             return conn_op.handler(**arguments)
 
-        refresh = oauth.Refresher.for_connection(conn_op, fields, call.scrubber)
+        refresh = None
+        if conn_op.oauth2:
+            from . import oauth  # noqa: PLC0415 - a connection without OAuth never needs it
+
+            refresh = oauth.Refresher.for_connection(conn_op, fields, call.scrubber)
+            if refresh is None and not fields.get(oauth.ACCESS):
+                raise oauth.missing_token(conn_op, fields)  # never a request with "Bearer None"
         call.refresher = refresh
-        if conn_op.oauth2 and refresh is None and not fields.get(oauth.ACCESS):
-            raise oauth.missing_token(conn_op, fields)  # never a request with "Bearer None"
         if refresh is not None and not call.refreshed and refresh.expired():
             fields = self._refresh(refresh, call, context)
         try:
@@ -473,7 +480,7 @@ class Call:
         self.pool_hit: bool | None = None  # with a pool: whether the session was reused
         self.tenant: str | None = None  # with a pool: whose sessions
         self.scrubber = scrubber
-        self.execution_id = execution_id or uuid.uuid4().hex
+        self.execution_id = execution_id or _new_execution_id()
         self.timeout = timeout
         self.deadline = time.monotonic() + timeout if timeout else None
         self.connection_update: dict | None = None
@@ -489,6 +496,25 @@ class Call:
             scrubber=self.scrubber,
             connect_timeout=self.connect_timeout,
         )
+
+
+def _new_execution_id() -> str:
+    """A random UUID (version 4) as 32 hex digits, as ``uuid.uuid4().hex`` (whose module
+    costs a one-step process ~2 ms of imports)."""
+    value = bytearray(os.urandom(16))
+    value[6] = (value[6] & 0x0F) | 0x40  # version 4
+    value[8] = (value[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    return value.hex()
+
+
+def _applied(policy: EgressPolicy | None) -> AbstractContextManager[None]:
+    """The egress policy a host passed, applied to the step; none: the current one stays
+    (and a plain step does not import the policy module before it connects)."""
+    if policy is None:
+        return nullcontext()
+    from . import egress  # noqa: PLC0415 - only a host passes a policy
+
+    return egress.applied(policy)
 
 
 def log_unexpected(exc: BaseException, request: Any, scrubber: Scrubber) -> None:

@@ -95,6 +95,7 @@ def description(op: Operation) -> dict[str, Any]:
                 **({"placeholder": s.placeholder} if s.placeholder else {}),
                 **({"dataSource": s.data_source} if s.data_source else {}),
                 **({"maxBytes": s.max_bytes} if s.type == "file" else {}),
+                **({"renamedFrom": list(s.renamed_from)} if s.renamed_from else {}),
             }
             for s in op.inputs
         ],

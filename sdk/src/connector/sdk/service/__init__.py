@@ -8,8 +8,8 @@ used and maintained, with graceful shutdown on SIGTERM and TLS built in. The roo
 - ``metrics``: Prometheus, labels from closed sets only;
 - ``routes``: the HTTP routes, each step run on the step threads;
 - ``app``: the ASGI application that holds them together (``create_app``);
-- ``openapi``: the OpenAPI document generated from the manifests;
+- the OpenAPI documents come from ``connector.sdk.export`` (no service needed);
 - ``cli``: the ``serve`` command.
 
-Nothing is imported here, so ``openapi`` and ``settings`` load without the serve extra.
+Nothing is imported here, so ``settings`` and ``headers`` load without the serve extra.
 """

@@ -73,7 +73,7 @@ def parser(cli: Invocation) -> argparse.ArgumentParser:
         "--sessions-per-account",
         type=int,
         default=DEFAULTS.per_account,
-        help="pooled sessions per account, all workers together (3)",
+        help=f"pooled sessions per account, all workers together ({DEFAULTS.per_account})",
     )
     steps.add_argument(
         "--account-queue",

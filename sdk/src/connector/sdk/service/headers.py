@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import InvalidInput
+from ..inputs import InputSpec
 
 HEADER_PREFIX = "x-connection-"
 B64_SUFFIX = "-b64"
@@ -53,10 +54,12 @@ def connection_from_headers(connector: Any, headers: Iterable[tuple[str, str]]) 
     if chosen is None:
         return {"key": key, "fields": {}}  # (the runtime names the known connections)
     specs = {spec.key.lower(): spec for spec in chosen.inputs}
+    # A field's earlier key (renamedFrom) keeps its case: the runtime maps it by that key.
+    specs.update({old.lower(): spec for spec in chosen.inputs for old in spec.renamed_from})
     fields: dict[str, str] = {}
     for lowered, value in plain.items():
         spec = specs.get(lowered)
-        field = spec.key if spec else lowered
+        field = _field(spec, lowered)
         if not value.isascii():
             label = spec.label if spec else field
             raise InvalidInput(
@@ -67,9 +70,17 @@ def connection_from_headers(connector: Any, headers: Iterable[tuple[str, str]]) 
         fields[field] = value
     for lowered, value in encoded.items():
         spec = specs.get(lowered)
-        field = spec.key if spec else lowered
+        field = _field(spec, lowered)
         fields[field] = _decoded(spec.label if spec else field, field, value)
     return {"key": chosen.key, "fields": fields}
+
+
+def _field(spec: InputSpec | None, lowered: str) -> str:
+    """The field key a header names (``lowered``: its name in lower case): the input's key,
+    or the earlier key it names; an unknown one as sent (the runtime reports it)."""
+    if spec is None:
+        return lowered
+    return next((old for old in spec.renamed_from if old.lower() == lowered), spec.key)
 
 
 def _decoded(label: str, field: str, value: str) -> str:

@@ -26,17 +26,17 @@ from ..errors import (
     Unauthorized,
     UnknownAction,
 )
+from ..export import openapi30
+from ..export.openapi import document
 from ..pool import SessionPool
 from ..requests import split_connection
 from ..runtime import Connector, log_unexpected
 from ..scrub import Scrubber
-from . import openapi30
 from .admission import BusyThreads, Gate, Release
 from .auth import TokenCheck
 from .body import MAX_BODY_DEPTH, read_json_object
 from .headers import connection_from_headers
 from .metrics import Metrics
-from .openapi import document
 from .settings import Settings
 
 log = logging.getLogger("connector.service")

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..egress import EgressPolicy
+from ..pool import IDLE_SECONDS, LOGIN_BACKOFF, PER_ACCOUNT
 
 CONFIG_ENV = "CONNECTOR_SERVE_CONFIG"
 MB = 1024 * 1024
@@ -27,16 +28,16 @@ class Settings:
     workers: int = 1
     # Steps
     threads: int = 32  # steps running at once: a hard cap, held by the step's own thread
-    per_account: int = 3  # pooled sessions per account, for all workers together
+    per_account: int = PER_ACCOUNT  # pooled sessions per account, for all workers together
     account_queue: int | None = None  # steps waiting per account (None: 2 x per_account)
     per_tenant: int = 16  # steps at once per tenant (a token, or the tokens of a tenant)
     tenant_queue: int | None = None  # a tenant's steps waiting (None: 4 x per_tenant)
-    idle_seconds: float = 60.0
+    idle_seconds: float = IDLE_SECONDS
     # What a tenant may hold: pooled sessions, and failed logins (connector.sdk.pool)
     sessions_per_tenant: int = 64  # pooled sessions of one tenant, all workers together
     max_sessions: int = 256  # pooled sessions in all, all workers together
     failed_logins: int = 3  # a tenant's failed logins to one account in a row, then a pause
-    login_backoff: float = 60.0  # that pause, doubled by each further failure (to 15 min)
+    login_backoff: float = LOGIN_BACKOFF  # that pause, doubled by each further failure (to 15 min)
     max_step_timeout: float = 120.0  # what a step may last, whatever its connection asks
     connect_timeout: float = 15.0  # opening a connection (TCP, TLS, greeting, login)
     # The HTTP edge

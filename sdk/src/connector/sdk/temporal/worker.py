@@ -14,7 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from ..egress import EgressPolicy
-from ..pool import SessionPool
+from ..pool import PER_ACCOUNT, SessionPool
 from ..push import PushLines
 from . import activities, telemetry, workflows
 from .codec import data_converter
@@ -58,7 +58,7 @@ async def run(
     keys: list[bytes],
     modules: list[str] = (),  # type: ignore[assignment]
     threads: int = 16,
-    per_account: int = 3,
+    per_account: int = PER_ACCOUNT,
     egress: EgressPolicy | None = None,
     connect_timeout: float | None = None,
     metrics_port: int | None = None,

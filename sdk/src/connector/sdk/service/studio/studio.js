@@ -426,7 +426,6 @@ function renderFields(form, specs, scope) {
   form.replaceChildren();
   const advanced = el("div", { class: "advanced-fields" });
   for (const spec of specs) {
-    if (spec.legacy) continue; // an alias kept for saved steps: nothing to fill here
     const made = field(spec, scope);
     (spec.advanced ? advanced : form).append(made);
   }

@@ -31,14 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from ..manifest import Manifest, Operation
-from .headers import header_name
+from ..service.headers import header_name
 from .openapi import REF, Builder, pascal
 from .openapi30 import convert
 
 # The security scheme's name: never a connection field's (apiKey, api_key...) beside it.
 SERVICE_TOKEN = "serviceToken"  # noqa: S105
-# What Swagger 2.0 (and Power Automate) does not take in a schema.
-UNSUPPORTED = ("anyOf", "oneOf", "const", "nullable", "writeOnly", "examples", "$defs")
 
 
 def export(connector: Any, out: Path, *, host: str = "connector.example.com") -> list[Path]:
@@ -194,11 +192,7 @@ def _inputs(manifest: Manifest, op: Operation) -> dict:
         if spec.default is not None and not spec.default_when:
             schema["default"] = spec.default
         schema["x-ms-visibility"] = (
-            "internal"
-            if spec.legacy
-            else "important"
-            if spec.required and not spec.advanced
-            else "advanced"
+            "important" if spec.required and not spec.advanced else "advanced"
         )
         if spec.data_source and spec.data_source in manifest.data_sources:
             schema["x-ms-dynamic-values"] = {
@@ -208,6 +202,14 @@ def _inputs(manifest: Manifest, op: Operation) -> dict:
                 "value-title": "label",
             }
         properties[spec.key] = schema
+        for old in spec.renamed_from:  # a flow saved with the earlier key keeps its value
+            earlier = {
+                k: v for k, v in schema.items() if k not in ("default", "x-ms-dynamic-values")
+            }
+            earlier["x-ms-summary"] = summary_text(f"{spec.label} (earlier name)")
+            earlier["description"] = f"The earlier name of {spec.label}: give {spec.key} instead."
+            earlier["x-ms-visibility"] = "internal"
+            properties[old] = earlier
     required = [s.key for s in op.inputs if s.required and s.default is None]
     inputs: dict[str, Any] = {"type": "object", "x-ms-summary": "Inputs", "properties": properties}
     if required:
@@ -254,7 +256,8 @@ def schema_20(schema: Any) -> Any:
         out["enum"] = [out.pop("const")]
     if "title" in out and "x-ms-summary" not in out:  # (an output's label)
         out["x-ms-summary"] = summary_text(out["title"])
-    for keyword in ("writeOnly", "examples", "$defs", "contentEncoding"):  # (format: byte stays)
+    for keyword in ("writeOnly", "examples", "$defs", "contentEncoding", "deprecated"):
+        # (format: byte stays; a deprecated input is x-ms-visibility internal)
         out.pop(keyword, None)
     if "allOf" in out and len(out["allOf"]) == 1 and set(out) == {"allOf"}:
         return schema_20(out["allOf"][0])

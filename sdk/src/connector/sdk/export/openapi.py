@@ -231,6 +231,19 @@ class Builder:
             schema["writeOnly"] = True
         return schema
 
+    def renamed_input_schema(self, spec: InputSpec) -> dict:
+        """An input's earlier key (``renamedFrom``): still read, deprecated, no default."""
+        schema = self.input_schema(spec)
+        for keyword in ("default", "examples"):
+            schema.pop(keyword, None)
+        schema["title"] = f"{spec.label} (earlier name)"
+        schema["description"] = (
+            f"The earlier name of {spec.label} ({spec.key}), still read for steps saved "
+            f"with it: give {spec.key} instead."
+        )
+        schema["deprecated"] = True
+        return schema
+
     def inputs_object(self, op: Operation) -> dict:
         required = [s.key for s in op.inputs if s.required and s.default is None]
         schema: dict[str, Any] = {
@@ -238,6 +251,9 @@ class Builder:
             "additionalProperties": False,
             "properties": {spec.key: self.input_schema(spec) for spec in op.inputs},
         }
+        for spec in op.inputs:
+            for old in spec.renamed_from:  # (what steps saved by earlier versions send)
+                schema["properties"][old] = self.renamed_input_schema(spec)
         if required:
             schema["required"] = required
         return schema

@@ -1,0 +1,104 @@
+"""A one-step process (``imap-connector invoke``, what a platform that runs a process per step
+pays every step) imports only what the step needs: no service, Temporal, HTTP toolkit,
+pool, OAuth, YAML parser, schema validator or package metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from connector.imap.demo.localserver import free_port
+from tests.helpers import ROOT
+
+# Each is a cost (or an optional extra) a plain invoke must not pay.
+NOT_IMPORTED = [
+    "connector.sdk.service",
+    "connector.sdk.temporal",
+    "connector.sdk.http",
+    "connector.sdk.pool",
+    "connector.sdk.oauth",  # (a connection without oauth2)
+    "starlette",
+    "uvicorn",
+    "prometheus_client",
+    "temporalio",
+    "cryptography",
+    "httpx",
+    "yaml",  # the manifest comes from the cache once parsed
+    "jsonschema",
+    "importlib.metadata",  # IMAPClient's version (connector.imap.wire.library_version)
+    "uuid",
+    "tempfile",
+    "shutil",
+]
+SCRIPT = """\
+import atexit, sys
+atexit.register(lambda: sys.stderr.write("\\nMODULES " + " ".join(sorted(sys.modules))))
+from connector.imap.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def invoke_modules(cache_dir) -> set[str]:
+    """The modules a cold ``invoke getStatus`` has imported when it exits (a refused
+    connection: the step runs up to the connect, its handler and the wire imported)."""
+    connection = {
+        "host": "127.0.0.1",
+        "port": free_port(),
+        "user": "a",
+        "pass": "b",
+        "secure": False,
+    }
+    ran = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            SCRIPT,
+            "invoke",
+            "getStatus",
+            "--connection",
+            json.dumps(connection),
+            "--input",
+            "mailbox=INBOX",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "XDG_CACHE_HOME": str(cache_dir)},
+        timeout=60,
+    )
+    assert json.loads(ran.stdout)["error"]["code"] == "CONNECTION_FAILED", ran.stdout
+    return set(ran.stderr.rpartition("\nMODULES ")[2].split())
+
+
+def test_a_plain_invoke_imports_none_of_the_heavy_modules(tmp_path):
+    invoke_modules(tmp_path)  # (the first parses the manifest and caches it)
+    modules = invoke_modules(tmp_path)
+    assert "connector.imap.actions.mailboxes" in modules  # (the check sees imports)
+    assert "imapclient" in modules
+    loaded = [name for name in NOT_IMPORTED if name in modules]
+    assert loaded == []
+
+
+def test_imapclient_reports_its_version_without_package_metadata():
+    checked = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys, connector.imap.wire.commands, imapclient;"
+            "loaded = 'importlib.metadata' in sys.modules;"
+            "from importlib.metadata import version;"
+            "print(json.dumps([loaded, imapclient.__version__, imapclient.version_info,"
+            " version('imapclient')]))",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stderr
+    loaded, ours, info, installed = json.loads(checked.stdout)
+    assert not loaded
+    assert ours == installed
+    assert info == [*map(int, installed.split(".")), "final"]
