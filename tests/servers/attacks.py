@@ -36,10 +36,11 @@ from tests.servers.victim import SAMPLES, answer
 ROOT = Path(__file__).resolve().parents[2]
 
 ATTACKER = {"Authorization": "Bearer attacker-token"}
+STRANGER = {"Authorization": "Bearer not-a-token"}
 TOKENS = {"victim": "victim-token", "attacker": "attacker-token"}
 SETTLE = 1.0  # seconds the attack runs before the victim is measured
 # Each attacker thread repeats its attack at most 10 times a second (big bodies less often):
-# an attack, sustained; a plain flood of requests is for a rate limit, not these defences.
+# an attack, sustained. The unpaced floods (``every=0``) are for the rate budgets.
 PACE = 0.1
 FLOOR = 0.25  # seconds of noise allowed on a shared 2-core machine: max(2 x quiet, quiet + this)
 
@@ -149,13 +150,13 @@ class Arena:
             client, f"/v1/imap/actions/{action}", {"connection": connection, "inputs": inputs}
         )
 
-    def post(self, client: httpx.Client, path: str, body: Any) -> None:
+    def post(self, client: httpx.Client, path: str, body: Any, headers: dict = ATTACKER) -> None:
         try:
             if isinstance(body, bytes):
-                headers = {**ATTACKER, "Content-Type": "application/json"}
+                headers = {**headers, "Content-Type": "application/json"}
                 reply = client.post(path, content=body, headers=headers)
             else:
-                reply = client.post(path, json=body, headers=ATTACKER)
+                reply = client.post(path, json=body, headers=headers)
             code = answer(reply)
         except httpx.HTTPError as exc:
             code = type(exc).__name__
@@ -238,6 +239,25 @@ def wrong_passwords(arena: Arena, stop: threading.Event) -> None:
     """12 loops of wrong-password steps on the victim's own host and user."""
     wrong = {**arena.victim_connection, "pass": "not-the-password"}
     arena.loop(stop, 12, lambda c, n: arena.step(c, "getStatus", wrong, STATUS))
+
+
+def wrong_passwords_unpaced(arena: Arena, stop: threading.Event) -> None:
+    """12 loops of wrong-password steps on the victim's own host and user, each sending its
+    next step as soon as the last one is answered (a throttled login answers at once)."""
+    wrong = {**arena.victim_connection, "pass": "not-the-password"}
+    arena.loop(stop, 12, lambda c, n: arena.step(c, "getStatus", wrong, STATUS), every=0)
+
+
+def wrong_tokens_unpaced(arena: Arena, stop: threading.Event) -> None:
+    """12 loops of steps with a wrong service token (401), unpaced, from the attacker's
+    address."""
+    body = {"connection": arena.victim_connection, "inputs": STATUS}
+    arena.loop(
+        stop,
+        12,
+        lambda c, n: arena.post(c, "/v1/imap/actions/getStatus", body, STRANGER),
+        every=0,
+    )
 
 
 def many_keywords(arena: Arena, stop: threading.Event) -> None:
@@ -337,14 +357,9 @@ class Attack:
 ATTACKS = [
     Attack("greeting", "1 MB fresh greetings", huge_greeting),
     Attack("passwords", "wrong passwords, victim's user", wrong_passwords),
-    Attack(
-        "keywords",
-        "addFlags with 60,000 keywords",
-        many_keywords,
-        "refused at once since wave5/h36-edge (413), but 8 such bodies (649 KB) a second "
-        "still hold the interpreter (~40 ms of counting each): a per-tenant byte rate at "
-        "the edge would close it",
-    ),
+    Attack("passwords-unpaced", "wrong passwords, unpaced", wrong_passwords_unpaced),
+    Attack("tokens-unpaced", "wrong service tokens, unpaced", wrong_tokens_unpaced),
+    Attack("keywords", "addFlags with 60,000 keywords", many_keywords),
     Attack("drip", "a byte a second after login", drip),
     Attack("literal", "LIST announcing {4000000000}", huge_literal),
     Attack("esearch", "ESEARCH ALL 1:4294967295", esearch_everything),
