@@ -80,9 +80,10 @@ def test_an_unpaced_wrong_token_flood_is_held_to_its_rate_and_its_refusals_wait(
         statuses = Counter(status for status, *_ in replies)
         assert set(statuses) == {401, 429}, statuses
         # The burst, the rate over the flood (a second more for its last replies) and one
-        # refusal a second per loop; unheld, the same loops got ~3,000 answers.
+        # refusal a second per loop; unheld, the same loops got ~1,700 to 3,000 answers.
+        # (Its loops sleep through their refusals: fewer than the rate get through.)
         assert len(replies) <= 200 + 100 * (seconds + 1) + 12 * (seconds + 1), statuses
-        assert statuses[401] >= 200 + 100 * (seconds - 1), statuses
+        assert statuses[401] >= 200 + 100 * (seconds - 2), statuses
         refused = [r for r in replies if r[0] == 429]
         assert all(after >= 1 and int(header) >= 1 for _, after, header, _ in refused)
         assert all(took >= 0.9 for *_, took in refused)  # held a second before the answer
@@ -93,19 +94,24 @@ def test_an_unpaced_wrong_token_flood_is_held_to_its_rate_and_its_refusals_wait(
 
 
 def test_a_refusal_costs_the_service_little(tmp_path):
-    """Requests without a token from an address out of tokens: what each costs the service
-    (its CPU time over the flood, divided by the requests answered). Measured ~0.3 to 0.5 ms
-    on a shared 2-core machine (a 401 costs ~0.3 ms)."""
+    """Requests without a token from an address out of tokens, from 64 loops: what each
+    costs the service (its CPU time over the flood, less what it spends idle as long,
+    divided by the requests answered). Measured ~0.6 ms on a shared 2-core machine, the 64
+    connections' opening included (a 401 on a kept-alive connection costs ~0.3 ms)."""
     service = Service(tmp_path, "--unauthenticated-rate", "0.001", "--unauthenticated-burst", "1")
     try:
         pid = service.process.pid
         service.http.post(STATUS, json={}, headers=STRANGER)  # (the one token)
+        seconds = 4.0
         before = service_cpu(pid)
-        replies = flood(service.url, STRANGER, 3.0, threads=64)
-        spent = service_cpu(pid) - before
+        time.sleep(seconds)
+        idle = service_cpu(pid) - before
+        before = service_cpu(pid)
+        replies = flood(service.url, STRANGER, seconds, threads=64)
+        spent = service_cpu(pid) - before - idle
         assert {status for status, *_ in replies} == {429}
-        assert len(replies) >= 64 * 2, len(replies)
-        assert spent / len(replies) < 0.0015, (spent, len(replies))
+        assert len(replies) >= 64, len(replies)  # (each held a second, then answered)
+        assert spent / len(replies) < 0.0015, (spent, idle, len(replies))
     finally:
         service.stop()
 
