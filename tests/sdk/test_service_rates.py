@@ -10,10 +10,15 @@ import time
 
 import pytest
 
+from connector.sdk.cli import Invocation
 from connector.sdk.errors import RateLimited
+from connector.sdk.service import cli
 from connector.sdk.service.buckets import TokenBuckets
 from connector.sdk.service.lag import LoopLag
+from connector.sdk.service.settings import CONFIG_ENV, Settings
 from connector.sdk.service.shares import RECHECK, CpuShares, Meter
+
+SERVE = Invocation(prog="connector", command="serve", connector=None, source=None, bound=False)
 
 
 class Clock:
@@ -239,3 +244,34 @@ def test_ticks_on_a_held_loop_run_late():
     lag = asyncio.run(scenario())
     assert lag.contended()
     assert lag.taken() >= 0.05  # (a tick due within the 100 ms ran at its end)
+
+
+# --- the options ---------------------------------------------------------------------------------
+
+
+def test_the_options_default_to_the_settings_and_travel_to_the_workers(monkeypatch):
+    args = cli.parser(SERVE).parse_args([])
+    defaults = Settings()
+    assert (args.unauthenticated_rate, args.unauthenticated_burst) == (100.0, 200)
+    assert (args.fair_share, args.share_floor, args.contended_lag) == (True, 0.05, 0.005)
+    assert defaults.unauthenticated_rate == args.unauthenticated_rate
+    assert (defaults.max_body_elements, defaults.refusal_pause) == (10_000, 1.0)
+    args = cli.parser(SERVE).parse_args(["--no-fair-share", "--unauthenticated-rate", "0"])
+    assert (args.fair_share, args.unauthenticated_rate) == (False, 0)
+    settings = Settings(fair_share=False, share_floor=0.2, unauthenticated_rate=5)
+    monkeypatch.setenv(CONFIG_ENV, settings.to_env())
+    assert Settings.from_env() == settings
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "problem"),
+    [
+        ("--unauthenticated-rate", "-1", "--unauthenticated-rate must be 0 (no limit) or more"),
+        ("--unauthenticated-burst", "0", "--unauthenticated-burst must be at least 1"),
+        ("--share-floor", "-0.1", "--share-floor must be 0 or more"),
+        ("--contended-lag", "-1", "--contended-lag must be 0 (always) or more"),
+    ],
+)
+def test_a_rate_option_out_of_range_is_named_before_anything_starts(option, value, problem):
+    args = cli.parser(SERVE).parse_args(["--no-auth", option, value])
+    assert cli._problem(args) == problem
