@@ -188,14 +188,15 @@ def parser(cli: Invocation) -> argparse.ArgumentParser:
         "--contended-lag",
         type=float,
         default=DEFAULTS.contended_lag,
-        help="how late (seconds) the event loop must run for the service to count as "
-        "contended, so that tenants over their share wait (0.005; 0: always)",
+        help="how late (seconds, on average over 200 ms) the event loop must run for the "
+        "service to count as contended, so that tenants over their share wait (0.001; "
+        "0: always)",
     )
     edge.add_argument(
         "--share-floor",
         type=float,
         default=DEFAULTS.share_floor,
-        help="CPU (in cores) a tenant may use without ever waiting for its share (0.05)",
+        help="CPU (in cores) a tenant may use without ever waiting for its share (0.1)",
     )
 
     add_egress_arguments(p)

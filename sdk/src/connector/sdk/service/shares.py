@@ -10,10 +10,11 @@ cores.
 Before a tenant's body is read (``turn``): a tenant goes at once unless the service is
 contended (``service.lag``: its event loop runs late) and the tenant uses more than its share:
 the mean of the active tenants (those seen in the last ``active_for`` seconds), or ``floor``
-if more. Then it waits, re-checking, until it is within its share or the service is no
-longer contended. So a tenant alone has the whole service, light tenants never wait, and
-under contention the heaviest wait first, whatever their requests cost (a refusal at 0.3 ms,
-a 10,000-element body at 4 ms, a step at any price).
+if more (Settings.share_floor). Then it waits, looking again every RECHECK seconds at most,
+until it is within its share or the service is no longer contended. So a tenant alone has
+the whole service, light tenants never wait, and under contention the heaviest wait first,
+whatever their requests cost (a refusal at 0.3 ms, a 10,000-element body at 4 ms, a step at
+any price).
 
 At most ``queue`` requests of a tenant wait; a request beyond them, or one whose turn would
 come after its deadline, is refused with RATE_LIMITED and ``retryAfterSeconds``, answered
@@ -35,12 +36,10 @@ from ..errors import RateLimited
 
 WINDOW = 1.0  # use decays by e every second: a tenant's rate over about the last second
 ACTIVE_FOR = 10.0  # a tenant seen this recently counts among the active ones
-# A tenant using less than this (cores) never waits: ~40 pooled steps a second.
-FLOOR = 0.05
 # What a request costs beyond what is measured (the HTTP exchange, routing, the token, the
 # reply and its log line): a refused request measured 0.2 to 0.3 ms on a shared 2-core machine.
 REQUEST_CPU = 0.0003
-RECHECK = 0.25  # a waiting request looks again at least this often
+RECHECK = 0.1  # a waiting request looks again at least this often
 SOON = 0.01  # and at most this often (its use decays to its share: not in ever smaller steps)
 
 
@@ -72,11 +71,11 @@ class CpuShares:
         self,
         contended: Callable[[], bool],
         *,
+        floor: float,
         queue: int = 64,
         pause: float = 1.0,
         window: float = WINDOW,
         active_for: float = ACTIVE_FOR,
-        floor: float = FLOOR,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ):
