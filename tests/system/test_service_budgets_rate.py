@@ -7,6 +7,7 @@ being refused."""
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections import Counter
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.servers.service import HEADERS, UNCAPPED, Service
+from tests.servers.service import HEADERS, OPERATOR, UNCAPPED, Service
 
 STATUS = "/v1/imap/actions/getStatus"
 STRANGER = {"Authorization": "Bearer not-a-token"}
@@ -25,6 +26,13 @@ def service_cpu(pid: int) -> float:
     """The service process's CPU time so far (user + system, seconds)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_charged(metrics: str, tenant: str) -> float:
+    found = re.search(
+        rf'^connector_tenant_cpu_seconds_total{{tenant="{tenant}"}} (\S+)$', metrics, re.M
+    )
+    return float(found.group(1)) if found else 0.0
 
 
 def flood(url: str, headers: dict, seconds: float, threads: int = 12) -> list[tuple]:
@@ -122,7 +130,8 @@ def test_a_tenant_alone_is_never_held_back_and_beside_another_it_waits_its_turn(
     """One tenant stepping as fast as it can (W5's kind of load), with the service counted
     as contended all the while (``--contended-lag 0``): alone, it runs at its own pace;
     while another tenant steps now and then, it waits for its share (the mean of the two,
-    far over the other's few steps), so it runs slower, and none of its steps is refused."""
+    far over the other's few steps), so it runs slower, and none of its steps is refused.
+    The CPU charged to each shows in /metrics, a tenant's own to its token."""
     service = Service(tmp_path, "--contended-lag", "0", tokens={"light": "light-token"})
     try:
         body = {
@@ -158,5 +167,10 @@ def test_a_tenant_alone_is_never_held_back_and_beside_another_it_waits_its_turn(
         assert set(alone) == {200} and set(shared) == {200}, (alone, shared)
         assert light and set(light) == {200}, light
         assert shared_rate < 0.75 * alone_rate, (alone_rate, shared_rate)
+        everything = service.http.get("/metrics", headers=OPERATOR).text
+        assert cpu_charged(everything, "acme") > 10 * cpu_charged(everything, "light") > 0
+        assert "connector_event_loop_lag_seconds" in everything
+        own = service.http.get("/metrics", headers=LIGHT).text
+        assert cpu_charged(own, "light") > 0 and 'tenant="acme"' not in own
     finally:
         service.stop()
