@@ -200,7 +200,15 @@ def test_the_tenant_is_in_the_log_never_the_token(loopback_any_port, dovecot_ser
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory):
     running = Service(
-        tmp_path_factory.mktemp("edge"), "--header-timeout", "2", "--body-timeout", "2"
+        tmp_path_factory.mktemp("edge"),
+        "--header-timeout",
+        "2",
+        "--body-timeout",
+        "2",
+        # (5,000 unauthenticated posts below, as fast as they go: the rate per client
+        # address would hold them back; tests/system/test_service_budgets_rate.py)
+        "--unauthenticated-rate",
+        "0",
     )
     yield running
     running.stop()

@@ -7,6 +7,8 @@ used and maintained, with graceful shutdown on SIGTERM and TLS built in. The roo
 - ``auth``: service tokens;
 - ``metrics``: Prometheus, labels from closed sets only;
 - ``routes``: the HTTP routes, each step run on the step threads;
+- ``strangers`` (with ``buckets``): requests without a valid token, a rate per client
+  address; ``shares`` (with ``lag``): a tenant's fair share of the CPU, its turn;
 - ``app``: the ASGI application that holds them together (``create_app``);
 - the OpenAPI documents come from ``connector.sdk.export`` (no service needed);
 - ``cli``: the ``serve`` command.

@@ -3,12 +3,14 @@ the routes (``routes.Service``). uvicorn calls ``create_app`` in each worker pro
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from ..discovery import installed_connectors
@@ -17,6 +19,7 @@ from . import studio
 from .auth import TOKEN_ENV, TokenCheck, TokenFileError, read_metrics_tokens, read_tokens
 from .routes import Service
 from .settings import Settings
+from .strangers import Strangers
 
 log = logging.getLogger("connector.service")
 
@@ -89,6 +92,7 @@ def app_for(service: Service, settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        service.lag.start(asyncio.get_running_loop())  # (whether the service is contended)
         yield
         service.close()  # after in-flight steps finished: LOGOUT every pooled session
 
@@ -114,8 +118,17 @@ def app_for(service: Service, settings: Settings) -> Starlette:
     ]
     if settings.studio:
         routes += studio.routes()
+    strangers = Middleware(
+        Strangers,
+        auth=service.auth,
+        buckets=service.strangers,
+        pause=settings.refusal_pause,
+        refuse=service.refuse,
+        refused=service.metrics.throttled.inc,
+    )
     app = Starlette(
         routes=routes,
+        middleware=[strangers],
         lifespan=lifespan,
         exception_handlers={404: service.not_found, 405: service.not_allowed},
     )

@@ -23,6 +23,7 @@ from starlette.requests import Request
 
 from ..errors import InvalidInput, PayloadTooLarge
 from ..inputs import MAX_DEPTH
+from .shares import Meter
 
 # The body's nesting: as deep as the deepest input value may be (inputs.MAX_DEPTH) under the
 # body and its "inputs" object. Deeper bodies hold nothing a step would take.
@@ -108,9 +109,12 @@ async def read_json_object(
     max_elements: int,
     max_depth: int,
     parser: Executor,
+    meter: Meter | None = None,
 ) -> dict[str, Any]:
     """The request's JSON object, read within its budget ({} for an empty body), parsed on
-    ``parser``'s threads so the event loop keeps answering (/healthz) meanwhile."""
+    ``parser``'s threads so the event loop keeps answering (/healthz) meanwhile; the CPU
+    spent counting, decoding and parsing it is added to ``meter``."""
+    meter = meter or Meter()
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(f"The body is over {max_bytes} bytes.")
@@ -125,13 +129,20 @@ async def read_json_object(
         size += len(chunk)
         if size > max_bytes:
             raise PayloadTooLarge(f"The body is over {max_bytes} bytes.")
-        shape.feed(chunk)
-        text.append(_decoded(decoder, chunk))
+        with meter:
+            shape.feed(chunk)
+            text.append(_decoded(decoder, chunk))
     text.append(_decoded(decoder, b"", final=True))
     if not size:
         return {}
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(parser, parse_object, text)
+    return await loop.run_in_executor(parser, _metered_parse, text, meter)
+
+
+def _metered_parse(text: list[str], meter: Meter) -> dict[str, Any]:
+    """``parse_object``, its thread's CPU time added to ``meter`` (whose request awaits it)."""
+    with meter:
+        return parse_object(text)
 
 
 def _decoded(decoder: codecs.IncrementalDecoder, chunk: bytes, *, final: bool = False) -> str:

@@ -164,6 +164,40 @@ def parser(cli: Invocation) -> argparse.ArgumentParser:
         help="open HTTP connections from one client address, an IPv6 /64 (256; "
         "0: no cap, as behind a proxy that caps them itself)",
     )
+    edge.add_argument(
+        "--unauthenticated-rate",
+        type=float,
+        default=DEFAULTS.unauthenticated_rate,
+        help="requests a second without a valid token (401s, /healthz) from one client "
+        "address; beyond, 429 after a pause (100; 0: no limit, as behind a proxy)",
+    )
+    edge.add_argument(
+        "--unauthenticated-burst",
+        type=int,
+        default=DEFAULTS.unauthenticated_burst,
+        help="how many of those at once (200)",
+    )
+    edge.add_argument(
+        "--no-fair-share",
+        dest="fair_share",
+        action="store_false",
+        help="never make a tenant wait for its share of the CPU (by default, while the "
+        "service is contended, a tenant using more than the others' mean waits)",
+    )
+    edge.add_argument(
+        "--contended-lag",
+        type=float,
+        default=DEFAULTS.contended_lag,
+        help="how late (seconds, on average over 200 ms) the event loop must run for the "
+        "service to count as contended, so that tenants over their share wait (0.001; "
+        "0: always)",
+    )
+    edge.add_argument(
+        "--share-floor",
+        type=float,
+        default=DEFAULTS.share_floor,
+        help="CPU (in cores) a tenant may use without ever waiting for its share (0.1)",
+    )
 
     add_egress_arguments(p)
     return p
@@ -202,6 +236,11 @@ def serve(cli: Invocation, argv: list[str]) -> int:
         keepalive=args.keepalive,
         max_connections=args.max_connections,
         max_connections_per_client=args.max_connections_per_client,
+        unauthenticated_rate=args.unauthenticated_rate,
+        unauthenticated_burst=args.unauthenticated_burst,
+        fair_share=args.fair_share,
+        share_floor=args.share_floor,
+        contended_lag=args.contended_lag,
         allow_hosts=hosts(args.allow_hosts),
         deny_hosts=hosts(args.deny_hosts),
         allow_ports=tuple(sorted(ports)) if ports is not None else None,
@@ -303,6 +342,7 @@ def _problem(args: argparse.Namespace) -> str | None:
         "sessions_per_tenant",
         "max_sessions",
         "failed_logins",
+        "unauthenticated_burst",
     ):
         if getattr(args, name) < 1:
             return f"--{name.replace('_', '-')} must be at least 1"
@@ -310,4 +350,10 @@ def _problem(args: argparse.Namespace) -> str | None:
         return "--max-connections-per-client must be 0 (no cap) or more"
     if not args.login_backoff > 0:
         return "--login-backoff must be more than 0 seconds"
+    if not args.unauthenticated_rate >= 0:
+        return "--unauthenticated-rate must be 0 (no limit) or more"
+    if not args.share_floor >= 0:
+        return "--share-floor must be 0 or more"
+    if not args.contended_lag >= 0:
+        return "--contended-lag must be 0 (always) or more"
     return None

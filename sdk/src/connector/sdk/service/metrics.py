@@ -72,6 +72,23 @@ class Metrics:
             "Requests refused for a missing or wrong service token",
             registry=registry,
         )
+        self.throttled = Counter(
+            "connector_unauthenticated_throttled_requests",
+            "Requests without a valid token refused for their client address's rate",
+            registry=registry,
+        )
+        self.loop_lag = Gauge(
+            "connector_event_loop_lag_seconds",
+            "How late the event loop ran a timer, at worst, since the previous scrape",
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.tenant_cpu = Counter(
+            "connector_tenant_cpu_seconds",
+            "CPU time the service spent for each tenant (bodies, admission, steps)",
+            ["tenant"],
+            registry=registry,
+        )
         self.pool_hits = Counter(
             "connector_pool_hits", "Steps that reused a logged-in session", registry=registry
         )
@@ -136,6 +153,9 @@ class Metrics:
             self.pool_hits.inc()
         elif pool == "miss":
             self.pool_misses.inc()
+
+    def cpu(self, tenant: str, seconds: float) -> None:
+        self.tenant_cpu.labels(tenant if tenant in self.tenants else UNKNOWN).inc(seconds)
 
     def gauges(self, sample: Callable[[], dict[str, int]]) -> None:
         values = sample()

@@ -1,6 +1,7 @@
-"""The service's routes: authentication, the body, admission (tenant, then account), the
-step on a step thread, the envelope as the body and its code as the status, one log line
-and the metrics."""
+"""The service's routes: authentication, the tenant's turn (its fair share of the CPU), the
+body, admission (account, then tenant), the step on a step thread, the envelope as the body
+and its code as the status, one log line and the metrics; the CPU each request cost is
+charged to its tenant."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from ..errors import (
     InternalError,
     InvalidInput,
     MethodNotAllowed,
+    RateLimited,
     Timeout,
     Unauthorized,
     UnknownAction,
@@ -35,9 +37,13 @@ from ..scrub import Scrubber
 from .admission import BusyThreads, Gate, Release
 from .auth import TokenCheck
 from .body import MAX_BODY_DEPTH, read_json_object
+from .buckets import TokenBuckets
 from .headers import connection_from_headers
+from .lag import LoopLag
 from .metrics import Metrics
 from .settings import Settings
+from .shares import REQUEST_CPU, CpuShares, Meter
+from .strangers import tenant_of
 
 log = logging.getLogger("connector.service")
 NO_TOKEN = "Give a service token: Authorization: Bearer TOKEN."  # noqa: S105 - a hint
@@ -86,8 +92,28 @@ class Service:
         self.tenants = Gate(settings.per_tenant, settings.tenant_waiting, "tenant")
         self.openapi = document(connectors, auth=auth.required)
         self.openapi30 = openapi30.convert(self.openapi)
+        # Rendered once: a GET of a document costs its caller a copy, not a serialization.
+        self.rendered_openapi = rendered(self.openapi)
+        self.rendered_openapi30 = rendered(self.openapi30)
+        self.rendered_manifests = {
+            name: rendered(c.manifest.data) for name, c in connectors.items()
+        }
+        # What a tenant, or a client without a token, may make the service spend.
+        self.lag = LoopLag(late=settings.contended_lag)
+        self.shares = CpuShares(
+            self.lag.contended if settings.fair_share else lambda: False,
+            queue=settings.tenant_waiting,
+            pause=settings.refusal_pause,
+            floor=settings.share_floor,
+        )
+        self.strangers: TokenBuckets | None = None
+        if settings.unauthenticated_rate > 0:
+            self.strangers = TokenBuckets(
+                settings.unauthenticated_rate, settings.unauthenticated_burst
+            )
 
     def close(self) -> None:
+        self.lag.stop()
         self.pool.close()
         self.threads.shutdown(wait=False, cancel_futures=True)
         self.parsers.shutdown(wait=False, cancel_futures=True)
@@ -119,18 +145,24 @@ class Service:
         return self.respond(envelope.error(exc))
 
     def tenant(self, request: Request) -> str | None:
-        tenant = self.auth.tenant(request.headers.get("authorization"))
+        tenant = tenant_of(request.scope, self.auth)
         if tenant is None:
             self.metrics.unauthorized.inc()
         return tenant
 
-    async def read_body(self, request: Request) -> dict:
+    def charge(self, tenant: str, seconds: float) -> None:
+        """``seconds`` of CPU spent for ``tenant``: its fair share, and its metric."""
+        self.shares.charge(tenant, seconds)
+        self.metrics.cpu(tenant, seconds)
+
+    async def read_body(self, request: Request, meter: Meter) -> dict:
         return await read_json_object(
             request,
             max_bytes=self.settings.max_body,
             max_elements=self.settings.max_body_elements,
             max_depth=MAX_BODY_DEPTH,
             parser=self.parsers,
+            meter=meter,
         )
 
     # -- routes
@@ -156,23 +188,28 @@ class Service:
         releases: list[Release] = []
         step_request: dict[str, Any] = {kind: key if key is not None else True}
         connector: Connector | None = None
+        meter = Meter()  # the CPU this request costs here (its step thread charges its own)
+        deadline = started + self.settings.max_step_timeout
         try:
+            # Its turn comes before its body is read: a tenant over its share waits here.
+            await self.shares.turn(tenant, deadline - time.monotonic())
             connector = self.connectors.get(name)
             if connector is None:
                 known = ", ".join(self.connectors) or "none"
                 raise UnknownAction(f"Unknown connector. Known: {known}.")
-            step_request = {**await self.read_body(request), **step_request}
-            if "connection" not in step_request:
-                from_headers = connection_from_headers(connector, request.headers.items())
-                if from_headers is not None:
-                    step_request["connection"] = from_headers
-            deadline = started + self.settings.max_step_timeout
-            pooled = connector.pool_keys(step_request, self.pool, tenant)
+            step_request = {**await self.read_body(request, meter), **step_request}
+            with meter:
+                if "connection" not in step_request:
+                    from_headers = connection_from_headers(connector, request.headers.items())
+                    if from_headers is not None:
+                        step_request["connection"] = from_headers
+                pooled = connector.pool_keys(step_request, self.pool, tenant)
+                if pooled is not None:
+                    self.pool.check_login(pooled[0])  # (a tenant refused new logins: at once)
             queued = time.monotonic()
             try:
                 if pooled is not None:
                     keys, cap = pooled
-                    self.pool.check_login(keys)  # (a tenant refused new logins: at once)
                     releases.append(
                         await self.accounts.acquire(keys.session, deadline - queued, cap)
                     )
@@ -195,12 +232,14 @@ class Service:
         finally:
             for release in releases:  # (run() took over the releases of a step it started)
                 release()
-        response = self.respond(result)
-        code = envelope.code_of(result)
-        seconds = time.monotonic() - started
-        self.metrics.step(name, operation, code, tenant, seconds, outcome.get("pool"))
-        outcome.update(code=code, status=response.status_code, ms=round(seconds * 1000, 1))
-        log.info(json.dumps(outcome))
+        with meter:
+            response = self.respond(result)
+            code = envelope.code_of(result)
+            seconds = time.monotonic() - started
+            self.metrics.step(name, operation, code, tenant, seconds, outcome.get("pool"))
+            outcome.update(code=code, status=response.status_code, ms=round(seconds * 1000, 1))
+            log.info(json.dumps(outcome))
+        self.charge(tenant, meter.seconds + REQUEST_CPU)
         return response
 
     async def run(
@@ -220,8 +259,9 @@ class Service:
         settings = self.settings
 
         def call() -> dict:
+            spent = Meter()
             try:
-                with self.busy:
+                with self.busy, spent:
                     self.update_gauges()
                     return connector.invoke(
                         step_request,
@@ -236,6 +276,7 @@ class Service:
                 for release in held:
                     release()
                 self.update_gauges()
+                self.charge(tenant, spent.seconds)
 
         try:
             future = asyncio.get_running_loop().run_in_executor(self.threads, call)
@@ -249,20 +290,27 @@ class Service:
             return envelope.error(Timeout(f"The step did not finish within {timeout:g} s."))
 
     async def manifest_route(self, request: Request) -> Response:
-        if self.tenant(request) is None:
+        tenant = self.tenant(request)
+        if tenant is None:
             return self.refuse(Unauthorized(NO_TOKEN))
         name = request.path_params["connector"]
         if name not in self.connectors:
             return self.refuse(UnknownAction("Unknown connector."))
-        return JSONResponse(self.connectors[name].manifest.data)
+        try:
+            await self.shares.turn(tenant, self.settings.max_step_timeout)
+        except RateLimited as exc:
+            return self.refuse(exc)
+        finally:
+            self.charge(tenant, REQUEST_CPU)
+        return Response(self.rendered_manifests[name], media_type="application/json")
 
     # The documents hold no secret (the manifests' shapes, the status table): no token, so
     # a platform can import them from their URL.
     async def openapi_route(self, request: Request) -> Response:
-        return JSONResponse(self.openapi)
+        return Response(self.rendered_openapi, media_type="application/json")
 
     async def openapi30_route(self, request: Request) -> Response:
-        return JSONResponse(self.openapi30)
+        return Response(self.rendered_openapi30, media_type="application/json")
 
     async def healthz(self, request: Request) -> Response:
         """Liveness: the process answers."""
@@ -282,6 +330,9 @@ class Service:
             view = self.tenant(request)
             if view is None:
                 return self.refuse(Unauthorized(NO_TOKEN))
+            self.charge(view, REQUEST_CPU)
+        else:
+            self.metrics.loop_lag.set(self.lag.taken())  # (the operator's scrape only)
         self.update_gauges()
         return Response(self.metrics.text(view), media_type="text/plain; version=0.0.4")
 
@@ -292,6 +343,11 @@ class Service:
 
     async def not_allowed(self, request: Request, exc: Exception) -> Response:
         return self.refuse(MethodNotAllowed(f"{request.method} is not allowed here."))
+
+
+def rendered(value: Any) -> bytes:
+    """``value`` as JSONResponse renders it."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 def secrets_of(request: Request, connector: Connector | None, step_request: dict) -> Scrubber:

@@ -44,7 +44,11 @@ class Settings:
     max_body: int = 64 * MB  # a 40 MB attachment in base64 inside JSON, with room to spare
     # JSON elements of a body (service.body): counted before parsing; a parsed element costs
     # ~70 bytes or more, so 45 MB of "{}," cost 1.2 GB. Real steps send a few hundred.
-    max_body_elements: int = 100_000
+    # A real step's body holds a few hundred; the largest, a trigger poll at every cap (100
+    # mailboxes, their cursors, 1,000 recent Message-IDs, 500 filters), 6,400
+    # (tests/imap/unit/test_body_budget.py). Counting costs ~0.4 us an element: a body over
+    # the cap is refused after ~4 ms (60,000 keywords took ~40 ms at 100,000).
+    max_body_elements: int = 10_000
     header_timeout: float = 10.0  # a request's headers, from its first byte
     body_timeout: float = 60.0  # a request's body, from the end of its headers
     keepalive: float = 5.0  # an idle connection: a new one before its first byte, or kept-alive
@@ -52,6 +56,21 @@ class Settings:
     # Open connections from one client address (an IPv6 /64), so that one client cannot hold
     # them all; 0: no such cap (behind a proxy, where every client has the proxy's address).
     max_connections_per_client: int = 256
+    # Requests without a valid token (401s, /healthz...) per client address (an IPv6 /64):
+    # a second, and at once (0: no such limit, as behind a proxy that limits them itself).
+    unauthenticated_rate: float = 100.0
+    unauthenticated_burst: int = 200
+    # Fair shares of the CPU (service.shares): while the service is contended (its event
+    # loop's ticks ran contended_lag late or more, on average over 200 ms: service.lag), a
+    # tenant using more than the mean of the active tenants, and more than share_floor
+    # cores (~75 pooled steps a second), waits for its turn before its body is read. Quiet,
+    # ticks ran ~0.2 ms late; under an unpaced flood of refusals, ~2.5 ms (median).
+    fair_share: bool = True
+    share_floor: float = 0.1
+    contended_lag: float = 0.001
+    # A request refused by one of those budgets is answered after this pause, so that a
+    # client retrying at once cannot make the service spin on refusals.
+    refusal_pause: float = 1.0
     # Egress: where steps may connect (connector.sdk.egress)
     allow_hosts: tuple[str, ...] = ()
     deny_hosts: tuple[str, ...] = ()
