@@ -6,9 +6,12 @@ State (plain JSON the platform keeps between polls), one cursor per mailbox:
       uidValidity       the mailbox's UIDVALIDITY when the cursor was set
       lastUid           every message with a UID above this is new
       lastInternalDate  the newest INTERNALDATE the cursor has covered (for a resync)
-      seen              [digest, INTERNALDATE as Unix time] of the messages handed off
-                        within RESYNC_OVERLAP of that, SEEN_MOST at most (the newest): what
-                        a resync must not hand off again (``seen_digest``)
+      seen              "digest:time digest:time ..." (INTERNALDATE as Unix time) of the
+                        messages handed off within RESYNC_OVERLAP of that, SEEN_MOST at most
+                        (the newest): what a resync must not hand off again
+                        (``seen_digest``). One string, not a list: a state's JSON elements
+                        stay one per cursor field, under the service's element budget
+                        whatever the traffic (100 mailboxes x SEEN_MOST as lists: ~90,000)
       since             while catching up (look-back or resync): skip messages received before
       resyncFrom        while catching up after a resync: the UIDVALIDITY before it
   }}}
@@ -55,6 +58,7 @@ RESYNC_OVERLAP = timedelta(minutes=10)
 # each, so a state of 100 mailboxes stays under 1 MB.
 SEEN_MOST = 300
 SEEN_DIGEST_CHARS = 12
+SEEN_ENTRY_CHARS = SEEN_DIGEST_CHARS + 13  # "digest:1700000000 "
 # What one poll carries, whatever the inputs: its records' JSON (Temporal refuses a payload
 # over 2 MB and warns from 256 KB of one record), and the message bytes it downloads.
 POLL_BYTES = 1024 * 1024
@@ -247,7 +251,7 @@ class Poll:
             )
             newest = iso(values.get(b"INTERNALDATE"))
         last = max([*highest, (selected.uid_next or 1) - 1])
-        return cursor_of(selected, last, newest or _now_iso(), [], None, None)
+        return cursor_of(selected, last, newest or _now_iso(), "", None, None)
 
     def emit(
         self,
@@ -374,7 +378,7 @@ def cursor_of(
     selected: commands.Selected,
     last_uid: int,
     newest: str,
-    seen: list[list],
+    seen: str,
     since: datetime | None,
     resync_from: int | None,
 ) -> dict:
@@ -408,11 +412,14 @@ def seen_digest(record: dict) -> str:
 
 def seen_of(cursor: dict) -> list[tuple[str, int]]:
     """The cursor's ``seen`` (or, from an earlier version's state, its ``recentIds``)."""
-    seen = [
-        (str(entry[0]), int(entry[1]))
-        for entry in cursor.get("seen") or []
-        if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], int)
-    ]
+    text = cursor.get("seen")
+    # (the newest are last; a caller's longer string is read no further than they reach)
+    tail = text[-SEEN_MOST * SEEN_ENTRY_CHARS :] if isinstance(text, str) else ""
+    seen: list[tuple[str, int]] = []
+    for entry in tail.split()[-SEEN_MOST:]:
+        digest, _, unix_time = entry.partition(":")
+        if digest and unix_time.isdigit():
+            seen.append((digest, int(unix_time)))
     if not seen and cursor.get("recentIds"):
         when = _parse_time(cursor.get("lastInternalDate")) or datetime.now(UTC)
         seen = [
@@ -423,14 +430,14 @@ def seen_of(cursor: dict) -> list[tuple[str, int]]:
     return seen
 
 
-def recent(seen: list[tuple[str, int]], newest: datetime | None) -> list[list]:
+def recent(seen: list[tuple[str, int]], newest: datetime | None) -> str:
     """What a resync could re-read: received within RESYNC_OVERLAP of the newest, at most
-    SEEN_MOST (the newest of them)."""
+    SEEN_MOST (the newest of them), as the cursor's ``seen`` string."""
     if newest is not None:
         floor = (newest - RESYNC_OVERLAP).timestamp()
         seen = [entry for entry in seen if entry[1] >= floor]
     kept = sorted(seen, key=lambda entry: entry[1])[-SEEN_MOST:]
-    return [[digest, when] for digest, when in kept]
+    return " ".join(f"{digest}:{when}" for digest, when in kept)
 
 
 def _search_day(since: datetime) -> bytes:
@@ -488,9 +495,10 @@ def _cursor_problems(cursor: object) -> list[str]:
     last = cursor.get("lastUid")
     if not isinstance(last, int) or isinstance(last, bool) or not 0 <= last < protocol.MAX_UID:
         problems.append(f"lastUid must be a number from 0 to {protocol.MAX_UID - 1}")
-    for key in ("recentIds", "seen"):
-        if not isinstance(cursor.get(key, []), list):
-            problems.append(f"{key} must be a list")
+    if not isinstance(cursor.get("recentIds", []), list):
+        problems.append("recentIds must be a list")
+    if not isinstance(cursor.get("seen", ""), str):
+        problems.append('seen must be a string ("digest:time ...")')
     for key in ("lastInternalDate", "since"):
         if cursor.get(key) is not None and _parse_time(cursor[key]) is None:
             problems.append(f"{key} must be an ISO date-time")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from connector.imap import manifest_path, search
-from connector.imap.triggers.new_emails import checked_state
+from connector.imap.triggers.new_emails import SEEN_MOST, checked_state, recent
 from connector.sdk import Connector
 from connector.sdk.service.body import MAX_BODY_DEPTH, JsonShape
 from connector.sdk.service.settings import Settings
@@ -38,14 +38,17 @@ def test_a_trigger_poll_at_every_cap_fits_the_default_element_budget():
     mailboxes = [f"Folder {n}/Sub" for n in range(trigger_input("mailboxes")["maxItems"])]
     per_poll = trigger_input("maxPerPoll")["maximum"]
     filters = largest_filters()
-    # Each cursor as the trigger writes it; a poll's records (at most maxPerPoll in all)
-    # give their Message-IDs to their mailbox's cursor.
+    # Each cursor as the trigger writes it, at its fullest: SEEN_MOST messages handed off
+    # in the re-read window of every mailbox (a busy day), and the old Message-IDs too.
+    now = 1764843072
+    seen = [(f"{n:012x}", now - n) for n in range(SEEN_MOST)]
     state = {
         "mailboxes": {
             name: {
                 "uidValidity": 1700000000 + n,
                 "lastUid": 4000000000,
                 "lastInternalDate": "2026-12-04T10:11:12.131415+00:00",
+                "seen": recent(seen, None),
                 "recentIds": [
                     f"<{n}.{i}.20261204101112@mail.example.com>"
                     for i in range(per_poll // len(mailboxes))
@@ -87,5 +90,6 @@ def test_a_trigger_poll_at_every_cap_fits_the_default_element_budget():
     shape = JsonShape(10**9, MAX_BODY_DEPTH)
     shape.feed(json.dumps(body).encode())
     budget = Settings().max_body_elements
-    # 6,373 elements: the budget leaves room (1.4 x) for what a step may add later.
+    # 6,773 elements (with each cursor's seen as a list of pairs: ~126,000): the budget
+    # leaves room (1.4 x) for what a step may add later.
     assert shape.elements * 1.4 < budget, (shape.elements, budget)

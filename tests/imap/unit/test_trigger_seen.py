@@ -32,10 +32,20 @@ def test_what_is_remembered_is_the_window_and_at_most_seen_most():
     now = int(newest.timestamp())
     window = int(RESYNC_OVERLAP.total_seconds())
     seen = [("old", now - window - 1), ("edge", now - window), ("new", now)]
-    assert [d for d, _ in recent(seen, newest)] == ["edge", "new"]
-    many = [(f"d{i}", now - i) for i in range(SEEN_MOST + 50)]
-    kept = recent(many, newest)
-    assert len(kept) == SEEN_MOST and kept[-1] == ["d0", now]  # the newest kept
+    assert [d for d, _ in seen_of({"seen": recent(seen, newest)})] == ["edge", "new"]
+    many = [(f"d{i:011d}", now - i) for i in range(SEEN_MOST + 50)]
+    kept = seen_of({"seen": recent(many, newest)})
+    assert len(kept) == SEEN_MOST and kept[-1] == ("d00000000000", now)  # the newest kept
+
+
+def test_seen_is_one_string_and_a_longer_one_is_read_from_its_newest_end():
+    now = 1767268800
+    written = recent([("aaaaaaaaaaaa", now - 1), ("bbbbbbbbbbbb", now)], None)
+    assert written == f"aaaaaaaaaaaa:{now - 1} bbbbbbbbbbbb:{now}"
+    flood = " ".join(f"{i:012x}:{now}" for i in range(100_000)) + f" ffffffffffff:{now + 1}"
+    kept = seen_of({"seen": flood})
+    assert len(kept) == SEEN_MOST and kept[-1] == ("ffffffffffff", now + 1)
+    assert seen_of({"seen": "junk no-colon :5 x:y"}) == []
 
 
 def test_an_earlier_versions_recent_ids_count_as_seen():

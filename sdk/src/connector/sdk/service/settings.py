@@ -43,9 +43,9 @@ class Settings:
     # The HTTP edge
     max_body: int = 64 * MB  # a 40 MB attachment in base64 inside JSON, with room to spare
     # JSON elements of a body (service.body): counted before parsing; a parsed element costs
-    # ~70 bytes or more, so 45 MB of "{}," cost 1.2 GB. Real steps send a few hundred.
-    # A real step's body holds a few hundred; the largest, a trigger poll at every cap (100
-    # mailboxes, their cursors, 1,000 recent Message-IDs, 500 filters), 6,400
+    # ~70 bytes or more, so 45 MB of "{}," cost 1.2 GB. A real step's body holds a few
+    # hundred; the largest, a trigger poll at every cap (100 mailboxes, their full cursors,
+    # 1,000 recent Message-IDs, 500 filters), 6,800
     # (tests/imap/unit/test_body_budget.py). Counting costs ~0.4 us an element: a body over
     # the cap is refused after ~4 ms (60,000 keywords took ~40 ms at 100,000).
     max_body_elements: int = 10_000
