@@ -189,6 +189,12 @@ class PushHub:
             lease = self._leases.get(key)
             return lease is not None and not lease.ended
 
+    def status(self, key: str) -> str | None:
+        """A held lease's ``connecting``, ``idling`` or ``waiting``; None when not held."""
+        with self._lock:
+            lease = self._leases.get(key)
+            return lease.status if lease is not None and not lease.ended else None
+
     def keys(self) -> list[str]:
         """The keys of the leases held (waiting ones too)."""
         with self._lock:

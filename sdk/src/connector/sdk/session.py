@@ -25,6 +25,7 @@ class Session(Protocol):
     def reset(self) -> None:
         """After a step, back to a neutral state without losing anything (IMAP: UNSELECT,
         never CLOSE, which expunges). Raises when the session cannot be reused."""
+        return None
 
     def stale(self) -> bool:
         """Before a reuse, without a round trip when nothing is amiss: True when the session
@@ -34,13 +35,16 @@ class Session(Protocol):
     def check(self) -> None:
         """A cheap round trip that raises on a dead connection (IMAP: NOOP), before reusing
         a session idle for a while."""
+        return None
 
     def interrupt(self) -> None:
         """From another thread: cut the connection, so a blocked read returns at once (a
         step past its deadline, a push stopped). The session is unusable after."""
+        return None
 
     def close(self) -> None:
         """Say goodbye and release the connection; never waits long."""
+        return None
 
 
 @runtime_checkable
