@@ -2,9 +2,10 @@
 watchers that leased them here, and the activities that lease, release and watch it.
 
 - ``connector.pushLease`` (shared task queue, any worker): a watcher asks for its lines;
-  the hub opens them (on its own threads) and the answer comes at once: ``new``,
-  ``renewed`` (held here already) or ``capacity`` (``--max-push-lines`` reached: the
-  watcher polls and asks again, maybe another worker). It names this worker's own task
+  the hub opens them (on its own threads) and the answer comes at once: ``new`` or
+  ``renewed`` (held here already); past ``--max-push-lines`` it fails as ``CAPACITY``,
+  retried at once on whichever worker takes it, and after the last attempt the watcher
+  says ``waiting: capacity``, polls, and asks again later. It names this worker's own task
   queue, where the watcher sends ``connector.pushRelease``.
 - What the hub says (idling, change, waiting and why, unsupported) goes to the watcher as
   the signal ``push_event``: new mail is a signal, not an activity that ends.
@@ -34,6 +35,7 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from .. import envelope
@@ -41,7 +43,7 @@ from ..egress import EgressPolicy
 from ..errors import ConnectorError, Unsupported
 from ..pushhub import PushEvent, PushHub
 from . import activities
-from .workflows import HUB_ALIVE, LEASE, PUSH, PUSH_EVENT, RELEASE
+from .workflows import CAPACITY, HUB_ALIVE, LEASE, PUSH, PUSH_EVENT, RELEASE
 
 log = logging.getLogger("connector.worker")
 # A lease is checked this often (less up to a fifth, at random): its watcher still runs and
@@ -132,6 +134,14 @@ class PushHost:
             describe=describe,
             renew_every=float(renew) if renew else None,
         )
+        if answer == "capacity":
+            # Retried by the watcher's lease policy, on whichever worker takes it: another
+            # may have room (its last attempt's failure says "capacity" to the watcher).
+            raise ApplicationError(
+                f"This worker holds all the push lines it may ({self.hub.max_lines}: "
+                "--max-push-lines).",
+                type=CAPACITY,
+            )
         if answer == "new":
             self._check_later(watcher)
         return {**reply, "lease": answer, "push": self.hub.status(watcher)}

@@ -32,6 +32,7 @@ LEASE = "connector.pushLease"  # on the shared task queue: any worker with room
 RELEASE = "connector.pushRelease"  # on the worker's own queue (the lease's ``queue``)
 HUB_ALIVE = "connector.pushHubAlive"  # held by PushHubWatch on the worker's own queue
 PUSH_EVENT = "push_event"  # the signal a hub (or its watch) sends a watcher
+CAPACITY = "CAPACITY"  # a lease refused: the worker holds all the lines it may
 PUSH_HUB_PATCH = "push-hub"  # runs started before it hold a push activity instead
 STEP_TIMEOUT = timedelta(minutes=5)
 # A step heartbeats while it runs (every 2 s): a dead worker's step, poll or push is retried
@@ -490,11 +491,17 @@ class PollTrigger:
                     "renewSeconds": float(args.get("pushRenewSeconds", 1500)),
                 },
                 start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_attempts=3),
+                # (a worker without room fails it: at once again, maybe on one with room)
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=0.5), maximum_attempts=4
+                ),
             )
         except ActivityError as exc:
-            error = failed_envelope(exc)["error"]
-            reply = {"lease": "failed", "error": error}
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.type == CAPACITY:
+                reply = {"lease": "capacity"}
+            else:
+                reply = {"lease": "failed", "error": failed_envelope(exc)["error"]}
         finally:
             self.leasing = False
         answer = reply.get("lease")
