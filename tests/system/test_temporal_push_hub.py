@@ -6,7 +6,9 @@ with room."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -66,13 +68,10 @@ def test_sixteen_watchers_share_one_thread_and_a_step_still_runs_at_once(
     before = threads(worker.pid)
     watchers = []
     try:
+        conn = dovecot_server.connection()
         for box in boxes:
-            watchers.append(
-                watch(
-                    temporal, queue, dovecot_server.connection(), SINK, f"mailbox={box}",
-                    extra=("--every", "10m", "--push"),
-                )  # fmt: skip
-            )
+            every = ("--every", "10m", "--push")
+            watchers.append(watch(temporal, queue, conn, SINK, f"mailbox={box}", extra=every))
         for watcher in watchers:
             waited(lambda w=watcher: status(temporal, w)["push"] == "idling", 90, "idling")
         grown = threads(worker.pid) - before
@@ -159,4 +158,47 @@ def test_a_worker_without_room_says_capacity_alerts_and_a_worker_with_room_takes
     finally:
         stop(temporal, second)
         stop(temporal, first, *(w for w in (full, roomy) if w is not None))
+        imap.logout()
+
+
+def test_a_run_of_an_earlier_version_still_holds_its_push_through_the_hub(
+    temporal, logs, dovecot_server
+):
+    """Runs started before the hub hold ``connector.push`` until they continue as new: it
+    answers as it did (change, timeout), its lines held by the hub (no thread of its own)."""
+    imap = raw_client(dovecot_server)
+    box = f"legacy-{uuid.uuid4().hex[:6]}"
+    imap.create_folder(box)
+    queue = f"legacy-{uuid.uuid4().hex[:6]}"
+    worker = temporal.worker(queue, logs / "legacy.log")
+    request = {
+        "connector": "imap",
+        "trigger": "newEmailsPollingTrigger",
+        "connection": dovecot_server.connection(),
+        "inputs": {"mailbox": box},
+        "state": {},
+    }
+
+    async def run(client, seconds: float, append: bool) -> dict:
+        handle = await client.start_workflow(
+            "tests.LegacyPush",
+            {**request, "timeoutSeconds": seconds},
+            id=f"legacy-{uuid.uuid4().hex[:8]}",
+            task_queue=queue,
+        )
+        if append:
+            await asyncio.sleep(3)  # (its IDLE is on by now)
+            imap.append(box, make_message("legacy"))
+        return await handle.result()
+
+    try:
+        started = time.monotonic()
+        quiet = temporal.call(lambda client: run(client, 2, append=False))
+        assert quiet == {"ok": True, "data": {"woke": "timeout"}}
+        assert time.monotonic() - started < 20
+        woke = temporal.call(lambda client: run(client, 60, append=True))
+        assert woke == {"ok": True, "data": {"woke": "change"}}
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
         imap.logout()
