@@ -21,6 +21,9 @@ from . import activities, telemetry, workflows
 from .codec import data_converter
 from .pushhost import PushHost
 
+# Runs cached beyond one per push line: steps' and handlers' workflows, watchers without push.
+CACHED_BESIDE_WATCHERS = 1000
+
 
 def worker_log() -> None:
     """The worker's own lines (failed steps, as JSON) and its workflows' (LogRecord's, with
@@ -79,6 +82,7 @@ async def run(
     host = PushHost(client, hub, task_queue, policy, workflows.HEARTBEAT_TIMEOUT.total_seconds())
     worker_log()
     telemetry.configure(operations or {})
+    telemetry.push_hub(hub.stats)
     if metrics_port:
         telemetry.serve(metrics_port)
     stop = asyncio.Event()
@@ -106,6 +110,10 @@ async def run(
             ],
             activity_executor=executor,
             max_concurrent_activities=threads,
+            # Every watcher whose lines this worker holds stays cached (a run evicted is
+            # replayed from its history at its next signal: W10 at 1,000 watchers and the
+            # default 1,000 cached runs, APPEND to handler took 20 s instead of 0.5).
+            max_cached_workflows=max_push_lines + CACHED_BESIDE_WATCHERS,
         )
         # This worker's own queue: releases and the hub's heartbeat (coroutines: no thread).
         own = Worker(
