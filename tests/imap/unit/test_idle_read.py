@@ -4,11 +4,10 @@ size, and a budget on what may come before a response ends."""
 
 from __future__ import annotations
 
-import imaplib
-
 import pytest
 
-from connector.imap.wire.transport import IDLE_PENDING, _idle_responses
+from connector.imap.wire.budgets import MAX_IDLE, OverBudget
+from connector.imap.wire.transport import _TAGGED_MARK, _idle_responses
 
 
 def test_whole_responses_are_parsed_and_a_piece_waits_for_the_rest():
@@ -31,6 +30,12 @@ def test_a_continuation_says_nothing_and_garbage_is_unreadable_not_an_error():
     assert said == [None, (1, b"RECENT")] and left == b""
 
 
-def test_a_literal_over_the_budget_ends_the_line():
-    with pytest.raises(imaplib.IMAP4.abort, match="literal"):
-        _idle_responses(b"* STATUS {%d}\r\n" % (IDLE_PENDING + 1))
+def test_a_literal_over_the_budget_ends_the_line_naming_it():
+    with pytest.raises(OverBudget, match="IDLE response budget"):
+        _idle_responses(b"* STATUS {%d}\r\n" % (MAX_IDLE + 1))
+
+
+def test_a_tagged_reply_in_idle_is_marked_for_filing_not_news():
+    """The NOOP that went ahead of the IDLE may be answered after the "+"."""
+    said, _ = _idle_responses(b"A5 OK NOOP completed.\r\n* 2 EXISTS\r\n")
+    assert said == [(_TAGGED_MARK, b"A5"), (2, b"EXISTS")]
