@@ -463,7 +463,9 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--big-mb", type=int, default=20)
     parser.add_argument(
-        "--only", default="W1,W2,W3,W4,W5,W6,W7,W8,W9", help="comma-separated workloads"
+        "--only",
+        default="W1,W2,W3,W4,W5,W6,W7,W8,W9",
+        help="comma-separated workloads (W10, push at scale, only when named)",
     )
     parser.add_argument("--appends", type=int, default=50, help="W8: messages appended")
     parser.add_argument("--rtt-ms", type=float, default=20.0, help="W6: added per round trip")
@@ -531,6 +533,11 @@ def main(argv=None) -> int:
                 from bench.temporal import run_w8
 
                 new_mail = run_w8(bench, appends=args.appends)
+            at_scale = None
+            if "W10" in only:  # (not in the default run: ~20 minutes, a Dovecot of its own)
+                from bench.w10 import run_w10
+
+                at_scale = run_w10([16, 128, 1000])
             attacks = None
             if "W9" in only:
                 from bench.w9 import run_w9
@@ -545,6 +552,8 @@ def main(argv=None) -> int:
                 table["W8 new mail to the handler"] = new_mail
             if attacks is not None:
                 table["W9 victim p99 under attack"] = attacks
+            if at_scale is not None:
+                table["W10 push at scale"] = at_scale
             for label, counts in flights.items():
                 print(
                     f"{label}: client flights per step: "

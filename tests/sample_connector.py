@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
+import socket
 from typing import ClassVar
 
-from connector.sdk.errors import NotFound
+from connector.sdk.errors import NotFound, Unsupported
 
 
 class Session:
@@ -57,19 +57,56 @@ def counter(session, state, step):
     }
 
 
-def counter_push(session, inputs, timeout, sessions):
-    """The counter's push: "change" while the state says there is more to count."""
+class CounterLine:
+    """The counter's push line: a socket pair whose far end plays the source (a test writes
+    ``c`` to it for a change, or closes it: the line dies)."""
+
+    renew_every = 3600.0
+
+    def __init__(self, session, changed: bool):
+        self.session, self.changed = session, changed
+        self.mine, self.far = socket.socketpair()
+        self.closed = False
+
+    def fileno(self):
+        return self.mine.fileno()
+
+    def start(self):
+        return self.changed
+
+    def on_readable(self):
+        data = self.mine.recv(100)
+        if not data:
+            raise ServerSaidNo("the counter's line was cut")
+        return b"c" in data
+
+    def renew(self):
+        return False
+
+    def interrupt(self):
+        self.session.interrupt()
+
+    def close(self):
+        self.closed = True
+        self.mine.close()
+        self.far.close()
+        self.session.close()
+
+
+def counter_push(session, inputs, sessions):
+    """The counter's push: a line that says "change" at once while the state says there is
+    more to count; step 98 asks for three lines; step 97 is refused (no push)."""
     counter_push.asked.append(inputs["state"])
-    if inputs["step"] in (98, 99):  # blocks like IDLE, until its connections are cut
-        lines = [session] + [sessions.open() for _ in range(2 if inputs["step"] == 98 else 0)]
-        counter_push.lines = lines
-        while not all(getattr(line, "cut", False) for line in lines):
-            time.sleep(0.01)
-        raise ConnectionError("cut")
-    return "change" if inputs["state"].get("next", 0) < 5 else "timeout"
+    if inputs["step"] == 97:
+        raise Unsupported("The counter cannot push at step 97.")
+    opened = [session] + [sessions.open() for _ in range(2 if inputs["step"] == 98 else 0)]
+    lines = [CounterLine(s, inputs["state"].get("next", 0) < 5) for s in opened]
+    counter_push.lines = lines
+    return lines
 
 
 counter_push.asked = []  # type: ignore[attr-defined]
+counter_push.lines = []  # type: ignore[attr-defined]
 
 
 def choices(session):

@@ -87,3 +87,17 @@ class Alert:
     @workflow.run
     async def run(self, args: dict) -> dict:
         return args
+
+
+@workflow.defn(name="tests.LegacyPush")
+class LegacyPush:
+    """What a watcher of an earlier version does while it waits: it holds connector.push."""
+
+    @workflow.run
+    async def run(self, request: dict) -> dict:
+        return await workflow.execute_activity(
+            "connector.push",
+            request,
+            start_to_close_timeout=timedelta(seconds=120),
+            heartbeat_timeout=timedelta(seconds=10),
+        )

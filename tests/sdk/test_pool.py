@@ -9,9 +9,10 @@ import pytest
 
 from connector.sdk.errors import Timeout
 from connector.sdk.pool import SessionPool
+from connector.sdk.session import Session as SessionProtocol
 
 
-class Session:
+class Session(SessionProtocol):
     made = 0
 
     def __init__(self, *, stale=False, fail_reset=False):

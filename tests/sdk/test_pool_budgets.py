@@ -13,9 +13,10 @@ from connector.sdk import pool as pool_module
 from connector.sdk.errors import AuthFailed, RateLimited, Timeout
 from connector.sdk.logins import LoginThrottle
 from connector.sdk.pool import SessionPool
+from connector.sdk.session import Session as SessionProtocol
 
 
-class Session:
+class Session(SessionProtocol):
     def __init__(self, *, stale=None):
         self.closed = 0
         self._stale = stale

@@ -29,9 +29,10 @@ MAX_RESPONSES = MAX_UIDS  # untagged responses of any other kind in one reply (o
 MAX_KNOWN_SERVERS = 1024  # servers this process remembers (pipelining, capabilities)
 MAX_KNOWN_CAPABILITIES = 8 * 1024  # bytes of one server's capabilities worth remembering
 LITERAL_PIECE = 1024 * 1024  # a larger literal is read in pieces of this size
+MAX_IDLE = 64 * 1024  # bytes a server may send in IDLE before a response ends (a push line)
 
 # The budgets' names, as errors and the README call them.
-LITERAL, LINE, REPLY, GREETING, UIDS, MAILBOXES, RESPONSES = (
+LITERAL, LINE, REPLY, GREETING, UIDS, MAILBOXES, RESPONSES, IDLE = (
     "literal",
     "line",
     "reply size",
@@ -39,6 +40,7 @@ LITERAL, LINE, REPLY, GREETING, UIDS, MAILBOXES, RESPONSES = (
     "UID set",
     "mailbox count",
     "response count",
+    "IDLE response",
 )
 _UNITS = {
     LITERAL: "bytes",
@@ -48,6 +50,7 @@ _UNITS = {
     UIDS: "UIDs",
     MAILBOXES: "mailboxes",
     RESPONSES: "responses",
+    IDLE: "bytes",
 }
 
 

@@ -28,6 +28,7 @@ from connector.sdk.errors import (
     TlsError,
     Unsupported,
 )
+from connector.sdk.session import Session
 from connector.sdk.text import REMOTE_CHARS, shorten
 
 from .errors import rate_limited
@@ -38,8 +39,9 @@ from .transport import Client, Deadline, known_server, learn_server
 PLAIN_HINT = " If this port expects TLS from the start (usually 993), turn Secure on."
 
 
-class ImapSession:
-    """A logged-in IMAP connection, handed to every action handler."""
+class ImapSession(Session):
+    """A logged-in IMAP connection, handed to every action handler (a ``Session``: the pool
+    resets, checks and closes it; a step's deadline or a push cuts it)."""
 
     def __init__(self, client: Client, *, host: str, user: str, port: int = 0):
         self.client = client
@@ -50,7 +52,6 @@ class ImapSession:
         self.deadline: Deadline | None = None
         self.pipelining = False
         self.server_key: tuple = (host, port)  # + the server's identity, set once TLS is up
-        self.notifying = False  # a NOTIFY SET (RFC 5465) in force: a push's line kept
         self.read_timeout = 30.0  # the connection's Timeout (``_open`` sets it)
 
     def complete_login(self) -> None:

@@ -837,6 +837,66 @@ class Client(IMAPClient):
         except (ProtocolError, ValueError):  # (a literal in it: the poll will tell)
             pass
 
+    # -- IDLE read by a selector (connector.sdk.pushhub): one thread serves every line of a
+    # process, so what arrived is read without blocking, and a response that came in part
+    # waits for the rest in ``_idle_pending``, never in a blocked read
+
+    _idle_pending = b""
+
+    def idle_read(self) -> list:
+        """The responses that arrived whole, parsed as ``idle_check()`` parses (None for one
+        that cannot be: a literal in it, garbage), read without blocking from the socket.
+        imaplib's reader must hold nothing (``idle()``'s "+" was read with
+        ``idle_check(0)`` after it). EOF is an abort (the line is dead); more than
+        ``budgets.MAX_IDLE`` bytes without a whole response is ``OverBudget``."""
+        sock = self.socket()
+        timeout = sock.gettimeout()
+        sock.setblocking(False)
+        pending = self._idle_pending
+        try:
+            while True:
+                try:
+                    data = sock.recv(IDLE_CHUNK)
+                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    break
+                if not data:
+                    raise imaplib.IMAP4.abort("socket error: EOF in IDLE")
+                pending += data
+                budgets.check(budgets.IDLE, budgets.MAX_IDLE, len(pending))
+        finally:
+            sock.settimeout(timeout)
+        responses, self._idle_pending = _idle_responses(pending)
+        return self._untagged(responses)
+
+    def _untagged(self, responses: list) -> list:
+        """The untagged ones; a tagged reply (the NOOP that went ahead of the IDLE, answered
+        after its "+") is filed as imaplib would, and forgotten."""
+        kept = []
+        for response in responses:
+            if response is not None and response[0] == _TAGGED_MARK:
+                self._imap.tagged_commands.pop(response[1], None)
+            else:
+                kept.append(response)
+        return kept
+
+    def idle_settle(self) -> list:
+        """Blocking (within the read timeout): the rest of a response that came in part, so
+        that DONE's reply is read from a clean start (``idle_read``'s responses)."""
+        responses = []
+        while self._idle_pending:
+            data = self.socket().recv(IDLE_CHUNK)
+            if not data:
+                raise imaplib.IMAP4.abort("socket error: EOF in IDLE")
+            pending = self._idle_pending + data
+            budgets.check(budgets.IDLE, budgets.MAX_IDLE, len(pending))
+            said, self._idle_pending = _idle_responses(pending)
+            responses += self._untagged(said)
+        return responses
+
+    def send_done(self) -> None:
+        """DONE, its reply not awaited (a line closing: LOGOUT follows)."""
+        self._imap.send(b"DONE\r\n")
+
     # -- goodbye
 
     def send_logout(self) -> None:
@@ -845,6 +905,45 @@ class Client(IMAPClient):
         imap.drop_deferred()
         imap.send(imap._new_tag() + b" LOGOUT\r\n")
         imap.sock.shutdown(socket.SHUT_WR)
+
+
+IDLE_CHUNK = 16 * 1024  # read at once in IDLE (what may wait is ``budgets.MAX_IDLE``)
+_LITERAL_AT_END = re.compile(rb"\{(\d{1,9})\+?\}\r?\n$")
+_TAGGED = re.compile(rb"^([A-Za-z0-9.]+) (OK|NO|BAD)\b")
+_TAGGED_MARK = b"\0tagged"  # (a tagged reply among IDLE's responses: its tag follows)
+
+
+def _idle_responses(pending: bytes) -> tuple[list, bytes]:
+    """Whole untagged responses at the start of ``pending``, parsed (None: unreadable), and
+    what is left (a response not yet whole). A literal is skipped by its size."""
+    responses: list = []
+    start = position = 0
+    literal = False
+    while (end := pending.find(b"\n", position)) >= 0:
+        line = pending[position : end + 1]
+        announced = _LITERAL_AT_END.search(line)
+        if announced:
+            budgets.check(budgets.IDLE, budgets.MAX_IDLE, int(announced[1]))
+            size = int(announced[1])
+            if len(pending) < end + 1 + size:
+                break  # (the literal is still coming)
+            position, literal = end + 1 + size, True
+            continue
+        text, position = pending[start : end + 1], end + 1
+        start = position
+        if text.startswith(b"+"):  # (a continuation: nothing to say)
+            literal = False
+            continue
+        tagged = _TAGGED.match(text)
+        if tagged and not literal:
+            responses.append((_TAGGED_MARK, tagged[1]))
+            continue
+        try:
+            responses.append(None if literal else parse_untagged(text.rstrip(b"\r\n")))
+        except (ProtocolError, ValueError):
+            responses.append(None)
+        literal = False
+    return responses, pending[start:]
 
 
 def _readable(sock: socket.socket, timeout: float | None) -> bool:

@@ -89,7 +89,8 @@ class TracingPool(SessionPool):
     def acquire(self, *args: Any, **kwargs: Any) -> Any:
         pooled, hit = super().acquire(*args, **kwargs)
         session = pooled.session
-        where = session.client.socket().getsockname()[1] if session is not None else None
+        client = getattr(session, "client", None)
+        where = client.socket().getsockname()[1] if client is not None else None
         self.lent[threading.get_ident()] = (
             f"{'hit' if hit else 'miss'} session {id(session):x} user "
             f"{getattr(session, 'user', '?')} port {where}"

@@ -1,10 +1,12 @@
-"""The trigger's push (``Connector.wait_for_change``) in-process, against Dovecot through
-proxies: a quiet IDLE is checked with a NOOP every LIVENESS seconds, a line gone silent
-without a word is found within the read timeout (not at the next renewal), and a push
-over several mailbox connections cleans them all up."""
+"""The trigger's push lines against Dovecot through proxies, held by a push hub
+(``Connector.wait_for_change`` holds them on one of its own): a quiet IDLE is checked with
+a NOOP every LIVENESS seconds, a line gone silent without a word is found within the read
+timeout, a push over several mailbox connections cleans them all up, and a lease keeps its
+lines through renewals."""
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 import uuid
@@ -12,6 +14,7 @@ import uuid
 import pytest
 
 from connector.imap.triggers import push
+from connector.sdk.pushhub import PushHub
 from tests.helpers import make_message, raw_client
 from tests.servers import fake
 
@@ -181,12 +184,12 @@ def _mailboxes_request(connection: dict, names: list[str], state: dict) -> dict:
 
 
 @pytest.mark.parametrize("notify", [True, False], ids=["notify", "idle-per-mailbox"])
-def test_kept_lines_serve_the_next_waits_and_still_wake(connector, dovecot_server, notify):
-    """With ``PushLines`` (listen, a worker) a wait starts on the lines the last one kept:
-    no new login, and new mail in any watched mailbox still wakes it (Dovecot drops the
-    first mailbox's events when a NOTIFY SET replaces another: NONE goes first)."""
-    from connector.sdk.push import PushLines
-
+def test_a_lease_keeps_its_lines_through_renewals_and_reports_every_change(
+    connector, dovecot_server, notify
+):
+    """On a hub (listen, a worker) a push's lines stay logged in and in IDLE: new mail in
+    any watched mailbox is reported, again and again, on the lines opened once, renewed
+    (DONE, NOOP, IDLE) every half second here."""
     client = raw_client(dovecot_server)
     names = [f"kept-{i}-{uuid.uuid4().hex[:6]}" for i in range(2)]
     for name in names:
@@ -196,25 +199,26 @@ def test_kept_lines_serve_the_next_waits_and_still_wake(connector, dovecot_serve
     proxy = fake.CapturingProxy(hiding.port)
     connection = dovecot_server.connection(secure=False, startTls="never", port=proxy.port)
     state = connector.invoke(_mailboxes_request(connection, names, {}))["state"]
-    polls = proxy.connections
-    lines = PushLines()
+    before = proxy.connections
+    hub = PushHub(workers=2)
+    events: queue.Queue = queue.Queue()
     try:
-        request = _mailboxes_request(connection, names, state)
-        for _ in range(2):  # quiet waits: the lines are kept
-            assert connector.wait_for_change(request, 1, lines=lines)["data"]["woke"] == "timeout"
-        for i, name in enumerate([names[0], names[1], names[0]]):
-            threading.Timer(0.5, lambda n=name: client.append(n, make_message())).start()
-            woke = connector.wait_for_change(request, 10, lines=lines)
-            assert woke["data"] == {"woke": "change"}, (i, woke)
-            state = connector.invoke({**request, "state": state})["state"]
-            polls += 1
-            request = _mailboxes_request(connection, names, state)
-        lines_opened = proxy.connections - polls
-        # one line per mailbox without NOTIFY (a line cut when another woke is opened again)
-        assert lines_opened <= (1 if notify else 2 + 2), (lines_opened, proxy.commands)
-        assert proxy.commands.count(b"NOTIFY") >= (5 if notify else 0)
+        opener, describe = connector.push_opener(_mailboxes_request(connection, names, state))
+        assert hub.lease("w", opener, events.put, describe=describe, renew_every=0.5) == "new"
+        assert events.get(timeout=10).kind == "idling"
+        time.sleep(1.5)  # (renewals)
+        for name in [names[0], names[1], names[0]]:
+            client.append(name, make_message())
+            assert events.get(timeout=10).kind == "change"
+            time.sleep(0.6)  # (an EXISTS and, with NOTIFY, an expunge-free STATUS each)
+            while not events.empty():
+                assert events.get().kind == "change"  # (news told twice: only changes)
+        assert proxy.connections - before == (1 if notify else 2), proxy.commands
+        assert proxy.commands.count(b"NOTIFY") == (1 if notify else 0)
+        # renewed meanwhile (an IDLE again after each DONE), on the same lines
+        assert proxy.commands.count(b"IDLE") >= (1 if notify else 2) + 2, proxy.commands
     finally:
-        lines.close()
+        hub.close()
         proxy.close()
         hiding.close()
         client.logout()

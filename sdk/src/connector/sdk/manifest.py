@@ -107,14 +107,9 @@ class Operation:
 
     @cached_property
     def push(self) -> Callable | None:
-        """A trigger's ``push(session, inputs, timeout[, sessions])`` (connector.sdk.runtime's
-        wait_for_change), or None."""
+        """A trigger's ``push(session, inputs, sessions) -> [PushLine, ...]`` (the lines a
+        push hub holds: connector.sdk.runtime's push_opener), or None."""
         return import_object(self.push_path) if self.push_path else None
-
-    @cached_property
-    def push_wants_sessions(self) -> bool:
-        """Whether the push takes ``sessions`` (connector.sdk.push: more connections)."""
-        return _takes(self.push, "sessions")
 
     @cached_property
     def handler(self) -> Callable:

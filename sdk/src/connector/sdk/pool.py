@@ -1,8 +1,8 @@
 """Logged-in sessions kept between steps, for a long-running host (``connector serve``).
 
 A step whose connection fields (and tenant) equal an earlier step's reuses that step's
-session instead of connecting and logging in again. What the pool asks of a session (all
-optional):
+session instead of connecting and logging in again. Sessions are ``connector.sdk.session.
+Session``s; what the pool asks of one:
 
 - ``reset()``: after a step, return to a neutral state without losing anything (IMAP:
   UNSELECT where offered; never CLOSE, which would expunge). An error discards the session.
@@ -44,11 +44,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
 
 from .errors import AuthFailed, RateLimited, Timeout
 from .logins import LoginThrottle
-from .push import reusable
+from .session import Session, close_quietly, reusable
 
 # How long a step refused for a full tenant or pool is asked to wait: a running step ends.
 FULL_RETRY_AFTER = 1
@@ -71,7 +70,7 @@ class Keys:
 class Pooled:
     """A session in the pool, and what the pool knows of it."""
 
-    def __init__(self, session: Any, keys: Keys, limit: int, *, replacing: bool = False):
+    def __init__(self, session: Session | None, keys: Keys, limit: int, *, replacing: bool = False):
         self.session, self.keys, self.limit = session, keys, limit
         self.busy = True
         self.last_used = time.monotonic()
@@ -171,7 +170,7 @@ class SessionPool:
     def acquire(
         self,
         keys: Keys,
-        open_session: Callable[[], Any],
+        open_session: Callable[[], Session],
         wait: float | None,
         cap: int | None = None,
     ) -> tuple[Pooled, bool]:
@@ -184,10 +183,11 @@ class SessionPool:
         while True:
             pooled = self._take(keys, limit, deadline)
             self._on_change()
-            if pooled.session is None:
+            session = pooled.session
+            if session is None:
                 return self._open(pooled, open_session), False
             checked = time.monotonic() - pooled.last_used > self.check_after
-            if reusable(pooled.session, checked):
+            if reusable(session, checked):
                 return pooled, True
             self.discard(pooled)  # a new one the step never sees, within the same deadline
             with self._lock:
@@ -252,7 +252,7 @@ class SessionPool:
                 retry_after=FULL_RETRY_AFTER,
             )
 
-    def _open(self, pooled: Pooled, open_session: Callable[[], Any]) -> Pooled:
+    def _open(self, pooled: Pooled, open_session: Callable[[], Session]) -> Pooled:
         try:
             pooled.session = open_session()
         except BaseException as exc:
@@ -271,11 +271,9 @@ class SessionPool:
                 self.logins.succeeded(pooled.keys.login)
             elif isinstance(failure, AuthFailed):
                 self.logins.failed(pooled.keys.login)
-        if ok:
-            reset = getattr(pooled.session, "reset", None)
+        if ok and pooled.session is not None:
             try:
-                if reset is not None:
-                    reset()
+                pooled.session.reset()
             except Exception:  # noqa: BLE001 - a session that cannot be reset is not reused
                 ok = False
         if not ok or self._closed:
@@ -288,12 +286,12 @@ class SessionPool:
             closing = self._make_room(pooled)
             self._lock.notify_all()
         for old in closing:
-            threading.Thread(target=_close, args=(old.session,), daemon=True).start()
+            threading.Thread(target=close_quietly, args=(old.session,), daemon=True).start()
         self._on_change()
 
     def discard(self, pooled: Pooled) -> None:
         self._forget(pooled)
-        _close(pooled.session)
+        close_quietly(pooled.session)
 
     def _forget(self, pooled: Pooled) -> None:
         with self._lock:
@@ -418,7 +416,7 @@ class SessionPool:
                 for pooled in old:
                     self._remove(pooled)
             for pooled in old:
-                _close(pooled.session)
+                close_quietly(pooled.session)
             if old:
                 self._on_change()
 
@@ -431,14 +429,5 @@ class SessionPool:
                 self._remove(pooled)
             self._lock.notify_all()
         for pooled in idle:
-            _close(pooled.session)
+            close_quietly(pooled.session)
         self._on_change()
-
-
-def _close(session: Any) -> None:
-    close = getattr(session, "close", None)
-    if close is not None:
-        try:
-            close()
-        except Exception:  # noqa: BLE001,S110 - saying goodbye to a dead session
-            pass

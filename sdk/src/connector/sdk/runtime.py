@@ -16,24 +16,37 @@ from . import envelope
 from .context import Context
 from .deadlines import watching
 from .discovery import is_connector_name, resolve_manifest
-from .errors import AuthFailed, ConnectorError, InternalError, InvalidInput, UnknownAction
+from .errors import (
+    AuthFailed,
+    ConnectorError,
+    InternalError,
+    InvalidInput,
+    RateLimited,
+    UnknownAction,
+    Unsupported,
+)
 from .inputs import plain_json_problem
 from .jsonvalues import INVALID_TEXT, json_problem, valid_text
 from .manifest import KIND_LABELS, Manifest, Operation
-from .push import PushLines, PushSessions, close_quietly
 from .requests import REQUEST_KINDS, kind_of, split_connection
 from .scrub import Scrubber
+from .session import Session, close_quietly, missing
 from .text import SURROGATE
 
-if TYPE_CHECKING:  # (a one-request process never imports the pool)
+if TYPE_CHECKING:  # (a one-request process never imports the pool, nor push's parts)
     from contextlib import AbstractContextManager
 
     from . import oauth
     from .egress import EgressPolicy
     from .pool import Keys as PoolKeys
     from .pool import SessionPool
+    from .pushhub import Opener, PushEvent, PushHub
+    from .session import PushLine
 
 log = logging.getLogger("connector.sdk")
+# A wait on a hub of its own (``wait_for_change`` without a host's hub) holds at most this
+# many lines (a source may want one per watched thing: IMAP without NOTIFY).
+MOST_LINES_OF_ONE_WAIT = 16
 
 
 class Connector:
@@ -109,99 +122,131 @@ class Connector:
             if report is not None and call.pool_hit is not None:
                 report["pool"] = "hit" if call.pool_hit else "miss"
 
+    def push_opener(
+        self, request: Any, *, egress: EgressPolicy | None = None
+    ) -> tuple[Opener, Callable[[BaseException], dict]]:
+        """What a push hub (connector.sdk.pushhub) needs to hold a trigger's push lines:
+        ``open(room)`` and ``describe(exc)``.
+
+        ``open(room)`` blocks (a hub's worker thread calls it): it opens a session of the
+        request's connection, as a step would but never pooled, and asks the trigger's
+        ``push`` (the manifest's ``module:function``, called as ``push(session, inputs,
+        sessions)``) for its lines (connector.sdk.session.PushLine), at most ``room``; the
+        push may open more sessions of the same connection with ``sessions.open()``
+        (connector.sdk.push). The request is the trigger's, with the state the last poll
+        returned (in ``inputs["state"]``: a line compares it with the source, so what came
+        between that poll and the line's start is a change at once). Connections are
+        checked against ``egress`` (by default the caller's policy), from whichever thread.
+        ``describe(exc)`` is an envelope's error (``{"code", "message", "retryable", ...}``)
+        for what a line raised: mapped by the connector's error hook, secrets masked.
+
+        Raises a ConnectorError for a request that is not a valid trigger request, and
+        ``Unsupported`` for a trigger without push."""
+        call = Call(Scrubber(), None, None)
+        kind, operation, conn_op, fields, inputs = self._prepare(request, call)
+        if kind != "trigger":
+            raise InvalidInput("A push waits for a trigger: name one.", path="request")
+        push = operation.push
+        if push is None:
+            raise Unsupported(f"The trigger {operation.key!r} has no push: it is polled only.")
+        inputs = {"state": _checked_state(request), **inputs}
+        from . import egress as egress_policy  # noqa: PLC0415 - only a push host needs these
+        from .push import PushSessions  # noqa: PLC0415
+
+        policy = egress or egress_policy.current()  # (a ContextVar: threads do not inherit it)
+        context = call.context(self.manifest.key, conn_op.key)
+
+        def open_lines(room: int) -> list[PushLine]:
+            with egress_policy.applied(policy):
+                sessions = PushSessions(
+                    self._open(conn_op, fields, call, context),
+                    lambda: self._open(conn_op, fields, call, context),
+                    room=room,
+                    policy=policy,
+                )
+                try:
+                    return list(push(sessions.all[0], inputs, sessions))
+                except Exception as exc:  # noqa: BLE001 - re-raised (mapped) once closed
+                    sessions.close()  # (the lines returned own their sessions; none came)
+                    raise self._mapped(exc, request, call) from None
+
+        def describe(exc: BaseException) -> dict:
+            mapped = self._mapped(exc, request, call)
+            if not isinstance(mapped, ConnectorError):
+                mapped = InternalError(f"Unexpected {type(exc).__name__}")
+            return dict(envelope.error(mapped, call.scrubber)["error"])
+
+        return open_lines, describe
+
     def wait_for_change(
         self,
         request: Any,
         timeout: float,
         *,
         egress: EgressPolicy | None = None,
-        stop: threading.Event | None = None,
-        lines: PushLines | None = None,
+        hub: PushHub | None = None,
         on_watching: Callable[[], None] | None = None,
     ) -> dict:
-        """Block until a trigger's source reports a change, or ``timeout`` seconds pass.
-
-        For a trigger whose manifest entry names ``push`` (``module:function``, called as
-        ``push(session, inputs, timeout) -> "change" | "timeout" | "unsupported"``, on a
-        session of its own, never pooled; a push with a ``sessions`` parameter may open more
-        of the same connection with ``sessions.open()``: connector.sdk.push). The request
-        is the trigger's, with the state the last poll returned (in ``inputs["state"]``: a
-        push compares it with the source, so what changed between that poll and the
-        push's start wakes it at once). The envelope: ``{"ok": true, "data": {"woke":
-        ...}}``, "unsupported" for a trigger without push, or an error. A push only says
-        *when* to poll: the poll decides what is new, so a push that lies or dies costs
-        latency, never records.
-
-        ``stop`` (set from another thread) ends the wait early: the sessions'
-        ``interrupt()`` (where they have one) cuts their connections, and the envelope
-        says ``"woke": "stopped"``. With ``lines`` (connector.sdk.push.PushLines, for a
-        caller that waits again and again), a wait starts on the sessions the last wait of
-        the same connection kept, and one that ends well keeps its own there.
-        ``on_watching`` is called once the source said it is watching (``sessions.confirm()``:
-        IMAP's go-ahead for IDLE), for a host that reports whether a push is live.
-        """
-        call = Call(Scrubber(), None, None)
-        with _applied(egress):
-            return self._invoke_mapped(request, call, push=(timeout, stop, lines, on_watching))
-
-    def _push(
-        self,
-        request: Any,
-        call: Call,
-        timeout: float,
-        stop: threading.Event | None,
-        lines: PushLines | None,
-        on_watching: Callable[[], None] | None = None,
-    ) -> dict:
-        kind, operation, conn_op, fields, inputs = self._prepare(request, call)
-        if kind != "trigger":
-            raise InvalidInput("A push waits for a trigger: name one.", path="request")
-        if operation.push is None:
-            return {"ok": True, "data": {"woke": "unsupported"}}
-        context = call.context(self.manifest.key, conn_op.key)
-        inputs = {"state": _checked_state(request), **inputs}
-        key = lines.key(self.manifest.key, conn_op.key, fields) if lines is not None else b""
-        kept = lines.take(key) if lines is not None else []
-        sessions = PushSessions(
-            kept[0] if kept else self._open(conn_op, fields, call, context),
-            lambda: self._open(conn_op, fields, call, context),
-            spare=kept[1:],
-            on_watching=on_watching,
-        )
-        done = threading.Event()
-        if stop is not None:
-            threading.Thread(
-                target=_interrupt_when, args=(stop, done, sessions), name="push-stop", daemon=True
-            ).start()
-        extra = {"sessions": sessions} if operation.push_wants_sessions else {}
-        ended_well = False
+        """Block until a trigger's push reports a change, or ``timeout`` seconds pass: its
+        lines (``push_opener``) held on ``hub`` (by default a hub of this call's own) until
+        then. The envelope: ``{"ok": true, "data": {"woke": "change" | "timeout" |
+        "unsupported"}}`` ("unsupported": a trigger without push, or a source that refuses
+        to watch), or the error of the first line that failed. ``on_watching`` is called
+        once the source confirmed it watches (IMAP: the server's go-ahead for IDLE). A push
+        only says *when* to poll: the poll decides what is new, so a push that lies or dies
+        costs latency, never records. A host that waits again and again holds a lease on
+        its own hub instead (``listen``, a Temporal worker): its lines stay open."""
         try:
-            woke = operation.push(sessions.all[0], inputs, timeout, **extra)
-            ended_well = woke in ("change", "timeout")  # (not "unsupported": no next wait)
-        except Exception:
-            if stop is None or not stop.is_set():
-                raise
-            woke = "stopped"  # its connection was cut on purpose
-        finally:
-            done.set()
-            stopped = stop is not None and stop.is_set()
-            if lines is not None and ended_well and not stopped:
-                lines.give(key, sessions.release())  # (a line it cut is closed there)
-            else:
-                sessions.close()
-        return {"ok": True, "data": {"woke": "stopped" if stop and stop.is_set() else woke}}
+            opener, describe = self.push_opener(request, egress=egress)
+        except ConnectorError as exc:
+            if isinstance(exc, Unsupported):
+                return {"ok": True, "data": {"woke": "unsupported"}}
+            return envelope.error(exc)
+        from .pushhub import PushHub  # noqa: PLC0415 - only a push needs a hub
 
-    def _invoke_mapped(
-        self,
-        request: Any,
-        call: Call,
-        push: tuple[float, threading.Event | None, PushLines | None, Callable[[], None] | None]
-        | None = None,
-    ) -> dict:
+        own = hub is None
+        used = hub if hub is not None else PushHub(max_lines=MOST_LINES_OF_ONE_WAIT, workers=2)
+        outcome: list[PushEvent] = []
+        done = threading.Event()
+
+        def on_event(event: PushEvent) -> None:
+            if event.kind == "idling" and on_watching is not None:
+                on_watching()
+            if event.kind in ("change", "unsupported", "failed", "ended"):
+                outcome.append(event)
+                done.set()
+
+        key = f"wait-{_new_execution_id()}"
+        try:
+            if used.lease(key, opener, on_event, retry=False, describe=describe) == "capacity":
+                return envelope.error(RateLimited("The push hub holds all the lines it may."))
+            done.wait(timeout)
+        finally:
+            used.release(key)
+            if own:
+                used.close()
+        if not outcome:
+            return {"ok": True, "data": {"woke": "timeout"}}
+        event = outcome[0]
+        if event.kind == "failed" and event.error is not None:
+            return {"ok": False, "error": event.error}
+        woke = {"change": "change", "unsupported": "unsupported"}.get(event.kind, "timeout")
+        return {"ok": True, "data": {"woke": woke}}
+
+    def _mapped(self, exc: BaseException, request: Any, call: Call) -> BaseException:
+        """A push's exception as the envelope would say it: a ConnectorError as is, anything
+        else through the connector's error hook (an unmapped one is logged, as a bug)."""
+        if isinstance(exc, ConnectorError) or not isinstance(exc, Exception):
+            return exc
+        mapped = self._map_exception(exc)
+        mapped.__cause__ = exc
+        if isinstance(mapped, InternalError):
+            log_unexpected(exc, request, call.scrubber)
+        return mapped
+
+    def _invoke_mapped(self, request: Any, call: Call) -> dict:
         scrubber = call.scrubber
         try:
-            if push is not None:
-                return self._push(request, call, *push)
             result = self._invoke(request, call)
             if call.connection_update is not None:
                 result["connectionUpdate"] = call.connection_update
@@ -326,7 +371,7 @@ class Connector:
         )
         pooled, call.pool_hit = pool.acquire(
             keys,
-            lambda: self._open(conn_op, fields, call, context),
+            lambda: _pooled_session(self._open(conn_op, fields, call, context), conn_op),
             wait=context.time_left() if call.deadline is not None else 60.0,
             cap=conn_op.pool_cap(pool.per_account),
         )
@@ -533,13 +578,16 @@ def log_unexpected(exc: BaseException, request: Any, scrubber: Scrubber) -> None
     )
 
 
-def _interrupt_when(stop: threading.Event, done: threading.Event, sessions: PushSessions) -> None:
-    """Cut a push's connections once ``stop`` is set, unless the push is done first."""
-    while not done.is_set():
-        if stop.wait(0.2):
-            if not done.is_set():
-                sessions.interrupt()
-            return
+def _pooled_session(session: Any, conn_op: Operation) -> Session:
+    """A pooled connection's session: a ``Session`` (the pool resets, checks and closes it)."""
+    lacking = missing(session)
+    if lacking:
+        close_quietly(session)
+        raise InternalError(
+            f"The connection {conn_op.key!r} pools its sessions, so its handler must return a "
+            f"connector.sdk.session.Session; this one has no {', '.join(lacking)}()."
+        )
+    return session
 
 
 def _checked_state(request: dict) -> dict:

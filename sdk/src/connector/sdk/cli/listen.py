@@ -3,11 +3,13 @@
 The loop: poll (as ``poll`` does: the state file read before, replaced atomically after a
 successful poll, locked all along), print each record on its own line, then wait: until the
 trigger's push (its manifest's ``push``: IMAP IDLE) says something changed, or ``--every``
-passes. Polling stays the authority: a push that dies or lies costs latency, never a record,
-because only the poll's cursor decides what is new. Failures are printed on stderr (one JSON
-line each) and retried after a growing pause, never in a tight loop; a push that fails is
-tried again after its own pause (only a server that refuses IDLE turns it off). SIGTERM or
-Ctrl-C end a wait at once, a poll once its state is saved; exit status 0.
+passes. The push's lines are held by a push hub of the process (connector.sdk.pushhub), as
+a worker holds its watchers': logged in once, renewed, opened again after a pause when
+they die. Polling stays the authority: a push that dies or lies costs latency, never a
+record, because only the poll's cursor decides what is new. Failures are printed on stderr
+(one JSON line each) and retried after a growing pause, never in a tight loop; only a
+server that refuses IDLE turns push off. SIGTERM or Ctrl-C end a wait at once, a poll once
+its state is saved; exit status 0.
 
 At least once, by design: the state is saved after the poll's records are printed, so a
 ``listen`` killed in between prints them again when it starts. Each record carries its
@@ -21,12 +23,14 @@ import argparse
 import json
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import ManifestError
-from ..push import PushLines
+from ..errors import ConnectorError, ManifestError
+from ..pushhub import PushEvent, PushHub
+from ..runtime import MOST_LINES_OF_ONE_WAIT
 from . import Invocation
 from .output import EXIT_ERROR, EXIT_OK, UsageError
 from .requests import add_request_arguments, build_request, seconds
@@ -106,7 +110,7 @@ def listen(cli: Invocation, argv: list[str]) -> int:
     except Stop:
         pass
     finally:
-        listener.lines.close()
+        listener.close()
     return EXIT_OK
 
 
@@ -115,9 +119,11 @@ class Listener:
         self.connector, self.request, self.state_file = connector, request, state_file
         self.every, self.polls_left = float(args.every), args.polls
         self.push, self.renew = not args.no_push, max(1.0, float(args.push_renew))
-        self.lines = PushLines()  # the IDLE lines, logged in once, not once per wait
+        # The push's lines, held from one wait to the next (logged in once, renewed every
+        # --push-renew at most), and opened again after a pause when they die.
+        self.hub = PushHub(max_lines=MOST_LINES_OF_ONE_WAIT, workers=2, name="listen")
+        self.changed = threading.Event()  # a line reported a change since the last poll began
         self.pause = PAUSE_FIRST
-        self.push_pause = PAUSE_FIRST  # before the push is tried again after a failure
         self.push_failed = False
         # A signal ends a wait at once; a poll is let finish (its records out, its state
         # saved), or the next start would emit them again.
@@ -128,8 +134,12 @@ class Listener:
         if self.waiting:
             raise Stop
 
+    def close(self) -> None:
+        self.hub.close()
+
     def run(self) -> None:
         while not self.stopping:
+            self.changed.clear()  # (a change told during this poll wakes the next wait)
             result = self.connector.invoke({**self.request, "state": read_state(self.state_file)})
             if result["ok"]:
                 for record in result["data"]:
@@ -155,57 +165,53 @@ class Listener:
 
     def wait(self) -> None:
         """Until the push says something changed, or the poll interval is up."""
-        if not self.push:
+        if self.push:
+            self.lease(read_state(self.state_file))
+        if not self.push:  # (none, or the trigger has none)
             self.sleep(self.every)
             return
-        end = time.monotonic() + self.every
-        request = {**self.request, "state": read_state(self.state_file)}
-        while (left := end - time.monotonic()) > 0:
-            asked, started = min(left, self.renew), time.monotonic()
-            result = self.connector.wait_for_change(
-                request, asked, lines=self.lines, on_watching=self.watching
-            )
-            if not result["ok"]:
-                # Whatever it was (a cut line, a refused login, a mailbox gone), the push is
-                # tried again after a pause of its own: only a refused IDLE turns it off.
-                self.failed("push", result)
-                self.push_failed = True
-                self.sleep(max(0.0, min(self.push_backoff(), end - time.monotonic())))
-                return  # then a poll: what came while the line was down
-            woke = result["data"]["woke"]
-            if woke == "unsupported":
-                # The server refused IDLE itself (BAD): no push from it, no error loop.
-                self.give_up_push()
-                self.sleep(max(0.0, end - time.monotonic()))
-                return
-            self.push_pause = PAUSE_FIRST
-            if woke != "timeout":
-                return
-            if time.monotonic() - started < asked / 2:
-                # A push timing out long before it was asked to: never a tight loop.
-                self.sleep(max(0.0, end - time.monotonic()))
-                return
-            # "timeout" with time left: the IDLE is renewed (--push-renew)
+        self.changed.wait(self.every)
 
-    def watching(self) -> None:
-        """The server took the IDLE (from the push's thread): said once after failures."""
-        self.push_pause = PAUSE_FIRST
-        if self.push_failed:
-            self.push_failed = False
-            print(json.dumps({"event": "push back"}), file=sys.stderr, flush=True)
+    def lease(self, state: dict) -> None:
+        """Hold the push's lines, told the last poll's state (they compare it with the
+        source when they come back after a failure: what came meanwhile is a change)."""
+        try:
+            opener, describe = self.connector.push_opener({**self.request, "state": state})
+        except ConnectorError as exc:
+            self.give_up_push(exc.message)
+            return
+        self.hub.lease("listen", opener, self.on_event, describe=describe, renew_every=self.renew)
 
-    def give_up_push(self) -> None:
+    def on_event(self, event: PushEvent) -> None:
+        """What the push's lines say (on the hub's thread)."""
+        if event.kind == "change":
+            self.changed.set()
+        elif event.kind == "idling":
+            if self.push_failed:
+                self.push_failed = False
+                print(json.dumps({"event": "push back"}), file=sys.stderr, flush=True)
+        elif event.kind == "waiting":
+            # Whatever it was (a cut line, a refused login, a mailbox gone), the lines are
+            # opened again after a pause of their own: only a refused IDLE turns push off.
+            self.push_failed = True
+            self.failed("push", {"error": event.error or {"code": "UNKNOWN", "message": ""}})
+        elif event.kind == "unsupported":
+            message = (event.error or {}).get("message", "")
+            self.give_up_push(message)
+
+    def give_up_push(self, why: str) -> None:
+        """The source refuses to watch (the server refused IDLE itself): no push from it,
+        no error loop; one note."""
+        if not self.push:
+            return
         note = {"event": "push unsupported: polling only", "pollingEvery": self.every}
-        print(json.dumps(note), file=sys.stderr, flush=True)
+        if why:
+            note["why"] = why
+        print(json.dumps(note, ensure_ascii=False), file=sys.stderr, flush=True)
         self.push = False
 
     def backoff(self) -> float:
         pause, self.pause = self.pause, min(self.pause * 2, PAUSE_MAX, max(self.every, 1.0))
-        return pause
-
-    def push_backoff(self) -> float:
-        pause = self.push_pause
-        self.push_pause = min(self.push_pause * 2, PAUSE_MAX, max(self.every, 1.0))
         return pause
 
     @staticmethod

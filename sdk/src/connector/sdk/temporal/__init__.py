@@ -3,8 +3,11 @@
 - ``activities.run_step``: one activity that runs any step of any installed connector and
   returns its envelope; an error envelope becomes a Temporal failure, non-retryable or
   retryable as its code says (RATE_LIMITED's retryAfterSeconds sets the next delay).
-- ``activities.wait_for_change``: a trigger's push (IMAP IDLE) held until its source
-  changes, heartbeating; ``PollTrigger`` with ``"push": true`` polls when it ends.
+- ``activities.poll_and_hand_off``: a durable trigger's poll, each record started as its
+  workflow.
+- ``pushhost``: the worker's push hub (one thread for every push line of the worker):
+  ``PollTrigger`` with ``"push": true`` leases its lines there and polls when the hub
+  signals new mail; ``PushHubWatch`` tells its watchers when the worker dies.
 - ``workflows.RunStep``: one step as a workflow (``run-step``); ``workflows.step()`` for
   your own workflows; ``workflows.PollTrigger``: a trigger as a durable poller handing each
   record to a child workflow you name.

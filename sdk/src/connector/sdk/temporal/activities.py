@@ -1,6 +1,6 @@
-"""The step activity: any step of any installed connector, its envelope as the result; a
-durable trigger's poll, which hands each record to its workflow itself (``connector.poll``);
-and a trigger's push (``connector.push``).
+"""The step activity: any step of any installed connector, its envelope as the result; and a
+durable trigger's poll, which hands each record to its workflow itself (``connector.poll``).
+A trigger's push is the worker's push hub's (``pushhost``).
 
 They heartbeat while they run (a dead worker's step is retried elsewhere within the
 heartbeat timeout), log one line per failed step (scrubbed, as the envelope is), and count
@@ -29,7 +29,6 @@ from .. import envelope
 from ..deadlines import seconds_left
 from ..egress import EgressPolicy
 from ..errors import ConnectionFailed, InternalError, UnknownAction
-from ..push import PushLines
 from ..requests import REQUEST_KINDS
 from ..runtime import Connector
 from . import telemetry
@@ -38,7 +37,8 @@ from .workflows import HAND_OFFS_AT_ONCE, RECORD_BYTES, record_id
 STEP = "connector.step"
 PUSH = "connector.push"
 POLL = "connector.poll"
-PUSH_IDLING, PUSH_CONNECTING = "idling", "connecting"  # what a push's heartbeats say
+# What a push activity's heartbeats say (runs of an earlier version: ``pushhost``).
+PUSH_IDLING, PUSH_CONNECTING = "idling", "connecting"
 # Often enough for a heartbeat timeout of a few seconds (the SDK sends at most one per 80%
 # of the timeout, whatever we call).
 HEARTBEAT_SECONDS = 2.0
@@ -48,7 +48,6 @@ _connectors: dict[str, Any] = {}
 _pool: Any = None  # the worker's session pool (set by worker.run)
 _egress: EgressPolicy | None = None  # where steps may connect (the hosted default)
 _connect_timeout: float | None = None
-_push_lines: PushLines | None = None  # the pushes' lines kept between waits (worker.run)
 _executor: Executor | None = None  # the step threads (worker.run): a poll's step runs there
 
 
@@ -56,12 +55,10 @@ def configure(
     pool: Any,
     egress: EgressPolicy,
     connect_timeout: float | None,
-    push_lines: PushLines | None = None,
     executor: Executor | None = None,
 ) -> None:
-    global _pool, _egress, _connect_timeout, _push_lines, _executor
-    _pool, _egress, _connect_timeout, _push_lines = pool, egress, connect_timeout, push_lines
-    _executor = executor
+    global _pool, _egress, _connect_timeout, _executor
+    _pool, _egress, _connect_timeout, _executor = pool, egress, connect_timeout, executor
 
 
 def connector(name: str) -> Connector:
@@ -121,57 +118,7 @@ def heartbeating(request: dict, execution: str | None, timeout: float | None = N
     return result["envelope"]
 
 
-# (no_thread_cancel_exception: cancellation is read from is_cancelled, so the connection
-# is cut by us, not left to an exception raised at a random point of this thread)
-@activity.defn(name=PUSH, no_thread_cancel_exception=True)
-def wait_for_change(request: dict) -> dict:
-    """A trigger's push (IMAP IDLE), held until its source changes or ``timeoutSeconds``:
-    ``{"connector", "trigger", "connection", "inputs", "state", "timeoutSeconds"}`` ->
-    ``{"ok": true, "data": {"woke": "change"|"timeout"|"unsupported"|"stopped"}}``.
-
-    One worker runs it at a time; it heartbeats (saying PUSH_CONNECTING, then PUSH_IDLING
-    once the server confirmed), so a worker that dies holding it is noticed within the
-    heartbeat timeout and the push is retried on another. Cancelled
-    (the watcher polled, or continued as new), it cuts its connection at once. An error
-    is raised as ``run_step`` raises it, for the caller's retry policy."""
-    body = dict(request)
-    name = body.pop("connector", None)
-    timeout = float(body.pop("timeoutSeconds"))
-    try:
-        target = connector(str(name))
-    except (LookupError, OSError) as exc:
-        return _raised(envelope.error(UnknownAction(f"Unknown connector {name!r}: {exc}")))
-    stop, confirmed = threading.Event(), threading.Event()
-    result: dict[str, dict] = {}
-    done = threading.Event()
-
-    def work() -> None:
-        try:
-            result["envelope"] = target.wait_for_change(
-                body,
-                timeout,
-                egress=_egress,
-                stop=stop,
-                lines=_push_lines,
-                on_watching=confirmed.set,
-            )
-        finally:
-            done.set()
-
-    threading.Thread(target=work, name="push-work", daemon=True).start()
-    while not done.wait(1.0):  # a cancellation arrives with a heartbeat's answer
-        # (watch-status reads the last heartbeat's word: "idling" once the server said so)
-        activity.heartbeat(PUSH_IDLING if confirmed.is_set() else PUSH_CONNECTING)
-        if activity.is_cancelled() or activity.is_worker_shutdown():
-            stop.set()
-    if activity.is_cancelled():
-        raise CancelledError()
-    if result["envelope"].get("ok"):
-        return result["envelope"]
-    return _raised(result["envelope"])
-
-
-def _raised(result: dict) -> dict:
+def raised(result: dict) -> dict:
     """An error envelope as the ApplicationError Temporal's retry policy reads."""
     error = result["error"]
     after = envelope.retry_after(result)
@@ -209,7 +156,7 @@ def run_step(request: dict) -> dict:
     if result.get("ok"):
         return result
     log_failure(request, kind, info, result)
-    return _raised(result)
+    return raised(result)
 
 
 @activity.defn(name=POLL)
@@ -239,7 +186,7 @@ async def poll_and_hand_off(args: dict) -> dict:
     telemetry.poll(name, key, to.get("watcher"), result, last_attempt=last_attempt(info, result))
     if not result.get("ok"):
         log_failure(request, "trigger", info, result)
-        return _raised(result)
+        return raised(result)
     records = result["data"]
     follow_ups = result.get("followUps") or [None] * len(records)
     operation = connector(name).manifest.table("trigger").get(key)
@@ -277,7 +224,7 @@ async def hand_off(
     for index, record in enumerate(records):
         size = len(json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass"))
         if size > RECORD_BYTES:
-            _raised(
+            raised(
                 envelope.error(
                     InternalError(
                         f"Record {index + 1} of this poll is {size} bytes of JSON, over the "
@@ -332,7 +279,7 @@ async def hand_off(
     outcomes = await asyncio.gather(*(start(*s) for s in starts), return_exceptions=True)
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
-            _raised(
+            raised(
                 envelope.error(
                     ConnectionFailed(f"Handing a record off to Temporal failed: {outcome}")
                 )

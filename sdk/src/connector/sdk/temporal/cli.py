@@ -14,6 +14,7 @@ from ..cli.egress import add_egress_arguments, egress_problem, policy_from_args
 from ..cli.output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, UsageError
 from ..cli.requests import add_request_arguments, build_request, seconds
 from ..discovery import installed_connectors
+from ..pushhub import MAX_LINES
 from ..runtime import Connector
 from .codec import KeyError_, load_keys
 from .status import watcher_status
@@ -57,8 +58,18 @@ def worker(cli: Invocation, argv: list[str]) -> int:
     parser.add_argument(
         "--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT"
     )
+    parser.add_argument(
+        "--max-push-lines",
+        type=int,
+        default=MAX_LINES,
+        help=f"push lines (IMAP IDLE connections) this worker holds for watchers, on one "
+        f"thread ({MAX_LINES}); past it a watcher polls and says 'waiting: capacity'",
+    )
     add_egress_arguments(parser)
     args = parser.parse_args(argv)
+    if args.max_push_lines < 1:
+        print(f"{cli.usage_prefix}: --max-push-lines must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
     keys = _keys(cli, args)
     problem = egress_problem(args)
     if keys is None or problem:
@@ -84,6 +95,7 @@ def worker(cli: Invocation, argv: list[str]) -> int:
             connect_timeout=args.connect_timeout,
             metrics_port=args.metrics_port,
             operations=operations,
+            max_push_lines=args.max_push_lines,
         )
     )
     return EXIT_OK
@@ -144,8 +156,9 @@ def watch(cli: Invocation, argv: list[str]) -> int:
     parser.add_argument(
         "--push",
         action="store_true",
-        help="also wait on the trigger's push (IMAP IDLE: one more connection to the "
-        "server) and poll as soon as it reports new mail; polls still come every --every",
+        help="also lease the trigger's push on a worker (IMAP IDLE: one more connection to "
+        "the server, held by the worker's push hub) and poll as soon as it reports new mail; "
+        "polls still come every --every",
     )
     parser.add_argument(
         "--push-renew",

@@ -1,7 +1,8 @@
 """The worker's metrics (``worker --metrics-port``): steps by code; trigger polls that failed
-(after their retries) and every poll attempt, by code; trigger records; and when each
-watcher last polled successfully (alert on ``time() -
-connector_trigger_last_success_timestamp_seconds``: a watcher that died stops moving it).
+(after their retries) and every poll attempt, by code; trigger records; the push hub's
+leases and lines (``connector_push{what}``); and when each watcher last polled successfully
+(alert on ``time() - connector_trigger_last_success_timestamp_seconds``: a watcher that
+died stops moving it).
 
 Labels are the installed connectors' own names, the error codes, and the watchers' workflow
 ids: at most MAX_WATCHERS of them per worker (the first seen; later ones are counted as
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
@@ -52,6 +53,12 @@ LAST_SUCCESS = Gauge(
     ["connector", "trigger", "watcher"],
     registry=REGISTRY,
 )
+PUSH = Gauge(
+    "connector_push",
+    "The worker's push hub: leases (watchers), lines, idling leases, maxLines, threads",
+    ["what"],
+    registry=REGISTRY,
+)
 _known: dict[str, set[str]] = {}
 _watchers: set[str] = set()
 _lock = threading.Lock()
@@ -61,6 +68,16 @@ def configure(operations: Mapping[str, Iterable[str]]) -> None:
     """The connectors and operations labels may name (the worker's installed connectors)."""
     _known.clear()
     _known.update({name: set(ops) for name, ops in operations.items()})
+
+
+def push_hub(stats: Callable[[], dict]) -> None:
+    """The push hub's figures, read when scraped (``PushHub.stats``)."""
+
+    def figure(what: str) -> Callable[[], float]:
+        return lambda: float(stats()[what])
+
+    for what in ("leases", "lines", "idling", "maxLines", "threads"):
+        PUSH.labels(what).set_function(figure(what))
 
 
 def serve(port: int, host: str = "127.0.0.1") -> None:

@@ -1,5 +1,6 @@
 """The worker process: the step activity (on a thread pool, with a session pool), the
-built-in workflows, and any workflow modules you name."""
+built-in workflows, any workflow modules you name, and a push hub holding the lines of the
+watchers that lease them here (``pushhost``: one thread for all of them)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,13 @@ from temporalio.worker import Worker
 
 from ..egress import EgressPolicy
 from ..pool import PER_ACCOUNT, SessionPool
-from ..push import PushLines
+from ..pushhub import MAX_LINES, PushHub
 from . import activities, telemetry, workflows
 from .codec import data_converter
+from .pushhost import PushHost
+
+# Runs cached beyond one per push line: steps' and handlers' workflows, watchers without push.
+CACHED_BESIDE_WATCHERS = 1000
 
 
 def worker_log() -> None:
@@ -63,17 +68,21 @@ async def run(
     connect_timeout: float | None = None,
     metrics_port: int | None = None,
     operations: dict[str, list[str]] | None = None,
+    max_push_lines: int = MAX_LINES,
 ) -> None:
     """Run until SIGTERM or SIGINT: then finish the steps in flight and log out.
 
     Failed steps are logged to stderr, one JSON line each (scrubbed); with ``metrics_port``
-    the worker's metrics are served on 127.0.0.1 (``telemetry``)."""
+    the worker's metrics are served on 127.0.0.1 (``telemetry``). The push hub holds at
+    most ``max_push_lines`` lines; a watcher leasing past that polls and asks again."""
     client = await connect(address, namespace, keys)
     pool = SessionPool(per_account=per_account)
-    # A push's IDLE lines stay logged in from one wait to the next on this worker.
-    push_lines = PushLines()
+    hub = PushHub(max_lines=max_push_lines)
+    policy = egress or EgressPolicy()
+    host = PushHost(client, hub, task_queue, policy, workflows.HEARTBEAT_TIMEOUT.total_seconds())
     worker_log()
     telemetry.configure(operations or {})
+    telemetry.push_hub(hub.stats)
     if metrics_port:
         telemetry.serve(metrics_port)
     stop = asyncio.Event()
@@ -81,7 +90,7 @@ async def run(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     with ThreadPoolExecutor(threads) as executor:
-        activities.configure(pool, egress or EgressPolicy(), connect_timeout, push_lines, executor)
+        activities.configure(pool, policy, connect_timeout, executor)
         worker = Worker(
             client,
             task_queue=task_queue,
@@ -90,18 +99,35 @@ async def run(
                 workflows.PollTrigger,
                 workflows.HandleRecord,
                 workflows.LogRecord,
+                workflows.PushHubWatch,
                 *workflow_classes(list(modules)),
             ],
             activities=[
                 activities.run_step,
                 activities.poll_and_hand_off,
-                activities.wait_for_change,
+                host.lease,
+                host.legacy_push,
             ],
             activity_executor=executor,
             max_concurrent_activities=threads,
+            # Every watcher whose lines this worker holds stays cached (a run evicted is
+            # replayed from its history at its next signal: W10 at 1,000 watchers and the
+            # default 1,000 cached runs, APPEND to handler took 20 s instead of 0.5).
+            max_cached_workflows=max_push_lines + CACHED_BESIDE_WATCHERS,
         )
-        async with worker:
+        # This worker's own queue: releases and the hub's heartbeat (coroutines: no thread).
+        own = Worker(
+            client,
+            task_queue=host.queue,
+            activities=[host.release, host.alive],
+            max_concurrent_activities=100,
+            max_concurrent_activity_task_polls=2,
+        )
+        async with worker, own:
+            await host.start()
             print(f"worker ready on {address}, task queue {task_queue}", flush=True)
             await stop.wait()
+            host.stop()  # (its watch tells the watchers leased here to lease elsewhere)
+            await asyncio.sleep(0.2)
+        hub.close()
     pool.close()
-    push_lines.close()

@@ -8,6 +8,7 @@ and deterministic standard-library code, and imports nothing that does I/O.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from datetime import datetime, timedelta
@@ -24,8 +25,15 @@ from temporalio.exceptions import (
 )
 
 STEP = "connector.step"  # activities.STEP (not imported: workflow code stays I/O-free)
-PUSH = "connector.push"  # activities.PUSH
+PUSH = "connector.push"  # activities.PUSH: a push held by an activity (runs of 0.x, kept)
 POLL = "connector.poll"  # activities.POLL: a trigger's poll and the hand-off of its records
+# Push on a worker's push hub (temporal.pushhost): a watcher leases lines there.
+LEASE = "connector.pushLease"  # on the shared task queue: any worker with room
+RELEASE = "connector.pushRelease"  # on the worker's own queue (the lease's ``queue``)
+HUB_ALIVE = "connector.pushHubAlive"  # held by PushHubWatch on the worker's own queue
+PUSH_EVENT = "push_event"  # the signal a hub (or its watch) sends a watcher
+CAPACITY = "CAPACITY"  # a lease refused: the worker holds all the lines it may
+PUSH_HUB_PATCH = "push-hub"  # runs started before it hold a push activity instead
 STEP_TIMEOUT = timedelta(minutes=5)
 # A step heartbeats while it runs (every 2 s): a dead worker's step, poll or push is retried
 # elsewhere this soon (plus the first retry's second).
@@ -36,6 +44,12 @@ PAUSE_FIRST, PAUSE_MAX = 60.0, 3600.0
 # A push that failed is started again after 1, 2, 4... seconds, at most this (or the poll
 # interval): a line that keeps failing never becomes a tight loop.
 PUSH_RETRY_MAX = 60.0
+# A watcher whose push has no line this long (no worker with room, a line that keeps
+# failing) says so (``pushAlert``) and starts ``onFailure``, as a pause does.
+PUSH_LINE_WITHIN = 300.0
+# Polls come every ``everySeconds`` less up to this share (the workflow's own random):
+# watchers started together spread their polls.
+POLL_JITTER = 0.1
 # Codes a retry cannot fix (the others are retried by the step's policy, then polled again).
 RETRYABLE_CODES = {"CONNECTION_FAILED", "TIMEOUT", "RATE_LIMITED"}
 
@@ -153,7 +167,19 @@ def _retry_after(envelope: dict) -> float | None:
     return None
 
 
-@workflow.defn(name="connector.PollTrigger")
+def _short_error(error: dict) -> dict | None:
+    """``{"code", "message"}`` of an envelope's error (None when it has no code)."""
+    if not error.get("code"):
+        return None
+    return {"code": str(error["code"]), "message": str(error.get("message", ""))}
+
+
+# Unsandboxed: a watcher runs for as long as its trigger is watched, cached by its worker
+# all along, and the sandbox's copy of the modules it imports cost ~0.9 MB per cached run
+# (bench W10: 1,000 watchers, 982 KB each, of which the push line ~70 KB). Its code calls
+# only Temporal (workflow.now, workflow.random, timers, activities, signals) and pure
+# standard-library code: deterministic without the sandbox's guard.
+@workflow.defn(name="connector.PollTrigger", sandboxed=False)
 class PollTrigger:
     """A trigger, polled every ``everySeconds``, each record handed to a workflow of its own.
 
@@ -196,11 +222,18 @@ class PollTrigger:
     def __init__(self) -> None:
         self.wake = False
         self.health: dict[str, Any] = {}
-        self.push: Any = None  # the push activity's handle, while one runs
-        self.push_failures = 0  # pushes that failed in a row (their backoff)
+        self.push: Any = None  # (runs of 0.x) the push activity's handle, while one runs
+        self.push_failures = 0  # pushes (or leases) that failed in a row (their backoff)
         self.push_retry_at: datetime | None = None  # no push before this, after a failure
         self.push_asked, self.push_started = 0.0, datetime.min  # set by start_push
         self.saved: Any = None  # the state in the memo
+        self.hub = False  # push on a worker's hub (PUSH_HUB_PATCH), not a held activity
+        self.lease: dict | None = None  # {"host", "queue"}: the hub holding our lines
+        self.leasing = False  # a lease activity in flight: its hub's events are kept
+        self.early: list[dict] = []  # ... here, until it says which hub it was
+        self.stray: dict[str, str] = {}  # host -> queue of hubs we no longer lease from
+        self.relet = False  # the lease was lost: the wait loop leases again at once
+        self.waiting_since: datetime | None = None  # push without a line since then
 
     @workflow.signal
     def resume(self) -> None:
@@ -212,6 +245,50 @@ class PollTrigger:
     @workflow.signal
     def poll_now(self) -> None:
         self.wake = True
+
+    @workflow.signal(name=PUSH_EVENT)
+    def push_event(self, event: dict) -> None:
+        """What the hub holding our lines says (``host``, ``event``: idling, change,
+        waiting with ``reason`` and ``error``, unsupported, ended), or its watch (``lost``:
+        the worker died). A hub we no longer lease from is released."""
+        host = str(event.get("host"))
+        if self.leasing:
+            self.early.append(event)  # (the lease's reply says which hub is ours)
+            return
+        if self.lease is None or host != self.lease["host"]:
+            if event.get("event") not in ("lost", "ended", "unsupported") and event.get("queue"):
+                self.stray[host] = str(event["queue"])
+            return
+        self.told(event)
+
+    def told(self, event: dict) -> None:
+        kind = event.get("event")
+        now = workflow.now()
+        if kind == "change":
+            self.wake = True
+            self.health["lastPushAt"] = now.isoformat()
+        elif kind == "idling":
+            self.health.update(push="idling", pushWaiting=None, pushAlert=None)
+            self.waiting_since, self.push_failures = None, 0
+        elif kind == "waiting":
+            self.health.update(push="waiting", pushWaiting=event.get("reason") or "reconnecting")
+            if event.get("error"):
+                self.health["lastPushError"] = _short_error(event["error"])
+            self.health["pushReconnects"] += 1
+            self.waiting_since = self.waiting_since or now
+        elif kind == "unsupported":
+            self.health.update(
+                push="unsupported",
+                pushWaiting=None,
+                lastPushError=_short_error(event.get("error") or {})
+                or {"code": "UNSUPPORTED", "message": "The server refuses IDLE."},
+            )
+            self.lease, self.waiting_since = None, None
+        elif kind in ("lost", "ended"):
+            why = "its worker died" if kind == "lost" else "its worker stopped"
+            self.health.update(push="waiting", pushWaiting=f"reconnecting ({why})")
+            self.lease, self.relet = None, True
+            self.waiting_since = self.waiting_since or now
 
     @workflow.query
     def status(self) -> dict:
@@ -247,6 +324,8 @@ class PollTrigger:
         }
         self.saved = workflow.memo_value("cursor", None)
         self.save(state)
+        self.hub = workflow.patched(PUSH_HUB_PATCH)
+        self.lease = args.get("pushLease") if self.hub else None
         polls = 0
         while True:
             polls += 1
@@ -266,16 +345,25 @@ class PollTrigger:
                     cursor=state,
                 )
                 self.save(state)
-                wait = 0.0 if data.get("hasMore") else every
+                wait = 0.0 if data.get("hasMore") else self.jittered(every)
             else:
                 wait = await self.failed(args, me, envelope, every)
             if wait > 0:
-                await self.wait(args, state, wait, heartbeat)
+                if self.hub:
+                    await self.wait_leased(args, me, state, wait)
+                else:
+                    await self.wait(args, state, wait, heartbeat)
             if polls >= per_run or self.history_full():
                 break
         if self.push is not None:
             self.push.cancel()  # (it cuts its connection when its heartbeat hears of it)
-        workflow.continue_as_new({**args, "state": state, "health": self._carried()})
+        # (the lease goes on with the next run: same workflow id, same hub)
+        carried = {**args, "state": state, "health": self._carried(), "pushLease": self.lease}
+        workflow.continue_as_new(carried)
+
+    def jittered(self, every: float) -> float:
+        """The wait before the next poll: ``every`` less up to POLL_JITTER of it."""
+        return every * (1.0 - POLL_JITTER * workflow.random().random())
 
     async def poll(self, args: dict, me: Any, state: dict, heartbeat: timedelta) -> dict:
         """Poll, and hand each record off (in the activity: records never come here)."""
@@ -353,6 +441,126 @@ class PollTrigger:
     def _woken(self, push: Any) -> bool:
         return self.wake or (push is not None and push.done())
 
+    # -- push on a worker's hub (temporal.pushhost): lines leased, events signalled
+
+    async def wait_leased(self, args: dict, me: Any, state: dict, wait: float) -> None:
+        """Until ``wait`` seconds pass, a signal, or the hub says the source changed; the
+        push's lines leased on a worker's hub meanwhile, again after a lost one."""
+        end = workflow.now() + timedelta(seconds=wait)
+        bound = float(args.get("pushLineSeconds", PUSH_LINE_WITHIN))
+        while not self.wake and (left := (end - workflow.now()).total_seconds()) > 0:
+            self.relet = False
+            for host, queue in list(self.stray.items()):
+                self.release(host, queue)
+            self.stray.clear()
+            wanted = self.health["push"] in ("idling", "waiting")
+            wanted = wanted and self.health["state"] == "polling"
+            if wanted and self.lease is None:
+                retry_in = (
+                    (self.push_retry_at - workflow.now()).total_seconds()
+                    if self.push_retry_at is not None
+                    else 0.0
+                )
+                if retry_in > 0:
+                    left = min(left, retry_in)
+                else:
+                    await self.take_lease(args, me, state)
+                    continue
+            if wanted and self.health["push"] == "waiting" and self.waiting_since is not None:
+                waited = (workflow.now() - self.waiting_since).total_seconds()
+                if waited >= bound and not self.health.get("pushAlert"):
+                    await self.push_alert(args, me, waited)
+                elif waited < bound:
+                    left = min(left, bound - waited)
+            try:
+                await workflow.wait_condition(
+                    lambda: self.wake or self.relet, timeout=timedelta(seconds=left)
+                )
+            except TimeoutError:
+                continue
+
+    async def take_lease(self, args: dict, me: Any, state: dict) -> None:
+        """Ask any worker with room to hold our lines (``connector.pushLease``)."""
+        self.leasing, self.early = True, []
+        self.waiting_since = self.waiting_since or workflow.now()
+        try:
+            reply = await workflow.execute_activity(
+                LEASE,
+                {
+                    "watcher": me.workflow_id,
+                    "connector": args["connector"],
+                    "trigger": args["trigger"],
+                    "connection": args["connection"],
+                    "inputs": args.get("inputs") or {},
+                    "state": state,
+                    "renewSeconds": float(args.get("pushRenewSeconds", 1500)),
+                },
+                start_to_close_timeout=timedelta(seconds=30),
+                # (a worker without room fails it: at once again, maybe on one with room)
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=0.5), maximum_attempts=4
+                ),
+            )
+        except ActivityError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.type == CAPACITY:
+                reply = {"lease": "capacity"}
+            else:
+                reply = {"lease": "failed", "error": failed_envelope(exc)["error"]}
+        finally:
+            self.leasing = False
+        answer = reply.get("lease")
+        if answer in ("new", "renewed"):
+            self.lease = {"host": reply["host"], "queue": reply["queue"]}
+            workflow.upsert_memo({"pushHost": reply["host"]})
+            self.push_retry_at = None
+            if reply.get("push") == "idling":
+                self.told({"event": "idling"})
+            else:
+                self.health.update(push="waiting", pushWaiting="connecting")
+            for event in self.early:
+                if event.get("host") == reply["host"]:
+                    self.told(event)
+                elif event.get("queue") and event.get("event") != "lost":
+                    self.stray[str(event.get("host"))] = str(event["queue"])
+        elif answer == "unsupported":
+            self.told({"event": "unsupported", "error": reply.get("error")})
+        else:
+            # "capacity": no room on the worker that answered; or the lease failed: again
+            # after 1, 2, 4... seconds (at most PUSH_RETRY_MAX), on any worker.
+            reason = "capacity" if answer == "capacity" else "leasing again"
+            self.health.update(push="waiting", pushWaiting=reason)
+            if reply.get("error"):
+                self.health["lastPushError"] = _short_error(reply["error"])
+            self.push_later()
+        self.early = []
+
+    def release(self, host: str, queue: str) -> None:
+        """Tell a hub to drop our lines (not awaited: a hub that is gone drops them anyway)."""
+        workflow.start_activity(
+            RELEASE,
+            {"watcher": workflow.info().workflow_id, "host": host},
+            task_queue=queue,
+            schedule_to_start_timeout=timedelta(seconds=60),
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+        )
+
+    async def push_alert(self, args: dict, me: Any, waited: float) -> None:
+        """No line for longer than the bound: said in the status, and alerted as a pause is."""
+        reason = self.health.get("pushWaiting") or "waiting"
+        self.health["pushAlert"] = {
+            "since": self.waiting_since.isoformat() if self.waiting_since else None,
+            "code": "PUSH_UNAVAILABLE",
+            "message": f"No push line for {waited:.0f} s ({reason}): new mail waits for the "
+            "polls. Add workers, or raise their --max-push-lines."
+            if reason == "capacity"
+            else f"No push line for {waited:.0f} s ({reason}): new mail waits for the polls.",
+        }
+        self.health["pushAlerts"] = self.health.get("pushAlerts", 0) + 1
+        if args.get("onFailure"):
+            await self.alert(args, me, f"push-{self.health['pushAlerts']}")
+
     def start_push(self, args: dict, state: dict, every: float, heartbeat: timedelta) -> Any:
         # Re-issued at least this often (servers drop an IDLE after 30 minutes).
         self.push_asked = min(every, float(args.get("pushRenewSeconds", 1500)))
@@ -413,8 +621,9 @@ class PollTrigger:
         keep = (
             *("lastSuccessAt", "consecutiveFailures", "lastError", "recordsHandedOff", "pauses"),
             *("push", "pushWaiting", "lastPushAt", "pushReconnects", "lastPushError"),
+            *("pushAlert", "pushAlerts"),
         )
-        return {k: self.health[k] for k in keep}
+        return {k: self.health[k] for k in keep if k in self.health}
 
     async def failed(self, args: dict, me: Any, envelope: dict, every: float) -> float:
         """Record a failed poll; how long to wait before the next one."""
@@ -432,18 +641,24 @@ class PollTrigger:
             if self.push is not None:  # (paused: no line held until a poll succeeds)
                 self.push.cancel()
                 self.push = None
+            if self.lease is not None:
+                self.release(self.lease["host"], self.lease["queue"])
+                self.lease = None
+            if self.health["push"] in ("idling", "waiting"):
+                self.health.update(push="waiting", pushWaiting="paused")
             if args.get("onFailure"):
-                await self.alert(args, me)
+                await self.alert(args, me, f"paused-{self.health['pauses']}")
         failures = self.health["consecutiveFailures"]
         return min(PAUSE_MAX, PAUSE_FIRST * 2 ** min(failures - 1, 12))
 
-    async def alert(self, args: dict, me: Any) -> None:
-        """Start the operator's workflow once per pause, with what the status query says."""
+    async def alert(self, args: dict, me: Any, why: str) -> None:
+        """Start the operator's workflow once per pause (or push gone), with what the status
+        query says; ``why`` ends its id (``paused-N``, ``push-N``)."""
         try:
             await workflow.start_child_workflow(
                 args["onFailure"],
                 {"watcher": me.workflow_id, "status": dict(self.health)},
-                id=f"{me.workflow_id}/paused-{self.health['pauses']}",
+                id=f"{me.workflow_id}/{why}",
                 task_queue=args.get("handlerTaskQueue") or me.task_queue,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -452,7 +667,49 @@ class PollTrigger:
             pass
 
 
-@workflow.defn(name="connector.HandleRecord")
+@workflow.defn(name="connector.PushHubWatch", sandboxed=False)
+class PushHubWatch:
+    """One worker's push hub, watched: ``{"host", "queue", "heartbeatSeconds"}``.
+
+    The worker starts it when it starts. It holds ``connector.pushHubAlive`` on the worker's
+    own task queue, which heartbeats with the watchers whose lines the hub holds; when the
+    worker dies (the heartbeat stops: ``lost``) or stops (``ended``), it tells each of them
+    (signal ``push_event``), and they lease again on a worker alive: within the heartbeat
+    timeout, for a cost of one heartbeat per worker, whatever the number of lines.
+    Unsandboxed: it only awaits an activity and sends signals."""
+
+    @workflow.run
+    async def run(self, args: dict) -> dict:
+        heartbeat = float(args.get("heartbeatSeconds", HEARTBEAT_TIMEOUT.total_seconds()))
+        leased: list = []
+        kind = "ended"  # (the worker stopped; "lost": it died)
+        try:
+            result = await workflow.execute_activity(
+                HUB_ALIVE,
+                args,
+                task_queue=args["queue"],
+                start_to_close_timeout=timedelta(days=3650),
+                heartbeat_timeout=timedelta(seconds=heartbeat),
+                retry_policy=RetryPolicy(maximum_attempts=1),
+            )
+            leased = list(result.get("watchers") or [])
+        except ActivityError as exc:
+            kind = "lost"
+            details = getattr(exc.cause, "last_heartbeat_details", None) or []
+            if details and isinstance(details[0], dict):
+                leased = list(details[0].get("watchers") or [])
+        event = {"host": args["host"], "event": kind}
+        told = await asyncio.gather(
+            *(
+                workflow.get_external_workflow_handle(watcher).signal(PUSH_EVENT, event)
+                for watcher in leased
+            ),
+            return_exceptions=True,  # (a watcher gone meanwhile)
+        )
+        return {"told": sum(1 for outcome in told if not isinstance(outcome, BaseException))}
+
+
+@workflow.defn(name="connector.HandleRecord", sandboxed=False)  # (as PollTrigger: one a record)
 class HandleRecord:
     """One record: the handler as a child workflow, then the record's follow-up step
     (``followUp.success`` when the handler completed, ``followUp.failure`` when it failed
@@ -504,7 +761,7 @@ def _said(envelope: dict | None) -> str:
     return "done" if envelope.get("ok") else str(envelope.get("error", {}).get("code"))
 
 
-@workflow.defn(name="connector.LogRecord")
+@workflow.defn(name="connector.LogRecord", sandboxed=False)  # (as PollTrigger)
 class LogRecord:
     """A handler to try ``watch --handler connector.LogRecord`` with: one line in the
     worker's log per record (where it is, never what it says) and, as its result, what
