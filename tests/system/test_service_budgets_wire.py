@@ -104,5 +104,7 @@ def test_a_huge_literal_is_a_server_error_and_reserves_nothing(service, size):
     error = reply.json()["error"]
     assert error["code"] == "SERVER_ERROR" and error["retryable"] is False
     assert "literal budget" in error["message"] and f"{size:,} bytes" in error["message"]
-    assert memory.grown < 256 * 1024, f"the service's virtual memory grew {memory.grown} KiB"
+    # (the literal reserved would be 3.7 GB and more; a new thread's malloc arena reserves
+    # 64 MiB of address space it never uses, and a step may start a few: 256 MiB was flaky)
+    assert memory.grown < 1024 * 1024, f"the service's virtual memory grew {memory.grown} KiB"
     assert grown < 64 * 1024, f"the service's RSS grew {grown} KiB"
