@@ -31,7 +31,7 @@ from .output import EXIT_OK, EXIT_USAGE
 def fake(cli: Invocation, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog=f"{cli.prog} fake",
-        description="Run a FakeHttpServer on 127.0.0.1, its routes set by MODULE:factory.",
+        description="Run a FakeHttpServer on 127.0.0.1, its routes set by FILE.py:factory.",
     )
     parser.add_argument(
         "factory",
