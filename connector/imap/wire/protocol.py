@@ -25,6 +25,11 @@ MAX_SET_BYTES = 8000  # of one sequence set in a command: servers allow more, pr
 # A caller's range (or uid/seq filter) as text: ~9,000 UIDs written out one by one; ranges
 # (a:b) name any number. 11 MB of "1,2,3,..." cost 13 s of CPU to check and parse.
 MAX_SET_TEXT = 100_000
+# A search term (From, To, a filter's text, a header's name or value, an id): real ones are
+# a few words. Past a server's own limit the answer was a BAD, a dropped connection or
+# silence: pymap refuses a literal over 4,096 bytes, Courier stops answering at 16 KB,
+# Dovecot's line ends at 64 KB. 1,000 characters are at most 4,000 bytes of UTF-8.
+MAX_SEARCH_TEXT = 1_000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 # --- mailbox names ---------------------------------------------------------------------
@@ -90,6 +95,7 @@ def search_string(value: str, path: str) -> tuple[bytes, bool]:
     """
     if not isinstance(value, str):
         raise InvalidInput(f"The search term {path} must be text.", path=f"inputs.{path}")
+    check_search_length(value, path)
     if re.search(r"[\r\n\0]", value):
         raise InvalidInput(
             f"The search term {path} contains a line break or NUL: remove it.",
@@ -98,6 +104,14 @@ def search_string(value: str, path: str) -> tuple[bytes, bool]:
     if value.isascii():
         return quote(value), False
     return Literal(value.encode("utf-8")), True
+
+
+def check_search_length(value: str, path: str, what: str = "The search term") -> None:
+    if len(value) > MAX_SEARCH_TEXT:
+        raise InvalidInput(
+            f"{what} {path} is {len(value)} characters long: at most {MAX_SEARCH_TEXT} characters.",
+            path=f"inputs.{path}",
+        )
 
 
 # --- body sections ---------------------------------------------------------------------

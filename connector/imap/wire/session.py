@@ -31,7 +31,7 @@ from connector.sdk.errors import (
 from connector.sdk.session import Session
 from connector.sdk.text import REMOTE_CHARS, shorten
 
-from .errors import rate_limited
+from .errors import rate_limited, server_bug
 from .protocol import quote
 from .tls import build_context, explain
 from .transport import Client, Deadline, known_server, learn_server
@@ -319,9 +319,10 @@ def connect(
         # an IMAP server said is never repeated (it may be anything on a private network).
         raise not_imap(host, port, secure) from None
     except imaplib.IMAP4.error as exc:  # an IMAP greeting other than OK: "* BYE ..."
-        throttled = rate_limited(str(exc))  # "* BYE Too many connections" as the greeting
-        if throttled is not None:
-            raise throttled from None
+        # "* BYE Too many connections" (or "* BYE [SERVERBUG] ...") as the greeting
+        refused = rate_limited(str(exc)) or server_bug(str(exc))
+        if refused is not None:
+            raise refused from None
         raise ConnectionFailed(
             f"{host}:{port} refused the session in its greeting ({_short(exc)})."
         ) from None
@@ -382,8 +383,10 @@ def login(session: ImapSession, user: str, password: str, *, timeout: float) -> 
         raise ConnectionFailed("The connection was dropped during login: try again.") from None
     except imaplib.IMAP4.error as exc:  # an IMAP greeting other than OK ("* BYE ...")
         said = _short(exc, hide=plain)
-        raise rate_limited(said) or ConnectionFailed(
-            f"The server refused the session in its greeting ({said})."
+        raise (
+            rate_limited(said)
+            or server_bug(said)
+            or ConnectionFailed(f"The server refused the session in its greeting ({said}).")
         ) from None
     session.forget_capabilities()
     try:
@@ -414,9 +417,9 @@ def login(session: ImapSession, user: str, password: str, *, timeout: float) -> 
 
 def login_refused(said: str) -> Exception:
     """RATE_LIMITED when the refusal is about load, else AUTH_FAILED, with the server's words."""
-    throttled = rate_limited(said)
-    if throttled is not None:
-        return throttled
+    refused = rate_limited(said) or server_bug(said)  # load, or the server's own failure
+    if refused is not None:
+        return refused
     # The user name is not repeated: were it also the password, its mask would tell.
     return AuthFailed(f"Login failed: check Username and Password (server said: {said}).")
 
@@ -450,8 +453,10 @@ def defer_login(session: ImapSession, user: str, password: str, plain: str, time
                     "The connection was dropped during login: try again."
                 ) from None
             text = _short(data, hide=plain)  # an IMAP greeting other than OK ("* BYE ...")
-            raise rate_limited(text) or ConnectionFailed(
-                f"The server refused the session in its greeting ({text})."
+            raise (
+                rate_limited(text)
+                or server_bug(text)
+                or ConnectionFailed(f"The server refused the session in its greeting ({text}).")
             ) from None
         if typ != "OK":
             text = " ".join(
