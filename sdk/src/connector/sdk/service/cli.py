@@ -136,8 +136,8 @@ def parser(cli: Invocation) -> argparse.ArgumentParser:
         "--max-body-elements",
         type=int,
         default=DEFAULTS.max_body_elements,
-        help="JSON elements in a body (values, keys, separators), counted before parsing "
-        f"({DEFAULTS.max_body_elements:,})",
+        help="JSON elements in a body (each {, [, string, comma and colon), counted before "
+        f"parsing ({DEFAULTS.max_body_elements:,})",
     )
     edge.add_argument(
         "--header-timeout", type=float, default=DEFAULTS.header_timeout, help="headers (10 s)"
