@@ -8,6 +8,7 @@ command), sends flags unquoted and never compresses UID lists: these helpers do.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -31,6 +32,49 @@ MAX_SET_TEXT = 100_000
 # Dovecot's line ends at 64 KB. 1,000 characters are at most 4,000 bytes of UTF-8.
 MAX_SEARCH_TEXT = 1_000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+# --- the server's host name -------------------------------------------------------------
+
+_HOST_PORT = re.compile(r"\[?([^\[\]]+?)\]?:([0-9]+)")
+
+
+def check_host(host: str) -> str:
+    """The connection's Host as it is resolved and connected to: an IP address or a name in
+    ASCII (an international name in its IDNA form, xn--...). A port or the brackets of a URL
+    are refused naming what to change: resolving "127.0.0.1:993" failed as "cannot be
+    resolved", a retryable-looking 503 for what is the caller's input."""
+    where = "connection.host"
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    with_port = _HOST_PORT.fullmatch(host)
+    if with_port and (with_port.group(1).count(":") == 0 or host.startswith("[")):
+        name, port = with_port.groups()
+        raise InvalidInput(
+            f"Host {_show(host)} includes a port: give {_show(name)} in Host and {port} in Port.",
+            path=where,
+        )
+    if host.startswith("[") and host.endswith("]"):
+        raise InvalidInput(
+            f"Host {_show(host)}: give the IPv6 address without brackets, such as "
+            f"{_show(host[1:-1])}.",
+            path=where,
+        )
+    if host.isascii():
+        return host
+    try:
+        # Python's idna codec (IDNA 2003): the names people type (umlauts, accents, other
+        # scripts) get the same xn-- form as IDNA 2008 gives them.
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise InvalidInput(
+            f"Host {_show(host)} is not a host name this connector can look up: give its "
+            "xn-- form, or the server's IP address.",
+            path=where,
+        ) from None
+
 
 # --- mailbox names ---------------------------------------------------------------------
 

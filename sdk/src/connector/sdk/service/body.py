@@ -25,6 +25,7 @@ from starlette.requests import Request
 
 from ..errors import InvalidInput, PayloadTooLarge
 from ..inputs import MAX_DEPTH
+from ..text import number_too_long
 from .shares import Meter
 
 # The body's nesting: as deep as the deepest input value may be (inputs.MAX_DEPTH) under the
@@ -161,7 +162,10 @@ def parse_object(text: list[str]) -> dict[str, Any]:
     text.clear()
     try:
         value = json.loads(whole)
-    except (ValueError, RecursionError):
+    except ValueError as exc:
+        too_long = number_too_long(exc)
+        raise InvalidInput(f"The body: {too_long}." if too_long else NOT_AN_OBJECT) from None
+    except RecursionError:
         raise InvalidInput(NOT_AN_OBJECT) from None
     if not isinstance(value, dict):
         raise InvalidInput(NOT_AN_OBJECT)
