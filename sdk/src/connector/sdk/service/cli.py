@@ -30,6 +30,7 @@ from .auth import (
 from .edge import GuardedH11Protocol, raise_open_file_limit
 from .metrics import MULTIPROCESS_ENV
 from .settings import CONFIG_ENV, MB, Settings
+from .uvicorn_logs import log_config
 
 DEFAULTS = Settings()
 
@@ -265,6 +266,7 @@ def serve(cli: Invocation, argv: list[str]) -> int:
         http=GuardedH11Protocol,
         limit_concurrency=args.max_connections,
         timeout_keep_alive=max(1, round(args.keepalive)),
+        log_config=log_config(),  # its warnings as JSON lines, like the service's own
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=30,
