@@ -166,9 +166,9 @@ def fairness(bench, samples: int = 50) -> dict[str, float]:
     """Tenant B's getStatus p99 on a warm pooled session, quiet and while tenant A floods
     the service with 64 concurrent steps of one account whose server never answers."""
     service = TenantService(
-        bench.workdir, "--connect-timeout", "5", tokens={"tenant-b": "tenant-b-token"}
+        bench.workdir, "--connect-timeout", "5", tokens={"tenant-b": "tenant-b-service-token"}
     )
-    b_headers = {"Authorization": "Bearer tenant-b-token"}
+    b_headers = {"Authorization": "Bearer tenant-b-service-token"}
     bob = {"connection": dict(bench.connection), "inputs": {"mailbox": "INBOX"}}
     path = "/v1/imap/actions/getStatus"
 

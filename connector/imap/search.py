@@ -11,6 +11,7 @@ from collections.abc import Collection
 from datetime import date, datetime
 
 from connector.sdk.errors import InvalidInput, Unsupported
+from connector.sdk.text import VALUE_CHARS, shorten
 
 from .mail import dates
 from .wire import protocol
@@ -231,7 +232,11 @@ def _headers(value: object, criteria: Criteria, where: str) -> list[bytes]:
             or " " in name
             or not name
         ):
-            raise InvalidInput(f"{where}: {name!r} is not a header name.", path=f"inputs.{where}")
+            raise InvalidInput(
+                f"{where}: {shorten(repr(name), VALUE_CHARS)} is not a header name.",
+                path=f"inputs.{where}",
+            )
+        protocol.check_search_length(name, where, "A header name in")
         text = "" if text is True else _str(text, f"{where}.{name}")
         keys += [b"HEADER", protocol.quote(name), criteria.string(text, f"{where}.{name}")]
     return keys
@@ -239,6 +244,7 @@ def _headers(value: object, criteria: Criteria, where: str) -> list[bytes]:
 
 def _object_id(key: str, value: object, criteria: Criteria, where: str) -> list[bytes]:
     text = _str(value, where)
+    protocol.check_search_length(text, where)
     if "X-GM-EXT-1" in criteria.capabilities:
         if not text.isdigit():
             raise InvalidInput(f"{where} must be a Gmail id (digits).", path=f"inputs.{where}")
@@ -276,7 +282,8 @@ MAX_NUMBER = 2**63 - 1  # mod-sequence values (RFC 7162); sizes are 32-bit (RFC 
 
 
 def _int(value: object, where: str, limit: int = 4294967295) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
+    # (A digit count first: int() of over 4,300 digits raises, and the limit has 20 at most.)
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 20:
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= limit:
         return value

@@ -27,12 +27,12 @@ def test_the_usage_says_what_the_parsers_take(capsys):
     assert main(["--help"]) == 0
     usage = capsys.readouterr().out
     assert "validate NAME|PATH" in usage and "new NAME" in usage
-    assert "build [PATH] [--out DIR]" in usage and "fake MODULE:factory [--port P]" in usage
+    assert "build [PATH] [--out DIR]" in usage and "fake FILE.py:factory [--port P]" in usage
     for argv, shown in (
         (["validate", "imap", "--help"], "usage: connector validate imap [-h]\n"),
         (["new", "--help"], "[--dir DIR] NAME"),
         (["build", "--help"], "[--out OUT] [PATH]"),
-        (["fake", "--help"], "[--port PORT] MODULE:factory"),
+        (["fake", "--help"], "[--port PORT] FILE.py:factory"),
     ):
         try:
             main(argv)
@@ -45,7 +45,7 @@ def test_build_and_fake_refuse_with_one_line(tmp_path, capsys):
     assert main(["build", str(tmp_path)]) == 2
     assert "is not a connector package" in capsys.readouterr().err
     assert main(["fake", "nothing.here:factory"]) == 2
-    assert "cannot import nothing.here:factory" in capsys.readouterr().err
+    assert "cannot load nothing.here:factory" in capsys.readouterr().err
     assert main(["fake", "no_colon"]) == 2
 
 

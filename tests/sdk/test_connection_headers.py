@@ -44,7 +44,7 @@ def test_the_key_may_be_b64_too(imap):
 @pytest.mark.parametrize(
     ("header", "value", "wording"),
     [
-        ("x-connection-pass", "pÃ¤sswÃ¶rd", "is not ASCII: send it as X-Connection-pass-B64"),
+        ("x-connection-pass", "pÃ¤sswÃ¶rd", "is not ASCII: send it as X-Connection-Pass-B64"),
         ("x-connection-pass-b64", "%%%", "is not base64 of UTF-8 text"),
         ("x-connection-pass-b64", base64.b64encode(b"\xe9t\xe9").decode(), "not base64 of UTF-8"),
     ],
@@ -53,5 +53,5 @@ def test_what_cannot_be_read_is_invalid_input_naming_the_field(imap, header, val
     with pytest.raises(InvalidInput, match=wording) as raised:
         connection_from_headers(imap, [(header, value)])
     assert raised.value.details[0]["path"] == "connection.pass"
-    assert raised.value.message.startswith("Password (X-Connection-pass")
+    assert raised.value.message.startswith("Password (X-Connection-Pass")
     assert value not in raised.value.message

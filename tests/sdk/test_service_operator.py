@@ -42,10 +42,14 @@ def test_a_tenant_view_holds_only_its_own_series():
 
 
 def test_metrics_tokens_are_the_operators_only(tmp_path, monkeypatch):
-    monkeypatch.setenv("CONNECTOR_METRICS_TOKEN", "from-env, second")
+    monkeypatch.setenv("CONNECTOR_METRICS_TOKEN", "from-env-metrics-token, second-metrics-token")
     path = tmp_path / "metrics-tokens"
-    path.write_text("# the scraper\nfrom-file\n")
-    assert read_metrics_tokens(str(path)) == [b"from-env", b"second", b"from-file"]
+    path.write_text("# the scraper\nfrom-file-metrics-token\n")
+    assert read_metrics_tokens(str(path)) == [
+        b"from-env-metrics-token",
+        b"second-metrics-token",
+        b"from-file-metrics-token",
+    ]
     path.write_text("acme: a-tenant-token\n")
     with pytest.raises(TokenFileError, match="one metrics token per line"):
         read_metrics_tokens(str(path))

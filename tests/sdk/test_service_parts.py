@@ -74,21 +74,23 @@ def test_settings_travel_to_workers_and_derive_their_limits(monkeypatch):
 
 
 def test_tokens_name_their_tenants(tmp_path, monkeypatch):
-    monkeypatch.setenv("CONNECTOR_SERVICE_TOKEN", "env-token")
+    monkeypatch.setenv("CONNECTOR_SERVICE_TOKEN", "env-service-token")
     tokens = tmp_path / "tokens"
-    tokens.write_text("# comment\nplain-token\nacme: acme-token\nglobex:globex-token\n")
+    tokens.write_text(
+        "# comment\nplain-service-token\nacme: acme-service-token\nglobex:globex-service-token\n"
+    )
     found = read_tokens(str(tokens))
     assert found == {
-        b"env-token": "default",
-        b"plain-token": "default",
-        b"acme-token": "acme",
-        b"globex-token": "globex",
+        b"env-service-token": "default",
+        b"plain-service-token": "default",
+        b"acme-service-token": "acme",
+        b"globex-service-token": "globex",
     }
     check = TokenCheck(found)
-    assert check.tenant("Bearer acme-token") == "acme"
-    assert check.tenant("bearer  globex-token") == "globex"
+    assert check.tenant("Bearer acme-service-token") == "acme"
+    assert check.tenant("bearer  globex-service-token") == "globex"
     assert check.tenant("Bearer nope") is None and check.tenant(None) is None
-    assert check.tenant("Basic acme-token") is None
+    assert check.tenant("Basic acme-service-token") is None
     assert check.tenants == ["acme", "default", "globex"]
     assert TokenCheck({}, required=False).tenant(None) == "default"
     tokens.write_text("bad tenant!: x\n")

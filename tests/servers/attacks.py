@@ -35,9 +35,9 @@ from tests.servers.victim import SAMPLES, answer
 
 ROOT = Path(__file__).resolve().parents[2]
 
-ATTACKER = {"Authorization": "Bearer attacker-token"}
+ATTACKER = {"Authorization": "Bearer attacker-service-token"}
 STRANGER = {"Authorization": "Bearer not-a-token"}
-TOKENS = {"victim": "victim-token", "attacker": "attacker-token"}
+TOKENS = {"victim": "victim-service-token", "attacker": "attacker-service-token"}
 SETTLE = 1.0  # seconds the attack runs before the victim is measured
 # Each attacker thread repeats its attack at most 10 times a second (big bodies less often):
 # an attack, sustained. The unpaced floods (``every=0``) are for the rate budgets.

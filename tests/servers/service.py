@@ -24,7 +24,7 @@ OPERATOR = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 class Service:
     """``imap-connector serve`` (or ``command serve``) as a subprocess on a free port. By
     default it may reach the suite's servers on 127.0.0.1 at any port (``allow``); tokens:
-    TOKEN of tenant "acme", ``other-token`` of tenant "default", and ``tokens`` (tenant ->
+    TOKEN of tenant "acme", ``other-service-token`` of tenant "default", and ``tokens`` (tenant ->
     token) given; the operator's metrics token METRICS_TOKEN; ``env`` adds to the
     environment."""
 
@@ -41,7 +41,7 @@ class Service:
         self.url = f"http://127.0.0.1:{self.port}"
         token_file = tmp / "tokens"
         extra = "".join(f"{tenant}: {token}\n" for tenant, token in (tokens or {}).items())
-        token_file.write_text(f"# service tokens\nother-token\nacme: {TOKEN}\n{extra}")
+        token_file.write_text(f"# service tokens\nother-service-token\nacme: {TOKEN}\n{extra}")
         self.log_path = tmp / "service.log"
         env = {
             **{k: v for k, v in os.environ.items() if k != "CONNECTOR_SERVICE_TOKEN"},

@@ -25,7 +25,7 @@ from tests.servers.service import UNCAPPED
 
 # A connection per step, as a platform's fresh workers would: an attack on connections
 # (idle sockets) reaches it, where a kept-alive one would slip past.
-VICTIM = {"Authorization": "Bearer victim-token", "Connection": "close"}
+VICTIM = {"Authorization": "Bearer victim-service-token", "Connection": "close"}
 VICTIM_ADDRESS = "127.0.0.2"  # the victim's own client address (attackers come from 127.0.0.1)
 SAMPLES = 30  # victim steps per phase, one every PACE seconds (a phase spans ~2 s at least)
 PACE = 0.075

@@ -87,7 +87,7 @@ def test_the_rest_template_passes_its_tests_on_the_sdk_wheel_alone(tmp_path, whe
     ]
 
     fake = subprocess.Popen(  # the template's fake API, by hand, on a free port
-        [console, "fake", "tests.test_tracker:Tracker"],
+        [console, "fake", "tests/test_tracker.py:Tracker"],
         cwd=package,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -60,7 +60,7 @@ def test_health_needs_no_token_everything_else_does(service):
         wrong = service.http.get(path, headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "UNAUTHORIZED"
         assert service.http.get(path, headers=HEADERS).status_code == 200
-    second = service.http.get("/v1/imap", headers={"Authorization": "Bearer other-token"})
+    second = service.http.get("/v1/imap", headers={"Authorization": "Bearer other-service-token"})
     assert second.status_code == 200  # several tokens allowed
     step = service.post("/v1/imap/actions/getStatus", {"connection": {}}, headers={})
     assert step.status_code == 401

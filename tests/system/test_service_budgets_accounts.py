@@ -18,8 +18,8 @@ from tests.servers import fake
 from tests.servers.service import UNCAPPED, Service
 
 STATUS = "/v1/imap/actions/getStatus"
-VICTIM = {"Authorization": "Bearer victim-token"}
-MALLORY = {"Authorization": "Bearer mallory-token"}
+VICTIM = {"Authorization": "Bearer victim-service-token"}
+MALLORY = {"Authorization": "Bearer mallory-service-token"}
 # Each loop's pause between tries: none, each try is sent as soon as the last is answered
 # (the tenant's fair share of the CPU holds such a flood back: service.shares).
 PACE = 0
@@ -75,7 +75,9 @@ def test_a_wrong_password_flood_on_the_victims_account_only_throttles_the_offend
     250 ms over it: this 2-core machine is shared, as in test_service_tenants). The
     offender gets AUTH_FAILED for its first few tries, then 429 with retryAfterSeconds,
     and the server sees no more of its logins."""
-    service = Service(tmp_path, tokens={"victim": "victim-token", "mallory": "mallory-token"})
+    service = Service(
+        tmp_path, tokens={"victim": "victim-service-token", "mallory": "mallory-service-token"}
+    )
     try:
         victim = {
             "connection": dovecot_server.connection("bob", secure=False),
@@ -149,7 +151,7 @@ def test_a_tenant_varying_user_names_holds_its_cap_and_others_still_get_sessions
         "4",
         "--max-sessions",
         "6",
-        tokens={"victim": "victim-token", "mallory": "mallory-token"},
+        tokens={"victim": "victim-service-token", "mallory": "mallory-service-token"},
     )
     try:
         for i in range(15):  # one tenant, 15 accounts: at most 4 sessions at a time
@@ -183,7 +185,7 @@ def test_the_global_cap_takes_room_from_the_tenant_holding_the_most(
         tmp_path,
         "--max-sessions",
         "5",
-        tokens={"victim": "victim-token", "mallory": "mallory-token"},
+        tokens={"victim": "victim-service-token", "mallory": "mallory-service-token"},
     )
     try:
         for i in range(12):  # under its own cap (64), the offender fills the service's

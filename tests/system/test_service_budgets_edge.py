@@ -312,7 +312,7 @@ def test_a_tenants_token_reads_only_its_own_metrics(service):
     operator's metrics token reads everything; a tenant's token only its own series."""
     body = {"connection": REFUSED, "inputs": {"mailbox": "INBOX"}}
     assert service.post(STATUS, body).status_code == 403  # tenant acme
-    other = {"Authorization": "Bearer other-token"}  # tenant default
+    other = {"Authorization": "Bearer other-service-token"}  # tenant default
     assert service.post(STATUS, body, headers=other).status_code == 403
     everything = service.http.get("/metrics", headers=OPERATOR).text
     assert 'tenant="acme"' in everything and 'tenant="default"' in everything

@@ -19,7 +19,7 @@ from tests.servers.service import HEADERS, OPERATOR, UNCAPPED, Service
 
 STATUS = "/v1/imap/actions/getStatus"
 STRANGER = {"Authorization": "Bearer not-a-token"}
-LIGHT = {"Authorization": "Bearer light-token"}
+LIGHT = {"Authorization": "Bearer light-service-token"}
 
 
 def service_cpu(pid: int) -> float:
@@ -132,7 +132,7 @@ def test_a_tenant_alone_is_never_held_back_and_beside_another_it_waits_its_turn(
     while another tenant steps now and then, it waits for its share (the mean of the two,
     far over the other's few steps), so it runs slower, and none of its steps is refused.
     The CPU charged to each shows in /metrics, a tenant's own to its token."""
-    service = Service(tmp_path, "--contended-lag", "0", tokens={"light": "light-token"})
+    service = Service(tmp_path, "--contended-lag", "0", tokens={"light": "light-service-token"})
     try:
         body = {
             "connection": dovecot_server.connection("alice", secure=False),

@@ -68,7 +68,7 @@ def test_a_non_ascii_plain_header_is_invalid_input_naming_the_field(service, dov
     error = reply.json()["error"]
     assert error["code"] == "INVALID_INPUT" and error["retryable"] is False
     assert error["details"][0]["path"] == "connection.pass"
-    assert "X-Connection-pass-B64" in error["message"]
+    assert "X-Connection-Pass-B64" in error["message"]
     assert fields["pass"] not in reply.text  # never the secret
 
 

@@ -42,7 +42,7 @@ def loopback_any_port(tmp_path_factory):
         "--connect-timeout",
         "2",
         allow=("--allow-hosts", "localhost", "--allow-ports", "any"),
-        tokens={"globex": "globex-token"},
+        tokens={"globex": "globex-service-token"},
     )
     yield running
     running.stop()
@@ -153,7 +153,7 @@ def test_a_silent_account_flooding_64_steps_cannot_delay_another_account(
         "connection": {**dovecot_server.connection("bob", secure=False), "host": "localhost"},
         "inputs": {"mailbox": "INBOX"},
     }
-    other = {"Authorization": "Bearer globex-token"}
+    other = {"Authorization": "Bearer globex-service-token"}
     quiet_latencies(service, bob, 3, headers=other)  # the pooled session, warm
     quiet = quiet_latencies(service, bob, 30, headers=other)
     with fake.Listener(fake.silent) as silent:
@@ -186,12 +186,14 @@ def test_the_tenant_is_in_the_log_never_the_token(loopback_any_port, dovecot_ser
         "connection": {**dovecot_server.connection(secure=False), "host": "localhost"},
         "inputs": {"mailbox": "INBOX"},
     }
-    assert loopback_any_port.post(STATUS, body, headers={"Authorization": "Bearer globex-token"})
+    assert loopback_any_port.post(
+        STATUS, body, headers={"Authorization": "Bearer globex-service-token"}
+    )
     lines = [json.loads(x) for x in loopback_any_port.log().splitlines() if x.startswith("{")]
     assert any(line.get("tenant") == "globex" for line in lines)
-    assert "globex-token" not in loopback_any_port.log()
+    assert "globex-service-token" not in loopback_any_port.log()
     metrics = loopback_any_port.http.get("/metrics", headers=OPERATOR).text
-    assert 'tenant="globex"' in metrics and "globex-token" not in metrics
+    assert 'tenant="globex"' in metrics and "globex-service-token" not in metrics
 
 
 # --- the HTTP edge ---------------------------------------------------------------------------

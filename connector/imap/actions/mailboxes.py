@@ -103,6 +103,14 @@ def create_mailbox(session: ImapSession, path: str) -> dict:
 def rename_mailbox(session: ImapSession, path: str, new_path: str) -> dict:
     protocol.check_mailbox(path, "path")
     protocol.check_mailbox(new_path, "newPath")
+    if path.upper() == "INBOX":  # INBOX is case-insensitive (RFC 3501 5.1)
+        # Legal IMAP (RFC 3501 6.3.5), but it empties INBOX rather than renaming it.
+        raise InvalidInput(
+            "INBOX cannot be renamed: renaming it moves all its messages into a new mailbox "
+            "and leaves INBOX empty. To move the messages, use Move Message (Range 1:*) into "
+            "an existing mailbox; to keep them in both, Create Mailbox and Copy Message.",
+            path="inputs.path",
+        )
     if path == new_path:
         raise InvalidInput(
             "Path and New Path are the same: give the new name in New Path.", path="inputs.newPath"

@@ -320,7 +320,15 @@ def command(cli: Invocation, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.serve:
         # A file left by an earlier run must not pass for this server's readiness.
-        args.connection_file.unlink(missing_ok=True)
+        try:
+            args.connection_file.unlink(missing_ok=True)
+        except OSError as exc:  # another user's, in a shared /tmp
+            print(
+                f"imap-connector demo: cannot replace {args.connection_file} "
+                f"({exc.strerror}): give another --connection-file, or set TMPDIR",
+                file=sys.stderr,
+            )
+            return 2
     if not PymapServer.available():
         print(
             "imap-connector demo needs the demo extra: pip install 'imap-connector[demo]'",
@@ -350,9 +358,10 @@ def command(cli: Invocation, argv: list[str]) -> int:
 def serve(connection: dict, path: Path) -> int:
     """Until Ctrl-C, SIGTERM or SIGHUP. A background job (``scripts/demo --serve &``) ignores
     SIGINT, so the message names ``kill`` too."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(connection, indent=2))
-    partial.replace(path)  # whole or absent: waiting for the file is waiting for the server
+    stop = []
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # (before the file: it says "ready")
+        signal.signal(signum, lambda *_: stop.append(1))
+    write_private(path, json.dumps(connection, indent=2))
     cli = _own_command()
     print(f"The demo server is running. Its connection is in {path}:")
     print(json.dumps(connection))
@@ -364,9 +373,6 @@ def serve(connection: dict, path: Path) -> int:
         "you started it with & in this shell).",
         flush=True,
     )
-    stop = []
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, lambda *_: stop.append(1))
     try:
         while not stop:
             signal.pause()
@@ -375,6 +381,18 @@ def serve(connection: dict, path: Path) -> int:
     path.unlink(missing_ok=True)
     print("Stopped.")
     return 0
+
+
+def write_private(path: Path, text: str) -> None:
+    """``text`` in ``path``, readable by its owner only (it holds the demo's password), whole
+    or absent: waiting for the file is waiting for the server. Written beside it first, to a
+    new file (O_EXCL: never through a link someone left in a shared /tmp), then renamed."""
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(text)
+    partial.replace(path)
 
 
 def _own_command() -> str:

@@ -26,7 +26,11 @@ from connector.sdk.errors import (
 from connector.sdk.text import REMOTE_CHARS, shorten
 
 # Response codes (RFC 5530) that say trying again later may work.
-TRANSIENT_CODES = ("[SERVERBUG]", "[OVERQUOTA]")
+TRANSIENT_CODES = ("[OVERQUOTA]",)
+# RFC 5530's SERVERBUG: the server failed on this request. Neither the connection's fault
+# nor cured by repeating it, whether it comes as NO, BAD or BYE (pymap closes with
+# "* BYE [SERVERBUG] Unhandled server error." on a search term too long for it).
+_SERVER_BUG = re.compile(r"\[SERVERBUG\]", re.I)
 # Refusals for load or connection limits: RFC 5530 codes, Office 365's and Gmail's texts,
 # Dovecot's per-user connection limit.
 _THROTTLED = re.compile(
@@ -58,6 +62,17 @@ def rate_limited(text: str) -> RateLimited | None:
     )
 
 
+def server_bug(text: str) -> ServerError | None:
+    """SERVER_ERROR, not retryable, when the server's words carry [SERVERBUG], else None."""
+    if not _SERVER_BUG.search(text):
+        return None
+    return ServerError(
+        f"The server failed on this request ({shorten(text, REMOTE_CHARS)}): repeating it "
+        "will fail the same way; change the request or ask the server's operator.",
+        retryable=False,
+    )
+
+
 class Refusal:
     """What ``refusal()`` caught: the server's NO or BAD, or None when the command went through."""
 
@@ -84,9 +99,9 @@ def refusal() -> Iterator[Refusal]:
 
 def map_exception(exc: Exception) -> ConnectorError | None:
     if isinstance(exc, (IMAPClientError, imaplib.IMAP4.error)):
-        throttled = rate_limited(str(exc))
-        if throttled is not None:
-            return throttled
+        refused = rate_limited(str(exc)) or server_bug(server_text(exc))
+        if refused is not None:
+            return refused
     if isinstance(exc, (TimeoutError, socket.timeout)):
         return Timeout("The server stopped answering: try again, or raise Timeout (seconds).")
     if isinstance(exc, ssl.SSLError):

@@ -8,6 +8,7 @@ command), sends flags unquoted and never compresses UID lists: these helpers do.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -25,7 +26,55 @@ MAX_SET_BYTES = 8000  # of one sequence set in a command: servers allow more, pr
 # A caller's range (or uid/seq filter) as text: ~9,000 UIDs written out one by one; ranges
 # (a:b) name any number. 11 MB of "1,2,3,..." cost 13 s of CPU to check and parse.
 MAX_SET_TEXT = 100_000
+# A search term (From, To, a filter's text, a header's name or value, an id): real ones are
+# a few words. Past a server's own limit the answer was a BAD, a dropped connection or
+# silence: pymap refuses a literal over 4,096 bytes, Courier stops answering at 16 KB,
+# Dovecot's line ends at 64 KB. 1,000 characters are at most 4,000 bytes of UTF-8.
+MAX_SEARCH_TEXT = 1_000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+# --- the server's host name -------------------------------------------------------------
+
+_HOST_PORT = re.compile(r"\[?([^\[\]]+?)\]?:([0-9]+)")
+
+
+def check_host(host: str) -> str:
+    """The connection's Host as it is resolved and connected to: an IP address or a name in
+    ASCII (an international name in its IDNA form, xn--...). A port or the brackets of a URL
+    are refused naming what to change: resolving "127.0.0.1:993" failed as "cannot be
+    resolved", a retryable-looking 503 for what is the caller's input."""
+    where = "connection.host"
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    with_port = _HOST_PORT.fullmatch(host)
+    if with_port and (with_port.group(1).count(":") == 0 or host.startswith("[")):
+        name, port = with_port.groups()
+        raise InvalidInput(
+            f"Host {_show(host)} includes a port: give {_show(name)} in Host and {port} in Port.",
+            path=where,
+        )
+    if host.startswith("[") and host.endswith("]"):
+        raise InvalidInput(
+            f"Host {_show(host)}: give the IPv6 address without brackets, such as "
+            f"{_show(host[1:-1])}.",
+            path=where,
+        )
+    if host.isascii():
+        return host
+    try:
+        # Python's idna codec (IDNA 2003): the names people type (umlauts, accents, other
+        # scripts) get the same xn-- form as IDNA 2008 gives them.
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise InvalidInput(
+            f"Host {_show(host)} is not a host name this connector can look up: give its "
+            "xn-- form, or the server's IP address.",
+            path=where,
+        ) from None
+
 
 # --- mailbox names ---------------------------------------------------------------------
 
@@ -90,6 +139,7 @@ def search_string(value: str, path: str) -> tuple[bytes, bool]:
     """
     if not isinstance(value, str):
         raise InvalidInput(f"The search term {path} must be text.", path=f"inputs.{path}")
+    check_search_length(value, path)
     if re.search(r"[\r\n\0]", value):
         raise InvalidInput(
             f"The search term {path} contains a line break or NUL: remove it.",
@@ -98,6 +148,14 @@ def search_string(value: str, path: str) -> tuple[bytes, bool]:
     if value.isascii():
         return quote(value), False
     return Literal(value.encode("utf-8")), True
+
+
+def check_search_length(value: str, path: str, what: str = "The search term") -> None:
+    if len(value) > MAX_SEARCH_TEXT:
+        raise InvalidInput(
+            f"{what} {path} is {len(value)} characters long: at most {MAX_SEARCH_TEXT} characters.",
+            path=f"inputs.{path}",
+        )
 
 
 # --- body sections ---------------------------------------------------------------------

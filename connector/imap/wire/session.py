@@ -31,8 +31,8 @@ from connector.sdk.errors import (
 from connector.sdk.session import Session
 from connector.sdk.text import REMOTE_CHARS, shorten
 
-from .errors import rate_limited
-from .protocol import quote
+from .errors import rate_limited, server_bug
+from .protocol import check_host, quote
 from .tls import build_context, explain
 from .transport import Client, Deadline, known_server, learn_server
 
@@ -218,7 +218,7 @@ def open_oauth_session(context: Context | None = None, **fields: Any) -> ImapSes
 def _open(
     fields: dict, authenticate: Callable[[ImapSession], None], step: Context | None
 ) -> ImapSession:
-    host, port, asked = fields["host"], fields["port"], fields["timeout"]
+    host, port, asked = check_host(fields["host"]), fields["port"], fields["timeout"]
     # The connection's Timeout, within what the host allows: the step's deadline for each
     # read, and its connect bound for the whole opening (connector serve: 15 s by default).
     timeout = step.step_timeout(asked) if step is not None else asked
@@ -314,14 +314,21 @@ def connect(
             f"{host}:{port} refused the connection: check Host and Port "
             "(993 for TLS, 143 for STARTTLS)."
         ) from None
-    except imaplib.IMAP4.abort:
-        # Not IMAP (an SMTP banner, a web server...) or cut off: what a peer that is not
-        # an IMAP server said is never repeated (it may be anything on a private network).
-        raise not_imap(host, port, secure) from None
+    except imaplib.IMAP4.abort as exc:
+        # Not IMAP (an SMTP banner, a web server...): what a peer that is not an IMAP server
+        # said is never repeated (it may be anything on a private network). Cut off before
+        # any greeting: a server at its limits may do that, so it is worth another try.
+        if "unexpected response" in str(exc):
+            raise not_imap(host, port, secure) from None
+        raise ConnectionFailed(
+            f"{host}:{port} closed the connection before greeting: try again, or check "
+            "Host and Port."
+        ) from None
     except imaplib.IMAP4.error as exc:  # an IMAP greeting other than OK: "* BYE ..."
-        throttled = rate_limited(str(exc))  # "* BYE Too many connections" as the greeting
-        if throttled is not None:
-            raise throttled from None
+        # "* BYE Too many connections" (or "* BYE [SERVERBUG] ...") as the greeting
+        refused = rate_limited(str(exc)) or server_bug(str(exc))
+        if refused is not None:
+            raise refused from None
         raise ConnectionFailed(
             f"{host}:{port} refused the session in its greeting ({_short(exc)})."
         ) from None
@@ -382,8 +389,10 @@ def login(session: ImapSession, user: str, password: str, *, timeout: float) -> 
         raise ConnectionFailed("The connection was dropped during login: try again.") from None
     except imaplib.IMAP4.error as exc:  # an IMAP greeting other than OK ("* BYE ...")
         said = _short(exc, hide=plain)
-        raise rate_limited(said) or ConnectionFailed(
-            f"The server refused the session in its greeting ({said})."
+        raise (
+            rate_limited(said)
+            or server_bug(said)
+            or ConnectionFailed(f"The server refused the session in its greeting ({said}).")
         ) from None
     session.forget_capabilities()
     try:
@@ -414,9 +423,9 @@ def login(session: ImapSession, user: str, password: str, *, timeout: float) -> 
 
 def login_refused(said: str) -> Exception:
     """RATE_LIMITED when the refusal is about load, else AUTH_FAILED, with the server's words."""
-    throttled = rate_limited(said)
-    if throttled is not None:
-        return throttled
+    refused = rate_limited(said) or server_bug(said)  # load, or the server's own failure
+    if refused is not None:
+        return refused
     # The user name is not repeated: were it also the password, its mask would tell.
     return AuthFailed(f"Login failed: check Username and Password (server said: {said}).")
 
@@ -450,8 +459,10 @@ def defer_login(session: ImapSession, user: str, password: str, plain: str, time
                     "The connection was dropped during login: try again."
                 ) from None
             text = _short(data, hide=plain)  # an IMAP greeting other than OK ("* BYE ...")
-            raise rate_limited(text) or ConnectionFailed(
-                f"The server refused the session in its greeting ({text})."
+            raise (
+                rate_limited(text)
+                or server_bug(text)
+                or ConnectionFailed(f"The server refused the session in its greeting ({text}).")
             ) from None
         if typ != "OK":
             text = " ".join(
@@ -522,9 +533,12 @@ def oauth_login(
 
 
 def not_imap(host: str, port: int, secure: bool) -> ConnectionFailed:
+    # Not retryable: the same host and port answer the same way until the connection's
+    # settings change (as a TLS mismatch, tls.explain).
     hint = " The port may expect TLS: turn Secure on." if not secure else ""
     return ConnectionFailed(
-        f"{host}:{port} did not greet like an IMAP server: check Host and Port.{hint}"
+        f"{host}:{port} did not greet like an IMAP server: check Host and Port.{hint}",
+        retryable=False,
     )
 
 

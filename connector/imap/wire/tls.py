@@ -134,9 +134,9 @@ def explain(exc: ssl.SSLError, *, host: str, port: int) -> Exception:
         "UNKNOWN_PROTOCOL",
     ):
         return ConnectionFailed(
-            f"Port {port} did not answer with TLS ({exc.reason}): it is "
-            "probably a plain IMAP port. Turn Secure off (STARTTLS) or use "
-            "the TLS port, usually 993.",
+            f"Port {port} did not answer with TLS ({exc.reason}): it is not an IMAP server "
+            "over TLS (a plain IMAP port, or not IMAP at all). Turn Secure off (STARTTLS) "
+            "or use the TLS port, usually 993, and check Host.",
             retryable=False,
         )
     if reason in (

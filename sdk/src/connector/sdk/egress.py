@@ -236,7 +236,7 @@ class EgressPolicy:
         hint = "--allow-private opens private networks, " if kind in PRIVATE_CLASSES else ""
         raise self._refusal(
             "addressClass",
-            f"{self._what(host)} is not allowed: it resolves to a {kind} address"
+            f"{self._what(host)} is not allowed: it resolves to {_article(kind)} {kind} address"
             f"{f' ({form})' if form else ''}, which this service does not connect to. Give "
             f"the server's public name; the operator can allow the host ({hint}--allow-hosts).",
         )
@@ -324,3 +324,8 @@ def connect(
             last = exc
     assert last is not None  # noqa: S101 - addresses() never returns an empty list
     raise last
+
+
+def _article(kind: str) -> str:
+    """ "an unspecified address", "a unique-local address": by the sound, not the letter."""
+    return "an" if kind[:1] in "aeio" or (kind[:2] == "un" and kind[:3] != "uni") else "a"

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from . import checks
 from .checks import ecma_anchors
 from .errors import InvalidInput
-from .text import SURROGATE, VALUE_CHARS, shorten
+from .text import SURROGATE, VALUE_CHARS, number_too_long, shorten
 
 STRING_TYPES = ("string", "text", "password")
 JSON_TYPES = {
@@ -182,7 +182,7 @@ def coerce(spec: InputSpec, raw: Any) -> Any:
         if isinstance(raw, float) and raw.is_integer():
             return int(raw)
         if isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
-            return int(raw.strip())
+            return _integer(raw.strip())
         raise CoercionError(f"expected a whole number, got {_show(raw)}")
     if kind == "number":
         if isinstance(raw, bool):
@@ -191,7 +191,7 @@ def coerce(spec: InputSpec, raw: Any) -> Any:
             return raw
         if isinstance(raw, str) and _NUMBER.fullmatch(raw.strip()):
             text = raw.strip()
-            return int(text) if _INTEGER.fullmatch(text) else float(text)
+            return _integer(text) if _INTEGER.fullmatch(text) else float(text)
         raise CoercionError(f"expected a number such as 2.5, got {_show(raw)}")
     if kind in ("date", "date-time"):
         return _date_text(kind, raw)
@@ -213,6 +213,13 @@ def coerce(spec: InputSpec, raw: Any) -> Any:
     if kind == "object":
         return _parse_json(raw, dict, 'a JSON object such as {"key": "value"}')
     raise CoercionError(f"unknown input type {kind!r}")  # the manifest schema forbids this
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError as exc:  # more digits than Python converts
+        raise CoercionError(number_too_long(exc) or str(exc)) from None
 
 
 def _file(spec: InputSpec, raw: Any) -> File:
@@ -278,7 +285,10 @@ def _parse_json(raw: Any, want: type, what: str) -> Any:
             value = json.loads(raw)
         except RecursionError:
             raise CoercionError(f"is nested more than {MAX_DEPTH} levels deep") from None
-        except ValueError:
+        except ValueError as exc:
+            too_long = number_too_long(exc)
+            if too_long:
+                raise CoercionError(too_long) from None
             raise CoercionError(f"expected {what}, got {_show(raw)} (not valid JSON)") from None
         if isinstance(value, want):
             return value
@@ -340,6 +350,28 @@ def _same(spec: InputSpec, one: Any, other: Any) -> bool:
         return bool(coerce(spec, one) == coerce(spec, other))
     except CoercionError:
         return False
+
+
+def _value_at(value: Any, path: tuple) -> Any:
+    """The part of an input's value a schema error's path names (a list item, a key)."""
+    for step in path:
+        try:
+            value = value[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+def _over_max_items(spec: InputSpec, value: Any) -> bool:
+    limit = spec.json_schema().get("maxItems")
+    return isinstance(value, list) and isinstance(limit, int) and len(value) > limit
+
+
+def _empty(spec: InputSpec, path: tuple) -> str:
+    if path and isinstance(path[0], int):
+        return f"{spec.label} ({spec.key}): item {path[0] + 1} is empty: remove it or fill it in"
+    example = f", such as {spec.example}" if isinstance(spec.example, str) and spec.example else ""
+    return f"{spec.label} ({spec.key}): it is empty: give a value{example}"
 
 
 def is_missing(spec: InputSpec, raw: Any) -> bool:
@@ -496,11 +528,18 @@ class InputSet:
             found = known.get(items[0]) if items else None
             where = f"{found.label} ({found.key})" if found else prefix
             path = ".".join([prefix, *items])
+            if found and _value_at(given[found.key], error_path[1:]) == "":
+                # Empty text breaks a pattern too: say it is empty, not what the pattern wants.
+                if path not in {d["path"] for d in details}:
+                    details.append({"path": path, "message": _empty(found, error_path[1:])})
+                continue
             if found and found.invalid_message:
                 if any(d["path"].startswith(f"{prefix}.{found.key}") for d in details):
                     continue  # one friendly message per input is enough
                 path = f"{prefix}.{found.key}"
             message = found.invalid_message if found and found.invalid_message else error_message
+            if found and _over_max_items(found, given[found.key]):
+                message = error_message  # (the list's own count and maximum, not its items')
             details.append({"path": path, "message": f"{where}: {message}"})
 
         if details:

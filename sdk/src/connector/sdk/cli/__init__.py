@@ -53,7 +53,7 @@ COMMANDS: dict[str, Command] = {
     "fake": Command(
         "connector.sdk.cli.fake:fake",
         "a FakeHttpServer by hand, its routes from your tests",
-        "MODULE:factory [--port P]",
+        "FILE.py:factory [--port P]",
         scope="none",
     ),
     "actions": Command("connector.sdk.cli.manifests:actions", "the actions, one per line"),

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..manifest import Manifest
 from ..requests import split_connection
+from ..text import number_too_long
 from .output import UsageError
 
 
@@ -42,7 +43,7 @@ def read_json_arg(value: str, what: str) -> Any:
     except RecursionError:
         raise UsageError(f"{what}: the JSON is nested too deeply") from None
     except ValueError as exc:
-        raise UsageError(f"{what}: not valid JSON ({exc})") from None
+        raise UsageError(f"{what}: {number_too_long(exc) or f'not valid JSON ({exc})'}") from None
 
 
 def add_connection_argument(parser: argparse.ArgumentParser) -> None:

@@ -3,7 +3,8 @@
 Tokens come from CONNECTOR_SERVICE_TOKEN (comma or space separated: tenant ``default``) and
 the token file, one per line: ``TOKEN``, or ``TENANT: TOKEN`` to name its tenant (the
 request log and the metrics show the tenant, never the token; the per-tenant limit counts
-the steps of all its tokens). Lines starting with ``#`` are comments.
+the steps of all its tokens). Lines starting with ``#`` are comments. A token has 16
+characters at least, and belongs to one tenant: one given twice stops the start.
 
 Metrics tokens (CONNECTOR_METRICS_TOKEN, and ``--metrics-token-file``: one per line) are the
 operator's: they read every series of /metrics and run no step. A tenant's token reads only
@@ -24,17 +25,50 @@ DEFAULT_TENANT = "default"
 _TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
+# A token someone could guess is no token: 16 characters at least (secrets.token_urlsafe(24)
+# gives 32). The rule covers the environment's tokens, the token file's and the metrics ones.
+MIN_TOKEN_CHARS = 16
+MAKE_ONE = "python3 -c 'import secrets; print(secrets.token_urlsafe(24))' makes one"
+
+
 class TokenFileError(ValueError):
-    """A token file line that is neither TOKEN nor TENANT: TOKEN."""
+    """A token that cannot be used: a malformed line, a short token, one given twice. The
+    message names where (the variable, or the file and line), never the token."""
+
+
+def _long_enough(token: str, where: str) -> None:
+    if len(token) < MIN_TOKEN_CHARS:
+        raise TokenFileError(
+            f"{where}: the token is {len(token)} character{'' if len(token) == 1 else 's'} "
+            f"long: at least {MIN_TOKEN_CHARS} ({MAKE_ONE})"
+        )
+
+
+def _environment_tokens(variable: str) -> list[tuple[str, str]]:
+    """(token, where) for each token of a comma- or space-separated variable."""
+    tokens = [t for t in os.environ.get(variable, "").replace(",", " ").split() if t]
+    return [(t, f"{variable} (token {n})") for n, t in enumerate(tokens, start=1)]
 
 
 def read_tokens(token_file: str | None) -> dict[bytes, str]:
-    """Token -> tenant, from the environment and the token file."""
-    tokens = {
-        t.encode("utf-8"): DEFAULT_TENANT
-        for t in os.environ.get(TOKEN_ENV, "").replace(",", " ").split()
-        if t
-    }
+    """Token -> tenant, from the environment and the token file. A token given twice is
+    refused, whichever tenants it names: which tenant it would be is not for the file's order
+    to decide."""
+    tokens: dict[bytes, str] = {}
+    seen: dict[bytes, str] = {}  # token -> where it was given first
+
+    def add(token: str, tenant: str, where: str) -> None:
+        _long_enough(token, where)
+        key = token.encode("utf-8")
+        if key in seen:
+            raise TokenFileError(
+                f"{seen[key]} and {where} give the same token: each token belongs to one "
+                "tenant, give each line its own"
+            )
+        seen[key], tokens[key] = where, tenant
+
+    for token, where in _environment_tokens(TOKEN_ENV):
+        add(token, DEFAULT_TENANT, where)
     if token_file:
         lines = Path(token_file).read_text(encoding="utf-8").splitlines()
         for number, raw in enumerate(lines, start=1):
@@ -50,13 +84,16 @@ def read_tokens(token_file: str | None) -> dict[bytes, str]:
                     f"{token_file}:{number}: expected TOKEN or TENANT: TOKEN (a tenant is "
                     "letters, digits, '.', '_' and '-')"
                 )
-            tokens[token.encode("utf-8")] = tenant
+            add(token, tenant, f"{token_file}:{number}")
     return tokens
 
 
 def read_metrics_tokens(token_file: str | None) -> list[bytes]:
     """The operator's metrics tokens, from the environment and the metrics token file."""
-    tokens = [t for t in os.environ.get(METRICS_TOKEN_ENV, "").replace(",", " ").split() if t]
+    tokens = []
+    for token, where in _environment_tokens(METRICS_TOKEN_ENV):
+        _long_enough(token, where)
+        tokens.append(token)
     if token_file:
         lines = Path(token_file).read_text(encoding="utf-8").splitlines()
         for number, raw in enumerate(lines, start=1):
@@ -67,6 +104,7 @@ def read_metrics_tokens(token_file: str | None) -> list[bytes]:
                 raise TokenFileError(
                     f"{token_file}:{number}: expected one metrics token per line (no tenant)"
                 )
+            _long_enough(line, f"{token_file}:{number}")
             tokens.append(line)
     return [t.encode("utf-8") for t in tokens]
 

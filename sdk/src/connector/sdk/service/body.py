@@ -7,7 +7,9 @@ skipped with ``find`` and a regular expression, and the Python loop runs once pe
 its work is bounded by the element cap, whatever the body's size.
 
 What counts as an element: each ``{``, ``[``, string (a key or a value), ``,`` and ``:``
-outside strings. That is at least the number of values in the body, never much more.
+outside strings. A number, ``true``, ``false`` or ``null`` is not counted itself: in an
+object or array the ``:`` or ``,`` beside it is. That is at least the number of values in
+the body, never much more.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from starlette.requests import Request
 
 from ..errors import InvalidInput, PayloadTooLarge
 from ..inputs import MAX_DEPTH
+from ..text import number_too_long
 from .shares import Meter
 
 # The body's nesting: as deep as the deepest input value may be (inputs.MAX_DEPTH) under the
@@ -80,8 +83,8 @@ class JsonShape:
             self.elements += 1
             if self.elements > self.max_elements:
                 raise PayloadTooLarge(
-                    f"The body has more than {self.max_elements} JSON elements (values, keys "
-                    f"and separators): at most {self.max_elements}."
+                    f"The body has more than {self.max_elements} JSON elements (each {{, [, "
+                    f"string, comma and colon): at most {self.max_elements}."
                 )
             if byte == 0x22:
                 self._in_string = True
@@ -159,7 +162,10 @@ def parse_object(text: list[str]) -> dict[str, Any]:
     text.clear()
     try:
         value = json.loads(whole)
-    except (ValueError, RecursionError):
+    except ValueError as exc:
+        too_long = number_too_long(exc)
+        raise InvalidInput(f"The body: {too_long}." if too_long else NOT_AN_OBJECT) from None
+    except RecursionError:
         raise InvalidInput(NOT_AN_OBJECT) from None
     if not isinstance(value, dict):
         raise InvalidInput(NOT_AN_OBJECT)

@@ -30,6 +30,7 @@ from .auth import (
 from .edge import GuardedH11Protocol, raise_open_file_limit
 from .metrics import MULTIPROCESS_ENV
 from .settings import CONFIG_ENV, MB, Settings
+from .uvicorn_logs import log_config
 
 DEFAULTS = Settings()
 
@@ -136,8 +137,8 @@ def parser(cli: Invocation) -> argparse.ArgumentParser:
         "--max-body-elements",
         type=int,
         default=DEFAULTS.max_body_elements,
-        help="JSON elements in a body (values, keys, separators), counted before parsing "
-        f"({DEFAULTS.max_body_elements:,})",
+        help="JSON elements in a body (each {, [, string, comma and colon), counted before "
+        f"parsing ({DEFAULTS.max_body_elements:,})",
     )
     edge.add_argument(
         "--header-timeout", type=float, default=DEFAULTS.header_timeout, help="headers (10 s)"
@@ -265,6 +266,7 @@ def serve(cli: Invocation, argv: list[str]) -> int:
         http=GuardedH11Protocol,
         limit_concurrency=args.max_connections,
         timeout_keep_alive=max(1, round(args.keepalive)),
+        log_config=log_config(),  # its warnings as JSON lines, like the service's own
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=30,

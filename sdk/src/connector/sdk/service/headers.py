@@ -25,8 +25,11 @@ B64_SUFFIX = "-b64"
 
 
 def header_name(field: str, *, b64: bool = False) -> str:
-    """``X-Connection-pass``, or ``X-Connection-pass-B64`` for the base64 form."""
-    return f"X-Connection-{field}" + ("-B64" if b64 else "")
+    """``X-Connection-Pass`` (``X-Connection-CaCertificate``), or ``X-Connection-Pass-B64`` for
+    the base64 form: the field's key as the manifest spells it, its first letter capital as
+    in every HTTP header name (and ``X-Connection-Key``). Names are matched in any case, and
+    the server hears them in lower case, so a message can only spell them this one way."""
+    return f"X-Connection-{field[:1].upper()}{field[1:]}" + ("-B64" if b64 else "")
 
 
 def connection_from_headers(connector: Any, headers: Iterable[tuple[str, str]]) -> dict | None:

@@ -409,7 +409,14 @@ async function run() {
   if (json.ok && kind === "dataSource") studio.picklists[spec.key] = json.data;
   const schema = spec.output ? spec.output.schema : null;
   const firstPoll = kind === "trigger" && (!stateBefore || !Object.keys(stateBefore).length);
-  $("result").replaceChildren(outcome(json, { ms, kind, schema, firstPoll }));
+  const heading = el("h3", { id: "result-title", class: "result-title", tabindex: "-1",
+    text: "Result" });
+  $("result").replaceChildren(heading, outcome(json, { ms, kind, schema, firstPoll }));
+  // The result renders below the form, often below the fold: bring it into view and move
+  // the focus to its heading, so a keyboard or screen reader user continues from there.
+  // (An error naming an input moves the focus on to that input, its message beside it.)
+  heading.scrollIntoView({ block: "start" });
+  heading.focus({ preventScroll: true });
   if (json.ok) {
     $("connection-result").querySelectorAll(".error-box").forEach((n) => n.remove());
     if (kind === "action") loadPicklists(); // (a step may have made or removed a choice)
@@ -1028,12 +1035,14 @@ function labelFor(schema, key) {
 }
 
 function bytes(size) {
+  // As people read sizes: 830 B, 12 KB, 1.2 MB (a unit of 1024 of the one below).
   if (typeof size !== "number") return String(size);
-  const units = ["bytes", "KB", "MB", "GB"];
+  const units = ["B", "KB", "MB", "GB", "TB"];
   let value = size;
   let unit = 0;
   while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
-  return unit ? `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}` : `${size} bytes`;
+  const shown = unit && value < 10 ? value.toFixed(1) : String(Math.round(value));
+  return `${shown.replace(/\.0$/, "")} ${units[unit]}`;
 }
 
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
@@ -1175,8 +1184,8 @@ function table(rows, schema) {
   const items = branch(s.items);
   const columns = columnsOf(rows, s);
   let order = { column: null, up: true };
-  const body = el("tbody");
-  const head = el("tr");
+  const body = el("tbody", { role: "rowgroup" });
+  const head = el("tr", { role: "row" });
   const fill = () => {
     const sorted = [...rows];
     if (order.column) {
@@ -1188,18 +1197,22 @@ function table(rows, schema) {
         return order.up ? result : -result;
       });
     }
-    body.replaceChildren(...sorted.map((row) => el("tr", {}, columns.map((c) =>
-      el("td", {}, cellNode(valueAt(row, c), columnSchema(items, c)))))));
+    // Each cell also carries its column's label, shown only where a narrow screen lays
+    // every row out as a card of label: value pairs (studio.css).
+    body.replaceChildren(...sorted.map((row) => el("tr", { role: "row" }, columns.map((c, i) =>
+      el("td", { role: "cell" }, el("span", { class: "cell-label", text: labels[i] }),
+        cellNode(valueAt(row, c), columnSchema(items, c)))))));
     for (const th of head.children) {
       const on = th.dataset.column === order.column;
       th.setAttribute("aria-sort", on ? (order.up ? "ascending" : "descending") : "none");
       th.querySelector(".arrow").textContent = on ? (order.up ? "▲" : "▼") : "↕";
     }
   };
-  for (const column of columns) {
-    const label = labelFor(columnSchema(items, column), column.split(".").pop());
+  const labels = columns.map((c) => labelFor(columnSchema(items, c), c.split(".").pop()));
+  columns.forEach((column, i) => {
+    const label = labels[i];
     head.append(
-      el("th", { scope: "col", "data-column": column, title: column },
+      el("th", { scope: "col", role: "columnheader", "data-column": column, title: column },
         el("button", {
           type: "button",
           onclick: () => {
@@ -1208,9 +1221,10 @@ function table(rows, schema) {
           },
         }, label, el("span", { class: "arrow", "aria-hidden": "true" }))),
     );
-  }
+  });
   fill();
-  return el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, head), body));
+  return el("div", { class: "table-wrap" }, el("table", { role: "table" },
+    el("thead", { role: "rowgroup" }, head), body));
 }
 
 function messageView(message, data, schema) {
