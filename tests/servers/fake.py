@@ -832,3 +832,34 @@ class Drip:
             self.cut += 1
             self.last_cut = time.monotonic()
         raise OSError("the client left")  # (ends the scripted loop: the line is over)
+
+
+# --- replies that are not valid IMAP (issue 41: the server's fault, not a bug of ours) -----
+
+
+def fetches(reply, search: bytes = b"1 2 3"):
+    """A mailbox of three messages (UIDs 1-3, UIDVALIDITY 7) whose UID SEARCH
+    finds ``search`` and whose FETCH and STORE replies are ``reply(line)``: the untagged
+    lines, then OK."""
+
+    def on_command(conn, tag, command, line, listener):
+        words = line.upper().split()
+        if words[1:3] == [b"UID", b"SEARCH"]:
+            conn.sendall(b"* SEARCH " + search + b"\r\n" + tag + b" OK done\r\n")
+        elif words[1:3] in ([b"UID", b"FETCH"], [b"UID", b"STORE"]) or command == b"FETCH":
+            conn.sendall(reply(line) + tag + b" OK done\r\n")
+        elif command == b"SELECT":  # (read-write: _plain_answer's is read-only)
+            conn.sendall(_plain_answer(tag, command).replace(b"[READ-ONLY]", b"[READ-WRITE]"))
+        else:
+            return False
+        return None
+
+    serve = _hostile_peer(on_command)
+
+    def handle(conn, listener):
+        # Each reply at once (Nagle would hold the second of two small writes for the
+        # client's delayed ACK: 40 ms a step, for a test that runs hundreds).
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        serve(conn, listener)
+
+    return handle

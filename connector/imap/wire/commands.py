@@ -365,29 +365,16 @@ def fetch(
     stream = fetch_response.FetchStream(each)  # one for all chunks: one merge of replies
     for chunk in protocol.uid_sets(uids):
         read_fetch(session, [chunk, items], into=stream)
-        _server_fault(stream.result)  # a reply it could not read: said once it is all read
+        stream.result()  # a reply it could not read (MalformedReply): said once it is all read
     return stream.out
 
 
 def parse_fetch(data: list, *, flags_only: bool = False) -> dict:
-    """fetch_response.parse (or, ``flags_only``, its ``uid_flags``: {uid: FLAGS}), with a
-    reply it cannot read reported as the server's fault."""
+    """fetch_response.parse (or, ``flags_only``, its ``uid_flags``: {uid: FLAGS}); a reply
+    that is not valid IMAP is ``MalformedReply`` (SERVER_ERROR)."""
     from . import fetch_response  # noqa: PLC0415 - ~5 ms of regexes: only when fetching
 
-    return _server_fault(
-        lambda: fetch_response.uid_flags(data) if flags_only else fetch_response.parse(data)
-    )
-
-
-def _server_fault(read: Callable[[], dict]) -> dict:
-    """``read()``, with a reply it cannot read reported as the server's fault."""
-    try:
-        return read()
-    except (IndexError, ValueError, TypeError) as exc:
-        # The parse error quotes the server's bytes: shortened, as any server's words are.
-        raise ServerError(
-            f"The server sent a FETCH reply that is not valid IMAP ({server_text(exc)})."
-        ) from None
+    return fetch_response.uid_flags(data) if flags_only else fetch_response.parse(data)
 
 
 _LITERAL_AT_END = re.compile(rb"~?\{(\d+)\+?\}\r\n$")  # ~{n}: a literal8 (RFC 3516)
