@@ -837,29 +837,43 @@ class Drip:
 # --- replies that are not valid IMAP (issue 41: the server's fault, not a bug of ours) -----
 
 
-def fetches(reply, search: bytes = b"1 2 3"):
-    """A mailbox of three messages (UIDs 1-3, UIDVALIDITY 7) whose UID SEARCH
-    finds ``search`` and whose FETCH and STORE replies are ``reply(line)``: the untagged
-    lines, then OK."""
+def answers(answer):
+    """A server whose replies are ``answer(words, tag)``: the untagged lines (the tagged OK
+    follows), or None for ``_plain_answer``'s. ``words`` are the command line's words, in
+    capitals. Each reply goes out at once (no Nagle wait: such tests run hundreds of steps)."""
 
     def on_command(conn, tag, command, line, listener):
-        words = line.upper().split()
-        if words[1:3] == [b"UID", b"SEARCH"]:
-            conn.sendall(b"* SEARCH " + search + b"\r\n" + tag + b" OK done\r\n")
-        elif words[1:3] in ([b"UID", b"FETCH"], [b"UID", b"STORE"]) or command == b"FETCH":
-            conn.sendall(reply(line) + tag + b" OK done\r\n")
-        elif command == b"SELECT":  # (read-write: _plain_answer's is read-only)
-            conn.sendall(_plain_answer(tag, command).replace(b"[READ-ONLY]", b"[READ-WRITE]"))
-        else:
+        said = answer(line.upper().split(), tag)
+        if said is None:
             return False
+        conn.sendall(said + tag + b" OK done\r\n")
         return None
 
     serve = _hostile_peer(on_command)
 
     def handle(conn, listener):
-        # Each reply at once (Nagle would hold the second of two small writes for the
-        # client's delayed ACK: 40 ms a step, for a test that runs hundreds).
+        # (Nagle would hold the second of two small writes for the client's delayed ACK:
+        # 40 ms a step.)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         serve(conn, listener)
 
     return handle
+
+
+SELECTED = b"* 3 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 4] ok\r\n"
+
+
+def fetches(reply, search: bytes = b"1 2 3"):
+    """A mailbox of three messages (UIDs 1-3, UIDVALIDITY 7, read-write) whose UID SEARCH
+    finds ``search`` and whose FETCH and STORE replies are ``reply(line)``."""
+
+    def answer(words, tag):
+        if words[1:3] == [b"UID", b"SEARCH"]:
+            return b"* SEARCH " + search + b"\r\n"
+        if words[1:3] in ([b"UID", b"FETCH"], [b"UID", b"STORE"]) or words[1:2] == [b"FETCH"]:
+            return reply(b" ".join(words))
+        if words[1:2] == [b"SELECT"]:  # (read-write: ``_plain_answer``'s is read-only)
+            return SELECTED
+        return None
+
+    return answers(answer)

@@ -35,8 +35,10 @@ imaplib (``IMAP4``)
   answered early; collected response codes such as APPENDUID); ``_tls_established``.
 IMAPClient
   ``_create_IMAP4`` (to use the classes below), ``_imap`` (the IMAP4 object),
-  ``_checkok`` (its refusal errors), ``_proc_folder_list`` (its LIST reply parser),
-  ``_cached_capabilities`` (dropped when capabilities change: STARTTLS, login).
+  ``_checkok`` (its refusal errors), ``_cached_capabilities`` (dropped when capabilities
+  change: STARTTLS, login); ``_proc_folder_list`` (its LIST reply parser) and
+  ``_process_select_response`` (its SELECT reply reader), extended: what they cannot read
+  of a server's reply is ``MalformedReply``, not a bug of ours (``parsing``).
 
 Python versions, from reading imaplib's source: 3.10-3.13 read replies through
 ``IMAP4.file`` (a buffered socket file); 3.14 (IDLE support, cpython gh-122542) reads
@@ -61,7 +63,8 @@ import ssl
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from imapclient import IMAPClient
@@ -76,6 +79,7 @@ from connector.sdk.deadlines import WATCHDOG, Watch
 
 from . import budgets
 from .budgets import OverBudget
+from .malformed import MalformedReply
 from .protocol import Literal, Literal8
 
 _CAPABILITY_CODE = re.compile(rb"\[CAPABILITY ([^\]]*)\]", re.I)
@@ -134,6 +138,18 @@ def learn_server(
             sum(len(c) + 1 for c in capabilities) <= budgets.MAX_KNOWN_CAPABILITIES
         ):
             entry["capabilities"] = capabilities
+
+
+@contextmanager
+def parsing(what: str) -> Iterator[None]:
+    """Around IMAPClient's own reading of a server's reply, and nothing else: what it cannot
+    read (its ProtocolError; a ValueError, TypeError... from a count that is not a number,
+    a list too short) is the server's reply at fault, ``MalformedReply`` naming ``what``.
+    (Not its text: IMAPClient's errors quote the server's bytes.)"""
+    try:
+        yield
+    except (ProtocolError, ValueError, TypeError, IndexError, KeyError, AttributeError):
+        raise MalformedReply(what, "the IMAP library could not read it") from None
 
 
 class IdleRefused(IMAPClientError):
@@ -789,6 +805,27 @@ class Client(IMAPClient):
     def parse_folder_list(self, data: list) -> list:
         """LIST reply lines -> [(flags, delimiter, name)] as ``list_folders`` gives them."""
         return self._proc_folder_list(data)
+
+    # -- IMAPClient's readers of replies, whose failures are the server's (``parsing``)
+
+    def _proc_folder_list(self, folder_data: list) -> list:
+        """(flags, delimiter, name) for each LIST (or LSUB) response, each of the kind IMAP
+        says: a list of flags, a string or NIL, a name (IMAPClient passes on what it read)."""
+        with parsing("LIST reply"):
+            listed = super()._proc_folder_list(folder_data)
+        for flags, delimiter, name in listed:
+            if not (
+                type(flags) is tuple
+                and all(type(flag) is bytes for flag in flags)
+                and (delimiter is None or type(delimiter) is bytes)
+                and type(name) in (str, bytes)
+            ):
+                raise MalformedReply("LIST reply", "not flags, a delimiter and a name")
+        return listed
+
+    def _process_select_response(self, resp: dict) -> dict:
+        with parsing("SELECT reply"):
+            return super()._process_select_response(resp)
 
     @require_capability("IDLE")  # (as IMAPClient's: idle_check() then reads it from cache)
     def idle(self, *, sync_first: bool = False) -> list:

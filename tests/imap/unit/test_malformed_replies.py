@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 
 import pytest
 
 from connector.imap.mail import envelope
-from connector.imap.wire import fetch_response
+from connector.imap.wire import commands, fetch_response
 from connector.sdk.testing import Harness
 from tests import corpus
 from tests.helpers import property_examples
@@ -95,6 +96,65 @@ def test_a_flag_named_nil_is_a_flag(connector):
     assert data["messages"] == [{"uid": 1, "flags": ["NIL", "\\Seen"]}]
 
 
+SEARCH_STEP = ("searchMailbox", {"mailbox": "INBOX"})
+
+
+@pytest.mark.parametrize(
+    "step, kind, reply, why",
+    [
+        (SEARCH_STEP, b"EXAMINE", b"* 3 EXISTS\r\n* OK [UIDNEXT 4] ok\r\n", "no UIDVALIDITY"),
+        (SEARCH_STEP, b"EXAMINE", b"* OK [UIDVALIDITY 7x] ok\r\n", "could not read it"),
+        (SEARCH_STEP, b"SEARCH", b"* SEARCH 1 " + b"9" * 5000 + b"\r\n", "a UID is not a number"),
+        (SEARCH_STEP, b"SEARCH", b"* SEARCH 1 9999999999999999999999\r\n", "not a number"),
+        (
+            ("getStatus", {"mailbox": "INBOX"}),
+            b"STATUS",
+            b'* STATUS "INBOX" (MESSAGES x UIDNEXT 4 UIDVALIDITY 7)\r\n',
+            "an item without a number",
+        ),
+        (
+            ("getStatus", {"mailbox": "INBOX"}),
+            b"STATUS",
+            b'* STATUS "INBOX" (MESSAGES 3 UIDVALIDITY 7)\r\n',
+            "UIDNEXT missing",
+        ),
+        (
+            ("getStatus", {"mailbox": "INBOX"}),
+            b"STATUS",
+            b'* STATUS "INBOX" (MESSAGES (3) UIDNEXT 4 UIDVALIDITY 7\r\n',
+            "could not read it",
+        ),
+        (("listMailboxes", {}), b"LIST", b'* LIST 5 "/" INBOX\r\n', "not flags, a delimiter"),
+        (("listMailboxes", {}), b"LIST", b'* LIST () "/"\r\n', "could not read it"),
+    ],
+    ids=[
+        "select-no-uidvalidity",
+        "select-uidvalidity-not-a-number",
+        "search-5000-digits",
+        "search-22-digits",
+        "status-not-a-number",
+        "status-missing-item",
+        "status-unclosed",
+        "list-flags-a-number",
+        "list-short",
+    ],
+)
+def test_replies_other_than_fetch_that_are_not_imap_are_server_errors(
+    connector, step, kind, reply, why
+):
+    def answer(words, tag):
+        asked = words[2] if words[1:2] == [b"UID"] else words[1]
+        if asked == kind:
+            return reply
+        return {b"SEARCH": b"* SEARCH 1\r\n", b"LSUB": b""}.get(asked)
+
+    action, inputs = step
+    with fake.Listener(fake.answers(answer)) as listener:
+        error = harness_for(connector, listener).error(action, "SERVER_ERROR", **inputs)
+    assert "not valid IMAP" in error["message"] and why in error["message"], error
+    assert "9999" not in error["message"] and error["retryable"] is False
+
+
 # --- a bug of ours: INTERNAL_ERROR, with its traceback in the log ------------------------------
 
 
@@ -103,23 +163,24 @@ def a_bug(*args, **kwargs):
 
 
 @pytest.mark.parametrize(
-    "module, name, extra",
+    "module, name, extra, action",
     [
-        (fetch_response, "_envelope", b""),  # the fast reader, for a summary's usual items
-        (fetch_response, "_values", b" MODSEQ (5)"),  # the general reader, item by item
-        (envelope, "summary", b""),  # the work done on each response as it arrives
+        # the FETCH reader's fast path, for a summary's usual items
+        (fetch_response, "_envelope", b"", "searchMailbox"),
+        (fetch_response, "_values", b" MODSEQ (5)", "searchMailbox"),  # item by item
+        (envelope, "summary", b"", "searchMailbox"),  # the work on each response as it comes
+        (commands, "_selected_from", b"", "searchMailbox"),  # SELECT's reply, checked
+        (commands, "statuses", b"", "getStatus"),  # STATUS's reply, read
     ],
-    ids=["fast-reader", "general-reader", "on-each-response"],
+    ids=["fast-reader", "general-reader", "on-each-response", "select", "status"],
 )
 def test_a_bug_in_our_reading_is_an_internal_error_logged_with_its_traceback(
-    connector, monkeypatch, caplog, module, name, extra
+    connector, monkeypatch, caplog, module, name, extra, action
 ):
     monkeypatch.setattr(module, name, a_bug)
     reply = b"".join(b"".join(response(uid, body=False, extra=extra)) for uid in (1, 2, 3))
     with caplog.at_level(logging.ERROR), serve(lambda line: reply) as listener:
-        error = harness_for(connector, listener).error(
-            "searchMailbox", "INTERNAL_ERROR", mailbox="INBOX"
-        )
+        error = harness_for(connector, listener).error(action, "INTERNAL_ERROR", mailbox="INBOX")
     assert "TypeError" in error["message"] and "Traceback" not in error["message"]
     logged = [r.getMessage() for r in caplog.records if "Unexpected TypeError" in r.getMessage()]
     assert len(logged) == 1, caplog.text  # once
@@ -134,18 +195,19 @@ NOISE = b'()"\\[] NIL0123456789\x00'  # (no braces: a literal announced in noise
 
 def mangled(rng: random.Random, pieces: list[bytes]) -> bytes:
     """``pieces`` with one of its text pieces cut, spliced with noise, or with a number
-    made thousands of digits long; literals (``{n}\\r\\n...``) are left whole."""
-    texts = [i for i, piece in enumerate(pieces) if not piece.startswith(b"{")]
+    made thousands of digits long. Literals (``{n}\\r\\n...``) and the ``* `` of a response
+    are left whole, and so is a line's CRLF: a literal announced otherwise, or a line that
+    is no response at all, is another test (the wire's budgets, the reader's own)."""
+    texts = [i for i, piece in enumerate(pieces) if not piece.startswith((b"{", b"* "))]
     i = rng.choice(texts)
     text = pieces[i]
-    cut = rng.randrange(len(text) - 2 + 1)  # (the CRLF stays)
+    end = len(text) - 2 if text.endswith(b"\r\n") else len(text)
+    cut = rng.randrange(end + 1)
     if rng.random() < 0.1:
         noise = b"9" * rng.choice([21, 5000])
     else:
         noise = bytes(rng.choice(NOISE) for _ in range(rng.randrange(4)))
-    text = text[:cut] + noise + text[cut + rng.randrange(3) :]
-    if not text.endswith(b"\r\n"):
-        text = text.rstrip(b"\r\n") + b"\r\n"
+    text = text[:cut] + noise + text[min(cut + rng.randrange(3), end) :]
     return b"".join([*pieces[:i], text, *pieces[i + 1 :]])
 
 
@@ -165,8 +227,8 @@ def test_mangled_replies_through_every_reader_are_never_an_internal_error(connec
         harness = harness_for(connector, listener)
         for _ in range(property_examples(800)):
             action, inputs, body = rng.choice(STEPS)
-            pieces = [p for uid in (1, 2, 3) for p in response(uid, body=body)]
-            current[:] = [mangled(rng, pieces)]
+            reply = b"".join(b"".join(response(uid, body=body)) for uid in (1, 2, 3))
+            current[:] = [mangled(rng, split(reply))]
             result = harness.invoke(action, **inputs)
             corpus.strict_json(json.dumps(result, ensure_ascii=False))
             code = "ok" if result["ok"] else result["error"]["code"]
@@ -176,3 +238,94 @@ def test_mangled_replies_through_every_reader_are_never_an_internal_error(connec
                 assert SECRET.decode() not in result["error"]["message"], result
     # Both kinds were met: replies still readable, and replies that are not IMAP.
     assert seen.get("ok", 0) > 10 and seen.get("SERVER_ERROR", 0) > 10, seen
+
+
+# --- every reply a step reads, mangled: SELECT, STATUS, LIST, SEARCH, FETCH ---------------------
+
+REPLIES = {
+    b"SELECT": fake.SELECTED,
+    b"EXAMINE": fake.SELECTED,
+    b"STATUS": b'* STATUS "INBOX" (MESSAGES 3 RECENT 0 UNSEEN 1 UIDNEXT 4 UIDVALIDITY 7)\r\n',
+    b"LIST": (
+        b'* LIST (\\HasNoChildren) "/" INBOX\r\n'
+        b'* LIST (\\HasNoChildren \\Sent) "/" "Sent"\r\n'
+        b'* LIST (\\HasChildren) "/" {7}\r\nArchive\r\n'
+    ),
+    b"LSUB": b'* LSUB () "/" INBOX\r\n* LSUB () "/" "Sent"\r\n',
+    b"SEARCH": b"* SEARCH 1 2 3\r\n",
+}
+EVERY_STEP = [  # (a step, and the replies it reads)
+    ("getStatus", {"mailbox": "INBOX"}, [b"STATUS"]),
+    ("listMailboxes", {}, [b"LIST", b"LSUB"]),
+    ("searchMailbox", {"mailbox": "INBOX"}, [b"EXAMINE", b"SEARCH", b"FETCH"]),
+    ("downloadMessage", {"mailbox": "INBOX", "messageIndex": "2"}, [b"EXAMINE", b"FETCH"]),
+    (
+        "downloadMessage",
+        {"mailbox": "INBOX", "messageIndex": "3", "by": "index"},
+        [b"EXAMINE", b"FETCH"],
+    ),
+    (
+        "addFlags",
+        {"mailbox": "INBOX", "range": "2:*", "flags": ["\\Flagged"]},
+        [b"SELECT", b"SEARCH", b"STORE", b"FETCH"],
+    ),
+]
+
+
+def split(reply: bytes) -> list[bytes]:
+    """A reply in pieces for ``mangled``: each response's ``* ``, the text of its lines, and
+    each literal with its ``{n}\\r\\n`` marker (pieces ``mangled`` leaves whole)."""
+    pieces: list[bytes] = []
+    rest = reply
+    while rest:
+        line, _, rest = rest.partition(b"\r\n")
+        if line.startswith(b"* "):
+            pieces.append(b"* ")
+            line = line[2:]
+        marker = re.search(rb"\{(\d+)\}$", line)
+        if marker is None:
+            pieces.append(line + b"\r\n")
+            continue
+        size = int(marker.group(1))
+        pieces += [line[: marker.start()], line[marker.start() :] + b"\r\n" + rest[:size]]
+        rest = rest[size:]
+    return pieces
+
+
+def test_every_reply_a_step_reads_mangled_is_never_an_internal_error(connector):
+    """A reply of each kind cut, spliced with noise or given a number thousands of digits
+    long: the step answers, or fails in a typed way; never INTERNAL_ERROR. (imaplib's own
+    reader takes a line that is no IMAP response at all, "* 3 EX1STS", for a lost line:
+    CONNECTION_FAILED, as it was; a new connection starts clean.)"""
+    rng = random.Random(4141)
+    target: list[bytes] = [b""]
+    seen: dict[str, int] = {}
+
+    def answer(words, tag):
+        kind = words[2] if words[1:2] == [b"UID"] else words[1]
+        if kind in (b"FETCH", b"STORE"):
+            uids = (1, 2, 3)
+            reply = b"".join(b"".join(response(uid, body=kind == b"FETCH")) for uid in uids)
+        else:
+            reply = REPLIES.get(kind)
+            if reply is None:
+                return None
+        if kind != target[0]:
+            return reply
+        return mangled(rng, split(reply))
+
+    with fake.Listener(fake.answers(answer)) as listener:
+        harness = harness_for(connector, listener)
+        for _ in range(property_examples(1200)):
+            action, inputs, kinds = rng.choice(EVERY_STEP)
+            target[0] = rng.choice(kinds)
+            result = harness.invoke(action, **inputs)
+            corpus.strict_json(json.dumps(result, ensure_ascii=False))
+            code = "ok" if result["ok"] else result["error"]["code"]
+            seen[code] = seen.get(code, 0) + 1
+            assert code in ("ok", "SERVER_ERROR", "NOT_FOUND", "CONNECTION_FAILED"), result
+            if code == "CONNECTION_FAILED":
+                assert "unexpected response" in result["error"]["message"], result
+            if not result["ok"]:
+                assert SECRET.decode() not in result["error"]["message"], result
+    assert seen.get("ok", 0) > 30 and seen.get("SERVER_ERROR", 0) > 30, seen
