@@ -877,3 +877,50 @@ def fetches(reply, search: bytes = b"1 2 3"):
         return None
 
     return answers(answer)
+
+
+# --- a server that greets twice (Dovecot whose auth process is slow to answer) ------------------
+
+BEFORE_LOGIN = b"IMAP4rev1 LITERAL+ AUTH=PLAIN"
+AFTER_LOGIN = b"IMAP4rev1 LITERAL+ UIDPLUS CONDSTORE ESEARCH MOVE UNSELECT"
+
+
+def greets_twice(conn, listener):
+    """Dovecot at start-up or under load, its auth process not answering yet: "* OK Waiting
+    for authentication process to respond..", then (a moment later) its greeting with the
+    capabilities before login; LOGIN (or AUTHENTICATE PLAIN) answers with those after it.
+    STATUS answers HIGHESTMODSEQ when asked (CONDSTORE)."""
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    conn.sendall(b"* OK Waiting for authentication process to respond..\r\n")
+    time.sleep(0.05)
+    conn.sendall(b"* OK [CAPABILITY " + BEFORE_LOGIN + b"] Dovecot ready.\r\n")
+    logged_in = False
+    while True:
+        line = read_line(conn, listener)
+        if not line:
+            return
+        tag, _, rest = line.partition(b" ")
+        command = rest.split(b" ", 1)[0].upper().strip()
+        caps = AFTER_LOGIN if logged_in else BEFORE_LOGIN
+        if command == b"CAPABILITY":
+            conn.sendall(b"* CAPABILITY " + caps + b"\r\n" + tag + b" OK done\r\n")
+        elif command in (b"LOGIN", b"AUTHENTICATE"):
+            if command == b"AUTHENTICATE":
+                conn.sendall(b"+ \r\n")
+                read_line(conn, listener)
+            logged_in = True
+            conn.sendall(tag + b" OK [CAPABILITY " + AFTER_LOGIN + b"] Logged in\r\n")
+        elif command == b"STATUS":
+            modseq = b" HIGHESTMODSEQ 42" if b"HIGHESTMODSEQ" in line.upper() else b""
+            conn.sendall(
+                b'* STATUS "INBOX" (MESSAGES 3 RECENT 0 UNSEEN 1 UIDNEXT 4 UIDVALIDITY 7'
+                + modseq
+                + b")\r\n"
+                + tag
+                + b" OK done\r\n"
+            )
+        elif command == b"LOGOUT":
+            conn.sendall(b"* BYE\r\n" + tag + b" OK bye\r\n")
+            return
+        else:
+            conn.sendall(_plain_answer(tag, command))

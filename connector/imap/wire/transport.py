@@ -432,6 +432,10 @@ class _Pipelining(_IMAP4):
     def greeting_pending(self) -> bool:
         return self._greeting_pending
 
+    def ask_capabilities(self) -> None:
+        """CAPABILITY, for a greeting that did not say them (imaplib keeps the newest)."""
+        imaplib.IMAP4._get_capabilities(self)  # type: ignore[attr-defined]  # (not in typeshed)
+
     def defer(
         self,
         build: Callable[[bytes], bytes],
@@ -580,6 +584,18 @@ class Client(IMAPClient):
         """Drop IMAPClient's cached capabilities (they change with STARTTLS and login)."""
         self._cached_capabilities = None
 
+    def capabilities(self) -> tuple:
+        """IMAPClient's, from the newest CAPABILITY the server sent, where IMAPClient takes
+        the oldest. A server may greet twice: Dovecot whose auth process is slow to answer
+        (at start-up, under load) first says "* OK Waiting for authentication process to
+        respond..", then greets with its [CAPABILITY ...]; that greeting then reaches us
+        with LOGIN's reply, and its list (before login: no UIDPLUS, no CONDSTORE) came
+        first, was taken for the session's, and remembered for the server's next sessions."""
+        said = self._imap.untagged_responses.get("CAPABILITY")
+        if said and len(said) > 1:
+            del said[:-1]
+        return super().capabilities()
+
     def watch_progress(self, seconds: float) -> None:
         """Each line of a reply (or MiB of a literal) within ``seconds``, from now on
         (``_Pipelining.watch_progress``)."""
@@ -680,6 +696,8 @@ class Client(IMAPClient):
         if self._imap.greeting_pending:
             self._imap.read_greeting()
             self._cached_capabilities = None  # the greeting's, now known
+            if not self._imap.capabilities:  # ("* OK Waiting for authentication...": asked)
+                self._imap.ask_capabilities()
 
     # -- commands imaplib cannot build
 
