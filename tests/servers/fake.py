@@ -924,3 +924,46 @@ def greets_twice(conn, listener):
             return
         else:
             conn.sendall(_plain_answer(tag, command))
+
+
+class Replaced:
+    """One address, two servers in turn (an upgrade rolled back, a fail-over to an older
+    replica): the same greeting, and LITERAL+ after login only while ``literal_plus`` is
+    true. APPEND's literal is taken as RFC 3501 says (a "+" first) unless the server has
+    LITERAL+; a ``{n+}`` sent to it without is counted in ``misread`` (a real server would
+    read the literal's bytes as commands)."""
+
+    def __init__(self) -> None:
+        self.literal_plus = True
+        self.misread = 0
+
+    def handle(self, conn, listener):
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.sendall(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n")
+        after = b"IMAP4rev1 UIDPLUS" + (b" LITERAL+" if self.literal_plus else b"")
+        while True:
+            line = read_line(conn, listener)
+            if not line:
+                return
+            tag, _, rest = line.partition(b" ")
+            command = rest.split(b" ", 1)[0].upper().strip()
+            literal = re.search(rb"\{(\d+)(\+?)\}\r\n$", line)
+            if command == b"LOGIN":
+                conn.sendall(tag + b" OK [CAPABILITY " + after + b"] Logged in\r\n")
+            elif command == b"APPEND" and literal is not None:
+                if literal.group(2) and not self.literal_plus:
+                    self.misread += 1
+                    conn.sendall(tag + b" BAD literal+ not supported\r\n")
+                    return
+                if not literal.group(2):
+                    conn.sendall(b"+ go ahead\r\n")
+                received = b""
+                while len(received) < int(literal.group(1)):
+                    received += conn.recv(int(literal.group(1)) - len(received))
+                read_line(conn, listener)  # (the CRLF that ends the command)
+                conn.sendall(tag + b" OK [APPENDUID 7 1] done\r\n")
+            elif command == b"LOGOUT":
+                conn.sendall(b"* BYE\r\n" + tag + b" OK bye\r\n")
+                return
+            else:
+                conn.sendall(_plain_answer(tag, command))

@@ -232,7 +232,11 @@ def run(
     keys with literals).
     """
     return session.client.command(
-        command, tokens, uid=uid, response=response, literal_plus=session.has("LITERAL+")
+        command,
+        tokens,
+        uid=uid,
+        response=response,
+        literal_plus=lambda: session.has("LITERAL+"),
     )
 
 

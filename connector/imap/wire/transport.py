@@ -708,12 +708,13 @@ class Client(IMAPClient):
         *,
         uid: bool,
         response: str | None = None,
-        literal_plus: bool = False,
+        literal_plus: Callable[[], bool] = lambda: False,
     ) -> list:
         """Send one command built from encoded tokens; return its untagged ``response`` data.
 
         Tokens are joined by spaces, except inside parentheses ("(" and ")" are tokens of
-        their own); a ``Literal`` goes as a literal (a ``Literal8`` as a literal8).
+        their own); a ``Literal`` goes as a literal (a ``Literal8`` as a literal8), without
+        awaiting the server's "+" where ``literal_plus()`` says it takes LITERAL+.
         """
         imap = self._imap
         tag = imap._new_tag()
@@ -723,7 +724,9 @@ class Client(IMAPClient):
             if isinstance(token, Literal):
                 imap.send(line)
                 line = b""
-                self._send_literal(tag, command, token, literal_plus)
+                # (asked now: a LOGIN held back went out with the line and its reply, and
+                # so the server's own capabilities, is in; never an earlier session's)
+                self._send_literal(tag, command, token, literal_plus())
             else:
                 line += (b"" if previous == b"(" or token == b")" else b" ") + token
             previous = token

@@ -62,3 +62,30 @@ def test_the_capabilities_after_login_are_the_sessions_whatever_came_before(
     assert {"UIDPLUS", "CONDSTORE", "ESEARCH", "MOVE"} <= set(capabilities), capabilities
     remembered = [e["capabilities"] for key, e in transport._KNOWN.items() if key[1] == twice.port]
     assert remembered and all(c is None or "UIDPLUS" in c for c in remembered), remembered
+
+
+def test_a_literal_waits_for_the_plus_unless_this_server_said_literal_plus(connector):
+    """LITERAL+ is decided on what the server said after this login, never on what it said
+    to an earlier session: the address may now be served by a server without it, which would
+    read the literal's bytes (the message) as commands."""
+    replaced = fake.Replaced()
+    message = "Subject: no Message-ID\r\n\r\nthe body, which must not be read as a command\r\n"
+    with fake.Listener(replaced.handle) as listener:
+        harness = Harness(
+            connector,
+            {
+                "host": "127.0.0.1",
+                "port": listener.port,
+                "secure": False,
+                "startTls": "never",
+                "user": "alice",
+                "pass": "alicepw",
+                "timeout": 5,
+            },
+        )
+        for literal_plus in (True, False, True):
+            replaced.literal_plus = literal_plus
+            for _ in range(2):  # the first learns this server, the second starts from that
+                appended = harness.ok("appendMessage", path="INBOX", content=message)
+                assert appended["uid"] == 1
+    assert replaced.misread == 0
