@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple, Protocol
 
 from imapclient.response_parser import parse_response
@@ -231,12 +232,15 @@ def run(
     sender for commands whose grammar IMAPClient cannot express (nested search
     keys with literals).
     """
+    if session.login_pending:
+        # Asked when the first literal goes: LOGIN, held back, went out with the line before
+        # it and its reply is in. Never an earlier session's word (the known-server cache):
+        # a server without LITERAL+ would read the literal's bytes as commands.
+        literal_plus = partial(session.said, "LITERAL+")
+    else:  # (asked now: nothing of the command is sent yet, a CAPABILITY may go first)
+        literal_plus = partial(bool, session.has("LITERAL+"))
     return session.client.command(
-        command,
-        tokens,
-        uid=uid,
-        response=response,
-        literal_plus=lambda: session.has("LITERAL+"),
+        command, tokens, uid=uid, response=response, literal_plus=literal_plus
     )
 
 

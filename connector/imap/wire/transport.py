@@ -584,6 +584,15 @@ class Client(IMAPClient):
         """Drop IMAPClient's cached capabilities (they change with STARTTLS and login)."""
         self._cached_capabilities = None
 
+    def said_capabilities(self) -> frozenset[str] | None:
+        """The capabilities the server has said (its newest list), without asking it; None
+        when it has said none since they were last forgotten."""
+        said = self._cached_capabilities or self._imap.untagged_responses.get("CAPABILITY")
+        if not said:
+            return None
+        newest = said if self._cached_capabilities else said[-1].split()
+        return frozenset(c.decode("ascii", "replace").upper() for c in newest)
+
     def capabilities(self) -> tuple:
         """IMAPClient's, from the newest CAPABILITY the server sent, where IMAPClient takes
         the oldest. A server may greet twice: Dovecot whose auth process is slow to answer
