@@ -19,7 +19,7 @@ import imaplib
 from connector.sdk.errors import ConnectionFailed
 
 from .mail import mime
-from .wire import commands, protocol, server_sets
+from .wire import commands, malformed, protocol, server_sets
 from .wire.session import ImapSession
 
 IDENTITY_ITEMS = b"(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
@@ -148,7 +148,7 @@ def _send(
         sent = len(server_sets.ServerSet.parse(chunk))  # (our own set: its UIDs, counted)
         for parts in commands.response_code_values(session, "COPYUID"):
             if len(parts) == 3:
-                uid_validity = int(parts[0])
+                uid_validity = malformed.number(parts[0], "COPYUID", "its UIDVALIDITY")
                 # Counted first: a COPYUID naming more UIDs than this chunk sent is the
                 # server's lie (``1:4294967295`` was a MemoryError), never expanded.
                 source, copies = (

@@ -832,3 +832,138 @@ class Drip:
             self.cut += 1
             self.last_cut = time.monotonic()
         raise OSError("the client left")  # (ends the scripted loop: the line is over)
+
+
+# --- replies that are not valid IMAP (issue 41: the server's fault, not a bug of ours) -----
+
+
+def answers(answer):
+    """A server whose replies are ``answer(words, tag)``: the untagged lines (the tagged OK
+    follows), or None for ``_plain_answer``'s. ``words`` are the command line's words, in
+    capitals. Each reply goes out at once (no Nagle wait: such tests run hundreds of steps)."""
+
+    def on_command(conn, tag, command, line, listener):
+        said = answer(line.upper().split(), tag)
+        if said is None:
+            return False
+        conn.sendall(said + tag + b" OK done\r\n")
+        return None
+
+    serve = _hostile_peer(on_command)
+
+    def handle(conn, listener):
+        # (Nagle would hold the second of two small writes for the client's delayed ACK:
+        # 40 ms a step.)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        serve(conn, listener)
+
+    return handle
+
+
+SELECTED = b"* 3 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 4] ok\r\n"
+
+
+def fetches(reply, search: bytes = b"1 2 3"):
+    """A mailbox of three messages (UIDs 1-3, UIDVALIDITY 7, read-write) whose UID SEARCH
+    finds ``search`` and whose FETCH and STORE replies are ``reply(line)``."""
+
+    def answer(words, tag):
+        if words[1:3] == [b"UID", b"SEARCH"]:
+            return b"* SEARCH " + search + b"\r\n"
+        if words[1:3] in ([b"UID", b"FETCH"], [b"UID", b"STORE"]) or words[1:2] == [b"FETCH"]:
+            return reply(b" ".join(words))
+        if words[1:2] == [b"SELECT"]:  # (read-write: ``_plain_answer``'s is read-only)
+            return SELECTED
+        return None
+
+    return answers(answer)
+
+
+# --- a server that greets twice (Dovecot whose auth process is slow to answer) ------------------
+
+BEFORE_LOGIN = b"IMAP4rev1 LITERAL+ AUTH=PLAIN"
+AFTER_LOGIN = b"IMAP4rev1 LITERAL+ UIDPLUS CONDSTORE ESEARCH MOVE UNSELECT"
+
+
+def greets_twice(conn, listener):
+    """Dovecot at start-up or under load, its auth process not answering yet: "* OK Waiting
+    for authentication process to respond..", then (a moment later) its greeting with the
+    capabilities before login; LOGIN (or AUTHENTICATE PLAIN) answers with those after it.
+    STATUS answers HIGHESTMODSEQ when asked (CONDSTORE)."""
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    conn.sendall(b"* OK Waiting for authentication process to respond..\r\n")
+    time.sleep(0.05)
+    conn.sendall(b"* OK [CAPABILITY " + BEFORE_LOGIN + b"] Dovecot ready.\r\n")
+    logged_in = False
+    while True:
+        line = read_line(conn, listener)
+        if not line:
+            return
+        tag, _, rest = line.partition(b" ")
+        command = rest.split(b" ", 1)[0].upper().strip()
+        caps = AFTER_LOGIN if logged_in else BEFORE_LOGIN
+        if command == b"CAPABILITY":
+            conn.sendall(b"* CAPABILITY " + caps + b"\r\n" + tag + b" OK done\r\n")
+        elif command in (b"LOGIN", b"AUTHENTICATE"):
+            if command == b"AUTHENTICATE":
+                conn.sendall(b"+ \r\n")
+                read_line(conn, listener)
+            logged_in = True
+            conn.sendall(tag + b" OK [CAPABILITY " + AFTER_LOGIN + b"] Logged in\r\n")
+        elif command == b"STATUS":
+            modseq = b" HIGHESTMODSEQ 42" if b"HIGHESTMODSEQ" in line.upper() else b""
+            conn.sendall(
+                b'* STATUS "INBOX" (MESSAGES 3 RECENT 0 UNSEEN 1 UIDNEXT 4 UIDVALIDITY 7'
+                + modseq
+                + b")\r\n"
+                + tag
+                + b" OK done\r\n"
+            )
+        elif command == b"LOGOUT":
+            conn.sendall(b"* BYE\r\n" + tag + b" OK bye\r\n")
+            return
+        else:
+            conn.sendall(_plain_answer(tag, command))
+
+
+class Replaced:
+    """One address, two servers in turn (an upgrade rolled back, a fail-over to an older
+    replica): the same greeting, and LITERAL+ after login only while ``literal_plus`` is
+    true. APPEND's literal is taken as RFC 3501 says (a "+" first) unless the server has
+    LITERAL+; a ``{n+}`` sent to it without is counted in ``misread`` (a real server would
+    read the literal's bytes as commands)."""
+
+    def __init__(self) -> None:
+        self.literal_plus = True
+        self.misread = 0
+
+    def handle(self, conn, listener):
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.sendall(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n")
+        after = b"IMAP4rev1 UIDPLUS" + (b" LITERAL+" if self.literal_plus else b"")
+        while True:
+            line = read_line(conn, listener)
+            if not line:
+                return
+            tag, _, rest = line.partition(b" ")
+            command = rest.split(b" ", 1)[0].upper().strip()
+            literal = re.search(rb"\{(\d+)(\+?)\}\r\n$", line)
+            if command == b"LOGIN":
+                conn.sendall(tag + b" OK [CAPABILITY " + after + b"] Logged in\r\n")
+            elif command == b"APPEND" and literal is not None:
+                if literal.group(2) and not self.literal_plus:
+                    self.misread += 1
+                    conn.sendall(tag + b" BAD literal+ not supported\r\n")
+                    return
+                if not literal.group(2):
+                    conn.sendall(b"+ go ahead\r\n")
+                received = b""
+                while len(received) < int(literal.group(1)):
+                    received += conn.recv(int(literal.group(1)) - len(received))
+                read_line(conn, listener)  # (the CRLF that ends the command)
+                conn.sendall(tag + b" OK [APPENDUID 7 1] done\r\n")
+            elif command == b"LOGOUT":
+                conn.sendall(b"* BYE\r\n" + tag + b" OK bye\r\n")
+                return
+            else:
+                conn.sendall(_plain_answer(tag, command))

@@ -8,6 +8,7 @@ from ..mail.flags import canonical_name
 from ..wire import commands, protocol
 from ..wire.commands import is_already_exists, refusals
 from ..wire.errors import refusal
+from ..wire.malformed import MalformedReply
 from ..wire.session import ImapSession
 
 SPECIAL_USE = {
@@ -69,15 +70,18 @@ def get_status(session: ImapSession, mailbox: str) -> dict:
     if session.has("CONDSTORE"):
         items.append(b"HIGHESTMODSEQ")
     with refusals(mailbox, "Mailbox", session):
-        status = session.client.folder_status(mailbox, items)
+        status = commands.status(session, mailbox, items)
+    missing = [i.decode() for i in (b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY") if i not in status]
+    if missing:
+        raise MalformedReply("STATUS reply", f"{', '.join(missing)} missing")
     modseq = status.get(b"HIGHESTMODSEQ")
     return {
         "path": mailbox,
-        "messages": int(status[b"MESSAGES"]),
-        "recent": int(status.get(b"RECENT", 0)),
-        "unseen": int(status.get(b"UNSEEN", 0)),
-        "uidNext": int(status[b"UIDNEXT"]),
-        "uidValidity": int(status[b"UIDVALIDITY"]),
+        "messages": status[b"MESSAGES"],
+        "recent": status.get(b"RECENT", 0),
+        "unseen": status.get(b"UNSEEN", 0),
+        "uidNext": status[b"UIDNEXT"],
+        "uidValidity": status[b"UIDVALIDITY"],
         "highestModseq": str(modseq) if modseq is not None else None,
     }
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple, Protocol
 
 from imapclient.response_parser import parse_response
@@ -26,7 +27,9 @@ from connector.sdk.errors import (
 
 from . import budgets, protocol, server_sets
 from .errors import rate_limited, refusal, server_text
+from .malformed import MalformedReply, number
 from .session import ImapSession
+from .transport import parsing
 
 
 class FetchSink(Protocol):
@@ -127,12 +130,13 @@ def select(
     protocol.check_mailbox(mailbox, "mailbox")
     with refusals(mailbox, label, session):
         info = session.client.select_folder(mailbox, readonly=readonly)
-    if uid_validity is not None and int(info[b"UIDVALIDITY"]) != uid_validity:
+    selected = _selected_from(mailbox, info)
+    if uid_validity is not None and selected.uid_validity != uid_validity:
         raise NotFound(
-            f"{mailbox!r} was renumbered (UIDVALIDITY {int(info[b'UIDVALIDITY'])}, not "
+            f"{mailbox!r} was renumbered (UIDVALIDITY {selected.uid_validity}, not "
             f"{uid_validity}): its UIDs now name other messages, so nothing was changed."
         )
-    return _selected_from(mailbox, info)
+    return selected
 
 
 class Ahead:
@@ -191,13 +195,20 @@ def examine_ahead(session: ImapSession, mailbox: str, label: str = "Mailbox") ->
 
 
 def _selected_from(mailbox: str, info: dict) -> Selected:
+    """IMAPClient's select info (its counts read as ints) -> ``Selected``. A mailbox opened
+    without a UIDVALIDITY cannot have its UIDs trusted (RFC 3501 2.3.1.1): the server's fault."""
+    uid_validity, exists = info.get(b"UIDVALIDITY"), info.get(b"EXISTS", 0)
     uid_next = info.get(b"UIDNEXT")
+    if type(uid_validity) is not int:
+        raise MalformedReply("SELECT reply", "no UIDVALIDITY")
+    if type(exists) is not int or not (uid_next is None or type(uid_next) is int):
+        raise MalformedReply("SELECT reply", "EXISTS or UIDNEXT is not a number")
     permanent = info.get(b"PERMANENTFLAGS")
     return Selected(
         mailbox=mailbox,
-        uid_validity=int(info[b"UIDVALIDITY"]),
-        exists=int(info.get(b"EXISTS", 0)),
-        uid_next=int(uid_next) if uid_next is not None else None,
+        uid_validity=uid_validity,
+        exists=exists,
+        uid_next=uid_next,
         permanent_flags=tuple(
             f.decode("ascii", "replace") if isinstance(f, bytes) else str(f) for f in permanent
         )
@@ -221,16 +232,47 @@ def run(
     sender for commands whose grammar IMAPClient cannot express (nested search
     keys with literals).
     """
+    if session.login_pending:
+        # Asked when the first literal goes: LOGIN, held back, went out with the line before
+        # it and its reply is in. Never an earlier session's word (the known-server cache):
+        # a server without LITERAL+ would read the literal's bytes as commands.
+        literal_plus = partial(session.said, "LITERAL+")
+    else:  # (asked now: nothing of the command is sent yet, a CAPABILITY may go first)
+        literal_plus = partial(bool, session.has("LITERAL+"))
     return session.client.command(
-        command, tokens, uid=uid, response=response, literal_plus=session.has("LITERAL+")
+        command, tokens, uid=uid, response=response, literal_plus=literal_plus
     )
 
 
 def statuses(data: list) -> list[tuple]:
     """STATUS response data as ``run(..., response="STATUS")`` returns it ->
     ``[(mailbox, (item, value, ...)), ...]`` (imaplib says [None] for none)."""
-    parsed = parse_response([item for item in data if item is not None])
+    with parsing("STATUS reply"):
+        parsed = parse_response([item for item in data if item is not None])
     return list(zip(parsed[::2], parsed[1::2], strict=False))
+
+
+def status(session: ImapSession, mailbox: str, items: list[bytes]) -> dict[bytes, int]:
+    """STATUS of one mailbox -> {item: number}, each a number as IMAP has it (a value that is
+    not, or a reply without the items, is ``MalformedReply``). An item the server left out
+    is missing from the result (RECENT, which IMAP4rev2 dropped)."""
+    data = run(
+        session,
+        b"STATUS",
+        [protocol.mailbox_arg(mailbox), b"(", *items, b")"],
+        uid=False,
+        response="STATUS",
+    )
+    found = statuses(data)
+    said = found[-1][1] if found else None  # (the last: ours, after any unsolicited one)
+    if type(said) is not tuple or len(said) % 2:
+        raise MalformedReply("STATUS reply", "no list of items and numbers")
+    out: dict[bytes, int] = {}
+    for name, value in zip(said[::2], said[1::2], strict=True):
+        if type(name) is not bytes or type(value) is not int:
+            raise MalformedReply("STATUS reply", "an item without a number")
+        out[name.upper()] = value
+    return out
 
 
 def append(
@@ -321,8 +363,11 @@ def _uid_search(session: ImapSession, args: list[bytes]) -> server_sets.ServerSe
         return server_sets.ServerSet(runs).ascending()
     lines = [line for line in run(session, b"SEARCH", args) if line]
     server_sets.count_numbers(lines)  # before a single int is made of them
-    return server_sets.ServerSet.of(
-        int(tok) for line in lines for tok in line.split() if tok.isdigit()
+    return server_sets.ServerSet.of(  # ((MODSEQ n) of a CONDSTORE search: not digits)
+        number(tok, "SEARCH reply", "a UID")
+        for line in lines
+        for tok in line.split()
+        if tok.isdigit()
     )
 
 
@@ -365,29 +410,16 @@ def fetch(
     stream = fetch_response.FetchStream(each)  # one for all chunks: one merge of replies
     for chunk in protocol.uid_sets(uids):
         read_fetch(session, [chunk, items], into=stream)
-        _server_fault(stream.result)  # a reply it could not read: said once it is all read
+        stream.result()  # a reply it could not read (MalformedReply): said once it is all read
     return stream.out
 
 
 def parse_fetch(data: list, *, flags_only: bool = False) -> dict:
-    """fetch_response.parse (or, ``flags_only``, its ``uid_flags``: {uid: FLAGS}), with a
-    reply it cannot read reported as the server's fault."""
+    """fetch_response.parse (or, ``flags_only``, its ``uid_flags``: {uid: FLAGS}); a reply
+    that is not valid IMAP is ``MalformedReply`` (SERVER_ERROR)."""
     from . import fetch_response  # noqa: PLC0415 - ~5 ms of regexes: only when fetching
 
-    return _server_fault(
-        lambda: fetch_response.uid_flags(data) if flags_only else fetch_response.parse(data)
-    )
-
-
-def _server_fault(read: Callable[[], dict]) -> dict:
-    """``read()``, with a reply it cannot read reported as the server's fault."""
-    try:
-        return read()
-    except (IndexError, ValueError, TypeError) as exc:
-        # The parse error quotes the server's bytes: shortened, as any server's words are.
-        raise ServerError(
-            f"The server sent a FETCH reply that is not valid IMAP ({server_text(exc)})."
-        ) from None
+    return fetch_response.uid_flags(data) if flags_only else fetch_response.parse(data)
 
 
 _LITERAL_AT_END = re.compile(rb"~?\{(\d+)\+?\}\r\n$")  # ~{n}: a literal8 (RFC 3516)

@@ -13,7 +13,7 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, ProtocolError
 
 from connector.sdk.errors import (
     ConnectionFailed,
@@ -24,6 +24,8 @@ from connector.sdk.errors import (
     TlsError,
 )
 from connector.sdk.text import REMOTE_CHARS, shorten
+
+from .malformed import MalformedReply
 
 # Response codes (RFC 5530) that say trying again later may work.
 TRANSIENT_CODES = ("[OVERQUOTA]",)
@@ -106,6 +108,10 @@ def map_exception(exc: Exception) -> ConnectorError | None:
         return Timeout("The server stopped answering: try again, or raise Timeout (seconds).")
     if isinstance(exc, ssl.SSLError):
         return TlsError(f"The TLS connection failed: {exc.reason or exc}.")
+    if isinstance(exc, ProtocolError):
+        # IMAPClient's parser on a reply that is not IMAP: the server's fault (its text
+        # quotes the server's bytes: not repeated).
+        return MalformedReply("reply", "the IMAP library could not read it")
     if isinstance(exc, (IMAPClientAbortError, imaplib.IMAP4.abort, ConnectionError)):
         return ConnectionFailed(f"The connection to the server was lost: {server_text(exc)}")
     if isinstance(exc, (IMAPClientError, imaplib.IMAP4.error)):

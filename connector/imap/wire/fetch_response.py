@@ -4,6 +4,11 @@ IMAPClient's generic parser spends ~0.5 ms per ENVELOPE (measured: most of a
 1,000-message search, bench W1); this one tokenises each line with one compiled
 regex and builds plain lists. It knows only what FETCH replies contain:
 atoms, NIL, numbers, quoted strings, literals and parenthesised lists.
+
+What it takes from a reply is checked where it is taken: a list closed that was never
+opened (or never closed), a UID that is not a number, FLAGS that are not a list of flags
+raise ``MalformedReply`` (SERVER_ERROR). Nothing here catches an exception to call it the
+server's fault: any other exception is a bug of ours (INTERNAL_ERROR).
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
+from .malformed import MalformedReply, number
+
+WHAT = "FETCH reply"  # (what errors call it)
 # One token per match; the group that matched says which kind (m.lastindex).
 _TOKEN = re.compile(
     rb"[ \t\r\n]*(?:"
@@ -25,6 +33,10 @@ _TOKEN = re.compile(
 )
 _ESCAPE = re.compile(rb"\\(.)")
 NUMERIC = {b"UID", b"RFC822.SIZE", b"MODSEQ"}
+# Items whose value is a string (bytes), or NIL (None) where ``_NSTRING`` says so.
+_STRINGS = {b"INTERNALDATE"}
+_NSTRINGS = {b"RFC822", b"RFC822.HEADER", b"RFC822.TEXT"}
+_SECTIONS = (b"BODY[", b"BINARY[")  # BODY[...]<origin>: an nstring
 
 # The fast path: a whole FETCH line of the usual items, matched by the regex engine in
 # one pass (a summary is ~60 tokens; a Python loop per token would dominate a search).
@@ -49,13 +61,13 @@ _ENVELOPE = (
     + rb")\)"
 )
 _ITEM = re.compile(
-    rb" ?(?:(UID|RFC822\.SIZE) (\d+)|FLAGS \(([^()\"]*)\)|"
+    rb" ?(?:(UID|RFC822\.SIZE) (\d{1,20})|FLAGS \(([^()\"]*)\)|"
     rb"INTERNALDATE \"([^\"]*)\"|ENVELOPE " + _ENVELOPE + rb")"
 )
-_LINE = re.compile(rb"(\d+) \((.*)\)[ \t\r\n]*", re.S)
+_LINE = re.compile(rb"(\d{1,20}) \((.*)\)[ \t\r\n]*", re.S)
 # A summary's items in the order asked (most servers answer in that order): one match.
 _SUMMARY_LINE = re.compile(
-    rb"(\d+) \(UID (\d+) FLAGS \(([^()\"]*)\) RFC822\.SIZE (\d+) "
+    rb"(\d{1,20}) \(UID (\d{1,20}) FLAGS \(([^()\"]*)\) RFC822\.SIZE (\d{1,20}) "
     rb"INTERNALDATE \"([^\"]*)\" ENVELOPE " + _ENVELOPE + rb"\)[ \t\r\n]*"
 )
 _ADDRESS_RE = re.compile(_ADDRESS)
@@ -134,8 +146,9 @@ class FetchStream:
         return self.out
 
 
-_FLAGS_LINE = re.compile(
-    rb"(\d+) \((?:UID (\d+) FLAGS \(([^()]*)\)|FLAGS \(([^()]*)\) UID (\d+))\)"
+_FLAGS_LINE = re.compile(  # (one line each: anchored at both ends)
+    rb"^(\d{1,20}) \((?:UID (\d{1,20}) FLAGS \(([^()]*)\)|FLAGS \(([^()]*)\) UID (\d{1,20}))\)$",
+    re.M,
 )
 
 
@@ -217,6 +230,8 @@ def _token_values(data: list) -> Iterator[dict[bytes, Any]]:
                 stack.append(current)
                 current = new
             elif kind == 2:
+                if not stack:
+                    raise MalformedReply(WHAT, "a list closed that was never opened")
                 current = stack.pop()
                 if not stack:  # the message's list closed: one FETCH response complete
                     values = _values(top)
@@ -232,6 +247,8 @@ def _token_values(data: list) -> Iterator[dict[bytes, Any]]:
             elif kind == 5:
                 atom = match.group(5)
                 current.append(None if atom == b"NIL" else atom)
+    if stack:
+        raise MalformedReply(WHAT, "a list that is never closed")
 
 
 def _fast_values(entries: list) -> dict[bytes, Any] | None:
@@ -263,8 +280,6 @@ def _fast_values(entries: list) -> dict[bytes, Any] | None:
     if summary is not None:
         g = summary.groups()
         env = _envelope(g[5:], literals)
-        if env is None:
-            return None
         return {
             b"SEQ": int(g[0]),
             b"UID": int(g[1]),
@@ -290,30 +305,25 @@ def _fast_values(entries: list) -> dict[bytes, Any] | None:
         elif item.group(4) is not None:
             values[b"INTERNALDATE"] = item.group(4)
         else:
-            env = _envelope(item.groups()[4:], literals)
-            if env is None:
-                return None
-            values[b"ENVELOPE"] = env
+            values[b"ENVELOPE"] = _envelope(item.groups()[4:], literals)
     return values
 
 
-def _envelope(g: tuple, literals: list[bytes]) -> list | None:
-    """ENVELOPE's ten fields, as the regex matched them, as RFC 3501 lists them."""
-    try:
-        return [
-            _unquote(g[0], literals),
-            _unquote(g[1], literals),
-            _addresses(g[2], literals),
-            _addresses(g[3], literals),
-            _addresses(g[4], literals),
-            _addresses(g[5], literals),
-            _addresses(g[6], literals),
-            _addresses(g[7], literals),
-            _unquote(g[8], literals),
-            _unquote(g[9], literals),
-        ]
-    except (IndexError, ValueError):  # a placeholder the line did not come with
-        return None
+def _envelope(g: tuple, literals: list[bytes]) -> list:
+    """ENVELOPE's ten fields, as the regex matched them, as RFC 3501 lists them. (Each
+    placeholder \\0k\\0 was put in for a literal that came: the line itself has no NUL.)"""
+    return [
+        _unquote(g[0], literals),
+        _unquote(g[1], literals),
+        _addresses(g[2], literals),
+        _addresses(g[3], literals),
+        _addresses(g[4], literals),
+        _addresses(g[5], literals),
+        _addresses(g[6], literals),
+        _addresses(g[7], literals),
+        _unquote(g[8], literals),
+        _unquote(g[9], literals),
+    ]
 
 
 def _unquote(token: bytes, literals: list[bytes]) -> bytes | None:
@@ -345,6 +355,10 @@ def _plain_addresses(token: bytes) -> tuple:
 
 
 def _values(top: list) -> dict[bytes, Any] | None:
+    """One response's tokens (``seq (ITEM value ...)``) -> {ITEM: value, b"SEQ": seq}; None
+    for what is no FETCH response at all. The items whose values the connector computes
+    with are checked: UID, RFC822.SIZE and MODSEQ numbers, FLAGS a list of flags,
+    INTERNALDATE, BODY[...] and the like strings."""
     if len(top) < 2 or not isinstance(top[-1], list):
         return None
     items = top[-1]
@@ -355,19 +369,33 @@ def _values(top: list) -> dict[bytes, Any] | None:
             continue
         key = key.upper()
         value = items[i + 1]
-        if key in NUMERIC and isinstance(value, bytes):
-            value = int(value)
-        elif key == b"FLAGS" and isinstance(value, list):
-            value = tuple(value)
-        elif key == b"MODSEQ" and isinstance(value, list) and value:
-            value = int(value[0])
+        if key == b"MODSEQ" and type(value) is list and len(value) == 1:
+            value = value[0]  # (RFC 7162: MODSEQ (n))
+        if key in NUMERIC:
+            value = number(value, WHAT, key.decode("ascii"))
+        elif key == b"FLAGS":
+            value = _flag_tuple(value)
+        elif key in _STRINGS or key in _NSTRINGS or key.startswith(_SECTIONS):
+            if type(value) is not bytes and (value is not None or key in _STRINGS):
+                raise MalformedReply(WHAT, f"{_item_name(key)} is not a string")
         values[key] = value
-    try:
-        seq = int(top[0])
-    except (TypeError, ValueError):
-        seq = None
-    values[b"SEQ"] = seq
+    values[b"SEQ"] = number(top[0], WHAT, "a message number")
     return values
+
+
+def _item_name(key: bytes) -> str:
+    """An item's name for an error: ours to name (BODY[...] without the server's section)."""
+    return key.split(b"[", 1)[0].decode("ascii", "replace") + ("[...]" if b"[" in key else "")
+
+
+def _flag_tuple(value: object) -> tuple:
+    """FLAGS (a b c) as a tuple of bytes. (NIL in the list is the keyword "NIL": an atom.)"""
+    if type(value) is not list:
+        raise MalformedReply(WHAT, "FLAGS is not a list")
+    flags = tuple(b"NIL" if flag is None else flag for flag in value)
+    if not all(type(flag) is bytes for flag in flags):
+        raise MalformedReply(WHAT, "FLAGS holds a list, not flags")
+    return flags
 
 
 def _keep(out: dict, values: dict) -> int | None:
@@ -378,7 +406,7 @@ def _keep(out: dict, values: dict) -> int | None:
     uid = values.get(b"UID")
     if uid is None:
         seq = values[b"SEQ"]
-        if seq is None or b"UID" in out.get(seq, {}):
+        if b"UID" in out.get(seq, {}):
             return None
         out.setdefault(seq, {}).update(values)
         return None

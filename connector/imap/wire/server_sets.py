@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from connector.sdk.errors import ServerError
-
 from . import budgets
+from .malformed import MalformedReply
 
 MAX_UID = 4294967295  # (RFC 3501 nz-number: 32 bits)
 
@@ -30,15 +29,14 @@ class ServerSet:
 
     @classmethod
     def parse(cls, text: bytes | str) -> ServerSet:
-        """A sequence set as a server writes one (``4:6,9``); SERVER_ERROR when it is not."""
+        """A sequence set as a server writes one (``4:6,9``); ``MalformedReply`` when not."""
         raw = text.encode("ascii", "replace") if isinstance(text, str) else text
         runs: list[tuple[int, int]] = []
         for item in raw.split(b","):
             low, colon, high = item.partition(b":")
             if not (_uid(low) and (not colon or _uid(high))):
-                raise ServerError(
-                    "The server sent a UID set that is not valid IMAP "
-                    f"({len(raw):,} bytes; not a list of numbers from 1 to {MAX_UID})."
+                raise MalformedReply(
+                    "UID set", f"{len(raw):,} bytes; not a list of numbers from 1 to {MAX_UID}"
                 )
             runs.append((int(low), int(high) if colon else int(low)))
         return cls(runs)

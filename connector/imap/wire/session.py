@@ -105,6 +105,14 @@ class ImapSession(Session):
     def has(self, capability: str) -> bool:
         return capability.upper() in self.capabilities
 
+    def said(self, capability: str) -> bool:
+        """Whether the server has said it has ``capability``, from what it said so far, never
+        asking (for a decision in the middle of a command being sent); False when unsaid."""
+        if self._capabilities is not None:
+            return capability.upper() in self._capabilities
+        said = self.client.said_capabilities()
+        return said is not None and capability.upper() in said
+
     @property
     def tls(self) -> dict | None:
         sock = self.client.socket()

@@ -35,8 +35,10 @@ imaplib (``IMAP4``)
   answered early; collected response codes such as APPENDUID); ``_tls_established``.
 IMAPClient
   ``_create_IMAP4`` (to use the classes below), ``_imap`` (the IMAP4 object),
-  ``_checkok`` (its refusal errors), ``_proc_folder_list`` (its LIST reply parser),
-  ``_cached_capabilities`` (dropped when capabilities change: STARTTLS, login).
+  ``_checkok`` (its refusal errors), ``_cached_capabilities`` (dropped when capabilities
+  change: STARTTLS, login); ``_proc_folder_list`` (its LIST reply parser) and
+  ``_process_select_response`` (its SELECT reply reader), extended: what they cannot read
+  of a server's reply is ``MalformedReply``, not a bug of ours (``parsing``).
 
 Python versions, from reading imaplib's source: 3.10-3.13 read replies through
 ``IMAP4.file`` (a buffered socket file); 3.14 (IDLE support, cpython gh-122542) reads
@@ -61,7 +63,8 @@ import ssl
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from imapclient import IMAPClient
@@ -76,6 +79,7 @@ from connector.sdk.deadlines import WATCHDOG, Watch
 
 from . import budgets
 from .budgets import OverBudget
+from .malformed import MalformedReply
 from .protocol import Literal, Literal8
 
 _CAPABILITY_CODE = re.compile(rb"\[CAPABILITY ([^\]]*)\]", re.I)
@@ -134,6 +138,18 @@ def learn_server(
             sum(len(c) + 1 for c in capabilities) <= budgets.MAX_KNOWN_CAPABILITIES
         ):
             entry["capabilities"] = capabilities
+
+
+@contextmanager
+def parsing(what: str) -> Iterator[None]:
+    """Around IMAPClient's own reading of a server's reply, and nothing else: what it cannot
+    read (its ProtocolError; a ValueError, TypeError... from a count that is not a number,
+    a list too short) is the server's reply at fault, ``MalformedReply`` naming ``what``.
+    (Not its text: IMAPClient's errors quote the server's bytes.)"""
+    try:
+        yield
+    except (ProtocolError, ValueError, TypeError, IndexError, KeyError, AttributeError):
+        raise MalformedReply(what, "the IMAP library could not read it") from None
 
 
 class IdleRefused(IMAPClientError):
@@ -416,6 +432,10 @@ class _Pipelining(_IMAP4):
     def greeting_pending(self) -> bool:
         return self._greeting_pending
 
+    def ask_capabilities(self) -> None:
+        """CAPABILITY, for a greeting that did not say them (imaplib keeps the newest)."""
+        imaplib.IMAP4._get_capabilities(self)  # type: ignore[attr-defined]  # (not in typeshed)
+
     def defer(
         self,
         build: Callable[[bytes], bytes],
@@ -564,6 +584,27 @@ class Client(IMAPClient):
         """Drop IMAPClient's cached capabilities (they change with STARTTLS and login)."""
         self._cached_capabilities = None
 
+    def said_capabilities(self) -> frozenset[str] | None:
+        """The capabilities the server has said (its newest list), without asking it; None
+        when it has said none since they were last forgotten."""
+        said = self._cached_capabilities or self._imap.untagged_responses.get("CAPABILITY")
+        if not said:
+            return None
+        newest = said if self._cached_capabilities else said[-1].split()
+        return frozenset(c.decode("ascii", "replace").upper() for c in newest)
+
+    def capabilities(self) -> tuple:
+        """IMAPClient's, from the newest CAPABILITY the server sent, where IMAPClient takes
+        the oldest. A server may greet twice: Dovecot whose auth process is slow to answer
+        (at start-up, under load) first says "* OK Waiting for authentication process to
+        respond..", then greets with its [CAPABILITY ...]; that greeting then reaches us
+        with LOGIN's reply, and its list (before login: no UIDPLUS, no CONDSTORE) came
+        first, was taken for the session's, and remembered for the server's next sessions."""
+        said = self._imap.untagged_responses.get("CAPABILITY")
+        if said and len(said) > 1:
+            del said[:-1]
+        return super().capabilities()
+
     def watch_progress(self, seconds: float) -> None:
         """Each line of a reply (or MiB of a literal) within ``seconds``, from now on
         (``_Pipelining.watch_progress``)."""
@@ -664,6 +705,8 @@ class Client(IMAPClient):
         if self._imap.greeting_pending:
             self._imap.read_greeting()
             self._cached_capabilities = None  # the greeting's, now known
+            if not self._imap.capabilities:  # ("* OK Waiting for authentication...": asked)
+                self._imap.ask_capabilities()
 
     # -- commands imaplib cannot build
 
@@ -674,12 +717,13 @@ class Client(IMAPClient):
         *,
         uid: bool,
         response: str | None = None,
-        literal_plus: bool = False,
+        literal_plus: Callable[[], bool] = lambda: False,
     ) -> list:
         """Send one command built from encoded tokens; return its untagged ``response`` data.
 
         Tokens are joined by spaces, except inside parentheses ("(" and ")" are tokens of
-        their own); a ``Literal`` goes as a literal (a ``Literal8`` as a literal8).
+        their own); a ``Literal`` goes as a literal (a ``Literal8`` as a literal8), without
+        awaiting the server's "+" where ``literal_plus()`` says it takes LITERAL+.
         """
         imap = self._imap
         tag = imap._new_tag()
@@ -689,7 +733,9 @@ class Client(IMAPClient):
             if isinstance(token, Literal):
                 imap.send(line)
                 line = b""
-                self._send_literal(tag, command, token, literal_plus)
+                # (asked now: a LOGIN held back went out with the line and its reply, and
+                # so the server's own capabilities, is in; never an earlier session's)
+                self._send_literal(tag, command, token, literal_plus())
             else:
                 line += (b"" if previous == b"(" or token == b")" else b" ") + token
             previous = token
@@ -789,6 +835,27 @@ class Client(IMAPClient):
     def parse_folder_list(self, data: list) -> list:
         """LIST reply lines -> [(flags, delimiter, name)] as ``list_folders`` gives them."""
         return self._proc_folder_list(data)
+
+    # -- IMAPClient's readers of replies, whose failures are the server's (``parsing``)
+
+    def _proc_folder_list(self, folder_data: list) -> list:
+        """(flags, delimiter, name) for each LIST (or LSUB) response, each of the kind IMAP
+        says: a list of flags, a string or NIL, a name (IMAPClient passes on what it read)."""
+        with parsing("LIST reply"):
+            listed = super()._proc_folder_list(folder_data)
+        for flags, delimiter, name in listed:
+            if not (
+                type(flags) is tuple
+                and all(type(flag) is bytes for flag in flags)
+                and (delimiter is None or type(delimiter) is bytes)
+                and type(name) in (str, bytes)
+            ):
+                raise MalformedReply("LIST reply", "not flags, a delimiter and a name")
+        return listed
+
+    def _process_select_response(self, resp: dict) -> dict:
+        with parsing("SELECT reply"):
+            return super()._process_select_response(resp)
 
     @require_capability("IDLE")  # (as IMAPClient's: idle_check() then reads it from cache)
     def idle(self, *, sync_first: bool = False) -> list:
