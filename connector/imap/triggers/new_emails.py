@@ -436,8 +436,15 @@ def recent(seen: list[tuple[str, int]], newest: datetime | None) -> str:
     if newest is not None:
         floor = (newest - RESYNC_OVERLAP).timestamp()
         seen = [entry for entry in seen if entry[1] >= floor]
-    kept = sorted(seen, key=lambda entry: entry[1])[-SEEN_MOST:]
-    return " ".join(f"{digest}:{when}" for digest, when in kept)
+    first: dict[str, int] = {}
+    for digest, when in seen:
+        first.setdefault(digest, when)
+    # Among messages of one second, those remembered first stay: a re-read appends what it
+    # hands off again, and must not push out, on a tie, what it has yet to check (a restore of
+    # 320 messages of one second re-delivered 44, not 20, when the newest entries won ties).
+    ranked = sorted(enumerate(first.items()), key=lambda e: (e[1][1], -e[0]))[-SEEN_MOST:]
+    kept = sorted(ranked, key=lambda e: (e[1][1], e[0]))
+    return " ".join(f"{digest}:{when}" for _, (digest, when) in kept)
 
 
 def _search_day(since: datetime) -> bytes:

@@ -51,3 +51,23 @@ def test_seen_is_one_string_and_a_longer_one_is_read_from_its_newest_end():
 def test_an_earlier_versions_recent_ids_count_as_seen():
     cursor = {"recentIds": ["<a@x>"], "lastInternalDate": "2026-01-01T12:00:00+00:00"}
     assert [d for d, _ in seen_of(cursor)] == [seen_digest(record("<a@x>"))]
+
+
+def test_a_re_read_of_more_than_seen_most_of_one_second_repeats_only_the_excess():
+    """A bulk restore: 320 messages of one second handed off, then the mailbox renumbered
+    and re-read a few records a poll. Each poll skips what the cursor saw and remembers
+    what it handed off again; only the 20 it could not remember may come twice (when the
+    newest entries won ties, each re-delivered one pushed out one not yet re-read: 44)."""
+    second = 1767268800
+    digests = [f"{n:012x}" for n in range(320)]
+    cursor = ""
+    for digest in digests:  # handed off once, one poll each
+        cursor = recent([*seen_of({"seen": cursor}), (digest, second)], None)
+    again = []
+    for start in range(0, len(digests), 4):  # the re-read: 4 records a poll
+        seen = seen_of({"seen": cursor})
+        exclude = {digest for digest, _ in seen}
+        handed = [d for d in digests[start : start + 4] if d not in exclude]
+        again += handed
+        cursor = recent([*seen, *((d, second) for d in handed)], None)
+    assert len(again) == len(digests) - SEEN_MOST, len(again)
