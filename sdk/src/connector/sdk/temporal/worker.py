@@ -9,6 +9,7 @@ import importlib
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -23,6 +24,8 @@ from .pushhost import PushHost
 
 # Runs cached beyond one per push line: steps' and handlers' workflows, watchers without push.
 CACHED_BESIDE_WATCHERS = 1000
+# How long a workflow task waits for the worker that last ran its workflow (see Worker below).
+STICKY_QUEUE_WAIT = timedelta(seconds=2)
 
 
 def worker_log() -> None:
@@ -110,6 +113,10 @@ async def run(
             ],
             activity_executor=executor,
             max_concurrent_activities=threads,
+            # A workflow task waits this long on a dead worker's sticky queue before any
+            # worker may take it (the SDK's 10 s): with it, a SIGKILLed worker's watchers
+            # re-leased their lines in 12-17 s, not within the heartbeat (an ops drill).
+            sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_WAIT,
             # Every watcher whose lines this worker holds stays cached (a run evicted is
             # replayed from its history at its next signal: W10 at 1,000 watchers and the
             # default 1,000 cached runs, APPEND to handler took 20 s instead of 0.5).
