@@ -269,3 +269,21 @@ def test_an_opener_refused_for_room_reports_waiting_not_a_crash(hub):
     hub.lease("w", refused, events)
     event = events.wait_for("waiting")
     assert event.reason == "reconnecting after RATE_LIMITED"
+
+
+def test_reopen_closes_the_lines_and_opens_the_new_openers_at_once(hub):
+    """The source was replaced (a mailbox deleted and created again): the old lines would
+    hear nothing of the new one, so they are closed and the new opener's opened, at once
+    (no reconnection pause), and no room is lost."""
+    old, new, events = Line(), Line(), Events()
+    hub.lease("w", opener([old]), events)
+    events.wait_for("idling")
+    assert hub.reopen("w", opener([new])) is True
+    waiting = events.wait_for("waiting")
+    assert waiting.error is None and "replaced" in (waiting.reason or "")
+    events.wait_for("idling", 2, timeout=2)  # (a reconnection would pause about a second)
+    assert old.closed == 1 and new.started == 1
+    new.server.send(b"c")
+    events.wait_for("change")
+    assert hub.stats()["held"] == 1
+    assert hub.reopen("nobody", opener([Line()])) is False

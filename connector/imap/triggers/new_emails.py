@@ -129,6 +129,9 @@ def new_emails(
         "hasMore": poll.more,
         "state": {"mailboxes": new_cursors},
         "followUps": poll.follow_ups,
+        # (an IDLE on a mailbox deleted and created again hears nothing of the new one:
+        # Dovecot keeps it until it drops the session, minutes later)
+        "sourceChanged": poll.source_changed,
     }
 
 
@@ -178,6 +181,7 @@ class Poll:
         self.records: list[dict] = []
         self.follow_ups: list[dict] = []
         self.more = False
+        self.source_changed = False  # a mailbox was renumbered: push lines on it are stale
         self.json_bytes = 0
         self.fetched_bytes = 0
 
@@ -206,6 +210,7 @@ class Poll:
         if cursor["uidValidity"] != selected.uid_validity:
             # The mailbox was recreated or renumbered: old UIDs mean nothing. Take what was
             # received since the last poll (with an overlap), minus what was handed off.
+            self.source_changed = True
             newest = _parse_time(cursor.get("lastInternalDate")) or datetime.now(UTC)
             since = newest - RESYNC_OVERLAP
             return self.emit(

@@ -177,6 +177,18 @@ class PushHub:
             self._call(self._at, expires, self._expire, lease)
         return answer
 
+    def reopen(self, key: str, opener: Opener) -> bool:
+        """Close ``key``'s lines and open them again with ``opener``: what they watch was
+        replaced (a mailbox deleted and created again), and the old ones would hear nothing
+        of the new. False when ``key`` holds no lease."""
+        with self._lock:
+            lease = self._leases.get(key)
+            if lease is None or lease.ended:
+                return False
+            lease.opener = opener
+        self._call(self._reopen, lease)
+        return True
+
     def release(self, key: str) -> None:
         """End ``key``'s lease (its lines are closed); nothing when none is held."""
         with self._lock:
@@ -490,6 +502,17 @@ class PushHub:
             lease, PushEvent("waiting", reason=f"reconnecting after {error['code']}", error=error)
         )
         self._at(time.monotonic() + delay, self._start, lease, lease.generation)
+
+    def _reopen(self, lease: _Lease) -> None:
+        if lease.ended:
+            return
+        self._drop_lines(lease)
+        with self._lock:
+            self._held -= lease.held - 1  # one stays reserved for the new lines
+            lease.held = 1
+        lease.status = "connecting"
+        self._emit(lease, PushEvent("waiting", reason="reopening: the source was replaced"))
+        self._start(lease, lease.generation)
 
     def _expire(self, lease: _Lease) -> None:
         if lease.ended:

@@ -97,7 +97,9 @@ class Connector:
 
         Requests: {"action": K, "connection", "inputs"} -> {"ok", "data"};
         {"trigger": K, "connection", "inputs", "state"} -> {"ok", "data": records,
-        "state", "hasMore"}; {"dataSource": K, "connection", "inputs"} -> {"ok", "data"};
+        "state", "hasMore"} (and ``"sourceChanged": true`` when the trigger says what it
+        watches was replaced: push lines opened before must be opened again);
+        {"dataSource": K, "connection", "inputs"} -> {"ok", "data"};
         {"testConnection": true, "connection"} -> {"ok", "data"}.
 
         ``execution_id`` (a new one by default) and ``timeout`` (seconds; the deadline) reach
@@ -285,6 +287,8 @@ class Connector:
                     f"Trigger {operation.key} must return one followUps entry per record."
                 )
             envelope_["followUps"] = follow_ups
+        if result.get("sourceChanged"):
+            envelope_["sourceChanged"] = True
         return envelope_
 
     def _prepare(self, request: Any, call: Call) -> tuple[str, Operation, Operation, dict, dict]:

@@ -146,6 +146,8 @@ class Listener:
                     print(json.dumps(record, ensure_ascii=False), flush=True)
                 write_state(self.state_file, result["state"])  # after the records are out
                 self.pause = PAUSE_FIRST
+                if result.get("sourceChanged") and self.push:
+                    self.lease(result["state"], reopen=True)
             else:
                 self.failed("poll", result)
             if self.polls_left:
@@ -172,13 +174,16 @@ class Listener:
             return
         self.changed.wait(self.every)
 
-    def lease(self, state: dict) -> None:
+    def lease(self, state: dict, *, reopen: bool = False) -> None:
         """Hold the push's lines, told the last poll's state (they compare it with the
-        source when they come back after a failure: what came meanwhile is a change)."""
+        source when they come back after a failure: what came meanwhile is a change).
+        ``reopen``: the poll found what they watch replaced; they are opened again."""
         try:
             opener, describe = self.connector.push_opener({**self.request, "state": state})
         except ConnectorError as exc:
             self.give_up_push(exc.message)
+            return
+        if reopen and self.hub.reopen("listen", opener):
             return
         self.hub.lease("listen", opener, self.on_event, describe=describe, renew_every=self.renew)
 
@@ -190,6 +195,8 @@ class Listener:
             if self.push_failed:
                 self.push_failed = False
                 print(json.dumps({"event": "push back"}), file=sys.stderr, flush=True)
+        elif event.kind == "waiting" and event.error is None:
+            pass  # (reopened on purpose: the poll found the source replaced)
         elif event.kind == "waiting":
             # Whatever it was (a cut line, a refused login, a mailbox gone), the lines are
             # opened again after a pause of their own: only a refused IDLE turns push off.

@@ -207,6 +207,7 @@ async def poll_and_hand_off(args: dict) -> dict:
             "hasMore": bool(result.get("hasMore")),
             "records": len(records),
             "handedOff": handed,
+            "sourceChanged": bool(result.get("sourceChanged")),
         },
     }
 

@@ -43,7 +43,7 @@ from ..egress import EgressPolicy
 from ..errors import ConnectorError, Unsupported
 from ..pushhub import PushEvent, PushHub
 from . import activities
-from .workflows import CAPACITY, HUB_ALIVE, LEASE, PUSH, PUSH_EVENT, RELEASE
+from .workflows import CAPACITY, HUB_ALIVE, LEASE, PUSH, PUSH_EVENT, RELEASE, REOPEN
 
 log = logging.getLogger("connector.worker")
 # A lease is checked this often (less up to a fifth, at random): its watcher still runs and
@@ -145,6 +145,24 @@ class PushHost:
         if answer == "new":
             self._check_later(watcher)
         return {**reply, "lease": answer, "push": self.hub.status(watcher)}
+
+    @activity.defn(name=REOPEN)
+    async def reopen(self, args: dict) -> bool:
+        """The watcher's poll found what its lines watch replaced (a mailbox deleted and
+        created again): they are opened again, for the state it sends. False when this
+        worker holds no lease of that watcher (it moved: its new lines are new anyway)."""
+        request = {
+            "trigger": args["trigger"],
+            "connection": args["connection"],
+            "inputs": args.get("inputs") or {},
+            "state": args.get("state") or {},
+        }
+        try:
+            target = activities.connector(str(args["connector"]))
+            opener, _ = target.push_opener(request, egress=self.egress)
+        except (LookupError, OSError, ConnectorError):
+            return False  # (the lines stay as they are; the polls still see every message)
+        return self.hub.reopen(str(args["watcher"]), opener)
 
     @activity.defn(name=RELEASE)
     async def release(self, args: dict) -> None:

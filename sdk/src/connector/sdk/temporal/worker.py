@@ -126,7 +126,7 @@ async def run(
         own = Worker(
             client,
             task_queue=host.queue,
-            activities=[host.release, host.alive],
+            activities=[host.release, host.reopen, host.alive],
             max_concurrent_activities=100,
             max_concurrent_activity_task_polls=2,
         )

@@ -30,6 +30,7 @@ POLL = "connector.poll"  # activities.POLL: a trigger's poll and the hand-off of
 # Push on a worker's push hub (temporal.pushhost): a watcher leases lines there.
 LEASE = "connector.pushLease"  # on the shared task queue: any worker with room
 RELEASE = "connector.pushRelease"  # on the worker's own queue (the lease's ``queue``)
+REOPEN = "connector.pushReopen"  # the same: its lines opened again (the source was replaced)
 HUB_ALIVE = "connector.pushHubAlive"  # held by PushHubWatch on the worker's own queue
 PUSH_EVENT = "push_event"  # the signal a hub (or its watch) sends a watcher
 CAPACITY = "CAPACITY"  # a lease refused: the worker holds all the lines it may
@@ -345,6 +346,8 @@ class PollTrigger:
                     cursor=state,
                 )
                 self.save(state)
+                if data.get("sourceChanged") and self.lease is not None:
+                    self.reopen(args, state, self.lease["queue"])
                 wait = 0.0 if data.get("hasMore") else self.jittered(every)
             else:
                 wait = await self.failed(args, me, envelope, every)
@@ -534,6 +537,26 @@ class PollTrigger:
                 self.health["lastPushError"] = _short_error(reply["error"])
             self.push_later()
         self.early = []
+
+    def reopen(self, args: dict, state: dict, queue: str) -> None:
+        """Our lines opened again, with this state, on the hub that holds them: the poll
+        says what they watch was replaced (not awaited: its events tell how it went; a hub
+        that is gone is noticed by its watch)."""
+        workflow.start_activity(
+            REOPEN,
+            {
+                "watcher": workflow.info().workflow_id,
+                "connector": args["connector"],
+                "trigger": args["trigger"],
+                "connection": args["connection"],
+                "inputs": args.get("inputs") or {},
+                "state": state,
+            },
+            task_queue=queue,
+            schedule_to_start_timeout=timedelta(seconds=60),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+        )
 
     def release(self, host: str, queue: str) -> None:
         """Tell a hub to drop our lines (not awaited: a hub that is gone drops them anyway)."""
