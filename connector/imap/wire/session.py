@@ -18,8 +18,9 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
-from connector.sdk.context import Context
-from connector.sdk.deadlines import WATCHDOG
+from connector.sdk._context import Context
+from connector.sdk._deadlines import WATCHDOG
+from connector.sdk._session import Session
 from connector.sdk.errors import (
     AuthFailed,
     ConnectionFailed,
@@ -28,7 +29,6 @@ from connector.sdk.errors import (
     TlsError,
     Unsupported,
 )
-from connector.sdk.session import Session
 from connector.sdk.text import REMOTE_CHARS, shorten
 
 from .errors import rate_limited, server_bug
@@ -121,7 +121,7 @@ class ImapSession(Session):
             return {"version": sock.version(), "cipher": cipher[0] if cipher else None}
         return None
 
-    # -- the session pool's hooks (connector.sdk.pool), for hosts that keep sessions
+    # -- the session pool's hooks (connector.sdk._pool), for hosts that keep sessions
 
     def reset(self) -> None:
         """Between steps: logged in, no mailbox selected, nothing expunged.

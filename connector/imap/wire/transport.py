@@ -74,8 +74,8 @@ from imapclient.imapclient import _parse_untagged_response as parse_untagged
 from imapclient.imapclient import require_capability
 from imapclient.tls import IMAP4_TLS
 
-from connector.sdk import egress
-from connector.sdk.deadlines import WATCHDOG, Watch
+from connector.sdk import _egress as egress
+from connector.sdk._deadlines import WATCHDOG, Watch
 
 from . import budgets
 from .budgets import OverBudget
@@ -904,7 +904,7 @@ class Client(IMAPClient):
         except (ProtocolError, ValueError):  # (a literal in it: the poll will tell)
             pass
 
-    # -- IDLE read by a selector (connector.sdk.pushhub): one thread serves every line of a
+    # -- IDLE read by a selector (connector.sdk._pushhub): one thread serves every line of a
     # process, so what arrived is read without blocking, and a response that came in part
     # waits for the rest in ``_idle_pending``, never in a blocked read
 

@@ -5,6 +5,8 @@ Nothing here knows any particular protocol; a connector is a manifest plus handl
 
 from typing import TYPE_CHECKING, Any
 
+from ._inputs import File
+from ._runtime import Connector
 from .errors import (
     AlreadyExists,
     AuthFailed,
@@ -21,8 +23,6 @@ from .errors import (
     UnknownAction,
     Unsupported,
 )
-from .inputs import File
-from .runtime import Connector
 
 if TYPE_CHECKING:
     from .testing import Harness

@@ -42,7 +42,7 @@ COMMANDS: dict[str, Command] = {
         "connector.sdk.cli.manifests:list_connectors", "the installed connectors", scope="none"
     ),
     "new": Command(
-        "connector.sdk.scaffold:command", "scaffold a new connector package", "NAME", scope="none"
+        "connector.sdk._scaffold:command", "scaffold a new connector package", "NAME", scope="none"
     ),
     "build": Command(
         "connector.sdk.cli.build:build",

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..manifest import Manifest
-from ..requests import split_connection
+from .._manifest import Manifest
+from .._requests import split_connection
 from ..text import number_too_long
 from .output import UsageError
 

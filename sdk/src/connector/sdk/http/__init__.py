@@ -19,11 +19,11 @@
   answers by refreshing the token once and running the step again.
 """
 
-from .client import ApiKey, Basic, Bearer, HttpClient
-from .cursor import HighWaterMark
-from .errors import retry_after, status_error
-from .pagination import CursorField, LinkHeader, Offset, Page, PageNumber, Paginator
-from .polling import ListPoller
+from ._client import ApiKey, Basic, Bearer, HttpClient
+from ._cursor import HighWaterMark
+from ._errors import retry_after, status_error
+from ._pagination import CursorField, LinkHeader, Offset, Page, PageNumber, Paginator
+from ._polling import ListPoller
 
 __all__ = [
     "ApiKey",

@@ -23,8 +23,8 @@ from typing import Any
 
 from starlette.requests import Request
 
+from .._inputs import MAX_DEPTH
 from ..errors import InvalidInput, PayloadTooLarge
-from ..inputs import MAX_DEPTH
 from ..text import number_too_long
 from .shares import Meter
 

@@ -8,12 +8,12 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from ..docs import check_docs
+from .._docs import check_docs
+from .._manifest import Manifest
+from .._runtime import Connector
 from ..errors import ManifestError
-from ..manifest import Manifest
-from ..runtime import Connector
-from .http import FakeHttpServer, Reply, Upload
-from .http import Request as FakeRequest
+from ._http import FakeHttpServer, Reply, Upload
+from ._http import Request as FakeRequest
 
 __all__ = [
     "FakeHttpServer",

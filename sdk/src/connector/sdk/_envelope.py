@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._scrub import Scrubber
 from .errors import ERRORS, ConnectorError, status_of
-from .scrub import Scrubber
 from .text import MESSAGE_CHARS, SURROGATE, shorten
 
 

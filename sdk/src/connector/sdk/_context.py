@@ -10,7 +10,7 @@ import time
 import traceback
 from typing import Any
 
-from .scrub import Scrubber
+from ._scrub import Scrubber
 
 
 class ScrubbedLogger(logging.LoggerAdapter):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import outputs
+from . import _outputs as outputs
+from ._manifest import SCHEMA_PATH, Manifest, Operation
+from ._pool import PER_ACCOUNT
 from .errors import ERROR_TYPES, ServerError
-from .manifest import SCHEMA_PATH, Manifest, Operation
-from .pool import PER_ACCOUNT
 
 
 def _cell(text: str) -> str:

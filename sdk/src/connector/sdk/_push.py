@@ -2,7 +2,7 @@
 
 A source that reports changes on one line per watched thing (IMAP IDLE: one mailbox per
 connection) asks ``sessions.open()`` for each further session, within the room the host's
-push hub has left (connector.sdk.pushhub): past it, ``open()`` raises ``RateLimited`` and
+push hub has left (connector.sdk._pushhub): past it, ``open()`` raises ``RateLimited`` and
 the push watches fewer things (the others are seen at the next poll). Until the push
 returns its lines, the runtime owns every session opened: a push that fails half-way
 cannot leak one (``close()``); the lines returned own theirs.
@@ -13,10 +13,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from . import egress as egress_policy
-from .egress import EgressPolicy
+from . import _egress as egress_policy
+from ._egress import EgressPolicy
+from ._session import Session, close_quietly
 from .errors import RateLimited
-from .session import Session, close_quietly
 
 
 class PushSessions:

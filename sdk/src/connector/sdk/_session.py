@@ -5,7 +5,7 @@ keep sessions between steps (the pool: ``connector serve``, a worker) or cut the
 deadline, a push stopped) depend on ``Session``; a connection that declares ``pooling`` in
 its manifest returns one (the runtime checks). A *push line* (``PushLine``) is one
 connection a trigger's push holds open to hear of changes (IMAP: one IDLE, or one NOTIFY
-for several mailboxes), driven by the process's push hub (connector.sdk.pushhub): one
+for several mailboxes), driven by the process's push hub (connector.sdk._pushhub): one
 thread reads every line of the process when it has something to say; what blocks
 (starting, renewing, closing a line) runs on a few worker threads.
 

@@ -9,14 +9,14 @@ The policy of ``connector serve`` and the Temporal worker (``EgressPolicy()``) r
 loopback, unspecified, link-local (the cloud metadata address among them), private
 (RFC 1918), shared (CGNAT), unique-local and site-local, multicast, reserved and tunnel
 addresses, in any spelling (``127.1``, ``2130706433``, ``0x7f000001``, IPv4-mapped, 6to4
-and NAT64 IPv6: connector.sdk.addresses has the classes and why), and ports other than
+and NAT64 IPv6: connector.sdk._addresses has the classes and why), and ports other than
 those the manifests declare. Operators open what they need:
 
 - ``allow_hosts``: names (``mail.corp.example``, ``*.corp.example``: as the caller typed
   the host) allowed whatever they resolve to, and addresses or CIDRs (``10.1.2.3``,
   ``10.0.0.0/8``) allowed whatever the name;
 - ``deny_hosts``: names or CIDRs always refused (checked first), whatever the step calls
-  them: a denied name's addresses are denied too (connector.sdk.denied_names), and a
+  them: a denied name's addresses are denied too (connector.sdk._denied_names), and a
   denied IPv4 address in its IPv6 spellings;
 - ``allow_ports``: the ports allowed (None: any);
 - ``allow_private``: private, CGNAT, unique-local and site-local ranges, for on-premises
@@ -47,8 +47,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .addresses import PRIVATE_CLASSES, IPAddress, address_class, ipv4_forms
-from .denied_names import DeniedNames
+from ._addresses import PRIVATE_CLASSES, IPAddress, address_class, ipv4_forms
+from ._denied_names import DeniedNames
 from .errors import DestinationNotAllowed, InvalidInput
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
