@@ -260,7 +260,7 @@ def pool_lookup(sizes: tuple[int, ...] = (200, 10_000, 50_000), steps: int = 5_0
     ``steps`` steps on random accounts (this machine is shared: the least is the cost, the
     rest is its neighbours)."""
     from connector.sdk._pool import SessionPool
-    from connector.sdk._session import Session
+    from connector.sdk.session import Session
 
     class Instant(Session):
         pass

@@ -170,8 +170,8 @@ def test_yaml_syntax_error(base):
 def test_the_schemas_error_codes_are_the_runtimes():
     import json
 
+    from connector.sdk._error_table import ERROR_CODES
     from connector.sdk._manifest import SCHEMA_PATH
-    from connector.sdk.errors import ERROR_CODES
 
     schema = json.loads(SCHEMA_PATH.read_text())
     assert schema["properties"]["errorCodes"]["items"]["enum"] == list(ERROR_CODES)

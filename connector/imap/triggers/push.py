@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import imaplib
 
-from connector.sdk._push import PushSessions
-from connector.sdk._session import PushLine
 from connector.sdk.errors import ConnectorError, Unsupported
+from connector.sdk.push import PushSessions
+from connector.sdk.session import PushLine
 
 from ..actions.mailboxes import list_mailboxes
 from ..wire import commands, protocol

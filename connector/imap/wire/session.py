@@ -18,9 +18,8 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
-from connector.sdk._context import Context
-from connector.sdk._deadlines import WATCHDOG
-from connector.sdk._session import Session
+from connector.sdk import deadlines
+from connector.sdk.context import Context
 from connector.sdk.errors import (
     AuthFailed,
     ConnectionFailed,
@@ -29,6 +28,7 @@ from connector.sdk.errors import (
     TlsError,
     Unsupported,
 )
+from connector.sdk.session import Session
 from connector.sdk.text import REMOTE_CHARS, shorten
 
 from .errors import rate_limited, server_bug
@@ -159,7 +159,7 @@ class ImapSession(Session):
     def _noop(self) -> None:
         """NOOP, its whole reply within the connection's Timeout: a server dripping it a
         byte at a time is cut (as a step past its deadline is), and the session not reused."""
-        watch = WATCHDOG.watch(self, time.monotonic() + self.read_timeout)
+        watch = deadlines.watch(self, time.monotonic() + self.read_timeout)
         try:
             self.client.noop()
         finally:

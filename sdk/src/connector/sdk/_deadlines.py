@@ -44,6 +44,8 @@ class Watch:
         self.state = "armed"  # then "fired" or "disarmed": changed under the watchdog's lock
 
     def disarm(self) -> bool:
+        """End the watch: True when the deadline came first (the connection was cut, or is
+        being cut), False when the watch ended in time."""
         return WATCHDOG.disarm(self)
 
 

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 from . import _outputs as outputs
+from ._error_table import ERROR_TYPES
 from ._manifest import SCHEMA_PATH, Manifest, Operation
 from ._pool import PER_ACCOUNT
-from .errors import ERROR_TYPES, ServerError
+from .errors import ServerError
 
 
 def _cell(text: str) -> str:

@@ -17,8 +17,9 @@ from typing import Any, NamedTuple
 
 from . import _checks as checks
 from ._checks import ecma_anchors
+from ._jsonvalues import number_too_long
 from .errors import InvalidInput
-from .text import SURROGATE, VALUE_CHARS, number_too_long, shorten
+from .text import SURROGATE, VALUE_CHARS, shorten
 
 STRING_TYPES = ("string", "text", "password")
 JSON_TYPES = {

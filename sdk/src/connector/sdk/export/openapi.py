@@ -20,9 +20,9 @@ import re
 from typing import Any
 
 from .. import _outputs as outputs
+from .._error_table import ERROR_CODES, ERRORS, status_of
 from .._inputs import InputSpec
 from .._manifest import Manifest, Operation
-from ..errors import ERROR_CODES, ERRORS, status_of
 
 # Every code a step may end with, then the service's own refusals (errors.ERRORS).
 STEP_CODES = list(ERROR_CODES)
