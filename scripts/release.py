@@ -33,6 +33,7 @@ from pathlib import Path
 import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 
+import connector.sdk as connector_sdk
 from connector.sdk._manifest_diff import major_bump, next_major
 from connector.sdk._public_api import compare
 from connector.sdk._public_api import text as public_api_text
@@ -224,12 +225,14 @@ def compatible_with_last_release(root: Path, version: str) -> list[str]:
             f"{SNAPSHOT} is not the code's public API: run .venv/bin/python -m "
             f"connector.sdk._public_api --write {SNAPSHOT}, review and commit it"
         )
+    shown = Path(connector_sdk.__file__).parent
+    fresh_line = f"{SNAPSHOT} is the public API of the connector-sdk at {shown}"
     if not tag:
-        return [f"no release tag ({RELEASE_TAGS}) yet: nothing to compare with"]
+        return [fresh_line, f"no release tag ({RELEASE_TAGS}) yet: nothing to compare with"]
     last = tag.removeprefix("v")
     if _VERSION.fullmatch(last) and version_key(version) <= version_key(last):
         raise Refused(f"{version} is not newer than the last release {tag}")
-    done = [f"{version} is newer than {tag}"]
+    done = [fresh_line, f"{version} is newer than {tag}"]
     print(f"--- connector diff --last-release {MANIFEST}")
     if connector_cli(["diff", "--last-release", MANIFEST]) != 0:
         raise Refused(f"the manifest breaks saved steps since {tag} (connector diff, above)")
