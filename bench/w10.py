@@ -259,7 +259,7 @@ def pool_lookup(sizes: tuple[int, ...] = (200, 10_000, 50_000), steps: int = 5_0
     (each its own session, tenants of 50 accounts), microseconds: the least of five runs of
     ``steps`` steps on random accounts (this machine is shared: the least is the cost, the
     rest is its neighbours)."""
-    from connector.sdk.pool import SessionPool
+    from connector.sdk._pool import SessionPool
     from connector.sdk.session import Session
 
     class Instant(Session):

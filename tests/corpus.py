@@ -13,7 +13,7 @@ import json
 import random
 from pathlib import Path
 
-from connector.sdk.jsonvalues import json_problem
+from connector.sdk._jsonvalues import json_problem
 
 CORPUS = Path(__file__).with_name("messages") / "corpus"
 EXPECTED: dict[str, dict] = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))

@@ -3,7 +3,7 @@ made; a big text that fails a check is shown by its start only."""
 
 from __future__ import annotations
 
-from connector.sdk import checks
+from connector.sdk import _checks as checks
 
 
 class Counted(str):

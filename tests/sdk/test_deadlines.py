@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connector.sdk.deadlines import WATCHDOG, seconds_left, watching
+from connector.sdk._deadlines import WATCHDOG, seconds_left, watching
 from connector.sdk.errors import Timeout
 
 # What a cut may lag its deadline by on a shared machine (measured: about a millisecond).

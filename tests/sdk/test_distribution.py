@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from connector.sdk import Connector
-from connector.sdk.scaffold import scaffold
+from connector.sdk._scaffold import scaffold
 from tests.helpers import ROOT
 from tests.sample_connector import MANIFEST
 

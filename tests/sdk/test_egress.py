@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from connector.sdk import egress
-from connector.sdk.egress import EgressPolicy, address_class
+from connector.sdk import _egress as egress
+from connector.sdk._egress import EgressPolicy, address_class
 from connector.sdk.errors import DestinationNotAllowed
 
 REFUSED = {
@@ -45,7 +45,7 @@ REFUSED = {
     "64:ff9b::7f00:1": "loopback, in an IPv6 form",  # NAT64 of 127.0.0.1
     "64:ff9b::a9fe:a9fe": "link-local (cloud metadata), in an IPv6 form",
     "::127.0.0.1": "loopback, in an IPv6 form",  # IPv4-compatible (deprecated)
-    # IPv6 ranges no mail server is on (connector.sdk.addresses says why, per range).
+    # IPv6 ranges no mail server is on (connector.sdk._addresses says why, per range).
     "fec0::1": "site-local",  # deprecated (RFC 3879), a site's private network
     "feff:ffff::1": "site-local",
     "3ffe:b00::1": "reserved",  # 6bone, returned (RFC 3701)

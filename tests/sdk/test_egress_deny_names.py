@@ -11,8 +11,8 @@ from dataclasses import replace
 
 import pytest
 
-from connector.sdk.denied_names import DeniedNames
-from connector.sdk.egress import EgressPolicy
+from connector.sdk._denied_names import DeniedNames
+from connector.sdk._egress import EgressPolicy
 from connector.sdk.errors import DestinationNotAllowed
 from tests.sdk.zone import Zone
 

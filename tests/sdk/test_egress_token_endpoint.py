@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from connector.sdk import egress
-from connector.sdk.egress import EgressPolicy
+from connector.sdk import _egress as egress
+from connector.sdk._egress import EgressPolicy
+from connector.sdk._oauth import Refresher
+from connector.sdk._scrub import Scrubber
 from connector.sdk.errors import DestinationNotAllowed
-from connector.sdk.oauth import Refresher
-from connector.sdk.scrub import Scrubber
-from connector.sdk.testing.http import FakeHttpServer
+from connector.sdk.testing._http import FakeHttpServer
 from tests.sdk.zone import Zone
 
 ZONE = Zone(

@@ -9,9 +9,9 @@ import pytest
 
 from connector.imap import manifest_path
 from connector.sdk import Connector, InvalidInput
+from connector.sdk._egress import EgressPolicy
 from connector.sdk.cli.output import UsageError
 from connector.sdk.cli.requests import read_json_arg
-from connector.sdk.egress import EgressPolicy
 from connector.sdk.errors import DestinationNotAllowed
 from connector.sdk.service.body import parse_object
 from connector.sdk.service.headers import connection_from_headers

@@ -14,9 +14,9 @@ from openapi_spec_validator import validate
 
 from connector.imap import manifest_path
 from connector.sdk import Connector
+from connector.sdk._scaffold import scaffold
 from connector.sdk.export import openapi30, powerautomate
 from connector.sdk.export.openapi import document
-from connector.sdk.scaffold import scaffold
 from connector.sdk.service.routes import connection_from_headers
 
 # Schema keywords of OpenAPI 3 that Swagger 2.0 (and Power Automate) does not take.

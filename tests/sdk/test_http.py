@@ -12,7 +12,7 @@ from email.utils import format_datetime
 import pytest
 
 from connector.sdk import Connector
-from connector.sdk.egress import EgressPolicy, applied
+from connector.sdk._egress import EgressPolicy, applied
 from connector.sdk.errors import (
     AlreadyExists,
     AuthFailed,

@@ -14,12 +14,12 @@ import pytest
 from openapi_spec_validator import validate
 
 from connector.sdk import Connector
+from connector.sdk._inputs import File
+from connector.sdk._manifest import Manifest
 from connector.sdk.errors import ManifestError
 from connector.sdk.export import openapi30, powerautomate
 from connector.sdk.export.openapi import document
 from connector.sdk.http import HttpClient
-from connector.sdk.inputs import File
-from connector.sdk.manifest import Manifest
 from connector.sdk.testing import FakeHttpServer, Harness, Upload
 from tests.helpers import ROOT
 from tests.sdk.test_export import check_power_automate_folder

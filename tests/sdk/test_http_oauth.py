@@ -11,9 +11,9 @@ import shutil
 import pytest
 
 from connector.sdk import Connector
+from connector.sdk._manifest import Manifest
 from connector.sdk.errors import AuthFailed, ManifestError
 from connector.sdk.http import ApiKey, Bearer, HttpClient
-from connector.sdk.manifest import Manifest
 from connector.sdk.testing import FakeHttpServer, Harness, Reply
 from tests.helpers import ROOT
 

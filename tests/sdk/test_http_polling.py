@@ -1,4 +1,4 @@
-"""ListPoller (connector.sdk.http.polling): over random streams of items with ties, updates,
+"""ListPoller (connector.sdk.http._polling): over random streams of items with ties, updates,
 pages of every kind and limits, no item is handed off twice and none is lost. The streams
 run against an API model in this process (thousands of polls: HTTP would only add time);
 the same poller over real sockets is in the rest template's own tests (its
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from connector.sdk.errors import ServerError
 from connector.sdk.http import CursorField, HighWaterMark, LinkHeader, ListPoller, PageNumber
-from connector.sdk.http.polling import order_key
+from connector.sdk.http._polling import order_key
 from tests.helpers import property_examples
 
 BASE = datetime(2026, 12, 1, 10, tzinfo=UTC)

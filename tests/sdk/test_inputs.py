@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from connector.sdk._inputs import CoercionError, InputSet, InputSpec, coerce
 from connector.sdk.errors import InvalidInput
-from connector.sdk.inputs import CoercionError, InputSet, InputSpec, coerce
 
 RAW = ["993", " 993 ", "9.5", "abc", "", "TRUE", "yes", "2", '["a"]', "a,b", '{"x":1}', "{bad"]
 BAD = CoercionError
@@ -149,7 +149,7 @@ def test_a_huge_bad_value_does_not_come_back_whole():
 
 
 def test_patterns_anchor_like_json_schema():
-    from connector.sdk.checks import ecma_anchors
+    from connector.sdk._checks import ecma_anchors
 
     assert ecma_anchors(r"^[a-z$]+$|^\$x$") == r"^[a-z$]+\Z|^\$x\Z"
     inputs = InputSet(
@@ -181,8 +181,8 @@ DIFFERENTIAL = [
 def test_fast_checker_and_jsonschema_fallback_agree(schema, values):
     from jsonschema import Draft202012Validator
 
-    from connector.sdk import checks
-    from connector.sdk.inputs import _jsonschema_validator
+    from connector.sdk import _checks as checks
+    from connector.sdk._inputs import _jsonschema_validator
 
     assert checks.handles(schema)
     fallback = _jsonschema_validator(schema)
@@ -197,7 +197,7 @@ def test_fast_checker_and_jsonschema_fallback_agree(schema, values):
 
 def test_an_unhandled_keyword_does_not_change_what_a_pattern_means():
     """uniqueItems sends the whole input set to jsonschema: Host must still refuse "\\n"."""
-    from connector.sdk.inputs import InputSet
+    from connector.sdk._inputs import InputSet
 
     inputs = InputSet(
         [

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from connector.imap import manifest_path
+from connector.sdk._manifest import Manifest
 from connector.sdk.errors import ManifestError
-from connector.sdk.manifest import Manifest
 from tests.helpers import ROOT
 from tests.sample_connector import MANIFEST
 
@@ -170,8 +170,8 @@ def test_yaml_syntax_error(base):
 def test_the_schemas_error_codes_are_the_runtimes():
     import json
 
-    from connector.sdk.errors import ERROR_CODES
-    from connector.sdk.manifest import SCHEMA_PATH
+    from connector.sdk._error_table import ERROR_CODES
+    from connector.sdk._manifest import SCHEMA_PATH
 
     schema = json.loads(SCHEMA_PATH.read_text())
     assert schema["properties"]["errorCodes"]["items"]["enum"] == list(ERROR_CODES)
@@ -212,7 +212,7 @@ def test_imap_mailbox_inputs_link_the_mailbox_picklist():
 
 def test_the_guides_manifest_reference_is_generated_from_the_schema():
     """docs/writing-a-connector.md lists every manifest field; scripts/docs refreshes it."""
-    from connector.sdk.docs import with_reference
+    from connector.sdk._docs import with_reference
 
     guide = ROOT / "docs" / "writing-a-connector.md"
     text = guide.read_text(encoding="utf-8")

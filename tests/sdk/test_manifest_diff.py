@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from connector.sdk._manifest import Manifest
+from connector.sdk._manifest_diff import compare, major_bump, next_major, verdict
 from connector.sdk.cli import main as cli_main
-from connector.sdk.manifest import Manifest
-from connector.sdk.manifest_diff import compare, major_bump, next_major, verdict
 
 BASE = {
     "manifestVersion": 1,

@@ -9,7 +9,7 @@ from openapi_spec_validator import validate
 
 from connector.imap import manifest_path
 from connector.sdk import Connector
-from connector.sdk.errors import ERRORS
+from connector.sdk._error_table import ERRORS
 from connector.sdk.export.openapi import document
 from tests.helpers import ROOT
 

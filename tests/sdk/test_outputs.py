@@ -7,10 +7,10 @@ import pytest
 
 from connector.imap import manifest_path
 from connector.sdk import Connector
-from connector.sdk.docs import render
+from connector.sdk._docs import render
+from connector.sdk._manifest import Manifest
+from connector.sdk._outputs import column_problems, fields, kind
 from connector.sdk.export.openapi import document
-from connector.sdk.manifest import Manifest
-from connector.sdk.outputs import column_problems, fields, kind
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from connector.sdk._pool import SessionPool
+from connector.sdk._session import Session as SessionProtocol
 from connector.sdk.errors import Timeout
-from connector.sdk.pool import SessionPool
-from connector.sdk.session import Session as SessionProtocol
 
 
 class Session(SessionProtocol):

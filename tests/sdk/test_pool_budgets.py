@@ -8,12 +8,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from connector.sdk import logins as logins_module
-from connector.sdk import pool as pool_module
+from connector.sdk import _logins as logins_module
+from connector.sdk import _pool as pool_module
+from connector.sdk._logins import LoginThrottle
+from connector.sdk._pool import SessionPool
+from connector.sdk._session import Session as SessionProtocol
 from connector.sdk.errors import AuthFailed, RateLimited, Timeout
-from connector.sdk.logins import LoginThrottle
-from connector.sdk.pool import SessionPool
-from connector.sdk.session import Session as SessionProtocol
 
 
 class Session(SessionProtocol):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from connector.sdk._push import PushSessions
+from connector.sdk._session import Session, missing, reusable
 from connector.sdk.errors import RateLimited
-from connector.sdk.push import PushSessions
-from connector.sdk.session import Session, missing, reusable
 
 
 class Kept(Session):

@@ -1,4 +1,4 @@
-"""The push hub (connector.sdk.pushhub) with lines over socket pairs: the far end of each
+"""The push hub (connector.sdk._pushhub) with lines over socket pairs: the far end of each
 pair plays the server (a byte ``c`` is a change, ``x`` a line that dies, EOF a drop)."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from connector.sdk._pushhub import PushEvent, PushHub
+from connector.sdk._session import PushLine
 from connector.sdk.errors import RateLimited, Unsupported
-from connector.sdk.pushhub import PushEvent, PushHub
-from connector.sdk.session import PushLine
 
 
 class Line:

@@ -12,12 +12,12 @@ import yaml
 
 from connector.imap import manifest_path
 from connector.sdk import Connector
+from connector.sdk._docs import render
+from connector.sdk._manifest import Manifest
 from connector.sdk.cli.manifests import description
-from connector.sdk.docs import render
 from connector.sdk.errors import ManifestError
 from connector.sdk.export import powerautomate
 from connector.sdk.export.openapi import document
-from connector.sdk.manifest import Manifest
 from connector.sdk.service.headers import connection_from_headers
 from tests.helpers import ROOT
 from tests.sample_connector import MANIFEST

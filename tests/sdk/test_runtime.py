@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from connector.sdk import Connector
-from connector.sdk.scrub import Scrubber
+from connector.sdk._scrub import Scrubber
 from tests import sample_connector
 from tests.helpers import ROOT
 from tests.sample_connector import MANIFEST
@@ -272,7 +272,7 @@ def test_scrubber_masks_escaped_and_encoded_forms():
 
 
 def test_json_problem_names_the_place():
-    from connector.sdk.jsonvalues import json_problem
+    from connector.sdk._jsonvalues import json_problem
 
     assert json_problem({"a": [1, "x", None, True, 2.5, {"b": []}]}) is None
     assert json_problem({"a": [1, {"b": b"x"}]}) == "$.a[1].b is a bytes"
@@ -281,7 +281,7 @@ def test_json_problem_names_the_place():
 
 
 def test_json_problem_finds_lone_surrogates_in_keys_and_in_long_strings():
-    from connector.sdk.jsonvalues import INVALID_TEXT, json_problem
+    from connector.sdk._jsonvalues import INVALID_TEXT, json_problem
 
     lone = "caf\udce9"
     assert json_problem({"é": ["ü" * 10]}) is None
@@ -314,7 +314,7 @@ def test_json_problem_finds_lone_surrogates_in_keys_and_in_long_strings():
     ],
 )
 def test_input_keys_become_snake_case_parameters(key, name):
-    from connector.sdk.manifest import python_name
+    from connector.sdk._manifest import python_name
 
     assert python_name(key) == name
 

@@ -92,7 +92,7 @@ def test_nesting_past_the_cap_is_invalid_input():
 
 def test_the_deepest_input_the_runtime_takes_fits_the_body_depth():
     """Every body whose inputs the runtime would accept passes the body's depth cap."""
-    from connector.sdk.inputs import MAX_DEPTH, plain_json_problem
+    from connector.sdk._inputs import MAX_DEPTH, plain_json_problem
 
     value: object = "x"
     for _ in range(MAX_DEPTH):

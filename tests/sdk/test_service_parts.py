@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from connector.sdk import envelope
+from connector.sdk import _envelope as envelope
 from connector.sdk.errors import DestinationNotAllowed, RateLimited, Timeout
 from connector.sdk.service.admission import BusyThreads, Gate
 from connector.sdk.service.auth import TokenCheck, TokenFileError, read_tokens

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from connector.imap import manifest_path
+from connector.sdk._manifest import Manifest
 from connector.sdk.cli.steps import clear_leftovers, write_state
 from connector.sdk.errors import ManifestError
-from connector.sdk.manifest import Manifest
 from tests.helpers import ROOT
 from tests.sample_connector import MANIFEST
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connector.sdk.scaffold import scaffold
+from connector.sdk._scaffold import scaffold
 
 CONSOLE = str(Path(sys.executable).parent / "connector")
 API_KEY = "key-" + "k" * 20  # the rest template's

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from connector.sdk import __version__ as sdk_version
 from tests.helpers import ROOT, build_wheels
 
 
@@ -48,7 +49,11 @@ def test_wheel_contents(wheel):
     assert "connector/imap/assets/icon.png" in names
     assert not [n for n in names if n.startswith("connector/sdk")]  # connector-sdk's
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("/METADATA")))
-    assert b"Requires-Dist: connector-sdk<0.3,>=0.2" in metadata
+    # The pin is the SDK's compatible range: in 0.x its minor (a minor may break, as Cargo and
+    # npm read versions), from 1.0 its major.
+    major, minor = (int(part) for part in sdk_version.split(".")[:2])
+    upper = f"{major}.{minor + 1}" if major == 0 else f"{major + 1}"
+    assert f"Requires-Dist: connector-sdk<{upper},>={major}.{minor}".encode() in metadata
     assert "connector/__init__.py" not in names  # a namespace package
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.sdk.scaffold import scaffold
+from connector.sdk._scaffold import scaffold
 
 
 @pytest.fixture(scope="module")

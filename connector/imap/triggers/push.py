@@ -1,5 +1,5 @@
 """The new-email trigger's push: lines that hear of new mail (IMAP IDLE, RFC 2177), held by
-the process's push hub (connector.sdk.pushhub) for as long as someone watches.
+the process's push hub (connector.sdk._pushhub) for as long as someone watches.
 
 It only says *when* to poll; the poll decides what is new. So a dropped IDLE, a server that
 lies, or one without IDLE costs latency, never mail nor duplicates. One connection watches

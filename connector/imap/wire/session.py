@@ -18,8 +18,8 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
+from connector.sdk import deadlines
 from connector.sdk.context import Context
-from connector.sdk.deadlines import WATCHDOG
 from connector.sdk.errors import (
     AuthFailed,
     ConnectionFailed,
@@ -121,7 +121,7 @@ class ImapSession(Session):
             return {"version": sock.version(), "cipher": cipher[0] if cipher else None}
         return None
 
-    # -- the session pool's hooks (connector.sdk.pool), for hosts that keep sessions
+    # -- the session pool's hooks (connector.sdk._pool), for hosts that keep sessions
 
     def reset(self) -> None:
         """Between steps: logged in, no mailbox selected, nothing expunged.
@@ -159,7 +159,7 @@ class ImapSession(Session):
     def _noop(self) -> None:
         """NOOP, its whole reply within the connection's Timeout: a server dripping it a
         byte at a time is cut (as a step past its deadline is), and the session not reused."""
-        watch = WATCHDOG.watch(self, time.monotonic() + self.read_timeout)
+        watch = deadlines.watch(self, time.monotonic() + self.read_timeout)
         try:
             self.client.noop()
         finally:

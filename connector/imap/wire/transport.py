@@ -74,8 +74,8 @@ from imapclient.imapclient import _parse_untagged_response as parse_untagged
 from imapclient.imapclient import require_capability
 from imapclient.tls import IMAP4_TLS
 
-from connector.sdk import egress
-from connector.sdk.deadlines import WATCHDOG, Watch
+from connector.sdk import deadlines, egress
+from connector.sdk.deadlines import Watch
 
 from . import budgets
 from .budgets import OverBudget
@@ -333,7 +333,7 @@ class _Pipelining(_IMAP4):
         is a ``TimeoutError``. A socket's timeout bounds each ``recv``: a server sending a
         byte a second satisfies it for ever (measured: a step held until the host's cap)."""
         self._stall_seconds = seconds
-        self._progress = WATCHDOG.watch(self, time.monotonic() + seconds, self._renew)
+        self._progress = deadlines.watch(self, time.monotonic() + seconds, self._renew)
 
     def _renew(self, now: float) -> float | None:
         """The watchdog's question (its thread, its lock): when to look again; None: cut."""
@@ -904,7 +904,7 @@ class Client(IMAPClient):
         except (ProtocolError, ValueError):  # (a literal in it: the poll will tell)
             pass
 
-    # -- IDLE read by a selector (connector.sdk.pushhub): one thread serves every line of a
+    # -- IDLE read by a selector (connector.sdk._pushhub): one thread serves every line of a
     # process, so what arrived is read without blocking, and a response that came in part
     # waits for the rest in ``_idle_pending``, never in a blocked read
 

@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from connector.sdk.errors import ERROR_CODES
-from connector.sdk.jsonvalues import json_problem
+from connector.sdk._error_table import ERROR_CODES
+from connector.sdk._jsonvalues import json_problem
 from tests.helpers import append, raw_client
 
 

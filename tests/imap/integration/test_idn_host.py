@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import socket
 
-from connector.sdk import egress
-from connector.sdk.egress import EgressPolicy
+from connector.sdk import _egress as egress
+from connector.sdk._egress import EgressPolicy
 from connector.sdk.testing import Harness
 
 

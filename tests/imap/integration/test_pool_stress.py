@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from connector.sdk.pool import SessionPool
+from connector.sdk._pool import SessionPool
 from tests.helpers import make_message, raw_client
 from tests.servers import fake
 

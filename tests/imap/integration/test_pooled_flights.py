@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from connector.sdk.pool import SessionPool
+from connector.sdk._pool import SessionPool
 from tests.helpers import make_message, raw_client
 from tests.servers import fake
 

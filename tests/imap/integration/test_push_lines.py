@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from connector.imap.triggers import push
-from connector.sdk.pushhub import PushHub
+from connector.sdk._pushhub import PushHub
 from tests.helpers import make_message, raw_client
 from tests.servers import fake
 

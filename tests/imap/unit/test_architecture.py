@@ -47,13 +47,13 @@ def test_the_check_sees_an_access(tmp_path):
 
 
 def test_every_connection_goes_through_the_egress_policy():
-    """Only connector.sdk.egress opens connections, and the HTTP toolkit on its policed
+    """Only connector.sdk._egress opens connections, and the HTTP toolkit on its policed
     transport (the demo's own local server, and the fake servers of tests, aside)."""
     sources = [*IMAP.rglob("*.py"), *(ROOT / "sdk" / "src").rglob("*.py")]
     sdk = ROOT / "sdk/src/connector/sdk"
     allowed = {
-        sdk / "egress.py",
-        *(sdk / "http").glob("*.py"),  # httpx on http/transport.py's PolicedBackend
+        sdk / "_egress.py",
+        *(sdk / "http").glob("*.py"),  # httpx on http/_transport.py's PolicedBackend
         *(sdk / "testing").glob("*.py"),  # its fake HTTP server listens, never connects
         sdk / "service" / "cli.py",  # serve's listening socket, bound before its workers
         IMAP / "demo" / "localserver.py",

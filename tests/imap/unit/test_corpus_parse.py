@@ -11,7 +11,7 @@ import pytest
 
 from connector.imap.actions.append_message import message_bytes
 from connector.imap.mail import mime
-from connector.sdk.jsonvalues import json_problem
+from connector.sdk._jsonvalues import json_problem
 from tests import corpus
 
 

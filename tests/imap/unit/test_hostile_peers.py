@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from connector.sdk.scrub import Scrubber
+from connector.sdk._scrub import Scrubber
 from connector.sdk.testing import Harness
 from tests.helpers import cli
 from tests.servers import fake

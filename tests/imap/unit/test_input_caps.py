@@ -121,7 +121,7 @@ def test_a_flags_list_over_its_cap_is_invalid_input_naming_the_input_and_the_max
 
 
 def test_a_list_input_without_a_declared_cap_gets_the_sdks():
-    from connector.sdk.inputs import MAX_ITEMS, InputSpec
+    from connector.sdk._inputs import MAX_ITEMS, InputSpec
 
     assert InputSpec("tags", "Tags", "list").json_schema()["maxItems"] == MAX_ITEMS
     assert InputSpec("tags", "Tags", "list", schema={"maxItems": 5}).json_schema()["maxItems"] == 5

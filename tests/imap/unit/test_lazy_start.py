@@ -17,8 +17,8 @@ NOT_IMPORTED = [
     "connector.sdk.service",
     "connector.sdk.temporal",
     "connector.sdk.http",
-    "connector.sdk.pool",
-    "connector.sdk.oauth",  # (a connection without oauth2)
+    "connector.sdk._pool",
+    "connector.sdk._oauth",  # (a connection without oauth2)
     "starlette",
     "uvicorn",
     "prometheus_client",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from connector.sdk.pool import SessionPool
+from connector.sdk._pool import SessionPool
 from tests.servers import fake
 
 FIELDS = {"host": "127.0.0.1", "secure": False, "startTls": "never"}

@@ -17,7 +17,7 @@ import pytest
 from connector.imap.wire import budgets, transport
 from connector.imap.wire.budgets import OverBudget
 from connector.imap.wire.server_sets import ServerSet
-from connector.sdk.pool import SessionPool
+from connector.sdk._pool import SessionPool
 from tests.helpers import VirtualMemoryWatch, rss_kib
 from tests.servers import fake
 

@@ -1,13 +1,36 @@
-"""The exception hierarchy handlers raise, and the one table of error codes.
+"""The exception hierarchy handlers raise: each class is a row of the one table of error codes.
 
 Every error a caller can see is a ConnectorError with a stable ``code``. Each class *is*
 its row of the table: ``code``, ``retryable`` (the default; an instance may override it),
 ``status`` (the HTTP status the service answers with) and its docstring (the meaning, shown
-in the docs and the OpenAPI description). Handlers raise the subclasses; ``envelope``
-turns them into envelopes, everywhere (runtime, CLI, service, Temporal).
+in the docs and the OpenAPI description). Handlers raise the subclasses; the runtime turns
+them into envelopes, everywhere (runtime, CLI, service, Temporal). ``Unauthorized``,
+``MethodNotAllowed`` and ``PayloadTooLarge`` are the service's own refusals, in the same
+envelope; ``ManifestError`` is a developer's, found when the manifest loads.
 """
 
 from __future__ import annotations
+
+__all__ = [
+    "AlreadyExists",
+    "AuthFailed",
+    "ConnectionFailed",
+    "ConnectorError",
+    "DestinationNotAllowed",
+    "InternalError",
+    "InvalidInput",
+    "ManifestError",
+    "MethodNotAllowed",
+    "NotFound",
+    "PayloadTooLarge",
+    "RateLimited",
+    "ServerError",
+    "Timeout",
+    "TlsError",
+    "Unauthorized",
+    "UnknownAction",
+    "Unsupported",
+]
 
 
 class ConnectorError(Exception):
@@ -181,41 +204,6 @@ class PayloadTooLarge(ConnectorError):
 
     code = "PAYLOAD_TOO_LARGE"
     status = 413
-
-
-# The codes a step can end with (a manifest's errorCodes name some of them)...
-ERROR_TYPES: tuple[type[ConnectorError], ...] = (
-    InvalidInput,
-    UnknownAction,
-    AuthFailed,
-    TlsError,
-    ConnectionFailed,
-    Timeout,
-    RateLimited,
-    NotFound,
-    AlreadyExists,
-    Unsupported,
-    ServerError,
-    InternalError,
-    DestinationNotAllowed,
-)
-ERROR_CODES = tuple(cls.code for cls in ERROR_TYPES)
-# ...and the service's own refusals, in the same envelope.
-SERVICE_ERROR_TYPES: tuple[type[ConnectorError], ...] = (
-    Unauthorized,
-    MethodNotAllowed,
-    PayloadTooLarge,
-)
-# The table: code -> class (its code, retryable, status and meaning).
-ERRORS: dict[str, type[ConnectorError]] = {
-    cls.code: cls for cls in (*ERROR_TYPES, *SERVICE_ERROR_TYPES)
-}
-
-
-def status_of(code: str) -> int:
-    """The HTTP status of an error code (500 for a code nobody declared)."""
-    cls = ERRORS.get(code)
-    return cls.status if cls else 500
 
 
 class ManifestError(Exception):

@@ -1,11 +1,15 @@
-"""Text rules shared by every part: shortening (one rule, three limits) and what is not
-valid Unicode."""
+"""Text rules shared by the SDK and connectors: shortening (one rule, three limits) and what
+is not valid Unicode.
 
-from __future__ import annotations
+Quote a user's value back in an error within ``VALUE_CHARS``, a remote server's own words
+within ``REMOTE_CHARS`` (both through ``shorten``); the runtime cuts a whole message at
+``MESSAGE_CHARS``. A string with a lone surrogate (``SURROGATE``) cannot be written as
+UTF-8: the runtime refuses such a result, so decode remote bytes before returning them.
+"""
 
-import json
 import re
-import sys
+
+__all__ = ["MESSAGE_CHARS", "REMOTE_CHARS", "SURROGATE", "VALUE_CHARS", "shorten"]
 
 # A lone surrogate: text that is not valid Unicode (cannot be written as UTF-8).
 SURROGATE = re.compile("[\ud800-\udfff]")
@@ -18,15 +22,3 @@ MESSAGE_CHARS = 1000  # a whole error message in the envelope: the rest is noise
 def shorten(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, the cut marked by "..."."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def number_too_long(exc: ValueError) -> str | None:
-    """What to say when ``exc`` is Python's limit on converting digits to an integer (4,300
-    by default: a JSON number or a text of more digits), else None. Without this, such a
-    number read as "not valid JSON" or "not a JSON object", which it is."""
-    if isinstance(exc, json.JSONDecodeError) or "integer string conversion" not in str(exc):
-        return None
-    return (
-        f"a number has more than {sys.get_int_max_str_digits()} digits, too long to read: "
-        "send a shorter number (or text, in quotes)"
-    )

@@ -15,8 +15,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+from .._manifest import Manifest
 from ..errors import ManifestError
-from ..manifest import Manifest
 from . import Invocation
 from .output import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 

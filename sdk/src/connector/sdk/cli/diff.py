@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..discovery import is_connector_name, resolve_manifest
+from .._discovery import is_connector_name, resolve_manifest
+from .._manifest import Manifest, parse_yaml
+from .._manifest_diff import compare, verdict
 from ..errors import ManifestError
-from ..manifest import Manifest, parse_yaml
-from ..manifest_diff import compare, verdict
 from . import Invocation
 from .output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, print_json
 

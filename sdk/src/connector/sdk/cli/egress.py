@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterable
 
-from ..egress import EgressPolicy, HostRule, parse_ports, split_list
+from .._egress import EgressPolicy, HostRule, parse_ports, split_list
 
 GROUP = (
     "egress: where steps may connect (by default not to loopback, private, link-local or "

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..manifest import import_object
-from ..testing.http import FakeHttpServer
+from .._manifest import import_object
+from ..testing._http import FakeHttpServer
 from . import Invocation
 from .output import EXIT_OK, EXIT_USAGE
 

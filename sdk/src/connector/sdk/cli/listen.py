@@ -3,7 +3,7 @@
 The loop: poll (as ``poll`` does: the state file read before, replaced atomically after a
 successful poll, locked all along), print each record on its own line, then wait: until the
 trigger's push (its manifest's ``push``: IMAP IDLE) says something changed, or ``--every``
-passes. The push's lines are held by a push hub of the process (connector.sdk.pushhub), as
+passes. The push's lines are held by a push hub of the process (connector.sdk._pushhub), as
 a worker holds its watchers': logged in once, renewed, opened again after a pause when
 they die. Polling stays the authority: a push that dies or lies costs latency, never a
 record, because only the poll's cursor decides what is new. Failures are printed on stderr
@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .._pushhub import PushEvent, PushHub
+from .._runtime import MOST_LINES_OF_ONE_WAIT
 from ..errors import ConnectorError, ManifestError
-from ..pushhub import PushEvent, PushHub
-from ..runtime import MOST_LINES_OF_ONE_WAIT
 from . import Invocation
 from .output import EXIT_ERROR, EXIT_OK, UsageError
 from .requests import add_request_arguments, build_request, seconds

@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..discovery import installed_connectors, is_connector_name, resolve_manifest
-from ..docs import check_docs, write_docs
+from .._discovery import installed_connectors, is_connector_name, resolve_manifest
+from .._docs import check_docs, write_docs
+from .._manifest import Manifest, Operation
+from .._runtime import Connector
 from ..errors import ManifestError
-from ..manifest import Manifest, Operation
-from ..runtime import Connector
 from . import Invocation
 from .output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, print_json
 from .steps import load_connector, parser_for

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..manifest import Manifest
-from ..requests import split_connection
-from ..text import number_too_long
+from .._jsonvalues import number_too_long
+from .._manifest import Manifest
+from .._requests import split_connection
 from .output import UsageError
 
 

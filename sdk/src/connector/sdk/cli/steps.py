@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import envelope
+from .. import _envelope as envelope
+from .._runtime import Connector
 from ..errors import ConnectorError, InvalidInput, ManifestError
-from ..runtime import Connector
 from . import Invocation
 from .output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, UsageError, print_json
 from .requests import add_connection_argument, add_request_arguments, build_request

@@ -7,4 +7,6 @@
 
 Nothing here needs the serve extra: the service imports these, never the other way round
 (the header names Power Automate's policies set are the service's, ``service.headers``).
+
+Not for connectors: run by ``connector export`` and the service; it may change in any release.
 """

@@ -8,10 +8,10 @@ import json
 import sys
 from pathlib import Path
 
+from .._runtime import Connector
 from ..cli import Invocation
 from ..cli.output import EXIT_ERROR, EXIT_OK
 from ..errors import ManifestError
-from ..runtime import Connector
 from . import openapi30, powerautomate
 from .openapi import document
 

@@ -19,10 +19,10 @@ import json
 import re
 from typing import Any
 
-from .. import outputs
-from ..errors import ERROR_CODES, ERRORS, status_of
-from ..inputs import InputSpec
-from ..manifest import Manifest, Operation
+from .. import _outputs as outputs
+from .._error_table import ERROR_CODES, ERRORS, status_of
+from .._inputs import InputSpec
+from .._manifest import Manifest, Operation
 
 # Every code a step may end with, then the service's own refusals (errors.ERRORS).
 STEP_CODES = list(ERROR_CODES)

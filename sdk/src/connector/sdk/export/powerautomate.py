@@ -30,7 +30,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..manifest import Manifest, Operation
+from .._manifest import Manifest, Operation
 from ..service.headers import header_name
 from .openapi import REF, Builder, pascal
 from .openapi30 import convert

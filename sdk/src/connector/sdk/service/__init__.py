@@ -14,4 +14,7 @@ used and maintained, with graceful shutdown on SIGTERM and TLS built in. The roo
 - ``cli``: the ``serve`` command.
 
 Nothing is imported here, so ``settings`` and ``headers`` load without the serve extra.
+
+Not for connectors: a host of theirs, run by ``connector serve``. A connector never
+imports it (an import contract checks the IMAP connector); it may change in any release.
 """

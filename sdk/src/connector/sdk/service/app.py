@@ -13,8 +13,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from ..discovery import installed_connectors
-from ..runtime import Connector
+from .._discovery import installed_connectors
+from .._runtime import Connector
 from . import studio
 from .auth import TOKEN_ENV, TokenCheck, TokenFileError, read_metrics_tokens, read_tokens
 from .routes import Service

@@ -23,9 +23,9 @@ from typing import Any
 
 from starlette.requests import Request
 
+from .._inputs import MAX_DEPTH
+from .._jsonvalues import number_too_long
 from ..errors import InvalidInput, PayloadTooLarge
-from ..inputs import MAX_DEPTH
-from ..text import number_too_long
 from .shares import Meter
 
 # The body's nesting: as deep as the deepest input value may be (inputs.MAX_DEPTH) under the

@@ -15,10 +15,10 @@ import tempfile
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from .._egress import parse_ports
 from ..cli import Invocation
 from ..cli.egress import add_egress_arguments, egress_problem, hosts
 from ..cli.output import EXIT_ERROR, EXIT_OK, EXIT_USAGE
-from ..egress import parse_ports
 from .auth import (
     METRICS_TOKEN_ENV,
     TOKEN_ENV,

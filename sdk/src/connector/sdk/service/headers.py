@@ -17,8 +17,8 @@ import binascii
 from collections.abc import Iterable
 from typing import Any
 
+from .._inputs import InputSpec
 from ..errors import InvalidInput
-from ..inputs import InputSpec
 
 HEADER_PREFIX = "x-connection-"
 B64_SUFFIX = "-b64"

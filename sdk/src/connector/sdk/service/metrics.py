@@ -27,7 +27,7 @@ from prometheus_client import (
 )
 from prometheus_client.metrics_core import Metric
 
-from ..errors import ERRORS
+from .._error_table import ERRORS
 
 UNKNOWN = "unknown"
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"

@@ -16,8 +16,12 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from .. import envelope
-from ..egress import EgressPolicy
+from .. import _envelope as envelope
+from .._egress import EgressPolicy
+from .._pool import SessionPool
+from .._requests import split_connection
+from .._runtime import Connector, log_unexpected
+from .._scrub import Scrubber
 from ..errors import (
     ConnectorError,
     InternalError,
@@ -30,10 +34,6 @@ from ..errors import (
 )
 from ..export import openapi30
 from ..export.openapi import document
-from ..pool import SessionPool
-from ..requests import split_connection
-from ..runtime import Connector, log_unexpected
-from ..scrub import Scrubber
 from .admission import BusyThreads, Gate, Release
 from .auth import TokenCheck
 from .body import MAX_BODY_DEPTH, read_json_object

@@ -12,8 +12,8 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..egress import EgressPolicy
-from ..pool import IDLE_SECONDS, LOGIN_BACKOFF, PER_ACCOUNT
+from .._egress import EgressPolicy
+from .._pool import IDLE_SECONDS, LOGIN_BACKOFF, PER_ACCOUNT
 
 CONFIG_ENV = "CONNECTOR_SERVE_CONFIG"
 MB = 1024 * 1024
@@ -33,7 +33,7 @@ class Settings:
     per_tenant: int = 16  # steps at once per tenant (a token, or the tokens of a tenant)
     tenant_queue: int | None = None  # a tenant's steps waiting (None: 4 x per_tenant)
     idle_seconds: float = IDLE_SECONDS
-    # What a tenant may hold: pooled sessions, and failed logins (connector.sdk.pool)
+    # What a tenant may hold: pooled sessions, and failed logins (connector.sdk._pool)
     sessions_per_tenant: int = 64  # pooled sessions of one tenant, all workers together
     max_sessions: int = 256  # pooled sessions in all, all workers together
     failed_logins: int = 3  # a tenant's failed logins to one account in a row, then a pause
@@ -71,7 +71,7 @@ class Settings:
     # A request refused by one of those budgets is answered after this pause, so that a
     # client retrying at once cannot make the service spin on refusals.
     refusal_pause: float = 1.0
-    # Egress: where steps may connect (connector.sdk.egress)
+    # Egress: where steps may connect (connector.sdk._egress)
     allow_hosts: tuple[str, ...] = ()
     deny_hosts: tuple[str, ...] = ()
     allow_ports: tuple[int, ...] | None = None  # None: the ports the manifests declare

@@ -14,4 +14,9 @@
 - ``codec``: every payload encrypted (AES-GCM) by the client and the worker, so no
   connection, password or token reaches Temporal's history in the clear.
 - ``worker``: the worker process (``connector worker``), with a session pool.
+
+Not for connectors: a host of theirs, run by ``connector worker``. A connector never imports
+it (an import contract checks the IMAP connector). Your own workflows may call
+``workflows.step()`` and start ``workflows.PollTrigger`` by name (the README's "Run on
+Temporal"); the rest may change in any release.
 """

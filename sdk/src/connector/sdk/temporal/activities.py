@@ -25,12 +25,12 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from .. import envelope
-from ..deadlines import seconds_left
-from ..egress import EgressPolicy
+from .. import _envelope as envelope
+from .._deadlines import seconds_left
+from .._egress import EgressPolicy
+from .._requests import REQUEST_KINDS
+from .._runtime import Connector
 from ..errors import ConnectionFailed, InternalError, UnknownAction
-from ..requests import REQUEST_KINDS
-from ..runtime import Connector
 from . import telemetry
 from .workflows import HAND_OFFS_AT_ONCE, RECORD_BYTES, record_id
 
@@ -91,7 +91,7 @@ def run_envelope(request: dict, execution: str | None = None, timeout: float | N
 def time_left(info: activity.Info) -> float | None:
     """What the activity has left of its start-to-close and schedule-to-close timeouts: the
     step's deadline, so that a server answering a byte at a time cannot hold the step (and
-    its worker thread) past the moment Temporal gives up on it (connector.sdk.deadlines)."""
+    its worker thread) past the moment Temporal gives up on it (connector.sdk._deadlines)."""
     return seconds_left(
         [
             (info.start_to_close_timeout, info.started_time),

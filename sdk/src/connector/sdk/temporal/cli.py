@@ -9,13 +9,13 @@ import os
 import sys
 import uuid
 
+from .._discovery import installed_connectors
+from .._pushhub import MAX_LINES
+from .._runtime import Connector
 from ..cli import Invocation
 from ..cli.egress import add_egress_arguments, egress_problem, policy_from_args
 from ..cli.output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, UsageError
 from ..cli.requests import add_request_arguments, build_request, seconds
-from ..discovery import installed_connectors
-from ..pushhub import MAX_LINES
-from ..runtime import Connector
 from .codec import KeyError_, load_keys
 from .status import watcher_status
 from .worker import connect, run

@@ -1,4 +1,4 @@
-"""A worker's side of push: its push hub (connector.sdk.pushhub) holding the lines of the
+"""A worker's side of push: its push hub (connector.sdk._pushhub) holding the lines of the
 watchers that leased them here, and the activities that lease, release and watch it.
 
 - ``connector.pushLease`` (shared task queue, any worker): a watcher asks for its lines;
@@ -38,10 +38,10 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from .. import envelope
-from ..egress import EgressPolicy
+from .. import _envelope as envelope
+from .._egress import EgressPolicy
+from .._pushhub import PushEvent, PushHub
 from ..errors import ConnectorError, Unsupported
-from ..pushhub import PushEvent, PushHub
 from . import activities
 from .workflows import CAPACITY, HUB_ALIVE, LEASE, PUSH, PUSH_EVENT, RELEASE, REOPEN
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from ..errors import ERRORS
+from .._error_table import ERRORS
 
 UNKNOWN = "unknown"
 OTHER = "other"

@@ -15,9 +15,9 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from ..egress import EgressPolicy
-from ..pool import PER_ACCOUNT, SessionPool
-from ..pushhub import MAX_LINES, PushHub
+from .._egress import EgressPolicy
+from .._pool import PER_ACCOUNT, SessionPool
+from .._pushhub import MAX_LINES, PushHub
 from . import activities, telemetry, workflows
 from .codec import data_converter
 from .pushhost import PushHost

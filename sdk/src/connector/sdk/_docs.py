@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import outputs
-from .errors import ERROR_TYPES, ServerError
-from .manifest import SCHEMA_PATH, Manifest, Operation
-from .pool import PER_ACCOUNT
+from . import _outputs as outputs
+from ._error_table import ERROR_TYPES
+from ._manifest import SCHEMA_PATH, Manifest, Operation
+from ._pool import PER_ACCOUNT
+from .errors import ServerError
 
 
 def _cell(text: str) -> str:

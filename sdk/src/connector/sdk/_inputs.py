@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from . import checks
-from .checks import ecma_anchors
+from . import _checks as checks
+from ._checks import ecma_anchors
+from ._jsonvalues import number_too_long
 from .errors import InvalidInput
-from .text import SURROGATE, VALUE_CHARS, number_too_long, shorten
+from .text import SURROGATE, VALUE_CHARS, shorten
 
 STRING_TYPES = ("string", "text", "password")
 JSON_TYPES = {

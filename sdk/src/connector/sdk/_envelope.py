@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ERRORS, ConnectorError, status_of
-from .scrub import Scrubber
+from ._error_table import ERRORS, status_of
+from ._scrub import Scrubber
+from .errors import ConnectorError
 from .text import MESSAGE_CHARS, SURROGATE, shorten
 
 

@@ -12,10 +12,16 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import envelope
-from .context import Context
-from .deadlines import watching
-from .discovery import is_connector_name, resolve_manifest
+from . import _envelope as envelope
+from ._context import Context
+from ._deadlines import watching
+from ._discovery import is_connector_name, resolve_manifest
+from ._inputs import plain_json_problem
+from ._jsonvalues import INVALID_TEXT, json_problem, valid_text
+from ._manifest import KIND_LABELS, Manifest, Operation
+from ._requests import REQUEST_KINDS, kind_of, split_connection
+from ._scrub import Scrubber
+from ._session import Session, close_quietly, missing
 from .errors import (
     AuthFailed,
     ConnectorError,
@@ -25,23 +31,17 @@ from .errors import (
     UnknownAction,
     Unsupported,
 )
-from .inputs import plain_json_problem
-from .jsonvalues import INVALID_TEXT, json_problem, valid_text
-from .manifest import KIND_LABELS, Manifest, Operation
-from .requests import REQUEST_KINDS, kind_of, split_connection
-from .scrub import Scrubber
-from .session import Session, close_quietly, missing
 from .text import SURROGATE
 
 if TYPE_CHECKING:  # (a one-request process never imports the pool, nor push's parts)
     from contextlib import AbstractContextManager
 
-    from . import oauth
-    from .egress import EgressPolicy
-    from .pool import Keys as PoolKeys
-    from .pool import SessionPool
-    from .pushhub import Opener, PushEvent, PushHub
-    from .session import PushLine
+    from . import _oauth as oauth
+    from ._egress import EgressPolicy
+    from ._pool import Keys as PoolKeys
+    from ._pool import SessionPool
+    from ._pushhub import Opener, PushEvent, PushHub
+    from ._session import PushLine
 
 log = logging.getLogger("connector.sdk")
 # A wait on a hub of its own (``wait_for_change`` without a host's hub) holds at most this
@@ -105,12 +105,12 @@ class Connector:
         ``execution_id`` (a new one by default) and ``timeout`` (seconds; the deadline) reach
         handlers that take a ``context``; at the deadline a session with ``interrupt()`` is
         cut, so a server answering a byte at a time cannot hold the step past it
-        (connector.sdk.deadlines): the step is TIMEOUT, its session discarded. With a
-        ``pool`` (connector.sdk.pool), the session comes from it and goes back to it, among
+        (connector.sdk._deadlines): the step is TIMEOUT, its session discarded. With a
+        ``pool`` (connector.sdk._pool), the session comes from it and goes back to it, among
         the sessions of ``tenant`` (a host's name for who asks: its sessions and failed
         logins are its own); ``report`` (a dict) then gets ``pool``: "hit" or "miss".
         ``connect_timeout`` bounds opening the connection (``context.connect_timeout``).
-        ``egress`` is where the step may connect (connector.sdk.egress): a hosted
+        ``egress`` is where the step may connect (connector.sdk._egress): a hosted
         service passes its policy; by default the environment's (permissive when unset).
         When the connection refreshed its OAuth 2.0 tokens,
         the envelope's ``connectionUpdate`` holds the fields for the platform to store.
@@ -127,15 +127,15 @@ class Connector:
     def push_opener(
         self, request: Any, *, egress: EgressPolicy | None = None
     ) -> tuple[Opener, Callable[[BaseException], dict]]:
-        """What a push hub (connector.sdk.pushhub) needs to hold a trigger's push lines:
+        """What a push hub (connector.sdk._pushhub) needs to hold a trigger's push lines:
         ``open(room)`` and ``describe(exc)``.
 
         ``open(room)`` blocks (a hub's worker thread calls it): it opens a session of the
         request's connection, as a step would but never pooled, and asks the trigger's
         ``push`` (the manifest's ``module:function``, called as ``push(session, inputs,
-        sessions)``) for its lines (connector.sdk.session.PushLine), at most ``room``; the
+        sessions)``) for its lines (connector.sdk._session.PushLine), at most ``room``; the
         push may open more sessions of the same connection with ``sessions.open()``
-        (connector.sdk.push). The request is the trigger's, with the state the last poll
+        (connector.sdk._push). The request is the trigger's, with the state the last poll
         returned (in ``inputs["state"]``: a line compares it with the source, so what came
         between that poll and the line's start is a change at once). Connections are
         checked against ``egress`` (by default the caller's policy), from whichever thread.
@@ -152,8 +152,8 @@ class Connector:
         if push is None:
             raise Unsupported(f"The trigger {operation.key!r} has no push: it is polled only.")
         inputs = {"state": _checked_state(request), **inputs}
-        from . import egress as egress_policy  # noqa: PLC0415 - only a push host needs these
-        from .push import PushSessions  # noqa: PLC0415
+        from . import _egress as egress_policy  # noqa: PLC0415 - only a push host needs these
+        from ._push import PushSessions  # noqa: PLC0415
 
         policy = egress or egress_policy.current()  # (a ContextVar: threads do not inherit it)
         context = call.context(self.manifest.key, conn_op.key)
@@ -204,7 +204,7 @@ class Connector:
             if isinstance(exc, Unsupported):
                 return {"ok": True, "data": {"woke": "unsupported"}}
             return envelope.error(exc)
-        from .pushhub import PushHub  # noqa: PLC0415 - only a push needs a hub
+        from ._pushhub import PushHub  # noqa: PLC0415 - only a push needs a hub
 
         own = hub is None
         used = hub if hub is not None else PushHub(max_lines=MOST_LINES_OF_ONE_WAIT, workers=2)
@@ -402,7 +402,7 @@ class Connector:
 
         refresh = None
         if conn_op.oauth2:
-            from . import oauth  # noqa: PLC0415 - a connection without OAuth never needs it
+            from . import _oauth as oauth  # noqa: PLC0415 - a connection without OAuth never needs it
 
             refresh = oauth.Refresher.for_connection(conn_op, fields, call.scrubber)
             if refresh is None and not fields.get(oauth.ACCESS):
@@ -561,7 +561,7 @@ def _applied(policy: EgressPolicy | None) -> AbstractContextManager[None]:
     (and a plain step does not import the policy module before it connects)."""
     if policy is None:
         return nullcontext()
-    from . import egress  # noqa: PLC0415 - only a host passes a policy
+    from . import _egress as egress  # noqa: PLC0415 - only a host passes a policy
 
     return egress.applied(policy)
 
@@ -589,7 +589,7 @@ def _pooled_session(session: Any, conn_op: Operation) -> Session:
         close_quietly(session)
         raise InternalError(
             f"The connection {conn_op.key!r} pools its sessions, so its handler must return a "
-            f"connector.sdk.session.Session; this one has no {', '.join(lacking)}()."
+            f"connector.sdk._session.Session; this one has no {', '.join(lacking)}()."
         )
     return session
 

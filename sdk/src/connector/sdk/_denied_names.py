@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .addresses import IPAddress, ipv4_forms
+from ._addresses import IPAddress, ipv4_forms
 
 log = logging.getLogger("connector.sdk")
 

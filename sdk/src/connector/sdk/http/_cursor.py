@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .polling import Cursor, order_key
+from ._polling import Cursor, order_key
 
 
 @dataclass

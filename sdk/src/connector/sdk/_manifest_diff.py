@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-from .inputs import InputSet, InputSpec
-from .manifest import KINDS, Manifest, Operation
+from ._inputs import InputSet, InputSpec
+from ._manifest import KINDS, Manifest, Operation
 
 # Input types a saved value of the first still fits when the input becomes the second.
 WIDER_TYPES = {

@@ -1,7 +1,10 @@
-"""Is a handler's result plain JSON, and valid text? Checked without serialising it."""
+"""Is a handler's result plain JSON, and valid text? Checked without serialising it. And what
+to say of a JSON number too long to read."""
 
 from __future__ import annotations
 
+import json
+import sys
 from typing import Any
 
 from .text import SURROGATE
@@ -100,3 +103,15 @@ def _where(value: Any, path: str = "$") -> str | None:
                 return found
         return None
     return f"{path} is a {type(value).__name__}"
+
+
+def number_too_long(exc: ValueError) -> str | None:
+    """What to say when ``exc`` is Python's limit on converting digits to an integer (4,300
+    by default: a JSON number or a text of more digits), else None. Without this, such a
+    number read as "not valid JSON" or "not a JSON object", which it is."""
+    if isinstance(exc, json.JSONDecodeError) or "integer string conversion" not in str(exc):
+        return None
+    return (
+        f"a number has more than {sys.get_int_max_str_digits()} digits, too long to read: "
+        "send a shorter number (or text, in quotes)"
+    )

@@ -42,6 +42,9 @@ class Page:
 
 
 class Paginator(Protocol):
+    """How a list is paged: ``LinkHeader``, ``CursorField``, ``PageNumber``, ``Offset``, or a
+    class of your own with ``size`` and ``pages()`` (``HttpClient.paginate`` takes any)."""
+
     @property
     def size(self) -> int: ...  # the most a page may hold
 

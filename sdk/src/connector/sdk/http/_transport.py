@@ -10,7 +10,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from .. import egress
+from .. import _egress as egress
 
 
 class PolicedBackend(httpcore.SyncBackend):

@@ -5,7 +5,7 @@ Idle connections are cheap; threads are not (ARCHITECTURE.md). A push used to ho
 thread (and, on Temporal, an activity slot) for its whole wait, plus a thread that woke
 five times a second to see whether to stop it: a worker with 16 steps' slots held 16 pushes
 and nothing else. Here a push is a *lease*: ``lease(key, opener, on_event)`` asks the hub
-to hold the lines ``opener`` opens (connector.sdk.session.PushLine) until the lease ends
+to hold the lines ``opener`` opens (connector.sdk._session.PushLine) until the lease ends
 (``release``, or its term passes unless renewed), and to report what happens on them:
 
 - ``idling``: every line of the lease confirmed it watches (IMAP: the server's "+");
@@ -45,8 +45,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ._session import PushLine, close_quietly
 from .errors import ConnectionFailed, ConnectorError
-from .session import PushLine, close_quietly
 
 log = logging.getLogger("connector.sdk.pushhub")
 

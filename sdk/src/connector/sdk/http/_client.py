@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from .. import __version__
-from ..context import Context
+from .._context import Context
 from ..errors import (
     AuthFailed,
     ConnectionFailed,
@@ -24,9 +24,9 @@ from ..errors import (
     ServerError,
     Timeout,
 )
-from .errors import Words, retry_after, status_error
-from .pagination import Paginator, items
-from .transport import PolicedTransport
+from ._errors import Words, retry_after, status_error
+from ._pagination import Paginator, items
+from ._transport import PolicedTransport
 
 IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
 RETRY_STATUSES = frozenset({429, 502, 503, 504})

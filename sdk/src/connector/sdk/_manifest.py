@@ -20,9 +20,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from ._inputs import CoercionError, InputSet, InputSpec, coerce
+from ._outputs import column_problems
 from .errors import ManifestError
-from .inputs import CoercionError, InputSet, InputSpec, coerce
-from .outputs import column_problems
 
 # What the runtime itself returns for any connector; a manifest declares the rest.
 RUNTIME_ERROR_CODES = (
@@ -97,7 +97,7 @@ class Operation:
         self.comments = comments
         self.output_schema, self.output_example = output_schema, output_example
         self.test = test  # a connection's test: handler and output
-        self.oauth2 = oauth2  # a connection's OAuth 2.0 endpoints and scopes (connector.sdk.oauth)
+        self.oauth2 = oauth2  # a connection's OAuth 2.0 endpoints and scopes (connector.sdk._oauth)
         self.ports = ports  # a connection's server ports (the hosted egress default)
         self.pooling = pooling  # a connection's: None, sessions are not kept between steps
         self.push_path = push_path  # a trigger's: what waits for its source to change
@@ -108,7 +108,7 @@ class Operation:
     @cached_property
     def push(self) -> Callable | None:
         """A trigger's ``push(session, inputs, sessions) -> [PushLine, ...]`` (the lines a
-        push hub holds: connector.sdk.runtime's push_opener), or None."""
+        push hub holds: connector.sdk._runtime's push_opener), or None."""
         return import_object(self.push_path) if self.push_path else None
 
     @cached_property
@@ -123,7 +123,7 @@ class Operation:
 
     @cached_property
     def wants_context(self) -> bool:
-        """Whether the handler takes a ``context`` parameter (connector.sdk.context)."""
+        """Whether the handler takes a ``context`` parameter (connector.sdk._context)."""
         return _takes(self.handler, "context")
 
     @property
@@ -251,7 +251,7 @@ class Manifest:
     # -- checks a schema cannot express -------------------------------------------------
 
     def semantic_problems(self, *, check_handlers: bool) -> list[str]:
-        from .oauth import placeholder_problems, required_inputs  # noqa: PLC0415 - checks only
+        from ._oauth import placeholder_problems, required_inputs  # noqa: PLC0415 - checks only
 
         problems: list[str] = []
         for kind, section in KINDS.items():
@@ -286,7 +286,7 @@ class Manifest:
                 if missing:
                     problems.append(
                         f"{where}: oauth2 needs the inputs {', '.join(missing)} "
-                        "(connector.sdk.oauth names them by convention)"
+                        "(connector.sdk._oauth names them by convention)"
                     )
                 problems += [
                     f"{where}: {problem}"

@@ -1,7 +1,7 @@
 """Logged-in sessions kept between steps, for a long-running host (``connector serve``).
 
 A step whose connection fields (and tenant) equal an earlier step's reuses that step's
-session instead of connecting and logging in again. Sessions are ``connector.sdk.session.
+session instead of connecting and logging in again. Sessions are ``connector.sdk._session.
 Session``s; what the pool asks of one:
 
 - ``reset()``: after a step, return to a neutral state without losing anything (IMAP:
@@ -20,7 +20,7 @@ fields themselves (``Keys``). Three budgets bound what the pool holds:
   Dovecot 10), shared by every tenant using it. A login that fails gives its place back at
   once and makes no room (it closes nobody's idle session); with ``failed_logins``, a
   tenant's logins to an account are refused for a while after that many failures in a row
-  (connector.sdk.logins), so a wrong password cannot keep the account's places busy.
+  (connector.sdk._logins), so a wrong password cannot keep the account's places busy.
 - A *tenant* holds at most ``per_tenant`` sessions, and the pool ``max_sessions`` in all.
   A new session over either is let in while it logs in (a step is running it, so the excess
   is bounded by the running steps) and, once its first step succeeded, idle sessions close
@@ -45,9 +45,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
+from ._logins import LoginThrottle
+from ._session import Session, close_quietly, reusable
 from .errors import AuthFailed, RateLimited, Timeout
-from .logins import LoginThrottle
-from .session import Session, close_quietly, reusable
 
 # How long a step refused for a full tenant or pool is asked to wait: a running step ends.
 FULL_RETRY_AFTER = 1

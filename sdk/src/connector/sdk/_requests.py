@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._manifest import Manifest, Operation
 from .errors import InvalidInput
-from .manifest import Manifest, Operation
 
 # What each kind of request may contain.
 REQUEST_KINDS = {

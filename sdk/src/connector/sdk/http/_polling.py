@@ -47,7 +47,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import ServerError
-from .pagination import MAX_PAGES, LinkHeader, Paginator, Requester, dig
+from ._pagination import MAX_PAGES, LinkHeader, Paginator, Requester, dig
 
 Mark = str | tuple[str, ...]
 

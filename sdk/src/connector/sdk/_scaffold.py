@@ -21,8 +21,8 @@ import zlib
 from pathlib import Path
 
 from . import __version__
+from ._discovery import installed_connectors
 from .cli import Invocation
-from .discovery import installed_connectors
 
 NAME = re.compile(r"[a-z][a-z0-9_]*")
 TEMPLATES = Path(__file__).with_name("templates")

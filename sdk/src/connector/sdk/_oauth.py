@@ -30,9 +30,9 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from . import egress
+from . import _egress as egress
+from ._scrub import Scrubber
 from .errors import AuthFailed, ConnectionFailed, InvalidInput, RateLimited
-from .scrub import Scrubber
 from .text import VALUE_CHARS, shorten
 
 ACCESS, REFRESH, CLIENT_ID, CLIENT_SECRET = (
