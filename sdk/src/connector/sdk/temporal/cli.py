@@ -292,13 +292,32 @@ def watch_status(cli: Invocation, argv: list[str]) -> int:
     _common(parser)
     parser.add_argument("workflow_id", metavar="WORKFLOW_ID", help="the poller's workflow id")
     parser.add_argument("--resume", action="store_true", help="poll at once (and un-pause)")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help=f"print the cursor's strings whole (longer than {CURSOR_TEXT_SHOWN} characters "
+        "they are cut, with their length)",
+    )
     args = parser.parse_args(argv)
     keys = _keys(cli, args)
     if keys is None:
         return EXIT_USAGE
     status = asyncio.run(_watch_status(args, keys))
+    if not args.full and isinstance(status.get("cursor"), dict):
+        status["cursor"] = {key: _abridged(value) for key, value in status["cursor"].items()}
     print(json.dumps(status, indent=2, ensure_ascii=False))
     return _exit(EXIT_OK if status.get("state") == "polling" else EXIT_ERROR)
+
+
+# A cursor may carry a few kilobytes of bookkeeping (a trigger's digests of what it handed
+# off): a status is read by people, so those strings are cut unless --full asks for them.
+CURSOR_TEXT_SHOWN = 80
+
+
+def _abridged(value: object) -> object:
+    if isinstance(value, str) and len(value) > CURSOR_TEXT_SHOWN:
+        return f"{value[:CURSOR_TEXT_SHOWN]}... ({len(value):,} characters; --full shows them)"
+    return value
 
 
 async def _watch_status(args: argparse.Namespace, keys: list[bytes]) -> dict:
