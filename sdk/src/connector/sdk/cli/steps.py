@@ -242,6 +242,8 @@ def state_lock(path: Path, timeout: float) -> Iterator[None]:
     the same records twice. A second poller waits up to ``timeout`` seconds.
     """
     lock_path = path.with_name(path.name + ".lock")
+    # The (empty) lock file stays: removing it would let a poller waiting on the old file
+    # and one opening a new file both hold "the" lock.
     with open(lock_path, "a") as handle:
         deadline = time.monotonic() + timeout
         while True:
