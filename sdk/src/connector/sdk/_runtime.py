@@ -509,7 +509,9 @@ class Connector:
                 )
             if isinstance(mapped, ConnectorError):
                 return mapped
-        return InternalError(f"Unexpected {type(exc).__name__}: {exc}")
+        # Its text stays in the log: a bug's message may quote what a peer sent (a reply a
+        # parser choked on) or any amount of it; the caller learns the kind and where to look.
+        return InternalError(f"Unexpected {type(exc).__name__} (logged with its traceback).")
 
 
 class Call:
