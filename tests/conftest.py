@@ -31,6 +31,19 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return None
 
 
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """``-n N`` keeps each test module on one xdist worker (``--dist loadfile``) unless
+    ``--dist`` is given: a module's tests share the servers its fixtures start (a Temporal
+    dev server, a service), once, and some read what its earlier tests left there (every
+    workflow's history, searched for secrets). Runs after xdist's own hook made ``-n``
+    mean ``--dist load``."""
+    given = [*config.invocation_params.args, *os.environ.get("PYTEST_ADDOPTS", "").split()]
+    if getattr(config.option, "dist", "no") == "load" and not any(
+        arg == "--dist" or arg.startswith("--dist=") or arg == "-d" for arg in given
+    ):
+        config.option.dist = "loadfile"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """The suite's caches (the SDK's parsed manifests) go to a temporary folder, for this
     process and every program it starts, never to the user's ~/.cache."""
