@@ -19,6 +19,7 @@ NOT_IMPORTED = [
     "connector.sdk.http",
     "connector.sdk._pool",
     "connector.sdk._oauth",  # (a connection without oauth2)
+    "connector.sdk._egress",  # (no egress policy in the environment)
     "starlette",
     "uvicorn",
     "prometheus_client",
@@ -32,6 +33,8 @@ NOT_IMPORTED = [
     "tempfile",
     "shutil",
 ]
+# (An egress policy in the environment would load its module: a different process.)
+QUIET_ENVIRONMENT = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
 SCRIPT = """\
 import atexit, sys
 atexit.register(lambda: sys.stderr.write("\\nMODULES " + " ".join(sorted(sys.modules))))
@@ -65,7 +68,7 @@ def invoke_modules(cache_dir) -> set[str]:
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "XDG_CACHE_HOME": str(cache_dir)},
+        env={**QUIET_ENVIRONMENT, "XDG_CACHE_HOME": str(cache_dir)},
         timeout=60,
     )
     assert json.loads(ran.stdout)["error"]["code"] == "CONNECTION_FAILED", ran.stdout
