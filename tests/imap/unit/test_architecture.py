@@ -47,12 +47,14 @@ def test_the_check_sees_an_access(tmp_path):
 
 
 def test_every_connection_goes_through_the_egress_policy():
-    """Only connector.sdk._egress opens connections, and the HTTP toolkit on its policed
-    transport (the demo's own local server, and the fake servers of tests, aside)."""
+    """Only connector.sdk._egress opens connections (through _sockets), and the HTTP toolkit
+    on its policed transport (the demo's own local server, and the fake servers of tests,
+    aside)."""
     sources = [*IMAP.rglob("*.py"), *(ROOT / "sdk" / "src").rglob("*.py")]
     sdk = ROOT / "sdk/src/connector/sdk"
     allowed = {
         sdk / "_egress.py",
+        sdk / "_sockets.py",  # _egress's connect loop (and egress.connect's, with no policy)
         *(sdk / "http").glob("*.py"),  # httpx on http/_transport.py's PolicedBackend
         *(sdk / "testing").glob("*.py"),  # its fake HTTP server listens, never connects
         sdk / "service" / "cli.py",  # serve's listening socket, bound before its workers

@@ -19,6 +19,7 @@ NOT_IMPORTED = [
     "connector.sdk.http",
     "connector.sdk._pool",
     "connector.sdk._oauth",  # (a connection without oauth2)
+    "connector.sdk._egress",  # (no egress policy in the environment)
     "starlette",
     "uvicorn",
     "prometheus_client",
@@ -32,9 +33,13 @@ NOT_IMPORTED = [
     "tempfile",
     "shutil",
 ]
+# (An egress policy in the environment would load its module: a different process.)
+QUIET_ENVIRONMENT = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
+# Registered first, so run last of the exit handlers: what the process holds as it ends.
 SCRIPT = """\
-import atexit, sys
-atexit.register(lambda: sys.stderr.write("\\nMODULES " + " ".join(sorted(sys.modules))))
+import atexit, gc, sys
+atexit.register(lambda: sys.stderr.write(
+    f"\\nFROZEN {gc.get_freeze_count()}\\nMODULES " + " ".join(sorted(sys.modules))))
 from connector.imap.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -43,6 +48,11 @@ sys.exit(main(sys.argv[1:]))
 def invoke_modules(cache_dir) -> set[str]:
     """The modules a cold ``invoke getStatus`` has imported when it exits (a refused
     connection: the step runs up to the connect, its handler and the wire imported)."""
+    return set(invoke_exit(cache_dir).rpartition("\nMODULES ")[2].split())
+
+
+def invoke_exit(cache_dir) -> str:
+    """What a cold ``invoke getStatus`` reports of itself at its exit (SCRIPT), on stderr."""
     connection = {
         "host": "127.0.0.1",
         "port": free_port(),
@@ -65,11 +75,11 @@ def invoke_modules(cache_dir) -> set[str]:
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "XDG_CACHE_HOME": str(cache_dir)},
+        env={**QUIET_ENVIRONMENT, "XDG_CACHE_HOME": str(cache_dir)},
         timeout=60,
     )
     assert json.loads(ran.stdout)["error"]["code"] == "CONNECTION_FAILED", ran.stdout
-    return set(ran.stderr.rpartition("\nMODULES ")[2].split())
+    return ran.stderr
 
 
 def test_a_plain_invoke_imports_none_of_the_heavy_modules(tmp_path):
@@ -79,6 +89,12 @@ def test_a_plain_invoke_imports_none_of_the_heavy_modules(tmp_path):
     assert "imapclient" in modules
     loaded = [name for name in NOT_IMPORTED if name in modules]
     assert loaded == []
+
+
+def test_a_one_step_process_skips_the_final_collection(tmp_path):
+    """Its objects are frozen before the interpreter's last collections (~9 ms of CPU)."""
+    frozen = int(invoke_exit(tmp_path).partition("\nFROZEN ")[2].split()[0])
+    assert frozen > 1000  # (every object alive at exit: the modules' own, thousands)
 
 
 def test_imapclient_reports_its_version_without_package_metadata():

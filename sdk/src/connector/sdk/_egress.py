@@ -49,10 +49,10 @@ from typing import Any
 
 from ._addresses import PRIVATE_CLASSES, IPAddress, address_class, ipv4_forms
 from ._denied_names import DeniedNames
+from ._sockets import AddrInfo, connect_first
 from .errors import DestinationNotAllowed, InvalidInput
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-AddrInfo = tuple[Any, Any, Any, Any, Any]
 Resolver = Callable[..., list[AddrInfo]]
 
 ENV_ALLOW_HOSTS = "CONNECTOR_ALLOW_HOSTS"
@@ -312,18 +312,7 @@ def connect(
     """A TCP connection to ``host``:``port``, if the policy allows it: to the checked
     addresses only, in the order the resolver gave them (the first that answers)."""
     policy = policy or current()
-    last: OSError | None = None
-    for family, kind, proto, _canonical, address in policy.addresses(host, port):
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.settimeout(timeout)
-            sock.connect(address)
-            return sock
-        except OSError as exc:
-            sock.close()
-            last = exc
-    assert last is not None  # noqa: S101 - addresses() never returns an empty list
-    raise last
+    return connect_first(policy.addresses(host, port), timeout)
 
 
 def _article(kind: str) -> str:

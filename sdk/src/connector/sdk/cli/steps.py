@@ -7,7 +7,9 @@ envelope is on stdout too: a platform reads stdout).
 from __future__ import annotations
 
 import argparse
+import atexit
 import fcntl
+import gc
 import json
 import os
 import re
@@ -15,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 from .. import _envelope as envelope
@@ -129,6 +132,7 @@ def run_step(
     *,
     state_file: Path | None = None,
 ) -> int:
+    skip_final_collection()
     try:
         connector = load_connector(cli)
     except (ManifestError, LookupError) as exc:  # the installation is broken, not the request
@@ -150,6 +154,18 @@ def run_step(
         # repeats the poll (at least once), it never skips mail.
         write_state(state_file, result["state"])
     return EXIT_OK if result["ok"] else EXIT_ERROR
+
+
+@cache
+def skip_final_collection() -> None:
+    """At exit, Python runs the cyclic garbage collector over every object still alive as it
+    tears the modules down: ~9 ms of CPU of a one-step process's ~95 (18,000 objects, the
+    modules' own). Frozen first (``gc.freeze``), they are skipped, and the memory goes back
+    with the process. Registered once, run only at the process's exit: a caller running
+    steps in its own process (a test) keeps its collector until then. What is left alive at
+    exit is not finalized by the collector: a step's output never waits on that (stdout is
+    flushed by the interpreter; a state file is written, synced and renamed before)."""
+    atexit.register(gc.freeze)
 
 
 def usage_failure(cli: Invocation, message: str) -> int:
