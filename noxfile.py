@@ -1,9 +1,9 @@
 """The unit tests on every supported Python (``nox``; ``nox -s unit-3.12`` for one).
 
 The full suite (real IMAP servers, the service, Temporal) runs on the main interpreter
-through scripts/test; here each version gets the fast tests, which exercise the whole
-runtime and every parser without a server. Versions missing on the machine fail the run
-(``error_on_missing_interpreters``): CI must say which Pythons were tested.
+through scripts/test; here each version gets the tests that need no server (unit and
+timing), which exercise the whole runtime and every parser. Versions missing on the machine
+fail the run (``error_on_missing_interpreters``): CI must say which Pythons were tested.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def unit(session: nox.Session) -> None:
     coverage = []
     if session.python == PYTHONS[-1]:  # the figure, measured once (sys.monitoring: cheap)
         coverage = ["--cov=connector.sdk", "--cov=connector.imap", f"--cov-fail-under={FLOOR}"]
-    tests = ["tests/sdk", "tests/imap/unit"]
+    tests = ["tests/sdk", "tests/imap/unit", "tests/timing"]  # (timing: no server, only waits)
     session.run(
         "python",
         "-m",

@@ -4,8 +4,11 @@
     tests/imap/unit/         unit         IMAP code on its own, or against a scripted fake peer
     tests/imap/integration/  integration  against real IMAP servers the suite starts
     tests/system/            system       whole programs: the service, Temporal, wheels, the demo
+    tests/timing/            timing       real waits: network timeouts and deadlines against
+                                          scripted peers, no server but seconds each
 
-``pytest -m unit`` runs the fast ones alone.
+``pytest -m unit`` runs the fast ones alone (a few seconds: a test that must wait for a real
+timeout to pass belongs in tests/timing).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ FOLDERS = {
     TESTS / "imap" / "unit": "unit",
     TESTS / "imap" / "integration": "integration",
     TESTS / "system": "system",
+    TESTS / "timing": "timing",
 }
 _WORD = re.compile(r"\b(?!(?:and|or|not)\b)[A-Za-z_][A-Za-z0-9_]*\b")
 

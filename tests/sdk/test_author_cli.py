@@ -8,15 +8,14 @@ from __future__ import annotations
 import json
 
 from connector.imap import manifest_path
-from connector.sdk import Connector
 from connector.sdk.cli import main
 from connector.sdk.export import powerautomate
 
 
-def test_validate_counts_every_kind(capsys):
+def test_validate_counts_every_kind(connector, capsys):
     assert main(["validate", "imap"]) == 0
     said = capsys.readouterr().out
-    manifest = Connector.load("imap").manifest
+    manifest = connector.manifest
     triggers, sources = len(manifest.triggers), len(manifest.data_sources)
     assert f"{len(manifest.actions)} actions, {triggers} trigger" in said
     assert f"{sources} data source" in said and "connections" in said
@@ -49,8 +48,8 @@ def test_build_and_fake_refuse_with_one_line(tmp_path, capsys):
     assert main(["fake", "no_colon"]) == 2
 
 
-def test_the_power_automate_service_token_is_service_token(tmp_path):
-    powerautomate.export(Connector.load("imap"), tmp_path)
+def test_the_power_automate_service_token_is_service_token(connector, tmp_path):
+    powerautomate.export(connector, tmp_path)
     properties = json.loads((tmp_path / "apiProperties.json").read_text())["properties"]
     swagger = json.loads((tmp_path / "apiDefinition.swagger.json").read_text())
     assert "serviceToken" in properties["connectionParameters"]

@@ -9,7 +9,6 @@ import shutil
 import pytest
 import yaml
 
-from connector.imap import manifest_path
 from connector.sdk import Connector
 from connector.sdk._docs import render
 from connector.sdk._manifest import Manifest
@@ -22,8 +21,8 @@ FIELDS = {"host": "imap.example.com", "user": "alice", "pass": "x"}
 
 
 @pytest.fixture(scope="module")
-def imap() -> Manifest:
-    return Manifest.load(manifest_path())
+def imap(connector: Connector) -> Manifest:
+    return connector.manifest  # (the session's: each load checks the manifest again, ~0.15 s)
 
 
 @pytest.mark.parametrize(
@@ -48,10 +47,10 @@ def test_the_oauth_connection_follows_it_too(imap):
     assert imap.connections["imapOAuth"].inputs.resolve(given, "connection")["port"] == 143
 
 
-def test_the_docs_and_openapi_say_so(imap):
+def test_the_docs_and_openapi_say_so(connector, imap):
     docs = render(imap, "imap.png")
     assert "| 993 (143 when Secure is false) |" in docs
-    spec = document({"imap": Connector.load(manifest_path())}, auth=True)
+    spec = document({"imap": connector}, auth=True)
     port = spec["components"]["schemas"]["ImapConnection"]["properties"]["port"]
     assert "default" not in port  # a generated client must not send 993 with Secure off
     assert "143" in port["description"]

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from connector.imap import manifest_path
-from connector.sdk import Connector, InvalidInput
+from connector.sdk import InvalidInput
 from connector.sdk._egress import EgressPolicy
 from connector.sdk.cli.output import UsageError
 from connector.sdk.cli.requests import read_json_arg
@@ -20,8 +19,8 @@ LONG = "9" * 5000  # past Python's 4,300-digit limit on int()
 
 
 @pytest.fixture(scope="module")
-def manifest():
-    return Connector.load(manifest_path()).manifest
+def manifest(connector):
+    return connector.manifest  # (the session's: each load checks the manifest again, ~0.15 s)
 
 
 def refused(operation, inputs: dict) -> InvalidInput:
@@ -82,8 +81,8 @@ def test_a_number_of_thousands_of_digits_is_too_long_wherever_it_comes(manifest)
 
 
 @pytest.mark.parametrize("sent", ["x-connection-pass", "X-Connection-Pass", "X-CONNECTION-PASS"])
-def test_a_header_is_named_as_http_spells_it(sent):
-    imap = Connector.load(manifest_path())
+def test_a_header_is_named_as_http_spells_it(connector, sent):
+    imap = connector
     with pytest.raises(InvalidInput) as info:
         connection_from_headers(imap, [(sent, "pässwörd")])
     assert info.value.message.startswith(

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from openapi_spec_validator import validate
 
-from connector.imap import manifest_path
 from connector.sdk import Connector
 from connector.sdk._scaffold import scaffold
 from connector.sdk.export import openapi30, powerautomate
@@ -43,8 +42,8 @@ def walk(value, path=""):
 
 
 @pytest.fixture(scope="module")
-def imap() -> Connector:
-    return Connector.load(manifest_path())
+def imap(connector: Connector) -> Connector:
+    return connector  # (the session's: each load checks the manifest again, ~0.15 s)
 
 
 def test_openapi_30_is_valid_and_has_no_31_keywords(imap):

@@ -192,8 +192,8 @@ def test_a_data_source_link_must_name_a_data_source(tmp_path):
         Manifest.load(tmp_path / "m.yaml")
 
 
-def test_imap_mailbox_inputs_link_the_mailbox_picklist():
-    manifest = Manifest.load(manifest_path())
+def test_imap_mailbox_inputs_link_the_mailbox_picklist(connector):
+    manifest = connector.manifest
     linked = {
         (op.key, spec.key)
         for op in [*manifest.actions.values(), *manifest.triggers.values()]

@@ -7,7 +7,6 @@ import re
 import pytest
 from openapi_spec_validator import validate
 
-from connector.imap import manifest_path
 from connector.sdk import Connector
 from connector.sdk._error_table import ERRORS
 from connector.sdk.export.openapi import document
@@ -15,8 +14,8 @@ from tests.helpers import ROOT
 
 
 @pytest.fixture(scope="module")
-def spec() -> dict:
-    return document({"imap": Connector.load(manifest_path())}, auth=True)
+def spec(connector: Connector) -> dict:
+    return document({"imap": connector}, auth=True)
 
 
 def resolve(spec: dict, schema: dict) -> dict:

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from connector.imap import manifest_path
 from connector.sdk import Connector
 from connector.sdk._docs import render
 from connector.sdk._manifest import Manifest
@@ -95,8 +94,8 @@ def test_the_manifest_check_keeps_earlier_keys_unambiguous(tmp_path, edit, probl
     assert problem in str(info.value)
 
 
-def test_the_exports_accept_the_earlier_key_and_show_only_the_new_one(tmp_path):
-    imap = Connector.load(manifest_path())
+def test_the_exports_accept_the_earlier_key_and_show_only_the_new_one(connector, tmp_path):
+    imap = connector
     spec = document({"imap": imap}, auth=True)
     inputs = spec["components"]["schemas"]["AppendMessageInputs"]
     assert inputs["required"] == ["path", "content"]

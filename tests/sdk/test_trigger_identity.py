@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from connector.imap import manifest_path
 from connector.sdk._manifest import Manifest
 from connector.sdk.cli.steps import clear_leftovers, write_state
 from connector.sdk.errors import ManifestError
@@ -40,8 +39,8 @@ def test_a_record_key_names_properties_of_a_triggers_records(tmp_path):
         load(tmp_path, data)
 
 
-def test_the_imap_trigger_records_are_identified_by_mailbox_validity_and_uid():
-    manifest = Manifest.load(manifest_path())
+def test_the_imap_trigger_records_are_identified_by_mailbox_validity_and_uid(connector):
+    manifest = connector.manifest
     key = manifest.triggers["newEmailsPollingTrigger"].record_key
     assert key == ("mailbox", "uidValidity", "uid")
     assert "`mailbox`, `uidValidity`, `uid`" in (ROOT / "docs" / "imap.md").read_text()

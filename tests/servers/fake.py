@@ -42,6 +42,9 @@ class Listener:
 
     def _run(self, conn):
         try:
+            # Each write leaves at once, as a real server's does (with Nagle's algorithm, a
+            # reply in two writes waited for the client's delayed ACK: 40 ms).
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.context is not None:
                 conn.settimeout(10)
                 conn = self.context.wrap_socket(conn, server_side=True)

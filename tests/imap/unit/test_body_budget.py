@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from connector.imap import manifest_path, search
+from connector.imap import search
 from connector.imap.triggers.new_emails import SEEN_MOST, checked_state, recent
 from connector.sdk import Connector
 from connector.sdk.service.body import MAX_BODY_DEPTH, JsonShape
@@ -16,9 +16,8 @@ from connector.sdk.service.settings import Settings
 CAPABILITIES = frozenset({"IMAP4REV1", "CONDSTORE", "X-GM-EXT-1", "OBJECTID"})
 
 
-def trigger_input(name: str) -> dict:
-    manifest = Connector.load(manifest_path()).manifest
-    (trigger,) = manifest.table("trigger").values()
+def trigger_input(connector: Connector, name: str) -> dict:
+    (trigger,) = connector.manifest.table("trigger").values()
     return next(spec.schema for spec in trigger.inputs if spec.key == name)
 
 
@@ -34,9 +33,10 @@ def largest_filters() -> dict:
     return {"or": alternatives, "header": {f"X-Header-{n}": "some text" for n in range(headers)}}
 
 
-def test_a_trigger_poll_at_every_cap_fits_the_default_element_budget():
-    mailboxes = [f"Folder {n}/Sub" for n in range(trigger_input("mailboxes")["maxItems"])]
-    per_poll = trigger_input("maxPerPoll")["maximum"]
+def test_a_trigger_poll_at_every_cap_fits_the_default_element_budget(connector):
+    most = trigger_input(connector, "mailboxes")["maxItems"]
+    mailboxes = [f"Folder {n}/Sub" for n in range(most)]
+    per_poll = trigger_input(connector, "maxPerPoll")["maximum"]
     filters = largest_filters()
     # Each cursor as the trigger writes it, at its fullest: SEEN_MOST messages handed off
     # in the re-read window of every mailbox (a busy day), and the old Message-IDs too.

@@ -1,14 +1,13 @@
 """Hostile input and hostile servers: one typed envelope every time, nothing escapes it.
 
-LOGIN quoting, RATE_LIMITED, a trickling greeting, inputs that used to crash the CLI or
-reach the server, state files, masks that told the secret, a cut TLS handshake.
+LOGIN quoting, RATE_LIMITED, inputs that used to crash the CLI or reach the server, state
+files, masks that told the secret, a cut TLS handshake.
 """
 
 from __future__ import annotations
 
 import json
 import socket
-import time
 
 import pytest
 
@@ -119,36 +118,8 @@ def test_bad_password_is_still_auth_failed(connector, reply):
 # --- 4. the whole opening is bounded ----------------------------------------------------------
 
 
-def trickle(conn, listener):
-    """A greeting one byte every 0.3 s: every read succeeds, the whole never ends."""
-    for byte in b"* OK " + b"x" * 200 + b"\r\n":
-        conn.sendall(bytes([byte]))
-        time.sleep(0.3)
-
-
-@pytest.mark.parametrize("secure", [False, True])
-def test_trickling_greeting_ends_at_timeout(connector, ca, secure):
-    context = None
-    if secure:
-        import ssl
-
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("127.0.0.1").configure_cert(context)
-    listener = fake.Listener(trickle, context=context)
-    try:
-        started = time.monotonic()
-        harness = fake_harness(
-            connector,
-            listener,
-            timeout=1,
-            secure=secure,
-            caCertificate=ca.cert_pem.bytes().decode(),
-        )
-        error = harness.error("getStatus", "TIMEOUT", mailbox="INBOX")
-        assert time.monotonic() - started < 2.5  # (a byte every 0.3 s would go on for ever)
-        assert error["retryable"] is True
-    finally:
-        listener.close()
+# (a trickling greeting, cut at the connection's Timeout: it waits for it, so it is in
+# tests/timing/test_read_timeouts.py)
 
 
 # --- 5. inputs that used to escape the envelope ------------------------------------------------

@@ -13,16 +13,11 @@ from typing import TypeVar
 
 import pytest
 
-from connector.imap import manifest_path, search
+from connector.imap import search
 from connector.imap.wire import protocol
-from connector.sdk import Connector, InvalidInput
+from connector.sdk import InvalidInput
 
 T = TypeVar("T")
-
-
-@pytest.fixture(scope="module")
-def connector():
-    return Connector.load(manifest_path())
 
 
 def best_of(runs: int, work: Callable[[], object]) -> float:

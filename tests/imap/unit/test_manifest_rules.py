@@ -7,14 +7,13 @@ import random
 
 import pytest
 
-from connector.imap import manifest_path
 from connector.imap.wire import protocol
-from connector.sdk import Connector, InvalidInput
+from connector.sdk import InvalidInput
 
 
 @pytest.fixture(scope="module")
-def add_flags():
-    return Connector.load(manifest_path()).manifest.actions["addFlags"]
+def add_flags(connector):
+    return connector.manifest.actions["addFlags"]
 
 
 def manifest_accepts(operation, **inputs) -> bool:
@@ -96,8 +95,8 @@ def test_uid_sets_one_grammar_on_random_strings(add_flags):
         ), repr(value)
 
 
-def test_the_manifest_declares_the_consent_flow_for_google_and_microsoft():
-    oauth2 = Connector.load(manifest_path()).manifest.connections["imapOAuth"].oauth2
+def test_the_manifest_declares_the_consent_flow_for_google_and_microsoft(connector):
+    oauth2 = connector.manifest.connections["imapOAuth"].oauth2
     google, microsoft = oauth2["presets"]["google"], oauth2["presets"]["microsoft"]
     assert google["tokenUrl"] == "https://oauth2.googleapis.com/token"
     assert google["scopes"] == ["https://mail.google.com/"]

@@ -9,17 +9,17 @@ import re
 
 import pytest
 
-from connector.imap import manifest_path, search
+from connector.imap import search
 from connector.imap.wire import protocol
-from connector.sdk import Connector, InvalidInput
+from connector.sdk import InvalidInput
 
 CAP = protocol.MAX_SEARCH_TEXT
 CAPABILITIES = {"X-GM-EXT-1"}  # (gmraw needs it)
 
 
 @pytest.fixture(scope="module")
-def manifest():
-    return Connector.load(manifest_path()).manifest
+def manifest(connector):
+    return connector.manifest  # (the session's: each load checks the manifest again, ~0.15 s)
 
 
 def translate(filters: dict) -> list[bytes]:

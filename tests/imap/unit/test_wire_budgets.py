@@ -140,19 +140,8 @@ def test_a_huge_literal_is_refused_before_it_is_reserved(connector, action, inpu
     assert memory.grown < 256 * 1024, f"virtual memory grew {memory.grown} KiB"
 
 
-def test_a_literal_within_the_budget_is_read_in_pieces(connector):
-    """A literal the server only announces (and never sends) costs no memory: it is read a
-    piece at a time, and the step ends with the connection's read timeout."""
-    listener = fake.Listener(
-        fake.scripted(fake.accept_login, fake.announces_literal(b"LIST", budgets.MAX_LITERAL))
-    )
-    try:
-        with VirtualMemoryWatch() as memory:
-            envelope = step(connector, listener, "listMailboxes")
-    finally:
-        listener.close()
-    assert envelope["error"]["code"] == "TIMEOUT", envelope
-    assert memory.grown < 64 * 1024, f"virtual memory grew {memory.grown} KiB, nothing sent"
+# (a literal announced and never sent, read until the connection's Timeout: it waits for it,
+# so it is in tests/timing/test_read_timeouts.py)
 
 
 # --- lines and replies ------------------------------------------------------------------------

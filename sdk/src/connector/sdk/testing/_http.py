@@ -139,6 +139,9 @@ class FakeHttpServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # A reply is written in two sends (headers, body): with Nagle's algorithm the body
+            # waited for the client's delayed ACK, 40 ms a request on a kept-alive connection.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's
                 pass
