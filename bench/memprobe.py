@@ -15,13 +15,14 @@ import runpy
 import signal
 import sys
 import threading
+import time
 import tracemalloc
 from pathlib import Path
 from types import FrameType
 
 
 class MallInfo2(ctypes.Structure):
-    _fields_ = [  # noqa: RUF012 - ctypes' declaration
+    _fields_ = [
         (name, ctypes.c_size_t)
         for name in (
             "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
@@ -46,29 +47,48 @@ def rollup() -> dict[str, int]:
     return out
 
 
+def python_bytes(objects: list) -> dict:
+    """Python's objects by type, bytes (``sys.getsizeof``: the gc's objects and the
+    untracked ones they refer to, strings and bytes, each once); top 30 and the total."""
+    seen: set[int] = set()
+    sizes: collections.Counter[str] = collections.Counter()
+    for o in objects:
+        for x in (o, *gc.get_referents(o)):
+            if id(x) in seen or (x is not o and gc.is_tracked(x)):
+                continue
+            seen.add(id(x))
+            try:
+                sizes[type(x).__qualname__] += sys.getsizeof(x)
+            except TypeError:
+                pass
+    return {"total": sum(sizes.values()), **dict(sizes.most_common(30))}
+
+
 def report() -> dict:
     libc = ctypes.CDLL("libc.so.6")
     libc.mallinfo2.restype = MallInfo2
     info = libc.mallinfo2()
     heap = {name: getattr(info, name) for name, _ in MallInfo2._fields_}
-    types = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+    objects = gc.get_objects()
+    types = collections.Counter(type(o).__qualname__ for o in objects)
     out: dict = {
         "rss": rss(),
         "smaps_rollup": rollup(),
         "mallinfo2": heap,
         "gc objects": len(gc.get_objects()),
         "types": dict(types.most_common(40)),
+        "python bytes": python_bytes(objects),
         "threads": threading.active_count(),
     }
     if tracemalloc.is_tracing():
         snapshot = tracemalloc.take_snapshot()
         stats = snapshot.statistics("filename")
         out["traced"] = sum(s.size for s in stats)
-        out["traced by file"] = {
-            s.traceback[0].filename: [s.size, s.count] for s in stats[:60]
-        }
+        out["traced by file"] = {s.traceback[0].filename: [s.size, s.count] for s in stats[:60]}
         out["tracemalloc overhead"] = tracemalloc.get_tracemalloc_memory()
+    started = time.perf_counter()
     libc.malloc_trim(0)
+    out["malloc_trim s"] = time.perf_counter() - started
     out["rss after malloc_trim"] = rss()
     return out
 

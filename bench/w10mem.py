@@ -105,6 +105,8 @@ def run(levels: list[int], trace: bool, settle: float, push: bool, extra: list[s
                 else:
                     time.sleep(level * 0.1)  # (started: their first polls)
             time.sleep(settle)  # (the first polls' pooled sessions close after 60 s idle)
+            if trace and level != levels[-1]:
+                continue  # (a worker traced stalled after its first report: one, at the end)
             row = {
                 "proc": proc(bench.worker.pid),
                 "load": os.getloadavg(),
