@@ -21,7 +21,7 @@ TRIM_EVERY = 60.0
 
 def _malloc_trim() -> Callable[[int], int] | None:
     try:
-        return getattr(ctypes.CDLL(None), "malloc_trim", None)  # type: ignore[no-any-return]
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)
     except OSError:  # (no C library to load this way)
         return None
 
