@@ -50,7 +50,7 @@ def worker_log() -> None:
 
 async def trim_heap(stop: asyncio.Event) -> None:
     """Give the C heap's free pages back every ``TRIM_EVERY`` seconds until ``stop``
-    (``_heap``: about 30 KB a watcher, measured at 500)."""
+    (``_heap``: 500 watchers without push, 173 -> 138 KB of RSS each)."""
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), heap.TRIM_EVERY)
