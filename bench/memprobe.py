@@ -68,7 +68,7 @@ def report() -> dict:
     libc = ctypes.CDLL("libc.so.6")
     libc.mallinfo2.restype = MallInfo2
     info = libc.mallinfo2()
-    heap = {name: getattr(info, name) for name, _ in MallInfo2._fields_}
+    heap = {field[0]: getattr(info, field[0]) for field in MallInfo2._fields_}
     objects = gc.get_objects()
     types = collections.Counter(type(o).__qualname__ for o in objects)
     out: dict = {

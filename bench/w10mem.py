@@ -67,7 +67,7 @@ class ProbedBench(Bench):
         raise RuntimeError("no report from the worker")
 
 
-def connections(pid: int, port: int) -> int:
+def connections(pid: int, port: int | None) -> int:
     """The worker's established TCP connections to ``port`` (``ss``)."""
     listed = subprocess.run(
         ["ss", "-tnpH", "state", "established", f"( dport = :{port} )"],
