@@ -16,7 +16,8 @@ release (the pool of ``connector serve``; no server: sessions that answer at onc
 
 ``.venv/bin/python -m bench.w10 [--watchers 16,128,1000] [--appends 20] [--steps 20]``;
 ``bench/run --only W10``. Needs root or enough open files: each line is a socket in the
-worker and a connection (an imap process) in Dovecot.
+worker and a connection (an imap process) in Dovecot; and ``fs.inotify.max_user_instances``
+above N (checked: at the default 128, Dovecot's IDLE polls every 30 s past 128 lines).
 """
 
 from __future__ import annotations
@@ -71,6 +72,21 @@ class ManyUsers(Dovecot):
                 users.write(f"w{n}:{{PLAIN}}{PASSWORD}::::::\n")
 
 
+def check_inotify(watchers: int) -> None:
+    """Dovecot's IDLE watches a mailbox with an inotify instance per imap process, all of
+    one system user here: past ``fs.inotify.max_user_instances`` (128 by default) it falls
+    back to looking every 30 s, and W10 would measure that, not push. Refuse to run."""
+    path = Path("/proc/sys/fs/inotify/max_user_instances")
+    have = int(path.read_text())
+    need = watchers + 64  # (the worker's, the server's own and the rest of the machine's)
+    if have < need:
+        raise SystemExit(
+            f"W10 with {watchers} watchers needs fs.inotify.max_user_instances >= {need} "
+            f"(it is {have}: Dovecot's IDLE would look for mail every 30 s instead of "
+            f"being told). Raise it: sysctl -w fs.inotify.max_user_instances={max(need, 8192)}"
+        )
+
+
 def connection(info, n: int) -> dict:
     return {**info.connection(), "user": f"w{n}", "pass": PASSWORD}
 
@@ -110,6 +126,7 @@ class Bench:
             self.queue, logs / "worker.log", "--metrics-port", str(self.metrics_port)
         )
         self.watchers: list[str] = []
+        self.push = True  # (False: watchers that only poll, to tell a line from a run)
 
     def run_steps(self, count: int) -> list[float]:
         """``run-step getStatus`` ``count`` times, a second apart: seconds each."""
@@ -166,7 +183,7 @@ class Bench:
                         "state": {},
                         "everySeconds": EVERY,
                         "handler": "connector.LogRecord",
-                        "push": True,
+                        "push": self.push,
                     },
                     id=f"w10-{n}",
                     task_queue=self.queue,
@@ -292,6 +309,7 @@ def run_w10(levels: list[int], appends: int = 20, steps: int = 20, quiet: float 
     import trustme
 
     most = max(levels)
+    check_inotify(most)
     server = ManyUsers(trustme.CA(), most)
     info = server.start()
     dev = TemporalDev(in_memory=True).start()

@@ -182,6 +182,9 @@ class Deadline:
     def cancel(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+            # (a Thread object with its Events and locks, ~2 KB: a session held for days,
+            # a push line's, would keep it for nothing)
+            self._timer = None
 
 
 def no_delay(sock: socket.socket) -> None:

@@ -18,7 +18,7 @@ from ..cli.output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, UsageError
 from ..cli.requests import add_request_arguments, build_request, seconds
 from .codec import KeyError_, load_keys
 from .status import watcher_status
-from .worker import connect, run
+from .worker import CACHED_RUNS, connect, run
 from .workflows import HEARTBEAT_TIMEOUT, POLLS_PER_RUN
 
 # A poll's step heartbeats every 2 s: a heartbeat timeout shorter than this would retry
@@ -65,11 +65,22 @@ def worker(cli: Invocation, argv: list[str]) -> int:
         help=f"push lines (IMAP IDLE connections) this worker holds for watchers, on one "
         f"thread ({MAX_LINES}); past it a watcher polls and says 'waiting: capacity'",
     )
+    parser.add_argument(
+        "--cached-runs",
+        type=int,
+        default=CACHED_RUNS,
+        help=f"workflow runs kept in memory between their tasks ({CACHED_RUNS}); a quiet "
+        "watcher beyond them is replayed from its history when woken",
+    )
     add_egress_arguments(parser)
     args = parser.parse_args(argv)
-    if args.max_push_lines < 1:
-        print(f"{cli.usage_prefix}: --max-push-lines must be at least 1", file=sys.stderr)
-        return EXIT_USAGE
+    for flag, value in (
+        ("--max-push-lines", args.max_push_lines),
+        ("--cached-runs", args.cached_runs),
+    ):
+        if value < 1:
+            print(f"{cli.usage_prefix}: {flag} must be at least 1", file=sys.stderr)
+            return EXIT_USAGE
     keys = _keys(cli, args)
     problem = egress_problem(args)
     if keys is None or problem:
@@ -96,6 +107,7 @@ def worker(cli: Invocation, argv: list[str]) -> int:
             metrics_port=args.metrics_port,
             operations=operations,
             max_push_lines=args.max_push_lines,
+            cached_runs=args.cached_runs,
         )
     )
     return EXIT_OK

@@ -15,6 +15,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from .. import _heap as heap
 from .._egress import EgressPolicy
 from .._pool import PER_ACCOUNT, SessionPool
 from .._pushhub import MAX_LINES, PushHub
@@ -22,8 +23,14 @@ from . import activities, telemetry, workflows
 from .codec import data_converter
 from .pushhost import PushHost
 
-# Runs cached beyond one per push line: steps' and handlers' workflows, watchers without push.
-CACHED_BESIDE_WATCHERS = 1000
+# Runs kept in memory between their workflow tasks (Temporal's sticky cache), the least
+# recently active evicted first. Not one per watcher: a cached run costs ~140 KB of RSS
+# (bench.w10mem: ~80 KB of Temporal core's and Python's objects, the rest the heap's
+# fragments) and a watcher is active a moment per poll or push; an evicted one is replayed
+# from its history at its next timer or signal, unsandboxed: ~2 ms + 0.13 ms an event, 16
+# ms for a run of 10 polls (bench.w10replay; POLLS_PER_RUN keeps runs short). Room for the
+# steps, handlers and watchers active at once.
+CACHED_RUNS = 256
 # How long a workflow task waits for the worker that last ran its workflow (see Worker below).
 STICKY_QUEUE_WAIT = timedelta(seconds=2)
 
@@ -39,6 +46,16 @@ def worker_log() -> None:
             log.addHandler(handler)
             log.setLevel(logging.INFO)
             log.propagate = False
+
+
+async def trim_heap(stop: asyncio.Event) -> None:
+    """Give the C heap's free pages back every ``TRIM_EVERY`` seconds until ``stop``
+    (``_heap``: 500 watchers without push, 173 -> 138 KB of RSS each)."""
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), heap.TRIM_EVERY)
+        except TimeoutError:
+            await asyncio.to_thread(heap.trim)
 
 
 async def connect(address: str, namespace: str, keys: list[bytes]) -> Client:
@@ -72,6 +89,7 @@ async def run(
     metrics_port: int | None = None,
     operations: dict[str, list[str]] | None = None,
     max_push_lines: int = MAX_LINES,
+    cached_runs: int = CACHED_RUNS,
 ) -> None:
     """Run until SIGTERM or SIGINT: then finish the steps in flight and log out.
 
@@ -117,10 +135,9 @@ async def run(
             # worker may take it (the SDK's 10 s): with it, a SIGKILLed worker's watchers
             # re-leased their lines in 12-17 s, not within the heartbeat (an ops drill).
             sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_WAIT,
-            # Every watcher whose lines this worker holds stays cached (a run evicted is
-            # replayed from its history at its next signal: W10 at 1,000 watchers and the
-            # default 1,000 cached runs, APPEND to handler took 20 s instead of 0.5).
-            max_cached_workflows=max_push_lines + CACHED_BESIDE_WATCHERS,
+            # Quiet watchers are evicted and replayed when woken (CACHED_RUNS). (Sandboxed,
+            # a replay took seconds: W10's APPEND to handler was 20 s at 1,000 watchers.)
+            max_cached_workflows=cached_runs,
         )
         # This worker's own queue: releases and the hub's heartbeat (coroutines: no thread).
         own = Worker(
@@ -132,8 +149,10 @@ async def run(
         )
         async with worker, own:
             await host.start()
+            trimming = asyncio.ensure_future(trim_heap(stop))
             print(f"worker ready on {address}, task queue {task_queue}", flush=True)
             await stop.wait()
+            await trimming
             host.stop()  # (its watch tells the watchers leased here to lease elsewhere)
             await asyncio.sleep(0.2)
         hub.close()
