@@ -65,7 +65,12 @@ class Listener:
 
     def close(self):
         self._stop = True
+        try:  # (close alone leaves a thread blocked in accept(): shutdown wakes it, on Linux)
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
+        self._thread.join(5)
 
 
 def silent(conn, listener):
