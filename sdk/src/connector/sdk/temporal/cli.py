@@ -16,6 +16,7 @@ from ..cli import Invocation
 from ..cli.egress import add_egress_arguments, egress_problem, policy_from_args
 from ..cli.output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, UsageError
 from ..cli.requests import add_request_arguments, build_request, seconds
+from .abridged import CURSOR_TEXT_SHOWN, abridged
 from .codec import KeyError_, load_keys
 from .status import watcher_status
 from .worker import CACHED_RUNS, connect, run
@@ -316,20 +317,9 @@ def watch_status(cli: Invocation, argv: list[str]) -> int:
         return EXIT_USAGE
     status = asyncio.run(_watch_status(args, keys))
     if not args.full and isinstance(status.get("cursor"), dict):
-        status["cursor"] = {key: _abridged(value) for key, value in status["cursor"].items()}
+        status["cursor"] = {key: abridged(value) for key, value in status["cursor"].items()}
     print(json.dumps(status, indent=2, ensure_ascii=False))
     return _exit(EXIT_OK if status.get("state") == "polling" else EXIT_ERROR)
-
-
-# A cursor may carry a few kilobytes of bookkeeping (a trigger's digests of what it handed
-# off): a status is read by people, so those strings are cut unless --full asks for them.
-CURSOR_TEXT_SHOWN = 80
-
-
-def _abridged(value: object) -> object:
-    if isinstance(value, str) and len(value) > CURSOR_TEXT_SHOWN:
-        return f"{value[:CURSOR_TEXT_SHOWN]}... ({len(value):,} characters; --full shows them)"
-    return value
 
 
 async def _watch_status(args: argparse.Namespace, keys: list[bytes]) -> dict:
