@@ -360,6 +360,53 @@ def test_push_hands_new_mail_off_in_seconds_with_polls_a_minute_apart(
         imap.logout()
 
 
+def test_push_survives_a_cut_line_and_a_killed_worker_missing_nothing(
+    temporal, logs, dovecot_server
+):
+    imap = raw_client(dovecot_server)
+    box = f"pcut-{uuid.uuid4().hex[:6]}"
+    imap.create_folder(box)
+    proxy = fake.CapturingProxy(dovecot_server.starttls_port)
+    conn = dovecot_server.connection(secure=False, startTls="never", port=proxy.port)
+    queue = f"pcut-{uuid.uuid4().hex[:6]}"
+    first = temporal.worker(queue, logs / "pcut-1.log")
+    workflow_id = watch(
+        temporal,
+        queue,
+        conn,
+        "tests.RecordSink",
+        f"mailbox={box}",
+        extra=("--every", "60s", "--push", "--heartbeat", "10s"),
+    )
+    second = None
+    sent: list[str] = []
+
+    def append(subject: str) -> None:
+        sent.append(f"<{subject.replace(' ', '-')}-{uuid.uuid4().hex[:6]}@example.com>")
+        imap.append(box, make_message(subject, message_id=sent[-1]))
+
+    try:
+        first_poll_done(temporal, workflow_id)
+        time.sleep(1)
+        append("before the cut")
+        assert handed_off(temporal, workflow_id, 1, 15) == sorted(sent)
+        time.sleep(1)
+        proxy.cut_all()  # the IDLE line dies: the push is retried, a new IDLE is held
+        append("after the cut")
+        assert handed_off(temporal, workflow_id, 2, 20) == sorted(sent)
+        second = temporal.worker(queue, logs / "pcut-2.log")
+        time.sleep(1)
+        first.kill()  # the worker holding the IDLE dies: its heartbeat stops
+        killed = time.monotonic()
+        append("after the kill")
+        assert handed_off(temporal, workflow_id, 3, 45) == sorted(sent)
+        assert time.monotonic() - killed < 40  # the heartbeat timeout (10 s), not the minute
+    finally:
+        stop(temporal, workflow_id, *(w for w in (second,) if w is not None))
+        proxy.close()
+        imap.logout()
+
+
 def test_a_server_refusing_idle_is_polled_and_watch_status_says_so(temporal, logs, dovecot_server):
     imap = raw_client(dovecot_server)
     box = f"pbad-{uuid.uuid4().hex[:6]}"
