@@ -32,6 +32,29 @@ NOT_IMPORTED = [
     "uuid",
     "tempfile",
     "shutil",
+    # The other commands' and steps' own: push, upgrades, docs, scaffolding, exports, tests.
+    "connector.sdk._push",
+    "connector.sdk._pushhub",
+    "connector.sdk._manifest_diff",
+    "connector.sdk._docs",
+    "connector.sdk._scaffold",
+    "connector.sdk.export",
+    "connector.sdk.testing",
+    "connector.sdk.cli.listen",
+    "connector.sdk.cli.diff",
+    "connector.imap.triggers",
+    "connector.imap.demo",
+    "connector.imap.wire.fetch_response",  # (getStatus fetches no message)
+    "connector.imap.mail.mime",
+    "email.message",  # (MIME: for the message actions)
+    "email.parser",
+    "asyncio",  # (push lines and the service share an event loop; one step has none)
+    "concurrent.futures",
+    "http.client",  # (OAuth's token endpoint, the HTTP toolkit)
+    "urllib.request",
+    "hmac",  # (the pool's keys)
+    "zipfile",  # (package metadata's)
+    "csv",
 ]
 # (An egress policy in the environment would load its module: a different process.)
 QUIET_ENVIRONMENT = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
