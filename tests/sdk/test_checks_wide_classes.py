@@ -4,8 +4,10 @@ takes microseconds instead of the 2.5 ms every one-step process paid."""
 
 from __future__ import annotations
 
+import random
 import re
 import time
+import warnings
 
 import pytest
 
@@ -14,6 +16,8 @@ from connector.sdk import _checks as checks
 HOST = r"^[A-Za-z0-9._:\[\]\u00a1-\uffff-]+$"  # connector.yaml's host pattern
 # Every code point once (lone surrogates included: Python strings may hold them).
 EVERY_CODE_POINT = "".join(map(chr, range(0x110000)))
+# The BMP and the edges beyond it: enough for classes whose ranges end inside the BMP.
+SAMPLE = EVERY_CODE_POINT[:0x10000] + "\U00010000\U0001f600\U0010ffff"
 
 REWRITTEN = [
     r"[A-Za-z0-9._:\[\]\u00a1-\uffff-]",
@@ -35,6 +39,8 @@ LEFT_ALONE = [
     r"[[\u00a1-\uffff]",  # a nested "[" (Python warns): not read
     r"[\n\u00a1-\uffff]",  # an escape that is not punctuation
     r"[]a\u00a1-\uffff]",  # "]" first: literal to Python, an empty class to ECMA
+    r"[a--\u00a1-\uffff]",  # "--", "&&"...: Python warns these may become set operations
+    r"[a&&\u00a1-\uffff]",
     r"[\u00a1-\uffff",  # unterminated: Python's error, unchanged
 ]
 
@@ -105,3 +111,39 @@ def test_a_class_of_every_code_point_stays_one():
     rewritten = checks.wide_classes_negated(everything)
     assert rewritten == r"[\s\S]"
     assert len(re.findall(rewritten, EVERY_CODE_POINT)) == 0x110000
+
+
+def test_random_classes_match_the_same_code_points_rewritten():
+    """Classes built at random from what the rewrite reads (and some it does not): each one
+    Python compiles without a warning matches the same code points rewritten."""
+    rng = random.Random(41)
+    edges = [0x20, 0x7F, 0xA0, 0xA1, 0x100, 0x800, 0xD7FF, 0xD800, 0xDFFF, 0xE000, 0xFFFF]
+
+    def item() -> str:
+        kind = rng.randrange(6)
+        if kind == 0:
+            return rng.choice("abcxyzABC0189._:/ #,;")
+        if kind == 1:
+            return "\\" + rng.choice("]-[.^$\\/")
+        if kind == 2:
+            return f"\\u{rng.choice([*edges, rng.randrange(0x10000)]):04x}"
+        if kind == 3:
+            return f"\\x{rng.randrange(256):02x}"
+        if kind == 4:
+            return rng.choice(["-", "\\d", "\\n", "[", "\u00e9", "\u4e2d", "\U0001f600"])
+        return f"\\u{rng.randrange(0x100, 0x10000):04x}-\\uffff"
+
+    rewritten = 0
+    for _ in range(150):
+        cls = "[" + "".join(item() for _ in range(rng.randrange(1, 6))) + "]"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                before = re.compile(cls)
+        except (re.error, FutureWarning):
+            continue
+        after = checks.wide_classes_negated(cls)
+        if after != cls:
+            rewritten += 1
+            assert before.findall(SAMPLE) == re.findall(after, SAMPLE), (cls, after)
+    assert rewritten > 30  # (the draw reaches the rewrite often)

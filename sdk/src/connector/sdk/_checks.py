@@ -111,6 +111,7 @@ def compiled(pattern: str) -> re.Pattern:
 # the host pattern's, on every one-step process).
 _WIDE = 0x1000
 _MAX = 0x10FFFF
+_SET_OPERATIONS = ("--", "&&", "~~", "||")
 _CLASS_PUNCTUATION = frozenset("\\]-[.^$*+?(){}|/&~#,:;!<>=@%'\"` _")
 
 
@@ -147,15 +148,18 @@ def wide_classes_negated(pattern: str) -> str:
 
 def _class(pattern: str, start: int) -> tuple[list[tuple[int, int]], int] | None:
     """The ranges of the plain class starting at ``start`` (after its "["), and the index past
-    its "]"; None for a negated, empty or unusual one. Read as Python's re reads a class: a
-    "]" first is literal, so is a "-" first, last or after a range."""
+    its "]"; None for a negated, empty or unusual one (or one Python warns of: "--", "&&"...).
+    Read as Python's re reads a class: a "]" first is literal, so is a "-" first, last or
+    after a range."""
     if pattern.startswith(("^", "]"), start):
         return None
     ranges: list[tuple[int, int]] = []
     index = start
     while True:
+        if pattern[index : index + 2] in _SET_OPERATIONS:
+            return None  # (Python warns that these may become set operations)
         code, index = _class_item(pattern, index)
-        if code is None:
+        if code is None or pattern.startswith("--", index):
             return None
         if code == -1:  # the closing "]"
             return (ranges, index) if ranges else None
