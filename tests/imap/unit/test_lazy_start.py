@@ -37,6 +37,7 @@ NOT_IMPORTED = [
     "connector.sdk._push",
     "connector.sdk._pushhub",
     "connector.sdk._manifest_diff",
+    "connector.sdk._outputs",  # (output labels and columns: docs, exports, validate)
     "connector.sdk._docs",
     "connector.sdk._scaffold",
     "connector.sdk.export",
