@@ -82,10 +82,7 @@ def errors(schema: dict, value: Any, path: tuple = ()) -> Iterator[tuple[tuple, 
             return  # (nothing more is checked: one message, and no pattern over 10 MB)
     if isinstance(value, str):
         if "pattern" in schema:
-            pattern = _patterns.get(schema["pattern"])
-            if pattern is None:
-                pattern = _patterns[schema["pattern"]] = re.compile(ecma_anchors(schema["pattern"]))
-            if not pattern.search(value):
+            if not compiled(schema["pattern"]).search(value):
                 yield path, f"{shown} does not match {schema['pattern']!r}"
         fmt = schema.get("format")
         if fmt and not _format_ok(fmt, value):
@@ -99,6 +96,132 @@ def errors(schema: dict, value: Any, path: tuple = ()) -> Iterator[tuple[tuple, 
         if "items" in schema:
             for index, item in enumerate(value):
                 yield from errors(schema["items"], item, (*path, index))
+
+
+def compiled(pattern: str) -> re.Pattern:
+    """An input's pattern as Python's ``re`` runs it, compiled once per process."""
+    found = _patterns.get(pattern)
+    if found is None:
+        found = _patterns[pattern] = re.compile(wide_classes_negated(ecma_anchors(pattern)))
+    return found
+
+
+# A class Python's re compiles slowly: one reaching this far into the BMP above Latin-1 (its
+# compiler walks a BMP range code point by code point, in Python: 2.5 ms for \u00a1-\uffff,
+# the host pattern's, on every one-step process).
+_WIDE = 0x1000
+_MAX = 0x10FFFF
+_SET_OPERATIONS = ("--", "&&", "~~", "||")
+_CLASS_PUNCTUATION = frozenset("\\]-[.^$*+?(){}|/&~#,:;!<>=@%'\"` _")
+
+
+def wide_classes_negated(pattern: str) -> str:
+    r"""``pattern`` with each bracket class that covers much of the BMP above U+00FF written as
+    the negation of what it leaves out: ``[A-Z\u00a1-\uffff]`` becomes
+    ``[^\u0000-@\u005b-\u00a0\U00010000-\U0010ffff]``, the same code points, compiled in
+    microseconds. Only classes of plain characters, ``\uXXXX``, ``\xXX``, escaped
+    punctuation and ranges of them are rewritten (as Python reads them); anything else, and
+    any pattern with a "(?" group (inline flags: case folding differs for a negated class), is
+    left as is."""
+    if "[" not in pattern or "(?" in pattern.replace("(?:", ""):
+        return pattern
+    out: list[str] = []
+    index, length = 0, len(pattern)
+    while index < length:
+        char = pattern[index]
+        if char == "\\":
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if char != "[":
+            out.append(char)
+            index += 1
+            continue
+        parsed = _class(pattern, index + 1)
+        if parsed is None:  # (not one of ours: the rest is copied as it is)
+            return pattern
+        ranges, end = parsed
+        out.append(_negated(ranges) if _wide(ranges) else pattern[index:end])
+        index = end
+    return "".join(out)
+
+
+def _class(pattern: str, start: int) -> tuple[list[tuple[int, int]], int] | None:
+    """The ranges of the plain class starting at ``start`` (after its "["), and the index past
+    its "]"; None for a negated, empty or unusual one (or one Python warns of: "--", "&&"...).
+    Read as Python's re reads a class: a "]" first is literal, so is a "-" first, last or
+    after a range."""
+    if pattern.startswith(("^", "]"), start):
+        return None
+    ranges: list[tuple[int, int]] = []
+    index = start
+    while True:
+        if pattern[index : index + 2] in _SET_OPERATIONS:
+            return None  # (Python warns that these may become set operations)
+        code, index = _class_item(pattern, index)
+        if code is None or pattern.startswith("--", index):
+            return None
+        if code == -1:  # the closing "]"
+            return (ranges, index) if ranges else None
+        if pattern.startswith("-", index) and not pattern.startswith("-]", index):
+            high, index = _class_item(pattern, index + 1)
+            if high is None or high < code:
+                return None
+            ranges.append((code, high))
+        else:
+            ranges.append((code, code))
+
+
+def _class_item(pattern: str, index: int) -> tuple[int | None, int]:
+    r"""The code point at ``index`` in a class and the index after it; -1 for the closing "]",
+    None for what is not a plain character (a category such as \d, a nested "[")."""
+    if index >= len(pattern):
+        return None, index
+    char = pattern[index]
+    if char == "]":
+        return -1, index + 1
+    if char == "[":
+        return None, index  # (Python warns of nested sets; not ours to read)
+    if char != "\\":
+        return ord(char), index + 1
+    escape = pattern[index + 1 : index + 2]
+    for letter, digits in (("u", 4), ("x", 2)):
+        if escape == letter:
+            text = pattern[index + 2 : index + 2 + digits]
+            if len(text) == digits and all(c in "0123456789abcdefABCDEF" for c in text):
+                return int(text, 16), index + 2 + digits
+            return None, index
+    if escape in _CLASS_PUNCTUATION:
+        return ord(escape), index + 2
+    return None, index
+
+
+def _wide(ranges: list[tuple[int, int]]) -> bool:
+    """Whether the class covers enough above U+00FF for its compile to cost milliseconds
+    while what it leaves out there is small."""
+    inside = sum(max(0, min(high, 0xFFFF) - max(low, 0x100) + 1) for low, high in ranges)
+    return inside >= _WIDE and inside > (0xFFFF - 0xFF) - inside
+
+
+def _negated(ranges: list[tuple[int, int]]) -> str:
+    """``[^...]`` of every code point the ranges leave out."""
+    gaps, next_free = [], 0
+    for low, high in sorted(ranges):
+        if low > next_free:
+            gaps.append((next_free, low - 1))
+        next_free = max(next_free, high + 1)
+    if next_free <= _MAX:
+        gaps.append((next_free, _MAX))
+    if not gaps:
+        return "[\\s\\S]"  # (the class held every code point)
+    parts = [
+        _escape(low) if low == high else f"{_escape(low)}-{_escape(high)}" for low, high in gaps
+    ]
+    return "[^" + "".join(parts) + "]"
+
+
+def _escape(code: int) -> str:
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def ecma_anchors(pattern: str) -> str:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from ._inputs import CoercionError, InputSet, InputSpec, coerce
-from ._outputs import column_problems
 from .errors import ManifestError
 
 # What the runtime itself returns for any connector; a manifest declares the rest.
@@ -252,6 +251,7 @@ class Manifest:
 
     def semantic_problems(self, *, check_handlers: bool) -> list[str]:
         from ._oauth import placeholder_problems, required_inputs  # noqa: PLC0415 - checks only
+        from ._outputs import column_problems  # noqa: PLC0415 - checks only
 
         problems: list[str] = []
         for kind, section in KINDS.items():
