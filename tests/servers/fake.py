@@ -84,9 +84,22 @@ def silent(conn, listener):
 
 
 def read_line(conn, listener) -> bytes:
+    """One line, up to its CRLF, and not a byte more (what follows stays in the socket, for
+    the handler's own reads). A plain socket is peeked at, then read to the line's end: two
+    calls a line, not one a byte (a step's command lines cost hundreds of switches between
+    the client's thread and this one). TLS cannot peek: a byte at a time."""
     data = b""
     while not data.endswith(b"\r\n"):
-        chunk = conn.recv(1)
+        if isinstance(conn, ssl.SSLSocket):
+            chunk = conn.recv(1)
+        else:
+            seen = conn.recv(4096, socket.MSG_PEEK)
+            if data.endswith(b"\r") and seen.startswith(b"\n"):
+                wanted = 1
+            else:
+                end = seen.find(b"\r\n")
+                wanted = len(seen) if end < 0 else end + 2
+            chunk = conn.recv(wanted) if seen else b""
         if not chunk:
             break
         data += chunk
