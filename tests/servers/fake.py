@@ -908,12 +908,14 @@ AFTER_LOGIN = b"IMAP4rev1 LITERAL+ UIDPLUS CONDSTORE ESEARCH MOVE UNSELECT"
 
 def greets_twice(conn, listener):
     """Dovecot at start-up or under load, its auth process not answering yet: "* OK Waiting
-    for authentication process to respond..", then (a moment later) its greeting with the
-    capabilities before login; LOGIN (or AUTHENTICATE PLAIN) answers with those after it.
-    STATUS answers HIGHESTMODSEQ when asked (CONDSTORE)."""
+    for authentication process to respond..", then (once the client spoke, or a moment
+    later) its greeting with the capabilities before login; LOGIN (or AUTHENTICATE PLAIN)
+    answers with those after it. STATUS answers HIGHESTMODSEQ when asked (CONDSTORE)."""
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     conn.sendall(b"* OK Waiting for authentication process to respond..\r\n")
-    time.sleep(0.05)
+    # The greeting once the client has spoken (its first command, sent on that first line)
+    # or a moment later: the order that misled the session, without waiting for it.
+    select.select([conn], [], [], 0.05)
     conn.sendall(b"* OK [CAPABILITY " + BEFORE_LOGIN + b"] Dovecot ready.\r\n")
     logged_in = False
     while True:
