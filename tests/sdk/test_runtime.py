@@ -182,11 +182,12 @@ def test_wait_for_change_hands_the_push_the_last_state(sample):
 
 
 def test_a_line_that_dies_ends_the_wait_with_its_error_mapped_and_masked(sample):
-    import threading
-
     request = {"trigger": "counter", "connection": CONN, "state": {"next": 9}}
-    threading.Timer(0.3, lambda: sample_connector.counter_push.lines[0].far.close()).start()
-    result = sample.wait_for_change(request, 30)
+
+    def cut() -> None:  # once the line watches, its source goes away
+        sample_connector.counter_push.lines[0].far.close()
+
+    result = sample.wait_for_change(request, 30, on_watching=cut)
     assert result["error"]["code"] == "AUTH_FAILED", result  # (the error hook's mapping)
     assert CONN["token"] not in json.dumps(result)
 
