@@ -185,7 +185,7 @@ def test_a_line_that_dies_ends_the_wait_with_its_error_mapped_and_masked(sample)
     request = {"trigger": "counter", "connection": CONN, "state": {"next": 9}}
 
     def cut() -> None:  # once the line watches, its source goes away
-        sample_connector.counter_push.lines[0].far.close()
+        sample_connector.counter_push.lines[0].far.close()  # type: ignore[attr-defined]
 
     result = sample.wait_for_change(request, 30, on_watching=cut)
     assert result["error"]["code"] == "AUTH_FAILED", result  # (the error hook's mapping)
