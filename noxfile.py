@@ -1,8 +1,8 @@
 """The unit tests on every supported Python (``nox``; ``nox -s unit-3.12`` for one).
 
 The full suite (real IMAP servers, the service, Temporal) runs on the main interpreter
-through scripts/test; here each version gets the tests that need no server (unit and
-timing), which exercise the whole runtime and every parser. Versions missing on the machine
+through scripts/test; here each version gets the tests that need no server (unit, timing
+and process), which exercise the whole runtime and every parser. Versions missing on the machine
 fail the run (``error_on_missing_interpreters``): CI must say which Pythons were tested.
 """
 
@@ -34,7 +34,8 @@ def unit(session: nox.Session) -> None:
     coverage = []
     if session.python == PYTHONS[-1]:  # the figure, measured once (sys.monitoring: cheap)
         coverage = ["--cov=connector.sdk", "--cov=connector.imap", f"--cov-fail-under={FLOOR}"]
-    tests = ["tests/sdk", "tests/imap/unit", "tests/timing"]  # (timing: no server, only waits)
+    # (timing: no server, only waits; process: no server, programs started as processes)
+    tests = ["tests/sdk", "tests/imap/unit", "tests/timing", "tests/process"]
     session.run(
         "python",
         "-m",

@@ -50,6 +50,18 @@ def pytest_configure(config: pytest.Config) -> None:
     cache = tempfile.mkdtemp(prefix="connector-tests-cache-")
     os.environ["XDG_CACHE_HOME"] = cache
     config.add_cleanup(lambda: shutil.rmtree(cache, ignore_errors=True))
+    _rewrite_no_library_asserts(config)
+
+
+def _rewrite_no_library_asserts(config: pytest.Config) -> None:
+    """pytest rewrites the asserts of every module of a distribution that ships a pytest
+    plugin: all of hypothesis (70 modules) and anyio, for messages no test reads. With
+    PYTHONDONTWRITEBYTECODE (set on the shared machines) no rewritten module is cached, so
+    each pytest process (each xdist worker) did it again: ~0.6 s of CPU. Neither is imported
+    yet here. (A private attribute of pytest's hook: renamed, they are rewritten as before.)"""
+    marked = getattr(config.pluginmanager.rewrite_hook, "_must_rewrite", None)
+    if isinstance(marked, set):
+        marked -= {"hypothesis", "anyio"}
 
 
 SERVERS: dict[str, tuple[Callable[[], bool], Callable[[Any], Any]]] = {

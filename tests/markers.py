@@ -6,9 +6,11 @@
     tests/system/            system       whole programs: the service, Temporal, wheels, the demo
     tests/timing/            timing       real waits: network timeouts and deadlines against
                                           scripted peers, no server but seconds each
+    tests/process/           process      the CLI and the runtime as processes of their own
+                                          (a Python start-up each, ~0.1 s of CPU), no server
 
 ``pytest -m unit`` runs the fast ones alone (a few seconds: a test that must wait for a real
-timeout to pass belongs in tests/timing).
+timeout to pass belongs in tests/timing, one that starts a Python process in tests/process).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ FOLDERS = {
     TESTS / "imap" / "integration": "integration",
     TESTS / "system": "system",
     TESTS / "timing": "timing",
+    TESTS / "process": "process",
 }
 _WORD = re.compile(r"\b(?!(?:and|or|not)\b)[A-Za-z_][A-Za-z0-9_]*\b")
 
@@ -34,8 +37,12 @@ _WORD = re.compile(r"\b(?!(?:and|or|not)\b)[A-Za-z_][A-Za-z0-9_]*\b")
 def mark_folder(conftest: str, items: list[pytest.Item], marker: pytest.MarkDecorator) -> None:
     """Mark every collected test under the folder of ``conftest`` (hooks see all items)."""
     folder = Path(conftest).resolve().parent
+    inside: dict[Path, bool] = {}  # by module: a resolve() each, not one per test (1,000s)
     for item in items:
-        if folder in Path(item.path).resolve().parents:
+        module = Path(item.path)
+        if module not in inside:
+            inside[module] = folder in module.resolve().parents
+        if inside[module]:
             item.add_marker(marker)
 
 

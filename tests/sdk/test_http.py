@@ -106,7 +106,7 @@ def test_a_dropped_connection_and_a_slow_answer(api):
     api.route("GET", "/slow", json=1)
     api.slow("GET", "/slow", 1)
     with pytest.raises(Timeout):
-        HttpClient(api.url, timeout=0.3, retries=0).get("/slow")
+        HttpClient(api.url, timeout=0.1, retries=0).get("/slow")  # (it answers in 1 s)
 
 
 def test_the_response_size_cap(api):

@@ -11,7 +11,6 @@ import json
 import shutil
 
 import pytest
-from openapi_spec_validator import validate
 
 from connector.sdk import Connector
 from connector.sdk._inputs import File
@@ -21,7 +20,7 @@ from connector.sdk.export import openapi30, powerautomate
 from connector.sdk.export.openapi import document
 from connector.sdk.http import HttpClient
 from connector.sdk.testing import FakeHttpServer, Harness, Upload
-from tests.helpers import ROOT
+from tests.helpers import ROOT, validate_openapi
 from tests.sdk.test_export import check_power_automate_folder
 
 PDF = b"%PDF-1.4\x00\xff binary \r\n bytes"
@@ -181,7 +180,7 @@ def test_max_bytes_is_required_for_a_file_and_only_for_one(tmp_path):
 def test_exports_show_a_file_as_base64_content(tmp_path):
     connector = Connector.load(write(tmp_path, MANIFEST))
     spec = document({"files_sample": connector}, auth=True)
-    validate(openapi30.convert(spec))
+    validate_openapi(openapi30.convert(spec))
     schemas = spec["components"]["schemas"]
     name = next(n for n in schemas if n.endswith("AttachInputs"))
     inputs = schemas[name]["properties"]["attachment"]

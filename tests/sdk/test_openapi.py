@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from openapi_spec_validator import validate
 
 from connector.sdk import Connector
 from connector.sdk._error_table import ERRORS
 from connector.sdk.export.openapi import document
-from tests.helpers import ROOT
+from tests.helpers import ROOT, validate_openapi
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +34,7 @@ def walk(value):
 
 
 def test_the_document_is_valid_openapi_with_unique_operation_ids(spec):
-    validate(spec)
+    validate_openapi(spec)
     ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
     assert len(ids) == len(set(ids))
     search = spec["paths"]["/v1/imap/actions/searchMailbox"]["post"]

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 
 from connector.sdk._pool import SessionPool
 from connector.sdk._session import Session as SessionProtocol
-from connector.sdk.errors import Timeout
 
 
 class Session(SessionProtocol):
@@ -88,20 +84,6 @@ def test_an_idle_session_is_checked_before_reuse(pool):
     lent.last_used -= 10  # idle past check_after
     again, hit = pool.acquire(k, Session, wait=1)
     assert hit and again.session.checks == 1
-
-
-def test_the_account_cap_makes_steps_wait_then_time_out(pool):
-    k = keys(pool)
-    a, _ = pool.acquire(k, Session, wait=1)
-    b, _ = pool.acquire(k, Session, wait=1)
-    with pytest.raises(Timeout):
-        pool.acquire(k, Session, wait=0.2)
-    threading.Timer(0.1, pool.release, args=(a,), kwargs={"ok": True}).start()
-    started = time.monotonic()
-    c, hit = pool.acquire(k, Session, wait=2)
-    assert hit and c.session is a.session and time.monotonic() - started >= 0.05
-    pool.release(b, ok=True)
-    pool.release(c, ok=True)
 
 
 def test_another_password_is_the_same_account_and_takes_an_idle_place(pool):

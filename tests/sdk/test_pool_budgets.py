@@ -289,10 +289,3 @@ def test_a_stale_session_is_replaced_within_the_same_deadline(made, monkeypatch)
         pool.acquire(k, Session, wait=2)
     assert time.perf_counter() - started < 1  # at once: not another 2 s wait
     pool.release(busy, ok=True)
-
-
-def test_idle_sessions_close_after_idle_seconds(made):
-    pool = made(idle_seconds=0.2)
-    session, _ = step(pool, keys(pool))
-    assert eventually(lambda: session.closed == 1)
-    assert pool.stats()["open"] == 0

@@ -1,6 +1,6 @@
 """The push hub (connector.sdk._pushhub) with lines over socket pairs: the far end of each
 pair plays the server (a byte ``c`` is a change, ``x`` a line that dies, EOF a drop).
-What takes the hub's clock a second or more is in tests/timing/test_pushhub_waits.py."""
+What waits on the hub's clock (a lease's term, pauses) is in tests/timing/test_pushhub_waits.py."""
 
 from __future__ import annotations
 
@@ -151,22 +151,6 @@ def test_a_lease_offered_less_room_than_it_asks_gets_what_is_left(hub):
     while sum(line.closed for line in lines) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert [line.closed for line in lines] == [0, 0, 0, 1, 1]
-
-
-def test_a_lease_ends_at_its_term_unless_renewed_and_release_closes_its_lines(hub):
-    short, kept = Line(), Line()
-    hub.lease("short", opener([short]), Events(), seconds=0.3)
-    hub.lease("kept", opener([kept]), Events(), seconds=0.3)
-    for _ in range(4):
-        time.sleep(0.15)
-        assert hub.lease("kept", opener([kept]), Events(), seconds=0.3) == "renewed"
-    assert short.closed == 1 and not hub.holds("short")
-    assert hub.holds("kept") and kept.closed == 0
-    hub.release("kept")
-    deadline = time.monotonic() + 2
-    while not kept.closed and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert kept.closed == 1
 
 
 def test_close_ends_every_lease_and_closes_every_line():

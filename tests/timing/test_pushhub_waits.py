@@ -1,6 +1,6 @@
 """The push hub's own clock (connector.sdk._pushhub): what it does after a second or more
-(a line reopened after its pause, renewals, a one-shot lease never retried, an idle hub
-asleep), with the socket-pair lines of tests/sdk/test_pushhub.py."""
+(a line reopened after its pause, renewals, a lease's term, a one-shot lease never retried,
+an idle hub asleep), with the socket-pair lines of tests/sdk/test_pushhub.py."""
 
 from __future__ import annotations
 
@@ -44,6 +44,22 @@ def test_lines_are_renewed_on_a_worker_and_still_report(hub):
     assert 3 <= line.renewed <= 10, line.renewed  # every 0.16-0.2 s, the first sooner
     line.server.send(b"c")
     events.wait_for("change")
+
+
+def test_a_lease_ends_at_its_term_unless_renewed_and_release_closes_its_lines(hub):
+    short, kept = Line(), Line()
+    hub.lease("short", opener([short]), Events(), seconds=0.3)
+    hub.lease("kept", opener([kept]), Events(), seconds=0.3)
+    for _ in range(4):
+        time.sleep(0.15)
+        assert hub.lease("kept", opener([kept]), Events(), seconds=0.3) == "renewed"
+    assert short.closed == 1 and not hub.holds("short")
+    assert hub.holds("kept") and kept.closed == 0
+    hub.release("kept")
+    deadline = time.monotonic() + 2
+    while not kept.closed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert kept.closed == 1
 
 
 def test_a_one_shot_lease_fails_once_and_ends(hub):

@@ -6,14 +6,12 @@ files, masks that told the secret, a cut TLS handshake.
 
 from __future__ import annotations
 
-import json
 import socket
 
 import pytest
 
 from connector.sdk._scrub import Scrubber
 from connector.sdk.testing import Harness
-from tests.helpers import cli
 from tests.servers import fake
 
 FIELDS = {"host": "127.0.0.1", "secure": False, "startTls": "never", "timeout": 5}
@@ -125,43 +123,7 @@ def test_bad_password_is_still_auth_failed(connector, reply):
 # --- 5. inputs that used to escape the envelope ------------------------------------------------
 
 
-def deep(n: int) -> str:
-    return "[" * n + "]" * n
-
-
-@pytest.mark.parametrize("flag", ["--inputs", "--connection"])
-def test_deep_json_arguments_give_an_envelope(tmp_path, flag):
-    path = tmp_path / "deep.json"
-    path.write_text(deep(100_000))
-    args = ["invoke", "getStatus", flag, f"@{path}"]
-    if flag == "--inputs":
-        args += ["--connection", '{"host": "h", "user": "u", "pass": "p"}']
-    run = cli(*args)
-    assert run.returncode == 2 and "Traceback" not in run.stderr
-    assert json.loads(run.stdout)["error"]["code"] == "INVALID_INPUT"
-
-
-def test_deep_state_file_and_non_utf8_file_give_an_envelope(tmp_path):
-    state = tmp_path / "state.json"
-    state.write_text('{"a": ' + deep(100_000) + "}")
-    conn = '{"host": "h", "user": "u", "pass": "p"}'
-    run = cli(
-        "poll",
-        "newEmailsPollingTrigger",
-        "--state-file",
-        str(state),
-        "--connection",
-        conn,
-        "--input",
-        "mailbox=INBOX",
-    )
-    assert run.returncode == 2 and "Traceback" not in run.stderr
-    assert json.loads(run.stdout)["error"]["code"] == "INVALID_INPUT"
-    latin = tmp_path / "inputs.json"
-    latin.write_bytes('{"mailbox": "Boîte"}'.encode("latin-1"))
-    run = cli("invoke", "getStatus", "--connection", conn, "--inputs", f"@{latin}")
-    assert run.returncode == 2 and "Traceback" not in run.stderr
-    assert "UTF-8" in json.loads(run.stdout)["error"]["message"]
+# (the CLI's: tests/process/test_cli_hostile_input.py)
 
 
 # --- 6, 7. the state file -----------------------------------------------------------------------

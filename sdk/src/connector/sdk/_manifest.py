@@ -503,13 +503,11 @@ def _signature_problems(where: str, op: Operation) -> list[str]:
 
 def _input_problems(where: str, spec: InputSpec) -> list[str]:
     from jsonschema import Draft202012Validator  # noqa: PLC0415 - costly: validation only
-    from jsonschema.exceptions import SchemaError  # noqa: PLC0415
 
     where = f"{where}: input {spec.key}"
-    try:
-        Draft202012Validator.check_schema(spec.json_schema())
-    except SchemaError as exc:
-        return [f"{where}: its schema is not a valid JSON Schema: {exc.message}"]
+    invalid = _schema_error(spec.json_schema())
+    if invalid is not None:
+        return [f"{where}: its schema is not a valid JSON Schema: {invalid}"]
     validator = Draft202012Validator(
         spec.json_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER
     )
@@ -591,14 +589,44 @@ def _shown_when_problems(where: str, key: str, raw: dict, inputs: InputSet) -> l
     ]
 
 
-def _output_problems(where: str, schema: dict, example: Any) -> list[str]:
+# check_schema's verdicts by the schema's JSON text: the same schemas come again and again
+# (inputs shared through YAML anchors, every manifest validated in one process), and each
+# check walks the whole meta-schema (~1 ms; 2,000 checks in the unit tests).
+_SCHEMA_VERDICTS: dict[str, str | None] = {}
+_MOST_SCHEMA_VERDICTS = 1024
+
+
+def _schema_error(schema: Any) -> str | None:
+    """Why ``schema`` is not a valid JSON Schema (draft 2020-12), or None when it is."""
     from jsonschema import Draft202012Validator  # noqa: PLC0415 - costly: validation only
     from jsonschema.exceptions import SchemaError  # noqa: PLC0415
 
     try:
+        text: str | None = json.dumps(schema)
+    except (TypeError, ValueError):  # (not JSON: a date from YAML, a set...)
+        text = None
+    if text is not None and json.loads(text) != schema:  # (int keys, tuples: not the same)
+        text = None
+    if text is not None and text in _SCHEMA_VERDICTS:
+        return _SCHEMA_VERDICTS[text]
+    try:
         Draft202012Validator.check_schema(schema)
+        verdict = None
     except SchemaError as exc:
-        return [f"{where}: output schema is not a valid JSON Schema: {exc.message}"]
+        verdict = exc.message
+    if text is not None:
+        if len(_SCHEMA_VERDICTS) >= _MOST_SCHEMA_VERDICTS:
+            _SCHEMA_VERDICTS.clear()
+        _SCHEMA_VERDICTS[text] = verdict
+    return verdict
+
+
+def _output_problems(where: str, schema: dict, example: Any) -> list[str]:
+    from jsonschema import Draft202012Validator  # noqa: PLC0415 - costly: validation only
+
+    invalid = _schema_error(schema)
+    if invalid is not None:
+        return [f"{where}: output schema is not a valid JSON Schema: {invalid}"]
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     return [
         f"{where}: output example does not fit the output schema at "

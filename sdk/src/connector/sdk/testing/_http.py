@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import re
+import selectors
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -116,6 +118,38 @@ class _Fault:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+class _Server(ThreadingHTTPServer):
+    """A threading HTTP server that stops at once. socketserver's ``serve_forever`` sees
+    ``shutdown()`` only at its next poll (half a second by default): every test that closed
+    a fake service waited for it. This loop also watches a socket that ``stop()`` writes to."""
+
+    daemon_threads = True
+    timeout = 0  # (handle_request, called once the listener is ready, never blocks)
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._woken, self._waker = socket.socketpair()
+
+    def serve(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            selector.register(self._woken, selectors.EVENT_READ)
+            while True:
+                ready = {key.fileobj for key, _ in selector.select()}
+                if self._woken in ready:
+                    return
+                self.handle_request()
+
+    def stop(self) -> None:
+        """Wake ``serve`` (in its thread) to return; then ``server_close``."""
+        self._waker.send(b"\0")
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._woken.close()
+        self._waker.close()
+
+
 class FakeHttpServer:
     """``host``/``port``: where it listens (any loopback address: 127.0.0.0/8); with ``tls``
     (a server-side SSLContext) it speaks https, as a real token endpoint does on 443; ``log``
@@ -152,8 +186,7 @@ class FakeHttpServer:
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _any  # noqa: N815
 
         self.log = log
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), Handler)
         if tls is not None:  # (each connection's handshake in its own thread, not accept's)
             self._server.socket = tls.wrap_socket(
                 self._server.socket, server_side=True, do_handshake_on_connect=False
@@ -162,9 +195,7 @@ class FakeHttpServer:
         scheme = "https" if tls is not None else "http"
         default = 443 if tls is not None else 80
         self.url = f"{scheme}://{host}{f':{self.port}' if self.port != default else ''}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve, daemon=True)
         self._thread.start()
 
     # -- set-up
@@ -339,7 +370,8 @@ class FakeHttpServer:
     # -- lifetime
 
     def close(self) -> None:
-        self._server.shutdown()
+        self._server.stop()
+        self._thread.join()
         self._server.server_close()
 
     def __enter__(self) -> FakeHttpServer:
