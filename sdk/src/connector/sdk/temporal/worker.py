@@ -159,7 +159,6 @@ async def run(
             print(f"worker ready on {address}, task queue {task_queue}", flush=True)
             await stop.wait()
             await trimming
-            host.stop()  # (its watch tells the watchers leased here to lease elsewhere)
-            await asyncio.sleep(0.2)
+            await host.stop()  # (its watch tells the watchers leased here to lease elsewhere)
         hub.close()
     pool.close()
