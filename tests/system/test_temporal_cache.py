@@ -1,4 +1,4 @@
-"""Issue 38's memory: a worker may keep only the runs active lately in memory (``--cached-runs``,
+"""Issue 38's memory: a worker keeps only the runs active lately in memory (``--cached-runs``,
 Temporal's sticky cache), so quiet watchers are evicted and replayed from their history
 when their timer or a push wakes them. Here six watchers with push on a worker caching two
 runs: each is told of its mail in push's seconds (not its ten-minute poll), replayed."""

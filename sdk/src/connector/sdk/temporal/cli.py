@@ -19,7 +19,7 @@ from ..cli.requests import add_request_arguments, build_request, seconds
 from .abridged import CURSOR_TEXT_SHOWN, abridged
 from .codec import KeyError_, load_keys
 from .status import watcher_status
-from .worker import CACHED_BESIDE_WATCHERS, connect, run
+from .worker import CACHED_RUNS, connect, run
 from .workflows import HEARTBEAT_TIMEOUT, POLLS_PER_RUN
 
 # A poll's step heartbeats every 2 s: a heartbeat timeout shorter than this would retry
@@ -69,16 +69,15 @@ def worker(cli: Invocation, argv: list[str]) -> int:
     parser.add_argument(
         "--cached-runs",
         type=int,
-        default=None,
-        help=f"workflow runs kept in memory between their tasks (--max-push-lines + "
-        f"{CACHED_BESIDE_WATCHERS}); a quiet watcher beyond them is replayed from its history "
-        "when woken (fewer: less memory; see the README's Push at scale)",
+        default=CACHED_RUNS,
+        help=f"workflow runs kept in memory between their tasks ({CACHED_RUNS}); a quiet "
+        "watcher beyond them is replayed from its history when woken",
     )
     add_egress_arguments(parser)
     args = parser.parse_args(argv)
     for flag, value in (
         ("--max-push-lines", args.max_push_lines),
-        ("--cached-runs", 1 if args.cached_runs is None else args.cached_runs),
+        ("--cached-runs", args.cached_runs),
     ):
         if value < 1:
             print(f"{cli.usage_prefix}: {flag} must be at least 1", file=sys.stderr)

@@ -11,7 +11,11 @@ watchers that leased them here, and the activities that lease, release and watch
   the signal ``push_event``: new mail is a signal, not an activity that ends.
 - ``connector.pushHubAlive`` (own queue), held by the workflow ``connector.PushHubWatch``
   the worker starts: it heartbeats with the watchers leased here, so when the worker dies
-  they are told (``lost``) within the heartbeat timeout and lease on another.
+  they are told (``lost``) within the heartbeat timeout and lease on another. A lease is
+  answered only once Temporal has recorded a heartbeat naming its watcher (sent by this
+  host's client and awaited, not the SDK's throttled heartbeat, which sent the list once
+  per 80% of the timeout: a watcher leased in the seconds before a SIGKILL was in no list,
+  was never told, and said ``idling`` with no line, polled only).
 - A lease lives as long as its watcher runs and names this worker (its memo's
   ``pushHost``): checked every LEASE_CHECK seconds (jittered) with a describe, which writes
   nothing, so an idle line costs Temporal no event at all.
@@ -30,11 +34,15 @@ import logging
 import random
 import time
 import uuid
-from asyncio import CancelledError
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import (
+    AsyncActivityCancelledError,
+    AsyncActivityHandle,
+    Client,
+    WorkflowExecutionStatus,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -49,6 +57,9 @@ log = logging.getLogger("connector.worker")
 # A lease is checked this often (less up to a fifth, at random): its watcher still runs and
 # still names this worker, or its lines are closed.
 LEASE_CHECK = 300.0
+# A lease waits at most this long for the heartbeat naming its watcher (pushHubAlive not
+# running yet, or Temporal not answering): then it fails, and the watcher leases again.
+RECORDED_WITHIN = 10.0
 
 
 class PushHost:
@@ -73,6 +84,13 @@ class PushHost:
         self._checks: list[tuple[float, str]] = []  # (due, watcher)
         self._check_woken = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
+        # pushHubAlive's heartbeats, sent here in rounds: a round's watchers are read when it
+        # is sent, after every caller waiting on it asked (_recorded).
+        self._alive: AsyncActivityHandle | None = None
+        self._alive_running = asyncio.Event()
+        self._round: asyncio.Future[None] | None = None  # the next round's, while asked for
+        self._sending: asyncio.Task | None = None
+        self._keeping: asyncio.Task | None = None  # _keep_alive, from pushHubAlive's start
 
     @property
     def workflow_id(self) -> str:
@@ -89,9 +107,11 @@ class PushHost:
             task_queue=self.task_queue,
         )
 
-    def stop(self) -> None:
-        """The worker stops: ``pushHubAlive`` returns, and the watch tells the watchers."""
+    async def stop(self, wait: float = 5.0) -> None:
+        """The worker stops: ``pushHubAlive`` completes, and the watch tells the watchers."""
         self._stopping.set()
+        if self._keeping is not None:
+            await asyncio.wait({self._keeping}, timeout=wait)
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.ensure_future(work)
@@ -142,6 +162,16 @@ class PushHost:
                 "--max-push-lines).",
                 type=CAPACITY,
             )
+        try:
+            # (once the worker dies, its watch tells the watchers in its last heartbeat)
+            await asyncio.wait_for(asyncio.shield(self._recorded()), RECORDED_WITHIN)
+        except (TimeoutError, RPCError, AsyncActivityCancelledError):
+            self.hub.release(watcher)
+            raise ApplicationError(
+                "This worker's push hub could not say it holds the lease (its heartbeat was "
+                "not recorded): lease on another worker.",
+                type="UNWATCHED",
+            ) from None
         if answer == "new":
             self._check_later(watcher)
         return {**reply, "lease": answer, "push": self.hub.status(watcher)}
@@ -173,18 +203,71 @@ class PushHost:
     async def alive(self, args: dict) -> dict:
         """Heartbeat with the watchers leased here until the worker stops: then their
         names, for the watch to tell them. Cancelled (the watch was terminated), or failed:
-        every lease here ends and their watchers are told, here, to lease again."""
+        every lease here ends and their watchers are told, here, to lease again.
+
+        Completed asynchronously, by ``_keep_alive``: its heartbeats go through the client,
+        each awaited (``_recorded``). The SDK's own are throttled to one per 80% of the
+        timeout, and a lease must not be answered before Temporal holds a list naming its
+        watcher (the SDK also cancels an activity it heard no heartbeat of)."""
+        handle = self.client.get_async_activity_handle(task_token=activity.info().task_token)
+        self._keeping = asyncio.ensure_future(self._keep_alive(handle))
+        activity.raise_complete_async()
+
+    async def _keep_alive(self, handle: AsyncActivityHandle) -> None:
+        self._alive = handle
+        self._alive_running.set()
         try:
             while not self._stopping.is_set():
-                activity.heartbeat({"watchers": self.hub.keys()})
+                try:
+                    await asyncio.shield(self._recorded())
+                except AsyncActivityCancelledError:
+                    self._abandon()  # (the watch asked it to stop)
+                    return
+                except RPCError as exc:
+                    if exc.status == RPCStatusCode.NOT_FOUND:
+                        self._abandon()  # (the watch is gone: terminated)
+                        return
+                    log.warning('{"event": "push hub heartbeat failed", "code": "%s"}', exc.status)
                 try:
                     await asyncio.wait_for(self._stopping.wait(), activities.HEARTBEAT_SECONDS)
                 except TimeoutError:
                     pass
-        except CancelledError:
-            self._abandon()
-            raise
-        return {"watchers": self.hub.keys()}
+        finally:
+            self._alive_running.clear()
+            self._alive = None
+        try:
+            await handle.complete({"watchers": self.hub.keys()})
+        except RPCError as exc:
+            log.warning('{"event": "push hub stop not recorded", "code": "%s"}', exc.status)
+
+    def _recorded(self) -> asyncio.Future[None]:
+        """Done once Temporal has recorded a heartbeat of pushHubAlive listing the watchers
+        leased here, read after this call (callers at the same time share one heartbeat).
+        Its exception: the heartbeat's (RPCError; AsyncActivityCancelledError)."""
+        if self._round is None:
+            self._round = asyncio.get_running_loop().create_future()
+            self._round.add_done_callback(_retrieved)
+        if self._sending is None:
+            self._sending = asyncio.ensure_future(self._send_rounds())
+        return self._round
+
+    async def _send_rounds(self) -> None:
+        try:
+            while self._round is not None:
+                await self._alive_running.wait()
+                alive, done = self._alive, self._round
+                self._round = None  # (a caller from here on waits for the next round)
+                if alive is None:  # (ended meanwhile)
+                    self._round = done
+                    continue
+                try:
+                    await alive.heartbeat({"watchers": self.hub.keys()})
+                except (RPCError, AsyncActivityCancelledError) as exc:
+                    done.set_exception(exc)
+                else:
+                    done.set_result(None)
+        finally:
+            self._sending = None
 
     def _abandon(self) -> None:
         for watcher in self.hub.keys():
@@ -325,6 +408,12 @@ class PushHost:
         except Exception:  # noqa: BLE001 - an unreadable memo: keep, look again later
             return True
         return host in (None, self.id)
+
+
+def _retrieved(future: asyncio.Future) -> None:
+    """(a round's failure needs no waiter: the next round tries again)"""
+    if not future.cancelled():
+        future.exception()
 
 
 def _settle(future: asyncio.Future, event: PushEvent) -> None:

@@ -24,17 +24,15 @@ from .codec import data_converter
 from .pushhost import PushHost
 
 # Runs kept in memory between their workflow tasks (Temporal's sticky cache), the least
-# recently active evicted first: by default one per push line and CACHED_BESIDE_WATCHERS
-# more, so no watcher with a line is evicted. A cached run costs ~140 KB of RSS
+# recently active evicted first. Not one per watcher: a cached run costs ~140 KB of RSS
 # (bench.w10mem: ~80 KB of Temporal core's and Python's objects, the rest the heap's
-# fragments); an evicted one is replayed from its history at its next timer or signal,
-# unsandboxed: ~2 ms + 0.13 ms an event, 16 ms for a run of 10 polls (bench.w10replay;
-# watch --polls-per-run keeps runs short). `--cached-runs 256` takes a watcher from ~185 to ~110 KB
-# (W10 at 1,000), but with it (and 20 polls a run) a watcher whose worker was SIGKILLed
-# heard of new mail only at its next poll, not within the heartbeat timeout, in 2 of 5
-# runs of test_push_survives_a_cut_line_and_a_killed_worker_missing_nothing (0 of 16 with
-# the defaults; the cause is not found yet): not the default until it is.
-CACHED_BESIDE_WATCHERS = 1000
+# fragments) and a watcher is active a moment per poll or push; an evicted one is replayed
+# from its history at its next timer or signal, unsandboxed: ~2 ms + 0.13 ms an event, 16
+# ms for a run of 10 polls (bench.w10replay; POLLS_PER_RUN keeps runs short). Room for the
+# steps, handlers and watchers active at once. (It was one per push line plus 1,000 while a
+# SIGKILLed worker's watcher sometimes heard of new mail only at its next poll: the cause
+# was the hub's throttled heartbeat, not the evictions; pushhost._recorded.)
+CACHED_RUNS = 256
 # How long a workflow task waits for the worker that last ran its workflow (see Worker below).
 STICKY_QUEUE_WAIT = timedelta(seconds=2)
 
@@ -93,7 +91,7 @@ async def run(
     metrics_port: int | None = None,
     operations: dict[str, list[str]] | None = None,
     max_push_lines: int = MAX_LINES,
-    cached_runs: int | None = None,
+    cached_runs: int = CACHED_RUNS,
 ) -> None:
     """Run until SIGTERM or SIGINT: then finish the steps in flight and log out.
 
@@ -139,11 +137,9 @@ async def run(
             # worker may take it (the SDK's 10 s): with it, a SIGKILLed worker's watchers
             # re-leased their lines in 12-17 s, not within the heartbeat (an ops drill).
             sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_WAIT,
-            # (CACHED_BESIDE_WATCHERS; sandboxed, a replay took seconds: W10's APPEND to
-            # handler was 20 s at 1,000 watchers with 1,000 runs cached)
-            max_cached_workflows=(
-                cached_runs if cached_runs is not None else max_push_lines + CACHED_BESIDE_WATCHERS
-            ),
+            # Quiet watchers are evicted and replayed when woken (CACHED_RUNS). (Sandboxed,
+            # a replay took seconds: W10's APPEND to handler was 20 s at 1,000 watchers.)
+            max_cached_workflows=cached_runs,
         )
         # This worker's own queue: releases and the hub's heartbeat (coroutines: no thread).
         own = Worker(
@@ -159,7 +155,6 @@ async def run(
             print(f"worker ready on {address}, task queue {task_queue}", flush=True)
             await stop.wait()
             await trimming
-            host.stop()  # (its watch tells the watchers leased here to lease elsewhere)
-            await asyncio.sleep(0.2)
+            await host.stop()  # (its watch tells the watchers leased here to lease elsewhere)
         hub.close()
     pool.close()

@@ -61,9 +61,9 @@ RETRYABLE_CODES = {"CONNECTION_FAILED", "TIMEOUT", "RATE_LIMITED"}
 # records of one poll (the IMAP trigger: maxPerPoll, at most 1,000, and 1 MiB of JSON).
 HISTORY_BYTES = 4 * 1024 * 1024  # a run continues as new past this much history
 HISTORY_EVENTS = 5_000  # ... or this many events
-# ... or this many polls (a run of 100 polls is ~1,120 events, replayed in ~150 ms by a
-# worker that evicted it from its cache: worker --cached-runs; 20 polls, ~250 events, 35 ms)
-POLLS_PER_RUN = 100
+# ... or this many polls: a run of 20 polls is ~250 events, replayed in ~35 ms by a worker
+# that evicted it from its cache (worker.CACHED_RUNS); of 100, 1,120 events in ~150 ms.
+POLLS_PER_RUN = 20
 RECORD_BYTES = 1536 * 1024  # one record, the input of its workflow
 HAND_OFFS_AT_ONCE = 32  # one poll's records started concurrently
 
