@@ -64,6 +64,10 @@ HISTORY_EVENTS = 5_000  # ... or this many events
 # ... or this many polls: a run of 20 polls is ~250 events, replayed in ~35 ms by a worker
 # that evicted it from its cache (worker.CACHED_RUNS); of 100, 1,120 events in ~150 ms.
 POLLS_PER_RUN = 20
+# A run whose input names no pollsPerRun (started by a client of its own, not `watch`) keeps
+# 0.3.0's 100: a default changed under a run in flight would end it at another poll on
+# replay than its history did (a nondeterminism error).
+POLLS_PER_RUN_UNNAMED = 100
 RECORD_BYTES = 1536 * 1024  # one record, the input of its workflow
 HAND_OFFS_AT_ONCE = 32  # one poll's records started concurrently
 
@@ -301,7 +305,7 @@ class PollTrigger:
     async def run(self, args: dict) -> None:
         state = dict(args.get("state") or {})
         every = float(args.get("everySeconds", 60))
-        per_run = int(args.get("pollsPerRun", POLLS_PER_RUN))
+        per_run = int(args.get("pollsPerRun", POLLS_PER_RUN_UNNAMED))
         heartbeat = timedelta(
             seconds=float(args.get("heartbeatSeconds", HEARTBEAT_TIMEOUT.total_seconds()))
         )
