@@ -43,7 +43,7 @@ from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
 )
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from .. import _envelope as envelope
@@ -100,12 +100,35 @@ class PushHost:
         """Watched from now on (``connector.PushHubWatch``); leases are checked."""
         self.loop = asyncio.get_running_loop()
         self._spawn(self._check_leases())
+        await self._start_watch()
+
+    async def _start_watch(self) -> None:
         await self.client.start_workflow(
             "connector.PushHubWatch",
             {"host": self.id, "queue": self.queue, "heartbeatSeconds": self.heartbeat_seconds},
             id=self.workflow_id,
             task_queue=self.task_queue,
         )
+
+    async def _watch_again(self) -> None:
+        """A new watch, once the one before ended: pushHubAlive is gone while this worker
+        runs (Temporal timed its heartbeat out: the server, or this process, stalled past
+        the timeout; or the watch was terminated). Without one, every lease here waited for
+        a heartbeat nothing could record and failed as UNWATCHED, for ever: no watcher had a
+        line until the worker restarted."""
+        wait = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self._start_watch()
+                return
+            except WorkflowAlreadyStartedError:
+                pass  # (the old watch still tells its watchers: started again once it ended)
+            except RPCError as exc:
+                log.warning('{"event": "push hub watch not started", "code": "%s"}', exc.status)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), wait)
+            except TimeoutError:
+                wait = min(wait * 2, activities.HEARTBEAT_SECONDS * 4)
 
     async def stop(self, wait: float = 5.0) -> None:
         """The worker stops: ``pushHubAlive`` completes, and the watch tells the watchers."""
@@ -225,7 +248,7 @@ class PushHost:
                     return
                 except RPCError as exc:
                     if exc.status == RPCStatusCode.NOT_FOUND:
-                        self._abandon()  # (the watch is gone: terminated)
+                        self._abandon()  # (timed out, or the watch is gone: terminated)
                         return
                     log.warning('{"event": "push hub heartbeat failed", "code": "%s"}', exc.status)
                 try:
@@ -273,6 +296,7 @@ class PushHost:
         for watcher in self.hub.keys():
             self.hub.release(watcher)
             self._spawn(self._signal(watcher, {"event": "lost"}))
+        self._spawn(self._watch_again())  # (this worker still runs: it can hold lines)
 
     @activity.defn(name=PUSH, no_thread_cancel_exception=True)
     async def legacy_push(self, request: dict) -> dict:

@@ -155,6 +155,12 @@ async def run(
             print(f"worker ready on {address}, task queue {task_queue}", flush=True)
             await stop.wait()
             await trimming
+            # The shared queue's worker stops first: once pushHubAlive completes, its watch's
+            # next workflow task is queued on this process's sticky queue; still polled, it
+            # was taken here and died with the process (Temporal waited 10 s for it, and the
+            # watchers leased here said "idling" with no line meanwhile). Not polled, it goes
+            # to another worker after STICKY_QUEUE_WAIT.
+            await worker.shutdown()
             await host.stop()  # (its watch tells the watchers leased here to lease elsewhere)
         hub.close()
     pool.close()
