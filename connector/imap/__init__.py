@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__version__ = "0.3.0"  # also the wheel's version (pyproject.toml reads it) and the manifest's
+__version__ = "0.3.1"  # also the wheel's version (pyproject.toml reads it) and the manifest's
 
 
 def manifest_path() -> Path:

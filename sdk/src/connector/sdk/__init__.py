@@ -34,7 +34,7 @@ from .errors import (
 if typing.TYPE_CHECKING:
     from .testing import Harness
 
-__version__ = "0.3.0"
+__version__ = "0.3.1"
 
 __all__ = [
     "AlreadyExists",
