@@ -327,7 +327,9 @@ def test_fifty_watchers_started_at_once_all_idle_in_seconds_without_unwatched(
         figures = hub_figures(port)
         assert figures["leases"] == 50 and figures["lines"] == 50, figures
         assert "UNWATCHED" not in log.read_text()
-        assert took < 15, took  # (~3x the 4.7 s measured)
+        # (a lease that failed UNWATCHED once costs its 10 s wait and a retry: measured
+        # 2.9-4.7 s; the bound is loose for a loaded CI machine, the log says the rest)
+        assert took < 30, took
         print(f"fifty watchers idling in {took:.1f} s")
     finally:
         for watcher in watchers:
